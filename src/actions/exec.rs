@@ -1,0 +1,71 @@
+//! exec: run the start or restart argv through `spawn` (process group, timeout, capped
+//! output, env, cwd), leaving the daemon it starts alone; or, with `detach: true`, start a
+//! foreground program in its own session and return at once.
+
+use super::ActionResult;
+use crate::checks::secs;
+use crate::config::ExecAction;
+use crate::policy::ActionKind;
+use crate::spawn::{self, Cleanup, Spec, Status};
+use std::time::{Duration, Instant};
+
+pub fn argv(e: &ExecAction, kind: ActionKind) -> Option<&[String]> {
+    let (first, other) = match kind {
+        ActionKind::Start => (&e.start, &e.restart),
+        ActionKind::Restart => (&e.restart, &e.start),
+    };
+    first.as_deref().or(other.as_deref())
+}
+
+pub fn run(e: &ExecAction, kind: ActionKind) -> ActionResult {
+    let start = Instant::now();
+    let Some(argv) = argv(e, kind) else {
+        return ActionResult::failed("no start or restart command".into(), Duration::ZERO);
+    };
+    if e.detach {
+        return match spawn::detach(argv, &e.env, e.cwd.as_deref(), e.log_file.as_deref()) {
+            Ok(()) => ActionResult {
+                ok: true,
+                exit: None,
+                duration: start.elapsed(),
+                output: String::new(),
+                error: String::new(),
+                detached: true,
+            },
+            Err(err) => ActionResult::failed(err, start.elapsed()),
+        };
+    }
+    let spec = Spec {
+        argv,
+        timeout: e.timeout,
+        env: &e.env,
+        cwd: e.cwd.as_deref(),
+        cleanup: Cleanup::LeaveGroup,
+    };
+    let out = match spawn::run(&spec) {
+        Ok(o) => o,
+        Err(err) => return ActionResult::failed(err, start.elapsed()),
+    };
+    let output = out.tail(300);
+    let (ok, exit, error) = match out.status {
+        Status::Exited(0) => (true, Some(0), String::new()),
+        Status::Exited(c) => (false, Some(c), format!("exit {c}")),
+        Status::Signaled(s) => (false, None, format!("killed by signal {s}")),
+        Status::TimedOut => (
+            false,
+            None,
+            format!(
+                "timed out after {} (its process group was killed)",
+                secs(e.timeout)
+            ),
+        ),
+    };
+    ActionResult {
+        ok,
+        exit,
+        duration: out.duration,
+        output,
+        error,
+        detached: false,
+    }
+}

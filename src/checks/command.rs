@@ -1,0 +1,42 @@
+//! command: the argv exits with an accepted code within the timeout. Runs through `spawn`
+//! (own process group, capped output, group killed on timeout and after exit).
+
+use super::{secs, CheckResult};
+use crate::spawn::{self, Cleanup, Spec, Status};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub fn check(argv: &[String], ok_codes: &[i32], timeout: Duration) -> CheckResult {
+    let env = BTreeMap::new();
+    let spec = Spec {
+        argv,
+        timeout,
+        env: &env,
+        cwd: None,
+        cleanup: Cleanup::KillGroup,
+    };
+    let out = match spawn::run(&spec) {
+        Ok(o) => o,
+        Err(e) => return CheckResult::fail(e),
+    };
+    match out.status {
+        Status::Exited(code) if ok_codes.contains(&code) => CheckResult {
+            exit: Some(code),
+            ..CheckResult::ok()
+        },
+        Status::Exited(code) => {
+            let tail = out.tail(200);
+            let reason = if tail.is_empty() {
+                format!("exit {code}")
+            } else {
+                format!("exit {code}: {tail}")
+            };
+            CheckResult {
+                exit: Some(code),
+                ..CheckResult::fail(reason)
+            }
+        }
+        Status::Signaled(sig) => CheckResult::fail(format!("killed by signal {sig}")),
+        Status::TimedOut => CheckResult::fail(format!("timed out after {}", secs(timeout))),
+    }
+}

@@ -1,0 +1,120 @@
+//! Checks: each turns one [`CheckSpec`] into OK or FAIL with a reason and its latency.
+//! One file per kind; this module dispatches.
+
+mod command;
+mod pid_file;
+mod process;
+mod tcp;
+
+use crate::config::{Check, CheckSpec};
+use crate::procs::Snapshot;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// What a check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckResult {
+    pub ok: bool,
+    /// Why it failed (empty when OK).
+    pub reason: String,
+    /// The process found (process_name, pid_file).
+    pub pid: Option<i32>,
+    /// How many live processes matched (process_name), when more than one.
+    pub matches: Option<usize>,
+    /// The command's exit code (command).
+    pub exit: Option<i32>,
+    /// The address connected to (tcp_port).
+    pub addr: Option<String>,
+    /// True when a process/pid-file check found the process not running at all (so the
+    /// policy prefers `start` over `restart`).
+    pub not_running: bool,
+    pub latency: Duration,
+}
+
+impl CheckResult {
+    pub fn ok() -> Self {
+        CheckResult {
+            ok: true,
+            reason: String::new(),
+            pid: None,
+            matches: None,
+            exit: None,
+            addr: None,
+            not_running: false,
+            latency: Duration::ZERO,
+        }
+    }
+
+    pub fn fail(reason: impl Into<String>) -> Self {
+        CheckResult {
+            ok: false,
+            reason: reason.into(),
+            ..CheckResult::ok()
+        }
+    }
+
+    /// A FAIL because the process is not running at all.
+    pub fn down(reason: impl Into<String>) -> Self {
+        CheckResult {
+            not_running: true,
+            ..CheckResult::fail(reason)
+        }
+    }
+}
+
+/// What checks of one pass share: the /proc snapshot, taken at most once, on first use.
+#[derive(Default)]
+pub struct PassContext {
+    snapshot: OnceLock<Snapshot>,
+}
+
+impl PassContext {
+    pub fn snapshot(&self) -> &Snapshot {
+        self.snapshot.get_or_init(Snapshot::take)
+    }
+}
+
+/// Run one check, timing it.
+pub fn run(spec: &CheckSpec, cx: &PassContext) -> CheckResult {
+    let start = Instant::now();
+    let mut r = match &spec.check {
+        Check::ProcessName {
+            name,
+            cmdline_contains,
+        } => process::check(cx.snapshot(), name, cmdline_contains.as_deref()),
+        Check::PidFile { path, process_name } => pid_file::check(path, process_name.as_deref()),
+        Check::TcpPort { host, port } => tcp::check(host, *port, spec.timeout),
+        Check::Command {
+            argv,
+            ok_exit_codes,
+        } => command::check(argv, ok_exit_codes, spec.timeout),
+    };
+    r.latency = start.elapsed();
+    r
+}
+
+/// An OS error as a short lowercase phrase: "connection refused", "permission denied".
+pub fn os_error(e: &std::io::Error) -> String {
+    if let Some(code) = e.raw_os_error() {
+        let desc = nix::errno::Errno::from_raw(code).desc();
+        let mut s = desc.to_string();
+        if let Some(first) = s.get(0..1) {
+            let lower = first.to_lowercase();
+            s.replace_range(0..1, &lower);
+        }
+        return s;
+    }
+    match e.kind() {
+        std::io::ErrorKind::TimedOut => "timed out".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// "3s", "1.5s"
+pub fn secs(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}

@@ -1,0 +1,60 @@
+//! tcp_port: a TCP connection to host:port succeeds within the timeout.
+//!
+//! Names are resolved on a helper thread, so a hung resolver costs the timeout, not the pass.
+//! Every resolved address is tried, within the one overall timeout.
+
+use super::{os_error, secs, CheckResult};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+pub fn check(host: &str, port: u16, timeout: Duration) -> CheckResult {
+    let deadline = Instant::now() + timeout;
+    let addrs = match resolve(host, port, timeout) {
+        Ok(a) => a,
+        Err(e) => return CheckResult::fail(e),
+    };
+    let mut last = String::from("no address");
+    for addr in addrs {
+        let now = Instant::now();
+        if now >= deadline {
+            return CheckResult::fail(format!("timed out after {}", secs(timeout)));
+        }
+        match TcpStream::connect_timeout(&addr, deadline - now) {
+            Ok(_) => {
+                return CheckResult {
+                    addr: Some(addr.to_string()),
+                    ..CheckResult::ok()
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                last = format!("timed out after {}", secs(timeout));
+            }
+            Err(e) => last = os_error(&e),
+        }
+    }
+    CheckResult::fail(last)
+}
+
+fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Vec<SocketAddr>, String> {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = host.to_string();
+    std::thread::spawn(move || {
+        let _ = tx.send(
+            (name.as_str(), port)
+                .to_socket_addrs()
+                .map(|a| a.collect::<Vec<_>>()),
+        );
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(a)) if !a.is_empty() => Ok(a),
+        Ok(Ok(_)) => Err(format!("{host} resolves to no address")),
+        Ok(Err(e)) => Err(format!("cannot resolve {host}: {e}")),
+        Err(_) => Err(format!(
+            "resolving {host} timed out after {}",
+            secs(timeout)
+        )),
+    }
+}

@@ -1,0 +1,151 @@
+//! The command line: clap definitions, and the one place that turns an outcome into an exit
+//! code. Usage errors exit 64, never clap's default 2 (which means "a target failed" here).
+
+use crate::config::{self, LogLevel};
+use crate::engine::{self, Options};
+use crate::error::Error;
+use crate::exit::{self, Exit};
+use crate::logging::{self, LogFormat};
+use clap::{ArgAction, Parser, Subcommand};
+use std::path::PathBuf;
+use tracing::{error, warn};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "neon-watchdog",
+    version,
+    about = "A process watchdog for Linux: checks targets, restarts what is down, never makes an outage worse.",
+    after_help = exit::TABLE
+)]
+pub struct Cli {
+    /// Config file (YAML or JSON)
+    #[arg(
+        short = 'c',
+        long,
+        global = true,
+        env = "NEON_WATCHDOG_CONFIG",
+        default_value = "/etc/neon-watchdog/config.yml"
+    )]
+    pub config: PathBuf,
+
+    /// Decide everything but run no action and write nothing (reads the state file)
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+
+    /// More log output: -v debug (every check result), -vv trace
+    #[arg(short = 'v', long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Same as --log-level debug
+    #[arg(long, global = true)]
+    pub debug: bool,
+
+    /// Log level (overrides the config's log_level)
+    #[arg(long, global = true, value_parser = ["error", "warn", "info", "debug", "trace"])]
+    pub log_level: Option<String>,
+
+    /// Log line format
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Logfmt)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one pass over all targets, then exit 0 (all healthy) or 2 (a target failing)
+    Check,
+    /// Run a pass every interval_seconds until SIGTERM/SIGINT (SIGHUP reloads the config)
+    Run {
+        /// One pass only, like `check`
+        #[arg(long)]
+        once: bool,
+    },
+    /// Validate the config and print what it means (after defaults); exit 0 valid, 78 invalid
+    TestConfig,
+}
+
+impl Cli {
+    fn level(&self, from_config: Option<LogLevel>) -> LogLevel {
+        let flag = match self.verbose {
+            0 if self.debug => Some(LogLevel::Debug),
+            0 => None,
+            1 => Some(LogLevel::Debug),
+            _ => Some(LogLevel::Trace),
+        };
+        flag.or_else(|| self.log_level.as_deref().and_then(LogLevel::parse))
+            .or(from_config)
+            .unwrap_or(LogLevel::Info)
+    }
+}
+
+/// Parse the arguments and run; returns how to exit.
+pub fn main() -> Exit {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let _ = e.print();
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Exit::Ok,
+                _ => Exit::Usage,
+            };
+        }
+    };
+    let load = |path: &PathBuf| config::load(path);
+    let loaded = match load(&cli.config) {
+        Ok(l) => l,
+        Err(msg) => {
+            let n = msg.lines().count();
+            if n > 1 {
+                eprintln!("neon-watchdog: config is invalid ({n} problems):\n{msg}");
+            } else {
+                eprintln!("neon-watchdog: {msg}");
+            }
+            return Exit::Config;
+        }
+    };
+    let cfg = loaded.config;
+    let handle = logging::init(
+        cli.level(cfg.log_level),
+        cli.log_format,
+        cfg.redactor.clone(),
+    );
+    let opts = Options {
+        dry_run: cli.dry_run,
+    };
+    let result: Result<Exit, Error> = match cli.command {
+        Command::TestConfig => {
+            print!("{}", crate::summary::render(&cfg));
+            for w in &loaded.warnings {
+                eprintln!("warning: {}", cfg.redactor.redact(w));
+            }
+            Ok(Exit::Ok)
+        }
+        Command::Check | Command::Run { once: true } => {
+            for w in &loaded.warnings {
+                tracing::debug!("{w}");
+            }
+            crate::spawn::become_subreaper();
+            engine::check(&cfg, opts)
+        }
+        Command::Run { once: false } => {
+            for w in &loaded.warnings {
+                warn!("{w}");
+            }
+            crate::spawn::become_subreaper();
+            let path = cli.config.clone();
+            let reload = move || config::load(&path).map(|l| l.config);
+            let on_reload = |c: &config::Config| handle.set_redactor(c.redactor.clone());
+            engine::run_loop(cfg, opts, &reload, &on_reload)
+        }
+    };
+    match result {
+        Ok(e) => e,
+        Err(e) => {
+            error!("{e}");
+            e.exit()
+        }
+    }
+}

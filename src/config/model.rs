@@ -1,0 +1,188 @@
+//! Stage two: the validated config every other module works with. Values here are checked and
+//! complete (defaults applied), so the rest of the program never re-validates.
+
+use crate::redact::Redactor;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from (for messages).
+    pub source: PathBuf,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub log_level: Option<LogLevel>,
+    pub state_file: PathBuf,
+    pub lock_file: PathBuf,
+    pub max_parallel: usize,
+    pub systemctl_path: String,
+    pub default_policy: Policy,
+    pub targets: Vec<Target>,
+    /// Masks every `${NAME}` value this config expanded.
+    pub redactor: Redactor,
+}
+
+impl Config {
+    pub fn enabled_targets(&self) -> impl Iterator<Item = &Target> {
+        self.targets.iter().filter(|t| t.enabled)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn parse(s: &str) -> Option<LogLevel> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "error" => LogLevel::Error,
+            "warn" | "warning" => LogLevel::Warn,
+            "info" => LogLevel::Info,
+            "debug" => LogLevel::Debug,
+            "trace" => LogLevel::Trace,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Consecutive failed passes before acting (>= 1).
+    pub fail_threshold: u32,
+    /// Minimum time between two actions; zero means none.
+    pub restart_cooldown: Duration,
+    /// At most this many actions in any sliding hour (>= 1).
+    pub max_restarts_per_hour: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            fail_threshold: 1,
+            restart_cooldown: Duration::from_secs(60),
+            max_restarts_per_hour: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub enabled: bool,
+    pub checks: Vec<CheckSpec>,
+    pub policy: Policy,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckSpec {
+    pub check: Check,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum Check {
+    /// A live (non-zombie) process whose comm, argv[0] basename or exe basename is `name`.
+    ProcessName {
+        name: String,
+        cmdline_contains: Option<String>,
+    },
+    /// The pid in `path` is alive and not a zombie; with `process_name`, it must also be that
+    /// program (guards against a reused PID).
+    PidFile {
+        path: PathBuf,
+        process_name: Option<String>,
+    },
+    /// A TCP connect to `host:port` succeeds within the timeout.
+    TcpPort { host: String, port: u16 },
+    /// The argv exits with one of `ok_exit_codes` within the timeout.
+    Command {
+        argv: Vec<String>,
+        ok_exit_codes: Vec<i32>,
+    },
+}
+
+impl Check {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Check::ProcessName { .. } => "process_name",
+            Check::PidFile { .. } => "pid_file",
+            Check::TcpPort { .. } => "tcp_port",
+            Check::Command { .. } => "command",
+        }
+    }
+
+    /// A short human description, for logs and `test-config` (not yet redacted).
+    pub fn describe(&self, redactor: &Redactor) -> String {
+        match self {
+            Check::ProcessName {
+                name,
+                cmdline_contains,
+            } => match cmdline_contains {
+                Some(c) => format!("process_name {name} (cmdline contains {c:?})"),
+                None => format!("process_name {name}"),
+            },
+            Check::PidFile { path, process_name } => match process_name {
+                Some(n) => format!("pid_file {} (process {n})", path.display()),
+                None => format!("pid_file {}", path.display()),
+            },
+            Check::TcpPort { host, port } => {
+                if host.contains(':') {
+                    format!("tcp_port [{host}]:{port}")
+                } else {
+                    format!("tcp_port {host}:{port}")
+                }
+            }
+            Check::Command { argv, .. } => format!("command {}", redactor.argv(argv)),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Monitor only.
+    None,
+    Exec(ExecAction),
+    Systemd(SystemdAction),
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecAction {
+    pub start: Option<Vec<String>>,
+    pub restart: Option<Vec<String>>,
+    pub timeout: Duration,
+    pub detach: bool,
+    pub log_file: Option<PathBuf>,
+    pub env: BTreeMap<String, String>,
+    pub cwd: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SystemdAction {
+    pub unit: String,
+    pub method: SystemdMethod,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SystemdMethod {
+    Restart,
+    Start,
+    ReloadOrRestart,
+}
+
+impl SystemdMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SystemdMethod::Restart => "restart",
+            SystemdMethod::Start => "start",
+            SystemdMethod::ReloadOrRestart => "reload-or-restart",
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Stage one: serde structs that mirror the file exactly.
+//!
+//! Plain structs with optional fields and `deny_unknown_fields`, so a typo is an error naming
+//! the key and serde_path_to_error can report the exact field path of a wrong type. Ranges,
+//! paths and cross-field rules are checked in `validate.rs`.
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub interval_seconds: Option<i64>,
+    pub timeout_seconds: Option<i64>,
+    pub log_level: Option<String>,
+    pub state_file: Option<String>,
+    pub lock_file: Option<String>,
+    pub max_parallel: Option<i64>,
+    pub systemctl_path: Option<String>,
+    pub default_policy: Option<RawPolicy>,
+    pub targets: Option<Vec<RawTarget>>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    pub fail_threshold: Option<i64>,
+    pub restart_cooldown_seconds: Option<i64>,
+    pub max_restarts_per_hour: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+    pub checks: Option<Vec<RawCheck>>,
+    pub policy: Option<RawPolicy>,
+    pub action: Option<RawAction>,
+}
+
+/// One check: exactly one kind key, plus modifiers of that kind, plus `timeout_seconds`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheck {
+    // kinds
+    pub process_name: Option<String>,
+    pub pid_file: Option<String>,
+    pub tcp_port: Option<PortSpec>,
+    pub command: Option<Vec<String>>,
+    // modifiers
+    pub cmdline_contains: Option<String>,
+    pub ok_exit_codes: Option<Vec<i64>>,
+    pub timeout_seconds: Option<i64>,
+}
+
+/// `tcp_port: 127.0.0.1:8080`, or a bare port number meaning 127.0.0.1.
+#[derive(Debug, Clone)]
+pub struct PortSpec(pub String);
+
+impl<'de> Deserialize<'de> for PortSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = PortSpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("\"host:port\" or a port number")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<PortSpec, E> {
+                Ok(PortSpec(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<PortSpec, E> {
+                Ok(PortSpec(format!("127.0.0.1:{v}")))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<PortSpec, E> {
+                Ok(PortSpec(format!("127.0.0.1:{v}")))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `action: none`, or a map with `exec:` or `systemd:`.
+#[derive(Debug)]
+pub enum RawAction {
+    None,
+    Map(Box<RawActionMap>),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawActionMap {
+    pub exec: Option<RawExec>,
+    pub systemd: Option<RawSystemd>,
+}
+
+impl<'de> Deserialize<'de> for RawAction {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawAction;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("`none` or a map with `exec` or `systemd`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawAction, E> {
+                if v == "none" {
+                    Ok(RawAction::None)
+                } else {
+                    Err(E::invalid_value(de::Unexpected::Str(v), &self))
+                }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawAction, A::Error> {
+                RawActionMap::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|m| RawAction::Map(Box::new(m)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExec {
+    pub start: Option<Vec<String>>,
+    pub restart: Option<Vec<String>>,
+    pub timeout_seconds: Option<i64>,
+    pub detach: Option<bool>,
+    pub log_file: Option<String>,
+    pub env: Option<BTreeMap<String, String>>,
+    pub cwd: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSystemd {
+    pub unit: Option<String>,
+    pub method: Option<String>,
+    pub timeout_seconds: Option<i64>,
+}

@@ -1,0 +1,712 @@
+//! Stage two: raw structs -> validated model. Collects every problem it finds, each with its
+//! field path, instead of stopping at the first.
+
+use super::env::expand;
+use super::model::*;
+use super::raw::*;
+use crate::redact::Redactor;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One problem, at one field path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    pub path: String,
+    pub message: String,
+}
+
+/// Where defaults that depend on the machine come from (injected so tests are deterministic).
+pub struct Env<'a> {
+    pub lookup: &'a dyn Fn(&str) -> Option<String>,
+    pub is_root: bool,
+    /// Directory of the config file: relative `state_file`/`lock_file` are relative to it.
+    pub config_dir: PathBuf,
+}
+
+struct Ctx<'a> {
+    env: &'a Env<'a>,
+    issues: Vec<Issue>,
+    warnings: Vec<Issue>,
+    secrets: Vec<String>,
+    /// The top-level `timeout_seconds`, default of every check.
+    check_timeout: u64,
+}
+
+impl Ctx<'_> {
+    fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.issues.push(Issue {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.warnings.push(Issue {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Expand `${NAME}`; on error, record it and return None.
+    fn expand(&mut self, path: &str, s: &str) -> Option<String> {
+        match expand(s, self.env.lookup, &mut self.secrets) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.err(path, e);
+                None
+            }
+        }
+    }
+
+    fn seconds(&mut self, path: &str, v: Option<i64>, default: u64, min: i64) -> Duration {
+        match v {
+            None => Duration::from_secs(default),
+            Some(n) if n < min => {
+                let what = if min == 0 {
+                    "0 or more (0 means none)"
+                } else {
+                    "1 or more"
+                };
+                self.err(path, format!("must be {what}, got {n}"));
+                Duration::from_secs(default)
+            }
+            Some(n) => Duration::from_secs(n as u64),
+        }
+    }
+
+    fn count(&mut self, path: &str, v: Option<i64>, default: u32) -> u32 {
+        match v {
+            None => default,
+            Some(n) if n < 1 => {
+                self.err(path, format!("must be 1 or more, got {n}"));
+                default
+            }
+            Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
+        }
+    }
+
+    fn argv(&mut self, path: &str, argv: &[String], warn_exe: bool) -> Option<Vec<String>> {
+        if argv.is_empty() {
+            self.err(path, "is an empty list: give the program and its arguments, e.g. [\"/usr/bin/curl\", \"-fsS\", \"http://127.0.0.1/\"]");
+            return None;
+        }
+        let mut out = Vec::with_capacity(argv.len());
+        let mut ok = true;
+        for (i, a) in argv.iter().enumerate() {
+            match self.expand(&format!("{path}[{i}]"), a) {
+                Some(v) => out.push(v),
+                None => ok = false,
+            }
+        }
+        if !ok {
+            return None;
+        }
+        if out[0].is_empty() {
+            self.err(format!("{path}[0]"), "the program is an empty string");
+            return None;
+        }
+        if warn_exe {
+            if let Some(w) = exe_warning(&out[0]) {
+                self.warn(format!("{path}[0]"), w);
+            }
+        }
+        Some(out)
+    }
+
+    fn abs_path(&mut self, path: &str, v: &str) -> Option<PathBuf> {
+        let v = self.expand(path, v)?;
+        if v.is_empty() {
+            self.err(path, "is empty: give an absolute path");
+            return None;
+        }
+        if !v.starts_with('/') {
+            self.err(
+                path,
+                format!("{v:?} is not an absolute path: start it with /"),
+            );
+            return None;
+        }
+        Some(PathBuf::from(v))
+    }
+
+    /// Absolute, or relative to the config file's directory.
+    fn file_path(&mut self, path: &str, v: &str) -> Option<PathBuf> {
+        let v = self.expand(path, v)?;
+        if v.is_empty() {
+            self.err(path, "is empty: give a path");
+            return None;
+        }
+        let p = PathBuf::from(v);
+        Some(if p.is_absolute() {
+            p
+        } else {
+            self.env.config_dir.join(p)
+        })
+    }
+}
+
+/// Warn when argv[0] is not absolute (PATH under systemd is minimal) or not executable.
+fn exe_warning(program: &str) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    if !program.starts_with('/') {
+        return Some(format!(
+            "{program:?} is not an absolute path: it is looked up in PATH at run time, and PATH under systemd is minimal; prefer the full path"
+        ));
+    }
+    match std::fs::metadata(program) {
+        Err(e) => Some(format!(
+            "{program} cannot be found ({}): the action will fail until it exists",
+            crate::checks::os_error(&e)
+        )),
+        Ok(m) if !m.is_file() || m.permissions().mode() & 0o111 == 0 => Some(format!(
+            "{program} is not an executable file: the action will fail"
+        )),
+        Ok(_) => None,
+    }
+}
+
+const KINDS: &str = "process_name, pid_file, tcp_port, command";
+
+/// Validate a raw config into the model. `Err` holds every problem found; the `Ok` side
+/// carries warnings (things that will work but probably not as meant).
+pub fn validate(
+    raw: RawConfig,
+    source: &Path,
+    env: &Env,
+) -> Result<(Config, Vec<Issue>), Vec<Issue>> {
+    let mut cx = Ctx {
+        env,
+        issues: Vec::new(),
+        warnings: Vec::new(),
+        secrets: Vec::new(),
+        check_timeout: 5,
+    };
+
+    let interval = cx.seconds("interval_seconds", raw.interval_seconds, 30, 1);
+    let timeout = cx.seconds("timeout_seconds", raw.timeout_seconds, 5, 1);
+    cx.check_timeout = timeout.as_secs();
+    let log_level = raw.log_level.as_deref().and_then(|l| {
+        let parsed = LogLevel::parse(l);
+        if parsed.is_none() {
+            cx.err(
+                "log_level",
+                format!("{l:?} is not a log level: use error, warn, info, debug or trace"),
+            );
+        }
+        parsed
+    });
+    let max_parallel = cx.count("max_parallel", raw.max_parallel, 32) as usize;
+
+    let state_file = match raw.state_file.as_deref() {
+        Some(s) => cx.file_path("state_file", s),
+        None => Some(default_state_file(env)),
+    }
+    .unwrap_or_default();
+    let lock_file = match raw.lock_file.as_deref() {
+        Some(s) => cx.file_path("lock_file", s),
+        None => {
+            let mut p = state_file.clone().into_os_string();
+            p.push(".lock");
+            Some(PathBuf::from(p))
+        }
+    }
+    .unwrap_or_default();
+    let systemctl_path = match raw.systemctl_path.as_deref() {
+        Some(s) => cx.expand("systemctl_path", s).unwrap_or_default(),
+        None => "systemctl".to_string(),
+    };
+
+    let default_policy = policy(
+        &mut cx,
+        "default_policy",
+        raw.default_policy.as_ref(),
+        Policy::default(),
+    );
+
+    let mut targets = Vec::new();
+    match raw.targets {
+        None => cx.err("targets", "is missing: list at least one target to watch"),
+        Some(ts) if ts.is_empty() => {
+            cx.err("targets", "is empty: list at least one target to watch")
+        }
+        Some(ts) => {
+            let mut seen: HashMap<String, usize> = HashMap::new();
+            for (i, t) in ts.into_iter().enumerate() {
+                let p = format!("targets[{i}]");
+                if let Some(name) = t.name.as_deref() {
+                    if let Some(first) = seen.get(name) {
+                        cx.err(
+                            format!("{p}.name"),
+                            format!("{name:?} is already the name of targets[{first}]: names must be unique"),
+                        );
+                    } else {
+                        seen.insert(name.to_string(), i);
+                    }
+                }
+                if let Some(t) = target(&mut cx, &p, t, default_policy) {
+                    targets.push(t);
+                }
+            }
+        }
+    }
+
+    if !cx.issues.is_empty() {
+        return Err(cx.issues);
+    }
+    let uses_systemd = targets
+        .iter()
+        .any(|t| matches!(t.action, Action::Systemd(_)));
+    if uses_systemd {
+        if let Some(w) = exe_warning(&systemctl_path).filter(|_| systemctl_path.starts_with('/')) {
+            cx.warn("systemctl_path", w);
+        }
+    }
+    let config = Config {
+        source: source.to_path_buf(),
+        interval,
+        timeout,
+        log_level,
+        state_file,
+        lock_file,
+        max_parallel,
+        systemctl_path,
+        default_policy,
+        targets,
+        redactor: Redactor::new(cx.secrets),
+    };
+    Ok((config, cx.warnings))
+}
+
+fn default_state_file(env: &Env) -> PathBuf {
+    if env.is_root {
+        return PathBuf::from("/var/lib/neon-watchdog/state.json");
+    }
+    let base = (env.lookup)("XDG_STATE_HOME")
+        .filter(|s| s.starts_with('/'))
+        .map(PathBuf::from)
+        .or_else(|| {
+            (env.lookup)("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| Path::new(&h).join(".local/state"))
+        })
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("neon-watchdog/state.json")
+}
+
+fn policy(cx: &mut Ctx, p: &str, raw: Option<&RawPolicy>, base: Policy) -> Policy {
+    let Some(raw) = raw else { return base };
+    Policy {
+        fail_threshold: cx.count(
+            &format!("{p}.fail_threshold"),
+            raw.fail_threshold,
+            base.fail_threshold,
+        ),
+        restart_cooldown: match raw.restart_cooldown_seconds {
+            None => base.restart_cooldown,
+            Some(_) => cx.seconds(
+                &format!("{p}.restart_cooldown_seconds"),
+                raw.restart_cooldown_seconds,
+                base.restart_cooldown.as_secs(),
+                0,
+            ),
+        },
+        max_restarts_per_hour: cx.count(
+            &format!("{p}.max_restarts_per_hour"),
+            raw.max_restarts_per_hour,
+            base.max_restarts_per_hour,
+        ),
+    }
+}
+
+fn target(cx: &mut Ctx, p: &str, t: RawTarget, default_policy: Policy) -> Option<Target> {
+    let before = cx.issues.len();
+    let name = match t.name {
+        None => {
+            cx.err(
+                format!("{p}.name"),
+                "is missing: every target needs a unique name",
+            );
+            String::new()
+        }
+        Some(n) if n.trim().is_empty() => {
+            cx.err(
+                format!("{p}.name"),
+                "is empty: every target needs a unique name",
+            );
+            n
+        }
+        Some(n) if n.chars().any(char::is_control) => {
+            cx.err(
+                format!("{p}.name"),
+                format!("{n:?} contains control characters"),
+            );
+            n
+        }
+        Some(n) => n,
+    };
+    let mut checks = Vec::new();
+    match t.checks {
+        None => cx.err(
+            format!("{p}.checks"),
+            format!("is missing: give at least one check ({KINDS})"),
+        ),
+        Some(cs) if cs.is_empty() => cx.err(
+            format!("{p}.checks"),
+            format!("is empty: give at least one check ({KINDS})"),
+        ),
+        Some(cs) => {
+            for (i, c) in cs.into_iter().enumerate() {
+                if let Some(c) = check(cx, &format!("{p}.checks[{i}]"), c) {
+                    checks.push(c);
+                }
+            }
+        }
+    }
+    let policy = policy(
+        cx,
+        &format!("{p}.policy"),
+        t.policy.as_ref(),
+        default_policy,
+    );
+    let action = match t.action {
+        None => {
+            cx.err(
+                format!("{p}.action"),
+                "is missing: give `exec:` or `systemd:` to recover, or `action: none` to only monitor",
+            );
+            None
+        }
+        Some(a) => action(cx, &format!("{p}.action"), a),
+    };
+    if cx.issues.len() > before {
+        return None;
+    }
+    Some(Target {
+        name,
+        enabled: t.enabled.unwrap_or(true),
+        checks,
+        policy,
+        action: action?,
+    })
+}
+
+fn check(cx: &mut Ctx, p: &str, c: RawCheck) -> Option<CheckSpec> {
+    let before = cx.issues.len();
+    let mut kinds = Vec::new();
+    if c.process_name.is_some() {
+        kinds.push("process_name");
+    }
+    if c.pid_file.is_some() {
+        kinds.push("pid_file");
+    }
+    if c.tcp_port.is_some() {
+        kinds.push("tcp_port");
+    }
+    if c.command.is_some() {
+        kinds.push("command");
+    }
+    let guarded_pid_file = kinds == ["process_name", "pid_file"];
+    if kinds.is_empty() {
+        cx.err(p, format!("has no check kind: give one of {KINDS}"));
+        return None;
+    }
+    if kinds.len() > 1 && !guarded_pid_file {
+        cx.err(
+            format!("{p}.{}", kinds[1]),
+            format!(
+                "a check has exactly one kind, this one has {}: split it into one check per kind",
+                kinds.join(" and ")
+            ),
+        );
+        return None;
+    }
+    if c.cmdline_contains.is_some() && (c.process_name.is_none() || guarded_pid_file) {
+        cx.err(
+            format!("{p}.cmdline_contains"),
+            "is a modifier of process_name checks only",
+        );
+    }
+    if c.ok_exit_codes.is_some() && c.command.is_none() {
+        cx.err(
+            format!("{p}.ok_exit_codes"),
+            "is a modifier of command checks only",
+        );
+    }
+    let timeout = cx.seconds(
+        &format!("{p}.timeout_seconds"),
+        c.timeout_seconds,
+        cx.check_timeout,
+        1,
+    );
+
+    let check = if guarded_pid_file {
+        let path = cx.abs_path(
+            &format!("{p}.pid_file"),
+            c.pid_file.as_deref().unwrap_or_default(),
+        );
+        let name = process_name(
+            cx,
+            &format!("{p}.process_name"),
+            c.process_name.as_deref().unwrap_or_default(),
+        );
+        Check::PidFile {
+            path: path?,
+            process_name: Some(name?),
+        }
+    } else if let Some(n) = c.process_name.as_deref() {
+        let name = process_name(cx, &format!("{p}.process_name"), n);
+        let cmdline_contains = match c.cmdline_contains.as_deref() {
+            Some(s) => cx.expand(&format!("{p}.cmdline_contains"), s),
+            None => None,
+        };
+        Check::ProcessName {
+            name: name?,
+            cmdline_contains,
+        }
+    } else if let Some(f) = c.pid_file.as_deref() {
+        Check::PidFile {
+            path: cx.abs_path(&format!("{p}.pid_file"), f)?,
+            process_name: None,
+        }
+    } else if let Some(spec) = &c.tcp_port {
+        let path = format!("{p}.tcp_port");
+        let s = cx.expand(&path, &spec.0)?;
+        match parse_host_port(&s) {
+            Ok((host, port)) => Check::TcpPort { host, port },
+            Err(e) => {
+                cx.err(path, e);
+                return None;
+            }
+        }
+    } else {
+        let argv = cx.argv(
+            &format!("{p}.command"),
+            c.command.as_deref().unwrap_or_default(),
+            false,
+        );
+        let mut codes = Vec::new();
+        for (i, code) in c
+            .ok_exit_codes
+            .unwrap_or_else(|| vec![0])
+            .into_iter()
+            .enumerate()
+        {
+            match i32::try_from(code) {
+                Ok(v) if (0..=255).contains(&v) => codes.push(v),
+                _ => cx.err(
+                    format!("{p}.ok_exit_codes[{i}]"),
+                    format!("{code} is not an exit code (0..255)"),
+                ),
+            }
+        }
+        if codes.is_empty() && cx.issues.len() == before {
+            cx.err(
+                format!("{p}.ok_exit_codes"),
+                "is empty: give at least one exit code that means healthy",
+            );
+        }
+        Check::Command {
+            argv: argv?,
+            ok_exit_codes: codes,
+        }
+    };
+    if cx.issues.len() > before {
+        return None;
+    }
+    Some(CheckSpec { check, timeout })
+}
+
+fn process_name(cx: &mut Ctx, p: &str, n: &str) -> Option<String> {
+    let n = cx.expand(p, n)?;
+    if n.is_empty() {
+        cx.err(p, "is empty: give the program name, e.g. nginx");
+        return None;
+    }
+    if n.contains('/') {
+        let base = n.rsplit('/').next().unwrap_or_default();
+        cx.err(
+            p,
+            format!("{n:?} is a path: process_name takes the program name ({base:?}); use pid_file to pin one process"),
+        );
+        return None;
+    }
+    Some(n)
+}
+
+/// `host:port`, `[v6]:port`, or a bare port (127.0.0.1).
+pub fn parse_host_port(s: &str) -> Result<(String, u16), String> {
+    let s = s.trim();
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let Some(end) = rest.find(']') else {
+            return Err(format!("{s:?} has an unclosed `[`: write IPv6 as [::1]:80"));
+        };
+        let host = &rest[..end];
+        let Some(port) = rest[end + 1..].strip_prefix(':') else {
+            return Err(format!("{s:?} has no port: write [{host}]:PORT"));
+        };
+        (host.to_string(), port)
+    } else if s.chars().all(|c| c.is_ascii_digit()) && !s.is_empty() {
+        ("127.0.0.1".to_string(), s)
+    } else {
+        match s.rsplit_once(':') {
+            Some((h, _)) if h.contains(':') => {
+                return Err(format!(
+                    "{s:?} looks like IPv6 without brackets: write [{h}]:PORT"
+                ))
+            }
+            Some((h, p)) => (h.to_string(), p),
+            None => {
+                return Err(format!(
+                    "{s:?} has no port: write host:port, e.g. 127.0.0.1:8080"
+                ))
+            }
+        }
+    };
+    if host.is_empty() {
+        return Err(format!(
+            "{s:?} has no host: write host:port, e.g. 127.0.0.1:8080"
+        ));
+    }
+    match port.parse::<u32>() {
+        Ok(p) if (1..=65535).contains(&p) => Ok((host, p as u16)),
+        Ok(p) => Err(format!("port {p} is out of range 1..65535")),
+        Err(_) => Err(format!("{port:?} is not a port number (1..65535)")),
+    }
+}
+
+fn action(cx: &mut Ctx, p: &str, a: RawAction) -> Option<Action> {
+    let map = match a {
+        RawAction::None => return Some(Action::None),
+        RawAction::Map(m) => *m,
+    };
+    match (map.exec, map.systemd) {
+        (Some(_), Some(_)) => {
+            cx.err(p, "has both exec and systemd: choose one");
+            None
+        }
+        (None, None) => {
+            cx.err(
+                p,
+                "is empty: give `exec:` or `systemd:`, or write `action: none` to only monitor",
+            );
+            None
+        }
+        (Some(e), None) => exec(cx, &format!("{p}.exec"), e).map(Action::Exec),
+        (None, Some(s)) => systemd(cx, &format!("{p}.systemd"), s).map(Action::Systemd),
+    }
+}
+
+fn exec(cx: &mut Ctx, p: &str, e: RawExec) -> Option<ExecAction> {
+    let before = cx.issues.len();
+    if e.start.is_none() && e.restart.is_none() {
+        cx.err(
+            p,
+            "needs `start:` or `restart:` (or both): the command that brings the target back",
+        );
+        return None;
+    }
+    let start = e
+        .start
+        .as_deref()
+        .and_then(|a| cx.argv(&format!("{p}.start"), a, true));
+    let restart = e
+        .restart
+        .as_deref()
+        .and_then(|a| cx.argv(&format!("{p}.restart"), a, true));
+    let timeout = cx.seconds(&format!("{p}.timeout_seconds"), e.timeout_seconds, 30, 1);
+    let detach = e.detach.unwrap_or(false);
+    let log_file = match e.log_file.as_deref() {
+        Some(f) => {
+            if !detach {
+                cx.err(
+                    format!("{p}.log_file"),
+                    "only applies with `detach: true` (otherwise output is captured and logged)",
+                );
+            }
+            cx.abs_path(&format!("{p}.log_file"), f)
+        }
+        None => None,
+    };
+    let mut env = BTreeMap::new();
+    for (k, v) in e.env.unwrap_or_default() {
+        let kp = format!("{p}.env.{k}");
+        if k.is_empty() || k.contains('=') || k.contains('\0') {
+            cx.err(
+                &kp,
+                format!("{k:?} is not a valid environment variable name"),
+            );
+            continue;
+        }
+        if let Some(v) = cx.expand(&kp, &v) {
+            env.insert(k, v);
+        }
+    }
+    let cwd = e
+        .cwd
+        .as_deref()
+        .and_then(|c| cx.abs_path(&format!("{p}.cwd"), c));
+    if cx.issues.len() > before {
+        return None;
+    }
+    Some(ExecAction {
+        start,
+        restart,
+        timeout,
+        detach,
+        log_file,
+        env,
+        cwd,
+    })
+}
+
+fn systemd(cx: &mut Ctx, p: &str, s: RawSystemd) -> Option<SystemdAction> {
+    let before = cx.issues.len();
+    let unit = match s.unit.as_deref() {
+        None => {
+            cx.err(
+                format!("{p}.unit"),
+                "is missing: name the unit, e.g. nginx.service",
+            );
+            None
+        }
+        Some(u) => {
+            let u = cx.expand(&format!("{p}.unit"), u);
+            match u {
+                Some(u)
+                    if u.trim().is_empty()
+                        || u.starts_with('-')
+                        || u.contains(char::is_whitespace) =>
+                {
+                    cx.err(
+                        format!("{p}.unit"),
+                        format!("{u:?} is not a unit name, e.g. nginx.service"),
+                    );
+                    None
+                }
+                other => other,
+            }
+        }
+    };
+    let method = match s.method.as_deref() {
+        None | Some("restart") => SystemdMethod::Restart,
+        Some("start") => SystemdMethod::Start,
+        Some("reload-or-restart") => SystemdMethod::ReloadOrRestart,
+        Some(m) => {
+            cx.err(
+                format!("{p}.method"),
+                format!("{m:?} is not a method: use restart, start or reload-or-restart"),
+            );
+            SystemdMethod::Restart
+        }
+    };
+    let timeout = cx.seconds(&format!("{p}.timeout_seconds"), s.timeout_seconds, 90, 1);
+    if cx.issues.len() > before {
+        return None;
+    }
+    Some(SystemdAction {
+        unit: unit?,
+        method,
+        timeout,
+    })
+}

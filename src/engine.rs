@@ -1,0 +1,372 @@
+//! One pass over all targets, and the `run` loop around it.
+//!
+//!     lock -> load state -> for each enabled target (side by side, up to max_parallel):
+//!         run its checks in order (all of them) -> outcome -> policy::decide -> maybe act
+//!     -> drop state of removed targets -> save state atomically -> exit code
+
+use crate::actions;
+use crate::checks::{self, PassContext};
+use crate::config::{Config, Target};
+use crate::error::Error;
+use crate::exit::Exit;
+use crate::policy::{self, Decision, Outcome, Skip};
+use crate::state::{self, Health, Lock, LockError, StateFile, TargetState};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+use tracing::{debug, error, info, warn};
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Decide everything, run no action, write nothing.
+    pub dry_run: bool,
+}
+
+/// What one pass found.
+#[derive(Debug, Default)]
+pub struct PassReport {
+    pub healthy: usize,
+    pub failing: usize,
+    pub duration: Duration,
+}
+
+impl PassReport {
+    pub fn exit(&self) -> Exit {
+        if self.failing > 0 {
+            Exit::Failing
+        } else {
+            Exit::Ok
+        }
+    }
+}
+
+struct TargetRun {
+    name: String,
+    state: TargetState,
+    healthy: bool,
+}
+
+/// Run one pass over every enabled target, updating `st` in memory.
+pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
+    let started = Instant::now();
+    let targets: Vec<&Target> = config.enabled_targets().collect();
+    let cx = PassContext::default();
+    let results: Mutex<Vec<Option<TargetRun>>> =
+        Mutex::new((0..targets.len()).map(|_| None).collect());
+    let next = AtomicUsize::new(0);
+    let workers = config.max_parallel.min(targets.len()).max(1);
+    let prev_state: &StateFile = st;
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(target) = targets.get(i) else { break };
+                let prev = prev_state.targets.get(&target.name).cloned().unwrap_or_default();
+                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    run_target(config, target, &prev, &cx, opts)
+                }))
+                .unwrap_or_else(|_| {
+                    error!(target = %target.name, "internal error while checking target; counted as failing");
+                    TargetRun {
+                        name: target.name.clone(),
+                        state: prev,
+                        healthy: false,
+                    }
+                });
+                if let Ok(mut r) = results.lock() {
+                    r[i] = Some(run);
+                }
+            });
+        }
+    });
+    let mut report = PassReport::default();
+    let results = results.into_inner().unwrap_or_default();
+    for run in results.into_iter().flatten() {
+        if run.healthy {
+            report.healthy += 1;
+        } else {
+            report.failing += 1;
+        }
+        st.targets.insert(run.name, run.state);
+    }
+    state::retain_targets(st, config.targets.iter().map(|t| t.name.as_str()));
+    report.duration = started.elapsed();
+    report
+}
+
+fn run_target(
+    config: &Config,
+    target: &Target,
+    prev: &TargetState,
+    cx: &PassContext,
+    opts: Options,
+) -> TargetRun {
+    let name = target.name.as_str();
+    let mut reasons = Vec::new();
+    let mut not_running = false;
+    for spec in &target.checks {
+        let r = checks::run(spec, cx);
+        let check = spec.check.describe(&config.redactor);
+        let latency_ms = r.latency.as_millis() as u64;
+        let (pid, matches, exit, addr) = (r.pid, r.matches, r.exit, r.addr.as_deref());
+        if r.ok {
+            debug!(target = name, check = %check, result = "OK", latency_ms, pid, matches, exit, addr, "check");
+        } else {
+            warn!(target = name, check = %check, result = "FAIL", latency_ms, exit, err = %r.reason, "check");
+            reasons.push(format!("{}: {}", spec.check.kind(), r.reason));
+            not_running |= r.not_running;
+        }
+    }
+    let outcome = Outcome {
+        healthy: reasons.is_empty(),
+        not_running,
+        reason: config.redactor.redact(&reasons.join("; ")),
+    };
+    let available = actions::available(&target.action);
+    let (mut next, decision) =
+        policy::decide(prev, &outcome, &target.policy, available, SystemTime::now());
+    let failures = next.consecutive_failures;
+    let threshold = target.policy.fail_threshold;
+    match &decision {
+        Decision::Healthy => {
+            if prev.status == Health::Failing {
+                info!(
+                    target = name,
+                    after_failures = prev.consecutive_failures,
+                    "target recovered"
+                );
+            } else {
+                debug!(target = name, "target healthy");
+            }
+        }
+        Decision::BelowThreshold { .. } => {
+            warn!(target = name, failures, threshold, reason = %outcome.reason, "target failing; waiting for the threshold before acting");
+        }
+        Decision::Skip(Skip::MonitorOnly) => {
+            warn!(target = name, failures, reason = %outcome.reason, "target failing; no action configured (monitor only)");
+        }
+        Decision::Skip(Skip::Cooldown { remaining }) => {
+            warn!(
+                target = name,
+                failures,
+                reason = "cooldown",
+                cooldown_remaining_s = remaining.as_secs(),
+                "target failing; action skipped"
+            );
+        }
+        Decision::Skip(Skip::RateLimit {
+            restarts_last_hour,
+            max,
+        }) => {
+            warn!(
+                target = name,
+                failures,
+                reason = "rate_limit",
+                restarts_last_hour,
+                max,
+                "target failing; action skipped"
+            );
+        }
+        Decision::Act(kind) => {
+            let argv = actions::argv(&target.action, *kind, config).unwrap_or_default();
+            let shown = config.redactor.argv(&argv);
+            if opts.dry_run {
+                info!(target = name, action = kind.as_str(), reason = "dry_run", would_run = %shown, "action skipped");
+                // nothing ran: do not count it (and nothing is saved in a dry run anyway)
+                next.restarts.pop();
+                next.last_restart = prev.last_restart;
+            } else {
+                warn!(target = name, failures, threshold, action = kind.as_str(), argv = %shown, "target failing; running action");
+                let r = actions::run(&target.action, *kind, config);
+                let duration_ms = r.duration.as_millis() as u64;
+                let exit = r.exit.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
+                if r.detached {
+                    info!(target = name, action = kind.as_str(), argv = %shown, detached = true, duration_ms, "action started");
+                } else if r.ok {
+                    info!(target = name, action = kind.as_str(), argv = %shown, exit = %exit, duration_ms, output = %r.output, "action done");
+                } else {
+                    error!(
+                        target = name, action = kind.as_str(), argv = %shown, exit = %exit, duration_ms,
+                        err = %r.error, output = %r.output, "action failed"
+                    );
+                }
+            }
+        }
+    }
+    TargetRun {
+        name: name.to_string(),
+        state: next,
+        healthy: outcome.healthy,
+    }
+}
+
+/// Take the lock, or say who holds it.
+fn lock(config: &Config) -> Result<Lock, Error> {
+    Lock::acquire(&config.lock_file).map_err(|e| match e {
+        LockError::Held(holder) => Error::Locked {
+            path: config.lock_file.clone(),
+            holder,
+        },
+        LockError::Io(msg) => Error::Other(anyhow::anyhow!(
+            "{msg} (the lock file lives beside the state file; set state_file or lock_file to a writable place, or run as root)"
+        )),
+    })
+}
+
+fn load_state(config: &Config, opts: Options) -> StateFile {
+    let loaded = state::load(&config.state_file, opts.dry_run);
+    if let Some(w) = loaded.warning {
+        warn!("{w}");
+    }
+    loaded.state
+}
+
+/// Save unless dry-run; a failure is logged (the pass itself already happened).
+fn save_state(config: &Config, st: &StateFile, opts: Options) -> bool {
+    if opts.dry_run {
+        return true;
+    }
+    match state::save(&config.state_file, st, &config.redactor) {
+        Ok(()) => true,
+        Err(e) => {
+            error!("{e}; failure counts and restart history of this pass are lost (fix permissions or set state_file)");
+            false
+        }
+    }
+}
+
+fn log_start(config: &Config, mode: &str, opts: Options) {
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        mode,
+        config = %config.source.display(),
+        targets = config.enabled_targets().count(),
+        disabled = config.targets.len() - config.enabled_targets().count(),
+        dry_run = opts.dry_run,
+        "neon-watchdog starting"
+    );
+}
+
+fn log_pass(report: &PassReport) {
+    info!(
+        healthy = report.healthy,
+        failing = report.failing,
+        duration_ms = report.duration.as_millis() as u64,
+        "pass done"
+    );
+}
+
+/// `check` and `run --once`: one pass, then the exit code.
+pub fn check(config: &Config, opts: Options) -> Result<Exit, Error> {
+    log_start(config, "check", opts);
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        Some(lock(config)?)
+    };
+    let mut st = load_state(config, opts);
+    let report = pass(config, &mut st, opts);
+    let saved = save_state(config, &st, opts);
+    log_pass(&report);
+    Ok(match report.exit() {
+        Exit::Ok if !saved => Exit::Internal,
+        e => e,
+    })
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+static RELOAD: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop(_: nix::libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+extern "C" fn on_hup(_: nix::libc::c_int) {
+    RELOAD.store(true, Ordering::SeqCst);
+}
+
+fn install_signal_handlers() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let stop = SigAction::new(
+        SigHandler::Handler(on_stop),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    let hup = SigAction::new(
+        SigHandler::Handler(on_hup),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    // SAFETY: the handlers only store to atomics, which is async-signal-safe.
+    unsafe {
+        let _ = sigaction(Signal::SIGTERM, &stop);
+        let _ = sigaction(Signal::SIGINT, &stop);
+        let _ = sigaction(Signal::SIGHUP, &hup);
+    }
+}
+
+/// `run`: a pass every `interval` until SIGTERM/SIGINT, which let the pass in flight finish,
+/// save state and exit 0. SIGHUP re-reads the config (a bad one is reported and ignored).
+/// `reload` loads the config again; `on_reload` lets the caller update logging.
+pub fn run_loop(
+    mut config: Config,
+    opts: Options,
+    reload: &dyn Fn() -> Result<Config, String>,
+    on_reload: &dyn Fn(&Config),
+) -> Result<Exit, Error> {
+    install_signal_handlers();
+    log_start(&config, "run", opts);
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        Some(lock(&config)?)
+    };
+    let mut st = load_state(&config, opts);
+    loop {
+        let started = Instant::now();
+        reap_orphans();
+        let report = pass(&config, &mut st, opts);
+        save_state(&config, &st, opts);
+        log_pass(&report);
+        reap_orphans();
+        let next = started + config.interval;
+        while !STOP.load(Ordering::SeqCst) && Instant::now() < next {
+            if RELOAD.swap(false, Ordering::SeqCst) {
+                match reload() {
+                    Ok(c)
+                        if c.lock_file != config.lock_file || c.state_file != config.state_file =>
+                    {
+                        error!("config reload refused: state_file and lock_file cannot change while running; restart neon-watchdog instead");
+                    }
+                    Ok(c) => {
+                        on_reload(&c);
+                        config = c;
+                        info!(
+                            targets = config.enabled_targets().count(),
+                            "config reloaded"
+                        );
+                    }
+                    Err(e) => error!(err = %e, "config reload failed; keeping the running config"),
+                }
+            }
+            std::thread::sleep(
+                Duration::from_millis(100).min(next.saturating_duration_since(Instant::now())),
+            );
+        }
+        if STOP.load(Ordering::SeqCst) {
+            info!("signal received; state saved, exiting");
+            return Ok(Exit::Ok);
+        }
+    }
+}
+
+/// Between passes no command of ours runs, so any child left is an adopted orphan (we are
+/// a subreaper): reap them so none lingers as a zombie.
+fn reap_orphans() {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+        if status == WaitStatus::StillAlive {
+            break;
+        }
+    }
+}

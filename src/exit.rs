@@ -1,0 +1,71 @@
+//! The exit-code contract, in one place.
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 0    | every enabled target is healthy (or the command succeeded) |
+//! | 1    | any other error (I/O, internal) |
+//! | 2    | at least one target failed its checks in this pass |
+//! | 64   | usage error (unknown flag, missing argument) |
+//! | 75   | another instance holds the lock |
+//! | 78   | configuration missing, unreadable or invalid |
+
+/// How the process ends. `main` turns this into the OS exit status and nothing else does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok,
+    Internal,
+    Failing,
+    Usage,
+    Locked,
+    Config,
+}
+
+impl Exit {
+    pub const fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Internal => 1,
+            Exit::Failing => 2,
+            Exit::Usage => 64,
+            Exit::Locked => 75,
+            Exit::Config => 78,
+        }
+    }
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> Self {
+        std::process::ExitCode::from(e.code())
+    }
+}
+
+/// The table shown in `--help` and README.
+pub const TABLE: &str = "\
+Exit codes:
+  0   all enabled targets healthy
+  2   at least one target failed its checks in this pass
+  64  usage error (unknown flag, missing argument)
+  75  another instance holds the lock
+  78  config missing, unreadable or invalid
+  1   any other error";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_the_documented_ones() {
+        let all = [
+            (Exit::Ok, 0),
+            (Exit::Internal, 1),
+            (Exit::Failing, 2),
+            (Exit::Usage, 64),
+            (Exit::Locked, 75),
+            (Exit::Config, 78),
+        ];
+        for (e, c) in all {
+            assert_eq!(e.code(), c);
+            assert!(TABLE.contains(&format!("  {c} ")), "{c} missing from TABLE");
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! neon-watchdog: a process watchdog for Linux. See README.md and DESIGN notes in the module
+//! docs: `engine` (the pass), `policy` (the pure decision), `config` (two-stage parsing).
+
+pub mod actions;
+pub mod checks;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod exit;
+pub mod logging;
+pub mod policy;
+pub mod procs;
+pub mod redact;
+pub mod spawn;
+pub mod state;
+pub mod summary;

@@ -1,0 +1,201 @@
+//! What runs on the machine, from /proc.
+//!
+//! A pass takes at most one [`Snapshot`] (lazily, on the first process check), shared by every
+//! process check of every target: 200 process checks scan /proc once. Zombies are kept in the
+//! snapshot but never count as running.
+
+use procfs::process::Process;
+
+/// One process, as seen at snapshot time.
+#[derive(Debug, Clone)]
+pub struct Proc {
+    pub pid: i32,
+    pub ppid: i32,
+    pub pgrp: i32,
+    /// The kernel's name, cut at 15 characters.
+    pub comm: String,
+    /// `R`, `S`, `D`, `Z`, ...
+    pub state: char,
+    /// Clock ticks after boot: with the pid, identifies a process across passes.
+    pub starttime: u64,
+    /// Basename of argv[0] (empty for kernel threads).
+    pub argv0: String,
+    /// Basename of /proc/PID/exe, when readable.
+    pub exe: Option<String>,
+    /// argv joined by spaces.
+    pub cmdline: String,
+}
+
+impl Proc {
+    fn read(p: &Process) -> Option<Proc> {
+        let stat = p.stat().ok()?;
+        let argv = p.cmdline().unwrap_or_default();
+        let argv0 = argv
+            .first()
+            .map(|a| basename(a).to_string())
+            .unwrap_or_default();
+        let exe = p.exe().ok().and_then(|e| {
+            let s = e.to_string_lossy();
+            let s = s.strip_suffix(" (deleted)").unwrap_or(&s);
+            Some(basename(s).to_string()).filter(|b| !b.is_empty())
+        });
+        Some(Proc {
+            pid: p.pid,
+            ppid: stat.ppid,
+            pgrp: stat.pgrp,
+            comm: stat.comm,
+            state: stat.state,
+            starttime: stat.starttime,
+            argv0,
+            exe,
+            cmdline: argv.join(" "),
+        })
+    }
+
+    /// Read one process directly (not from a snapshot); None if it does not exist.
+    pub fn by_pid(pid: i32) -> Option<Proc> {
+        Process::new(pid).ok().as_ref().and_then(Proc::read)
+    }
+
+    pub fn is_zombie(&self) -> bool {
+        matches!(self.state, 'Z' | 'X' | 'x')
+    }
+
+    /// The program is `name`: by comm, argv[0] basename or exe basename. comm is cut at 15
+    /// characters by the kernel, so longer names match through argv[0] or exe only.
+    pub fn is_named(&self, name: &str) -> bool {
+        self.comm == name || self.argv0 == name || self.exe.as_deref() == Some(name)
+    }
+
+    /// The name to show for this process.
+    pub fn name(&self) -> &str {
+        if self.argv0.is_empty() {
+            &self.comm
+        } else {
+            &self.argv0
+        }
+    }
+}
+
+fn basename(s: &str) -> &str {
+    s.rsplit('/').next().unwrap_or(s)
+}
+
+/// Every process on the machine at one moment (except this one).
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub procs: Vec<Proc>,
+}
+
+/// The processes that match a process check.
+#[derive(Debug, Default)]
+pub struct Matches<'a> {
+    pub live: Vec<&'a Proc>,
+    pub zombies: Vec<&'a Proc>,
+}
+
+impl Matches<'_> {
+    /// The longest-running live match.
+    pub fn oldest(&self) -> Option<&Proc> {
+        self.live
+            .iter()
+            .min_by_key(|p| (p.starttime, p.pid))
+            .copied()
+    }
+}
+
+impl Snapshot {
+    pub fn take() -> Snapshot {
+        let me = std::process::id() as i32;
+        let procs = match procfs::process::all_processes() {
+            Ok(iter) => iter
+                .filter_map(Result::ok)
+                .filter(|p| p.pid != me)
+                .filter_map(|p| Proc::read(&p))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        Snapshot { procs }
+    }
+
+    pub fn find(&self, name: &str, cmdline_contains: Option<&str>) -> Matches<'_> {
+        let mut m = Matches::default();
+        for p in &self.procs {
+            if !p.is_named(name) {
+                continue;
+            }
+            if p.is_zombie() {
+                // a zombie has no command line left to match: the name must do
+                m.zombies.push(p);
+                continue;
+            }
+            if let Some(needle) = cmdline_contains {
+                if !p.cmdline.contains(needle) {
+                    continue;
+                }
+            }
+            m.live.push(p);
+        }
+        m
+    }
+}
+
+/// (pid, ppid) of every process in process group `pgid`.
+pub fn group_members(pgid: i32) -> Vec<(i32, i32)> {
+    let Ok(iter) = procfs::process::all_processes() else {
+        return Vec::new();
+    };
+    iter.filter_map(Result::ok)
+        .filter_map(|p| p.stat().ok())
+        .filter(|s| s.pgrp == pgid)
+        .map(|s| (s.pid, s.ppid))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_sees_a_real_child_and_its_zombie_state() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawn sleep");
+        let pid = child.id() as i32;
+        let snap = Snapshot::take();
+        let m = snap.find("sleep", Some("30"));
+        assert!(
+            m.live.iter().any(|p| p.pid == pid),
+            "live sleep {pid} not found"
+        );
+        child.kill().expect("kill");
+        // killed but not yet reaped: a zombie, which must not count as running
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let p = Proc::by_pid(pid).expect("zombie still in /proc");
+        assert!(p.is_zombie(), "state {}", p.state);
+        let snap = Snapshot::take();
+        let m = snap.find("sleep", Some("30"));
+        assert!(!m.live.iter().any(|p| p.pid == pid));
+        assert!(m.zombies.iter().any(|p| p.pid == pid));
+        child.wait().expect("reap");
+        assert!(Proc::by_pid(pid).is_none());
+    }
+
+    #[test]
+    fn long_names_match_by_argv0() {
+        let p = Proc {
+            pid: 1,
+            ppid: 0,
+            pgrp: 1,
+            comm: "my-very-long-se".into(),
+            state: 'S',
+            starttime: 0,
+            argv0: "my-very-long-service".into(),
+            exe: None,
+            cmdline: "my-very-long-service".into(),
+        };
+        assert!(p.is_named("my-very-long-service"));
+        assert!(!p.is_named("my-very-long-se-other"));
+    }
+}

@@ -1,0 +1,218 @@
+//! The one redaction mechanism for everything the watchdog prints or stores.
+//!
+//! Every log line (both formats, every level), every `test-config` summary line and every
+//! string written to the state file passes through [`Redactor::redact`]. It hides:
+//! - every value that came from a `${NAME}` expansion in the config (registered at load time);
+//! - the value of `password=`, `token=`, `secret=`, `key=` style assignments (also with a
+//!   prefix such as `api_key=`, `--db-password=`, or in a URL query `?token=...`);
+//! - in an argv, the element after a flag like `--password` or `--token` ([`Redactor::argv`]).
+//!
+//! Values are replaced by `***`. Plain strings stay readable: only what looks secret goes.
+
+use std::sync::Arc;
+
+/// What replaces a secret.
+pub const MASK: &str = "***";
+
+/// Names whose assigned value is secret, matched case-insensitively on the end of an
+/// identifier (`api_key`, `DB_PASSWORD`, `access-token`), at a `_`/`-` boundary or whole.
+const SECRET_NAMES: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "token",
+    "secret",
+    "key",
+    "apikey",
+    "auth",
+    "credentials",
+];
+
+/// Holds the literal secret values known to this run; cheap to clone and share.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    /// Longest first, so that a secret containing another is masked whole.
+    secrets: Arc<Vec<String>>,
+}
+
+impl Redactor {
+    /// A redactor for these literal values (empty values are ignored).
+    pub fn new<I: IntoIterator<Item = String>>(values: I) -> Self {
+        let mut v: Vec<String> = values.into_iter().filter(|s| !s.is_empty()).collect();
+        v.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        v.dedup();
+        Redactor {
+            secrets: Arc::new(v),
+        }
+    }
+
+    /// Mask every known secret value and every `name=value` assignment whose name looks secret.
+    pub fn redact(&self, s: &str) -> String {
+        let mut out = s.to_string();
+        for secret in self.secrets.iter() {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), MASK);
+            }
+        }
+        mask_assignments(&out)
+    }
+
+    /// Render an argv for humans, masking the value after a secret-looking flag
+    /// (`--password hunter2`) as well as everything [`Redactor::redact`] masks.
+    pub fn argv(&self, argv: &[String]) -> String {
+        let mut parts = Vec::with_capacity(argv.len());
+        let mut hide_next = false;
+        for arg in argv {
+            if hide_next {
+                parts.push(MASK.to_string());
+                hide_next = false;
+                continue;
+            }
+            let quoted = if arg.is_empty() || arg.contains(char::is_whitespace) {
+                format!("'{arg}'")
+            } else {
+                arg.clone()
+            };
+            parts.push(quoted);
+            hide_next = is_secret_flag(arg);
+        }
+        self.redact(&parts.join(" "))
+    }
+}
+
+/// `--password`, `-token`, `--api-key` (with no `=` in it): the next argv element is secret.
+fn is_secret_flag(arg: &str) -> bool {
+    arg.starts_with('-') && !arg.contains('=') && name_is_secret(arg.trim_start_matches('-'))
+}
+
+fn name_is_secret(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    SECRET_NAMES.iter().any(|word| {
+        lower == *word
+            || (lower.ends_with(word) && {
+                let before = lower.as_bytes()[lower.len() - word.len() - 1];
+                before == b'_' || before == b'-' || before == b'.'
+            })
+    })
+}
+
+/// Mask the value of each `name=value` (or `name: value` is left alone: too common in prose)
+/// whose name looks secret. The value ends at whitespace, `&`, `;`, `,` or a quote.
+fn mask_assignments(s: &str) -> String {
+    if !s.contains('=') {
+        return s.to_string();
+    }
+    let bytes = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    let mut copied = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' {
+            // the identifier just before '='
+            let mut start = i;
+            while start > 0 {
+                let c = bytes[start - 1];
+                if c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'.' {
+                    start -= 1;
+                } else {
+                    break;
+                }
+            }
+            if start < i && name_is_secret(&s[start..i]) {
+                let mut end = i + 1;
+                while end < bytes.len() && !is_value_end(bytes[end]) {
+                    end += 1;
+                }
+                if end > i + 1 && &s[i + 1..end] != MASK {
+                    out.push_str(&s[copied..=i]);
+                    out.push_str(MASK);
+                    copied = end;
+                }
+                i = end;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&s[copied..]);
+    out
+}
+
+fn is_value_end(c: u8) -> bool {
+    c.is_ascii_whitespace() || matches!(c, b'&' | b';' | b',' | b'"' | b'\'')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(secrets: &[&str]) -> Redactor {
+        Redactor::new(secrets.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn masks_registered_values_everywhere() {
+        let red = r(&["s3cr3t-value"]);
+        assert_eq!(
+            red.redact("auth failed for s3cr3t-value (s3cr3t-value)"),
+            "auth failed for *** (***)"
+        );
+    }
+
+    #[test]
+    fn longest_secret_wins() {
+        let red = r(&["abc", "abcdef"]);
+        assert_eq!(red.redact("x abcdef y abc"), "x *** y ***");
+    }
+
+    #[test]
+    fn empty_values_are_not_secrets() {
+        let red = r(&[""]);
+        assert_eq!(red.redact("plain"), "plain");
+    }
+
+    #[test]
+    fn masks_secret_assignments() {
+        let red = Redactor::default();
+        assert_eq!(red.redact("--password=hunter2 -v"), "--password=*** -v");
+        assert_eq!(red.redact("api_key=abc123"), "api_key=***");
+        assert_eq!(
+            red.redact("http://h/x?token=abc&page=2"),
+            "http://h/x?token=***&page=2"
+        );
+        assert_eq!(
+            red.redact("DB_PASSWORD=x SECRET=y"),
+            "DB_PASSWORD=*** SECRET=***"
+        );
+        assert_eq!(red.redact("key=v"), "key=***");
+    }
+
+    #[test]
+    fn leaves_lookalikes_alone() {
+        let red = Redactor::default();
+        assert_eq!(red.redact("monkey=banana"), "monkey=banana");
+        assert_eq!(red.redact("tokens_used=5"), "tokens_used=5");
+        assert_eq!(red.redact("a == b"), "a == b");
+        assert_eq!(red.redact("password= x"), "password= x");
+    }
+
+    #[test]
+    fn argv_masks_value_after_secret_flag() {
+        let red = Redactor::default();
+        let argv: Vec<String> = ["/bin/cli", "--password", "hunter2", "--user", "bob"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(red.argv(&argv), "/bin/cli --password *** --user bob");
+    }
+
+    #[test]
+    fn argv_quotes_spaces_and_masks_registered() {
+        let red = r(&["tok"]);
+        let argv: Vec<String> = ["/bin/echo", "a b", "Bearer tok"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(red.argv(&argv), "/bin/echo 'a b' 'Bearer ***'");
+    }
+}

@@ -1,0 +1,454 @@
+//! Run an argv the way a watchdog must: no shell, stdin from /dev/null, its own process group,
+//! stdout/stderr drained into capped tail buffers (a chatty command neither blocks nor bloats
+//! memory), a hard timeout (SIGTERM, then SIGKILL to the whole group, grandchildren included),
+//! and always reaped.
+//!
+//! Two things are deliberate:
+//! - We stop reading output as soon as the command itself has exited. A start command such as
+//!   `sh -c "server &"` leaves a daemon holding the inherited stdout/stderr; waiting for EOF
+//!   would hang the pass for as long as the daemon lives.
+//! - With [`Cleanup::KillGroup`] (checks), whatever the command left in its process group is
+//!   killed and reaped when it exits. Actions use [`Cleanup::LeaveGroup`]: their daemons stay.
+//!
+//! The watchdog makes itself a child subreaper (see [`become_subreaper`]), so orphans of its
+//! commands are re-parented to it and reaped here instead of lingering as zombies on systems
+//! whose PID 1 does not reap (containers).
+
+use nix::errno::Errno;
+use nix::sys::signal::{killpg, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use wait_timeout::ChildExt;
+
+/// Bytes of output kept per stream (the tail).
+pub const OUTPUT_CAP: usize = 8 * 1024;
+/// Between SIGTERM and SIGKILL after a timeout.
+pub const KILL_GRACE: Duration = Duration::from_millis(1000);
+
+/// What to do with the command's process group once the command has exited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cleanup {
+    /// Kill and reap anything left in the group (checks: nothing may outlive them).
+    KillGroup,
+    /// Leave it (actions: a start command may leave its daemon behind on purpose).
+    LeaveGroup,
+}
+
+pub struct Spec<'a> {
+    pub argv: &'a [String],
+    pub timeout: Duration,
+    pub env: &'a BTreeMap<String, String>,
+    pub cwd: Option<&'a Path>,
+    pub cleanup: Cleanup,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Exited(i32),
+    Signaled(i32),
+    /// Did not finish within the timeout; its group was killed.
+    TimedOut,
+}
+
+#[derive(Debug)]
+pub struct Output {
+    pub status: Status,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub duration: Duration,
+}
+
+impl Output {
+    /// The last meaningful output, for a FAIL reason or a log line: stderr if any, else stdout;
+    /// at most `max` characters, whitespace collapsed to single spaces.
+    pub fn tail(&self, max: usize) -> String {
+        let src = if self.stderr.iter().any(|b| !b.is_ascii_whitespace()) {
+            &self.stderr
+        } else {
+            &self.stdout
+        };
+        tail_text(src, max)
+    }
+}
+
+pub fn tail_text(bytes: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let joined = words.join(" ");
+    let count = joined.chars().count();
+    if count <= max {
+        joined
+    } else {
+        let skip = count - max;
+        format!("...{}", joined.chars().skip(skip + 3).collect::<String>())
+    }
+}
+
+/// A buffer that keeps only the last `OUTPUT_CAP` bytes written to it.
+#[derive(Default)]
+struct Tail {
+    buf: Vec<u8>,
+}
+
+impl Tail {
+    fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() > 2 * OUTPUT_CAP {
+            let cut = self.buf.len() - OUTPUT_CAP;
+            self.buf.drain(..cut);
+        }
+    }
+    fn finish(mut self) -> Vec<u8> {
+        if self.buf.len() > OUTPUT_CAP {
+            let cut = self.buf.len() - OUTPUT_CAP;
+            self.buf.drain(..cut);
+        }
+        self.buf
+    }
+}
+
+/// Re-parent orphans of our commands to us (Linux PR_SET_CHILD_SUBREAPER), so we can reap them.
+pub fn become_subreaper() {
+    // Failure only means orphans go to PID 1 as usual.
+    let _ = nix::sys::prctl::set_child_subreaper(true);
+}
+
+fn command(argv: &[String], env: &BTreeMap<String, String>, cwd: Option<&Path>) -> Command {
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..]).stdin(Stdio::null()).envs(env);
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
+    cmd
+}
+
+/// "cannot run /x: no such file or directory"
+pub fn spawn_error(program: &str, e: &std::io::Error) -> String {
+    format!("cannot run {program}: {}", crate::checks::os_error(e))
+}
+
+/// Run to completion (or timeout). `Err` only when the program could not be started.
+pub fn run(spec: &Spec) -> Result<Output, String> {
+    if spec.argv.is_empty() {
+        return Err("empty argv".into());
+    }
+    let mut cmd = command(spec.argv, spec.env, spec.cwd);
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let start = Instant::now();
+    let mut child = cmd.spawn().map_err(|e| spawn_error(&spec.argv[0], &e))?;
+    let pgid = child.id() as i32;
+    let deadline = start + spec.timeout;
+
+    let mut pipes = Pipes::new(&mut child);
+    let mut status = None;
+    while status.is_none() {
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        let remaining = deadline - now;
+        if pipes.all_closed() {
+            status = child.wait_timeout(remaining).ok().flatten();
+            break;
+        }
+        pipes.pump(remaining.min(Duration::from_millis(50)));
+        status = child.try_wait().ok().flatten();
+    }
+    let status = match status {
+        Some(st) => {
+            // The command is done. Take what is already buffered, and do not wait for EOF:
+            // a daemon it left behind may hold the pipes open.
+            pipes.pump(Duration::ZERO);
+            if let Some(sig) = st.signal() {
+                Status::Signaled(sig)
+            } else {
+                Status::Exited(st.code().unwrap_or(-1))
+            }
+        }
+        None => {
+            terminate(&mut child, pgid, &mut pipes);
+            Status::TimedOut
+        }
+    };
+    if spec.cleanup == Cleanup::KillGroup || status == Status::TimedOut {
+        kill_and_reap_group(pgid);
+    }
+    let (stdout, stderr) = pipes.finish();
+    Ok(Output {
+        status,
+        stdout,
+        stderr,
+        duration: start.elapsed(),
+    })
+}
+
+/// SIGTERM to the group, up to KILL_GRACE for the leader to go, then SIGKILL; reap the leader.
+fn terminate(child: &mut Child, pgid: i32, pipes: &mut Pipes) {
+    signal_group(pgid, Signal::SIGTERM);
+    let until = Instant::now() + KILL_GRACE;
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        let now = Instant::now();
+        if now >= until {
+            signal_group(pgid, Signal::SIGKILL);
+            let _ = child.wait();
+            break;
+        }
+        // keep draining so a child blocked on a full pipe can act on SIGTERM
+        pipes.pump((until - now).min(Duration::from_millis(20)));
+    }
+}
+
+/// Returns false when the group no longer exists.
+fn signal_group(pgid: i32, sig: Signal) -> bool {
+    if pgid <= 1 {
+        return false;
+    }
+    !matches!(killpg(Pid::from_raw(pgid), sig), Err(Errno::ESRCH))
+}
+
+/// SIGKILL whatever is left in the group, then reap the members that became our children
+/// (we are their subreaper). Bounded: gives up after a second.
+fn kill_and_reap_group(pgid: i32) {
+    if !signal_group(pgid, Signal::SIGKILL) {
+        return;
+    }
+    let me = std::process::id() as i32;
+    let until = Instant::now() + Duration::from_secs(1);
+    loop {
+        let members = crate::procs::group_members(pgid);
+        let mut waiting = false;
+        for (pid, ppid) in members {
+            if ppid == me {
+                if let Ok(WaitStatus::StillAlive) =
+                    waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG))
+                {
+                    waiting = true;
+                }
+            } else if crate::procs::Proc::by_pid(ppid).is_some_and(|p| p.pgrp == pgid) {
+                // its parent is a group member that is dying too: it comes to us next
+                waiting = true;
+            }
+        }
+        if !waiting || Instant::now() >= until {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The two output pipes, non-blocking, drained into tails.
+struct Pipes {
+    out: Option<std::process::ChildStdout>,
+    err: Option<std::process::ChildStderr>,
+    out_buf: Tail,
+    err_buf: Tail,
+}
+
+impl Pipes {
+    fn new(child: &mut Child) -> Pipes {
+        let out = child.stdout.take();
+        let err = child.stderr.take();
+        if let Some(o) = &out {
+            set_nonblocking(o.as_raw_fd());
+        }
+        if let Some(e) = &err {
+            set_nonblocking(e.as_raw_fd());
+        }
+        Pipes {
+            out,
+            err,
+            out_buf: Tail::default(),
+            err_buf: Tail::default(),
+        }
+    }
+
+    fn all_closed(&self) -> bool {
+        self.out.is_none() && self.err.is_none()
+    }
+
+    /// Wait up to `wait` for output, then read everything available.
+    fn pump(&mut self, wait: Duration) {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        if self.all_closed() {
+            return;
+        }
+        if !wait.is_zero() {
+            let mut fds = Vec::with_capacity(2);
+            if let Some(o) = &self.out {
+                fds.push(PollFd::new(o.as_fd(), PollFlags::POLLIN));
+            }
+            if let Some(e) = &self.err {
+                fds.push(PollFd::new(e.as_fd(), PollFlags::POLLIN));
+            }
+            let ms = u16::try_from(wait.as_millis()).unwrap_or(u16::MAX);
+            let _ = poll(&mut fds, PollTimeout::from(ms.max(1)));
+        }
+        if drain(&mut self.out, &mut self.out_buf) {
+            self.out = None;
+        }
+        if drain(&mut self.err, &mut self.err_buf) {
+            self.err = None;
+        }
+    }
+
+    fn finish(self) -> (Vec<u8>, Vec<u8>) {
+        (self.out_buf.finish(), self.err_buf.finish())
+    }
+}
+
+/// Read until EAGAIN; true at EOF or on error (the pipe is done).
+fn drain<R: Read>(pipe: &mut Option<R>, buf: &mut Tail) -> bool {
+    let Some(r) = pipe else { return false };
+    let mut chunk = [0u8; 4096];
+    loop {
+        match r.read(&mut chunk) {
+            Ok(0) => return true,
+            Ok(n) => buf.push(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return true,
+        }
+    }
+}
+
+fn set_nonblocking(fd: i32) {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    if let Ok(flags) = fcntl(fd, FcntlArg::F_GETFL) {
+        let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
+        let _ = fcntl(fd, FcntlArg::F_SETFL(flags));
+    }
+}
+
+/// Start a program that stays in the foreground, fully detached: a new session, stdin from
+/// /dev/null, output to `log_file` (appended) or /dev/null, and double-forked so it is never
+/// our child (no zombie to reap, survives us). Returns once it has exec'd.
+pub fn detach(
+    argv: &[String],
+    env: &BTreeMap<String, String>,
+    cwd: Option<&Path>,
+    log_file: Option<&Path>,
+) -> Result<(), String> {
+    if argv.is_empty() {
+        return Err("empty argv".into());
+    }
+    let mut cmd = command(argv, env, cwd);
+    match log_file {
+        Some(path) => {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| {
+                    format!(
+                        "cannot open log_file {}: {}",
+                        path.display(),
+                        crate::checks::os_error(&e)
+                    )
+                })?;
+            let f2 = f.try_clone().map_err(|e| {
+                format!(
+                    "cannot open log_file {}: {}",
+                    path.display(),
+                    crate::checks::os_error(&e)
+                )
+            })?;
+            cmd.stdout(f).stderr(f2);
+        }
+        None => {
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        }
+    }
+    // SAFETY: between fork and exec only async-signal-safe calls: fork, _exit, setsid.
+    unsafe {
+        cmd.pre_exec(|| match nix::unistd::fork() {
+            Ok(nix::unistd::ForkResult::Parent { .. }) => nix::libc::_exit(0),
+            Ok(nix::unistd::ForkResult::Child) => {
+                nix::unistd::setsid().map_err(std::io::Error::from)?;
+                Ok(())
+            }
+            Err(e) => Err(std::io::Error::from(e)),
+        });
+    }
+    let mut intermediate = cmd.spawn().map_err(|e| spawn_error(&argv[0], &e))?;
+    // the intermediate exits at once; reap it
+    let _ = intermediate.wait();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn spec<'a>(a: &'a [String], env: &'a BTreeMap<String, String>, secs: u64) -> Spec<'a> {
+        Spec {
+            argv: a,
+            timeout: Duration::from_secs(secs),
+            env,
+            cwd: None,
+            cleanup: Cleanup::KillGroup,
+        }
+    }
+
+    #[test]
+    fn captures_exit_code_and_output() {
+        let env = BTreeMap::new();
+        let a = argv(&["sh", "-c", "echo out; echo err >&2; exit 3"]);
+        let o = run(&spec(&a, &env, 5)).unwrap();
+        assert_eq!(o.status, Status::Exited(3));
+        assert_eq!(o.stdout, b"out\n");
+        assert_eq!(o.stderr, b"err\n");
+        assert_eq!(o.tail(100), "err");
+    }
+
+    #[test]
+    fn chatty_output_is_capped_not_blocking() {
+        let env = BTreeMap::new();
+        // ~10 MB on stdout: far beyond a pipe buffer and the cap
+        let a = argv(&["sh", "-c", "head -c 10000000 /dev/zero; echo done >&2"]);
+        let o = run(&spec(&a, &env, 20)).unwrap();
+        assert_eq!(o.status, Status::Exited(0));
+        assert_eq!(o.stdout.len(), OUTPUT_CAP);
+        assert_eq!(o.stderr, b"done\n");
+    }
+
+    #[test]
+    fn missing_program_is_a_clear_error() {
+        let env = BTreeMap::new();
+        let a = argv(&["/nonexistent/prog"]);
+        let e = run(&spec(&a, &env, 5)).unwrap_err();
+        assert_eq!(e, "cannot run /nonexistent/prog: no such file or directory");
+    }
+
+    #[test]
+    fn env_and_cwd_are_applied() {
+        let mut env = BTreeMap::new();
+        env.insert("NW_TEST_VAR".to_string(), "hello".to_string());
+        let a = argv(&["sh", "-c", "echo $NW_TEST_VAR; pwd"]);
+        let mut s = spec(&a, &env, 5);
+        s.cwd = Some(Path::new("/tmp"));
+        let o = run(&s).unwrap();
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "hello\n/tmp\n");
+    }
+
+    #[test]
+    fn tail_text_keeps_the_end() {
+        assert_eq!(tail_text(b"a\n b  c\n", 10), "a b c");
+        assert_eq!(tail_text(b"0123456789abcdef", 8), "...bcdef");
+    }
+}

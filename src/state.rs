@@ -1,0 +1,399 @@
+//! The policy's memory: a JSON state file, and the lock that keeps two passes apart.
+//!
+//! - Saved atomically: a temp file in the same directory, fsync, rename, fsync of the
+//!   directory. `kill -9` at any moment leaves the old file or the new one, never a torn one.
+//! - A corrupt or unreadable state never stops a pass: the bad file is moved aside
+//!   (`state.json.corrupt-<time>`), a warning is logged, and the pass starts from fresh state.
+//! - Every string stored passes through the redactor, like every log line.
+
+use crate::redact::Redactor;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    #[default]
+    Unknown,
+    Healthy,
+    Failing,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Unknown => "unknown",
+            Health::Healthy => "healthy",
+            Health::Failing => "failing",
+        }
+    }
+}
+
+/// What the policy remembers about one target between passes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TargetState {
+    pub status: Health,
+    /// When `status` last changed.
+    #[serde(with = "opt_time")]
+    pub since: Option<SystemTime>,
+    pub consecutive_failures: u32,
+    pub last_reason: Option<String>,
+    #[serde(with = "opt_time")]
+    pub last_check: Option<SystemTime>,
+    /// Actions run in the last hour (the sliding window of the hourly cap).
+    #[serde(with = "time_vec")]
+    pub restarts: Vec<SystemTime>,
+    #[serde(with = "opt_time")]
+    pub last_restart: Option<SystemTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateFile {
+    pub version: u32,
+    #[serde(default)]
+    pub targets: BTreeMap<String, TargetState>,
+}
+
+impl Default for StateFile {
+    fn default() -> Self {
+        StateFile {
+            version: VERSION,
+            targets: BTreeMap::new(),
+        }
+    }
+}
+
+/// The result of loading: the state to use, and a warning to log if the file was bad.
+pub struct Loaded {
+    pub state: StateFile,
+    pub warning: Option<String>,
+}
+
+/// Load the state file. Never fails: a missing file is fresh state; a bad one is moved aside
+/// (unless `read_only`, as in `--dry-run`) and replaced by fresh state, with a warning.
+pub fn load(path: &Path, read_only: bool) -> Loaded {
+    let fresh = |warning: Option<String>| Loaded {
+        state: StateFile::default(),
+        warning,
+    };
+    let text = match std::fs::read(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return fresh(None),
+        Err(e) => {
+            return fresh(Some(format!(
+                "cannot read state file {}: {}; going on with fresh state (failure counts and restart history are lost for this pass)",
+                path.display(),
+                crate::checks::os_error(&e)
+            )))
+        }
+    };
+    let problem = match serde_json::from_slice::<StateFile>(&text) {
+        Ok(s) if s.version == VERSION => {
+            return Loaded {
+                state: s,
+                warning: None,
+            }
+        }
+        Ok(s) => format!(
+            "it has version {}, this neon-watchdog knows version {VERSION}",
+            s.version
+        ),
+        Err(e) => format!("it is not valid state JSON ({e})"),
+    };
+    let aside = if read_only {
+        "left in place (dry run)".to_string()
+    } else {
+        match move_aside(path) {
+            Ok(p) => format!("moved aside to {}", p.display()),
+            Err(e) => format!("could not be moved aside: {e}"),
+        }
+    };
+    fresh(Some(format!(
+        "state file {} is unusable: {problem}; {aside}; going on with fresh state",
+        path.display()
+    )))
+}
+
+fn move_aside(path: &Path) -> Result<PathBuf, String> {
+    let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .replace(':', "");
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".corrupt-{stamp}"));
+    let dest = PathBuf::from(name);
+    std::fs::rename(path, &dest).map_err(|e| crate::checks::os_error(&e))?;
+    Ok(dest)
+}
+
+/// Write the state atomically, creating the directory if missing.
+pub fn save(path: &Path, state: &StateFile, redactor: &Redactor) -> Result<(), String> {
+    let mut state = state.clone();
+    for t in state.targets.values_mut() {
+        if let Some(r) = &t.last_reason {
+            t.last_reason = Some(redactor.redact(r));
+        }
+    }
+    let mut json = serde_json::to_vec_pretty(&state).map_err(|e| e.to_string())?;
+    json.push(b'\n');
+    write_atomic(path, &json).map_err(|e| format!("cannot save state file {}: {e}", path.display()))
+}
+
+/// Replace `path` with `data`: temp file in the same directory, fsync, rename, fsync dir.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), String> {
+    let err = |e: std::io::Error| crate::checks::os_error(&e);
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| format!("cannot create {}: {}", dir.display(), err(e)))?;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(err)?;
+        f.write_all(data).map_err(err)?;
+        f.sync_all().map_err(err)?;
+        std::fs::rename(&tmp, path).map_err(err)?;
+        if let Ok(d) = File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Drop the state of targets no longer in the config.
+pub fn retain_targets<'a>(state: &mut StateFile, names: impl Iterator<Item = &'a str>) {
+    let keep: std::collections::HashSet<&str> = names.collect();
+    state.targets.retain(|k, _| keep.contains(k.as_str()));
+}
+
+/// An exclusive, non-blocking lock on the lock file; released when dropped (or when the
+/// process dies, however it dies).
+#[derive(Debug)]
+pub struct Lock {
+    _file: File,
+}
+
+pub enum LockError {
+    /// Another process holds it; the text names the holder if known.
+    Held(String),
+    Io(String),
+}
+
+impl Lock {
+    pub fn acquire(path: &Path) -> Result<Lock, LockError> {
+        use fs2::FileExt;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                LockError::Io(format!(
+                    "cannot create {}: {}",
+                    dir.display(),
+                    crate::checks::os_error(&e)
+                ))
+            })?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| {
+                LockError::Io(format!(
+                    "cannot open lock file {}: {}",
+                    path.display(),
+                    crate::checks::os_error(&e)
+                ))
+            })?;
+        if let Err(e) = file.try_lock_exclusive() {
+            if e.kind() == std::io::ErrorKind::WouldBlock
+                || e.raw_os_error() == fs2::lock_contended_error().raw_os_error()
+            {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                let holder = if holder.chars().all(|c| c.is_ascii_digit()) && !holder.is_empty() {
+                    format!(" (pid {holder})")
+                } else {
+                    String::new()
+                };
+                return Err(LockError::Held(holder));
+            }
+            return Err(LockError::Io(format!(
+                "cannot lock {}: {}",
+                path.display(),
+                crate::checks::os_error(&e)
+            )));
+        }
+        // record the holder for the message of a second instance (best effort)
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = write!(file, "{}", std::process::id());
+        let _ = file.flush();
+        Ok(Lock { _file: file })
+    }
+}
+
+mod opt_time {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::SystemTime;
+
+    pub fn serialize<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_str(&humantime::format_rfc3339_millis(*t).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SystemTime>, D::Error> {
+        let s: Option<String> = Option::deserialize(d)?;
+        s.map(|s| humantime::parse_rfc3339_weak(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+mod time_vec {
+    use serde::ser::SerializeSeq;
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::SystemTime;
+
+    pub fn serialize<S: Serializer>(v: &[SystemTime], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(v.len()))?;
+        for t in v {
+            seq.serialize_element(&humantime::format_rfc3339_millis(*t).to_string())?;
+        }
+        seq.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SystemTime>, D::Error> {
+        let v: Vec<String> = Vec::deserialize(d)?;
+        v.iter()
+            .map(|s| humantime::parse_rfc3339_weak(s).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn sample() -> StateFile {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        let mut s = StateFile::default();
+        s.targets.insert(
+            "web".into(),
+            TargetState {
+                status: Health::Failing,
+                since: Some(t),
+                consecutive_failures: 2,
+                last_reason: Some("exit 1: bad token=abc".into()),
+                last_check: Some(t),
+                restarts: vec![t],
+                last_restart: Some(t),
+            },
+        );
+        s
+    }
+
+    #[test]
+    fn round_trips_and_redacts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/state.json");
+        save(&path, &sample(), &Redactor::default()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"2023-11-14T22:13:20.123Z\""), "{text}");
+        assert!(text.contains("token=***"), "{text}");
+        let l = load(&path, false);
+        assert!(l.warning.is_none());
+        let mut expected = sample();
+        expected.targets.get_mut("web").unwrap().last_reason = Some("exit 1: bad token=***".into());
+        assert_eq!(l.state, expected);
+        // no temp file left behind
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn corrupt_file_is_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, "{\"version\": 1, \"targets\": {\"web\": ").unwrap();
+        let l = load(&path, false);
+        assert_eq!(l.state, StateFile::default());
+        let w = l.warning.unwrap();
+        assert!(w.contains("moved aside"), "{w}");
+        assert!(!path.exists());
+        let aside: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(aside.len(), 1);
+        assert!(aside[0].starts_with("state.json.corrupt-"), "{aside:?}");
+    }
+
+    #[test]
+    fn dry_run_leaves_corrupt_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, "garbage").unwrap();
+        let l = load(&path, true);
+        assert!(l.warning.unwrap().contains("left in place"));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "garbage");
+    }
+
+    #[test]
+    fn unknown_version_is_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, "{\"version\": 99, \"targets\": {}}").unwrap();
+        let l = load(&path, false);
+        assert!(l.warning.unwrap().contains("version 99"));
+    }
+
+    #[test]
+    fn missing_file_is_fresh_without_warning() {
+        let l = load(Path::new("/nonexistent/dir/state.json"), false);
+        assert!(l.warning.is_none());
+    }
+
+    #[test]
+    fn lock_is_exclusive() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x/state.json.lock");
+        let first = Lock::acquire(&path).ok().unwrap();
+        match Lock::acquire(&path) {
+            Err(LockError::Held(h)) => assert_eq!(h, format!(" (pid {})", std::process::id())),
+            _ => panic!("second lock must fail as held"),
+        }
+        drop(first);
+        assert!(Lock::acquire(&path).is_ok());
+    }
+
+    #[test]
+    fn retain_drops_removed_targets() {
+        let mut s = sample();
+        s.targets.insert("old".into(), TargetState::default());
+        retain_targets(&mut s, ["web"].into_iter());
+        assert_eq!(s.targets.keys().collect::<Vec<_>>(), vec!["web"]);
+    }
+}

@@ -1,0 +1,109 @@
+//! `test-config`: a readable summary of what the config means after defaults.
+
+use crate::config::{Action, Config, Policy};
+use std::fmt::Write as _;
+
+fn policy_line(p: &Policy) -> String {
+    let cooldown = if p.restart_cooldown.is_zero() {
+        "no cooldown".to_string()
+    } else {
+        format!("restart_cooldown {}s", p.restart_cooldown.as_secs())
+    };
+    format!(
+        "fail_threshold {}, {cooldown}, max_restarts_per_hour {}",
+        p.fail_threshold, p.max_restarts_per_hour
+    )
+}
+
+/// The summary text (already redacted).
+pub fn render(c: &Config) -> String {
+    let r = &c.redactor;
+    let enabled = c.enabled_targets().count();
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{}: valid, {} target{} ({enabled} enabled, {} disabled)",
+        c.source.display(),
+        c.targets.len(),
+        if c.targets.len() == 1 { "" } else { "s" },
+        c.targets.len() - enabled
+    );
+    let level = c
+        .log_level
+        .map(|l| format!("{l:?}").to_lowercase())
+        .unwrap_or_else(|| "info".into());
+    let _ = writeln!(
+        s,
+        "settings: interval {}s, check timeout {}s, max_parallel {}, log_level {level}",
+        c.interval.as_secs(),
+        c.timeout.as_secs(),
+        c.max_parallel
+    );
+    let _ = writeln!(
+        s,
+        "state: {} (lock {})",
+        c.state_file.display(),
+        c.lock_file.display()
+    );
+    let _ = writeln!(s, "default policy: {}", policy_line(&c.default_policy));
+    for t in &c.targets {
+        let _ = writeln!(s);
+        let _ = writeln!(
+            s,
+            "target {}{}",
+            t.name,
+            if t.enabled { "" } else { " (disabled)" }
+        );
+        let _ = writeln!(s, "  checks (all must pass):");
+        for (i, ch) in t.checks.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "    {}. {}, timeout {}s",
+                i + 1,
+                ch.check.describe(r),
+                ch.timeout.as_secs()
+            );
+        }
+        let _ = writeln!(s, "  policy: {}", policy_line(&t.policy));
+        match &t.action {
+            Action::None => {
+                let _ = writeln!(s, "  action: none (monitor only)");
+            }
+            Action::Exec(e) => {
+                let _ = writeln!(s, "  action: exec");
+                if let Some(a) = &e.start {
+                    let _ = writeln!(s, "    start (process not running): {}", r.argv(a));
+                }
+                if let Some(a) = &e.restart {
+                    let _ = writeln!(s, "    restart (otherwise): {}", r.argv(a));
+                }
+                let mut opts = vec![format!("timeout {}s", e.timeout.as_secs())];
+                if e.detach {
+                    opts.push(match &e.log_file {
+                        Some(f) => format!("detached, output to {}", f.display()),
+                        None => "detached, output to /dev/null".into(),
+                    });
+                }
+                if let Some(cwd) = &e.cwd {
+                    opts.push(format!("cwd {}", cwd.display()));
+                }
+                if !e.env.is_empty() {
+                    let keys: Vec<&str> = e.env.keys().map(String::as_str).collect();
+                    opts.push(format!("env {}", keys.join(", ")));
+                }
+                let _ = writeln!(s, "    {}", opts.join(", "));
+            }
+            Action::Systemd(u) => {
+                let _ = writeln!(
+                    s,
+                    "  action: {} --no-ask-password {} {}, timeout {}s",
+                    c.systemctl_path,
+                    u.method.as_str(),
+                    u.unit,
+                    u.timeout.as_secs()
+                );
+            }
+        }
+    }
+    r.redact(&s)
+}
