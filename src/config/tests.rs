@@ -1,1 +1,332 @@
+//! Config validation: good and bad cases, messages asserted with their field paths and lines.
 
+use super::validate::Env;
+use super::*;
+use std::path::Path;
+use std::time::Duration;
+
+fn env_lookup(name: &str) -> Option<String> {
+    match name {
+        "API_TOKEN" => Some("tok-123456".into()),
+        "HOME" => Some("/home/u".into()),
+        _ => None,
+    }
+}
+
+fn parse_as(file: &str, text: &str) -> Result<Loaded, String> {
+    let env = Env {
+        lookup: &env_lookup,
+        is_root: false,
+        config_dir: "/etc/nw".into(),
+    };
+    parse(Path::new(file), text, &env)
+}
+
+fn ok(text: &str) -> Config {
+    match parse_as("c.yml", text) {
+        Ok(l) => l.config,
+        Err(e) => panic!("expected valid config, got:\n{e}"),
+    }
+}
+
+#[track_caller]
+fn err(text: &str) -> String {
+    match parse_as("c.yml", text) {
+        Ok(_) => panic!("expected an error for:\n{text}"),
+        Err(e) => e,
+    }
+}
+
+const MINIMAL: &str = "targets:\n  - name: web\n    checks:\n      - tcp_port: 127.0.0.1:80\n    action: none\n";
+
+#[test]
+fn minimal_config_gets_defaults() {
+    let c = ok(MINIMAL);
+    assert_eq!(c.interval, Duration::from_secs(30));
+    assert_eq!(c.timeout, Duration::from_secs(5));
+    assert_eq!(c.max_parallel, 32);
+    assert_eq!(c.state_file, Path::new("/home/u/.local/state/neon-watchdog/state.json"));
+    assert_eq!(c.lock_file, Path::new("/home/u/.local/state/neon-watchdog/state.json.lock"));
+    assert_eq!(c.default_policy, Policy::default());
+    let t = &c.targets[0];
+    assert!(t.enabled);
+    assert_eq!(t.checks[0].timeout, Duration::from_secs(5));
+    assert!(matches!(&t.checks[0].check, Check::TcpPort { host, port: 80 } if host == "127.0.0.1"));
+    assert!(matches!(t.action, Action::None));
+}
+
+#[test]
+fn root_default_state_is_var_lib() {
+    let env = Env {
+        lookup: &env_lookup,
+        is_root: true,
+        config_dir: "/etc/nw".into(),
+    };
+    let c = parse(Path::new("c.yml"), MINIMAL, &env).unwrap().config;
+    assert_eq!(c.state_file, Path::new("/var/lib/neon-watchdog/state.json"));
+}
+
+#[test]
+fn full_example_parses() {
+    let c = ok(r#"
+interval_seconds: 10
+timeout_seconds: 3
+log_level: debug
+state_file: state/state.json
+max_parallel: 4
+default_policy: {fail_threshold: 2, restart_cooldown_seconds: 0, max_restarts_per_hour: 5}
+targets:
+  - name: web
+    checks:
+      - process_name: nginx
+        cmdline_contains: "-c /etc/nginx"
+      - pid_file: /run/nginx.pid
+      - tcp_port: "[::1]:8080"
+      - command: ["/usr/bin/curl", "-fsS", "http://127.0.0.1/?token=${API_TOKEN}"]
+        timeout_seconds: 2
+        ok_exit_codes: [0, 22]
+    policy: {fail_threshold: 3}
+    action:
+      exec:
+        start: ["/usr/sbin/nginx"]
+        restart: ["/usr/sbin/nginx", "-s", "reload"]
+        timeout_seconds: 20
+        env: {AUTH: "Bearer ${API_TOKEN}"}
+        cwd: /
+  - name: db
+    enabled: false
+    checks:
+      - pid_file: /run/db.pid
+        process_name: postgres
+      - tcp_port: 5432
+    action:
+      systemd: {unit: postgresql.service, method: reload-or-restart}
+"#);
+    assert_eq!(c.interval, Duration::from_secs(10));
+    assert_eq!(c.state_file, Path::new("/etc/nw/state/state.json"));
+    assert_eq!(c.enabled_targets().count(), 1);
+    let web = &c.targets[0];
+    assert_eq!(web.policy.fail_threshold, 3);
+    assert_eq!(web.policy.restart_cooldown, Duration::ZERO, "inherits default_policy");
+    assert_eq!(web.policy.max_restarts_per_hour, 5);
+    assert_eq!(web.checks[0].timeout, Duration::from_secs(3));
+    assert_eq!(web.checks[3].timeout, Duration::from_secs(2));
+    match &web.checks[3].check {
+        Check::Command { argv, ok_exit_codes } => {
+            assert_eq!(argv[2], "http://127.0.0.1/?token=tok-123456");
+            assert_eq!(ok_exit_codes, &vec![0, 22]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(&web.checks[2].check, Check::TcpPort { host, port: 8080 } if host == "::1"));
+    let db = &c.targets[1];
+    assert!(matches!(&db.checks[0].check, Check::PidFile { process_name: Some(n), .. } if n == "postgres"));
+    assert!(matches!(&db.checks[1].check, Check::TcpPort { port: 5432, .. }));
+    match &db.action {
+        Action::Systemd(s) => assert_eq!(s.method, SystemdMethod::ReloadOrRestart),
+        other => panic!("{other:?}"),
+    }
+    // the expanded value is a secret for every output
+    assert_eq!(c.redactor.redact("x tok-123456 y"), "x *** y");
+}
+
+#[test]
+fn json_and_yaml_are_the_same_schema() {
+    let json = r#"{"targets": [{"name": "web", "checks": [{"tcp_port": "127.0.0.1:80"}], "action": "none"}]}"#;
+    let c = parse_as("c.json", json).unwrap().config;
+    assert_eq!(c.targets[0].name, "web");
+    // no extension: detected by content
+    let c = parse_as("config", json).unwrap().config;
+    assert_eq!(c.targets.len(), 1);
+}
+
+#[test]
+fn empty_file_is_a_clear_error() {
+    assert_eq!(
+        err("\n# nothing here\n\n"),
+        "c.yml: config is empty: it needs at least a `targets:` list (see examples/config.yml)"
+    );
+}
+
+#[test]
+fn syntax_error_has_line_and_column() {
+    let e = err("targets:\n  - name: web\n    checks: [\n");
+    assert!(e.starts_with("c.yml: "), "{e}");
+    assert!(e.contains("line "), "{e}");
+    assert!(e.contains("column "), "{e}");
+}
+
+#[test]
+fn typo_names_the_key_and_path() {
+    let e = err("default_policy:\n  fail_treshold: 2\ntargets: []\n");
+    assert_eq!(
+        e,
+        "c.yml: default_policy.fail_treshold: unknown field `fail_treshold`, expected one of \
+         `fail_threshold`, `restart_cooldown_seconds`, `max_restarts_per_hour` (line 2, column 3)"
+    );
+}
+
+#[test]
+fn wrong_type_names_the_path() {
+    let e = err("interval_seconds: soon\ntargets: []\n");
+    assert!(e.starts_with("c.yml: interval_seconds: invalid type: string \"soon\", expected an integer"), "{e}");
+    let e = parse_as("c.json", r#"{"targets": [{"name": "w", "checks": {"tcp_port": 1}, "action": "none"}]}"#).unwrap_err();
+    assert!(e.starts_with("c.json: targets[0].checks: invalid type: map, expected a list"), "{e}");
+}
+
+#[test]
+fn port_out_of_range_has_path_and_line() {
+    let e = err("targets:\n  - name: web\n    checks:\n      - tcp_port: 127.0.0.1:70000\n    action: none\n");
+    assert_eq!(
+        e,
+        "c.yml: targets[0].checks[0].tcp_port: port 70000 is out of range 1..65535 (line 4)"
+    );
+}
+
+#[test]
+fn all_errors_are_reported_at_once() {
+    let e = err(r#"
+interval_seconds: 0
+max_parallel: -1
+targets:
+  - name: web
+    checks: []
+    action: none
+  - name: web
+    checks:
+      - tcp_port: localhost
+      - command: []
+      - pid_file: run/x.pid
+    action:
+      exec: {}
+  - checks:
+      - process_name: /usr/sbin/nginx
+"#);
+    let lines: Vec<&str> = e.lines().collect();
+    let expected = [
+        "c.yml: interval_seconds: must be 1 or more, got 0 (line 2)",
+        "c.yml: max_parallel: must be 1 or more, got -1 (line 3)",
+        "c.yml: targets[0].checks: is empty: give at least one check (process_name, pid_file, tcp_port, command) (line 6)",
+        "c.yml: targets[1].name: \"web\" is already the name of targets[0]: names must be unique (line 8)",
+        "c.yml: targets[1].checks[0].tcp_port: \"localhost\" has no port: write host:port, e.g. 127.0.0.1:8080 (line 10)",
+        "c.yml: targets[1].checks[1].command: is an empty list: give the program and its arguments, e.g. [\"/usr/bin/curl\", \"-fsS\", \"http://127.0.0.1/\"] (line 11)",
+        "c.yml: targets[1].checks[2].pid_file: \"run/x.pid\" is not an absolute path: start it with / (line 12)",
+        "c.yml: targets[1].action.exec: needs `start:` or `restart:` (or both): the command that brings the target back (line 14)",
+        "c.yml: targets[2].name: is missing: every target needs a unique name",
+        "c.yml: targets[2].checks[0].process_name: \"/usr/sbin/nginx\" is a path: process_name takes the program name (\"nginx\"); use pid_file to pin one process (line 16)",
+        "c.yml: targets[2].action: is missing: give `exec:` or `systemd:` to recover, or `action: none` to only monitor",
+    ];
+    assert_eq!(lines, expected, "\n{e}");
+}
+
+#[test]
+fn check_kind_rules() {
+    let base = |check: &str| format!("targets:\n  - name: w\n    checks:\n      - {check}\n    action: none\n");
+    let e = err(&base("{tcp_port: 80, command: [/bin/true]}"));
+    assert_eq!(
+        e,
+        "c.yml: targets[0].checks[0].command: a check has exactly one kind, this one has tcp_port and command: split it into one check per kind (line 4)"
+    );
+    let e = err(&base("{timeout_seconds: 3}"));
+    assert!(e.contains("targets[0].checks[0]: has no check kind: give one of process_name, pid_file, tcp_port, command"), "{e}");
+    let e = err(&base("{tcp_port: 80, cmdline_contains: x}"));
+    assert!(e.contains("targets[0].checks[0].cmdline_contains: is a modifier of process_name checks only"), "{e}");
+    let e = err(&base("{process_name: x, ok_exit_codes: [0]}"));
+    assert!(e.contains("ok_exit_codes: is a modifier of command checks only"), "{e}");
+    let e = err(&base("{command: [/bin/true], ok_exit_codes: [300]}"));
+    assert!(e.contains("targets[0].checks[0].ok_exit_codes[0]: 300 is not an exit code (0..255)"), "{e}");
+    let e = err(&base("{tcp_port: 80, timeout_seconds: 0}"));
+    assert!(e.contains("targets[0].checks[0].timeout_seconds: must be 1 or more, got 0"), "{e}");
+    let e = err(&base("{tcp_port: \"::1:80\"}"));
+    assert!(e.contains("looks like IPv6 without brackets: write [::1]:PORT"), "{e}");
+    let e = err(&base("{tcp_port: 0}"));
+    assert!(e.contains("port 0 is out of range 1..65535"), "{e}");
+    let e = err(&base("{nope: 1}"));
+    assert!(e.contains("targets[0].checks[0].nope: unknown field `nope`"), "{e}");
+}
+
+#[test]
+fn policy_ranges() {
+    let e = err(&format!("default_policy: {{fail_threshold: 0, restart_cooldown_seconds: -1, max_restarts_per_hour: 0}}\n{MINIMAL}"));
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "c.yml: default_policy.fail_threshold: must be 1 or more, got 0 (line 1)",
+            "c.yml: default_policy.restart_cooldown_seconds: must be 0 or more (0 means none), got -1 (line 1)",
+            "c.yml: default_policy.max_restarts_per_hour: must be 1 or more, got 0 (line 1)",
+        ]
+    );
+}
+
+#[test]
+fn action_rules() {
+    let base = |action: &str| format!("targets:\n  - name: w\n    checks:\n      - tcp_port: 80\n    action: {action}\n");
+    let e = err(&base("restart"));
+    assert!(e.contains("targets[0].action: invalid value: string \"restart\", expected `none` or a map with `exec` or `systemd`"), "{e}");
+    let e = err(&base("{}"));
+    assert!(e.contains("targets[0].action: is empty"), "{e}");
+    let e = err(&base("{exec: {start: [/bin/true]}, systemd: {unit: x.service}}"));
+    assert!(e.contains("has both exec and systemd: choose one"), "{e}");
+    let e = err(&base("{systemd: {method: restart}}"));
+    assert!(e.contains("targets[0].action.systemd.unit: is missing"), "{e}");
+    let e = err(&base("{systemd: {unit: x.service, method: bounce}}"));
+    assert!(e.contains("\"bounce\" is not a method: use restart, start or reload-or-restart"), "{e}");
+    let e = err(&base("{exec: {start: [/bin/true], cwd: tmp}}"));
+    assert!(e.contains("targets[0].action.exec.cwd: \"tmp\" is not an absolute path"), "{e}");
+    let e = err(&base("{exec: {start: [/bin/true], log_file: /tmp/x.log}}"));
+    assert!(e.contains("log_file: only applies with `detach: true`"), "{e}");
+    let e = err(&base("{exec: {start: [\"\"]}}"));
+    assert!(e.contains("targets[0].action.exec.start[0]: the program is an empty string"), "{e}");
+}
+
+#[test]
+fn undefined_variable_is_an_error_with_path() {
+    let e = err("targets:\n  - name: w\n    checks:\n      - command: [/bin/echo, \"${NOPE}\"]\n    action: none\n");
+    assert!(
+        e.starts_with("c.yml: targets[0].checks[0].command[1]: environment variable NOPE is not set"),
+        "{e}"
+    );
+}
+
+#[test]
+fn warnings_for_relative_or_missing_programs() {
+    let l = parse_as(
+        "c.yml",
+        "targets:\n  - name: w\n    checks:\n      - tcp_port: 80\n    action:\n      exec:\n        start: [nginx]\n        restart: [/nonexistent/bin/x]\n",
+    )
+    .unwrap();
+    assert_eq!(l.warnings.len(), 2, "{:?}", l.warnings);
+    assert!(l.warnings[0].starts_with("c.yml: targets[0].action.exec.start[0]: \"nginx\" is not an absolute path"), "{}", l.warnings[0]);
+    assert!(l.warnings[1].contains("/nonexistent/bin/x cannot be found (no such file or directory)"), "{}", l.warnings[1]);
+}
+
+#[test]
+fn missing_or_empty_targets() {
+    assert_eq!(err("interval_seconds: 5\n"), "c.yml: targets: is missing: list at least one target to watch");
+    assert_eq!(err("targets: []\n"), "c.yml: targets: is empty: list at least one target to watch (line 1)");
+}
+
+#[test]
+fn top_level_must_be_a_map() {
+    let e = err("- just\n- a list\n");
+    assert!(e.contains("expected a map of settings"), "{e}");
+}
+
+#[test]
+fn garbage_never_panics() {
+    for text in [
+        "\0\0\0",
+        "targets: [[[[",
+        "targets:\n  - 5\n",
+        "{\"targets\": 5}",
+        "targets:\n  - name: [1]\n",
+        ": : :",
+        "targets:\n  - name: w\n    checks:\n      - tcp_port: [1]\n",
+        "targets:\n  - name: w\n    checks:\n      - tcp_port: -5\n    action: none\n",
+        "targets:\n  - name: w\n    checks:\n      - tcp_port: 99999999999999999999\n    action: none\n",
+        "interval_seconds: 99999999999999999999999\n",
+    ] {
+        assert!(parse_as("c.yml", text).is_err(), "{text:?} should be invalid");
+    }
+}
