@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The quickstart, as one command: build, then two passes over examples/quickstart.yml.
+#   pass 1: the demo web server (python3, 127.0.0.1:8765) is down -> neon-watchdog starts it, exit 2
+#   pass 2: it is up -> exit 0
+# Needs only cargo and python3; no root. The demo keeps running afterwards; stop it with
+#   pkill -f 'http.server 8765'
+set -u
+cd "$(dirname "$0")/.."
+cargo build --release --locked --quiet || exit 1
+bin=target/release/neon-watchdog
+cfg=examples/quickstart.yml
+
+# start from a clean slate: no demo running, no state from an earlier try
+pkill -f 'http.server 8765' 2>/dev/null && sleep 0.5
+rm -rf /tmp/neon-watchdog-quickstart
+mkdir -p /tmp/neon-watchdog-quickstart
+
+echo "== pass 1: the demo server is down; expect exit 2 and a start"
+"$bin" check -c "$cfg"
+first=$?
+echo "== exit $first"
+sleep 1   # give the demo server a moment to bind its port
+echo "== pass 2: expect exit 0 (healthy)"
+"$bin" check -c "$cfg"
+second=$?
+echo "== exit $second"
+if [ "$first" -eq 2 ] && [ "$second" -eq 0 ]; then
+  echo "quickstart OK: the watchdog found the demo down, started it, and saw it healthy."
+  echo "demo: http://127.0.0.1:8765/   stop it: pkill -f 'http.server 8765'"
+  echo "state: /tmp/neon-watchdog-quickstart/state.json"
+  exit 0
+fi
+echo "quickstart FAILED: expected exits 2 then 0, got $first then $second" >&2
+exit 1
