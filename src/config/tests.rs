@@ -37,7 +37,8 @@ fn err(text: &str) -> String {
     }
 }
 
-const MINIMAL: &str = "targets:\n  - name: web\n    checks:\n      - tcp_port: 127.0.0.1:80\n    action: none\n";
+const MINIMAL: &str =
+    "targets:\n  - name: web\n    checks:\n      - tcp_port: 127.0.0.1:80\n    action: none\n";
 
 #[test]
 fn minimal_config_gets_defaults() {
@@ -45,8 +46,14 @@ fn minimal_config_gets_defaults() {
     assert_eq!(c.interval, Duration::from_secs(30));
     assert_eq!(c.timeout, Duration::from_secs(5));
     assert_eq!(c.max_parallel, 32);
-    assert_eq!(c.state_file, Path::new("/home/u/.local/state/neon-watchdog/state.json"));
-    assert_eq!(c.lock_file, Path::new("/home/u/.local/state/neon-watchdog/state.json.lock"));
+    assert_eq!(
+        c.state_file,
+        Path::new("/home/u/.local/state/neon-watchdog/state.json")
+    );
+    assert_eq!(
+        c.lock_file,
+        Path::new("/home/u/.local/state/neon-watchdog/state.json.lock")
+    );
     assert_eq!(c.default_policy, Policy::default());
     let t = &c.targets[0];
     assert!(t.enabled);
@@ -107,12 +114,19 @@ targets:
     assert_eq!(c.enabled_targets().count(), 1);
     let web = &c.targets[0];
     assert_eq!(web.policy.fail_threshold, 3);
-    assert_eq!(web.policy.restart_cooldown, Duration::ZERO, "inherits default_policy");
+    assert_eq!(
+        web.policy.restart_cooldown,
+        Duration::ZERO,
+        "inherits default_policy"
+    );
     assert_eq!(web.policy.max_restarts_per_hour, 5);
     assert_eq!(web.checks[0].timeout, Duration::from_secs(3));
     assert_eq!(web.checks[3].timeout, Duration::from_secs(2));
     match &web.checks[3].check {
-        Check::Command { argv, ok_exit_codes } => {
+        Check::Command {
+            argv,
+            ok_exit_codes,
+        } => {
             assert_eq!(argv[2], "http://127.0.0.1/?token=tok-123456");
             assert_eq!(ok_exit_codes, &vec![0, 22]);
         }
@@ -120,8 +134,13 @@ targets:
     }
     assert!(matches!(&web.checks[2].check, Check::TcpPort { host, port: 8080 } if host == "::1"));
     let db = &c.targets[1];
-    assert!(matches!(&db.checks[0].check, Check::PidFile { process_name: Some(n), .. } if n == "postgres"));
-    assert!(matches!(&db.checks[1].check, Check::TcpPort { port: 5432, .. }));
+    assert!(
+        matches!(&db.checks[0].check, Check::PidFile { process_name: Some(n), .. } if n == "postgres")
+    );
+    assert!(matches!(
+        &db.checks[1].check,
+        Check::TcpPort { port: 5432, .. }
+    ));
     match &db.action {
         Action::Systemd(s) => assert_eq!(s.method, SystemdMethod::ReloadOrRestart),
         other => panic!("{other:?}"),
@@ -169,9 +188,21 @@ fn typo_names_the_key_and_path() {
 #[test]
 fn wrong_type_names_the_path() {
     let e = err("interval_seconds: soon\ntargets: []\n");
-    assert!(e.starts_with("c.yml: interval_seconds: invalid type: string \"soon\", expected an integer"), "{e}");
-    let e = parse_as("c.json", r#"{"targets": [{"name": "w", "checks": {"tcp_port": 1}, "action": "none"}]}"#).unwrap_err();
-    assert!(e.starts_with("c.json: targets[0].checks: invalid type: map, expected a list"), "{e}");
+    assert!(
+        e.starts_with(
+            "c.yml: interval_seconds: invalid type: string \"soon\", expected an integer"
+        ),
+        "{e}"
+    );
+    let e = parse_as(
+        "c.json",
+        r#"{"targets": [{"name": "w", "checks": {"tcp_port": 1}, "action": "none"}]}"#,
+    )
+    .unwrap_err();
+    assert!(
+        e.starts_with("c.json: targets[0].checks: invalid type: map, expected a list"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -221,7 +252,9 @@ targets:
 
 #[test]
 fn check_kind_rules() {
-    let base = |check: &str| format!("targets:\n  - name: w\n    checks:\n      - {check}\n    action: none\n");
+    let base = |check: &str| {
+        format!("targets:\n  - name: w\n    checks:\n      - {check}\n    action: none\n")
+    };
     let e = err(&base("{tcp_port: 80, command: [/bin/true]}"));
     assert_eq!(
         e,
@@ -230,19 +263,39 @@ fn check_kind_rules() {
     let e = err(&base("{timeout_seconds: 3}"));
     assert!(e.contains("targets[0].checks[0]: has no check kind: give one of process_name, pid_file, tcp_port, command"), "{e}");
     let e = err(&base("{tcp_port: 80, cmdline_contains: x}"));
-    assert!(e.contains("targets[0].checks[0].cmdline_contains: is a modifier of process_name checks only"), "{e}");
+    assert!(
+        e.contains(
+            "targets[0].checks[0].cmdline_contains: is a modifier of process_name checks only"
+        ),
+        "{e}"
+    );
     let e = err(&base("{process_name: x, ok_exit_codes: [0]}"));
-    assert!(e.contains("ok_exit_codes: is a modifier of command checks only"), "{e}");
+    assert!(
+        e.contains("ok_exit_codes: is a modifier of command checks only"),
+        "{e}"
+    );
     let e = err(&base("{command: [/bin/true], ok_exit_codes: [300]}"));
-    assert!(e.contains("targets[0].checks[0].ok_exit_codes[0]: 300 is not an exit code (0..255)"), "{e}");
+    assert!(
+        e.contains("targets[0].checks[0].ok_exit_codes[0]: 300 is not an exit code (0..255)"),
+        "{e}"
+    );
     let e = err(&base("{tcp_port: 80, timeout_seconds: 0}"));
-    assert!(e.contains("targets[0].checks[0].timeout_seconds: must be 1 or more, got 0"), "{e}");
+    assert!(
+        e.contains("targets[0].checks[0].timeout_seconds: must be 1 or more, got 0"),
+        "{e}"
+    );
     let e = err(&base("{tcp_port: \"::1:80\"}"));
-    assert!(e.contains("looks like IPv6 without brackets: write [::1]:PORT"), "{e}");
+    assert!(
+        e.contains("looks like IPv6 without brackets: write [::1]:PORT"),
+        "{e}"
+    );
     let e = err(&base("{tcp_port: 0}"));
     assert!(e.contains("port 0 is out of range 1..65535"), "{e}");
     let e = err(&base("{nope: 1}"));
-    assert!(e.contains("targets[0].checks[0].nope: unknown field `nope`"), "{e}");
+    assert!(
+        e.contains("targets[0].checks[0].nope: unknown field `nope`"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -261,30 +314,51 @@ fn policy_ranges() {
 
 #[test]
 fn action_rules() {
-    let base = |action: &str| format!("targets:\n  - name: w\n    checks:\n      - tcp_port: 80\n    action: {action}\n");
+    let base = |action: &str| {
+        format!("targets:\n  - name: w\n    checks:\n      - tcp_port: 80\n    action: {action}\n")
+    };
     let e = err(&base("restart"));
     assert!(e.contains("targets[0].action: invalid value: string \"restart\", expected `none` or a map with `exec` or `systemd`"), "{e}");
     let e = err(&base("{}"));
     assert!(e.contains("targets[0].action: is empty"), "{e}");
-    let e = err(&base("{exec: {start: [/bin/true]}, systemd: {unit: x.service}}"));
+    let e = err(&base(
+        "{exec: {start: [/bin/true]}, systemd: {unit: x.service}}",
+    ));
     assert!(e.contains("has both exec and systemd: choose one"), "{e}");
     let e = err(&base("{systemd: {method: restart}}"));
-    assert!(e.contains("targets[0].action.systemd.unit: is missing"), "{e}");
+    assert!(
+        e.contains("targets[0].action.systemd.unit: is missing"),
+        "{e}"
+    );
     let e = err(&base("{systemd: {unit: x.service, method: bounce}}"));
-    assert!(e.contains("\"bounce\" is not a method: use restart, start or reload-or-restart"), "{e}");
+    assert!(
+        e.contains("\"bounce\" is not a method: use restart, start or reload-or-restart"),
+        "{e}"
+    );
     let e = err(&base("{exec: {start: [/bin/true], cwd: tmp}}"));
-    assert!(e.contains("targets[0].action.exec.cwd: \"tmp\" is not an absolute path"), "{e}");
+    assert!(
+        e.contains("targets[0].action.exec.cwd: \"tmp\" is not an absolute path"),
+        "{e}"
+    );
     let e = err(&base("{exec: {start: [/bin/true], log_file: /tmp/x.log}}"));
-    assert!(e.contains("log_file: only applies with `detach: true`"), "{e}");
+    assert!(
+        e.contains("log_file: only applies with `detach: true`"),
+        "{e}"
+    );
     let e = err(&base("{exec: {start: [\"\"]}}"));
-    assert!(e.contains("targets[0].action.exec.start[0]: the program is an empty string"), "{e}");
+    assert!(
+        e.contains("targets[0].action.exec.start[0]: the program is an empty string"),
+        "{e}"
+    );
 }
 
 #[test]
 fn undefined_variable_is_an_error_with_path() {
     let e = err("targets:\n  - name: w\n    checks:\n      - command: [/bin/echo, \"${NOPE}\"]\n    action: none\n");
     assert!(
-        e.starts_with("c.yml: targets[0].checks[0].command[1]: environment variable NOPE is not set"),
+        e.starts_with(
+            "c.yml: targets[0].checks[0].command[1]: environment variable NOPE is not set"
+        ),
         "{e}"
     );
 }
@@ -297,14 +371,30 @@ fn warnings_for_relative_or_missing_programs() {
     )
     .unwrap();
     assert_eq!(l.warnings.len(), 2, "{:?}", l.warnings);
-    assert!(l.warnings[0].starts_with("c.yml: targets[0].action.exec.start[0]: \"nginx\" is not an absolute path"), "{}", l.warnings[0]);
-    assert!(l.warnings[1].contains("/nonexistent/bin/x cannot be found (no such file or directory)"), "{}", l.warnings[1]);
+    assert!(
+        l.warnings[0].starts_with(
+            "c.yml: targets[0].action.exec.start[0]: \"nginx\" is not an absolute path"
+        ),
+        "{}",
+        l.warnings[0]
+    );
+    assert!(
+        l.warnings[1].contains("/nonexistent/bin/x cannot be found (no such file or directory)"),
+        "{}",
+        l.warnings[1]
+    );
 }
 
 #[test]
 fn missing_or_empty_targets() {
-    assert_eq!(err("interval_seconds: 5\n"), "c.yml: targets: is missing: list at least one target to watch");
-    assert_eq!(err("targets: []\n"), "c.yml: targets: is empty: list at least one target to watch (line 1)");
+    assert_eq!(
+        err("interval_seconds: 5\n"),
+        "c.yml: targets: is missing: list at least one target to watch"
+    );
+    assert_eq!(
+        err("targets: []\n"),
+        "c.yml: targets: is empty: list at least one target to watch (line 1)"
+    );
 }
 
 #[test]
@@ -326,6 +416,7 @@ fn garbage_never_panics() {
         "targets:\n  - name: w\n    checks:\n      - tcp_port: -5\n    action: none\n",
         "targets:\n  - name: w\n    checks:\n      - tcp_port: 99999999999999999999\n    action: none\n",
         "interval_seconds: 99999999999999999999999\n",
+        "interval_seconds: 9223372036854775807\ntargets:\n  - name: w\n    checks:\n      - tcp_port: 1\n    action: none\n",
     ] {
         assert!(parse_as("c.yml", text).is_err(), "{text:?} should be invalid");
     }

@@ -71,6 +71,13 @@ impl Ctx<'_> {
                 self.err(path, format!("must be {what}, got {n}"));
                 Duration::from_secs(default)
             }
+            Some(n) if n > MAX_SECONDS => {
+                self.err(
+                    path,
+                    format!("{n} is more than a year ({MAX_SECONDS} seconds); use a smaller value"),
+                );
+                Duration::from_secs(default)
+            }
             Some(n) => Duration::from_secs(n as u64),
         }
     }
@@ -165,6 +172,10 @@ fn exe_warning(program: &str) -> Option<String> {
         Ok(_) => None,
     }
 }
+
+/// Upper bound of every `*_seconds` value: beyond it, it is a typo, and time arithmetic would
+/// overflow.
+const MAX_SECONDS: i64 = 365 * 24 * 3600;
 
 const KINDS: &str = "process_name, pid_file, tcp_port, command";
 
