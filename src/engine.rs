@@ -6,10 +6,10 @@
 
 use crate::actions;
 use crate::checks::{self, PassContext};
-use crate::config::{Config, Target};
+use crate::config::{Check, Config, Target};
 use crate::error::Error;
 use crate::exit::Exit;
-use crate::policy::{self, Decision, Outcome, Skip};
+use crate::policy::{self, ActionKind, Decision, Outcome, Skip};
 use crate::state::{self, Health, Lock, LockError, StateFile, TargetState};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -28,79 +28,142 @@ pub struct PassReport {
     pub healthy: usize,
     pub failing: usize,
     pub duration: Duration,
+    /// The state was written (always true in a dry run, which writes nothing).
+    pub saved: bool,
 }
 
 impl PassReport {
+    /// 2 if a target failed; else 1 if the state could not be saved; else 0.
     pub fn exit(&self) -> Exit {
         if self.failing > 0 {
             Exit::Failing
+        } else if !self.saved {
+            Exit::Internal
         } else {
             Exit::Ok
         }
     }
 }
 
-struct TargetRun {
-    name: String,
+/// Phase one's result for one target: checked and decided, not yet acted on.
+struct Evaluated<'a> {
+    target: &'a Target,
     state: TargetState,
     healthy: bool,
+    decision: Decision,
 }
 
-/// Run one pass over every enabled target, updating `st` in memory.
+/// Run `f` over `items` on up to `max` threads, keeping order. A panic in `f` (a bug) gives
+/// `None` for that item instead of taking the pass down; if no thread can be created (task
+/// limit reached), the items run on this thread.
+fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    max: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<Option<R>> {
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    let next = AtomicUsize::new(0);
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(item) = items.get(i) else { break };
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(item))).ok();
+        if let Ok(mut all) = results.lock() {
+            all[i] = r;
+        }
+    };
+    let workers = max.min(items.len());
+    std::thread::scope(|s| {
+        let mut started = 0;
+        for _ in 0..workers {
+            if std::thread::Builder::new().spawn_scoped(s, work).is_ok() {
+                started += 1;
+            }
+        }
+        if started == 0 {
+            work();
+        }
+    });
+    results.into_inner().unwrap_or_default()
+}
+
+/// Run one pass over every enabled target:
+/// 1. checks and decisions, side by side;
+/// 2. the new state is saved *before* any action runs, so a restart is on disk even if the
+///    pass is killed mid-action, and cooldown and the hourly cap hold across passes;
+/// 3. the actions, side by side.
+///
+/// If the state cannot be saved, no action runs (`reason=state_unwritable`): without its
+/// memory the policy could not enforce cooldown or the hourly cap, and restarting on every
+/// pass is how a watchdog makes an outage worse. The error is logged on every pass.
 pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
     let started = Instant::now();
     let targets: Vec<&Target> = config.enabled_targets().collect();
-    let cx = PassContext::default();
-    let results: Mutex<Vec<Option<TargetRun>>> =
-        Mutex::new((0..targets.len()).map(|_| None).collect());
-    let next = AtomicUsize::new(0);
-    let workers = config.max_parallel.min(targets.len()).max(1);
+    // Taken before any command of this pass runs, so the watchdog's own commands can never
+    // satisfy a process check.
+    let needs_snapshot = targets
+        .iter()
+        .flat_map(|t| &t.checks)
+        .any(|c| matches!(c.check, Check::ProcessName { .. }));
+    let cx = PassContext::new(needs_snapshot, config.redactor.clone());
+
     let prev_state: &StateFile = st;
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(target) = targets.get(i) else { break };
-                let prev = prev_state.targets.get(&target.name).cloned().unwrap_or_default();
-                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    run_target(config, target, &prev, &cx, opts)
-                }))
-                .unwrap_or_else(|_| {
-                    error!(target = %target.name, "internal error while checking target; counted as failing");
-                    TargetRun {
-                        name: target.name.clone(),
-                        state: prev,
-                        healthy: false,
-                    }
-                });
-                if let Ok(mut r) = results.lock() {
-                    r[i] = Some(run);
-                }
-            });
-        }
+    let evaluated = parallel_map(&targets, config.max_parallel, |target| {
+        let prev = prev_state
+            .targets
+            .get(&target.name)
+            .cloned()
+            .unwrap_or_default();
+        evaluate(config, target, prev, &cx, opts)
     });
     let mut report = PassReport::default();
-    let results = results.into_inner().unwrap_or_default();
-    for run in results.into_iter().flatten() {
-        if run.healthy {
+    let mut to_act = Vec::new();
+    for (target, ev) in targets.iter().zip(evaluated) {
+        let ev = ev.unwrap_or_else(|| {
+            error!(target = %target.name, "internal error while checking target; counted as failing");
+            Evaluated {
+                target,
+                state: st.targets.get(&target.name).cloned().unwrap_or_default(),
+                healthy: false,
+                decision: Decision::Healthy,
+            }
+        });
+        if ev.healthy {
             report.healthy += 1;
         } else {
             report.failing += 1;
         }
-        st.targets.insert(run.name, run.state);
+        st.targets.insert(ev.target.name.clone(), ev.state.clone());
+        if let (Decision::Act(kind), false) = (ev.decision, opts.dry_run) {
+            to_act.push((ev.target, kind, ev.state.consecutive_failures));
+        }
     }
     state::retain_targets(st, config.targets.iter().map(|t| t.name.as_str()));
+
+    report.saved = save_state(config, st, opts);
+    if !report.saved {
+        for (target, kind, _) in &to_act {
+            error!(
+                target = %target.name, action = kind.as_str(), reason = "state_unwritable",
+                "action skipped: the state file cannot be saved, so cooldown and the hourly cap could not hold; fix the state file first"
+            );
+        }
+        to_act.clear();
+    }
+    parallel_map(&to_act, config.max_parallel, |(target, kind, failures)| {
+        act(config, target, *kind, *failures)
+    });
     report.duration = started.elapsed();
     report
 }
 
-fn run_target(
+/// Phase one for one target: run every check (no short-circuit), decide.
+fn evaluate<'a>(
     config: &Config,
-    target: &Target,
-    prev: &TargetState,
+    target: &'a Target,
+    prev: TargetState,
     cx: &PassContext,
     opts: Options,
-) -> TargetRun {
+) -> Evaluated<'a> {
     let name = target.name.as_str();
     let mut reasons = Vec::new();
     let mut not_running = false;
@@ -123,9 +186,14 @@ fn run_target(
         reason: config.redactor.redact(&reasons.join("; ")),
     };
     let available = actions::available(&target.action);
-    let (mut next, decision) =
-        policy::decide(prev, &outcome, &target.policy, available, SystemTime::now());
-    let failures = next.consecutive_failures;
+    let (state, decision) = policy::decide(
+        &prev,
+        &outcome,
+        &target.policy,
+        available,
+        SystemTime::now(),
+    );
+    let failures = state.consecutive_failures;
     let threshold = target.policy.fail_threshold;
     match &decision {
         Decision::Healthy => {
@@ -167,36 +235,54 @@ fn run_target(
                 "target failing; action skipped"
             );
         }
-        Decision::Act(kind) => {
-            let argv = actions::argv(&target.action, *kind, config).unwrap_or_default();
-            let shown = config.redactor.argv(&argv);
-            if opts.dry_run {
-                info!(target = name, action = kind.as_str(), reason = "dry_run", would_run = %shown, "action skipped");
-                // nothing ran: do not count it (and nothing is saved in a dry run anyway)
-                next.restarts.pop();
-                next.last_restart = prev.last_restart;
-            } else {
-                warn!(target = name, failures, threshold, action = kind.as_str(), argv = %shown, "target failing; running action");
-                let r = actions::run(&target.action, *kind, config);
-                let duration_ms = r.duration.as_millis() as u64;
-                let exit = r.exit.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
-                if r.detached {
-                    info!(target = name, action = kind.as_str(), argv = %shown, detached = true, duration_ms, "action started");
-                } else if r.ok {
-                    info!(target = name, action = kind.as_str(), argv = %shown, exit = %exit, duration_ms, output = %r.output, "action done");
-                } else {
-                    error!(
-                        target = name, action = kind.as_str(), argv = %shown, exit = %exit, duration_ms,
-                        err = %r.error, output = %r.output, "action failed"
-                    );
-                }
-            }
-        }
+        Decision::Act(_) => {}
     }
-    TargetRun {
-        name: name.to_string(),
-        state: next,
+    let state = match decision {
+        // nothing will run: do not count it (and nothing is saved in a dry run anyway)
+        Decision::Act(kind) if opts.dry_run => {
+            let argv = actions::argv(&target.action, kind, config).unwrap_or_default();
+            info!(
+                target = name, failures, action = kind.as_str(), reason = "dry_run",
+                would_run = %config.redactor.argv(&argv), "action skipped"
+            );
+            prev_restarts(state, &prev)
+        }
+        _ => state,
+    };
+    Evaluated {
+        target,
+        state,
         healthy: outcome.healthy,
+        decision,
+    }
+}
+
+/// The state as if no action had been recorded this pass.
+fn prev_restarts(mut state: TargetState, prev: &TargetState) -> TargetState {
+    state.restarts.pop();
+    state.last_restart = prev.last_restart;
+    state
+}
+
+/// Phase three for one target: run its action and log what happened.
+fn act(config: &Config, target: &Target, kind: ActionKind, failures: u32) {
+    let name = target.name.as_str();
+    let argv = actions::argv(&target.action, kind, config).unwrap_or_default();
+    let shown = config.redactor.argv(&argv);
+    let threshold = target.policy.fail_threshold;
+    warn!(target = name, failures, threshold, action = kind.as_str(), argv = %shown, "target failing; running action");
+    let r = actions::run(&target.action, kind, config, name);
+    let duration_ms = r.duration.as_millis() as u64;
+    let exit = r.exit.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
+    if r.detached {
+        info!(target = name, action = kind.as_str(), argv = %shown, detached = true, duration_ms, "action started");
+    } else if r.ok {
+        info!(target = name, action = kind.as_str(), argv = %shown, exit = %exit, duration_ms, output = %r.output, "action done");
+    } else {
+        error!(
+            target = name, action = kind.as_str(), argv = %shown, exit = %exit, duration_ms,
+            err = %r.error, output = %r.output, "action failed"
+        );
     }
 }
 
@@ -229,7 +315,7 @@ fn save_state(config: &Config, st: &StateFile, opts: Options) -> bool {
     match state::save(&config.state_file, st, &config.redactor) {
         Ok(()) => true,
         Err(e) => {
-            error!("{e}; failure counts and restart history of this pass are lost (fix permissions or set state_file)");
+            error!("{e}; fix permissions or free space, or set state_file (no action runs until the state can be saved)");
             false
         }
     }
@@ -266,12 +352,8 @@ pub fn check(config: &Config, opts: Options) -> Result<Exit, Error> {
     };
     let mut st = load_state(config, opts);
     let report = pass(config, &mut st, opts);
-    let saved = save_state(config, &st, opts);
     log_pass(&report);
-    Ok(match report.exit() {
-        Exit::Ok if !saved => Exit::Internal,
-        e => e,
-    })
+    Ok(report.exit())
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -326,7 +408,6 @@ pub fn run_loop(
         let started = Instant::now();
         reap_orphans();
         let report = pass(&config, &mut st, opts);
-        save_state(&config, &st, opts);
         log_pass(&report);
         reap_orphans();
         let next = started + config.interval;

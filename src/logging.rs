@@ -1,6 +1,7 @@
 //! One line per event on stderr: logfmt (`ts=... level=info msg="check" target=web ...`) by
-//! default, or JSON lines. Every value of every line passes through the [`Redactor`]: no call
-//! site has to remember to mask a secret.
+//! default, or JSON lines. The message and every text value of every line pass through the
+//! [`Redactor`]: no call site has to remember to mask a secret. (Numbers and booleans are
+//! produced by the code, not taken from user data, and stay as they are.)
 //!
 //! Under systemd (`JOURNAL_STREAM` set) logfmt lines carry no `ts=`: journald stamps them.
 
@@ -142,8 +143,10 @@ fn logfmt_line(ts: Option<&str>, level: &str, f: &Fields, r: &Redactor) -> Strin
     }
     let _ = write!(line, "level={level} msg={}", quote(&r.redact(&f.message)));
     for (k, v) in &f.fields {
+        // numbers and booleans come from the code, never from user data: not masked
         let s = match v {
-            Value::Str(s) | Value::Num(s) => r.redact(s),
+            Value::Str(s) => r.redact(s),
+            Value::Num(s) => s.clone(),
             Value::Bool(b) => b.to_string(),
         };
         let _ = write!(line, " {k}={}", quote(&s));
@@ -163,12 +166,7 @@ fn json_line(ts: Option<&str>, level: &str, f: &Fields, r: &Redactor) -> String 
         let value = match v {
             Value::Str(s) => serde_json::Value::String(r.redact(s)),
             Value::Num(s) => {
-                let red = r.redact(s);
-                if red == *s {
-                    serde_json::from_str(s).unwrap_or(serde_json::Value::String(red))
-                } else {
-                    serde_json::Value::String(red)
-                }
+                serde_json::from_str(s).unwrap_or(serde_json::Value::String(s.clone()))
             }
             Value::Bool(b) => serde_json::Value::Bool(*b),
         };

@@ -140,6 +140,29 @@ impl Snapshot {
     }
 }
 
+/// Every descendant of `root` (children, grandchildren, ...), found through ppid links.
+pub fn descendants(root: i32) -> Vec<i32> {
+    let Ok(iter) = procfs::process::all_processes() else {
+        return Vec::new();
+    };
+    let links: Vec<(i32, i32)> = iter
+        .filter_map(Result::ok)
+        .filter_map(|p| p.stat().ok())
+        .map(|s| (s.pid, s.ppid))
+        .collect();
+    let mut found = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for (pid, ppid) in &links {
+            if *ppid == parent && !found.contains(pid) {
+                found.push(*pid);
+                frontier.push(*pid);
+            }
+        }
+    }
+    found
+}
+
 /// (pid, ppid) of every process in process group `pgid`.
 pub fn group_members(pgid: i32) -> Vec<(i32, i32)> {
     let Ok(iter) = procfs::process::all_processes() else {

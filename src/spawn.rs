@@ -14,6 +14,7 @@
 //! commands are re-parented to it and reaped here instead of lingering as zombies on systems
 //! whose PID 1 does not reap (containers).
 
+use crate::redact::Redactor;
 use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -47,6 +48,10 @@ pub struct Spec<'a> {
     pub env: &'a BTreeMap<String, String>,
     pub cwd: Option<&'a Path>,
     pub cleanup: Cleanup,
+    /// Send stdout and stderr to this file (truncated first) instead of pipes; its tail is read
+    /// back once the command exits. For actions: a daemon the command leaves behind keeps
+    /// writing to a file, where a pipe whose reader is gone would kill it with SIGPIPE.
+    pub output: Option<&'a Path>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,19 +72,20 @@ pub struct Output {
 
 impl Output {
     /// The last meaningful output, for a FAIL reason or a log line: stderr if any, else stdout;
-    /// at most `max` characters, whitespace collapsed to single spaces.
-    pub fn tail(&self, max: usize) -> String {
+    /// secrets masked first, then whitespace collapsed and cut to the last `max` characters
+    /// (masking after cutting could leave half a secret).
+    pub fn tail(&self, max: usize, redactor: &Redactor) -> String {
         let src = if self.stderr.iter().any(|b| !b.is_ascii_whitespace()) {
             &self.stderr
         } else {
             &self.stdout
         };
-        tail_text(src, max)
+        tail_text(src, max, redactor)
     }
 }
 
-pub fn tail_text(bytes: &[u8], max: usize) -> String {
-    let text = String::from_utf8_lossy(bytes);
+pub fn tail_text(bytes: &[u8], max: usize, redactor: &Redactor) -> String {
+    let text = redactor.redact(&String::from_utf8_lossy(bytes));
     let words: Vec<&str> = text.split_whitespace().collect();
     let joined = words.join(" ");
     let count = joined.chars().count();
@@ -95,6 +101,7 @@ pub fn tail_text(bytes: &[u8], max: usize) -> String {
 #[derive(Default)]
 struct Tail {
     buf: Vec<u8>,
+    cut: bool,
 }
 
 impl Tail {
@@ -103,15 +110,45 @@ impl Tail {
         if self.buf.len() > 2 * OUTPUT_CAP {
             let cut = self.buf.len() - OUTPUT_CAP;
             self.buf.drain(..cut);
+            self.cut = true;
         }
     }
     fn finish(mut self) -> Vec<u8> {
         if self.buf.len() > OUTPUT_CAP {
             let cut = self.buf.len() - OUTPUT_CAP;
             self.buf.drain(..cut);
+            self.cut = true;
         }
-        self.buf
+        drop_partial_line(self.buf, self.cut)
     }
+}
+
+/// A buffer cut at its front may begin inside a line (inside a secret, even): drop that
+/// partial first line, unless it is the only one.
+fn drop_partial_line(mut buf: Vec<u8>, cut: bool) -> Vec<u8> {
+    if cut {
+        if let Some(nl) = buf.iter().position(|b| *b == b'\n') {
+            if nl + 1 < buf.len() {
+                buf.drain(..=nl);
+            }
+        }
+    }
+    buf
+}
+
+/// The last `OUTPUT_CAP` bytes of the file at `path` (empty if unreadable).
+fn file_tail(path: &Path) -> Vec<u8> {
+    use std::io::{Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = len.saturating_sub(OUTPUT_CAP as u64);
+    let mut buf = Vec::with_capacity(OUTPUT_CAP);
+    if f.seek(SeekFrom::Start(start)).is_ok() {
+        let _ = f.take(OUTPUT_CAP as u64).read_to_end(&mut buf);
+    }
+    drop_partial_line(buf, start > 0)
 }
 
 /// Re-parent orphans of our commands to us (Linux PR_SET_CHILD_SUBREAPER), so we can reap them.
@@ -140,9 +177,31 @@ pub fn run(spec: &Spec) -> Result<Output, String> {
         return Err("empty argv".into());
     }
     let mut cmd = command(spec.argv, spec.env, spec.cwd);
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+    cmd.process_group(0);
+    match spec.output {
+        None => {
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        }
+        Some(path) => {
+            let open = || {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .truncate(true)
+                    .open(path)
+                    .and_then(|f| Ok((f.try_clone()?, f)))
+            };
+            match open() {
+                Ok((out, err)) => {
+                    cmd.stdout(out).stderr(err);
+                }
+                // the output is lost, the action still runs
+                Err(_) => {
+                    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+                }
+            }
+        }
+    }
     let start = Instant::now();
     let mut child = cmd.spawn().map_err(|e| spawn_error(&spec.argv[0], &e))?;
     let pgid = child.id() as i32;
@@ -179,10 +238,13 @@ pub fn run(spec: &Spec) -> Result<Output, String> {
             Status::TimedOut
         }
     };
-    if spec.cleanup == Cleanup::KillGroup || status == Status::TimedOut {
-        kill_and_reap_group(pgid);
+    if spec.cleanup == Cleanup::KillGroup {
+        kill_and_reap(pgid, &[]);
     }
-    let (stdout, stderr) = pipes.finish();
+    let (mut stdout, stderr) = pipes.finish();
+    if let Some(path) = spec.output {
+        stdout = file_tail(path);
+    }
     Ok(Output {
         status,
         stdout,
@@ -191,22 +253,43 @@ pub fn run(spec: &Spec) -> Result<Output, String> {
     })
 }
 
-/// SIGTERM to the group, up to KILL_GRACE for the leader to go, then SIGKILL; reap the leader.
+/// Timeout: SIGTERM to the group and to every descendant (even one that left the group with
+/// setsid), up to KILL_GRACE for them to go, then SIGKILL; reap all of them.
 fn terminate(child: &mut Child, pgid: i32, pipes: &mut Pipes) {
+    let descendants = crate::procs::descendants(pgid);
     signal_group(pgid, Signal::SIGTERM);
+    signal_pids(&descendants, Signal::SIGTERM);
     let until = Instant::now() + KILL_GRACE;
-    loop {
+    let mut exited = false;
+    while Instant::now() < until {
         if let Ok(Some(_)) = child.try_wait() {
+            exited = true;
             break;
         }
-        let now = Instant::now();
-        if now >= until {
-            signal_group(pgid, Signal::SIGKILL);
-            let _ = child.wait();
-            break;
+        let step = (until - Instant::now()).min(Duration::from_millis(20));
+        if pipes.all_closed() {
+            if let Ok(Some(_)) = child.wait_timeout(step) {
+                exited = true;
+                break;
+            }
+        } else {
+            // keep draining so a child blocked on a full pipe can act on SIGTERM
+            pipes.pump(step);
         }
-        // keep draining so a child blocked on a full pipe can act on SIGTERM
-        pipes.pump((until - now).min(Duration::from_millis(20)));
+    }
+    signal_pids(&descendants, Signal::SIGKILL);
+    if !exited {
+        signal_group(pgid, Signal::SIGKILL);
+        // bounded: a process stuck in the kernel (D state) cannot die yet; the subreaper
+        // reaps it later
+        let _ = child.wait_timeout(Duration::from_secs(5));
+    }
+    kill_and_reap(pgid, &descendants);
+}
+
+fn signal_pids(pids: &[i32], sig: Signal) {
+    for pid in pids.iter().filter(|p| **p > 1) {
+        let _ = nix::sys::signal::kill(Pid::from_raw(*pid), sig);
     }
 }
 
@@ -218,26 +301,35 @@ fn signal_group(pgid: i32, sig: Signal) -> bool {
     !matches!(killpg(Pid::from_raw(pgid), sig), Err(Errno::ESRCH))
 }
 
-/// SIGKILL whatever is left in the group, then reap the members that became our children
-/// (we are their subreaper). Bounded: gives up after a second.
-fn kill_and_reap_group(pgid: i32) {
-    if !signal_group(pgid, Signal::SIGKILL) {
+/// SIGKILL whatever is left in the group (and `extra` pids), then reap those that became our
+/// children (we are their subreaper). Bounded: gives up after a second.
+fn kill_and_reap(pgid: i32, extra: &[i32]) {
+    let group_alive = signal_group(pgid, Signal::SIGKILL);
+    if !group_alive && extra.is_empty() {
         return;
     }
     let me = std::process::id() as i32;
     let until = Instant::now() + Duration::from_secs(1);
     loop {
-        let members = crate::procs::group_members(pgid);
+        let mut procs: Vec<(i32, i32)> = crate::procs::group_members(pgid);
+        for pid in extra {
+            if let Some(p) = crate::procs::Proc::by_pid(*pid) {
+                if !procs.iter().any(|(q, _)| q == pid) {
+                    procs.push((p.pid, p.ppid));
+                }
+            }
+        }
+        let ours = |pid: i32| procs.iter().any(|(q, _)| *q == pid);
         let mut waiting = false;
-        for (pid, ppid) in members {
-            if ppid == me {
+        for (pid, ppid) in &procs {
+            if *ppid == me {
                 if let Ok(WaitStatus::StillAlive) =
-                    waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG))
+                    waitpid(Pid::from_raw(*pid), Some(WaitPidFlag::WNOHANG))
                 {
                     waiting = true;
                 }
-            } else if crate::procs::Proc::by_pid(ppid).is_some_and(|p| p.pgrp == pgid) {
-                // its parent is a group member that is dying too: it comes to us next
+            } else if ours(*ppid) {
+                // its parent is dying too: it comes to us next
                 waiting = true;
             }
         }
@@ -332,8 +424,9 @@ fn set_nonblocking(fd: i32) {
 }
 
 /// Start a program that stays in the foreground, fully detached: a new session, stdin from
-/// /dev/null, output to `log_file` (appended) or /dev/null, and double-forked so it is never
-/// our child (no zombie to reap, survives us). Returns once it has exec'd.
+/// /dev/null, output to `log_file` (appended) or /dev/null, double-forked so it survives us.
+/// (As we are a subreaper it is re-parented to us while we live; `run` reaps such orphans
+/// between passes.) Returns once it has exec'd.
 pub fn detach(
     argv: &[String],
     env: &BTreeMap<String, String>,
@@ -402,6 +495,7 @@ mod tests {
             env,
             cwd: None,
             cleanup: Cleanup::KillGroup,
+            output: None,
         }
     }
 
@@ -413,7 +507,7 @@ mod tests {
         assert_eq!(o.status, Status::Exited(3));
         assert_eq!(o.stdout, b"out\n");
         assert_eq!(o.stderr, b"err\n");
-        assert_eq!(o.tail(100), "err");
+        assert_eq!(o.tail(100, &Redactor::default()), "err");
     }
 
     #[test]
@@ -448,7 +542,81 @@ mod tests {
 
     #[test]
     fn tail_text_keeps_the_end() {
-        assert_eq!(tail_text(b"a\n b  c\n", 10), "a b c");
-        assert_eq!(tail_text(b"0123456789abcdef", 8), "...bcdef");
+        let r = Redactor::default();
+        assert_eq!(tail_text(b"a\n b  c\n", 10, &r), "a b c");
+        assert_eq!(tail_text(b"0123456789abcdef", 8, &r), "...bcdef");
+    }
+
+    #[test]
+    fn tail_masks_before_cutting_and_squeezing() {
+        let r = Redactor::new([
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZ".to_string(),
+            "two  spaces".to_string(),
+        ]);
+        let out = b"failed for ABCDEFGHIJKLMNOPQRSTUVWXYZ now";
+        assert_eq!(tail_text(out, 12, &r), "...r *** now");
+        assert_eq!(tail_text(b"pw two  spaces\n", 50, &r), "pw ***");
+    }
+
+    #[test]
+    fn capped_output_drops_the_partial_first_line() {
+        let mut t = Tail::default();
+        let mut data = b"SECRET-HEAD-PART".to_vec();
+        data.extend(std::iter::repeat_n(b'x', OUTPUT_CAP));
+        data.extend(b"\nlast line\n");
+        t.push(&data);
+        let buf = t.finish();
+        assert_eq!(buf, b"last line\n");
+    }
+
+    #[test]
+    fn output_file_keeps_daemon_alive_and_gives_the_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("action.log");
+        let marker = dir.path().join("survived");
+        let env = BTreeMap::new();
+        // the daemon writes to the inherited stdout after the command has exited
+        let script = format!(
+            "(sleep 0.3; echo alive; echo ok > {}) & echo started",
+            marker.display()
+        );
+        let a = argv(&["sh", "-c", &script]);
+        let mut s = spec(&a, &env, 5);
+        s.cleanup = Cleanup::LeaveGroup;
+        s.output = Some(&out);
+        let o = run(&s).unwrap();
+        assert_eq!(o.status, Status::Exited(0));
+        assert_eq!(o.stdout, b"started\n");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !marker.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            marker.exists(),
+            "the daemon died (SIGPIPE?) instead of writing its marker"
+        );
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "started\nalive\n");
+    }
+
+    #[test]
+    fn timeout_kills_descendants_that_left_the_group() {
+        let env = BTreeMap::new();
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        // the grandchild escapes the process group with setsid
+        let script = format!(
+            "setsid sh -c 'echo $$ > {}; exec sleep 300' & sleep 300",
+            pidfile.display()
+        );
+        let a = argv(&["sh", "-c", &script]);
+        let o = run(&spec(&a, &env, 1)).unwrap();
+        assert_eq!(o.status, Status::TimedOut);
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let gone = crate::procs::Proc::by_pid(pid).is_none_or(|p| p.is_zombie());
+        assert!(gone, "escaped grandchild {pid} still alive");
     }
 }

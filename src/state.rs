@@ -122,11 +122,12 @@ pub fn load(path: &Path, read_only: bool) -> Loaded {
 }
 
 fn move_aside(path: &Path) -> Result<PathBuf, String> {
-    let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
+    // millisecond stamp and pid: two bad files never overwrite each other's copy
+    let stamp = humantime::format_rfc3339_millis(SystemTime::now())
         .to_string()
         .replace(':', "");
     let mut name = path.as_os_str().to_owned();
-    name.push(format!(".corrupt-{stamp}"));
+    name.push(format!(".corrupt-{stamp}-{}", std::process::id()));
     let dest = PathBuf::from(name);
     std::fs::rename(path, &dest).map_err(|e| crate::checks::os_error(&e))?;
     Ok(dest)

@@ -1,12 +1,15 @@
-//! exec: run the start or restart argv through `spawn` (process group, timeout, capped
-//! output, env, cwd), leaving the daemon it starts alone; or, with `detach: true`, start a
-//! foreground program in its own session and return at once.
+//! exec: run the start or restart argv through `spawn` (process group, timeout, env, cwd),
+//! leaving the daemon it starts alone; or, with `detach: true`, start a foreground program in
+//! its own session and return at once. Output goes to a file (see `output_file`), whose tail
+//! is logged.
 
 use super::ActionResult;
 use crate::checks::secs;
 use crate::config::ExecAction;
 use crate::policy::ActionKind;
+use crate::redact::Redactor;
 use crate::spawn::{self, Cleanup, Spec, Status};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 pub fn argv(e: &ExecAction, kind: ActionKind) -> Option<&[String]> {
@@ -17,7 +20,12 @@ pub fn argv(e: &ExecAction, kind: ActionKind) -> Option<&[String]> {
     first.as_deref().or(other.as_deref())
 }
 
-pub fn run(e: &ExecAction, kind: ActionKind) -> ActionResult {
+pub fn run(
+    e: &ExecAction,
+    kind: ActionKind,
+    output_file: &Path,
+    redactor: &Redactor,
+) -> ActionResult {
     let start = Instant::now();
     let Some(argv) = argv(e, kind) else {
         return ActionResult::failed("no start or restart command".into(), Duration::ZERO);
@@ -41,12 +49,16 @@ pub fn run(e: &ExecAction, kind: ActionKind) -> ActionResult {
         env: &e.env,
         cwd: e.cwd.as_deref(),
         cleanup: Cleanup::LeaveGroup,
+        output: Some(output_file),
     };
+    if let Some(dir) = output_file.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
     let out = match spawn::run(&spec) {
         Ok(o) => o,
         Err(err) => return ActionResult::failed(err, start.elapsed()),
     };
-    let output = out.tail(300);
+    let output = out.tail(300, redactor);
     let (ok, exit, error) = match out.status {
         Status::Exited(0) => (true, Some(0), String::new()),
         Status::Exited(c) => (false, Some(c), format!("exit {c}")),

@@ -6,6 +6,7 @@ mod systemd;
 
 use crate::config::{Action, Config};
 use crate::policy::{ActionKind, Available};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// What an action run did.
@@ -57,11 +58,36 @@ pub fn argv(action: &Action, kind: ActionKind, config: &Config) -> Option<Vec<St
     }
 }
 
-/// Run the action for `kind`.
-pub fn run(action: &Action, kind: ActionKind, config: &Config) -> ActionResult {
+/// Run the action for `kind` on behalf of `target`.
+pub fn run(action: &Action, kind: ActionKind, config: &Config, target: &str) -> ActionResult {
     match action {
         Action::None => ActionResult::failed("no action configured".into(), Duration::ZERO),
-        Action::Exec(e) => exec::run(e, kind),
-        Action::Systemd(s) => systemd::run(s, &config.systemctl_path),
+        Action::Exec(e) => {
+            let output = output_file(config, target);
+            exec::run(e, kind, &output, &config.redactor)
+        }
+        Action::Systemd(s) => systemd::run(s, &config.systemctl_path, &config.redactor),
     }
+}
+
+/// Where an exec action's output goes: `<state dir>/<target>.action.log`, rewritten at each
+/// run. A file rather than a pipe, because a daemon the action leaves behind keeps the
+/// inherited stdout/stderr: on a pipe it would die of SIGPIPE once the watchdog stops reading.
+pub fn output_file(config: &Config, target: &str) -> PathBuf {
+    let dir = config
+        .state_file
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(std::env::temp_dir);
+    let safe: String = target
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    dir.join(format!("{safe}.action.log"))
 }

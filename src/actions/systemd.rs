@@ -4,6 +4,7 @@
 use super::ActionResult;
 use crate::checks::secs;
 use crate::config::SystemdAction;
+use crate::redact::Redactor;
 use crate::spawn::{self, Cleanup, Spec, Status};
 use std::collections::BTreeMap;
 
@@ -16,7 +17,7 @@ pub fn argv(s: &SystemdAction, systemctl: &str) -> Vec<String> {
     ]
 }
 
-pub fn run(s: &SystemdAction, systemctl: &str) -> ActionResult {
+pub fn run(s: &SystemdAction, systemctl: &str, redactor: &Redactor) -> ActionResult {
     let argv = argv(s, systemctl);
     let env = BTreeMap::new();
     let spec = Spec {
@@ -25,6 +26,7 @@ pub fn run(s: &SystemdAction, systemctl: &str) -> ActionResult {
         env: &env,
         cwd: None,
         cleanup: Cleanup::KillGroup,
+        output: None,
     };
     let out = match spawn::run(&spec) {
         Ok(o) => o,
@@ -39,7 +41,7 @@ pub fn run(s: &SystemdAction, systemctl: &str) -> ActionResult {
             }
         }
     };
-    let output = out.tail(300);
+    let output = out.tail(300, redactor);
     let (ok, exit, error) = match out.status {
         Status::Exited(0) => (true, Some(0), String::new()),
         Status::Exited(c) => (false, Some(c), explain(c, &output, s)),

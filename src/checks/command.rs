@@ -2,11 +2,17 @@
 //! (own process group, capped output, group killed on timeout and after exit).
 
 use super::{secs, CheckResult};
+use crate::redact::Redactor;
 use crate::spawn::{self, Cleanup, Spec, Status};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-pub fn check(argv: &[String], ok_codes: &[i32], timeout: Duration) -> CheckResult {
+pub fn check(
+    argv: &[String],
+    ok_codes: &[i32],
+    timeout: Duration,
+    redactor: &Redactor,
+) -> CheckResult {
     let env = BTreeMap::new();
     let spec = Spec {
         argv,
@@ -14,6 +20,7 @@ pub fn check(argv: &[String], ok_codes: &[i32], timeout: Duration) -> CheckResul
         env: &env,
         cwd: None,
         cleanup: Cleanup::KillGroup,
+        output: None,
     };
     let out = match spawn::run(&spec) {
         Ok(o) => o,
@@ -25,7 +32,7 @@ pub fn check(argv: &[String], ok_codes: &[i32], timeout: Duration) -> CheckResul
             ..CheckResult::ok()
         },
         Status::Exited(code) => {
-            let tail = out.tail(200);
+            let tail = out.tail(200, redactor);
             let reason = if tail.is_empty() {
                 format!("exit {code}")
             } else {

@@ -8,6 +8,7 @@ mod tcp;
 
 use crate::config::{Check, CheckSpec};
 use crate::procs::Snapshot;
+use crate::redact::Redactor;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -62,13 +63,28 @@ impl CheckResult {
     }
 }
 
-/// What checks of one pass share: the /proc snapshot, taken at most once, on first use.
+/// What checks of one pass share: the /proc snapshot (taken once per pass) and the
+/// redactor (command output is masked before it is cut to a tail).
 #[derive(Default)]
 pub struct PassContext {
     snapshot: OnceLock<Snapshot>,
+    pub redactor: Redactor,
 }
 
 impl PassContext {
+    /// With `snapshot_now`, /proc is scanned here, before any command of the pass runs, so
+    /// the watchdog's own commands cannot satisfy a process check.
+    pub fn new(snapshot_now: bool, redactor: Redactor) -> Self {
+        let cx = PassContext {
+            snapshot: OnceLock::new(),
+            redactor,
+        };
+        if snapshot_now {
+            cx.snapshot();
+        }
+        cx
+    }
+
     pub fn snapshot(&self) -> &Snapshot {
         self.snapshot.get_or_init(Snapshot::take)
     }
@@ -87,7 +103,7 @@ pub fn run(spec: &CheckSpec, cx: &PassContext) -> CheckResult {
         Check::Command {
             argv,
             ok_exit_codes,
-        } => command::check(argv, ok_exit_codes, spec.timeout),
+        } => command::check(argv, ok_exit_codes, spec.timeout, &cx.redactor),
     };
     r.latency = start.elapsed();
     r

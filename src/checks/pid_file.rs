@@ -7,7 +7,7 @@ use std::path::Path;
 
 pub fn check(path: &Path, process_name: Option<&str>) -> CheckResult {
     let file = path.display();
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_small(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return CheckResult::down(format!("pid file {file} does not exist"))
@@ -43,5 +43,56 @@ pub fn check(path: &Path, process_name: Option<&str>) -> CheckResult {
     CheckResult {
         pid: Some(pid),
         ..CheckResult::ok()
+    }
+}
+
+/// Read at most 64 bytes of a regular file, never blocking: a FIFO or device put where the
+/// pid file should be must not hang the pass.
+fn read_small(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut buf = Vec::with_capacity(64);
+    f.take(64).read_to_end(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fifo_instead_of_a_pid_file_does_not_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("x.pid");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let r = check(&fifo, None);
+        assert!(!r.ok);
+        assert!(r.reason.ends_with("not a regular file"), "{}", r.reason);
+    }
+
+    #[test]
+    fn own_pid_is_alive_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("me.pid");
+        std::fs::write(&f, format!("{}\n", std::process::id())).unwrap();
+        let r = check(&f, None);
+        assert!(r.ok, "{}", r.reason);
+        assert_eq!(r.pid, Some(std::process::id() as i32));
+        let r = check(&f, Some("surely-not-this-program"));
+        assert!(!r.ok);
+        assert!(
+            r.reason
+                .contains("not surely-not-this-program (stale pid file, pid reused)"),
+            "{}",
+            r.reason
+        );
+        assert!(r.not_running);
     }
 }

@@ -421,3 +421,42 @@ fn garbage_never_panics() {
         assert!(parse_as("c.yml", text).is_err(), "{text:?} should be invalid");
     }
 }
+
+#[test]
+fn lock_file_cannot_be_the_state_file() {
+    let e = err(&format!(
+        "state_file: /tmp/s.json\nlock_file: /tmp/s.json\n{MINIMAL}"
+    ));
+    assert_eq!(
+        e,
+        "c.yml: lock_file: is the state file: the lock needs a file of its own (default: state_file + \".lock\") (line 2)"
+    );
+}
+
+#[test]
+fn errors_never_show_expanded_values() {
+    let e = err("targets:\n  - name: w\n    checks:\n      - tcp_port: \"${API_TOKEN}\"\n    action: none\n");
+    assert!(!e.contains("tok-123456"), "{e}");
+    assert!(e.contains("\"***\" has no port"), "{e}");
+}
+
+#[test]
+fn short_expanded_values_are_warned_about() {
+    let env = Env {
+        lookup: &|n: &str| (n == "N").then(|| "1".to_string()),
+        is_root: false,
+        config_dir: "/etc/nw".into(),
+    };
+    let l = parse(
+        Path::new("c.yml"),
+        "targets:\n  - name: w\n    checks:\n      - command: [/bin/sleep, \"${N}\"]\n    action: none\n",
+        &env,
+    )
+    .unwrap();
+    assert_eq!(l.warnings.len(), 1);
+    assert!(
+        l.warnings[0].contains("shorter than 4 characters"),
+        "{}",
+        l.warnings[0]
+    );
+}

@@ -50,8 +50,17 @@ impl Ctx<'_> {
 
     /// Expand `${NAME}`; on error, record it and return None.
     fn expand(&mut self, path: &str, s: &str) -> Option<String> {
+        let before = self.secrets.len();
         match expand(s, self.env.lookup, &mut self.secrets) {
-            Ok(v) => Some(v),
+            Ok(v) => {
+                if self.secrets[before..].iter().any(|v| v.chars().count() < 4) {
+                    self.warn(
+                        path,
+                        "a ${NAME} value here is shorter than 4 characters: every ${NAME} value is a secret, masked as *** wherever it appears in logs; write values that are not secret literally",
+                    );
+                }
+                Some(v)
+            }
             Err(e) => {
                 self.err(path, e);
                 None
@@ -262,9 +271,36 @@ pub fn validate(
         }
     }
 
-    if !cx.issues.is_empty() {
-        return Err(cx.issues);
+    if lock_file == state_file && !state_file.as_os_str().is_empty() {
+        cx.err(
+            "lock_file",
+            "is the state file: the lock needs a file of its own (default: state_file + \".lock\")",
+        );
     }
+    if state_file == source || lock_file == source {
+        let which = if state_file == source {
+            "state_file"
+        } else {
+            "lock_file"
+        };
+        cx.err(which, "is the config file itself: choose another path");
+    }
+
+    // Messages may quote expanded values: mask them like every other output.
+    let redactor = Redactor::new(cx.secrets.clone());
+    let mask = |issues: Vec<Issue>| -> Vec<Issue> {
+        issues
+            .into_iter()
+            .map(|i| Issue {
+                path: i.path,
+                message: redactor.redact(&i.message),
+            })
+            .collect()
+    };
+    if !cx.issues.is_empty() {
+        return Err(mask(cx.issues));
+    }
+    cx.warnings = mask(std::mem::take(&mut cx.warnings));
     let uses_systemd = targets
         .iter()
         .any(|t| matches!(t.action, Action::Systemd(_)));
@@ -284,7 +320,7 @@ pub fn validate(
         systemctl_path,
         default_policy,
         targets,
-        redactor: Redactor::new(cx.secrets),
+        redactor,
     };
     Ok((config, cx.warnings))
 }
