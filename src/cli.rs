@@ -97,12 +97,7 @@ pub fn main() -> Exit {
     let loaded = match load(&cli.config) {
         Ok(l) => l,
         Err(msg) => {
-            let n = msg.lines().count();
-            if n > 1 {
-                eprintln!("neon-watchdog: config is invalid ({n} problems):\n{msg}");
-            } else {
-                eprintln!("neon-watchdog: {msg}");
-            }
+            report_config_error(&msg, cli.log_format);
             return Exit::Config;
         }
     };
@@ -147,5 +142,24 @@ pub fn main() -> Exit {
             error!("{e}");
             e.exit()
         }
+    }
+}
+
+/// Config errors come before logging is set up: plain lines for humans, or JSON lines (one per
+/// problem) with `--log-format json`, so a log reader sees them too.
+fn report_config_error(msg: &str, format: LogFormat) {
+    let n = msg.lines().count();
+    match format {
+        LogFormat::Json => {
+            for line in msg.lines() {
+                let ts = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+                let v = serde_json::json!({"ts": ts, "level": "error", "msg": "config is invalid", "err": line});
+                eprintln!("{v}");
+            }
+        }
+        LogFormat::Logfmt if n > 1 => {
+            eprintln!("neon-watchdog: config is invalid ({n} problems):\n{msg}")
+        }
+        LogFormat::Logfmt => eprintln!("neon-watchdog: {msg}"),
     }
 }

@@ -1,8 +1,12 @@
 //! One pass over all targets, and the `run` loop around it.
 //!
-//!     lock -> load state -> for each enabled target (side by side, up to max_parallel):
-//!         run its checks in order (all of them) -> outcome -> policy::decide -> maybe act
-//!     -> drop state of removed targets -> save state atomically -> exit code
+//! ```text
+//! lock -> load state
+//!   -> for each enabled target (side by side, up to max_parallel):
+//!        run its checks in order (all of them) -> outcome -> policy::decide
+//!   -> drop state of removed targets -> save state atomically
+//!   -> run the decided actions (side by side) -> exit code
+//! ```
 
 use crate::actions;
 use crate::checks::{self, PassContext};

@@ -81,8 +81,14 @@ impl Redactor {
 }
 
 /// `--password`, `-token`, `--api-key` (with no `=` in it): the next argv element is secret.
+/// Boolean flags such as `--no-ask-password` take no value.
 fn is_secret_flag(arg: &str) -> bool {
-    arg.starts_with('-') && !arg.contains('=') && name_is_secret(arg.trim_start_matches('-'))
+    let name = arg.trim_start_matches('-');
+    arg.starts_with('-')
+        && !arg.contains('=')
+        && !name.starts_with("no-")
+        && !name.starts_with("no_")
+        && name_is_secret(name)
 }
 
 fn name_is_secret(name: &str) -> bool {
@@ -204,6 +210,19 @@ mod tests {
             .map(|s| s.to_string())
             .collect();
         assert_eq!(red.argv(&argv), "/bin/cli --password *** --user bob");
+    }
+
+    #[test]
+    fn boolean_no_flags_hide_nothing() {
+        let red = Redactor::default();
+        let argv: Vec<String> = ["systemctl", "--no-ask-password", "restart", "x.service"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            red.argv(&argv),
+            "systemctl --no-ask-password restart x.service"
+        );
     }
 
     #[test]

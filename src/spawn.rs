@@ -183,13 +183,17 @@ pub fn run(spec: &Spec) -> Result<Output, String> {
             cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         }
         Some(path) => {
+            // 0600: raw output may hold secrets (only the logged tail is masked)
             let open = || {
-                std::fs::OpenOptions::new()
+                use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+                let f = std::fs::OpenOptions::new()
                     .create(true)
                     .write(true)
                     .truncate(true)
-                    .open(path)
-                    .and_then(|f| Ok((f.try_clone()?, f)))
+                    .mode(0o600)
+                    .open(path)?;
+                f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+                Ok::<_, std::io::Error>((f.try_clone()?, f))
             };
             match open() {
                 Ok((out, err)) => {

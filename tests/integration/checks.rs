@@ -1,0 +1,170 @@
+//! The process checks against real processes: pid files (missing, garbage, stale, zombie,
+//! reused pid) and process names (zombies do not count; long names match by argv[0]), and the
+//! tcp check with a name to resolve.
+
+use crate::harness::*;
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+
+fn sleeper(program: &str) -> ChildGuard {
+    let mut cmd = Command::new(program);
+    cmd.arg("60").stdin(Stdio::null());
+    ChildGuard::spawn(cmd)
+}
+
+#[test]
+fn pid_file_failures_name_their_reason() {
+    let t = Test::new();
+    let alive = sleeper("/bin/sleep");
+    let zombie_prog = t.copy_program("/bin/true", &unique_name("nwz"));
+    let zombie = Zombie::new(&t, &zombie_prog);
+    t.write("garbage.pid", "hello world\n");
+    nix::unistd::mkfifo(&t.path("fifo.pid"), nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    t.write("stale.pid", &format!("{}\n", dead_pid()));
+    t.write("zombie.pid", &format!("{}\n", zombie.pid));
+    t.write("alive.pid", &format!("{}\n", alive.pid()));
+    let t = t.config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: missing
+    checks: [{pid_file: "{dir}/missing.pid"}]
+    action: none
+  - name: garbage
+    checks: [{pid_file: "{dir}/garbage.pid"}]
+    action: none
+  - name: stale
+    checks: [{pid_file: "{dir}/stale.pid"}]
+    action: none
+  - name: zombie
+    checks: [{pid_file: "{dir}/zombie.pid"}]
+    action: none
+  - name: fifo
+    checks: [{pid_file: "{dir}/fifo.pid"}]
+    action: none
+  - name: alive
+    checks: [{pid_file: "{dir}/alive.pid"}]
+    action: none
+  - name: reused
+    checks: [{pid_file: "{dir}/alive.pid", process_name: redis-server}]
+    action: none
+  - name: named
+    checks: [{pid_file: "{dir}/alive.pid", process_name: sleep}]
+    action: none
+"#,
+    );
+    let out = t.run(&["check", "-v"]);
+    out.assert_code(2)
+        .assert_line_contains(&["result=FAIL", "target=missing "], "does not exist")
+        .assert_line_contains(&["result=FAIL", "target=garbage "], "not a pid")
+        .assert_line_contains(&["result=FAIL", "target=stale "], "not running")
+        .assert_line_contains(&["result=FAIL", "target=zombie "], "zombie")
+        .assert_line_contains(&["result=FAIL", "target=reused "], "not redis-server")
+        .assert_line_contains(&["result=FAIL", "target=fifo "], "not a regular file")
+        .assert_lines(&["result=FAIL", "target=alive "], 0)
+        .assert_lines(&["result=FAIL", "target=named "], 0)
+        .assert_line_contains(
+            &["result=OK", "target=alive "],
+            &format!("pid={}", alive.pid()),
+        )
+        .assert_line_contains(&["msg=\"pass done\""], "healthy=2 failing=6");
+    drop(zombie);
+}
+
+#[test]
+fn process_name_zombie_does_not_count() {
+    let t = Test::new();
+    let name = unique_name("nwz");
+    let prog = t.copy_program("/bin/true", &name);
+    let zombie = Zombie::new(&t, &prog);
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: z
+    checks:
+      - process_name: {name}
+    action: none
+"#
+    ));
+    let out = t.run(&["check"]);
+    out.assert_code(2)
+        .assert_line_contains(&["result=FAIL", "target=z "], "zombie")
+        .assert_line_contains(
+            &["result=FAIL", "target=z "],
+            &format!("pid {}", zombie.pid),
+        );
+    drop(zombie);
+    // gone altogether
+    t.run(&["check"])
+        .assert_code(2)
+        .assert_line_contains(&["result=FAIL"], &format!("no process named {name}"));
+}
+
+#[test]
+fn process_name_matches_live_processes_and_long_names() {
+    let t = Test::new();
+    let short = unique_name("nwp");
+    let long = format!("{}-with-a-long-name", unique_name("nwl"));
+    assert!(long.len() > 15);
+    let _a = sleeper(t.copy_program("/bin/sleep", &short).to_str().unwrap());
+    let _b = sleeper(t.copy_program("/bin/sleep", &long).to_str().unwrap());
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: short
+    checks:
+      - process_name: {short}
+        cmdline_contains: "60"
+    action: none
+  - name: long
+    checks:
+      - process_name: {long}
+    action: none
+  - name: wrong-args
+    checks:
+      - process_name: {short}
+        cmdline_contains: "--no-such-arg"
+    action: none
+"#
+    ));
+    let out = t.run(&["check", "-v"]);
+    out.assert_code(2)
+        .assert_lines(&["result=OK", "target=short "], 1)
+        .assert_lines(&["result=OK", "target=long "], 1)
+        .assert_line_contains(&["result=FAIL", "target=wrong-args "], "--no-such-arg");
+}
+
+#[test]
+fn tcp_port_resolves_names_and_reports_refusal() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let open = listener.local_addr().unwrap().port();
+    let closed = free_port();
+    let t = Test::new().config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: by-name
+    checks: [{{tcp_port: "localhost:{open}"}}]
+    action: none
+  - name: by-ip
+    checks: [{{tcp_port: "127.0.0.1:{open}"}}]
+    action: none
+  - name: bare-port
+    checks: [{{tcp_port: {open}}}]
+    action: none
+  - name: closed
+    checks: [{{tcp_port: "127.0.0.1:{closed}"}}]
+    action: none
+"#
+    ));
+    let out = t.run(&["check"]);
+    out.assert_code(2)
+        .assert_line_contains(
+            &["result=FAIL", "target=closed "],
+            "err=\"connection refused\"",
+        )
+        .assert_line_contains(&["msg=\"pass done\""], "healthy=3 failing=1");
+    drop(listener);
+}

@@ -1,0 +1,136 @@
+//! The shipped examples are valid (`test-config` exits 0 on every one of them), YAML and JSON
+//! examples describe the same targets, the quickstart really works, and `test-config` warns
+//! about actions that cannot run.
+
+use crate::harness::*;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn examples() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("yml" | "yaml" | "json")
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn test_config_accepts_every_example() {
+    let files = examples();
+    assert!(
+        files.iter().any(|f| f.ends_with("quickstart.yml")),
+        "examples/quickstart.yml is missing: {files:?}"
+    );
+    let t = Test::new();
+    for f in &files {
+        let path = f.display().to_string();
+        let out = t.run_bare(&["test-config", "-c", &path]);
+        out.assert_code(0)
+            .assert_stdout_contains(&format!("{path}: valid"));
+    }
+}
+
+/// The body of the summary (everything after its first line, which names the file).
+fn summary_body(path: &Path) -> String {
+    let out = Test::new().run_bare(&["test-config", "-c", &path.display().to_string()]);
+    out.assert_code(0);
+    out.stdout.lines().skip(1).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn yaml_and_json_examples_describe_the_same_config() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let (yml, json) = (dir.join("config.yml"), dir.join("config.json"));
+    if !(yml.exists() && json.exists()) {
+        // being written alongside these tests; test_config_accepts_every_example covers
+        // whichever exists
+        return;
+    }
+    assert_eq!(summary_body(&yml), summary_body(&json));
+}
+
+/// README's first command on a fresh clone, in a sandbox: examples/quickstart.yml with its
+/// port and paths moved into the test dir. First pass finds the demo down and starts it
+/// (exit 2); once it listens, the next pass exits 0.
+#[test]
+fn quickstart_example_works() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart.yml"),
+    )
+    .expect("read quickstart.yml");
+    let port = free_port();
+    let t = Test::new();
+    let text = text
+        .replace(
+            "/tmp/neon-watchdog-quickstart",
+            &t.dir().display().to_string(),
+        )
+        .replace("8765", &port.to_string());
+    assert!(
+        text.contains(&port.to_string()),
+        "quickstart no longer uses port 8765"
+    );
+    let t = t.config(&text);
+    let out = t.run(&["check"]);
+    // whatever it started is ours to clean up: find it by the test dir in its command line
+    let _demo = DemoCleanup(t.dir().display().to_string());
+    out.assert_code(2).assert_stderr_contains("action=start");
+    wait_for_port(port, Duration::from_secs(15));
+    t.run(&["check"]).assert_code(0);
+}
+
+/// Kills the processes whose command line mentions the test dir.
+struct DemoCleanup(String);
+
+impl Drop for DemoCleanup {
+    fn drop(&mut self) {
+        let Ok(rd) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for e in rd.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                continue;
+            };
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(&self.0)
+                && pid != std::process::id() as i32
+            {
+                drop(Guard::pid(pid));
+            }
+        }
+    }
+}
+
+#[test]
+fn test_config_warns_about_actions_that_cannot_run() {
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: web
+    checks: [{tcp_port: 80}]
+    action:
+      exec:
+        start: ["nginx"]
+        restart: ["{dir}/no-such-program", "reload"]
+"#,
+    );
+    let out = t.run(&["test-config"]);
+    out.assert_code(0)
+        .assert_stderr_contains("warning:")
+        .assert_stderr_contains("targets[0].action.exec.start[0]")
+        .assert_stderr_contains("not an absolute path")
+        .assert_stderr_contains("targets[0].action.exec.restart[0]")
+        .assert_stderr_contains("cannot be found");
+    // the summary says what the config means after defaults
+    out.assert_stdout_contains("target web")
+        .assert_stdout_contains("fail_threshold 1");
+}

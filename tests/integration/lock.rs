@@ -1,0 +1,94 @@
+//! The lock: a second concurrent instance exits 75 at once, without a pass.
+
+use crate::harness::*;
+use nix::sys::signal::Signal;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const FAILING_WITH_ACTION: &str = r#"
+state_file: {dir}/state.json
+LOCK
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/false"]
+    action:
+      exec:
+        restart: ["/bin/sh", "-c", "echo run >> {dir}/runs"]
+"#;
+
+/// Hold `lock` with flock(1) (the same flock(2) lock the watchdog takes) until dropped.
+fn hold_lock(t: &Test, lock: &str) -> ChildGuard {
+    let mut cmd = Command::new("/usr/bin/flock");
+    cmd.arg("-x")
+        .arg(t.path(lock))
+        .arg("-c")
+        .arg(format!(
+            "echo held > {}; exec sleep 60",
+            t.path("held").display()
+        ))
+        .stdin(Stdio::null());
+    let guard = ChildGuard::spawn(cmd);
+    wait_for_file(&t.path("held"), Duration::from_secs(10));
+    guard
+}
+
+#[test]
+fn check_exits_75_at_once_when_the_lock_is_held() {
+    let t = Test::new().config(&FAILING_WITH_ACTION.replace("LOCK", ""));
+    let _holder = hold_lock(&t, "state.json.lock");
+    let out = t.run(&["check"]);
+    out.assert_code(75)
+        .assert_stderr_contains("another neon-watchdog holds the lock")
+        .assert_stderr_contains("state.json.lock")
+        .assert_stderr_not_contains("running action")
+        .assert_faster_than(Duration::from_secs(5));
+    assert!(!t.exists("runs"), "a pass ran although the lock was held");
+    assert!(
+        !t.exists("state.json"),
+        "state written although the lock was held"
+    );
+    // `run` too
+    t.run(&["run"]).assert_code(75);
+}
+
+#[test]
+fn lock_file_setting_is_honoured() {
+    let t =
+        Test::new().config(&FAILING_WITH_ACTION.replace("LOCK", "lock_file: {dir}/custom.lock"));
+    {
+        let _holder = hold_lock(&t, "custom.lock");
+        t.run(&["check"]).assert_code(75);
+    }
+    // released: a normal pass
+    t.run(&["check"]).assert_code(2);
+    assert_eq!(t.count_lines("runs"), 1);
+}
+
+/// A long-running `run` holds the lock; `check` says which pid holds it; once `run` is gone
+/// the lock is free again.
+#[test]
+fn running_loop_holds_the_lock_and_releases_it() {
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/state.json
+interval_seconds: 30
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/true"]
+    action: none
+"#,
+    );
+    let mut run = t.spawn(&["run"]);
+    wait_for_file(&t.path("state.json"), Duration::from_secs(10));
+    let out = t.run(&["check"]);
+    out.assert_code(75)
+        .assert_stderr_contains(&format!("(pid {})", run.pid()));
+    run.signal(Signal::SIGTERM);
+    let done = run
+        .wait_timeout(Duration::from_secs(10))
+        .expect("run did not exit after SIGTERM");
+    done.assert_code(0);
+    t.run(&["check"]).assert_code(0);
+}

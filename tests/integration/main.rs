@@ -1,0 +1,28 @@
+//! Integration tests: the real `neon-watchdog` binary, driven like a user drives it.
+//!
+//! Every test gets its own temp dir with its own config and `state_file` (we may run as
+//! root, where the default state file would be /var/lib/...), runs the binary, and asserts
+//! what a user can observe: the exit code, the log lines, the state file, ports that come
+//! back, actions that ran exactly N times (counted as lines an action appends to a file).
+//! Real processes, real sockets on 127.0.0.1, real servers (python's http.server, redis,
+//! nginx). Where the real component cannot run here (systemd as PID 1) a stand-in speaking
+//! its interface is used, and the test says so.
+//!
+//! Layout: `harness` (the `Test` builder, output asserts, process guards), then one module
+//! per topic.
+
+mod harness;
+
+mod checks;
+mod cli;
+mod commands;
+mod config_errors;
+mod examples;
+mod lock;
+mod logs;
+mod policy;
+mod run_loop;
+mod secrets;
+mod servers;
+mod state;
+mod systemd;

@@ -1,0 +1,206 @@
+//! `run`: a pass every interval until SIGTERM/SIGINT, which finish the pass in flight, save
+//! state and exit 0.
+
+use crate::harness::*;
+use nix::sys::signal::Signal;
+use std::time::Duration;
+
+#[test]
+fn run_loops_and_exits_0_on_sigterm_with_state_saved() {
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/state.json
+interval_seconds: 1
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/sh", "-c", "echo x >> {dir}/checks"]
+    action: none
+"#,
+    );
+    let mut run = t.spawn(&["run"]);
+    wait_for_file(&t.path("state.json"), Duration::from_secs(10));
+    // a second pass, about one interval later
+    assert!(
+        wait_until(Duration::from_secs(5), || t.count_lines("checks") >= 2),
+        "no second pass within 5 s: {}",
+        run.stderr_so_far()
+    );
+    run.signal(Signal::SIGTERM);
+    let out = run
+        .wait_timeout(Duration::from_secs(5))
+        .expect("run did not exit within 5 s of SIGTERM");
+    out.assert_code(0)
+        .assert_stderr_contains("mode=run")
+        .assert_stderr_contains("signal received");
+    assert!(out.lines_with(&["msg=\"pass done\""]).len() >= 2, "{out}");
+    let st = t.state();
+    assert_eq!(st["targets"]["app"]["status"], "healthy", "{st}");
+    // the lock went with it
+    t.run(&["check"]).assert_code(0);
+}
+
+#[test]
+fn run_exits_0_on_sigint() {
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/state.json
+interval_seconds: 60
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/true"]
+    action: none
+"#,
+    );
+    let mut run = t.spawn(&["run"]);
+    wait_for_file(&t.path("state.json"), Duration::from_secs(10));
+    run.signal(Signal::SIGINT);
+    run.wait_timeout(Duration::from_secs(5))
+        .expect("run did not exit within 5 s of SIGINT")
+        .assert_code(0);
+}
+
+/// SIGTERM in the middle of a pass: the pass finishes (its check is not cut short), its state
+/// is saved, then `run` exits 0.
+#[test]
+fn sigterm_lets_the_pass_in_flight_finish() {
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/state.json
+interval_seconds: 60
+targets:
+  - name: slow
+    checks:
+      - command: ["/bin/sh", "-c", "touch {dir}/in-pass; sleep 2; echo done > {dir}/finished"]
+        timeout_seconds: 10
+    action: none
+"#,
+    );
+    let mut run = t.spawn(&["run"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || t.exists("in-pass")),
+        "the check never started: {}",
+        run.stderr_so_far()
+    );
+    run.signal(Signal::SIGTERM);
+    let out = run
+        .wait_timeout(Duration::from_secs(10))
+        .expect("run did not exit within 10 s of SIGTERM");
+    out.assert_code(0)
+        .assert_lines(&["result=FAIL"], 0)
+        .assert_lines(&["msg=\"pass done\""], 1);
+    assert!(t.exists("finished"), "the check in flight was cut short");
+    let st = t.state();
+    assert_eq!(st["targets"]["slow"]["status"], "healthy", "{st}");
+}
+
+/// SIGHUP re-reads the config: a valid new config replaces the running one (and its targets'
+/// state); an invalid one is reported and ignored, the loop goes on.
+#[test]
+fn sighup_reloads_the_config() {
+    let cfg = |name: &str| {
+        format!(
+            r#"
+state_file: {{dir}}/state.json
+interval_seconds: 1
+targets:
+  - name: {name}
+    checks:
+      - command: ["/bin/sh", "-c", "echo x >> {{dir}}/{name}.checks"]
+    action: none
+"#
+        )
+    };
+    let t = Test::new().config(&cfg("first"));
+    let mut run = t.spawn(&["run"]);
+    assert!(wait_until(Duration::from_secs(10), || t
+        .count_lines("first.checks")
+        >= 1));
+    t.write("config.yml", &cfg("second"));
+    run.signal(Signal::SIGHUP);
+    assert!(
+        wait_until(Duration::from_secs(5), || t.count_lines("second.checks")
+            >= 1),
+        "the reloaded target was never checked: {}",
+        run.stderr_so_far()
+    );
+    assert!(run.wait_for_stderr(Duration::from_secs(2), |s| s.contains("config reloaded")));
+    assert!(wait_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(t.path("state.json"))
+            .ok()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .is_some_and(|v| {
+                v["targets"].get("second").is_some() && v["targets"].get("first").is_none()
+            })
+    }));
+
+    // an invalid config: reported, the running one is kept
+    t.write("config.yml", "targets: [");
+    run.signal(Signal::SIGHUP);
+    assert!(
+        run.wait_for_stderr(Duration::from_secs(5), |s| s
+            .contains("config reload failed")),
+        "{}",
+        run.stderr_so_far()
+    );
+    let before = t.count_lines("second.checks");
+    assert!(
+        wait_until(Duration::from_secs(5), || t.count_lines("second.checks")
+            > before),
+        "the loop stopped after a bad reload"
+    );
+
+    // the state file cannot move under a running loop (the lock protects the old one)
+    t.write(
+        "config.yml",
+        &cfg("third").replace("{dir}/state.json", "{dir}/other.json"),
+    );
+    run.signal(Signal::SIGHUP);
+    assert!(
+        run.wait_for_stderr(Duration::from_secs(5), |s| s
+            .contains("config reload refused")),
+        "{}",
+        run.stderr_so_far()
+    );
+    assert!(!t.exists("third.checks") && !t.exists("other.json"));
+    run.signal(Signal::SIGTERM);
+    run.wait_timeout(Duration::from_secs(5))
+        .expect("run did not exit after SIGTERM")
+        .assert_code(0);
+}
+
+/// In `run` mode the watchdog is a long-lived subreaper: a daemon left by an action that
+/// later dies is re-parented to it, and must be reaped, not left as a zombie.
+#[test]
+fn run_reaps_orphans_left_by_actions() {
+    let t = Test::new();
+    let name = unique_name("nworph");
+    t.copy_program("/bin/sleep", &name);
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+interval_seconds: 1
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/false"]
+    policy: {{restart_cooldown_seconds: 3600}}
+    action:
+      exec:
+        restart: ["/bin/sh", "-c", "{{dir}}/{name} 0.5 & echo $! > {{dir}}/orphan.pid"]
+"#
+    ));
+    let mut run = t.spawn(&["run"]);
+    wait_for_file(&t.path("orphan.pid"), Duration::from_secs(10));
+    let orphan = read_pid(&t.path("orphan.pid")).expect("orphan pid");
+    let _guard = Guard::pid(orphan);
+    // it dies after 0.5 s; within a pass or two it must be gone from /proc altogether
+    let gone = wait_until(Duration::from_secs(5), || !is_alive_or_zombie(orphan));
+    let info = proc_info(orphan);
+    run.signal(Signal::SIGTERM);
+    run.wait_timeout(Duration::from_secs(5))
+        .expect("run did not exit after SIGTERM")
+        .assert_code(0);
+    assert!(gone, "the action's orphan lingers under `run`: {info:?}");
+}

@@ -1,0 +1,267 @@
+//! Real servers as watched targets: kill them, and the next `check` must notice (exit 2),
+//! bring them back (the port accepts connections again) and the pass after that is healthy.
+
+use crate::harness::*;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// A small real HTTP server (python's http.server) that writes its pid file once listening.
+const HTTP_SERVER: &str = r#"
+import http.server, os, sys
+port, pid_file = int(sys.argv[1]), sys.argv[2]
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Quiet)
+with open(pid_file + ".tmp", "w") as f:
+    f.write(str(os.getpid()))
+os.rename(pid_file + ".tmp", pid_file)
+srv.serve_forever()
+"#;
+
+/// The seed's smoke test: start a server, kill it, `check` exits 2 and starts it (detached),
+/// the port is back, the next `check` exits 0.
+#[test]
+fn smoke_killed_http_server_is_started_again() {
+    let port = free_port();
+    let t = Test::new().config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+timeout_seconds: 3
+default_policy: {{fail_threshold: 1, restart_cooldown_seconds: 0}}
+targets:
+  - name: web
+    checks:
+      - pid_file: {{dir}}/web.pid
+      - tcp_port: 127.0.0.1:{port}
+      - command: ["/usr/bin/curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:{port}/"]
+    action:
+      exec:
+        start: ["{PYTHON}", "{{dir}}/server.py", "{port}", "{{dir}}/web.pid"]
+        detach: true
+        log_file: {{dir}}/server.log
+"#
+    ));
+    t.write("server.py", HTTP_SERVER);
+
+    // the server runs: healthy
+    let mut cmd = Command::new(PYTHON);
+    cmd.arg(t.path("server.py"))
+        .arg(port.to_string())
+        .arg(t.path("web.pid"))
+        .stdin(Stdio::null());
+    let mut first = ChildGuard::spawn(cmd);
+    wait_for_port(port, Duration::from_secs(10));
+    wait_for_file(&t.path("web.pid"), Duration::from_secs(5));
+    t.run(&["check"]).assert_code(0);
+
+    // kill -9: the next pass notices and starts it
+    let old_pid = first.pid();
+    first.kill_now();
+    assert!(!port_open(port), "port {port} still open after kill");
+    let out = t.run(&["check"]);
+    // detach: the pass does not wait for the server it started
+    out.assert_code(2)
+        .assert_faster_than(Duration::from_secs(10));
+    out.assert_line_contains(
+        &["result=FAIL", "target=web", "check=\"tcp_port 127.0.0.1:"],
+        "err=\"connection refused\"",
+    );
+    out.line(&["result=FAIL", "pid_file"]);
+    out.line(&["msg=\"target failing; running action\"", "action=start"]);
+    out.line(&["msg=\"action started\"", "detached=true"]);
+
+    wait_for_port(port, Duration::from_secs(10));
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            read_pid(&t.path("web.pid")).is_some_and(|p| p != old_pid)
+        }),
+        "the restarted server did not write a new pid file"
+    );
+    let _second = Guard::from_pid_file(&t.path("web.pid")).expect("new server pid");
+
+    let out = t.run(&["check"]);
+    out.assert_code(0)
+        .line(&["msg=\"target recovered\"", "target=web"]);
+    let st = t.state();
+    assert_eq!(st["targets"]["web"]["status"], "healthy", "{st}");
+    assert_eq!(st["targets"]["web"]["consecutive_failures"], 0, "{st}");
+    assert_eq!(
+        st["targets"]["web"]["restarts"].as_array().map(Vec::len),
+        Some(1)
+    );
+}
+
+fn redis_argv(port: u16, dir: &str) -> Vec<String> {
+    [
+        "/usr/bin/redis-server",
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--daemonize",
+        "yes",
+        "--pidfile",
+        &format!("{dir}/redis.pid"),
+        "--logfile",
+        &format!("{dir}/redis.log"),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        dir,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// A real redis, `kill -9`'d: noticed through its stale pid file and its closed port, started
+/// again by the exec action (which daemonizes), healthy on the next pass.
+#[test]
+fn real_redis_killed_with_sigkill_is_restarted() {
+    let port = free_port();
+    let t = Test::new();
+    let dir = t.dir().display().to_string();
+    let argv = redis_argv(port, &dir);
+    let argv_json = serde_json::to_string(&argv).unwrap();
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+timeout_seconds: 3
+default_policy: {{restart_cooldown_seconds: 0}}
+targets:
+  - name: redis
+    checks:
+      - pid_file: {{dir}}/redis.pid
+        process_name: redis-server
+      - tcp_port: 127.0.0.1:{port}
+      - command: ["/usr/bin/redis-cli", "-p", "{port}", "ping"]
+    action:
+      exec:
+        start: {argv_json}
+        timeout_seconds: 20
+"#
+    ));
+
+    let status = status_of(Command::new(&argv[0]).args(&argv[1..]));
+    assert!(
+        status.success(),
+        "redis-server failed to start ({status}): {:?}",
+        std::fs::read_to_string(t.path("redis.log"))
+    );
+    wait_for_file(&t.path("redis.pid"), Duration::from_secs(10));
+    let first = Guard::from_pid_file(&t.path("redis.pid")).expect("redis pid");
+    wait_for_port(port, Duration::from_secs(10));
+    t.run(&["check"]).assert_code(0);
+
+    let old_pid = first.id();
+    drop(first); // kill -9 (and reap)
+    assert!(
+        !is_alive_or_zombie(old_pid),
+        "redis {old_pid} survived kill -9"
+    );
+
+    let out = t.run(&["check"]);
+    out.assert_code(2);
+    let line = out.line(&["result=FAIL", "target=redis", "pid_file"]);
+    assert!(line.contains("not running"), "{line}\n{out}");
+    out.line(&["result=FAIL", "tcp_port"]);
+    out.line(&["msg=\"target failing; running action\"", "action=start"]);
+    out.line(&["msg=\"action done\"", "exit=0"]);
+
+    wait_for_port(port, Duration::from_secs(10));
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            read_pid(&t.path("redis.pid")).is_some_and(|p| p != old_pid)
+        }),
+        "redis did not write a new pid file"
+    );
+    let _second = Guard::from_pid_file(&t.path("redis.pid")).expect("new redis pid");
+
+    t.run(&["check"])
+        .assert_code(0)
+        .assert_stderr_contains("msg=\"target recovered\"");
+}
+
+/// A real nginx (single process: `master_process off`, so `kill -9` takes the listening
+/// socket down with it), started again by `nginx -p DIR -c DIR/nginx.conf`.
+#[test]
+fn real_nginx_killed_with_sigkill_is_restarted() {
+    let port = free_port();
+    let t = Test::new();
+    t.write(
+        "nginx.conf",
+        &format!(
+            r#"
+daemon on;
+master_process off;
+pid {{dir}}/nginx.pid;
+error_log {{dir}}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {{dir}}/tmp-body;
+    proxy_temp_path {{dir}}/tmp-proxy;
+    fastcgi_temp_path {{dir}}/tmp-fastcgi;
+    uwsgi_temp_path {{dir}}/tmp-uwsgi;
+    scgi_temp_path {{dir}}/tmp-scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ return 200 "ok\n"; }}
+    }}
+}}
+"#
+        ),
+    );
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+timeout_seconds: 3
+targets:
+  - name: nginx
+    checks:
+      - pid_file: {{dir}}/nginx.pid
+        process_name: nginx
+      - command: ["/usr/bin/curl", "-fsS", "http://127.0.0.1:{port}/"]
+    action:
+      exec:
+        start: ["/usr/sbin/nginx", "-p", "{{dir}}", "-e", "{{dir}}/error.log", "-c", "{{dir}}/nginx.conf"]
+"#
+    ));
+    let nginx = |t: &Test| {
+        status_of(
+            Command::new("/usr/sbin/nginx")
+                .arg("-p")
+                .arg(t.dir())
+                .arg("-e")
+                .arg(t.path("error.log"))
+                .arg("-c")
+                .arg(t.path("nginx.conf")),
+        )
+    };
+    let status = nginx(&t);
+    assert!(
+        status.success(),
+        "nginx failed ({status}): {:?}",
+        std::fs::read_to_string(t.path("error.log"))
+    );
+    wait_for_file(&t.path("nginx.pid"), Duration::from_secs(10));
+    let first = Guard::from_pid_file(&t.path("nginx.pid")).expect("nginx pid");
+    wait_for_port(port, Duration::from_secs(10));
+    t.run(&["check"]).assert_code(0);
+
+    let old_pid = first.id();
+    drop(first);
+    let out = t.run(&["check"]);
+    out.assert_code(2)
+        .line(&["msg=\"target failing; running action\"", "action=start"]);
+    out.line(&["msg=\"action done\"", "exit=0"]);
+    wait_for_port(port, Duration::from_secs(10));
+    assert!(wait_until(Duration::from_secs(5), || {
+        read_pid(&t.path("nginx.pid")).is_some_and(|p| p != old_pid)
+    }));
+    let _second = Guard::from_pid_file(&t.path("nginx.pid")).expect("new nginx pid");
+    t.run(&["check"]).assert_code(0);
+}

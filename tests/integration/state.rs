@@ -1,0 +1,278 @@
+//! The state file: corrupt state never stops a pass, removed targets are dropped, the
+//! directory is created; `--dry-run` reads state but writes nothing and runs no action.
+
+use crate::harness::*;
+use std::time::Duration;
+
+const FAILING: &str = r#"
+state_file: {dir}/state.json
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/false"]
+    action:
+      exec:
+        restart: ["/bin/sh", "-c", "echo run >> {dir}/runs"]
+"#;
+
+fn corrupt_copies(t: &Test) -> Vec<String> {
+    t.entries()
+        .into_iter()
+        .filter(|n| n.starts_with("state.json.corrupt-"))
+        .collect()
+}
+
+#[test]
+fn corrupt_state_is_moved_aside_and_the_pass_goes_on() {
+    let t = Test::new().config(FAILING);
+    let garbage = "{\"version\": 1, \"targets\": {\"app\": \x00 this is not JSON";
+    t.write("state.json", garbage);
+    let out = t.run(&["check"]);
+    out.assert_code(2)
+        .assert_line_contains(&["level=warn", "state file"], "is unusable")
+        .assert_line_contains(&["level=warn", "state file"], "moved aside to");
+    // recovery is never skipped because of state trouble
+    assert_eq!(t.count_lines("runs"), 1);
+    let aside = corrupt_copies(&t);
+    assert_eq!(aside.len(), 1, "{:?}", t.entries());
+    assert_eq!(t.read(&aside[0]), garbage);
+    let st = t.state();
+    assert_eq!(st["version"], 1, "{st}");
+    assert_eq!(st["targets"]["app"]["status"], "failing", "{st}");
+    assert_eq!(st["targets"]["app"]["consecutive_failures"], 1, "{st}");
+}
+
+#[test]
+fn state_of_unknown_version_is_not_trusted_and_healthy_pass_exits_0() {
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/true"]
+    action: none
+"#,
+    );
+    let future = r#"{"version": 99, "targets": {"app": {"consecutive_failures": 5}}}"#;
+    t.write("state.json", future);
+    t.run(&["check"])
+        .assert_code(0)
+        .assert_line_contains(&["level=warn"], "version 99");
+    let aside = corrupt_copies(&t);
+    assert_eq!(aside.len(), 1, "{:?}", t.entries());
+    assert_eq!(t.read(&aside[0]), future);
+    assert_eq!(t.state()["targets"]["app"]["status"], "healthy");
+}
+
+#[test]
+fn state_file_format_and_removed_targets_are_dropped() {
+    let two = r#"
+state_file: {dir}/deep/er/state.json
+targets:
+  - name: a
+    checks:
+      - command: ["/bin/true"]
+    action: none
+  - name: b
+    checks:
+      - command: ["/bin/false"]
+    action: none
+"#;
+    let t = Test::new().config(two);
+    t.run(&["check"]).assert_code(2);
+    let st = t.json("deep/er/state.json");
+    assert_eq!(st["version"], 1);
+    let b = &st["targets"]["b"];
+    assert_eq!(b["status"], "failing", "{st}");
+    assert_eq!(b["consecutive_failures"], 1, "{st}");
+    assert!(
+        b["last_reason"].as_str().unwrap_or("").contains("exit 1"),
+        "{st}"
+    );
+    let last_check = b["last_check"].as_str().expect("last_check is a string");
+    assert!(
+        last_check.ends_with('Z') && last_check.contains('T'),
+        "last_check is not RFC 3339 UTC: {last_check}"
+    );
+    assert_eq!(st["targets"]["a"]["status"], "healthy", "{st}");
+    // no temp file left beside it
+    let names: Vec<_> = std::fs::read_dir(t.path("deep/er"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| n == "state.json" || n == "state.json.lock"),
+        "{names:?}"
+    );
+
+    t.write(
+        "config.yml",
+        &two.replace(
+            "  - name: b\n    checks:\n      - command: [\"/bin/false\"]\n    action: none\n",
+            "",
+        ),
+    );
+    t.run(&["check"]).assert_code(0);
+    let st = t.json("deep/er/state.json");
+    let names: Vec<_> = st["targets"].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(names, vec!["a".to_string()], "{st}");
+}
+
+#[test]
+fn dry_run_runs_no_action_and_writes_nothing() {
+    let t = Test::new().config(FAILING);
+    let before = t.entries();
+    let out = t.run(&["check", "--dry-run"]);
+    out.assert_code(2)
+        .assert_line_contains(&["msg=\"action skipped\""], "reason=dry_run")
+        .assert_line_contains(&["reason=dry_run"], "would_run=\"/bin/sh -c 'echo run >>")
+        .assert_stderr_not_contains("running action");
+    assert!(!t.exists("runs"), "the action ran in a dry run");
+    assert!(!t.exists("state.json"), "a dry run wrote the state file");
+    assert_eq!(t.entries(), before, "a dry run created files");
+}
+
+/// A dry run reads the state: with fail_threshold 2 and one failure on record, it decides to
+/// act (and says so), yet leaves the state file byte for byte as it was.
+#[test]
+fn dry_run_reads_state_but_leaves_it_unchanged() {
+    let t = Test::new().config(&FAILING.replace(
+        "    action:",
+        "    policy: {fail_threshold: 2}\n    action:",
+    ));
+    t.run(&["check"])
+        .assert_code(2)
+        .assert_stderr_contains("waiting for the threshold");
+    let saved = t.read("state.json");
+    let out = t.run(&["--dry-run", "check"]);
+    out.assert_code(2)
+        .assert_line_contains(&["reason=dry_run"], "would_run=");
+    assert_eq!(
+        t.read("state.json"),
+        saved,
+        "a dry run changed the state file"
+    );
+    assert!(!t.exists("runs"));
+    // a corrupt state file is left in place by a dry run
+    t.write("state.json", "garbage");
+    t.run(&["check", "--dry-run"])
+        .assert_code(2)
+        .assert_stderr_contains("left in place");
+    assert_eq!(t.read("state.json"), "garbage");
+    assert!(corrupt_copies(&t).is_empty());
+}
+
+/// The state cannot be saved (its directory cannot be created): the checks still run and
+/// report; no action runs (README: without its memory the policy could not hold cooldown or
+/// the hourly cap, so acting on every tick could become a restart storm), said at error level;
+/// a failing pass exits 2, a healthy one exits 1 (the broken state file is not hidden).
+#[test]
+fn unwritable_state_skips_actions_but_not_checks() {
+    let cfg = r#"
+state_file: {dir}/not-a-dir/state.json
+lock_file: {dir}/lock
+targets:
+  - name: app
+    checks:
+      - command: ["CHECK"]
+    action:
+      exec:
+        restart: ["/bin/sh", "-c", "echo run >> {dir}/runs"]
+"#;
+    let t = Test::new().config(&cfg.replace("CHECK", "/bin/false"));
+    t.write("not-a-dir", "a file where a directory should be");
+    let out = t.run(&["check"]);
+    out.assert_code(2)
+        .assert_line_contains(&["result=FAIL", "target=app "], "exit 1")
+        .assert_line_contains(&["level=error", "cannot save state file"], "not-a-dir")
+        .assert_line_contains(&["level=error", "target=app "], "reason=state_unwritable");
+    assert_eq!(
+        t.count_lines("runs"),
+        0,
+        "acted without a state file to remember it"
+    );
+    let t = Test::new().config(&cfg.replace("CHECK", "/bin/true"));
+    t.write("not-a-dir", "a file where a directory should be");
+    t.run(&["check"])
+        .assert_code(1)
+        .assert_line_contains(&["level=error"], "cannot save state file");
+}
+
+/// No lock can be taken (its directory cannot be created): exit 1 with the reason.
+#[test]
+fn unusable_lock_path_exits_1() {
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/not-a-dir/state.json
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/true"]
+    action: none
+"#,
+    );
+    t.write("not-a-dir", "a file where a directory should be");
+    t.run(&["check"])
+        .assert_code(1)
+        .assert_stderr_contains("not-a-dir");
+}
+
+/// A relative state_file is relative to the config file's directory, not to the cwd.
+#[test]
+fn relative_state_file_is_beside_the_config() {
+    let t = Test::new().config_named(
+        "conf/config.yml",
+        r#"
+state_file: state/state.json
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/true"]
+    action: none
+"#,
+    );
+    t.run(&["check"]).assert_code(0);
+    assert!(t.exists("conf/state/state.json"), "{:?}", t.entries());
+    assert!(!t.exists("state"), "state_file resolved against the cwd");
+}
+
+/// The state is saved before the action runs: `kill -9` of the watchdog in the middle of a
+/// (slow) action leaves a valid state file that already counts the restart, so the next pass
+/// honours the cooldown instead of acting again.
+#[test]
+fn restart_is_on_disk_before_the_action_runs() {
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/false"]
+    policy: {restart_cooldown_seconds: 3600}
+    action:
+      exec:
+        restart: ["/bin/sh", "-c", "echo $$ > {dir}/action.pgid; echo run >> {dir}/runs; exec sleep 30"]
+        timeout_seconds: 60
+"#,
+    );
+    let mut check = t.spawn(&["check"]);
+    wait_for_file(&t.path("action.pgid"), Duration::from_secs(10));
+    let _action = Guard::group(read_pid(&t.path("action.pgid")).expect("action pgid"));
+    check.signal(nix::sys::signal::Signal::SIGKILL);
+    check
+        .wait_timeout(Duration::from_secs(5))
+        .expect("check survived SIGKILL");
+    let st = t.state();
+    assert_eq!(
+        st["targets"]["app"]["restarts"].as_array().map(Vec::len),
+        Some(1),
+        "the restart was not saved before the action ran: {st}"
+    );
+    t.run(&["check"])
+        .assert_code(2)
+        .assert_stderr_contains("reason=cooldown");
+    assert_eq!(t.count_lines("runs"), 1);
+}
