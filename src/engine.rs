@@ -104,11 +104,15 @@ pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
     let targets: Vec<&Target> = config.enabled_targets().collect();
     // Taken before any command of this pass runs, so the watchdog's own commands can never
     // satisfy a process check.
-    let needs_snapshot = targets
+    let process_names: Vec<String> = targets
         .iter()
         .flat_map(|t| &t.checks)
-        .any(|c| matches!(c.check, Check::ProcessName { .. }));
-    let cx = PassContext::new(needs_snapshot, config.redactor.clone());
+        .filter_map(|c| match &c.check {
+            Check::ProcessName { name, .. } => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    let cx = PassContext::new(&process_names, config.redactor.clone());
 
     let prev_state: &StateFile = st;
     let evaluated = parallel_map(&targets, config.max_parallel, |target| {

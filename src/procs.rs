@@ -27,18 +27,25 @@ pub struct Proc {
 }
 
 impl Proc {
-    fn read(p: &Process) -> Option<Proc> {
+    /// Read a process. Its command line is read only when `wanted(comm, exe)` says it may
+    /// match: reading /proc/PID/cmdline takes the target's memory lock, and one process stuck
+    /// in the kernel must not stall every process check.
+    fn read(p: &Process, wanted: &dyn Fn(&str, Option<&str>) -> bool) -> Option<Proc> {
         let stat = p.stat().ok()?;
-        let argv = p.cmdline().unwrap_or_default();
-        let argv0 = argv
-            .first()
-            .map(|a| basename(a).to_string())
-            .unwrap_or_default();
         let exe = p.exe().ok().and_then(|e| {
             let s = e.to_string_lossy();
             let s = s.strip_suffix(" (deleted)").unwrap_or(&s);
             Some(basename(s).to_string()).filter(|b| !b.is_empty())
         });
+        let argv = if wanted(&stat.comm, exe.as_deref()) {
+            p.cmdline().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let argv0 = argv
+            .first()
+            .map(|a| basename(a).to_string())
+            .unwrap_or_default();
         Some(Proc {
             pid: p.pid,
             ppid: stat.ppid,
@@ -54,7 +61,10 @@ impl Proc {
 
     /// Read one process directly (not from a snapshot); None if it does not exist.
     pub fn by_pid(pid: i32) -> Option<Proc> {
-        Process::new(pid).ok().as_ref().and_then(Proc::read)
+        Process::new(pid)
+            .ok()
+            .as_ref()
+            .and_then(|p| Proc::read(p, &|_, _| true))
     }
 
     pub fn is_zombie(&self) -> bool {
@@ -105,13 +115,21 @@ impl Matches<'_> {
 }
 
 impl Snapshot {
-    pub fn take() -> Snapshot {
+    /// Scan /proc for processes that may be one of `names`. Others are kept with their
+    /// kernel name only (enough to tell a zombie), without their command line.
+    pub fn take(names: &[String]) -> Snapshot {
         let me = std::process::id() as i32;
+        // comm is cut at 15 bytes: a 15-byte comm may be the start of a longer name
+        let wanted = |comm: &str, exe: Option<&str>| {
+            names.iter().any(|n| {
+                n == comm || exe == Some(n.as_str()) || (comm.len() == 15 && n.starts_with(comm))
+            })
+        };
         let procs = match procfs::process::all_processes() {
             Ok(iter) => iter
                 .filter_map(Result::ok)
                 .filter(|p| p.pid != me)
-                .filter_map(|p| Proc::read(&p))
+                .filter_map(|p| Proc::read(&p, &wanted))
                 .collect(),
             Err(_) => Vec::new(),
         };
@@ -186,7 +204,14 @@ mod tests {
             .spawn()
             .expect("spawn sleep");
         let pid = child.id() as i32;
-        let snap = Snapshot::take();
+        // until it has exec'd, the child is a copy of this test binary
+        for _ in 0..200 {
+            if Proc::by_pid(pid).is_some_and(|p| p.comm == "sleep") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let snap = Snapshot::take(&["sleep".to_string()]);
         let m = snap.find("sleep", Some("30"));
         assert!(
             m.live.iter().any(|p| p.pid == pid),
@@ -197,7 +222,7 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(100));
         let p = Proc::by_pid(pid).expect("zombie still in /proc");
         assert!(p.is_zombie(), "state {}", p.state);
-        let snap = Snapshot::take();
+        let snap = Snapshot::take(&["sleep".to_string()]);
         let m = snap.find("sleep", Some("30"));
         assert!(!m.live.iter().any(|p| p.pid == pid));
         assert!(m.zombies.iter().any(|p| p.pid == pid));

@@ -175,10 +175,27 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), String> {
         }
         Ok(())
     })();
+    if result.is_ok() {
+        remove_stale_temps(&dir, &file_name);
+    }
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// A writer killed between creating its temp file and the rename leaves `.NAME.tmp-PID`
+/// behind; the next successful save (under the lock) clears them.
+fn remove_stale_temps(dir: &Path, file_name: &str) {
+    let prefix = format!(".{file_name}.tmp-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// Drop the state of targets no longer in the config.

@@ -9,7 +9,6 @@ mod tcp;
 use crate::config::{Check, CheckSpec};
 use crate::procs::Snapshot;
 use crate::redact::Redactor;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// What a check found.
@@ -67,26 +66,24 @@ impl CheckResult {
 /// redactor (command output is masked before it is cut to a tail).
 #[derive(Default)]
 pub struct PassContext {
-    snapshot: OnceLock<Snapshot>,
+    snapshot: Snapshot,
     pub redactor: Redactor,
 }
 
 impl PassContext {
-    /// With `snapshot_now`, /proc is scanned here, before any command of the pass runs, so
-    /// the watchdog's own commands cannot satisfy a process check.
-    pub fn new(snapshot_now: bool, redactor: Redactor) -> Self {
-        let cx = PassContext {
-            snapshot: OnceLock::new(),
-            redactor,
+    /// Scans /proc here, once, if `process_names` is not empty: before any command of the
+    /// pass runs, so the watchdog's own commands can never satisfy a process check.
+    pub fn new(process_names: &[String], redactor: Redactor) -> Self {
+        let snapshot = if process_names.is_empty() {
+            Snapshot::default()
+        } else {
+            Snapshot::take(process_names)
         };
-        if snapshot_now {
-            cx.snapshot();
-        }
-        cx
+        PassContext { snapshot, redactor }
     }
 
     pub fn snapshot(&self) -> &Snapshot {
-        self.snapshot.get_or_init(Snapshot::take)
+        &self.snapshot
     }
 }
 
