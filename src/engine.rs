@@ -24,6 +24,9 @@ use tracing::{debug, error, info, warn};
 pub struct Options {
     /// Decide everything, run no action, write nothing.
     pub dry_run: bool,
+    /// The state lives on in this process between passes (`run`): the policy keeps its
+    /// memory even when the state file cannot be written.
+    pub in_process_state: bool,
 }
 
 /// What one pass found.
@@ -96,9 +99,10 @@ fn parallel_map<T: Sync, R: Send>(
 ///    pass is killed mid-action, and cooldown and the hourly cap hold across passes;
 /// 3. the actions, side by side.
 ///
-/// If the state cannot be saved, no action runs (`reason=state_unwritable`): without its
-/// memory the policy could not enforce cooldown or the hourly cap, and restarting on every
-/// pass is how a watchdog makes an outage worse. The error is logged on every pass.
+/// If the state cannot be saved, a oneshot pass runs no action (`reason=state_unwritable`):
+/// without its memory the policy could not enforce cooldown or the hourly cap, and restarting
+/// on every pass is how a watchdog makes an outage worse. `run` keeps the state in memory, so
+/// it still acts. The error is logged on every pass.
 pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
     let started = Instant::now();
     let targets: Vec<&Target> = config.enabled_targets().collect();
@@ -148,7 +152,7 @@ pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
     state::retain_targets(st, config.targets.iter().map(|t| t.name.as_str()));
 
     report.saved = save_state(config, st, opts);
-    if !report.saved {
+    if !report.saved && !opts.in_process_state {
         for (target, kind, _) in &to_act {
             error!(
                 target = %target.name, action = kind.as_str(), reason = "state_unwritable",
@@ -323,7 +327,12 @@ fn save_state(config: &Config, st: &StateFile, opts: Options) -> bool {
     match state::save(&config.state_file, st, &config.redactor) {
         Ok(()) => true,
         Err(e) => {
-            error!("{e}; fix permissions or free space, or set state_file (no action runs until the state can be saved)");
+            let consequence = if opts.in_process_state {
+                "the state is kept in memory until then"
+            } else {
+                "no action runs until the state can be saved"
+            };
+            error!("{e}; fix permissions or free space, or set state_file ({consequence})");
             false
         }
     }
@@ -400,11 +409,12 @@ fn install_signal_handlers() {
 /// `reload` loads the config again; `on_reload` lets the caller update logging.
 pub fn run_loop(
     mut config: Config,
-    opts: Options,
+    mut opts: Options,
     reload: &dyn Fn() -> Result<Config, String>,
     on_reload: &dyn Fn(&Config),
 ) -> Result<Exit, Error> {
     install_signal_handlers();
+    opts.in_process_state = true;
     log_start(&config, "run", opts);
     let _lock = if opts.dry_run {
         None

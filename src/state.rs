@@ -153,6 +153,9 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), String> {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    if dir.exists() && !dir.is_dir() {
+        return Err(format!("{} is not a directory", dir.display()));
+    }
     std::fs::create_dir_all(&dir)
         .map_err(|e| format!("cannot create {}: {}", dir.display(), err(e)))?;
     let file_name = path

@@ -204,3 +204,53 @@ targets:
         .assert_code(0);
     assert!(gone, "the action's orphan lingers under `run`: {info:?}");
 }
+
+/// `run` keeps the policy's memory in the process: with an unwritable state file it still
+/// acts, and its cooldown still holds across passes (one action over several failed passes).
+#[test]
+fn run_acts_on_in_memory_state_when_the_state_file_is_unwritable() {
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/not-a-dir/state.json
+lock_file: {dir}/lock
+interval_seconds: 1
+default_policy: {restart_cooldown_seconds: 3600}
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/false"]
+    action:
+      exec:
+        restart: ["/bin/sh", "-c", "echo run >> {dir}/runs"]
+"#,
+    );
+    t.write("not-a-dir", "a file where a directory should be");
+    let mut run = t.spawn(&["run"]);
+    assert!(
+        run.wait_for_stderr(Duration::from_secs(15), |e| e
+            .matches("msg=\"pass done\"")
+            .count()
+            >= 3),
+        "fewer than 3 passes: {}",
+        run.stderr_so_far()
+    );
+    run.signal(Signal::SIGTERM);
+    let out = run
+        .wait_timeout(Duration::from_secs(10))
+        .expect("run did not exit after SIGTERM");
+    out.assert_code(0)
+        .assert_lines(&["reason=state_unwritable"], 0);
+    let errors = out.lines_with(&["level=error", "cannot save state file"]);
+    assert!(
+        errors.len() >= 3,
+        "the save error is logged every pass: {}",
+        out.stderr
+    );
+    assert!(errors[0].contains("kept in memory"), "{}", errors[0]);
+    assert!(
+        out.lines_with(&["reason=cooldown"]).len() >= 2,
+        "{}",
+        out.stderr
+    );
+    assert_eq!(t.count_lines("runs"), 1, "in-memory cooldown did not hold");
+}
