@@ -186,12 +186,14 @@ pub fn run(spec: &Spec) -> Result<Output, String> {
             // 0600: raw output may hold secrets (only the logged tail is masked)
             let open = || {
                 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+                // O_APPEND, then emptied: a daemon left by an earlier run that still writes
+                // here (same flag) appends at the new end instead of leaving a hole
                 let f = std::fs::OpenOptions::new()
                     .create(true)
-                    .write(true)
-                    .truncate(true)
+                    .append(true)
                     .mode(0o600)
                     .open(path)?;
+                f.set_len(0)?;
                 f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
                 Ok::<_, std::io::Error>((f.try_clone()?, f))
             };
@@ -620,7 +622,16 @@ mod tests {
             .trim()
             .parse()
             .unwrap();
-        let gone = crate::procs::Proc::by_pid(pid).is_none_or(|p| p.is_zombie());
-        assert!(gone, "escaped grandchild {pid} still alive");
+        // SIGKILL is sent; give the kernel a moment to finish the exit
+        let dead = || crate::procs::Proc::by_pid(pid).is_none_or(|p| p.is_zombie());
+        let until = Instant::now() + Duration::from_secs(2);
+        while !dead() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            dead(),
+            "escaped grandchild {pid} still alive: {:?}",
+            crate::procs::Proc::by_pid(pid)
+        );
     }
 }
