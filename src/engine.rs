@@ -161,9 +161,14 @@ pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
         }
         to_act.clear();
     }
-    parallel_map(&to_act, config.max_parallel, |(target, kind, failures)| {
+    let acted = parallel_map(&to_act, config.max_parallel, |(target, kind, failures)| {
         act(config, target, *kind, *failures)
     });
+    for ((target, _, _), done) in to_act.iter().zip(acted) {
+        if done.is_none() {
+            error!(target = %target.name, "internal error while running the action");
+        }
+    }
     report.duration = started.elapsed();
     report
 }
@@ -453,7 +458,11 @@ pub fn run_loop(
             );
         }
         if STOP.load(Ordering::SeqCst) {
-            info!("signal received; state saved, exiting");
+            if report.saved {
+                info!("signal received; state saved, exiting");
+            } else {
+                warn!("signal received; exiting, but the state could not be saved (see the errors above)");
+            }
             return Ok(Exit::Ok);
         }
     }

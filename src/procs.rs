@@ -27,9 +27,10 @@ pub struct Proc {
 }
 
 impl Proc {
-    /// Read a process. Its command line is read only when `wanted(comm, exe)` says it may
-    /// match: reading /proc/PID/cmdline takes the target's memory lock, and one process stuck
-    /// in the kernel must not stall every process check.
+    /// Read a process. The command line of a process in uninterruptible sleep (`D`) is read
+    /// only when `wanted(comm, exe)` says it may match: reading /proc/PID/cmdline takes the
+    /// target's memory lock, and one process stuck in the kernel must not stall every
+    /// process check.
     fn read(p: &Process, wanted: &dyn Fn(&str, Option<&str>) -> bool) -> Option<Proc> {
         let stat = p.stat().ok()?;
         let exe = p.exe().ok().and_then(|e| {
@@ -37,7 +38,9 @@ impl Proc {
             let s = s.strip_suffix(" (deleted)").unwrap_or(&s);
             Some(basename(s).to_string()).filter(|b| !b.is_empty())
         });
-        let argv = if wanted(&stat.comm, exe.as_deref()) {
+        // a process in uninterruptible sleep may hold its memory lock for long: read its
+        // command line only if its name already points at a wanted program
+        let argv = if stat.state != 'D' || wanted(&stat.comm, exe.as_deref()) {
             p.cmdline().unwrap_or_default()
         } else {
             Vec::new()
@@ -115,14 +118,14 @@ impl Matches<'_> {
 }
 
 impl Snapshot {
-    /// Scan /proc for processes that may be one of `names`. Others are kept with their
-    /// kernel name only (enough to tell a zombie), without their command line.
+    /// Scan /proc once. `names` are the programs the pass looks for (see [`Proc::read`]).
     pub fn take(names: &[String]) -> Snapshot {
         let me = std::process::id() as i32;
         // comm is cut at 15 bytes: a 15-byte comm may be the start of a longer name
         let wanted = |comm: &str, exe: Option<&str>| {
             names.iter().any(|n| {
-                n == comm || exe == Some(n.as_str()) || (comm.len() == 15 && n.starts_with(comm))
+                // comm is cut at 15 bytes, possibly inside a UTF-8 character
+                n == comm || exe == Some(n.as_str()) || (comm.len() >= 14 && n.len() > comm.len())
             })
         };
         let procs = match procfs::process::all_processes() {
@@ -156,6 +159,56 @@ impl Snapshot {
         }
         m
     }
+}
+
+/// The few /proc/PID/stat facts process cleanup needs (no cmdline read: that can stall).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    pub ppid: i32,
+    pub pgrp: i32,
+    pub state: char,
+    pub starttime: u64,
+}
+
+pub fn stat(pid: i32) -> Option<Stat> {
+    let s = Process::new(pid).ok()?.stat().ok()?;
+    Some(Stat {
+        ppid: s.ppid,
+        pgrp: s.pgrp,
+        state: s.state,
+        starttime: s.starttime,
+    })
+}
+
+/// The direct children of this process (of all its threads), including orphans it adopted
+/// as a subreaper.
+pub fn own_children() -> Vec<i32> {
+    let mut out = Vec::new();
+    let mut listed = false;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for t in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(t.path().join("children")) {
+                listed = true;
+                out.extend(
+                    text.split_whitespace()
+                        .filter_map(|p| p.parse::<i32>().ok()),
+                );
+            }
+        }
+    }
+    if !listed {
+        // kernels without /proc/PID/task/TID/children: scan for our pid as parent
+        let me = std::process::id() as i32;
+        if let Ok(iter) = procfs::process::all_processes() {
+            out.extend(
+                iter.filter_map(Result::ok)
+                    .filter_map(|p| p.stat().ok())
+                    .filter(|s| s.ppid == me)
+                    .map(|s| s.pid),
+            );
+        }
+    }
+    out
 }
 
 /// Every descendant of `root` (children, grandchildren, ...), found through ppid links.
@@ -199,10 +252,10 @@ mod tests {
 
     #[test]
     fn snapshot_sees_a_real_child_and_its_zombie_state() {
-        let mut child = std::process::Command::new("sleep")
-            .arg("30")
-            .spawn()
-            .expect("spawn sleep");
+        // registered like every child of the watchdog, so a concurrent orphan sweep spares it
+        let mut child =
+            crate::spawn::spawn_registered(std::process::Command::new("sleep").arg("30"))
+                .expect("spawn sleep");
         let pid = child.id() as i32;
         // until it has exec'd, the child is a copy of this test binary
         for _ in 0..200 {
@@ -227,6 +280,7 @@ mod tests {
         assert!(!m.live.iter().any(|p| p.pid == pid));
         assert!(m.zombies.iter().any(|p| p.pid == pid));
         child.wait().expect("reap");
+        crate::spawn::unregister(pid);
         assert!(Proc::by_pid(pid).is_none());
     }
 

@@ -14,6 +14,9 @@ use std::sync::Arc;
 /// What replaces a secret.
 pub const MASK: &str = "***";
 
+/// Shorter `${NAME}` values are not masked (see [`Redactor::new`]).
+pub const MIN_SECRET_LEN: usize = 4;
+
 /// Names whose assigned value is secret, matched case-insensitively on the end of an
 /// identifier (`api_key`, `DB_PASSWORD`, `access-token`), at a `_`/`-` boundary or whole.
 const SECRET_NAMES: &[&str] = &[
@@ -36,9 +39,14 @@ pub struct Redactor {
 }
 
 impl Redactor {
-    /// A redactor for these literal values (empty values are ignored).
+    /// A redactor for these literal values. Values shorter than [`MIN_SECRET_LEN`] characters
+    /// are ignored: masking `1` or `on` everywhere would make every log line unreadable, and
+    /// so short a value is no secret (the config loader warns about them).
     pub fn new<I: IntoIterator<Item = String>>(values: I) -> Self {
-        let mut v: Vec<String> = values.into_iter().filter(|s| !s.is_empty()).collect();
+        let mut v: Vec<String> = values
+            .into_iter()
+            .filter(|s| s.chars().count() >= MIN_SECRET_LEN)
+            .collect();
         v.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         v.dedup();
         Redactor {
@@ -167,14 +175,14 @@ mod tests {
 
     #[test]
     fn longest_secret_wins() {
-        let red = r(&["abc", "abcdef"]);
-        assert_eq!(red.redact("x abcdef y abc"), "x *** y ***");
+        let red = r(&["abcd", "abcdefgh"]);
+        assert_eq!(red.redact("x abcdefgh y abcd"), "x *** y ***");
     }
 
     #[test]
-    fn empty_values_are_not_secrets() {
-        let red = r(&[""]);
-        assert_eq!(red.redact("plain"), "plain");
+    fn empty_and_very_short_values_are_not_secrets() {
+        let red = r(&["", "1", "on", "abc"]);
+        assert_eq!(red.redact("plain 1 on abc"), "plain 1 on abc");
     }
 
     #[test]
@@ -227,8 +235,8 @@ mod tests {
 
     #[test]
     fn argv_quotes_spaces_and_masks_registered() {
-        let red = r(&["tok"]);
-        let argv: Vec<String> = ["/bin/echo", "a b", "Bearer tok"]
+        let red = r(&["tok1"]);
+        let argv: Vec<String> = ["/bin/echo", "a b", "Bearer tok1"]
             .iter()
             .map(|s| s.to_string())
             .collect();

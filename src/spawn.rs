@@ -33,13 +33,73 @@ pub const OUTPUT_CAP: usize = 8 * 1024;
 /// Between SIGTERM and SIGKILL after a timeout.
 pub const KILL_GRACE: Duration = Duration::from_millis(1000);
 
-/// What to do with the command's process group once the command has exited.
+/// What to do with what the command leaves behind once it has exited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cleanup {
-    /// Kill and reap anything left in the group (checks: nothing may outlive them).
+    /// Kill and reap everything it started: its process group, and the orphans re-parented
+    /// to us since it started, even those that left the group with setsid (check commands:
+    /// nothing may outlive them). Only for commands that run while no action runs, as checks
+    /// do: an orphan adopted meanwhile can only be theirs.
+    KillAll,
+    /// Kill and reap anything left in its process group (systemctl).
     KillGroup,
-    /// Leave it (actions: a start command may leave its daemon behind on purpose).
+    /// Leave it (exec actions: a start command may leave its daemon behind on purpose).
     LeaveGroup,
+}
+
+/// Our direct children that some thread is still waiting for. Held while spawning and while
+/// sweeping orphans, so a sweep never mistakes another thread's fresh child for an orphan.
+static LIVE: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+
+fn live() -> std::sync::MutexGuard<'static, Vec<i32>> {
+    LIVE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Spawn and register the child (see [`LIVE`]). Every child process of the watchdog is
+/// started here; [`unregister`] it once it is reaped.
+pub(crate) fn spawn_registered(cmd: &mut Command) -> std::io::Result<Child> {
+    let mut live = live();
+    let child = cmd.spawn()?;
+    live.push(child.id() as i32);
+    Ok(child)
+}
+
+pub(crate) fn unregister(pid: i32) {
+    let mut live = live();
+    if let Some(i) = live.iter().position(|p| *p == pid) {
+        live.swap_remove(i);
+    }
+}
+
+/// SIGKILL and reap the orphans re-parented to us that started at or after `since` (clock
+/// ticks after boot) and that no thread is waiting for.
+fn sweep_orphans(since: u64) {
+    let doomed: Vec<i32> = {
+        let live = live();
+        let me = std::process::id() as i32;
+        crate::procs::own_children()
+            .into_iter()
+            .filter(|pid| !live.contains(pid))
+            .filter(|pid| {
+                crate::procs::stat(*pid).is_some_and(|s| s.ppid == me && s.starttime >= since)
+            })
+            .inspect(|pid| {
+                let _ = nix::sys::signal::kill(Pid::from_raw(*pid), Signal::SIGKILL);
+            })
+            .collect()
+    };
+    let until = Instant::now() + Duration::from_secs(1);
+    for pid in doomed {
+        while let Ok(WaitStatus::StillAlive) =
+            waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG))
+        {
+            if Instant::now() >= until {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
 }
 
 pub struct Spec<'a> {
@@ -139,9 +199,17 @@ fn drop_partial_line(mut buf: Vec<u8>, cut: bool) -> Vec<u8> {
 /// The last `OUTPUT_CAP` bytes of the file at `path` (empty if unreadable).
 fn file_tail(path: &Path) -> Vec<u8> {
     use std::io::{Seek, SeekFrom};
-    let Ok(mut f) = std::fs::File::open(path) else {
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(mut f) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)
+    else {
         return Vec::new();
     };
+    if !f.metadata().is_ok_and(|m| m.is_file()) {
+        return Vec::new();
+    }
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     let start = len.saturating_sub(OUTPUT_CAP as u64);
     let mut buf = Vec::with_capacity(OUTPUT_CAP);
@@ -187,12 +255,18 @@ pub fn run(spec: &Spec) -> Result<Output, String> {
             let open = || {
                 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
                 // O_APPEND, then emptied: a daemon left by an earlier run that still writes
-                // here (same flag) appends at the new end instead of leaving a hole
+                // here (same flag) appends at the new end instead of leaving a hole.
+                // No symlink followed, no FIFO waited on: only a regular file will do.
                 let f = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
                     .mode(0o600)
+                    .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
                     .open(path)?;
+                if !f.metadata()?.is_file() {
+                    return Err(std::io::Error::other("not a regular file"));
+                }
+                set_blocking(f.as_raw_fd());
                 f.set_len(0)?;
                 f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
                 Ok::<_, std::io::Error>((f.try_clone()?, f))
@@ -209,9 +283,12 @@ pub fn run(spec: &Spec) -> Result<Output, String> {
         }
     }
     let start = Instant::now();
-    let mut child = cmd.spawn().map_err(|e| spawn_error(&spec.argv[0], &e))?;
+    let mut child = spawn_registered(&mut cmd).map_err(|e| spawn_error(&spec.argv[0], &e))?;
     let pgid = child.id() as i32;
     let deadline = start + spec.timeout;
+    let started_at = crate::procs::stat(pgid)
+        .map(|s| s.starttime)
+        .unwrap_or(u64::MAX);
 
     let mut pipes = Pipes::new(&mut child);
     let mut status = None;
@@ -244,8 +321,17 @@ pub fn run(spec: &Spec) -> Result<Output, String> {
             Status::TimedOut
         }
     };
-    if spec.cleanup == Cleanup::KillGroup {
-        kill_and_reap(pgid, &[]);
+    match spec.cleanup {
+        Cleanup::KillAll => {
+            kill_and_reap(pgid, &[]);
+            unregister(pgid);
+            sweep_orphans(started_at);
+        }
+        Cleanup::KillGroup => {
+            kill_and_reap(pgid, &[]);
+            unregister(pgid);
+        }
+        Cleanup::LeaveGroup => unregister(pgid),
     }
     let (mut stdout, stderr) = pipes.finish();
     if let Some(path) = spec.output {
@@ -319,9 +405,9 @@ fn kill_and_reap(pgid: i32, extra: &[i32]) {
     loop {
         let mut procs: Vec<(i32, i32)> = crate::procs::group_members(pgid);
         for pid in extra {
-            if let Some(p) = crate::procs::Proc::by_pid(*pid) {
+            if let Some(st) = crate::procs::stat(*pid) {
                 if !procs.iter().any(|(q, _)| q == pid) {
-                    procs.push((p.pid, p.ppid));
+                    procs.push((*pid, st.ppid));
                 }
             }
         }
@@ -421,6 +507,14 @@ fn drain<R: Read>(pipe: &mut Option<R>, buf: &mut Tail) -> bool {
     }
 }
 
+fn set_blocking(fd: i32) {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    if let Ok(flags) = fcntl(fd, FcntlArg::F_GETFL) {
+        let flags = OFlag::from_bits_truncate(flags) - OFlag::O_NONBLOCK;
+        let _ = fcntl(fd, FcntlArg::F_SETFL(flags));
+    }
+}
+
 fn set_nonblocking(fd: i32) {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
     if let Ok(flags) = fcntl(fd, FcntlArg::F_GETFL) {
@@ -480,9 +574,10 @@ pub fn detach(
             Err(e) => Err(std::io::Error::from(e)),
         });
     }
-    let mut intermediate = cmd.spawn().map_err(|e| spawn_error(&argv[0], &e))?;
+    let mut intermediate = spawn_registered(&mut cmd).map_err(|e| spawn_error(&argv[0], &e))?;
     // the intermediate exits at once; reap it
     let _ = intermediate.wait();
+    unregister(intermediate.id() as i32);
     Ok(())
 }
 
@@ -500,7 +595,7 @@ mod tests {
             timeout: Duration::from_secs(secs),
             env,
             cwd: None,
-            cleanup: Cleanup::KillGroup,
+            cleanup: Cleanup::KillAll,
             output: None,
         }
     }
@@ -602,6 +697,28 @@ mod tests {
             "the daemon died (SIGPIPE?) instead of writing its marker"
         );
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "started\nalive\n");
+    }
+
+    #[test]
+    fn output_file_must_be_a_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = BTreeMap::new();
+        let a = argv(&["sh", "-c", "echo hi"]);
+        // a FIFO where the output file should be: no hang, the command still runs
+        let fifo = dir.path().join("fifo.log");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let mut s = spec(&a, &env, 5);
+        s.cleanup = Cleanup::LeaveGroup;
+        s.output = Some(&fifo);
+        assert_eq!(run(&s).unwrap().status, Status::Exited(0));
+        // a symlink is not followed: its target is neither emptied nor chmod'ed
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep me").unwrap();
+        let link = dir.path().join("link.log");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        s.output = Some(&link);
+        assert_eq!(run(&s).unwrap().status, Status::Exited(0));
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
     }
 
     #[test]

@@ -79,15 +79,57 @@ pub fn output_file(config: &Config, target: &str) -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(std::env::temp_dir);
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
     let safe: String = target
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if plain(c) { c } else { '_' })
         .collect();
-    dir.join(format!("{safe}.action.log"))
+    if target.chars().all(plain) && !target.starts_with('.') {
+        dir.join(format!("{safe}.action.log"))
+    } else {
+        // `web/a` and `web_a` must not share a file: add a hash of the real name
+        dir.join(format!("{safe}-{:08x}.action.log", fnv1a(target)))
+    }
+}
+
+/// 32-bit FNV-1a: a stable short hash for file names.
+fn fnv1a(s: &str) -> u32 {
+    s.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_files_of_distinct_targets_are_distinct() {
+        let cfg = crate::config::parse(
+            Path::new("/etc/nw/c.yml"),
+            "state_file: /var/lib/nw/state.json\ntargets:\n  - name: w\n    checks:\n      - tcp_port: 1\n    action: none\n",
+            &crate::config::validate::Env {
+                lookup: &|_| None,
+                is_root: true,
+                config_dir: "/etc/nw".into(),
+            },
+        )
+        .unwrap()
+        .config;
+        assert_eq!(
+            output_file(&cfg, "web-1"),
+            Path::new("/var/lib/nw/web-1.action.log")
+        );
+        let a = output_file(&cfg, "web/a");
+        let b = output_file(&cfg, "web_a");
+        let c = output_file(&cfg, "web a");
+        assert_ne!(a, b);
+        assert_ne!(a, c);
+        assert!(
+            a.to_string_lossy().starts_with("/var/lib/nw/web_a-"),
+            "{}",
+            a.display()
+        );
+        assert!(!output_file(&cfg, "..").ends_with("...action.log"));
+    }
 }

@@ -19,7 +19,7 @@ pub fn check(
         timeout,
         env: &env,
         cwd: None,
-        cleanup: Cleanup::KillGroup,
+        cleanup: Cleanup::KillAll,
         output: None,
     };
     let out = match spawn::run(&spec) {

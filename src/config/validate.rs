@@ -53,10 +53,16 @@ impl Ctx<'_> {
         let before = self.secrets.len();
         match expand(s, self.env.lookup, &mut self.secrets) {
             Ok(v) => {
-                if self.secrets[before..].iter().any(|v| v.chars().count() < 4) {
+                let short = self.secrets[before..]
+                    .iter()
+                    .any(|v| !v.is_empty() && v.chars().count() < crate::redact::MIN_SECRET_LEN);
+                if short {
                     self.warn(
                         path,
-                        "a ${NAME} value here is shorter than 4 characters: every ${NAME} value is a secret, masked as *** wherever it appears in logs; write values that are not secret literally",
+                        format!(
+                            "a ${{NAME}} value here is shorter than {} characters: too short to be a secret, it is not masked in logs",
+                            crate::redact::MIN_SECRET_LEN
+                        ),
                     );
                 }
                 Some(v)

@@ -168,3 +168,35 @@ targets:
         .assert_line_contains(&["msg=\"pass done\""], "healthy=3 failing=1");
     drop(listener);
 }
+
+/// A process known only by its argv[0] (`exec -a NAME`, systemd's `ExecStart=@prog NAME`):
+/// its kernel name and executable are `sleep`, its argv[0] is the name the check asks for.
+#[test]
+fn process_name_matches_a_renamed_argv0() {
+    let name = unique_name("nwargv");
+    let mut cmd = Command::new("/bin/bash");
+    cmd.arg("-c")
+        .arg(format!("exec -a {name} /bin/sleep 60"))
+        .stdin(Stdio::null());
+    let child = ChildGuard::spawn(cmd);
+    assert!(
+        wait_until(std::time::Duration::from_secs(5), || {
+            std::fs::read_to_string(format!("/proc/{}/cmdline", child.pid()))
+                .is_ok_and(|c| c.starts_with(&name))
+        }),
+        "the helper never exec'd"
+    );
+    let t = Test::new().config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: renamed
+    checks: [{{process_name: {name}}}]
+    action: none
+"#
+    ));
+    t.run(&["check", "-v"]).assert_code(0).assert_line_contains(
+        &["result=OK", "target=renamed "],
+        &format!("pid={}", child.pid()),
+    );
+}

@@ -114,6 +114,37 @@ targets:
     assert_no_leftovers(&name);
 }
 
+/// Double-forked into its own session, a check's leftover is an orphan in no group of ours:
+/// it is re-parented to the watchdog (a subreaper) and killed all the same, on a normal exit
+/// and at the timeout.
+#[test]
+fn check_leftovers_that_escape_group_and_parent_are_killed() {
+    for (script, code) in [
+        // the pause lets the escapee leave the group before the check exits
+        ("(setsid {dir}/NAME 300 &); sleep 0.3; exit 0", 0),
+        ("(setsid {dir}/NAME 300 &); sleep 30", 2),
+    ] {
+        let t = Test::new();
+        let (name, _cleanup) = unique_sleep(&t);
+        let t = t.config(&format!(
+            r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: sneaky
+    checks:
+      - command: ["/bin/sh", "-c", "{}"]
+        timeout_seconds: 1
+    action: none
+"#,
+            script.replace("NAME", &name)
+        ));
+        t.run(&["check"])
+            .assert_code(code)
+            .assert_faster_than(Duration::from_secs(8));
+        assert_no_leftovers(&name);
+    }
+}
+
 /// `sh -c "daemon &"` as a (non-detached) start command: the daemon inherits the command's
 /// stdout/stderr; the pass must not wait for their EOF, and the daemon must survive the
 /// watchdog's exit while it keeps writing to that inherited stdout (on a pipe nobody reads any
