@@ -34,17 +34,20 @@ pub struct Options {
 pub struct PassReport {
     pub healthy: usize,
     pub failing: usize,
+    /// Targets whose checks could not be carried out (the watchdog's own trouble).
+    pub unknown: usize,
     pub duration: Duration,
     /// The state was written (always true in a dry run, which writes nothing).
     pub saved: bool,
 }
 
 impl PassReport {
-    /// 2 if a target failed; else 1 if the state could not be saved; else 0.
+    /// 2 if a target failed; else 1 if a target could not be checked or the state could not
+    /// be saved; else 0.
     pub fn exit(&self) -> Exit {
         if self.failing > 0 {
             Exit::Failing
-        } else if !self.saved {
+        } else if !self.saved || self.unknown > 0 {
             Exit::Internal
         } else {
             Exit::Ok
@@ -58,6 +61,12 @@ struct Evaluated<'a> {
     state: TargetState,
     healthy: bool,
     decision: Decision,
+}
+
+impl Evaluated<'_> {
+    fn unknown(&self) -> bool {
+        self.decision == Decision::Inconclusive
+    }
 }
 
 /// Run `f` over `items` on up to `max` threads, keeping order. A panic in `f` (a bug) gives
@@ -141,6 +150,8 @@ pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
         });
         if ev.healthy {
             report.healthy += 1;
+        } else if ev.unknown() {
+            report.unknown += 1;
         } else {
             report.failing += 1;
         }
@@ -184,6 +195,7 @@ fn evaluate<'a>(
     let name = target.name.as_str();
     let mut reasons = Vec::new();
     let mut not_running = false;
+    let mut conclusive_failure = false;
     for spec in &target.checks {
         let r = checks::run(spec, cx);
         let check = spec.check.describe(&config.redactor);
@@ -192,15 +204,18 @@ fn evaluate<'a>(
         if r.ok {
             debug!(target = name, check = %check, result = "OK", latency_ms, pid, matches, exit, addr, "check");
         } else {
-            warn!(target = name, check = %check, result = "FAIL", latency_ms, exit, err = %r.reason, "check");
+            let inconclusive = r.inconclusive.then_some(true);
+            warn!(target = name, check = %check, result = "FAIL", latency_ms, exit, inconclusive, err = %r.reason, "check");
             reasons.push(format!("{}: {}", spec.check.kind(), r.reason));
             not_running |= r.not_running;
+            conclusive_failure |= !r.inconclusive;
         }
     }
     let outcome = Outcome {
         healthy: reasons.is_empty(),
         not_running,
         reason: config.redactor.redact(&reasons.join("; ")),
+        inconclusive: !reasons.is_empty() && !conclusive_failure,
     };
     let available = actions::available(&target.action);
     let (state, decision) = policy::decide(
@@ -223,6 +238,12 @@ fn evaluate<'a>(
             } else {
                 debug!(target = name, "target healthy");
             }
+        }
+        Decision::Inconclusive => {
+            warn!(
+                target = name, reason = %outcome.reason,
+                "cannot tell whether the target is healthy: the watchdog could not run its checks (out of processes or memory?); nothing counted, no action"
+            );
         }
         Decision::BelowThreshold { .. } => {
             warn!(target = name, failures, threshold, reason = %outcome.reason, "target failing; waiting for the threshold before acting");
@@ -359,6 +380,7 @@ fn log_pass(report: &PassReport) {
     info!(
         healthy = report.healthy,
         failing = report.failing,
+        unknown = report.unknown,
         duration_ms = report.duration.as_millis() as u64,
         "pass done"
     );

@@ -12,6 +12,8 @@
 //!   whichever the action defines.
 //! - Timestamps in the future (the clock went back) are clamped to `now`, so a clock jump can
 //!   delay one restart by one cooldown at most, never block recovery for hours.
+//! - A pass whose only failures are the watchdog's own (a check command could not be started
+//!   for lack of processes or memory) is inconclusive: not counted, no action.
 
 use crate::config::Policy;
 use crate::state::{Health, TargetState};
@@ -27,6 +29,9 @@ pub struct Outcome {
     pub not_running: bool,
     /// The failing checks' reasons, joined (empty when healthy).
     pub reason: String,
+    /// Every failing check failed for a reason of the watchdog's own (it could not start a
+    /// command: out of processes or memory): the target's health is unknown this pass.
+    pub inconclusive: bool,
 }
 
 /// Which commands the target's action has.
@@ -66,6 +71,8 @@ impl ActionKind {
 pub enum Decision {
     /// Healthy: nothing to do.
     Healthy,
+    /// The checks could not be carried out: nothing is counted, nothing is done.
+    Inconclusive,
     /// Failing, but fewer consecutive failures than the threshold.
     BelowThreshold { failures: u32, threshold: u32 },
     /// Run the action now (already counted in the new state).
@@ -119,6 +126,12 @@ pub fn decide(
         .map(|t| clamp(*t, now))
         .filter(|t| *t > window_start)
         .collect();
+
+    if !outcome.healthy && outcome.inconclusive {
+        // Not knowing is no failure: restarting a service because the watchdog ran out of
+        // processes would make things worse.
+        return (next, Decision::Inconclusive);
+    }
 
     let new_health = if outcome.healthy {
         Health::Healthy
@@ -197,6 +210,7 @@ mod tests {
             healthy: false,
             not_running: false,
             reason: "connection refused".into(),
+            inconclusive: false,
         }
     }
 
@@ -212,6 +226,15 @@ mod tests {
             healthy: true,
             not_running: false,
             reason: String::new(),
+            inconclusive: false,
+        }
+    }
+
+    fn unknown() -> Outcome {
+        Outcome {
+            inconclusive: true,
+            reason: "command: cannot run /bin/x: resource temporarily unavailable".into(),
+            ..fail()
         }
     }
 
@@ -417,6 +440,20 @@ mod tests {
         assert_eq!(st.last_restart, Some(at(0)));
         // one cooldown later it acts: recovery is delayed, never blocked for hours
         let (_, d) = decide(&st, &fail(), &p, BOTH, at(60));
+        assert_eq!(d, Decision::Act(ActionKind::Restart));
+    }
+
+    #[test]
+    fn inconclusive_passes_neither_count_nor_act() {
+        let p = policy(2, 0, 10);
+        let (st, d) = passes(&p, BOTH, &[(0, fail()), (10, unknown()), (20, unknown())]);
+        assert_eq!(d[1], Decision::Inconclusive);
+        assert_eq!(d[2], Decision::Inconclusive);
+        assert_eq!(st.consecutive_failures, 1);
+        assert_eq!(st.last_check, Some(at(20)));
+        assert!(st.restarts.is_empty());
+        // the next real failure continues the count
+        let (_, d) = decide(&st, &fail(), &p, BOTH, at(30));
         assert_eq!(d, Decision::Act(ActionKind::Restart));
     }
 

@@ -234,15 +234,37 @@ fn command(argv: &[String], env: &BTreeMap<String, String>, cwd: Option<&Path>) 
     cmd
 }
 
-/// "cannot run /x: no such file or directory"
-pub fn spawn_error(program: &str, e: &std::io::Error) -> String {
-    format!("cannot run {program}: {}", crate::checks::os_error(e))
+/// A command that could not be started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpawnError {
+    /// "cannot run /x: no such file or directory"
+    pub message: String,
+    /// The watchdog itself ran out of processes, memory or file descriptors: this says
+    /// nothing about the target being checked.
+    pub local: bool,
+}
+
+impl std::fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+pub fn spawn_error(program: &str, e: &std::io::Error) -> SpawnError {
+    use nix::libc::{EAGAIN, EMFILE, ENFILE, ENOMEM};
+    SpawnError {
+        message: format!("cannot run {program}: {}", crate::checks::os_error(e)),
+        local: matches!(e.raw_os_error(), Some(EAGAIN | ENOMEM | EMFILE | ENFILE)),
+    }
 }
 
 /// Run to completion (or timeout). `Err` only when the program could not be started.
-pub fn run(spec: &Spec) -> Result<Output, String> {
+pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
     if spec.argv.is_empty() {
-        return Err("empty argv".into());
+        return Err(SpawnError {
+            message: "empty argv".into(),
+            local: false,
+        });
     }
     let mut cmd = command(spec.argv, spec.env, spec.cwd);
     cmd.process_group(0);
@@ -574,7 +596,8 @@ pub fn detach(
             Err(e) => Err(std::io::Error::from(e)),
         });
     }
-    let mut intermediate = spawn_registered(&mut cmd).map_err(|e| spawn_error(&argv[0], &e))?;
+    let mut intermediate =
+        spawn_registered(&mut cmd).map_err(|e| spawn_error(&argv[0], &e).message)?;
     // the intermediate exits at once; reap it
     let _ = intermediate.wait();
     unregister(intermediate.id() as i32);
@@ -627,7 +650,19 @@ mod tests {
         let env = BTreeMap::new();
         let a = argv(&["/nonexistent/prog"]);
         let e = run(&spec(&a, &env, 5)).unwrap_err();
-        assert_eq!(e, "cannot run /nonexistent/prog: no such file or directory");
+        assert_eq!(
+            e.message,
+            "cannot run /nonexistent/prog: no such file or directory"
+        );
+        assert!(!e.local);
+        let e = spawn_error(
+            "/bin/x",
+            &std::io::Error::from_raw_os_error(nix::libc::EAGAIN),
+        );
+        assert!(
+            e.local,
+            "running out of processes is the watchdog's problem, not the target's"
+        );
     }
 
     #[test]

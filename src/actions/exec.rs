@@ -56,7 +56,7 @@ pub fn run(
     }
     let out = match spawn::run(&spec) {
         Ok(o) => o,
-        Err(err) => return ActionResult::failed(err, start.elapsed()),
+        Err(err) => return ActionResult::failed(err.message, start.elapsed()),
     };
     let output = out.tail(300, redactor);
     let (ok, exit, error) = match out.status {

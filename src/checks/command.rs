@@ -24,7 +24,8 @@ pub fn check(
     };
     let out = match spawn::run(&spec) {
         Ok(o) => o,
-        Err(e) => return CheckResult::fail(e),
+        Err(e) if e.local => return CheckResult::inconclusive(e.message),
+        Err(e) => return CheckResult::fail(e.message),
     };
     match out.status {
         Status::Exited(code) if ok_codes.contains(&code) => CheckResult {

@@ -28,6 +28,9 @@ pub struct CheckResult {
     /// True when a process/pid-file check found the process not running at all (so the
     /// policy prefers `start` over `restart`).
     pub not_running: bool,
+    /// The check could not be carried out for a reason of the watchdog's own (out of
+    /// processes or memory): a FAIL that says nothing about the target.
+    pub inconclusive: bool,
     pub latency: Duration,
 }
 
@@ -41,6 +44,7 @@ impl CheckResult {
             exit: None,
             addr: None,
             not_running: false,
+            inconclusive: false,
             latency: Duration::ZERO,
         }
     }
@@ -50,6 +54,14 @@ impl CheckResult {
             ok: false,
             reason: reason.into(),
             ..CheckResult::ok()
+        }
+    }
+
+    /// A FAIL that says nothing about the target (see `inconclusive`).
+    pub fn inconclusive(reason: impl Into<String>) -> Self {
+        CheckResult {
+            inconclusive: true,
+            ..CheckResult::fail(reason)
         }
     }
 
@@ -109,6 +121,9 @@ pub fn run(spec: &CheckSpec, cx: &PassContext) -> CheckResult {
 /// An OS error as a short lowercase phrase: "connection refused", "permission denied".
 pub fn os_error(e: &std::io::Error) -> String {
     if let Some(code) = e.raw_os_error() {
+        if code == nix::libc::EAGAIN {
+            return "resource temporarily unavailable (process limit reached?)".to_string();
+        }
         let desc = nix::errno::Errno::from_raw(code).desc();
         let mut s = desc.to_string();
         if let Some(first) = s.get(0..1) {

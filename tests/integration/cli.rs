@@ -163,7 +163,10 @@ fn start_and_pass_lines_are_logged() {
         )
         .assert_line_contains(&["msg=\"neon-watchdog starting\""], "targets=1")
         .assert_line_contains(&["msg=\"neon-watchdog starting\""], "config=")
-        .assert_line_contains(&["msg=\"pass done\""], "healthy=0 failing=1 duration_ms=")
+        .assert_line_contains(
+            &["msg=\"pass done\""],
+            "healthy=0 failing=1 unknown=0 duration_ms=",
+        )
         .assert_line_contains(
             &["result=FAIL"],
             "target=app check=\"command /bin/false\" result=FAIL latency_ms=",

@@ -377,3 +377,56 @@ targets:
             "no such file or directory",
         );
 }
+
+/// When the watchdog cannot start a check command because it is out of processes (here: as
+/// user nobody with `prlimit --nproc=1`), the target's health is unknown: nothing is counted,
+/// no action runs (restarting a healthy service would make things worse), and `check` exits 1.
+#[test]
+fn out_of_processes_is_inconclusive_not_a_failure() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/true"]
+    action:
+      exec:
+        restart: ["/bin/sh", "-c", "echo run >> {dir}/runs"]
+"#,
+    );
+    // user nobody must reach the binary, the config and the state directory
+    let bin = t.copy_program(env!("CARGO_BIN_EXE_neon-watchdog"), "nw");
+    std::fs::set_permissions(t.dir(), std::fs::Permissions::from_mode(0o777)).expect("chmod dir");
+    std::fs::set_permissions(t.config_path(), std::fs::Permissions::from_mode(0o644))
+        .expect("chmod config");
+    let out = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "prlimit",
+            "--nproc=1",
+        ])
+        .arg(&bin)
+        .arg("check")
+        .arg("-c")
+        .arg(t.config_path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run setpriv (util-linux)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot tell whether the target is healthy"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("unknown=1"), "{stderr}");
+    assert!(
+        !t.exists("runs"),
+        "acted although the target's health was unknown"
+    );
+    let st = t.state();
+    assert_eq!(st["targets"]["app"]["consecutive_failures"], 0, "{st}");
+}
