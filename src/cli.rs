@@ -133,7 +133,11 @@ pub fn main() -> Exit {
             crate::spawn::become_subreaper();
             let path = cli.config.clone();
             let reload = move || config::load(&path).map(|l| l.config);
-            let on_reload = |c: &config::Config| handle.set_redactor(c.redactor.clone());
+            let on_reload = |c: &config::Config| {
+                handle.set_redactor(c.redactor.clone());
+                // flags given on the command line still win over the new config
+                handle.set_level(cli.level(c.log_level));
+            };
             engine::run_loop(cfg, opts, &reload, &on_reload)
         }
     };

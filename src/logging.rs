@@ -9,8 +9,10 @@ use crate::config::LogLevel;
 use crate::redact::Redactor;
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 use tracing::field::{Field, Visit};
+use tracing::subscriber::Interest;
 use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::prelude::*;
@@ -21,10 +23,11 @@ pub enum LogFormat {
     Json,
 }
 
-/// Lets the caller swap the redactor (after a config reload) and the level.
+/// Lets the caller swap the redactor and the level (after a config reload).
 #[derive(Clone)]
 pub struct Handle {
     redactor: Arc<RwLock<Redactor>>,
+    max: Arc<AtomicU8>,
 }
 
 impl Handle {
@@ -33,36 +36,43 @@ impl Handle {
             *g = r;
         }
     }
+
+    pub fn set_level(&self, level: LogLevel) {
+        self.max.store(level as u8, Ordering::Relaxed);
+    }
 }
 
 struct LineLayer {
     format: LogFormat,
-    max: Level,
+    /// A `LogLevel` as u8: events up to it are written.
+    max: Arc<AtomicU8>,
     timestamps: bool,
     redactor: Arc<RwLock<Redactor>>,
 }
 
-fn to_level(l: LogLevel) -> Level {
-    match l {
-        LogLevel::Error => Level::ERROR,
-        LogLevel::Warn => Level::WARN,
-        LogLevel::Info => Level::INFO,
-        LogLevel::Debug => Level::DEBUG,
-        LogLevel::Trace => Level::TRACE,
-    }
+fn rank(l: &Level) -> u8 {
+    let l = match *l {
+        Level::ERROR => LogLevel::Error,
+        Level::WARN => LogLevel::Warn,
+        Level::INFO => LogLevel::Info,
+        Level::DEBUG => LogLevel::Debug,
+        _ => LogLevel::Trace,
+    };
+    l as u8
 }
 
 /// Install the global subscriber. Call once; later calls are ignored.
 pub fn init(level: LogLevel, format: LogFormat, redactor: Redactor) -> Handle {
     let redactor = Arc::new(RwLock::new(redactor));
+    let max = Arc::new(AtomicU8::new(level as u8));
     let layer = LineLayer {
         format,
-        max: to_level(level),
+        max: max.clone(),
         timestamps: format == LogFormat::Json || std::env::var_os("JOURNAL_STREAM").is_none(),
         redactor: redactor.clone(),
     };
     let _ = tracing_subscriber::registry().with(layer).try_init();
-    Handle { redactor }
+    Handle { redactor, max }
 }
 
 enum Value {
@@ -112,8 +122,14 @@ impl Visit for Fields {
 }
 
 impl<S: Subscriber> Layer<S> for LineLayer {
+    // the level can change at run time (SIGHUP): ask `enabled` every time
+    fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+        Interest::sometimes()
+    }
+
     fn enabled(&self, metadata: &Metadata<'_>, _: Context<'_, S>) -> bool {
-        metadata.level() <= &self.max && metadata.target().starts_with("neon_watchdog")
+        rank(metadata.level()) <= self.max.load(Ordering::Relaxed)
+            && metadata.target().starts_with("neon_watchdog")
     }
 
     fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {

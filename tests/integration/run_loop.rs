@@ -254,3 +254,38 @@ targets:
     );
     assert_eq!(t.count_lines("runs"), 1, "in-memory cooldown did not hold");
 }
+
+/// The reloaded config's log_level takes effect: `debug` shows the OK check lines that `info`
+/// hides.
+#[test]
+fn sighup_applies_the_new_log_level() {
+    let cfg = |level: &str| {
+        format!(
+            r#"
+state_file: {{dir}}/state.json
+interval_seconds: 1
+log_level: {level}
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/true"]
+    action: none
+"#
+        )
+    };
+    let t = Test::new().config(&cfg("info"));
+    let mut run = t.spawn(&["run"]);
+    assert!(run.wait_for_stderr(Duration::from_secs(10), |s| s.contains("msg=\"pass done\"")));
+    assert!(!run.stderr_so_far().contains("result=OK"));
+    t.write("config.yml", &cfg("debug"));
+    run.signal(Signal::SIGHUP);
+    assert!(
+        run.wait_for_stderr(Duration::from_secs(5), |s| s.contains("result=OK")),
+        "debug lines never appeared after the reload: {}",
+        run.stderr_so_far()
+    );
+    run.signal(Signal::SIGTERM);
+    run.wait_timeout(Duration::from_secs(5))
+        .expect("run did not exit after SIGTERM")
+        .assert_code(0);
+}
