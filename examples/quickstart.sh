@@ -14,6 +14,10 @@ cfg=examples/quickstart.yml
 pkill -f 'http.server 8765' 2>/dev/null && sleep 0.5
 rm -rf /tmp/neon-watchdog-quickstart
 mkdir -p /tmp/neon-watchdog-quickstart
+if (exec 3<>/dev/tcp/127.0.0.1/8765) 2>/dev/null; then
+  echo "port 8765 is taken by another program: stop it, or change the port in examples/quickstart.yml" >&2
+  exit 1
+fi
 
 echo "== pass 1: the demo server is down; expect exit 2 and a start"
 "$bin" check -c "$cfg"
