@@ -120,11 +120,16 @@ pub fn main() -> Exit {
             Ok(Exit::Ok)
         }
         Command::Check | Command::Run { once: true } => {
+            let mode = if matches!(cli.command, Command::Check) {
+                "check"
+            } else {
+                "run --once"
+            };
             for w in &loaded.warnings {
                 tracing::debug!("{w}");
             }
             crate::spawn::become_subreaper();
-            engine::check(&cfg, opts)
+            engine::check(&cfg, opts, mode)
         }
         Command::Run { once: false } => {
             for w in &loaded.warnings {

@@ -311,14 +311,14 @@ fn act(config: &Config, target: &Target, kind: ActionKind, failures: u32) {
     warn!(target = name, failures, threshold, action = kind.as_str(), argv = %shown, "target failing; running action");
     let r = actions::run(&target.action, kind, config, name);
     let duration_ms = r.duration.as_millis() as u64;
-    let exit = r.exit.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
+    let exit = r.exit;
     if r.detached {
         info!(target = name, action = kind.as_str(), argv = %shown, detached = true, duration_ms, "action started");
     } else if r.ok {
-        info!(target = name, action = kind.as_str(), argv = %shown, exit = %exit, duration_ms, output = %r.output, "action done");
+        info!(target = name, action = kind.as_str(), argv = %shown, exit, duration_ms, output = %r.output, "action done");
     } else {
         error!(
-            target = name, action = kind.as_str(), argv = %shown, exit = %exit, duration_ms,
+            target = name, action = kind.as_str(), argv = %shown, exit, duration_ms,
             err = %r.error, output = %r.output, "action failed"
         );
     }
@@ -387,8 +387,8 @@ fn log_pass(report: &PassReport) {
 }
 
 /// `check` and `run --once`: one pass, then the exit code.
-pub fn check(config: &Config, opts: Options) -> Result<Exit, Error> {
-    log_start(config, "check", opts);
+pub fn check(config: &Config, opts: Options, mode: &str) -> Result<Exit, Error> {
+    log_start(config, mode, opts);
     let _lock = if opts.dry_run {
         None
     } else {
@@ -401,9 +401,12 @@ pub fn check(config: &Config, opts: Options) -> Result<Exit, Error> {
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
+/// The signal that set STOP, for the log.
+static STOP_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 static RELOAD: AtomicBool = AtomicBool::new(false);
 
-extern "C" fn on_stop(_: nix::libc::c_int) {
+extern "C" fn on_stop(sig: nix::libc::c_int) {
+    STOP_SIGNAL.store(sig, Ordering::SeqCst);
     STOP.store(true, Ordering::SeqCst);
 }
 
@@ -480,10 +483,13 @@ pub fn run_loop(
             );
         }
         if STOP.load(Ordering::SeqCst) {
+            let signal = nix::sys::signal::Signal::try_from(STOP_SIGNAL.load(Ordering::SeqCst))
+                .map(|s| s.as_str())
+                .unwrap_or("signal");
             if report.saved {
-                info!("signal received; state saved, exiting");
+                info!(signal, "stop signal received; state saved, exiting");
             } else {
-                warn!("signal received; exiting, but the state could not be saved (see the errors above)");
+                warn!(signal, "stop signal received; exiting, but the state could not be saved (see the errors above)");
             }
             return Ok(Exit::Ok);
         }

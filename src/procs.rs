@@ -257,9 +257,10 @@ mod tests {
             crate::spawn::spawn_registered(std::process::Command::new("sleep").arg("30"))
                 .expect("spawn sleep");
         let pid = child.id() as i32;
-        // until it has exec'd, the child is a copy of this test binary
-        for _ in 0..200 {
-            if Proc::by_pid(pid).is_some_and(|p| p.comm == "sleep") {
+        // until it has exec'd, the child is a copy of this test binary; during exec the new
+        // name shows before the new command line
+        for _ in 0..400 {
+            if Proc::by_pid(pid).is_some_and(|p| p.comm == "sleep" && p.cmdline == "sleep 30") {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(5));

@@ -84,13 +84,26 @@ pub fn parse(path: &Path, text: &str, env: &validate::Env) -> Result<Loaded, Str
     let raw: raw::RawConfig = match format {
         Format::Yaml => {
             let de = serde_yaml::Deserializer::from_str(text);
-            serde_path_to_error::deserialize(de)
-                .map_err(|e| parse_error(&file, &e.path().to_string(), &e.inner().to_string()))?
+            serde_path_to_error::deserialize(de).map_err(|e| {
+                let inner = e.inner().to_string();
+                let msg = parse_error(&file, &e.path().to_string(), &inner);
+                if is_syntax_error(&inner) {
+                    syntax_hint(&file, &msg, "YAML")
+                } else {
+                    msg
+                }
+            })?
         }
         Format::Json => {
             let mut de = serde_json::Deserializer::from_str(text);
-            serde_path_to_error::deserialize(&mut de)
-                .map_err(|e| parse_error(&file, &e.path().to_string(), &e.inner().to_string()))?
+            serde_path_to_error::deserialize(&mut de).map_err(|e| {
+                let msg = parse_error(&file, &e.path().to_string(), &e.inner().to_string());
+                if e.inner().is_syntax() || e.inner().is_eof() {
+                    syntax_hint(&file, &msg, "JSON")
+                } else {
+                    msg
+                }
+            })?
         }
     };
     match validate::validate(raw, path, env) {
@@ -118,6 +131,42 @@ fn render(file: &impl std::fmt::Display, text: &str, format: Format, i: &Issue) 
         Some(l) => format!("{file}: {}: {} (line {l})", i.path, i.message),
         None => format!("{file}: {}: {}", i.path, i.message),
     }
+}
+
+/// Errors of the YAML scanner/parser (as opposed to a wrong type or an unknown key).
+fn is_syntax_error(msg: &str) -> bool {
+    [
+        "mapping values are not allowed",
+        "did not find expected",
+        "found character that cannot start",
+        "while parsing",
+        "while scanning",
+        "found unexpected end of stream",
+        "found undefined alias",
+        "control characters are not allowed",
+        "invalid leading UTF-8",
+        "found unknown anchor",
+        "block sequence entries are not allowed",
+    ]
+    .iter()
+    .any(|p| msg.contains(p))
+}
+
+/// "<file>: YAML syntax error: ... (line 3, column 5); check the indentation ...". The field
+/// path is dropped: the parser had not got that far (`targets[0].?`).
+fn syntax_hint(file: &impl std::fmt::Display, msg: &str, format: &str) -> String {
+    let prefix = format!("{file}: ");
+    let rest = msg.strip_prefix(&prefix).unwrap_or(msg);
+    let rest = match rest.split_once(": ") {
+        Some((path, tail)) if !path.contains(' ') => tail,
+        _ => rest,
+    };
+    let advice = if format == "YAML" {
+        "check the indentation and quoting around that line"
+    } else {
+        "check the brackets, commas and quotes around that place"
+    };
+    format!("{file}: {format} syntax error: {rest}; {advice}")
 }
 
 /// Make serde's message readable: no internal struct names, keep the line/column.
