@@ -1,13 +1,11 @@
-//! Errors that end a command, each mapped to its exit code.
+//! Errors that end a command, each mapped to its exit code. (Config errors end it before
+//! logging starts and are reported by `cli` directly, with exit 78.)
 
 use crate::exit::Exit;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Every problem found in the config, already formatted one per line.
-    #[error("{0}")]
-    Config(String),
     #[error("another neon-watchdog holds the lock {}{holder}; exiting without a pass (if no other instance runs, the lock is free again: it is released when its holder exits)", path.display())]
     Locked { path: PathBuf, holder: String },
     #[error("{0}")]
@@ -17,7 +15,6 @@ pub enum Error {
 impl Error {
     pub fn exit(&self) -> Exit {
         match self {
-            Error::Config(_) => Exit::Config,
             Error::Locked { .. } => Exit::Locked,
             Error::Other(_) => Exit::Internal,
         }
