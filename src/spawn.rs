@@ -288,7 +288,7 @@ pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
                 if !f.metadata()?.is_file() {
                     return Err(std::io::Error::other("not a regular file"));
                 }
-                set_blocking(f.as_raw_fd());
+                set_nonblocking(f.as_raw_fd(), false);
                 f.set_len(0)?;
                 f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
                 Ok::<_, std::io::Error>((f.try_clone()?, f))
@@ -467,10 +467,10 @@ impl Pipes {
         let out = child.stdout.take();
         let err = child.stderr.take();
         if let Some(o) = &out {
-            set_nonblocking(o.as_raw_fd());
+            set_nonblocking(o.as_raw_fd(), true);
         }
         if let Some(e) = &err {
-            set_nonblocking(e.as_raw_fd());
+            set_nonblocking(e.as_raw_fd(), true);
         }
         Pipes {
             out,
@@ -529,18 +529,12 @@ fn drain<R: Read>(pipe: &mut Option<R>, buf: &mut Tail) -> bool {
     }
 }
 
-fn set_blocking(fd: i32) {
+/// Set or clear O_NONBLOCK on `fd`.
+fn set_nonblocking(fd: i32, on: bool) {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
     if let Ok(flags) = fcntl(fd, FcntlArg::F_GETFL) {
-        let flags = OFlag::from_bits_truncate(flags) - OFlag::O_NONBLOCK;
-        let _ = fcntl(fd, FcntlArg::F_SETFL(flags));
-    }
-}
-
-fn set_nonblocking(fd: i32) {
-    use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    if let Ok(flags) = fcntl(fd, FcntlArg::F_GETFL) {
-        let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
+        let mut flags = OFlag::from_bits_truncate(flags);
+        flags.set(OFlag::O_NONBLOCK, on);
         let _ = fcntl(fd, FcntlArg::F_SETFL(flags));
     }
 }
