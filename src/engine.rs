@@ -198,14 +198,8 @@ fn evaluate<'a>(
     let mut conclusive_failure = false;
     for spec in &target.checks {
         let r = checks::run(spec, cx);
-        let check = spec.check.describe(&config.redactor);
-        let latency_ms = r.latency.as_millis() as u64;
-        let (pid, matches, exit, addr) = (r.pid, r.matches, r.exit, r.addr.as_deref());
-        if r.ok {
-            debug!(target = name, check = %check, result = "OK", latency_ms, pid, matches, exit, addr, "check");
-        } else {
-            let inconclusive = r.inconclusive.then_some(true);
-            warn!(target = name, check = %check, result = "FAIL", latency_ms, exit, inconclusive, err = %r.reason, "check");
+        log_check(name, &spec.check.describe(&config.redactor), &r);
+        if !r.ok {
             reasons.push(format!("{}: {}", spec.check.kind(), r.reason));
             not_running |= r.not_running;
             conclusive_failure |= !r.inconclusive;
@@ -292,6 +286,49 @@ fn evaluate<'a>(
         state,
         healthy: outcome.healthy,
         decision,
+    }
+}
+
+/// The check line: OK at debug (journald stays quiet), FAIL at warn, with every figure the
+/// check reported.
+fn log_check(name: &str, check: &str, r: &checks::CheckResult) {
+    let latency_ms = r.latency.as_millis() as u64;
+    let (pid, matches, exit, addr) = (r.pid, r.matches, r.exit, r.addr.as_deref());
+    let f = &r.figures;
+    let (status, state, nrestarts) = (f.status, f.state.as_deref(), f.nrestarts);
+    let (rss_mb, cpu_percent, children) = (f.rss_mb, f.cpu_percent, f.children);
+    let (age_s, free_percent, free_mb) = (f.age_s, f.free_percent, f.free_mb);
+    let (load_per_core, mem_used_percent) = (f.load_per_core, f.mem_used_percent);
+    if r.ok {
+        debug!(
+            target = name,
+            check,
+            result = "OK",
+            latency_ms,
+            pid,
+            matches,
+            exit,
+            addr,
+            status,
+            state,
+            nrestarts,
+            rss_mb,
+            cpu_percent,
+            children,
+            age_s,
+            free_percent,
+            free_mb,
+            load_per_core,
+            mem_used_percent,
+            "check"
+        );
+    } else {
+        let inconclusive = r.inconclusive.then_some(true);
+        warn!(
+            target = name, check, result = "FAIL", latency_ms, pid, exit, status, state,
+            nrestarts, rss_mb, cpu_percent, children, age_s, free_percent, free_mb,
+            load_per_core, mem_used_percent, inconclusive, err = %r.reason, "check"
+        );
     }
 }
 

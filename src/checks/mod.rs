@@ -12,7 +12,7 @@ use crate::redact::Redactor;
 use std::time::{Duration, Instant};
 
 /// What a check found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CheckResult {
     pub ok: bool,
     /// Why it failed (empty when OK).
@@ -25,6 +25,9 @@ pub struct CheckResult {
     pub exit: Option<i32>,
     /// The address connected to (tcp_port).
     pub addr: Option<String>,
+    /// Kind-specific figures, each logged as its own `key=value` on the check line (None:
+    /// not logged). Floats are rounded to one decimal by the check.
+    pub figures: Figures,
     /// True when a process/pid-file check found the process not running at all (so the
     /// policy prefers `start` over `restart`).
     pub not_running: bool,
@@ -43,6 +46,7 @@ impl CheckResult {
             matches: None,
             exit: None,
             addr: None,
+            figures: Figures::default(),
             not_running: false,
             inconclusive: false,
             latency: Duration::ZERO,
@@ -72,6 +76,34 @@ impl CheckResult {
             ..CheckResult::fail(reason)
         }
     }
+}
+
+/// Figures a check reports beyond OK/FAIL, for the log line (`status=503 nrestarts=4`).
+/// One field per key: every check line is built from the same list, so both log formats show
+/// the same keys, and a kind adds a key here and in `engine::log_check`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Figures {
+    /// HTTP status code (http).
+    pub status: Option<u16>,
+    /// What the target says about itself: `active/running` (systemd_unit), `running/healthy`
+    /// (docker).
+    pub state: Option<String>,
+    /// systemd's restart counter of the unit (systemd_unit).
+    pub nrestarts: Option<u32>,
+    /// Resident memory of the (worst) process, MiB (resource limits).
+    pub rss_mb: Option<u64>,
+    /// CPU since the previous pass, percent of one core (resource limits).
+    pub cpu_percent: Option<f64>,
+    /// Number of child processes (resource limits).
+    pub children: Option<u32>,
+    /// Age of the file in seconds (file_fresh).
+    pub age_s: Option<u64>,
+    /// Free space (disk_free).
+    pub free_percent: Option<f64>,
+    pub free_mb: Option<u64>,
+    /// Host figures (system).
+    pub load_per_core: Option<f64>,
+    pub mem_used_percent: Option<f64>,
 }
 
 /// What checks of one pass share: the /proc snapshot (taken once per pass) and the
