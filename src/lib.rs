@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod exit;
 pub mod logging;
 pub mod policy;

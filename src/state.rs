@@ -274,6 +274,21 @@ impl Lock {
     }
 }
 
+/// A time as an RFC 3339 UTC string (`2026-11-23T10:00:00.000Z`), for `#[serde(with)]`.
+pub mod time_rfc3339 {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::SystemTime;
+
+    pub fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_rfc3339_millis(*t).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_rfc3339_weak(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 mod opt_time {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::SystemTime;
