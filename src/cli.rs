@@ -64,6 +64,21 @@ pub enum Command {
     },
     /// Validate the config and print what it means (after defaults); exit 0 valid, 78 invalid
     TestConfig,
+    /// Show each target's status from the state file (runs no check); exit 0 all healthy, 2 not
+    Status {
+        /// JSON instead of a table (a stable interface: fields are only ever added)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Clear failures, backoff and gave_up of a target (or all), so actions run again
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["target", "all"])))]
+    Reset {
+        /// The target's name
+        target: Option<String>,
+        /// Every target
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 impl Cli {
@@ -130,6 +145,10 @@ pub fn main() -> Exit {
             }
             crate::spawn::become_subreaper();
             engine::check(&cfg, opts, mode)
+        }
+        Command::Status { json } => crate::status::status(&cfg, json),
+        Command::Reset { ref target, .. } => {
+            crate::status::reset(&cfg, target.as_deref(), cli.dry_run)
         }
         Command::Run { once: false } => {
             for w in &loaded.warnings {

@@ -12,9 +12,11 @@ use crate::actions;
 use crate::checks::{self, PassContext};
 use crate::config::{Check, Config, Target};
 use crate::error::Error;
+use crate::events::{Event, EventKind};
 use crate::exit::Exit;
-use crate::policy::{self, ActionKind, Decision, Outcome, Skip};
+use crate::policy::{self, ActionKind, Alert, Decision, Outcome, Skip};
 use crate::state::{self, Health, Lock, LockError, StateFile, TargetState};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
@@ -39,6 +41,10 @@ pub struct PassReport {
     pub duration: Duration,
     /// The state was written (always true in a dry run, which writes nothing).
     pub saved: bool,
+    /// What happened, for notifications: status changes, actions and their results.
+    pub events: Vec<Event>,
+    /// Per target, per check results (for metrics).
+    pub targets: Vec<TargetReport>,
 }
 
 impl PassReport {
@@ -58,15 +64,44 @@ impl PassReport {
 /// Phase one's result for one target: checked and decided, not yet acted on.
 struct Evaluated<'a> {
     target: &'a Target,
+    /// The status before this pass.
+    prev_status: Health,
     state: TargetState,
     healthy: bool,
     decision: Decision,
+    /// What to tell humans (before any action ran).
+    alerts: Vec<Alert>,
+    /// Each check's kind, result and latency, in order (for metrics).
+    checks: Vec<CheckReport>,
 }
 
 impl Evaluated<'_> {
     fn unknown(&self) -> bool {
         self.decision == Decision::Inconclusive
     }
+}
+
+/// One check's result, for metrics.
+#[derive(Debug, Clone)]
+pub struct CheckReport {
+    pub kind: &'static str,
+    pub ok: bool,
+    pub latency: Duration,
+}
+
+/// One target's result, for metrics.
+#[derive(Debug, Clone)]
+pub struct TargetReport {
+    pub name: String,
+    pub healthy: bool,
+    pub checks: Vec<CheckReport>,
+}
+
+/// Phase three's work for one target.
+#[derive(Debug, Clone, Copy)]
+enum Work {
+    Act(ActionKind),
+    GiveUp,
 }
 
 /// Run `f` over `items` on up to `max` threads, keeping order. A panic in `f` (a bug) gives
@@ -137,15 +172,20 @@ pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
         evaluate(config, target, prev, &cx, opts)
     });
     let mut report = PassReport::default();
-    let mut to_act = Vec::new();
+    let mut work = Vec::new();
+    let now = SystemTime::now();
     for (target, ev) in targets.iter().zip(evaluated) {
         let ev = ev.unwrap_or_else(|| {
             error!(target = %target.name, "internal error while checking target; counted as failing");
+            let state = st.targets.get(&target.name).cloned().unwrap_or_default();
             Evaluated {
                 target,
-                state: st.targets.get(&target.name).cloned().unwrap_or_default(),
+                prev_status: state.status,
+                state,
                 healthy: false,
                 decision: Decision::Healthy,
+                alerts: Vec::new(),
+                checks: Vec::new(),
             }
         });
         if ev.healthy {
@@ -155,33 +195,99 @@ pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
         } else {
             report.failing += 1;
         }
+        for a in &ev.alerts {
+            report
+                .events
+                .push(event(config, ev.target, ev.prev_status, &ev.state, *a, now));
+        }
+        report.targets.push(TargetReport {
+            name: ev.target.name.clone(),
+            healthy: ev.healthy,
+            checks: ev.checks,
+        });
         st.targets.insert(ev.target.name.clone(), ev.state.clone());
-        if let (Decision::Act(kind), false) = (ev.decision, opts.dry_run) {
-            to_act.push((ev.target, kind, ev.state.consecutive_failures));
+        if opts.dry_run {
+            continue;
+        }
+        match ev.decision {
+            Decision::Act(kind) => work.push((ev.target, Work::Act(kind), ev.state)),
+            Decision::GiveUp { .. } if ev.target.on_give_up.is_some() => {
+                work.push((ev.target, Work::GiveUp, ev.state))
+            }
+            _ => {}
         }
     }
     state::retain_targets(st, config.targets.iter().map(|t| t.name.as_str()));
 
     report.saved = save_state(config, st, opts);
     if !report.saved && !opts.in_process_state {
-        for (target, kind, _) in &to_act {
+        work.retain(|(target, w, _)| {
+            let Work::Act(kind) = w else { return true };
             error!(
                 target = %target.name, action = kind.as_str(), reason = "state_unwritable",
                 "action skipped: the state file cannot be saved, so cooldown and the hourly cap could not hold; fix the state file first"
             );
-        }
-        to_act.clear();
+            false
+        });
     }
-    let acted = parallel_map(&to_act, config.max_parallel, |(target, kind, failures)| {
-        act(config, target, *kind, *failures)
+    let done = parallel_map(&work, config.max_parallel, |(target, w, state)| match w {
+        Work::Act(kind) => Some(act(config, target, *kind, state)),
+        Work::GiveUp => {
+            give_up(config, target, state);
+            None
+        }
     });
-    for ((target, _, _), done) in to_act.iter().zip(acted) {
-        if done.is_none() {
-            error!(target = %target.name, "internal error while running the action");
+    for ((target, w, state), done) in work.iter().zip(done) {
+        match (w, done) {
+            (_, None) => error!(target = %target.name, "internal error while running the action"),
+            (Work::Act(_), Some(Some(r))) => {
+                let (kind, reason) = if r.ok {
+                    (
+                        EventKind::Restart,
+                        state.last_reason.clone().unwrap_or_default(),
+                    )
+                } else {
+                    (EventKind::RestartFailed, config.redactor.redact(&r.error))
+                };
+                let alert = Alert {
+                    kind,
+                    reminder: false,
+                    downtime: None,
+                };
+                let mut e = event(config, target, state.status, state, alert, now);
+                e.reason = reason;
+                report.events.push(e);
+            }
+            _ => {}
         }
     }
     report.duration = started.elapsed();
     report
+}
+
+/// An event about `target` for notifications.
+fn event(
+    config: &Config,
+    target: &Target,
+    prev_status: Health,
+    state: &TargetState,
+    alert: Alert,
+    now: SystemTime,
+) -> Event {
+    Event {
+        target: target.name.clone(),
+        event: alert.kind,
+        reminder: alert.reminder,
+        status: state.status.as_str().to_string(),
+        previous_status: prev_status.as_str().to_string(),
+        reason: config
+            .redactor
+            .redact(state.last_reason.as_deref().unwrap_or_default()),
+        failures: state.consecutive_failures,
+        restarts_last_hour: state.restarts.len() as u32,
+        downtime_seconds: alert.downtime.map(|d| d.as_secs()),
+        timestamp: now,
+    }
 }
 
 /// Phase one for one target: run every check (no short-circuit), decide.
@@ -196,9 +302,15 @@ fn evaluate<'a>(
     let mut reasons = Vec::new();
     let mut not_running = false;
     let mut conclusive_failure = false;
+    let mut check_reports = Vec::with_capacity(target.checks.len());
     for spec in &target.checks {
         let r = checks::run(spec, cx);
         log_check(name, &spec.check.describe(&config.redactor), &r);
+        check_reports.push(CheckReport {
+            kind: spec.check.kind(),
+            ok: r.ok,
+            latency: r.latency,
+        });
         if !r.ok {
             reasons.push(format!("{}: {}", spec.check.kind(), r.reason));
             not_running |= r.not_running;
@@ -212,18 +324,64 @@ fn evaluate<'a>(
         inconclusive: !reasons.is_empty() && !conclusive_failure,
     };
     let available = actions::available(&target.action);
-    let (state, decision) = policy::decide(
-        &prev,
-        &outcome,
-        &target.policy,
-        available,
-        SystemTime::now(),
-    );
+    let now = SystemTime::now();
+    let (mut state, decision) = policy::decide(&prev, &outcome, &target.policy, available, now);
+    let alerts = policy::alerts(&prev, &mut state, &decision, config.reminder_every, now);
+    log_decision(target, &prev, &state, &decision, &outcome);
+    let state = match decision {
+        // nothing will run: do not count it (and nothing is saved in a dry run anyway)
+        Decision::Act(kind) if opts.dry_run => {
+            let argv = actions::argv(&target.action, kind, config).unwrap_or_default();
+            info!(
+                target = name, failures = state.consecutive_failures, action = kind.as_str(),
+                reason = "dry_run", would_run = %config.redactor.argv(&argv), "action skipped"
+            );
+            prev_restarts(state, &prev)
+        }
+        Decision::GiveUp { .. } if opts.dry_run => {
+            if let Some(g) = &target.on_give_up {
+                info!(
+                    target = name, reason = "dry_run", would_run = %config.redactor.argv(&g.argv),
+                    "on_give_up skipped"
+                );
+            }
+            state
+        }
+        _ => state,
+    };
+    Evaluated {
+        target,
+        prev_status: prev.status,
+        state,
+        healthy: outcome.healthy,
+        decision,
+        alerts,
+        checks: check_reports,
+    }
+}
+
+/// The lines that say what the policy decided, and a line per status change.
+fn log_decision(
+    target: &Target,
+    prev: &TargetState,
+    state: &TargetState,
+    decision: &Decision,
+    outcome: &Outcome,
+) {
+    let name = target.name.as_str();
     let failures = state.consecutive_failures;
     let threshold = target.policy.fail_threshold;
-    match &decision {
+    if state.status != prev.status && prev.status != Health::Unknown {
+        info!(
+            target = name,
+            from = prev.status.as_str(),
+            to = state.status.as_str(),
+            "status changed"
+        );
+    }
+    match decision {
         Decision::Healthy => {
-            if prev.status == Health::Failing {
+            if prev.status.is_down() || prev.status == Health::Degraded {
                 info!(
                     target = name,
                     after_failures = prev.consecutive_failures,
@@ -242,6 +400,24 @@ fn evaluate<'a>(
         Decision::BelowThreshold { .. } => {
             warn!(target = name, failures, threshold, reason = %outcome.reason, "target failing; waiting for the threshold before acting");
         }
+        Decision::Grace { remaining } => {
+            warn!(
+                target = name, failures, grace_remaining_s = remaining.as_secs(), reason = %outcome.reason,
+                "target failing inside the grace period after a restart; not counted, no action"
+            );
+        }
+        Decision::GiveUp { restarts } => {
+            error!(
+                target = name, failures, restarts, reason = %outcome.reason,
+                "giving up: restarts did not bring the target back; no more actions until a healthy pass or `neon-watchdog reset`"
+            );
+        }
+        Decision::Skip(Skip::GaveUp) => {
+            warn!(
+                target = name, failures, reason = "gave_up",
+                "target failing; action skipped (gave up earlier: `neon-watchdog reset` re-enables actions)"
+            );
+        }
         Decision::Skip(Skip::MonitorOnly) => {
             warn!(target = name, failures, reason = %outcome.reason, "target failing; no action configured (monitor only)");
         }
@@ -251,6 +427,17 @@ fn evaluate<'a>(
                 failures,
                 reason = "cooldown",
                 cooldown_remaining_s = remaining.as_secs(),
+                "target failing; action skipped"
+            );
+        }
+        Decision::Skip(Skip::Backoff { remaining, wait }) => {
+            warn!(
+                target = name,
+                failures,
+                reason = "backoff",
+                restarts = state.restarts_since_healthy,
+                backoff_s = wait.as_secs(),
+                backoff_remaining_s = remaining.as_secs(),
                 "target failing; action skipped"
             );
         }
@@ -268,24 +455,6 @@ fn evaluate<'a>(
             );
         }
         Decision::Act(_) => {}
-    }
-    let state = match decision {
-        // nothing will run: do not count it (and nothing is saved in a dry run anyway)
-        Decision::Act(kind) if opts.dry_run => {
-            let argv = actions::argv(&target.action, kind, config).unwrap_or_default();
-            info!(
-                target = name, failures, action = kind.as_str(), reason = "dry_run",
-                would_run = %config.redactor.argv(&argv), "action skipped"
-            );
-            prev_restarts(state, &prev)
-        }
-        _ => state,
-    };
-    Evaluated {
-        target,
-        state,
-        healthy: outcome.healthy,
-        decision,
     }
 }
 
@@ -336,17 +505,37 @@ fn log_check(name: &str, check: &str, r: &checks::CheckResult) {
 fn prev_restarts(mut state: TargetState, prev: &TargetState) -> TargetState {
     state.restarts.pop();
     state.last_restart = prev.last_restart;
+    state.restarts_since_healthy = prev.restarts_since_healthy;
+    state.restarts_total = prev.restarts_total;
     state
 }
 
+/// The `NEON_WATCHDOG_*` environment of an exec action for this target.
+fn action_env(target: &str, event: &str, state: &TargetState) -> BTreeMap<String, String> {
+    crate::events::env(
+        target,
+        event,
+        state.status.as_str(),
+        state.last_reason.as_deref().unwrap_or_default(),
+        state.consecutive_failures,
+    )
+}
+
 /// Phase three for one target: run its action and log what happened.
-fn act(config: &Config, target: &Target, kind: ActionKind, failures: u32) {
+fn act(
+    config: &Config,
+    target: &Target,
+    kind: ActionKind,
+    state: &TargetState,
+) -> actions::ActionResult {
     let name = target.name.as_str();
+    let failures = state.consecutive_failures;
     let argv = actions::argv(&target.action, kind, config).unwrap_or_default();
     let shown = config.redactor.argv(&argv);
     let threshold = target.policy.fail_threshold;
     warn!(target = name, failures, threshold, action = kind.as_str(), argv = %shown, "target failing; running action");
-    let r = actions::run(&target.action, kind, config, name);
+    let env = action_env(name, kind.as_str(), state);
+    let r = actions::run(&target.action, kind, config, name, &env);
     let duration_ms = r.duration.as_millis() as u64;
     let exit = r.exit;
     if r.detached {
@@ -359,10 +548,50 @@ fn act(config: &Config, target: &Target, kind: ActionKind, failures: u32) {
             err = %r.error, output = %r.output, "action failed"
         );
     }
+    r
+}
+
+/// Phase three for a target that gave up this pass: run `on_give_up` once.
+fn give_up(config: &Config, target: &Target, state: &TargetState) {
+    let Some(g) = &target.on_give_up else { return };
+    let name = target.name.as_str();
+    let shown = config.redactor.argv(&g.argv);
+    let env = action_env(name, "gave_up", state);
+    let spec = crate::spawn::Spec {
+        argv: &g.argv,
+        timeout: g.timeout,
+        env: &env,
+        cwd: None,
+        cleanup: crate::spawn::Cleanup::KillGroup,
+        output: None,
+    };
+    match crate::spawn::run(&spec) {
+        Err(e) => error!(target = name, argv = %shown, err = %e.message, "on_give_up failed"),
+        Ok(out) => {
+            let output = out.tail(300, &config.redactor);
+            let duration_ms = out.duration.as_millis() as u64;
+            match out.status {
+                crate::spawn::Status::Exited(0) => {
+                    info!(target = name, argv = %shown, exit = 0, duration_ms, output = %output, "on_give_up done")
+                }
+                crate::spawn::Status::Exited(c) => {
+                    error!(target = name, argv = %shown, exit = c, duration_ms, output = %output, "on_give_up failed")
+                }
+                crate::spawn::Status::Signaled(sig) => {
+                    error!(target = name, argv = %shown, signal = sig, duration_ms, "on_give_up failed")
+                }
+                crate::spawn::Status::TimedOut => error!(
+                    target = name, argv = %shown, duration_ms,
+                    err = %format!("timed out after {} (its process group was killed)", crate::checks::secs(g.timeout)),
+                    "on_give_up failed"
+                ),
+            }
+        }
+    }
 }
 
 /// Take the lock, or say who holds it.
-fn lock(config: &Config) -> Result<Lock, Error> {
+pub fn lock(config: &Config) -> Result<Lock, Error> {
     Lock::acquire(&config.lock_file).map_err(|e| match e {
         LockError::Held(holder) => Error::Locked {
             path: config.lock_file.clone(),

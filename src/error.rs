@@ -8,6 +8,9 @@ use std::path::PathBuf;
 pub enum Error {
     #[error("another neon-watchdog holds the lock {}{holder}; exiting without a pass (if no other instance runs, the lock is free again: it is released when its holder exits)", path.display())]
     Locked { path: PathBuf, holder: String },
+    /// A command-line argument that names something that does not exist (exit 64).
+    #[error("{0}")]
+    Usage(String),
     #[error("{0}")]
     Other(#[from] anyhow::Error),
 }
@@ -16,6 +19,7 @@ impl Error {
     pub fn exit(&self) -> Exit {
         match self {
             Error::Locked { .. } => Exit::Locked,
+            Error::Usage(_) => Exit::Usage,
             Error::Other(_) => Exit::Internal,
         }
     }

@@ -6,6 +6,7 @@
 //! wait in the state file for the next pass.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -78,4 +79,38 @@ pub struct Event {
     /// When it happened (RFC 3339 UTC in JSON).
     #[serde(with = "crate::state::time_rfc3339")]
     pub timestamp: SystemTime,
+}
+
+impl Event {
+    /// The `NEON_WATCHDOG_*` environment an exec notifier gets with this event.
+    pub fn env(&self) -> BTreeMap<String, String> {
+        env(
+            &self.target,
+            self.event.as_str(),
+            &self.status,
+            &self.reason,
+            self.failures,
+        )
+    }
+}
+
+/// The `NEON_WATCHDOG_*` environment of exec actions (recovery and `on_give_up`) and exec
+/// notifiers: what happened to which target, so one script can serve several targets.
+pub fn env(
+    target: &str,
+    event: &str,
+    status: &str,
+    reason: &str,
+    failures: u32,
+) -> BTreeMap<String, String> {
+    [
+        ("NEON_WATCHDOG_TARGET", target.to_string()),
+        ("NEON_WATCHDOG_EVENT", event.to_string()),
+        ("NEON_WATCHDOG_STATUS", status.to_string()),
+        ("NEON_WATCHDOG_REASON", reason.to_string()),
+        ("NEON_WATCHDOG_FAILURES", failures.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }

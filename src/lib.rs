@@ -15,4 +15,5 @@ pub mod procs;
 pub mod redact;
 pub mod spawn;
 pub mod state;
+pub mod status;
 pub mod summary;

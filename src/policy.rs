@@ -1,22 +1,42 @@
 //! The restart policy: a pure function of (previous state, this pass's outcome, policy, what
 //! the action can do, now). No I/O, no clock reads: tested with a fake clock below.
 //!
+//! Statuses: `healthy`; `degraded` (failing, below `fail_threshold`, or inside the grace
+//! period after a restart); `failed` (threshold reached: recovering); `gave_up`.
+//!
 //! Rules:
-//! - A healthy pass resets the consecutive-failure count.
-//! - A failed pass counts; once the count reaches `fail_threshold`, act, unless
-//!   - the last action is younger than `restart_cooldown` (skip: `cooldown`), or
-//!   - the sliding last hour already holds `max_restarts_per_hour` actions (skip: `rate_limit`).
-//! - Every action run, start or restart, counts as a restart for cooldown and the hourly cap,
-//!   whether or not it succeeded: a broken action must not become a restart storm.
+//! - A healthy pass resets the consecutive-failure count, the backoff and `gave_up`.
+//! - A failed pass counts; once the count reaches `fail_threshold` the target is `failed` and
+//!   the policy acts, unless
+//!   - it gave up already (skip: `gave_up`), or gives up now: `give_up_after_restarts`
+//!     actions ran without a healthy pass in between and it still fails;
+//!   - the action is `none` (skip: `monitor_only`);
+//!   - the last action is younger than `restart_cooldown` (skip: `cooldown`);
+//!   - the backoff wait has not passed (skip: `backoff`): the k-th restart without a healthy
+//!     pass in between waits `backoff_initial * backoff_multiplier^(k-2)` after the previous
+//!     one, capped at `backoff_max`;
+//!   - the sliding last hour already holds `max_restarts_per_hour` actions (skip:
+//!     `rate_limit`).
+//! - Within `restart_grace` after an action, failures are reported but not counted (and
+//!   nothing is done): a service that is still starting is not restarted again.
+//! - Every action run, start or restart, counts as a restart for cooldown, backoff, the
+//!   hourly cap and give-up, whether or not it succeeded: a broken action must not become a
+//!   restart storm.
 //! - `start` when a process check found the process not running, else `restart`; fall back to
 //!   whichever the action defines.
 //! - Timestamps in the future (the clock went back) are clamped to `now`, so a clock jump can
 //!   delay one restart by one cooldown at most, never block recovery for hours.
 //! - A pass whose only failures are the watchdog's own (a check command could not be started
 //!   for lack of processes or memory) is inconclusive: not counted, no action.
+//!
+//! [`alerts`] turns a decision into what humans are told, debounced: `down` once when a
+//! target reaches `failed`, `gave_up` once, `recovered` once on the first healthy pass after
+//! them, `rate_limited` once per stretch of capped passes, and a reminder every
+//! `reminder_every` while it stays down. Never one per pass.
 
 use crate::config::Policy;
-use crate::state::{Health, TargetState};
+use crate::events::EventKind;
+use crate::state::{Health, TargetState, Transition, MAX_TRANSITIONS};
 use std::time::{Duration, SystemTime};
 
 pub const HOUR: Duration = Duration::from_secs(3600);
@@ -75,8 +95,12 @@ pub enum Decision {
     Inconclusive,
     /// Failing, but fewer consecutive failures than the threshold.
     BelowThreshold { failures: u32, threshold: u32 },
+    /// Failing within `restart_grace` after an action: not counted, nothing done.
+    Grace { remaining: Duration },
     /// Run the action now (already counted in the new state).
     Act(ActionKind),
+    /// Give up now: `restarts` actions did not bring it back. Run `on_give_up` once.
+    GiveUp { restarts: u32 },
     /// Would act, but may not.
     Skip(Skip),
 }
@@ -85,8 +109,15 @@ pub enum Decision {
 pub enum Skip {
     /// `action: none`.
     MonitorOnly,
+    /// Gave up on an earlier pass; waiting for a healthy pass or `reset`.
+    GaveUp,
     Cooldown {
         remaining: Duration,
+    },
+    Backoff {
+        remaining: Duration,
+        /// The whole wait before this restart.
+        wait: Duration,
     },
     RateLimit {
         restarts_last_hour: u32,
@@ -98,7 +129,9 @@ impl Skip {
     pub fn reason(&self) -> &'static str {
         match self {
             Skip::MonitorOnly => "monitor_only",
+            Skip::GaveUp => "gave_up",
             Skip::Cooldown { .. } => "cooldown",
+            Skip::Backoff { .. } => "backoff",
             Skip::RateLimit { .. } => "rate_limit",
         }
     }
@@ -106,6 +139,45 @@ impl Skip {
 
 fn clamp(t: SystemTime, now: SystemTime) -> SystemTime {
     t.min(now)
+}
+
+/// The wait before the next action when `restarts` actions already ran without a healthy
+/// pass in between (zero for the first one, or without backoff).
+pub fn backoff_wait(policy: &Policy, restarts: u32) -> Duration {
+    if policy.backoff_initial.is_zero() || restarts == 0 {
+        return Duration::ZERO;
+    }
+    // capped at a year: the config caps every *_seconds there, and f64 -> Duration must
+    // not overflow
+    let year = 365.0 * 24.0 * 3600.0;
+    let exp = i32::try_from(restarts - 1).unwrap_or(i32::MAX);
+    let secs = policy.backoff_initial.as_secs_f64() * policy.backoff_multiplier.powi(exp);
+    let mut wait = Duration::from_secs_f64(if secs.is_finite() {
+        secs.min(year)
+    } else {
+        year
+    });
+    if !policy.backoff_max.is_zero() {
+        wait = wait.min(policy.backoff_max);
+    }
+    wait
+}
+
+/// Record a status change (keeping the last [`MAX_TRANSITIONS`]).
+fn set_status(next: &mut TargetState, to: Health, reason: Option<&str>, now: SystemTime) {
+    if next.status == to {
+        return;
+    }
+    next.transitions.push(Transition {
+        at: now,
+        from: next.status,
+        to,
+        reason: reason.filter(|r| !r.is_empty()).map(str::to_string),
+    });
+    let excess = next.transitions.len().saturating_sub(MAX_TRANSITIONS);
+    next.transitions.drain(..excess);
+    next.status = to;
+    next.since = Some(now);
 }
 
 /// Decide what to do about one target this pass. Returns the new state and the decision.
@@ -119,6 +191,9 @@ pub fn decide(
     let mut next = prev.clone();
     next.last_check = Some(now);
     next.last_restart = prev.last_restart.map(|t| clamp(t, now));
+    next.since = prev.since.map(|t| clamp(t, now));
+    next.down_since = prev.down_since.map(|t| clamp(t, now));
+    next.last_alert = prev.last_alert.map(|t| clamp(t, now));
     let window_start = now.checked_sub(HOUR).unwrap_or(SystemTime::UNIX_EPOCH);
     next.restarts = prev
         .restarts
@@ -133,31 +208,56 @@ pub fn decide(
         return (next, Decision::Inconclusive);
     }
 
-    let new_health = if outcome.healthy {
-        Health::Healthy
-    } else {
-        Health::Failing
-    };
-    if next.status != new_health {
-        next.since = Some(now);
-    }
-    next.status = new_health;
-
     if outcome.healthy {
+        set_status(&mut next, Health::Healthy, None, now);
         next.consecutive_failures = 0;
         next.last_reason = None;
+        next.restarts_since_healthy = 0;
+        next.rate_limited = false;
+        next.down_since = None;
         return (next, Decision::Healthy);
     }
 
-    next.consecutive_failures = prev.consecutive_failures.saturating_add(1);
+    let reason = outcome.reason.as_str();
     next.last_reason = Some(outcome.reason.clone());
 
+    if prev.status == Health::GaveUp {
+        next.consecutive_failures = prev.consecutive_failures.saturating_add(1);
+        return (next, Decision::Skip(Skip::GaveUp));
+    }
+
+    if let Some(last) = next.last_restart {
+        let elapsed = now.duration_since(last).unwrap_or(Duration::ZERO);
+        if elapsed < policy.restart_grace {
+            // still starting: report, do not count; a target that was down stays down
+            if prev.status != Health::Failed {
+                set_status(&mut next, Health::Degraded, Some(reason), now);
+            }
+            let remaining = policy.restart_grace - elapsed;
+            return (next, Decision::Grace { remaining });
+        }
+    }
+
+    next.consecutive_failures = prev.consecutive_failures.saturating_add(1);
     if next.consecutive_failures < policy.fail_threshold {
+        set_status(&mut next, Health::Degraded, Some(reason), now);
         let d = Decision::BelowThreshold {
             failures: next.consecutive_failures,
             threshold: policy.fail_threshold,
         };
         return (next, d);
+    }
+    if !next.status.is_down() {
+        next.down_since = Some(now);
+    }
+    set_status(&mut next, Health::Failed, Some(reason), now);
+
+    let done = next.restarts_since_healthy;
+    if policy.give_up_after_restarts > 0 && done >= policy.give_up_after_restarts {
+        let why = format!("{done} restarts did not bring it back: {reason}");
+        set_status(&mut next, Health::GaveUp, Some(&why), now);
+        next.rate_limited = false;
+        return (next, Decision::GiveUp { restarts: done });
     }
     let kind = match (outcome.not_running, available.start, available.restart) {
         (_, false, false) => return (next, Decision::Skip(Skip::MonitorOnly)),
@@ -170,9 +270,15 @@ pub fn decide(
             let remaining = policy.restart_cooldown - elapsed;
             return (next, Decision::Skip(Skip::Cooldown { remaining }));
         }
+        let wait = backoff_wait(policy, done);
+        if elapsed < wait {
+            let remaining = wait - elapsed;
+            return (next, Decision::Skip(Skip::Backoff { remaining, wait }));
+        }
     }
     let count = next.restarts.len() as u32;
     if count >= policy.max_restarts_per_hour {
+        next.rate_limited = true;
         let d = Decision::Skip(Skip::RateLimit {
             restarts_last_hour: count,
             max: policy.max_restarts_per_hour,
@@ -181,7 +287,103 @@ pub fn decide(
     }
     next.restarts.push(now);
     next.last_restart = Some(now);
+    next.restarts_since_healthy = done.saturating_add(1);
+    next.restarts_total = prev.restarts_total.saturating_add(1);
+    next.rate_limited = false;
     (next, Decision::Act(kind))
+}
+
+/// What to tell humans about this pass's decision (see the module doc), before any action
+/// runs (`restart`/`restart_failed` come from the action's result). Updates `last_alert` in
+/// `next`. `reminder_every`: repeat `down` while the target stays down.
+pub fn alerts(
+    prev: &TargetState,
+    next: &mut TargetState,
+    decision: &Decision,
+    reminder_every: Option<Duration>,
+    now: SystemTime,
+) -> Vec<Alert> {
+    let mut out = Vec::new();
+    let was_down = prev.status.is_down();
+    match next.status {
+        Health::Healthy if was_down => {
+            let downtime = prev
+                .down_since
+                .and_then(|t| now.duration_since(t).ok())
+                .unwrap_or(Duration::ZERO);
+            out.push(Alert::new(EventKind::Recovered, Some(downtime)));
+            next.last_alert = None;
+        }
+        Health::Failed if !was_down => out.push(Alert::new(EventKind::Down, None)),
+        Health::GaveUp if prev.status != Health::GaveUp => {
+            out.push(Alert::new(EventKind::GaveUp, None))
+        }
+        _ => {}
+    }
+    if let (Decision::Skip(Skip::RateLimit { .. }), false) = (decision, prev.rate_limited) {
+        out.push(Alert::new(EventKind::RateLimited, None));
+    }
+    let told = out
+        .iter()
+        .any(|a| matches!(a.kind, EventKind::Down | EventKind::GaveUp));
+    if told {
+        next.last_alert = Some(now);
+    } else if let (true, Some(every)) = (next.status.is_down(), reminder_every) {
+        let last = next.last_alert.or(next.down_since);
+        let due = last.map_or(true, |t| {
+            now.duration_since(t).unwrap_or(Duration::ZERO) >= every
+        });
+        if due && !every.is_zero() {
+            let downtime = next.down_since.and_then(|t| now.duration_since(t).ok());
+            out.push(Alert {
+                kind: EventKind::Down,
+                reminder: true,
+                downtime,
+            });
+            next.last_alert = Some(now);
+        }
+    }
+    out
+}
+
+/// `neon-watchdog reset`: forget failures, backoff and `gave_up`, so the policy acts again on
+/// the next failed pass. The hourly window and the cooldown stay: a reset must not open the
+/// door to a restart storm. Returns whether anything changed.
+pub fn reset(state: &mut TargetState, now: SystemTime) -> bool {
+    let before = state.clone();
+    set_status(
+        state,
+        Health::Unknown,
+        Some("reset by neon-watchdog reset"),
+        now,
+    );
+    state.consecutive_failures = 0;
+    state.restarts_since_healthy = 0;
+    state.rate_limited = false;
+    state.down_since = None;
+    state.last_alert = None;
+    state.last_reason = None;
+    *state != before
+}
+
+/// One thing to tell humans (the engine adds the target's name and figures).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Alert {
+    pub kind: EventKind,
+    /// A repeat of `down`.
+    pub reminder: bool,
+    /// `recovered` and reminders: how long it was (has been) down.
+    pub downtime: Option<Duration>,
+}
+
+impl Alert {
+    fn new(kind: EventKind, downtime: Option<Duration>) -> Alert {
+        Alert {
+            kind,
+            reminder: false,
+            downtime,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -202,6 +404,7 @@ mod tests {
             fail_threshold: threshold,
             restart_cooldown: Duration::from_secs(cooldown),
             max_restarts_per_hour: per_hour,
+            ..Policy::default()
         }
     }
 
@@ -462,7 +665,7 @@ mod tests {
         let p = policy(5, 0, 10);
         let (st, _) = passes(&p, BOTH, &[(0, ok()), (10, fail()), (20, fail())]);
         assert_eq!(st.since, Some(at(10)));
-        assert_eq!(st.status, Health::Failing);
+        assert_eq!(st.status, Health::Degraded);
     }
 
     #[test]
@@ -474,5 +677,338 @@ mod tests {
         };
         let (st, _) = decide(&st, &fail(), &p, Available::NONE, at(0));
         assert_eq!(st.consecutive_failures, u32::MAX);
+    }
+
+    fn with(p: Policy) -> Policy {
+        p
+    }
+
+    fn statuses(p: &Policy, seq: &[(u64, Outcome)]) -> Vec<Health> {
+        let mut st = TargetState::default();
+        seq.iter()
+            .map(|(t, o)| {
+                st = decide(&st, o, p, BOTH, at(*t)).0;
+                st.status
+            })
+            .collect()
+    }
+
+    #[test]
+    fn statuses_follow_the_threshold() {
+        let p = policy(2, 0, 10);
+        let s = statuses(&p, &[(0, ok()), (10, fail()), (20, fail()), (30, ok())]);
+        assert_eq!(
+            s,
+            vec![
+                Health::Healthy,
+                Health::Degraded,
+                Health::Failed,
+                Health::Healthy
+            ]
+        );
+    }
+
+    #[test]
+    fn transitions_are_kept_with_reasons_and_capped() {
+        let p = policy(1, 0, 1000);
+        let seq: Vec<(u64, Outcome)> = (0..30)
+            .map(|i| (i * 10, if i % 2 == 0 { fail() } else { ok() }))
+            .collect();
+        let (st, _) = passes(&p, BOTH, &seq);
+        assert_eq!(st.transitions.len(), MAX_TRANSITIONS);
+        let last = st.transitions.last().unwrap();
+        assert_eq!((last.from, last.to), (Health::Failed, Health::Healthy));
+        assert_eq!(last.at, at(290));
+        let failed = &st.transitions[st.transitions.len() - 2];
+        assert_eq!(failed.to, Health::Failed);
+        assert_eq!(failed.reason.as_deref(), Some("connection refused"));
+    }
+
+    #[test]
+    fn grace_reports_but_does_not_count() {
+        let p = with(Policy {
+            restart_grace: Duration::from_secs(30),
+            ..policy(1, 0, 10)
+        });
+        let (st, d) = passes(
+            &p,
+            BOTH,
+            &[(0, fail()), (10, fail()), (29, fail()), (30, fail())],
+        );
+        assert_eq!(d[0], Decision::Act(ActionKind::Restart));
+        assert_eq!(
+            d[1],
+            Decision::Grace {
+                remaining: Duration::from_secs(20)
+            }
+        );
+        assert_eq!(
+            d[2],
+            Decision::Grace {
+                remaining: Duration::from_secs(1)
+            }
+        );
+        // after the grace the failure counts again and acts
+        assert_eq!(d[3], Decision::Act(ActionKind::Restart));
+        assert_eq!(
+            st.consecutive_failures, 2,
+            "the two grace failures were not counted"
+        );
+        assert_eq!(st.restarts, vec![at(0), at(30)]);
+    }
+
+    #[test]
+    fn grace_keeps_a_failed_target_failed() {
+        let p = with(Policy {
+            restart_grace: Duration::from_secs(30),
+            ..policy(1, 0, 10)
+        });
+        let s = statuses(&p, &[(0, fail()), (10, fail())]);
+        assert_eq!(s, vec![Health::Failed, Health::Failed]);
+        // a healthy pass in the grace period is healthy at once
+        let s = statuses(&p, &[(0, fail()), (10, ok())]);
+        assert_eq!(s[1], Health::Healthy);
+    }
+
+    #[test]
+    fn zero_grace_is_off() {
+        let (_, d) = passes(&policy(1, 0, 10), BOTH, &[(0, fail()), (0, fail())]);
+        assert_eq!(d, vec![Decision::Act(ActionKind::Restart); 2]);
+    }
+
+    #[test]
+    fn backoff_doubles_between_restarts_and_is_capped() {
+        let p = with(Policy {
+            backoff_initial: Duration::from_secs(10),
+            backoff_multiplier: 2.0,
+            backoff_max: Duration::from_secs(35),
+            ..policy(1, 0, 100)
+        });
+        assert_eq!(backoff_wait(&p, 0), Duration::ZERO);
+        assert_eq!(backoff_wait(&p, 1), Duration::from_secs(10));
+        assert_eq!(backoff_wait(&p, 2), Duration::from_secs(20));
+        assert_eq!(backoff_wait(&p, 3), Duration::from_secs(35), "capped");
+        assert_eq!(backoff_wait(&p, u32::MAX), Duration::from_secs(35));
+        // passes every 5s: restarts at 0, 10 (+10), 30 (+20), 65 (+35), 100 (+35)
+        let seq: Vec<(u64, Outcome)> = (0..=20).map(|i| (i * 5, fail())).collect();
+        let (st, d) = passes(&p, BOTH, &seq);
+        let acted: Vec<u64> = seq
+            .iter()
+            .zip(&d)
+            .filter(|(_, d)| matches!(d, Decision::Act(_)))
+            .map(|((t, _), _)| *t)
+            .collect();
+        assert_eq!(acted, vec![0, 10, 30, 65, 100]);
+        assert_eq!(
+            d[1],
+            Decision::Skip(Skip::Backoff {
+                remaining: Duration::from_secs(5),
+                wait: Duration::from_secs(10)
+            })
+        );
+        assert_eq!(st.restarts_since_healthy, 5);
+    }
+
+    #[test]
+    fn a_healthy_pass_resets_the_backoff() {
+        let p = with(Policy {
+            backoff_initial: Duration::from_secs(100),
+            ..policy(1, 0, 100)
+        });
+        let (_, d) = passes(&p, BOTH, &[(0, fail()), (10, ok()), (20, fail())]);
+        assert_eq!(d[2], Decision::Act(ActionKind::Restart));
+        let (_, d) = passes(&p, BOTH, &[(0, fail()), (20, fail())]);
+        assert!(matches!(d[1], Decision::Skip(Skip::Backoff { .. })));
+    }
+
+    #[test]
+    fn unbounded_backoff_does_not_overflow() {
+        let p = with(Policy {
+            backoff_initial: Duration::from_secs(365 * 24 * 3600),
+            backoff_multiplier: 100.0,
+            ..policy(1, 0, 100)
+        });
+        assert_eq!(backoff_wait(&p, 1000), Duration::from_secs(365 * 24 * 3600));
+    }
+
+    #[test]
+    fn gives_up_after_n_restarts_without_a_healthy_pass() {
+        let p = with(Policy {
+            give_up_after_restarts: 2,
+            ..policy(1, 0, 100)
+        });
+        let (st, d) = passes(
+            &p,
+            BOTH,
+            &[(0, fail()), (10, fail()), (20, fail()), (30, fail())],
+        );
+        assert_eq!(d[0], Decision::Act(ActionKind::Restart));
+        assert_eq!(d[1], Decision::Act(ActionKind::Restart));
+        assert_eq!(d[2], Decision::GiveUp { restarts: 2 });
+        assert_eq!(d[3], Decision::Skip(Skip::GaveUp));
+        assert_eq!(st.status, Health::GaveUp);
+        assert_eq!(st.restarts.len(), 2, "no restart after giving up");
+        assert_eq!(st.consecutive_failures, 4);
+        let last = st.transitions.last().unwrap();
+        assert_eq!((last.from, last.to), (Health::Failed, Health::GaveUp));
+        assert!(last
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("2 restarts did not bring it back"));
+    }
+
+    #[test]
+    fn a_healthy_pass_clears_gave_up() {
+        let p = with(Policy {
+            give_up_after_restarts: 1,
+            ..policy(1, 0, 100)
+        });
+        let (st, d) = passes(
+            &p,
+            BOTH,
+            &[(0, fail()), (10, fail()), (20, ok()), (30, fail())],
+        );
+        assert_eq!(d[1], Decision::GiveUp { restarts: 1 });
+        assert_eq!(d[2], Decision::Healthy);
+        assert_eq!(d[3], Decision::Act(ActionKind::Restart));
+        assert_eq!(st.restarts_since_healthy, 1);
+    }
+
+    #[test]
+    fn reset_re_enables_actions_but_keeps_the_hourly_window() {
+        let p = with(Policy {
+            give_up_after_restarts: 1,
+            ..policy(1, 0, 100)
+        });
+        let (mut st, d) = passes(&p, BOTH, &[(0, fail()), (10, fail())]);
+        assert_eq!(d[1], Decision::GiveUp { restarts: 1 });
+        assert!(reset(&mut st, at(15)));
+        assert_eq!(st.status, Health::Unknown);
+        assert_eq!(st.consecutive_failures, 0);
+        assert_eq!(st.restarts_since_healthy, 0);
+        assert_eq!(st.restarts, vec![at(0)], "the hourly cap still counts it");
+        assert_eq!(st.transitions.last().unwrap().to, Health::Unknown);
+        let (_, d) = decide(&st, &fail(), &p, BOTH, at(20));
+        assert_eq!(d, Decision::Act(ActionKind::Restart));
+        // resetting a clean state changes nothing
+        let mut clean = TargetState::default();
+        assert!(!reset(&mut clean, at(0)));
+    }
+
+    #[test]
+    fn monitor_only_never_gives_up() {
+        let p = with(Policy {
+            give_up_after_restarts: 1,
+            ..policy(1, 0, 100)
+        });
+        let (st, _) = passes(
+            &p,
+            Available::NONE,
+            &[(0, fail()), (10, fail()), (20, fail())],
+        );
+        assert_eq!(st.status, Health::Failed);
+    }
+
+    /// Run passes and collect alerts, as the engine does.
+    fn alert_run(
+        p: &Policy,
+        every: Option<u64>,
+        seq: &[(u64, Outcome)],
+    ) -> Vec<(u64, EventKind, bool)> {
+        let mut st = TargetState::default();
+        let mut out = Vec::new();
+        for (t, o) in seq {
+            let (mut next, d) = decide(&st, o, p, BOTH, at(*t));
+            for a in alerts(&st, &mut next, &d, every.map(Duration::from_secs), at(*t)) {
+                out.push((*t, a.kind, a.reminder));
+            }
+            st = next;
+        }
+        out
+    }
+
+    #[test]
+    fn down_and_recovered_are_told_once() {
+        let p = policy(2, 0, 100);
+        let mut seq: Vec<(u64, Outcome)> = (0..10).map(|i| (i * 10, fail())).collect();
+        seq.extend((10..20).map(|i| (i * 10, ok())));
+        let a = alert_run(&p, None, &seq);
+        assert_eq!(
+            a,
+            vec![
+                (10, EventKind::Down, false),
+                (100, EventKind::Recovered, false)
+            ]
+        );
+    }
+
+    #[test]
+    fn degraded_only_is_never_told() {
+        let p = policy(3, 0, 100);
+        let a = alert_run(
+            &p,
+            None,
+            &[(0, fail()), (10, fail()), (20, ok()), (30, fail())],
+        );
+        assert!(a.is_empty(), "{a:?}");
+    }
+
+    #[test]
+    fn recovered_carries_the_downtime() {
+        let p = policy(1, 0, 100);
+        let mut st = TargetState::default();
+        let (next, _) = decide(&st, &fail(), &p, BOTH, at(0));
+        st = next;
+        let (mut next, d) = decide(&st, &ok(), &p, BOTH, at(312));
+        let a = alerts(&st, &mut next, &d, None, at(312));
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].kind, EventKind::Recovered);
+        assert_eq!(a[0].downtime, Some(Duration::from_secs(312)));
+    }
+
+    #[test]
+    fn reminders_repeat_while_down() {
+        let p = policy(1, 0, 1000);
+        let seq: Vec<(u64, Outcome)> = (0..=25).map(|i| (i * 10, fail())).collect();
+        let a = alert_run(&p, Some(100), &seq);
+        assert_eq!(
+            a,
+            vec![
+                (0, EventKind::Down, false),
+                (100, EventKind::Down, true),
+                (200, EventKind::Down, true)
+            ]
+        );
+        assert!(alert_run(&p, None, &seq).len() == 1);
+    }
+
+    #[test]
+    fn gave_up_is_told_once_and_rate_limit_once_per_stretch() {
+        let p = with(Policy {
+            give_up_after_restarts: 2,
+            ..policy(1, 0, 100)
+        });
+        let seq: Vec<(u64, Outcome)> = (0..6).map(|i| (i * 10, fail())).collect();
+        let a = alert_run(&p, None, &seq);
+        assert_eq!(
+            a,
+            vec![(0, EventKind::Down, false), (20, EventKind::GaveUp, false)]
+        );
+        let p = policy(1, 0, 1);
+        let mut seq: Vec<(u64, Outcome)> = (0..5).map(|i| (i * 10, fail())).collect();
+        seq.push((50, ok()));
+        seq.extend((6..9).map(|i| (i * 10, fail())));
+        let a = alert_run(&p, None, &seq);
+        assert_eq!(
+            a,
+            vec![
+                (0, EventKind::Down, false),
+                (10, EventKind::RateLimited, false),
+                (50, EventKind::Recovered, false),
+                (60, EventKind::Down, false),
+                (60, EventKind::RateLimited, false),
+            ]
+        );
     }
 }

@@ -16,23 +16,61 @@ use std::time::SystemTime;
 
 pub const VERSION: u32 = 1;
 
+/// A target's status, as the policy sees it after a pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Health {
+    /// Never checked (or reset).
     #[default]
     Unknown,
     Healthy,
-    Failing,
+    /// Failing, but below fail_threshold or inside the grace period after a restart.
+    Degraded,
+    /// fail_threshold reached: recovering (actions run under the policy).
+    #[serde(alias = "failing")]
+    Failed,
+    /// `give_up_after_restarts` restarts did not bring it back: no more actions until a
+    /// healthy pass or `neon-watchdog reset`.
+    GaveUp,
 }
 
 impl Health {
+    pub const ALL: [Health; 5] = [
+        Health::Unknown,
+        Health::Healthy,
+        Health::Degraded,
+        Health::Failed,
+        Health::GaveUp,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Health::Unknown => "unknown",
             Health::Healthy => "healthy",
-            Health::Failing => "failing",
+            Health::Degraded => "degraded",
+            Health::Failed => "failed",
+            Health::GaveUp => "gave_up",
         }
     }
+
+    /// Failed or gave up: down, as far as notifications are concerned.
+    pub fn is_down(self) -> bool {
+        matches!(self, Health::Failed | Health::GaveUp)
+    }
+}
+
+/// The most recent status changes kept per target.
+pub const MAX_TRANSITIONS: usize = 20;
+
+/// One status change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    #[serde(with = "time_rfc3339")]
+    pub at: SystemTime,
+    pub from: Health,
+    pub to: Health,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// What the policy remembers about one target between passes.
@@ -52,6 +90,20 @@ pub struct TargetState {
     pub restarts: Vec<SystemTime>,
     #[serde(with = "opt_time")]
     pub last_restart: Option<SystemTime>,
+    /// Actions run since the last healthy pass (backoff and give-up count these).
+    pub restarts_since_healthy: u32,
+    /// Actions run, ever (the metrics counter).
+    pub restarts_total: u64,
+    /// When the target went down (reached `failed`), for the downtime of `recovered`.
+    #[serde(with = "opt_time")]
+    pub down_since: Option<SystemTime>,
+    /// When humans were last told it is down (`down`, `gave_up` or a reminder).
+    #[serde(with = "opt_time")]
+    pub last_alert: Option<SystemTime>,
+    /// The last due action was skipped by the hourly cap (`rate_limited` is told once).
+    pub rate_limited: bool,
+    /// The last [`MAX_TRANSITIONS`] status changes, oldest first.
+    pub transitions: Vec<Transition>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +191,11 @@ pub fn save(path: &Path, state: &StateFile, redactor: &Redactor) -> Result<(), S
     for t in state.targets.values_mut() {
         if let Some(r) = &t.last_reason {
             t.last_reason = Some(redactor.redact(r));
+        }
+        for tr in &mut t.transitions {
+            if let Some(r) = &tr.reason {
+                tr.reason = Some(redactor.redact(r));
+            }
         }
     }
     let mut json = serde_json::to_vec_pretty(&state).map_err(|e| e.to_string())?;
@@ -339,13 +396,24 @@ mod tests {
         s.targets.insert(
             "web".into(),
             TargetState {
-                status: Health::Failing,
+                status: Health::Failed,
                 since: Some(t),
                 consecutive_failures: 2,
                 last_reason: Some("exit 1: bad token=abc".into()),
                 last_check: Some(t),
                 restarts: vec![t],
                 last_restart: Some(t),
+                restarts_since_healthy: 1,
+                restarts_total: 7,
+                down_since: Some(t),
+                last_alert: Some(t),
+                rate_limited: false,
+                transitions: vec![Transition {
+                    at: t,
+                    from: Health::Degraded,
+                    to: Health::Failed,
+                    reason: Some("exit 1: bad password=abc".into()),
+                }],
             },
         );
         s
@@ -362,7 +430,9 @@ mod tests {
         let l = load(&path, false);
         assert!(l.warning.is_none());
         let mut expected = sample();
-        expected.targets.get_mut("web").unwrap().last_reason = Some("exit 1: bad token=***".into());
+        let web = expected.targets.get_mut("web").unwrap();
+        web.last_reason = Some("exit 1: bad token=***".into());
+        web.transitions[0].reason = Some("exit 1: bad password=***".into());
         assert_eq!(l.state, expected);
         // no temp file left behind
         let names: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
@@ -423,6 +493,26 @@ mod tests {
         }
         drop(first);
         assert!(Lock::acquire(&path).is_ok());
+    }
+
+    #[test]
+    fn a_version_1_file_from_before_the_status_model_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(
+            &path,
+            r#"{"version": 1, "targets": {"web": {"status": "failing", "consecutive_failures": 3,
+               "restarts": ["2026-11-23T10:00:00.000Z"], "last_restart": "2026-11-23T10:00:00.000Z"}}}"#,
+        )
+        .unwrap();
+        let l = load(&path, false);
+        assert!(l.warning.is_none(), "{:?}", l.warning);
+        let web = &l.state.targets["web"];
+        assert_eq!(web.status, Health::Failed);
+        assert_eq!(web.consecutive_failures, 3);
+        assert_eq!(web.restarts.len(), 1);
+        assert_eq!(web.restarts_since_healthy, 0);
+        assert!(web.transitions.is_empty());
     }
 
     #[test]

@@ -9,10 +9,34 @@ fn policy_line(p: &Policy) -> String {
     } else {
         format!("restart_cooldown {}s", p.restart_cooldown.as_secs())
     };
-    format!(
+    let mut line = format!(
         "fail_threshold {}, {cooldown}, max_restarts_per_hour {}",
         p.fail_threshold, p.max_restarts_per_hour
-    )
+    );
+    if !p.restart_grace.is_zero() {
+        let _ = write!(line, ", restart_grace {}s", p.restart_grace.as_secs());
+    }
+    if !p.backoff_initial.is_zero() {
+        let max = if p.backoff_max.is_zero() {
+            "no cap".to_string()
+        } else {
+            format!("max {}s", p.backoff_max.as_secs())
+        };
+        let _ = write!(
+            line,
+            ", backoff {}s x{} ({max})",
+            p.backoff_initial.as_secs(),
+            p.backoff_multiplier
+        );
+    }
+    if p.give_up_after_restarts > 0 {
+        let _ = write!(
+            line,
+            ", give up after {} restarts",
+            p.give_up_after_restarts
+        );
+    }
+    line
 }
 
 /// The summary text (already redacted).
@@ -46,6 +70,13 @@ pub fn render(c: &Config) -> String {
         c.lock_file.display()
     );
     let _ = writeln!(s, "default policy: {}", policy_line(&c.default_policy));
+    if let Some(every) = c.reminder_every {
+        let _ = writeln!(
+            s,
+            "reminders: every {}s while a target stays down",
+            every.as_secs()
+        );
+    }
     for t in &c.targets {
         let _ = writeln!(s);
         let _ = writeln!(
@@ -65,6 +96,14 @@ pub fn render(c: &Config) -> String {
             );
         }
         let _ = writeln!(s, "  policy: {}", policy_line(&t.policy));
+        if let Some(g) = &t.on_give_up {
+            let _ = writeln!(
+                s,
+                "  on_give_up: {}, timeout {}s",
+                r.argv(&g.argv),
+                g.timeout.as_secs()
+            );
+        }
         match &t.action {
             Action::None => {
                 let _ = writeln!(s, "  action: none (monitor only)");

@@ -9,6 +9,7 @@ use crate::config::ExecAction;
 use crate::policy::ActionKind;
 use crate::redact::Redactor;
 use crate::spawn::{self, Cleanup, Spec, Status};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -25,13 +26,17 @@ pub fn run(
     kind: ActionKind,
     output_file: &Path,
     redactor: &Redactor,
+    event_env: &BTreeMap<String, String>,
 ) -> ActionResult {
     let start = Instant::now();
     let Some(argv) = argv(e, kind) else {
         return ActionResult::failed("no start or restart command".into(), Duration::ZERO);
     };
+    // the watchdog's NEON_WATCHDOG_* say what happened; the user's own env comes on top
+    let mut env = event_env.clone();
+    env.extend(e.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     if e.detach {
-        return match spawn::detach(argv, &e.env, e.cwd.as_deref(), e.log_file.as_deref()) {
+        return match spawn::detach(argv, &env, e.cwd.as_deref(), e.log_file.as_deref()) {
             Ok(()) => ActionResult {
                 ok: true,
                 exit: None,
@@ -46,7 +51,7 @@ pub fn run(
     let spec = Spec {
         argv,
         timeout: e.timeout,
-        env: &e.env,
+        env: &env,
         cwd: e.cwd.as_deref(),
         cleanup: Cleanup::LeaveGroup,
         output: Some(output_file),

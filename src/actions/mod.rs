@@ -6,6 +6,7 @@ mod systemd;
 
 use crate::config::{Action, Config};
 use crate::policy::{ActionKind, Available};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -58,13 +59,20 @@ pub fn argv(action: &Action, kind: ActionKind, config: &Config) -> Option<Vec<St
     }
 }
 
-/// Run the action for `kind` on behalf of `target`.
-pub fn run(action: &Action, kind: ActionKind, config: &Config, target: &str) -> ActionResult {
+/// Run the action for `kind` on behalf of `target`. `env` (`NEON_WATCHDOG_*`: what happened)
+/// is added to an exec action's environment.
+pub fn run(
+    action: &Action,
+    kind: ActionKind,
+    config: &Config,
+    target: &str,
+    env: &BTreeMap<String, String>,
+) -> ActionResult {
     match action {
         Action::None => ActionResult::failed("no action configured".into(), Duration::ZERO),
         Action::Exec(e) => {
             let output = output_file(config, target);
-            exec::run(e, kind, &output, &config.redactor)
+            exec::run(e, kind, &output, &config.redactor, env)
         }
         Action::Systemd(s) => systemd::run(s, &config.systemctl_path, &config.redactor),
     }

@@ -19,6 +19,8 @@ pub struct Config {
     pub systemctl_path: String,
     pub default_policy: Policy,
     pub targets: Vec<Target>,
+    /// Repeat `down` while a target stays down (None: never).
+    pub reminder_every: Option<Duration>,
     /// Masks every `${NAME}` value this config expanded.
     pub redactor: Redactor,
 }
@@ -51,7 +53,7 @@ impl LogLevel {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Policy {
     /// Consecutive failed passes before acting (>= 1).
     pub fail_threshold: u32,
@@ -59,6 +61,16 @@ pub struct Policy {
     pub restart_cooldown: Duration,
     /// At most this many actions in any sliding hour (>= 1).
     pub max_restarts_per_hour: u32,
+    /// After an action, failures are reported but not counted for this long (zero: none).
+    pub restart_grace: Duration,
+    /// Wait before the 2nd restart without a healthy pass in between; zero: no backoff.
+    pub backoff_initial: Duration,
+    /// Each further restart without a healthy pass waits this many times longer (>= 1).
+    pub backoff_multiplier: f64,
+    /// The longest backoff wait; zero: no cap.
+    pub backoff_max: Duration,
+    /// Give up after this many restarts without a healthy pass in between; zero: never.
+    pub give_up_after_restarts: u32,
 }
 
 impl Default for Policy {
@@ -67,6 +79,11 @@ impl Default for Policy {
             fail_threshold: 1,
             restart_cooldown: Duration::from_secs(60),
             max_restarts_per_hour: 10,
+            restart_grace: Duration::ZERO,
+            backoff_initial: Duration::ZERO,
+            backoff_multiplier: 2.0,
+            backoff_max: Duration::ZERO,
+            give_up_after_restarts: 0,
         }
     }
 }
@@ -78,6 +95,15 @@ pub struct Target {
     pub checks: Vec<CheckSpec>,
     pub policy: Policy,
     pub action: Action,
+    /// Run once when the target gives up (`give_up_after_restarts`).
+    pub on_give_up: Option<OnGiveUp>,
+}
+
+/// `on_give_up: {exec: [argv...]}`: isolate, page, open a ticket.
+#[derive(Debug, Clone)]
+pub struct OnGiveUp {
+    pub argv: Vec<String>,
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone)]

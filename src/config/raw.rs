@@ -21,6 +21,7 @@ pub struct RawConfig {
     pub systemctl_path: Option<String>,
     pub default_policy: Option<RawPolicy>,
     pub targets: Option<Vec<RawTarget>>,
+    pub reminder_every_seconds: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize, Clone)]
@@ -29,6 +30,11 @@ pub struct RawPolicy {
     pub fail_threshold: Option<i64>,
     pub restart_cooldown_seconds: Option<i64>,
     pub max_restarts_per_hour: Option<i64>,
+    pub restart_grace_seconds: Option<i64>,
+    pub backoff_initial_seconds: Option<i64>,
+    pub backoff_multiplier: Option<f64>,
+    pub backoff_max_seconds: Option<i64>,
+    pub give_up_after_restarts: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -39,6 +45,14 @@ pub struct RawTarget {
     pub checks: Option<Vec<RawCheck>>,
     pub policy: Option<RawPolicy>,
     pub action: Option<RawAction>,
+    pub on_give_up: Option<RawOnGiveUp>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOnGiveUp {
+    pub exec: Option<Vec<String>>,
+    pub timeout_seconds: Option<i64>,
 }
 
 /// One check: exactly one kind key, plus modifiers of that kind, plus `timeout_seconds`.

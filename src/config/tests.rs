@@ -181,7 +181,9 @@ fn typo_names_the_key_and_path() {
     assert_eq!(
         e,
         "c.yml: default_policy.fail_treshold: unknown field `fail_treshold`, expected one of \
-         `fail_threshold`, `restart_cooldown_seconds`, `max_restarts_per_hour` (line 2, column 3)"
+         `fail_threshold`, `restart_cooldown_seconds`, `max_restarts_per_hour`, \
+         `restart_grace_seconds`, `backoff_initial_seconds`, `backoff_multiplier`, \
+         `backoff_max_seconds`, `give_up_after_restarts` (line 2, column 3)"
     );
 }
 
@@ -459,4 +461,56 @@ fn short_expanded_values_are_warned_about() {
         "c.yml: targets[0].checks[0].command[1]: a ${NAME} value here is shorter than 4 characters: too short to be a secret, it is not masked in logs (line 4)"
     );
     assert_eq!(l.config.redactor.redact("sleep 1"), "sleep 1");
+}
+
+#[test]
+fn escalation_policy_keys_default_to_off_and_merge_per_key() {
+    let c = ok(MINIMAL);
+    let p = c.default_policy;
+    assert_eq!(p.restart_grace, Duration::ZERO);
+    assert_eq!(p.backoff_initial, Duration::ZERO);
+    assert_eq!(p.backoff_multiplier, 2.0);
+    assert_eq!(p.backoff_max, Duration::ZERO);
+    assert_eq!(p.give_up_after_restarts, 0);
+    assert!(c.reminder_every.is_none());
+    assert!(c.targets[0].on_give_up.is_none());
+    let c = ok("default_policy:\n  restart_grace_seconds: 20\n  backoff_initial_seconds: 10\n  backoff_multiplier: 3\n  backoff_max_seconds: 600\n  give_up_after_restarts: 5\nreminder_every_seconds: 3600\ntargets:\n  - name: web\n    checks: [{tcp_port: 80}]\n    policy: {give_up_after_restarts: 2}\n    action: {exec: {restart: [/bin/true]}}\n    on_give_up: {exec: [/bin/echo, gave up]}\n");
+    let p = c.targets[0].policy;
+    assert_eq!(p.give_up_after_restarts, 2);
+    assert_eq!(p.restart_grace, Duration::from_secs(20), "inherited");
+    assert_eq!(p.backoff_multiplier, 3.0);
+    assert_eq!(p.backoff_max, Duration::from_secs(600));
+    assert_eq!(c.reminder_every, Some(Duration::from_secs(3600)));
+    let g = c.targets[0].on_give_up.as_ref().unwrap();
+    assert_eq!(g.argv, vec!["/bin/echo", "gave up"]);
+    assert_eq!(g.timeout, Duration::from_secs(30));
+}
+
+#[test]
+fn escalation_policy_errors_have_paths() {
+    let e = err("default_policy:\n  backoff_multiplier: 0.5\n  give_up_after_restarts: -1\n  restart_grace_seconds: -3\n  backoff_initial_seconds: 60\n  backoff_max_seconds: 30\nreminder_every_seconds: 0\ntargets:\n  - name: web\n    checks: [{tcp_port: 80}]\n    action: none\n    on_give_up: {timeout_seconds: 5}\n");
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            "c.yml: reminder_every_seconds: must be 1 or more, got 0 (line 7)",
+            "c.yml: default_policy.restart_grace_seconds: must be 0 or more (0 means none), got -3 (line 4)",
+            "c.yml: default_policy.backoff_multiplier: must be between 1 and 100 (1: a constant wait, 2: doubling), got 0.5 (line 2)",
+            "c.yml: default_policy.give_up_after_restarts: must be 0 or more (0 means never give up), got -1 (line 3)",
+            "c.yml: default_policy.backoff_max_seconds: 30s is less than backoff_initial_seconds (60s): the cap must be at least the first wait (line 6)",
+            "c.yml: targets[0].on_give_up.exec: is missing: give the command to run once when the target gives up, e.g. [\"/usr/local/bin/page-oncall\"] (line 12)",
+        ]
+    );
+}
+
+#[test]
+fn on_give_up_without_give_up_is_a_warning() {
+    let l = parse_as("c.yml", "targets:\n  - name: web\n    checks: [{tcp_port: 80}]\n    action: none\n    on_give_up: {exec: [/bin/true]}\n").unwrap();
+    assert!(
+        l.warnings
+            .iter()
+            .any(|w| w.contains("targets[0].on_give_up: never runs")),
+        "{:?}",
+        l.warnings
+    );
 }

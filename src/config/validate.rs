@@ -223,6 +223,9 @@ pub fn validate(
         parsed
     });
     let max_parallel = cx.count("max_parallel", raw.max_parallel, 32) as usize;
+    let reminder_every = raw
+        .reminder_every_seconds
+        .map(|_| cx.seconds("reminder_every_seconds", raw.reminder_every_seconds, 0, 1));
 
     let state_file = match raw.state_file.as_deref() {
         Some(s) => cx.file_path("state_file", s),
@@ -326,6 +329,7 @@ pub fn validate(
         systemctl_path,
         default_policy,
         targets,
+        reminder_every,
         redactor,
     };
     Ok((config, cx.warnings))
@@ -349,27 +353,109 @@ fn default_state_file(env: &Env) -> PathBuf {
 
 fn policy(cx: &mut Ctx, p: &str, raw: Option<&RawPolicy>, base: Policy) -> Policy {
     let Some(raw) = raw else { return base };
-    Policy {
-        fail_threshold: cx.count(
-            &format!("{p}.fail_threshold"),
-            raw.fail_threshold,
-            base.fail_threshold,
-        ),
-        restart_cooldown: match raw.restart_cooldown_seconds {
-            None => base.restart_cooldown,
-            Some(_) => cx.seconds(
-                &format!("{p}.restart_cooldown_seconds"),
-                raw.restart_cooldown_seconds,
-                base.restart_cooldown.as_secs(),
-                0,
+    let fail_threshold = cx.count(
+        &format!("{p}.fail_threshold"),
+        raw.fail_threshold,
+        base.fail_threshold,
+    );
+    // an absent key keeps the base's value; a present one is checked (0 allowed: "off")
+    let secs = |cx: &mut Ctx, key: &str, v: Option<i64>, base: Duration| match v {
+        None => base,
+        Some(_) => cx.seconds(&format!("{p}.{key}"), v, base.as_secs(), 0),
+    };
+    let restart_cooldown = secs(
+        cx,
+        "restart_cooldown_seconds",
+        raw.restart_cooldown_seconds,
+        base.restart_cooldown,
+    );
+    let restart_grace = secs(
+        cx,
+        "restart_grace_seconds",
+        raw.restart_grace_seconds,
+        base.restart_grace,
+    );
+    let backoff_initial = secs(
+        cx,
+        "backoff_initial_seconds",
+        raw.backoff_initial_seconds,
+        base.backoff_initial,
+    );
+    let backoff_max = secs(
+        cx,
+        "backoff_max_seconds",
+        raw.backoff_max_seconds,
+        base.backoff_max,
+    );
+    let backoff_multiplier = match raw.backoff_multiplier {
+        None => base.backoff_multiplier,
+        Some(m) if m.is_finite() && (1.0..=100.0).contains(&m) => m,
+        Some(m) => {
+            cx.err(
+                format!("{p}.backoff_multiplier"),
+                format!("must be between 1 and 100 (1: a constant wait, 2: doubling), got {m}"),
+            );
+            base.backoff_multiplier
+        }
+    };
+    let give_up_after_restarts = match raw.give_up_after_restarts {
+        None => base.give_up_after_restarts,
+        Some(n) if n < 0 => {
+            cx.err(
+                format!("{p}.give_up_after_restarts"),
+                format!("must be 0 or more (0 means never give up), got {n}"),
+            );
+            base.give_up_after_restarts
+        }
+        Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
+    };
+    if !backoff_max.is_zero() && backoff_max < backoff_initial {
+        cx.err(
+            format!("{p}.backoff_max_seconds"),
+            format!(
+                "{}s is less than backoff_initial_seconds ({}s): the cap must be at least the first wait",
+                backoff_max.as_secs(),
+                backoff_initial.as_secs()
             ),
-        },
+        );
+    }
+    Policy {
+        fail_threshold,
+        restart_cooldown,
         max_restarts_per_hour: cx.count(
             &format!("{p}.max_restarts_per_hour"),
             raw.max_restarts_per_hour,
             base.max_restarts_per_hour,
         ),
+        restart_grace,
+        backoff_initial,
+        backoff_multiplier,
+        backoff_max,
+        give_up_after_restarts,
     }
+}
+
+/// `on_give_up: {exec: [argv...], timeout_seconds: N}`.
+fn on_give_up(cx: &mut Ctx, p: &str, raw: RawOnGiveUp, policy: &Policy) -> Option<OnGiveUp> {
+    let Some(argv) = raw.exec else {
+        cx.err(
+            format!("{p}.exec"),
+            "is missing: give the command to run once when the target gives up, e.g. [\"/usr/local/bin/page-oncall\"]",
+        );
+        return None;
+    };
+    let argv = cx.argv(&format!("{p}.exec"), &argv, true);
+    let timeout = cx.seconds(&format!("{p}.timeout_seconds"), raw.timeout_seconds, 30, 1);
+    if policy.give_up_after_restarts == 0 {
+        cx.warn(
+            p,
+            "never runs: give_up_after_restarts is 0 (never give up) in this target's policy",
+        );
+    }
+    Some(OnGiveUp {
+        argv: argv?,
+        timeout,
+    })
 }
 
 fn target(cx: &mut Ctx, p: &str, t: RawTarget, default_policy: Policy) -> Option<Target> {
@@ -432,6 +518,9 @@ fn target(cx: &mut Ctx, p: &str, t: RawTarget, default_policy: Policy) -> Option
         }
         Some(a) => action(cx, &format!("{p}.action"), a),
     };
+    let on_give_up = t
+        .on_give_up
+        .and_then(|g| on_give_up(cx, &format!("{p}.on_give_up"), g, &policy));
     if cx.issues.len() > before {
         return None;
     }
@@ -441,6 +530,7 @@ fn target(cx: &mut Ctx, p: &str, t: RawTarget, default_policy: Policy) -> Option
         checks,
         policy,
         action: action?,
+        on_give_up,
     })
 }
 

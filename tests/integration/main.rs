@@ -17,6 +17,7 @@ mod checks;
 mod cli;
 mod commands;
 mod config_errors;
+mod escalation;
 mod examples;
 mod lock;
 mod logs;

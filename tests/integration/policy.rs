@@ -40,7 +40,7 @@ fn acts_only_when_failures_reach_the_threshold() {
         .assert_line_contains(&["msg=\"action done\""], "exit=0");
     assert_eq!(t.count_lines("runs"), 1);
     let st = t.state();
-    assert_eq!(st["targets"]["app"]["status"], "failing");
+    assert_eq!(st["targets"]["app"]["status"], "failed");
     assert_eq!(
         st["targets"]["app"]["restarts"].as_array().map(Vec::len),
         Some(1),

@@ -38,7 +38,7 @@ fn corrupt_state_is_moved_aside_and_the_pass_goes_on() {
     assert_eq!(t.read(&aside[0]), garbage);
     let st = t.state();
     assert_eq!(st["version"], 1, "{st}");
-    assert_eq!(st["targets"]["app"]["status"], "failing", "{st}");
+    assert_eq!(st["targets"]["app"]["status"], "failed", "{st}");
     assert_eq!(st["targets"]["app"]["consecutive_failures"], 1, "{st}");
 }
 
@@ -84,7 +84,7 @@ targets:
     let st = t.json("deep/er/state.json");
     assert_eq!(st["version"], 1);
     let b = &st["targets"]["b"];
-    assert_eq!(b["status"], "failing", "{st}");
+    assert_eq!(b["status"], "failed", "{st}");
     assert_eq!(b["consecutive_failures"], 1, "{st}");
     assert!(
         b["last_reason"].as_str().unwrap_or("").contains("exit 1"),

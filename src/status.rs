@@ -1,0 +1,347 @@
+//! `status` (what the state file says, no check run) and `reset` (forget failures, backoff and
+//! `gave_up`, so the policy acts again).
+//!
+//! `status --json` is a stable interface: fields are only ever added. Its shape:
+//!
+//! ```json
+//! {"version": "0.1.0", "state_file": "/var/lib/neon-watchdog/state.json",
+//!  "generated": "2026-11-23T10:00:00.000Z", "healthy": false,
+//!  "targets": [{"name": "web", "enabled": true, "status": "failed",
+//!    "since": "...", "consecutive_failures": 3, "restarts_last_hour": 1,
+//!    "restarts_total": 4, "last_reason": "tcp_port: connection refused",
+//!    "last_check": "...", "last_check_age_seconds": 12, "last_restart": "...",
+//!    "transitions": [{"at": "...", "from": "degraded", "to": "failed", "reason": "..."}]}]}
+//! ```
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::exit::Exit;
+use crate::policy::HOUR;
+use crate::state::{self, Health, TargetState};
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime};
+use tracing::{info, warn};
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub version: &'static str,
+    pub state_file: String,
+    #[serde(with = "state::time_rfc3339")]
+    pub generated: SystemTime,
+    /// Every enabled target is healthy (the exit code is 0).
+    pub healthy: bool,
+    pub targets: Vec<Row>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Row {
+    pub name: String,
+    pub enabled: bool,
+    pub status: &'static str,
+    #[serde(serialize_with = "opt_time")]
+    pub since: Option<SystemTime>,
+    pub consecutive_failures: u32,
+    pub restarts_last_hour: usize,
+    pub restarts_total: u64,
+    pub last_reason: Option<String>,
+    #[serde(serialize_with = "opt_time")]
+    pub last_check: Option<SystemTime>,
+    pub last_check_age_seconds: Option<u64>,
+    #[serde(serialize_with = "opt_time")]
+    pub last_restart: Option<SystemTime>,
+    pub transitions: Vec<state::Transition>,
+}
+
+fn opt_time<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&humantime::format_rfc3339_millis(*t).to_string()),
+        None => s.serialize_none(),
+    }
+}
+
+/// The report for `config`'s targets from `st` at `now` (pure: tested below).
+pub fn report(config: &Config, st: &state::StateFile, now: SystemTime) -> Report {
+    let hour_ago = now.checked_sub(HOUR).unwrap_or(SystemTime::UNIX_EPOCH);
+    let targets: Vec<Row> = config
+        .targets
+        .iter()
+        .map(|t| {
+            let s = st.targets.get(&t.name).cloned().unwrap_or_default();
+            let TargetState {
+                status,
+                since,
+                consecutive_failures,
+                last_reason,
+                last_check,
+                restarts,
+                last_restart,
+                restarts_total,
+                transitions,
+                ..
+            } = s;
+            Row {
+                name: t.name.clone(),
+                enabled: t.enabled,
+                status: status.as_str(),
+                since,
+                consecutive_failures,
+                restarts_last_hour: restarts.iter().filter(|r| **r > hour_ago).count(),
+                restarts_total,
+                last_reason: last_reason.map(|r| config.redactor.redact(&r)),
+                last_check,
+                last_check_age_seconds: last_check
+                    .map(|c| now.duration_since(c).unwrap_or(Duration::ZERO).as_secs()),
+                last_restart,
+                transitions,
+            }
+        })
+        .collect();
+    let healthy = targets
+        .iter()
+        .filter(|r| r.enabled)
+        .all(|r| r.status == Health::Healthy.as_str());
+    Report {
+        version: env!("CARGO_PKG_VERSION"),
+        state_file: config.state_file.display().to_string(),
+        generated: now,
+        healthy,
+        targets,
+    }
+}
+
+/// "12s", "5m", "3h", "2d"
+fn age(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=119 => format!("{s}s"),
+        120..=7199 => format!("{}m", s / 60),
+        7200..=172_799 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}
+
+/// The table a human reads.
+pub fn table(r: &Report, now: SystemTime) -> String {
+    let ago = |t: Option<SystemTime>| {
+        t.map(|t| {
+            format!(
+                "{} ago",
+                age(now.duration_since(t).unwrap_or(Duration::ZERO))
+            )
+        })
+        .unwrap_or_else(|| "never".to_string())
+    };
+    let header = [
+        "TARGET",
+        "STATUS",
+        "SINCE",
+        "FAILURES",
+        "RESTARTS/1H",
+        "LAST CHECK",
+        "LAST REASON",
+    ];
+    let rows: Vec<[String; 7]> = r
+        .targets
+        .iter()
+        .map(|t| {
+            let status = if t.enabled {
+                t.status.to_string()
+            } else {
+                format!("{} (disabled)", t.status)
+            };
+            [
+                t.name.clone(),
+                status,
+                ago(t.since),
+                t.consecutive_failures.to_string(),
+                t.restarts_last_hour.to_string(),
+                ago(t.last_check),
+                t.last_reason.clone().unwrap_or_else(|| "-".to_string()),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: &[String]| {
+        let mut l = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                l.push_str(cell);
+            } else {
+                let _ = write!(l, "{cell:<w$}  ");
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(&mut out, &header.map(String::from));
+    for row in &rows {
+        line(&mut out, row);
+    }
+    out
+}
+
+/// `neon-watchdog status [--json]`: reads the state file, runs no check.
+pub fn status(config: &Config, json: bool) -> Result<Exit, Error> {
+    let loaded = state::load(&config.state_file, true);
+    if let Some(w) = loaded.warning {
+        warn!("{w}");
+    }
+    let now = SystemTime::now();
+    let r = report(config, &loaded.state, now);
+    let text = if json {
+        let mut s = serde_json::to_string_pretty(&r)
+            .map_err(|e| Error::Other(anyhow::anyhow!("cannot render the status: {e}")))?;
+        s.push('\n');
+        s
+    } else {
+        table(&r, now)
+    };
+    print!("{}", config.redactor.redact(&text));
+    Ok(if r.healthy { Exit::Ok } else { Exit::Failing })
+}
+
+/// `neon-watchdog reset TARGET | --all`: takes the lock, clears failures, backoff and
+/// `gave_up` (see [`crate::policy::reset`]), saves the state.
+pub fn reset(config: &Config, target: Option<&str>, dry_run: bool) -> Result<Exit, Error> {
+    let names: Vec<&str> = match target {
+        Some(name) => {
+            if !config.targets.iter().any(|t| t.name == name) {
+                let known: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
+                return Err(Error::Usage(format!(
+                    "no target named {name:?} in {} (targets: {})",
+                    config.source.display(),
+                    known.join(", ")
+                )));
+            }
+            vec![name]
+        }
+        None => config.targets.iter().map(|t| t.name.as_str()).collect(),
+    };
+    let _lock = if dry_run {
+        None
+    } else {
+        Some(crate::engine::lock(config)?)
+    };
+    let loaded = state::load(&config.state_file, dry_run);
+    if let Some(w) = loaded.warning {
+        warn!("{w}");
+    }
+    let mut st = loaded.state;
+    let now = SystemTime::now();
+    let mut changed = 0;
+    for name in names {
+        let Some(t) = st.targets.get_mut(name) else {
+            info!(target = name, "nothing to reset (never checked)");
+            continue;
+        };
+        let (from, failures) = (t.status, t.consecutive_failures);
+        if crate::policy::reset(t, now) {
+            changed += 1;
+            info!(
+                target = name,
+                from = from.as_str(),
+                failures,
+                dry_run,
+                "target reset: failures, backoff and gave_up cleared; actions enabled again"
+            );
+        } else {
+            info!(target = name, "nothing to reset");
+        }
+    }
+    if changed > 0 && !dry_run {
+        state::save(&config.state_file, &st, &config.redactor)
+            .map_err(|e| Error::Other(anyhow::anyhow!("{e}")))?;
+    }
+    Ok(Exit::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        crate::config::parse(
+            std::path::Path::new("/etc/nw/c.yml"),
+            "state_file: /var/lib/nw/state.json\ntargets:\n  - name: web\n    checks: [{tcp_port: 1}]\n    action: none\n  - name: db-primary\n    checks: [{tcp_port: 2}]\n    action: none\n  - name: off\n    enabled: false\n    checks: [{tcp_port: 3}]\n    action: none\n",
+            &crate::config::validate::Env {
+                lookup: &|_| None,
+                is_root: true,
+                config_dir: "/etc/nw".into(),
+            },
+        )
+        .unwrap()
+        .config
+    }
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs)
+    }
+
+    #[test]
+    fn report_counts_the_last_hour_and_ignores_disabled_targets() {
+        let c = config();
+        let mut st = state::StateFile::default();
+        st.targets.insert(
+            "web".into(),
+            TargetState {
+                status: Health::Failed,
+                since: Some(at(4000)),
+                consecutive_failures: 3,
+                last_reason: Some("tcp_port: connection refused".into()),
+                last_check: Some(at(4988)),
+                restarts: vec![at(100), at(4000), at(4900)],
+                restarts_total: 9,
+                ..TargetState::default()
+            },
+        );
+        st.targets.insert(
+            "db-primary".into(),
+            TargetState {
+                status: Health::Healthy,
+                ..TargetState::default()
+            },
+        );
+        st.targets.insert(
+            "off".into(),
+            TargetState {
+                status: Health::Failed,
+                ..TargetState::default()
+            },
+        );
+        let r = report(&c, &st, at(5000));
+        assert!(!r.healthy);
+        let web = &r.targets[0];
+        assert_eq!(web.status, "failed");
+        assert_eq!(web.restarts_last_hour, 2);
+        assert_eq!(web.last_check_age_seconds, Some(12));
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["targets"][0]["since"], "2027-01-15T09:06:40.000Z");
+        assert_eq!(json["targets"][1]["status"], "healthy");
+        assert_eq!(json["targets"][2]["enabled"], false);
+        let table = table(&r, at(5000));
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].starts_with("TARGET      STATUS"), "{table}");
+        assert!(
+            lines[1].starts_with("web         failed")
+                && lines[1].contains("16m ago")
+                && lines[1].ends_with("tcp_port: connection refused"),
+            "{table}"
+        );
+        assert!(lines[3].contains("failed (disabled)"), "{table}");
+        // the disabled target does not make it unhealthy
+        st.targets.get_mut("web").unwrap().status = Health::Healthy;
+        assert!(report(&c, &st, at(5000)).healthy);
+        // a target never checked is not healthy
+        st.targets.remove("web");
+        let r = report(&c, &st, at(5000));
+        assert!(!r.healthy);
+        assert_eq!(r.targets[0].status, "unknown");
+    }
+}
