@@ -45,6 +45,8 @@ pub struct PassReport {
     pub events: Vec<Event>,
     /// Per target, per check results (for metrics).
     pub targets: Vec<TargetReport>,
+    /// The metrics text of this pass, when `metrics:` is configured.
+    pub metrics: Option<String>,
 }
 
 impl PassReport {
@@ -149,6 +151,9 @@ fn parallel_map<T: Sync, R: Send>(
 /// it still acts. The error is logged on every pass.
 pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
     let started = Instant::now();
+    if let (Some(hb), false) = (&config.heartbeat, opts.dry_run) {
+        crate::heartbeat::start(hb, &config.redactor);
+    }
     let targets: Vec<&Target> = config.enabled_targets().collect();
     // Taken before any command of this pass runs, so the watchdog's own commands can never
     // satisfy a process check.
@@ -261,8 +266,106 @@ pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
             _ => {}
         }
     }
+    tell(config, st, &mut report, opts);
     report.duration = started.elapsed();
+    if let (Some(hb), false) = (&config.heartbeat, opts.dry_run) {
+        let healthy = report.failing == 0 && report.unknown == 0;
+        crate::heartbeat::finish(hb, healthy, &summary(&report, st), &config.redactor);
+    }
+    if config.metrics.textfile.is_some() || config.metrics.listen.is_some() {
+        report.metrics = Some(metrics(config, st, &report, opts));
+    }
     report
+}
+
+/// Phase four: notifications. What cannot be delivered is kept in the state file for the
+/// next pass (saved again here if anything changed).
+fn tell(config: &Config, st: &mut StateFile, report: &mut PassReport, opts: Options) {
+    if opts.dry_run {
+        for e in &report.events {
+            if config.notify.iter().any(|n| n.events.contains(&e.event)) {
+                info!(target = %e.target, event = e.event.as_str(), reason = "dry_run", "notification skipped");
+            }
+        }
+        return;
+    }
+    if config.notify.is_empty() {
+        st.pending_notifications.clear();
+        return;
+    }
+    if report.events.is_empty() && st.pending_notifications.is_empty() {
+        return;
+    }
+    let before = st.pending_notifications.clone();
+    st.pending_notifications = crate::notify::deliver(
+        config,
+        &report.events,
+        std::mem::take(&mut st.pending_notifications),
+    );
+    if st.pending_notifications != before && report.saved {
+        report.saved = save_state(config, st, opts);
+    }
+}
+
+/// The heartbeat's body: one line, then the failing targets with their reasons.
+fn summary(report: &PassReport, st: &StateFile) -> String {
+    let mut s = format!(
+        "neon-watchdog on {}: healthy={} failing={} unknown={}",
+        crate::notify::hostname(),
+        report.healthy,
+        report.failing,
+        report.unknown
+    );
+    for t in report.targets.iter().filter(|t| !t.healthy) {
+        let reason = st
+            .targets
+            .get(&t.name)
+            .and_then(|s| s.last_reason.as_deref())
+            .unwrap_or("unknown");
+        s.push_str(&format!("\n{}: {reason}", t.name));
+    }
+    s
+}
+
+/// Render this pass's metrics and write the textfile (not in a dry run).
+fn metrics(config: &Config, st: &StateFile, report: &PassReport, opts: Options) -> String {
+    use crate::metrics::{CheckMetrics, PassMetrics, TargetMetrics};
+    let m = PassMetrics {
+        targets: report
+            .targets
+            .iter()
+            .map(|t| {
+                let s = st.targets.get(&t.name).cloned().unwrap_or_default();
+                TargetMetrics {
+                    name: t.name.clone(),
+                    up: t.healthy,
+                    consecutive_failures: s.consecutive_failures,
+                    restarts_total: s.restarts_total,
+                    status: s.status,
+                    checks: t
+                        .checks
+                        .iter()
+                        .enumerate()
+                        .map(|(index, c)| CheckMetrics {
+                            index,
+                            kind: c.kind,
+                            up: c.ok,
+                            duration: c.latency,
+                        })
+                        .collect(),
+                }
+            })
+            .collect(),
+        finished: SystemTime::now(),
+        duration: report.duration,
+    };
+    let text = crate::metrics::render(&m);
+    if let (Some(path), false) = (&config.metrics.textfile, opts.dry_run) {
+        if let Err(e) = crate::metrics::write_textfile(path, &text) {
+            error!("{e}");
+        }
+    }
+    text
 }
 
 /// An event about `target` for notifications.
@@ -564,6 +667,7 @@ fn give_up(config: &Config, target: &Target, state: &TargetState) {
         cwd: None,
         cleanup: crate::spawn::Cleanup::KillGroup,
         output: None,
+        stdin: None,
     };
     match crate::spawn::run(&spec) {
         Err(e) => error!(target = name, argv = %shown, err = %e.message, "on_give_up failed"),
@@ -718,12 +822,23 @@ pub fn run_loop(
         Some(lock(&config)?)
     };
     let mut st = load_state(&config, opts);
+    let shared = std::sync::Arc::new(Mutex::new(crate::metrics::Shared::default()));
+    let listen = config.metrics.listen;
+    if let Some(addr) = listen {
+        crate::metrics::serve_or_log(addr, shared.clone());
+    }
     loop {
         let started = Instant::now();
         reap_orphans();
         let report = pass(&config, &mut st, opts);
         log_pass(&report);
         reap_orphans();
+        if let (Some(text), Ok(mut sh)) = (&report.metrics, shared.lock()) {
+            sh.text = text.clone();
+            sh.last_pass = Some(Instant::now());
+            // a pass is due every interval; three missed in a row is a hung loop
+            sh.stale_after = (config.interval * 3).max(Duration::from_secs(60));
+        }
         let next = started + config.interval;
         while !STOP.load(Ordering::SeqCst) && Instant::now() < next {
             if RELOAD.swap(false, Ordering::SeqCst) {
@@ -734,6 +849,9 @@ pub fn run_loop(
                         error!("config reload refused: state_file and lock_file cannot change while running; restart neon-watchdog instead");
                     }
                     Ok(c) => {
+                        if c.metrics.listen != listen {
+                            warn!("metrics.listen changed: the metrics endpoint moves only when neon-watchdog restarts");
+                        }
                         on_reload(&c);
                         config = c;
                         info!(

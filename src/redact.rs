@@ -88,6 +88,19 @@ impl Redactor {
     }
 }
 
+/// An HTTP header whose value is a secret: Authorization, Proxy-Authorization, Cookie, and
+/// names that contain token, key, secret, auth, password or session (`X-Api-Key`).
+pub fn header_is_secret(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n == "cookie"
+        || n == "set-cookie"
+        || [
+            "auth", "token", "key", "secret", "password", "passwd", "session",
+        ]
+        .iter()
+        .any(|w| n.contains(w))
+}
+
 /// `--password`, `-token`, `--api-key` (with no `=` in it): the next argv element is secret.
 /// Boolean flags such as `--no-ask-password` take no value.
 fn is_secret_flag(arg: &str) -> bool {

@@ -112,6 +112,9 @@ pub struct Spec<'a> {
     /// back once the command exits. For actions: a daemon the command leaves behind keeps
     /// writing to a file, where a pipe whose reader is gone would kill it with SIGPIPE.
     pub output: Option<&'a Path>,
+    /// Written to the command's stdin, which is then closed (otherwise stdin is /dev/null).
+    /// At most a pipe's buffer (64 KiB) is written: the watchdog never blocks on a reader.
+    pub stdin: Option<&'a [u8]>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,6 +271,9 @@ pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
     }
     let mut cmd = command(spec.argv, spec.env, spec.cwd);
     cmd.process_group(0);
+    if spec.stdin.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
     match spec.output {
         None => {
             cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -307,6 +313,13 @@ pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
     let start = Instant::now();
     let mut child = spawn_registered(&mut cmd).map_err(|e| spawn_error(&spec.argv[0], &e))?;
     let pgid = child.id() as i32;
+    if let (Some(data), Some(mut stdin)) = (spec.stdin, child.stdin.take()) {
+        use std::io::Write;
+        // non-blocking: a command that never reads cannot hold the pass (a short write
+        // is its loss); EPIPE from one that exited at once is no error of ours
+        set_nonblocking(stdin.as_raw_fd(), true);
+        let _ = stdin.write_all(data);
+    }
     let deadline = start + spec.timeout;
     let started_at = crate::procs::stat(pgid)
         .map(|s| s.starttime)
@@ -614,6 +627,7 @@ mod tests {
             cwd: None,
             cleanup: Cleanup::KillAll,
             output: None,
+            stdin: None,
         }
     }
 

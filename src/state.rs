@@ -111,6 +111,9 @@ pub struct StateFile {
     pub version: u32,
     #[serde(default)]
     pub targets: BTreeMap<String, TargetState>,
+    /// Notifications that could not be delivered yet, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_notifications: Vec<crate::notify::Pending>,
 }
 
 impl Default for StateFile {
@@ -118,6 +121,7 @@ impl Default for StateFile {
         StateFile {
             version: VERSION,
             targets: BTreeMap::new(),
+            pending_notifications: Vec::new(),
         }
     }
 }
@@ -188,6 +192,9 @@ fn move_aside(path: &Path) -> Result<PathBuf, String> {
 /// Write the state atomically, creating the directory if missing.
 pub fn save(path: &Path, state: &StateFile, redactor: &Redactor) -> Result<(), String> {
     let mut state = state.clone();
+    for p in &mut state.pending_notifications {
+        p.event.reason = redactor.redact(&p.event.reason);
+    }
     for t in state.targets.values_mut() {
         if let Some(r) = &t.last_reason {
             t.last_reason = Some(redactor.redact(r));
@@ -205,6 +212,15 @@ pub fn save(path: &Path, state: &StateFile, redactor: &Redactor) -> Result<(), S
 
 /// Replace `path` with `data`: temp file in the same directory, fsync, rename, fsync dir.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), String> {
+    write_atomic_inner(path, data, None)
+}
+
+/// [`write_atomic`], the new file with exactly `mode` (umask aside).
+pub fn write_atomic_mode(path: &Path, data: &[u8], mode: u32) -> Result<(), String> {
+    write_atomic_inner(path, data, Some(mode))
+}
+
+fn write_atomic_inner(path: &Path, data: &[u8], mode: Option<u32>) -> Result<(), String> {
     let err = |e: std::io::Error| crate::checks::os_error(&e);
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -227,6 +243,11 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), String> {
             .truncate(true)
             .open(&tmp)
             .map_err(err)?;
+        if let Some(mode) = mode {
+            use std::os::unix::fs::PermissionsExt;
+            f.set_permissions(std::fs::Permissions::from_mode(mode))
+                .map_err(err)?;
+        }
         f.write_all(data).map_err(err)?;
         f.sync_all().map_err(err)?;
         std::fs::rename(&tmp, path).map_err(err)?;

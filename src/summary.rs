@@ -70,6 +70,42 @@ pub fn render(c: &Config) -> String {
         c.lock_file.display()
     );
     let _ = writeln!(s, "default policy: {}", policy_line(&c.default_policy));
+    for n in &c.notify {
+        let events: Vec<&str> = n.events.iter().map(|e| e.as_str()).collect();
+        let how = match &n.kind {
+            crate::config::NotifierKind::Webhook(w) => format!(
+                "format {}, timeout {}s, retries {}{}",
+                w.format.as_str(),
+                w.timeout.as_secs(),
+                w.retries,
+                if w.headers.is_empty() {
+                    String::new()
+                } else {
+                    let names: Vec<&str> = w.headers.iter().map(|(k, _)| k.as_str()).collect();
+                    format!(", headers {}", names.join(", "))
+                }
+            ),
+            crate::config::NotifierKind::Exec { argv, timeout } => {
+                format!("{}, timeout {}s", r.argv(argv), timeout.as_secs())
+            }
+        };
+        let _ = writeln!(s, "notify: {} ({how}): {}", n.name, events.join(", "));
+    }
+    if let Some(hb) = &c.heartbeat {
+        let _ = writeln!(
+            s,
+            "heartbeat: {}{} after each pass (/fail when a target fails), timeout {}s",
+            crate::http_client::origin(&hb.url),
+            if hb.send_start { " (with /start)" } else { "" },
+            hb.timeout.as_secs()
+        );
+    }
+    if let Some(f) = &c.metrics.textfile {
+        let _ = writeln!(s, "metrics: textfile {}", f.display());
+    }
+    if let Some(a) = &c.metrics.listen {
+        let _ = writeln!(s, "metrics: http://{a}/metrics and /healthz (run only)");
+    }
     if let Some(every) = c.reminder_every {
         let _ = writeln!(
             s,

@@ -55,6 +55,7 @@ pub fn run(
         cwd: e.cwd.as_deref(),
         cleanup: Cleanup::LeaveGroup,
         output: Some(output_file),
+        stdin: None,
     };
     if let Some(dir) = output_file.parent() {
         let _ = std::fs::create_dir_all(dir);

@@ -101,7 +101,7 @@ pub fn output_file(config: &Config, target: &str) -> PathBuf {
 }
 
 /// 32-bit FNV-1a: a stable short hash for file names.
-fn fnv1a(s: &str) -> u32 {
+pub fn fnv1a(s: &str) -> u32 {
     s.bytes().fold(0x811c_9dc5_u32, |h, b| {
         (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
     })

@@ -27,6 +27,7 @@ pub fn run(s: &SystemdAction, systemctl: &str, redactor: &Redactor) -> ActionRes
         cwd: None,
         cleanup: Cleanup::KillGroup,
         output: None,
+        stdin: None,
     };
     let out = match spawn::run(&spec) {
         Ok(o) => o,

@@ -21,6 +21,7 @@ pub fn check(
         cwd: None,
         cleanup: Cleanup::KillAll,
         output: None,
+        stdin: None,
     };
     let out = match spawn::run(&spec) {
         Ok(o) => o,

@@ -21,6 +21,11 @@ pub struct Config {
     pub targets: Vec<Target>,
     /// Repeat `down` while a target stays down (None: never).
     pub reminder_every: Option<Duration>,
+    /// Who is told about events (`notify:`).
+    pub notify: Vec<Notifier>,
+    /// Pinged at the end of every pass (`heartbeat:`).
+    pub heartbeat: Option<Heartbeat>,
+    pub metrics: MetricsConfig,
     /// Masks every `${NAME}` value this config expanded.
     pub redactor: Redactor,
 }
@@ -211,4 +216,70 @@ impl SystemdMethod {
             SystemdMethod::ReloadOrRestart => "reload-or-restart",
         }
     }
+}
+
+/// One notifier and the events it takes.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    /// Stable name for logs and the state file: `notify[0] webhook https://hooks.slack.com`
+    /// (no path or query: they are often the secret).
+    pub name: String,
+    /// Changes when the notifier's destination changes: a delivery owed to a notifier that is
+    /// gone or changed is dropped.
+    pub key: String,
+    pub kind: NotifierKind,
+    pub events: Vec<crate::events::EventKind>,
+}
+
+#[derive(Debug, Clone)]
+pub enum NotifierKind {
+    Webhook(Webhook),
+    /// The event as JSON on stdin, `NEON_WATCHDOG_*` in the environment.
+    Exec {
+        argv: Vec<String>,
+        timeout: Duration,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    pub url: String,
+    pub format: WebhookFormat,
+    pub headers: Vec<(String, String)>,
+    pub timeout: Duration,
+    /// Attempts after the first one, inside the pass.
+    pub retries: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookFormat {
+    Json,
+    Slack,
+    Discord,
+}
+
+impl WebhookFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookFormat::Json => "json",
+            WebhookFormat::Slack => "slack",
+            WebhookFormat::Discord => "discord",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Heartbeat {
+    pub url: String,
+    /// GET `url/start` at the beginning of a pass.
+    pub send_start: bool,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MetricsConfig {
+    /// node exporter textfile, written atomically at the end of each pass.
+    pub textfile: Option<PathBuf>,
+    /// `run` only: serve /metrics and /healthz here.
+    pub listen: Option<std::net::SocketAddr>,
 }

@@ -22,6 +22,45 @@ pub struct RawConfig {
     pub default_policy: Option<RawPolicy>,
     pub targets: Option<Vec<RawTarget>>,
     pub reminder_every_seconds: Option<i64>,
+    pub notify: Option<Vec<RawNotifier>>,
+    pub heartbeat: Option<RawHeartbeat>,
+    pub metrics: Option<RawMetrics>,
+}
+
+/// One notifier: exactly one of `webhook:` / `exec:`, and the events it takes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotifier {
+    pub webhook: Option<RawWebhook>,
+    pub exec: Option<Vec<String>>,
+    pub events: Option<Vec<String>>,
+    /// exec only (a webhook has its own).
+    pub timeout_seconds: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    pub url: Option<String>,
+    pub format: Option<String>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub timeout_seconds: Option<i64>,
+    pub retries: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeartbeat {
+    pub url: Option<String>,
+    pub send_start: Option<bool>,
+    pub timeout_seconds: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    pub textfile: Option<String>,
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Clone)]

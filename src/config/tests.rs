@@ -514,3 +514,47 @@ fn on_give_up_without_give_up_is_a_warning() {
         l.warnings
     );
 }
+
+#[test]
+fn notify_heartbeat_and_metrics_are_validated_with_paths() {
+    let e = err("notify:\n  - webhook: {url: \"ftp://x/y\", format: teams, retries: 20}\n    events: [down, donw]\n  - exec: []\n  - {}\n  - webhook: {url: \"https://h/x\"}\n    exec: [/bin/true]\nheartbeat: {}\nmetrics: {listen: \"localhost\"}\ntargets:\n  - name: web\n    checks: [{tcp_port: 80}]\n    action: none\n");
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            "c.yml: notify[0].events[1]: \"donw\" is not an event: use down, recovered, gave_up, restart, restart_failed, rate_limited (line 3)",
+            "c.yml: notify[0].webhook.url: \"ftp://x\" is not an http:// or https:// URL (line 2)",
+            "c.yml: notify[0].webhook.format: \"teams\" is not a format: use json, slack or discord (line 2)",
+            "c.yml: notify[0].webhook.retries: must be 0..10 (attempts after the first, inside one pass), got 20 (line 2)",
+            "c.yml: notify[1].exec: is an empty list: give the program and its arguments, e.g. [\"/usr/bin/curl\", \"-fsS\", \"http://127.0.0.1/\"] (line 4)",
+            "c.yml: notify[2]: needs `webhook:` or `exec:` (line 5)",
+            "c.yml: notify[3]: has both webhook and exec: one notifier each (line 6)",
+            "c.yml: heartbeat.url: is missing: give the URL, e.g. https://hc-ping.com/${HC_UUID} (line 8)",
+            "c.yml: metrics.listen: \"localhost\" is not an address: write IP:PORT, e.g. 127.0.0.1:9798 (line 9)",
+        ]
+    );
+}
+
+#[test]
+fn notify_defaults_and_secret_headers() {
+    let c = ok("notify:\n  - webhook:\n      url: https://hooks.example.com/services/x\n      headers: {Authorization: \"Bearer ${API_TOKEN}\", X-Api-Key: literal-key-value, X-Env: prod}\nheartbeat: {url: \"https://hc-ping.com/abc/\"}\nmetrics: {textfile: m.prom, listen: \"127.0.0.1:9798\"}\ntargets:\n  - name: web\n    checks: [{tcp_port: 80}]\n    action: none\n");
+    let n = &c.notify[0];
+    assert_eq!(n.name, "notify[0] webhook https://hooks.example.com");
+    assert_eq!(n.events, crate::events::EventKind::DEFAULT.to_vec());
+    let crate::config::NotifierKind::Webhook(w) = &n.kind else {
+        panic!("webhook")
+    };
+    assert_eq!((w.timeout, w.retries), (Duration::from_secs(5), 3));
+    let shown = c
+        .redactor
+        .redact("Bearer tok-123456 literal-key-value prod");
+    assert_eq!(shown, "*** *** prod");
+    let hb = c.heartbeat.as_ref().unwrap();
+    assert_eq!(hb.url, "https://hc-ping.com/abc");
+    assert!(!hb.send_start);
+    assert_eq!(
+        c.metrics.textfile.as_deref(),
+        Some(Path::new("/etc/nw/m.prom"))
+    );
+    assert_eq!(c.metrics.listen, Some("127.0.0.1:9798".parse().unwrap()));
+}

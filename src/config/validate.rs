@@ -1,6 +1,8 @@
 //! Stage two: raw structs -> validated model. Collects every problem it finds, each with its
 //! field path, instead of stopping at the first.
 
+mod notify;
+
 use super::env::expand;
 use super::model::*;
 use super::raw::*;
@@ -223,6 +225,9 @@ pub fn validate(
         parsed
     });
     let max_parallel = cx.count("max_parallel", raw.max_parallel, 32) as usize;
+    let notify = notify::notifiers(&mut cx, raw.notify);
+    let heartbeat = notify::heartbeat(&mut cx, raw.heartbeat);
+    let metrics = notify::metrics(&mut cx, raw.metrics);
     let reminder_every = raw
         .reminder_every_seconds
         .map(|_| cx.seconds("reminder_every_seconds", raw.reminder_every_seconds, 0, 1));
@@ -330,6 +335,9 @@ pub fn validate(
         default_policy,
         targets,
         reminder_every,
+        notify,
+        heartbeat,
+        metrics,
         redactor,
     };
     Ok((config, cx.warnings))

@@ -21,6 +21,7 @@ mod escalation;
 mod examples;
 mod lock;
 mod logs;
+mod notify;
 mod policy;
 mod run_loop;
 mod secrets;

@@ -1,0 +1,49 @@
+//! Who watches the watchdog: a ping per pass to a dead man's switch (the healthchecks.io
+//! convention). `url/start` when a pass begins (with `send_start`), `url` when it ends with
+//! every target healthy, `url/fail` when a target failed, with a short summary as the body.
+//! A failed ping is a warning line; it never changes the exit code.
+
+use crate::config::Heartbeat;
+use crate::http_client::{self, Method, Tls};
+use crate::redact::Redactor;
+use tracing::{debug, warn};
+
+fn ping(hb: &Heartbeat, suffix: &str, method: Method, body: &str, r: &Redactor) {
+    let url = format!("{}{suffix}", hb.url);
+    let req = http_client::Request {
+        method,
+        url: &url,
+        headers: &[],
+        body: (method == Method::Post).then_some(body.as_bytes()),
+        content_type: Some("text/plain; charset=utf-8"),
+        timeout: hb.timeout,
+        tls: Tls::Verify,
+        ip_version: None,
+        resolve: None,
+        max_body: 1024,
+        env_proxy: true,
+    };
+    let shown = format!("{}{suffix}", http_client::origin(&hb.url));
+    match http_client::send(&req) {
+        Ok(resp) if (200..300).contains(&resp.status) => {
+            debug!(heartbeat = %shown, status = resp.status, "heartbeat sent")
+        }
+        Ok(resp) => {
+            warn!(heartbeat = %shown, status = resp.status, err = %format!("HTTP {}", resp.status), "heartbeat failed")
+        }
+        Err(e) => warn!(heartbeat = %shown, err = %r.redact(&e), "heartbeat failed"),
+    }
+}
+
+/// At the start of a pass (only with `send_start`).
+pub fn start(hb: &Heartbeat, r: &Redactor) {
+    if hb.send_start {
+        ping(hb, "/start", Method::Get, "", r);
+    }
+}
+
+/// At the end of a pass.
+pub fn finish(hb: &Heartbeat, healthy: bool, summary: &str, r: &Redactor) {
+    let suffix = if healthy { "" } else { "/fail" };
+    ping(hb, suffix, Method::Post, &r.redact(summary), r);
+}

@@ -1,0 +1,307 @@
+//! One blocking HTTP(S) request with a hard overall timeout (ureq 3, rustls, webpki roots),
+//! for the http check, webhooks and heartbeats. Errors come back as short phrases a user can
+//! act on: `connection refused`, `timed out after 2s`, `TLS: certificate expired`.
+//!
+//! Redirects are never followed (a health endpoint that redirects says so itself), HTTP error
+//! statuses are responses, not errors, and the body is read up to a cap.
+
+use crate::checks::{os_error, secs};
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// How the server's certificate is checked.
+#[derive(Debug, Clone, Copy)]
+pub enum Tls<'a> {
+    /// Against the bundled web PKI roots (Mozilla's).
+    Verify,
+    /// Not at all (self-signed certificates).
+    NoVerify,
+    /// Against the CA certificates in this PEM file only.
+    CaFile(&'a Path),
+}
+
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub method: Method,
+    pub url: &'a str,
+    pub headers: &'a [(String, String)],
+    /// Sent with POST (with `content_type`).
+    pub body: Option<&'a [u8]>,
+    pub content_type: Option<&'a str>,
+    /// For the whole exchange: resolve, connect, TLS, request, response, body.
+    pub timeout: Duration,
+    pub tls: Tls<'a>,
+    /// 4 or 6: only that address family.
+    pub ip_version: Option<u8>,
+    /// Connect here instead of resolving the URL's host (which stays the Host and SNI name).
+    pub resolve: Option<IpAddr>,
+    /// Read at most this many bytes of the body.
+    pub max_body: u64,
+    /// Honour HTTP(S)_PROXY from the environment (webhooks may need it; health checks of a
+    /// local service must not go through a proxy).
+    pub env_proxy: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub body: Vec<u8>,
+    /// The Location header, for a redirect's message.
+    pub location: Option<String>,
+}
+
+/// Connect to one fixed address, whatever the URL's host (`resolve:`).
+#[derive(Debug)]
+struct FixedResolver(IpAddr);
+
+impl Resolver for FixedResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        _config: &ureq::config::Config,
+        _timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+            Some("https") => 443,
+            _ => 80,
+        });
+        let mut out = self.empty();
+        out.push(SocketAddr::new(self.0, port));
+        Ok(out)
+    }
+}
+
+/// Send one request. `Err` is a short, user-facing reason.
+pub fn send(req: &Request) -> Result<Response, String> {
+    let tls = match req.tls {
+        Tls::Verify => ureq::tls::TlsConfig::builder().build(),
+        Tls::NoVerify => ureq::tls::TlsConfig::builder()
+            .disable_verification(true)
+            .build(),
+        Tls::CaFile(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("cannot read ca_file {}: {}", path.display(), os_error(&e)))?;
+            let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            if certs.is_empty() {
+                return Err(format!(
+                    "ca_file {} holds no PEM certificate",
+                    path.display()
+                ));
+            }
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
+                .build()
+        }
+    };
+    let family = match req.ip_version {
+        Some(4) => ureq::config::IpFamily::Ipv4Only,
+        Some(6) => ureq::config::IpFamily::Ipv6Only,
+        _ => ureq::config::IpFamily::Any,
+    };
+    let mut config = ureq::config::Config::builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(req.timeout))
+        .ip_family(family)
+        .tls_config(tls)
+        .user_agent(concat!("neon-watchdog/", env!("CARGO_PKG_VERSION")))
+        .accept_encoding("identity")
+        .max_idle_connections(0);
+    if !req.env_proxy {
+        config = config.proxy(None);
+    }
+    let config = config.build();
+    let agent = match req.resolve {
+        Some(ip) => ureq::Agent::with_parts(config, DefaultConnector::default(), FixedResolver(ip)),
+        None => ureq::Agent::new_with_config(config),
+    };
+
+    let mut builder = ureq::http::Request::builder()
+        .method(req.method.as_str())
+        .uri(req.url);
+    for (k, v) in req.headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    if let (Some(ct), Some(_)) = (req.content_type, req.body) {
+        builder = builder.header("Content-Type", ct);
+    }
+    let body: Vec<u8> = req.body.map(<[u8]>::to_vec).unwrap_or_default();
+    let request = builder
+        .body(body)
+        .map_err(|e| format!("invalid request: {e}"))?;
+    let mut response = agent.run(request).map_err(|e| reason(&e, req))?;
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut body = Vec::new();
+    if req.method != Method::Head {
+        use std::io::Read;
+        let mut reader = response.body_mut().as_reader();
+        if let Err(e) = (&mut reader).take(req.max_body).read_to_end(&mut body) {
+            return Err(io_reason(&e, req));
+        }
+    }
+    Ok(Response {
+        status,
+        body,
+        location,
+    })
+}
+
+fn timed_out(req: &Request) -> String {
+    format!("timed out after {}", secs(req.timeout))
+}
+
+/// A ureq error as a short reason.
+fn reason(e: &ureq::Error, req: &Request) -> String {
+    match e {
+        ureq::Error::Timeout(_) => timed_out(req),
+        ureq::Error::Io(io) => io_reason(io, req),
+        ureq::Error::HostNotFound => {
+            let host = host_of(req.url);
+            match req.ip_version {
+                Some(v) => format!("cannot resolve {host} (to an IPv{v} address)"),
+                None => format!("cannot resolve {host}"),
+            }
+        }
+        ureq::Error::ConnectionFailed => "connection failed".to_string(),
+        ureq::Error::Rustls(t) => format!("TLS: {}", tls_reason(t, req)),
+        ureq::Error::Tls(t) => format!("TLS: {t}"),
+        ureq::Error::BadUri(u) => format!("bad URL: {u}"),
+        other => other.to_string(),
+    }
+}
+
+fn io_reason(e: &std::io::Error, req: &Request) -> String {
+    use std::io::ErrorKind;
+    // rustls errors arrive wrapped in io errors from the TLS stream
+    if let Some(inner) = e.get_ref() {
+        if let Some(t) = inner.downcast_ref::<rustls::Error>() {
+            return format!("TLS: {}", tls_reason(t, req));
+        }
+        if let Some(u) = inner.downcast_ref::<ureq::Error>() {
+            return reason(u, req);
+        }
+    }
+    match e.kind() {
+        ErrorKind::TimedOut | ErrorKind::WouldBlock => timed_out(req),
+        _ => os_error(e),
+    }
+}
+
+fn tls_reason(e: &rustls::Error, req: &Request) -> String {
+    use rustls::{CertificateError, Error};
+    match e {
+        Error::InvalidCertificate(c) => match c {
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                "certificate expired".to_string()
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                "certificate not valid yet".to_string()
+            }
+            CertificateError::UnknownIssuer => {
+                "invalid certificate (unknown issuer; self-signed? set ca_file, or tls_verify: false)"
+                    .to_string()
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                format!("certificate is not valid for {}", host_of(req.url))
+            }
+            CertificateError::BadSignature => "invalid certificate (bad signature)".to_string(),
+            other => format!("invalid certificate ({other:?})"),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// The host of a URL, without userinfo or port (for messages).
+pub fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let host_port = authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority);
+    if let Some(v6) = host_port.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or(v6);
+    }
+    host_port.split(':').next().unwrap_or(host_port)
+}
+
+/// `scheme://host[:port]`, without userinfo, path or query: how a webhook is named in logs
+/// (its path is often the secret, as in Slack's hook URLs).
+pub fn origin(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let host_port = authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority);
+    if scheme.is_empty() {
+        host_port.to_string()
+    } else {
+        format!("{scheme}://{host_port}")
+    }
+}
+
+/// The URL with its userinfo (`user:password@`) replaced by `***@`.
+pub fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://***@{host}{tail}"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_parts() {
+        assert_eq!(host_of("http://u:p@example.com:8080/x?y"), "example.com");
+        assert_eq!(host_of("https://[::1]:443/"), "::1");
+        assert_eq!(host_of("http://h"), "h");
+        assert_eq!(
+            origin("https://hooks.slack.com/services/T0/B0/secret"),
+            "https://hooks.slack.com"
+        );
+        assert_eq!(origin("http://u:p@h:1/x"), "http://h:1");
+        assert_eq!(
+            without_userinfo("http://user:pw@h:1/x@y"),
+            "http://***@h:1/x@y"
+        );
+        assert_eq!(without_userinfo("http://h/x"), "http://h/x");
+    }
+}

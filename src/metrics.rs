@@ -1,0 +1,342 @@
+//! Prometheus metrics: the text exposition format, written atomically for node exporter's
+//! textfile collector at the end of each pass, and (in `run` mode) served on
+//! `metrics.listen` at `/metrics`, with `/healthz` beside it.
+//!
+//! ```text
+//! neon_watchdog_target_up{target="web"} 1
+//! neon_watchdog_target_consecutive_failures{target="web"} 0
+//! neon_watchdog_target_restarts_total{target="web"} 3
+//! neon_watchdog_target_status{target="web",status="healthy"} 1   (one series per status)
+//! neon_watchdog_check_up{target="web",check="0",kind="tcp_port"} 1
+//! neon_watchdog_check_duration_seconds{target="web",check="0",kind="tcp_port"} 0.0004
+//! neon_watchdog_last_run_timestamp_seconds 1.7637e9
+//! neon_watchdog_run_duration_seconds 0.021
+//! ```
+
+use crate::state::Health;
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use tracing::{debug, error, info};
+
+/// One pass, as metrics see it.
+#[derive(Debug, Clone)]
+pub struct PassMetrics {
+    pub targets: Vec<TargetMetrics>,
+    pub finished: SystemTime,
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct TargetMetrics {
+    pub name: String,
+    pub up: bool,
+    pub consecutive_failures: u32,
+    pub restarts_total: u64,
+    pub status: Health,
+    pub checks: Vec<CheckMetrics>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckMetrics {
+    pub index: usize,
+    pub kind: &'static str,
+    pub up: bool,
+    pub duration: Duration,
+}
+
+/// A label value, escaped as the exposition format wants: `\\`, `\"`, `\n`.
+fn label(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn header(s: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(s, "# HELP {name} {help}");
+    let _ = writeln!(s, "# TYPE {name} {kind}");
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.6}", d.as_secs_f64())
+}
+
+/// The exposition text of one pass.
+pub fn render(m: &PassMetrics) -> String {
+    let mut s = String::new();
+    let t = |name: &str| label(name);
+    header(
+        &mut s,
+        "neon_watchdog_target_up",
+        "gauge",
+        "1 if every check of the target passed in the last pass, else 0.",
+    );
+    for x in &m.targets {
+        let _ = writeln!(
+            s,
+            "neon_watchdog_target_up{{target=\"{}\"}} {}",
+            t(&x.name),
+            u8::from(x.up)
+        );
+    }
+    header(
+        &mut s,
+        "neon_watchdog_target_consecutive_failures",
+        "gauge",
+        "Consecutive failed passes of the target.",
+    );
+    for x in &m.targets {
+        let _ = writeln!(
+            s,
+            "neon_watchdog_target_consecutive_failures{{target=\"{}\"}} {}",
+            t(&x.name),
+            x.consecutive_failures
+        );
+    }
+    header(
+        &mut s,
+        "neon_watchdog_target_restarts_total",
+        "counter",
+        "Recovery actions run for the target.",
+    );
+    for x in &m.targets {
+        let _ = writeln!(
+            s,
+            "neon_watchdog_target_restarts_total{{target=\"{}\"}} {}",
+            t(&x.name),
+            x.restarts_total
+        );
+    }
+    header(
+        &mut s,
+        "neon_watchdog_target_status",
+        "gauge",
+        "The target's status: 1 for the current one, 0 for the others.",
+    );
+    for x in &m.targets {
+        for st in Health::ALL {
+            let _ = writeln!(
+                s,
+                "neon_watchdog_target_status{{target=\"{}\",status=\"{}\"}} {}",
+                t(&x.name),
+                st.as_str(),
+                u8::from(x.status == st)
+            );
+        }
+    }
+    header(
+        &mut s,
+        "neon_watchdog_check_up",
+        "gauge",
+        "1 if the check passed in the last pass, else 0.",
+    );
+    for x in &m.targets {
+        for c in &x.checks {
+            let _ = writeln!(
+                s,
+                "neon_watchdog_check_up{{target=\"{}\",check=\"{}\",kind=\"{}\"}} {}",
+                t(&x.name),
+                c.index,
+                c.kind,
+                u8::from(c.up)
+            );
+        }
+    }
+    header(
+        &mut s,
+        "neon_watchdog_check_duration_seconds",
+        "gauge",
+        "How long the check took in the last pass.",
+    );
+    for x in &m.targets {
+        for c in &x.checks {
+            let _ = writeln!(
+                s,
+                "neon_watchdog_check_duration_seconds{{target=\"{}\",check=\"{}\",kind=\"{}\"}} {}",
+                t(&x.name),
+                c.index,
+                c.kind,
+                secs(c.duration)
+            );
+        }
+    }
+    header(
+        &mut s,
+        "neon_watchdog_last_run_timestamp_seconds",
+        "gauge",
+        "When the last pass finished (Unix time).",
+    );
+    let ts = m
+        .finished
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    let _ = writeln!(s, "neon_watchdog_last_run_timestamp_seconds {}", secs(ts));
+    header(
+        &mut s,
+        "neon_watchdog_run_duration_seconds",
+        "gauge",
+        "How long the last pass took.",
+    );
+    let _ = writeln!(s, "neon_watchdog_run_duration_seconds {}", secs(m.duration));
+    s
+}
+
+/// Write the textfile atomically (mode 0644: node exporter runs as another user).
+pub fn write_textfile(path: &Path, text: &str) -> Result<(), String> {
+    crate::state::write_atomic_mode(path, text.as_bytes(), 0o644)
+        .map_err(|e| format!("cannot write metrics textfile {}: {e}", path.display()))
+}
+
+/// What the `run` loop shares with the metrics server.
+#[derive(Debug, Default)]
+pub struct Shared {
+    pub text: String,
+    pub last_pass: Option<Instant>,
+    /// `/healthz` fails when the last pass is older than this.
+    pub stale_after: Duration,
+}
+
+/// Serve `/metrics` and `/healthz` on `addr` from a thread, one connection at a time.
+pub fn serve(addr: SocketAddr, shared: Arc<Mutex<Shared>>) -> Result<SocketAddr, String> {
+    let listener = TcpListener::bind(addr).map_err(|e| {
+        format!(
+            "cannot listen on {addr} for metrics: {}",
+            crate::checks::os_error(&e)
+        )
+    })?;
+    let local = listener.local_addr().unwrap_or(addr);
+    std::thread::Builder::new()
+        .name("metrics".into())
+        .spawn(move || {
+            for conn in listener.incoming() {
+                match conn {
+                    Ok(stream) => handle(stream, &shared),
+                    Err(e) => {
+                        debug!(err = %e, "metrics: accept failed");
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            }
+        })
+        .map_err(|e| format!("cannot start the metrics server thread: {e}"))?;
+    info!(listen = %local, "serving /metrics and /healthz");
+    Ok(local)
+}
+
+fn handle(mut stream: TcpStream, shared: &Mutex<Shared>) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 8192 {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&buf);
+    let mut words = head.split_whitespace();
+    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let path = path.split('?').next().unwrap_or(path);
+    let (status, ctype, body) = match (method, path) {
+        ("GET" | "HEAD", "/metrics") => {
+            let text = shared.lock().map(|s| s.text.clone()).unwrap_or_default();
+            ("200 OK", "text/plain; version=0.0.4; charset=utf-8", text)
+        }
+        ("GET" | "HEAD", "/healthz") => {
+            let (last, stale) = shared
+                .lock()
+                .map(|s| (s.last_pass, s.stale_after))
+                .unwrap_or((None, Duration::ZERO));
+            match last {
+                Some(t) if t.elapsed() <= stale => ("200 OK", "text/plain", "ok\n".to_string()),
+                Some(t) => (
+                    "503 Service Unavailable",
+                    "text/plain",
+                    format!(
+                        "stale: the last pass finished {}s ago\n",
+                        t.elapsed().as_secs()
+                    ),
+                ),
+                None => (
+                    "503 Service Unavailable",
+                    "text/plain",
+                    "no pass finished yet\n".to_string(),
+                ),
+            }
+        }
+        ("GET" | "HEAD", _) => (
+            "404 Not Found",
+            "text/plain",
+            "not found: try /metrics or /healthz\n".to_string(),
+        ),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "GET only\n".to_string(),
+        ),
+    };
+    let mut resp = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    if method != "HEAD" {
+        resp.push_str(&body);
+    }
+    if let Err(e) = stream.write_all(resp.as_bytes()) {
+        debug!(err = %e, "metrics: write failed");
+    }
+}
+
+/// Log a failure to serve: the watchdog goes on without the endpoint.
+pub fn serve_or_log(addr: SocketAddr, shared: Arc<Mutex<Shared>>) {
+    if let Err(e) = serve(addr, shared) {
+        error!("{e}; going on without the metrics endpoint");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped_and_every_status_has_a_series() {
+        let m = PassMetrics {
+            targets: vec![TargetMetrics {
+                name: "we\"b\\1\n".into(),
+                up: false,
+                consecutive_failures: 3,
+                restarts_total: 2,
+                status: Health::GaveUp,
+                checks: vec![CheckMetrics {
+                    index: 0,
+                    kind: "tcp_port",
+                    up: false,
+                    duration: Duration::from_millis(1500),
+                }],
+            }],
+            finished: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+            duration: Duration::from_millis(21),
+        };
+        let text = render(&m);
+        assert!(
+            text.contains("neon_watchdog_target_up{target=\"we\\\"b\\\\1\\n\"} 0"),
+            "{text}"
+        );
+        assert_eq!(text.matches("neon_watchdog_target_status{").count(), 5);
+        assert!(text.contains("status=\"gave_up\"} 1"));
+        assert!(text.contains("check=\"0\",kind=\"tcp_port\"} 1.500000"));
+        assert!(text.contains("neon_watchdog_last_run_timestamp_seconds 1800000000.000000"));
+        assert!(text.contains("neon_watchdog_run_duration_seconds 0.021000"));
+    }
+}

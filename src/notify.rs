@@ -1,0 +1,408 @@
+//! Notifications: deliver a pass's events to webhooks (JSON, Slack, Discord bodies) and exec
+//! notifiers, with retries inside the pass, and keep what still failed for the next pass.
+//!
+//! - Each event goes to every notifier whose `events:` has its kind (a reminder goes to those
+//!   that take `down`).
+//! - A delivery is tried 1 + `retries` times with a short backoff (0.5 s, 1 s, 2 s, ...).
+//!   If it still fails it is kept (in the state file) and tried again on the next pass, in
+//!   order, before newer events: a flaky webhook neither loses nor duplicates an event.
+//! - Time budget: once a notifier has failed a delivery after all its retries, the rest of its
+//!   deliveries this pass are not tried (they wait for the next pass), so a dead webhook costs
+//!   one delivery's time per pass, not one per event. Notifiers run side by side.
+//! - Owed deliveries older than a day, or beyond 100, are dropped with an error line; so are
+//!   deliveries owed to a notifier that was removed or changed in the config.
+//! - Failures are logged; they never change the exit code.
+
+use crate::config::{Config, Notifier, NotifierKind, Webhook, WebhookFormat};
+use crate::events::{Event, EventKind};
+use crate::http_client::{self, Method, Tls};
+use crate::redact::Redactor;
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, SystemTime};
+use tracing::{error, info, warn};
+
+/// Deliveries kept for the next pass, at most.
+pub const MAX_PENDING: usize = 100;
+/// A delivery owed for longer than this is dropped.
+pub const MAX_PENDING_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// A delivery that failed: kept in the state file and tried again on the next pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    /// The notifier's key ([`Notifier::key`]).
+    pub notifier: String,
+    pub event: Event,
+    /// Passes that tried it.
+    pub attempts: u32,
+    #[serde(with = "crate::state::time_rfc3339")]
+    pub first_failed: SystemTime,
+}
+
+/// One delivery to make this pass.
+struct Job {
+    event: Event,
+    attempts: u32,
+    first_failed: Option<SystemTime>,
+}
+
+fn takes(n: &Notifier, e: &Event) -> bool {
+    let kind = if e.reminder { EventKind::Down } else { e.event };
+    n.events.contains(&kind)
+}
+
+/// Deliver owed `pending` deliveries, then `events`; return what is still owed.
+pub fn deliver(config: &Config, events: &[Event], pending: Vec<Pending>) -> Vec<Pending> {
+    deliver_at(config, events, pending, SystemTime::now())
+}
+
+fn deliver_at(
+    config: &Config,
+    events: &[Event],
+    pending: Vec<Pending>,
+    now: SystemTime,
+) -> Vec<Pending> {
+    let notifiers = &config.notify;
+    let mut jobs: Vec<Vec<Job>> = notifiers.iter().map(|_| Vec::new()).collect();
+    for p in pending {
+        let Some(i) = notifiers.iter().position(|n| n.key == p.notifier) else {
+            warn!(
+                target = %p.event.target, event = p.event.event.as_str(),
+                "dropping an undelivered notification: its notifier was removed or changed in the config"
+            );
+            continue;
+        };
+        if now.duration_since(p.first_failed).unwrap_or(Duration::ZERO) > MAX_PENDING_AGE {
+            error!(
+                notifier = %notifiers[i].name, target = %p.event.target,
+                event = p.event.event.as_str(), attempts = p.attempts,
+                "dropping a notification undelivered for more than a day"
+            );
+            continue;
+        }
+        jobs[i].push(Job {
+            event: p.event,
+            attempts: p.attempts,
+            first_failed: Some(p.first_failed),
+        });
+    }
+    for e in events {
+        for (i, n) in notifiers.iter().enumerate() {
+            if takes(n, e) {
+                jobs[i].push(Job {
+                    event: e.clone(),
+                    attempts: 0,
+                    first_failed: None,
+                });
+            }
+        }
+    }
+    let work: Vec<(&Notifier, Vec<Job>)> = notifiers
+        .iter()
+        .zip(jobs)
+        .filter(|(_, j)| !j.is_empty())
+        .collect();
+    let results = std::thread::scope(|s| {
+        let handles: Vec<_> = work
+            .into_iter()
+            .map(|(n, jobs)| {
+                let r = &config.redactor;
+                let h = std::thread::Builder::new()
+                    .spawn_scoped(s, move || run_notifier(n, jobs, r, now));
+                (n, h)
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|(n, h)| match h {
+                Ok(h) => h.join().unwrap_or_default(),
+                Err(e) => {
+                    warn!(notifier = %n.name, err = %e, "cannot start a notification thread; trying next pass");
+                    Vec::new()
+                }
+            })
+            .collect::<Vec<_>>()
+    });
+    let mut still: Vec<Pending> = results;
+    still.sort_by_key(|p| p.first_failed);
+    if still.len() > MAX_PENDING {
+        let dropped = still.len() - MAX_PENDING;
+        error!(
+            dropped,
+            kept = MAX_PENDING,
+            "too many undelivered notifications; dropping the oldest"
+        );
+        still.drain(..dropped);
+    }
+    still
+}
+
+/// One notifier's deliveries, in order; returns what is still owed.
+fn run_notifier(n: &Notifier, jobs: Vec<Job>, r: &Redactor, now: SystemTime) -> Vec<Pending> {
+    let mut owed = Vec::new();
+    let mut dead = false;
+    for job in jobs {
+        let pending = |job: Job, tried: bool| Pending {
+            notifier: n.key.clone(),
+            attempts: job.attempts + u32::from(tried),
+            first_failed: job.first_failed.unwrap_or(now),
+            event: job.event,
+        };
+        if dead {
+            owed.push(pending(job, false));
+            continue;
+        }
+        let e = &job.event;
+        match send(n, e, r) {
+            Ok(tries) => info!(
+                notifier = %n.name, target = %e.target, event = e.event.as_str(),
+                reminder = e.reminder.then_some(true), tries, "notification sent"
+            ),
+            Err(err) => {
+                warn!(
+                    notifier = %n.name, target = %e.target, event = e.event.as_str(),
+                    err = %r.redact(&err), "notification failed; will retry next pass"
+                );
+                dead = true;
+                owed.push(pending(job, true));
+            }
+        }
+    }
+    owed
+}
+
+/// Try one delivery 1 + retries times; Ok(attempts) or the last error.
+fn send(n: &Notifier, e: &Event, r: &Redactor) -> Result<u32, String> {
+    match &n.kind {
+        NotifierKind::Webhook(w) => {
+            let body = r.redact(&body(w.format, e));
+            let mut last = String::new();
+            for attempt in 0..=w.retries {
+                if attempt > 0 {
+                    let backoff = Duration::from_millis(500 << (attempt - 1).min(4));
+                    std::thread::sleep(backoff);
+                }
+                match post(w, body.as_bytes()) {
+                    Ok(()) => return Ok(attempt + 1),
+                    Err(err) => last = err,
+                }
+            }
+            Err(last)
+        }
+        NotifierKind::Exec { argv, timeout } => {
+            let json = r.redact(&body(WebhookFormat::Json, e));
+            let env = e.env();
+            let env: std::collections::BTreeMap<String, String> =
+                env.into_iter().map(|(k, v)| (k, r.redact(&v))).collect();
+            let spec = crate::spawn::Spec {
+                argv,
+                timeout: *timeout,
+                env: &env,
+                cwd: None,
+                cleanup: crate::spawn::Cleanup::KillGroup,
+                output: None,
+                stdin: Some(json.as_bytes()),
+            };
+            let out = crate::spawn::run(&spec).map_err(|e| e.message)?;
+            match out.status {
+                crate::spawn::Status::Exited(0) => Ok(1),
+                crate::spawn::Status::Exited(c) => {
+                    let tail = out.tail(200, r);
+                    Err(if tail.is_empty() {
+                        format!("exit {c}")
+                    } else {
+                        format!("exit {c}: {tail}")
+                    })
+                }
+                crate::spawn::Status::Signaled(s) => Err(format!("killed by signal {s}")),
+                crate::spawn::Status::TimedOut => {
+                    Err(format!("timed out after {}", crate::checks::secs(*timeout)))
+                }
+            }
+        }
+    }
+}
+
+fn post(w: &Webhook, body: &[u8]) -> Result<(), String> {
+    let req = http_client::Request {
+        method: Method::Post,
+        url: &w.url,
+        headers: &w.headers,
+        body: Some(body),
+        content_type: Some("application/json"),
+        timeout: w.timeout,
+        tls: Tls::Verify,
+        ip_version: None,
+        resolve: None,
+        max_body: 4096,
+        env_proxy: true,
+    };
+    let resp = http_client::send(&req)?;
+    if (200..300).contains(&resp.status) {
+        Ok(())
+    } else {
+        let text = String::from_utf8_lossy(&resp.body);
+        let text: String = text.trim().chars().take(200).collect();
+        Err(if text.is_empty() {
+            format!("HTTP {}", resp.status)
+        } else {
+            format!("HTTP {}: {text}", resp.status)
+        })
+    }
+}
+
+/// This machine's name, for messages.
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "unknown-host".to_string())
+}
+
+/// "5m 12s", "2h 3m", "40s"
+fn human(d: u64) -> String {
+    match d {
+        0..=59 => format!("{d}s"),
+        60..=3599 => format!("{}m {}s", d / 60, d % 60),
+        _ => format!("{}h {}m", d / 3600, (d % 3600) / 60),
+    }
+}
+
+/// The one-line human message of Slack, Discord (and exec notifiers' logs).
+pub fn message(e: &Event, host: &str) -> String {
+    let who = format!("[neon-watchdog@{host}] {}", e.target);
+    let restarts = match e.restarts_last_hour {
+        1 => "1 restart in the last hour".to_string(),
+        n => format!("{n} restarts in the last hour"),
+    };
+    let failures = match e.failures {
+        1 => "1 failure".to_string(),
+        n => format!("{n} failures"),
+    };
+    match e.event {
+        EventKind::Down if e.reminder => format!(
+            "{who} is STILL DOWN{}: {} ({failures}, {restarts})",
+            e.downtime_seconds
+                .map(|d| format!(" after {}", human(d)))
+                .unwrap_or_default(),
+            e.reason
+        ),
+        EventKind::Down => format!("{who} is DOWN: {} ({failures}, {restarts})", e.reason),
+        EventKind::Recovered => format!(
+            "{who} RECOVERED{}",
+            e.downtime_seconds
+                .map(|d| format!(" after {} down", human(d)))
+                .unwrap_or_default()
+        ),
+        EventKind::GaveUp => format!(
+            "{who} GAVE UP: restarts did not bring it back: {} ({failures}, {restarts}); run `neon-watchdog reset {}` once fixed",
+            e.reason, e.target
+        ),
+        EventKind::Restart => format!("{who} restarted: {} ({restarts})", e.reason),
+        EventKind::RestartFailed => format!("{who} restart FAILED: {}", e.reason),
+        EventKind::RateLimited => format!(
+            "{who} is failing but restarts are paused: the hourly cap is reached ({restarts}): {}",
+            e.reason
+        ),
+    }
+}
+
+/// The request body for `format`.
+pub fn body(format: WebhookFormat, e: &Event) -> String {
+    let host = hostname();
+    let v = match format {
+        WebhookFormat::Json => {
+            let mut v = serde_json::json!({
+                "target": e.target,
+                "event": e.event.as_str(),
+                "status": e.status,
+                "previous_status": e.previous_status,
+                "reason": e.reason,
+                "failures": e.failures,
+                "restarts_last_hour": e.restarts_last_hour,
+                "host": host,
+                "timestamp": humantime::format_rfc3339_millis(e.timestamp).to_string(),
+                "version": env!("CARGO_PKG_VERSION"),
+            });
+            if let Some(d) = e.downtime_seconds {
+                v["downtime_seconds"] = d.into();
+            }
+            if e.reminder {
+                v["reminder"] = true.into();
+            }
+            v
+        }
+        WebhookFormat::Slack => serde_json::json!({ "text": message(e, &host) }),
+        WebhookFormat::Discord => serde_json::json!({ "content": message(e, &host) }),
+    };
+    v.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: EventKind) -> Event {
+        Event {
+            target: "web".into(),
+            event: kind,
+            reminder: false,
+            status: "failed".into(),
+            previous_status: "degraded".into(),
+            reason: "tcp_port: connection refused".into(),
+            failures: 3,
+            restarts_last_hour: 1,
+            downtime_seconds: None,
+            timestamp: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        }
+    }
+
+    #[test]
+    fn json_body_has_the_documented_fields() {
+        let v: serde_json::Value =
+            serde_json::from_str(&body(WebhookFormat::Json, &event(EventKind::Down))).unwrap();
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "event",
+                "failures",
+                "host",
+                "previous_status",
+                "reason",
+                "restarts_last_hour",
+                "status",
+                "target",
+                "timestamp",
+                "version"
+            ]
+        );
+        assert_eq!(v["timestamp"], "2027-01-15T08:00:00.000Z");
+    }
+
+    #[test]
+    fn human_messages() {
+        let m = message(&event(EventKind::Down), "h1");
+        assert_eq!(
+            m,
+            "[neon-watchdog@h1] web is DOWN: tcp_port: connection refused (3 failures, 1 restart in the last hour)"
+        );
+        let mut r = event(EventKind::Recovered);
+        r.downtime_seconds = Some(312);
+        assert_eq!(
+            message(&r, "h1"),
+            "[neon-watchdog@h1] web RECOVERED after 5m 12s down"
+        );
+        let mut rem = event(EventKind::Down);
+        rem.reminder = true;
+        rem.downtime_seconds = Some(7300);
+        assert!(message(&rem, "h1").contains("is STILL DOWN after 2h 1m"));
+        assert!(message(&event(EventKind::GaveUp), "h1").contains("neon-watchdog reset web"));
+        let slack: serde_json::Value =
+            serde_json::from_str(&body(WebhookFormat::Slack, &event(EventKind::Down))).unwrap();
+        assert!(slack["text"].as_str().unwrap().contains("web is DOWN"));
+        let discord: serde_json::Value =
+            serde_json::from_str(&body(WebhookFormat::Discord, &event(EventKind::Down))).unwrap();
+        assert!(discord["content"].as_str().unwrap().contains("web is DOWN"));
+    }
+}
