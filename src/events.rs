@@ -50,6 +50,17 @@ impl EventKind {
         }
     }
 
+    /// How urgent: `critical` (gave up: a human must act), `error` (down, a restart failed),
+    /// `warning` (restarts paused by the hourly cap), `info` (recovered, restarted).
+    pub fn severity(self) -> &'static str {
+        match self {
+            EventKind::GaveUp => "critical",
+            EventKind::Down | EventKind::RestartFailed => "error",
+            EventKind::RateLimited => "warning",
+            EventKind::Recovered | EventKind::Restart => "info",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<EventKind> {
         EventKind::ALL.into_iter().find(|k| k.as_str() == s)
     }

@@ -294,7 +294,7 @@ pub fn message(e: &Event, host: &str) -> String {
                 .unwrap_or_default()
         ),
         EventKind::GaveUp => format!(
-            "{who} GAVE UP: restarts did not bring it back: {} ({failures}, {restarts}); run `neon-watchdog reset {}` once fixed",
+            "CRITICAL {who} GAVE UP: restarts did not bring it back: {} ({failures}, {restarts}); run `neon-watchdog reset {}` once fixed",
             e.reason, e.target
         ),
         EventKind::Restart => format!("{who} restarted: {} ({restarts})", e.reason),
@@ -314,6 +314,7 @@ pub fn body(format: WebhookFormat, e: &Event) -> String {
             let mut v = serde_json::json!({
                 "target": e.target,
                 "event": e.event.as_str(),
+                "severity": e.event.severity(),
                 "status": e.status,
                 "previous_status": e.previous_status,
                 "reason": e.reason,
@@ -371,6 +372,7 @@ mod tests {
                 "previous_status",
                 "reason",
                 "restarts_last_hour",
+                "severity",
                 "status",
                 "target",
                 "timestamp",

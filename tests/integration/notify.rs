@@ -199,6 +199,7 @@ fn down_and_recovered_are_sent_once_each_over_many_passes() {
     assert_eq!(got[0].header("x-source"), Some("watchdog"));
     assert_eq!(got[0].header("content-type"), Some("application/json"));
     assert_eq!(down["target"], "app");
+    assert_eq!(down["severity"], "error");
     assert_eq!(down["status"], "failed");
     assert_eq!(down["previous_status"], "degraded");
     assert_eq!(down["failures"], 2);
