@@ -165,7 +165,17 @@ pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
             _ => None,
         })
         .collect();
-    let cx = PassContext::new(&process_names, config.redactor.clone());
+    // pid_file checks read their one process directly, but counting children needs the scan
+    let scan = !process_names.is_empty()
+        || targets.iter().flat_map(|t| &t.checks).any(
+            |c| matches!(&c.check, Check::PidFile { limits, .. } if limits.max_children.is_some()),
+        );
+    let cx = PassContext::new(
+        &process_names,
+        scan,
+        config.redactor.clone(),
+        std::mem::take(&mut st.cpu_samples),
+    );
 
     let prev_state: &StateFile = st;
     let evaluated = parallel_map(&targets, config.max_parallel, |target| {
@@ -223,6 +233,7 @@ pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
         }
     }
     state::retain_targets(st, config.targets.iter().map(|t| t.name.as_str()));
+    st.cpu_samples = cx.take_cpu_samples();
 
     report.saved = save_state(config, st, opts);
     if !report.saved && !opts.in_process_state {

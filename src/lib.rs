@@ -5,6 +5,7 @@ pub mod actions;
 pub mod checks;
 pub mod cli;
 pub mod config;
+pub mod docker;
 pub mod engine;
 pub mod error;
 pub mod events;

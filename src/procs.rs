@@ -24,6 +24,12 @@ pub struct Proc {
     pub exe: Option<String>,
     /// argv joined by spaces.
     pub cmdline: String,
+    /// Real uid (owner of /proc/PID), when readable.
+    pub uid: Option<u32>,
+    /// Resident set size, in pages.
+    pub rss_pages: u64,
+    /// CPU time used so far (user + system), in clock ticks.
+    pub cpu_ticks: u64,
 }
 
 impl Proc {
@@ -59,7 +65,15 @@ impl Proc {
             argv0,
             exe,
             cmdline: argv.join(" "),
+            uid: p.uid().ok(),
+            rss_pages: stat.rss,
+            cpu_ticks: stat.utime.saturating_add(stat.stime),
         })
+    }
+
+    /// Resident memory in MiB.
+    pub fn rss_mb(&self) -> u64 {
+        self.rss_pages.saturating_mul(procfs::page_size()) / (1024 * 1024)
     }
 
     /// Read one process directly (not from a snapshot); None if it does not exist.
@@ -98,6 +112,8 @@ fn basename(s: &str) -> &str {
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub procs: Vec<Proc>,
+    /// When it was taken (CPU samples are timed by it).
+    pub at: Option<std::time::SystemTime>,
 }
 
 /// The processes that match a process check.
@@ -128,6 +144,7 @@ impl Snapshot {
                 n == comm || exe == Some(n.as_str()) || (comm.len() >= 14 && n.len() > comm.len())
             })
         };
+        let at = Some(std::time::SystemTime::now());
         let procs = match procfs::process::all_processes() {
             Ok(iter) => iter
                 .filter_map(Result::ok)
@@ -136,7 +153,15 @@ impl Snapshot {
                 .collect(),
             Err(_) => Vec::new(),
         };
-        Snapshot { procs }
+        Snapshot { procs, at }
+    }
+
+    /// Live (non-zombie) direct children of `pid`.
+    pub fn children_of(&self, pid: i32) -> u32 {
+        self.procs
+            .iter()
+            .filter(|p| p.ppid == pid && !p.is_zombie())
+            .count() as u32
     }
 
     pub fn find(&self, name: &str, cmdline_contains: Option<&str>) -> Matches<'_> {
@@ -297,6 +322,9 @@ mod tests {
             argv0: "my-very-long-service".into(),
             exe: None,
             cmdline: "my-very-long-service".into(),
+            uid: Some(0),
+            rss_pages: 0,
+            cpu_ticks: 0,
         };
         assert!(p.is_named("my-very-long-service"));
         assert!(!p.is_named("my-very-long-se-other"));

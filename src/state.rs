@@ -114,6 +114,19 @@ pub struct StateFile {
     /// Notifications that could not be delivered yet, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending_notifications: Vec<crate::notify::Pending>,
+    /// CPU time of the processes checked with `max_cpu_percent` at the last pass, keyed
+    /// `pid:starttime` (so a new process under a reused pid is never compared with the old).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cpu_samples: BTreeMap<String, CpuSample>,
+}
+
+/// One process's CPU time at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuSample {
+    /// user + system time, clock ticks.
+    pub ticks: u64,
+    #[serde(with = "time_rfc3339")]
+    pub at: SystemTime,
 }
 
 impl Default for StateFile {
@@ -122,6 +135,7 @@ impl Default for StateFile {
             version: VERSION,
             targets: BTreeMap::new(),
             pending_notifications: Vec::new(),
+            cpu_samples: BTreeMap::new(),
         }
     }
 }

@@ -168,6 +168,17 @@ pub fn render(c: &Config) -> String {
                 }
                 let _ = writeln!(s, "    {}", opts.join(", "));
             }
+            Action::Docker(d) => {
+                let _ = writeln!(
+                    s,
+                    "  action: docker {} {} (Docker API on {}; stop timeout {}s, timeout {}s)",
+                    d.method.as_str(),
+                    d.container,
+                    d.socket.display(),
+                    d.stop_timeout,
+                    d.timeout.as_secs()
+                );
+            }
             Action::Systemd(u) => {
                 let _ = writeln!(
                     s,

@@ -1,6 +1,7 @@
 //! Recovery actions: `exec` (an argv) and `systemd` (`systemctl <method> <unit>`).
 //! One entry point, [`run`], and [`argv`] to say what would run (logs, `--dry-run`).
 
+mod docker;
 mod exec;
 mod systemd;
 
@@ -46,7 +47,7 @@ pub fn available(action: &Action) -> Available {
             start: e.start.is_some(),
             restart: e.restart.is_some(),
         },
-        Action::Systemd(_) => Available::RESTART_ONLY,
+        Action::Systemd(_) | Action::Docker(_) => Available::RESTART_ONLY,
     }
 }
 
@@ -56,6 +57,7 @@ pub fn argv(action: &Action, kind: ActionKind, config: &Config) -> Option<Vec<St
         Action::None => None,
         Action::Exec(e) => exec::argv(e, kind).map(<[String]>::to_vec),
         Action::Systemd(s) => Some(systemd::argv(s, &config.systemctl_path)),
+        Action::Docker(d) => Some(docker::argv(d)),
     }
 }
 
@@ -75,6 +77,7 @@ pub fn run(
             exec::run(e, kind, &output, &config.redactor, env)
         }
         Action::Systemd(s) => systemd::run(s, &config.systemctl_path, &config.redactor),
+        Action::Docker(d) => docker::run(d),
     }
 }
 

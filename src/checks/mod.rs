@@ -2,13 +2,23 @@
 //! One file per kind; this module dispatches.
 
 mod command;
+mod disk_free;
+mod docker;
+mod file_fresh;
+mod http;
 mod pid_file;
 mod process;
+mod resources;
+mod system;
+mod systemd_unit;
 mod tcp;
 
 use crate::config::{Check, CheckSpec};
 use crate::procs::Snapshot;
 use crate::redact::Redactor;
+use crate::state::CpuSample;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// What a check found.
@@ -106,28 +116,50 @@ pub struct Figures {
     pub mem_used_percent: Option<f64>,
 }
 
-/// What checks of one pass share: the /proc snapshot (taken once per pass) and the
-/// redactor (command output is masked before it is cut to a tail).
+/// What checks of one pass share: the /proc snapshot (taken once per pass), the redactor
+/// (command output is masked before it is cut to a tail), and the CPU samples of the previous
+/// pass and this one (`max_cpu_percent`).
 #[derive(Default)]
 pub struct PassContext {
     snapshot: Snapshot,
     pub redactor: Redactor,
+    prev_cpu: BTreeMap<String, CpuSample>,
+    cpu: Mutex<BTreeMap<String, CpuSample>>,
 }
 
 impl PassContext {
-    /// Scans /proc here, once, if `process_names` is not empty: before any command of the
+    /// Scans /proc here, once, if `scan` (some check needs it): before any command of the
     /// pass runs, so the watchdog's own commands can never satisfy a process check.
-    pub fn new(process_names: &[String], redactor: Redactor) -> Self {
-        let snapshot = if process_names.is_empty() {
-            Snapshot::default()
-        } else {
+    /// `process_names` are the programs process checks look for.
+    pub fn new(
+        process_names: &[String],
+        scan: bool,
+        redactor: Redactor,
+        prev_cpu: BTreeMap<String, CpuSample>,
+    ) -> Self {
+        let snapshot = if scan {
             Snapshot::take(process_names)
+        } else {
+            Snapshot::default()
         };
-        PassContext { snapshot, redactor }
+        PassContext {
+            snapshot,
+            redactor,
+            prev_cpu,
+            cpu: Mutex::new(BTreeMap::new()),
+        }
     }
 
     pub fn snapshot(&self) -> &Snapshot {
         &self.snapshot
+    }
+
+    /// The CPU samples taken this pass (for the state file).
+    pub fn take_cpu_samples(&self) -> BTreeMap<String, CpuSample> {
+        self.cpu
+            .lock()
+            .map(|mut m| std::mem::take(&mut *m))
+            .unwrap_or_default()
     }
 }
 
@@ -138,13 +170,44 @@ pub fn run(spec: &CheckSpec, cx: &PassContext) -> CheckResult {
         Check::ProcessName {
             name,
             cmdline_contains,
-        } => process::check(cx.snapshot(), name, cmdline_contains.as_deref()),
-        Check::PidFile { path, process_name } => pid_file::check(path, process_name.as_deref()),
+            cmdline_regex,
+            user,
+            limits,
+        } => process::check(
+            cx,
+            &process::Want {
+                name,
+                cmdline_contains: cmdline_contains.as_deref(),
+                cmdline_regex: cmdline_regex.as_ref(),
+                user: *user,
+            },
+            limits,
+        ),
+        Check::PidFile {
+            path,
+            process_name,
+            limits,
+        } => pid_file::check(cx, path, process_name.as_deref(), limits),
         Check::TcpPort { host, port } => tcp::check(host, *port, spec.timeout),
         Check::Command {
             argv,
             ok_exit_codes,
         } => command::check(argv, ok_exit_codes, spec.timeout, &cx.redactor),
+        Check::Http(h) => http::check(h, spec.timeout),
+        Check::Docker { container, socket } => docker::check(socket, container, spec.timeout),
+        Check::SystemdUnit { unit, systemctl } => {
+            systemd_unit::check(systemctl, unit, spec.timeout, &cx.redactor)
+        }
+        Check::FileFresh { path, max_age } => file_fresh::check(path, *max_age),
+        Check::DiskFree {
+            path,
+            min_free_percent,
+            min_free_mb,
+        } => disk_free::check(path, *min_free_percent, *min_free_mb),
+        Check::System {
+            max_load_per_core,
+            max_memory_used_percent,
+        } => system::check(*max_load_per_core, *max_memory_used_percent),
     };
     r.latency = start.elapsed();
     r

@@ -1,11 +1,17 @@
 //! pid_file: the file names a PID that is alive, not a zombie, and (with `process_name`) the
 //! expected program, so a stale file whose PID was reused is not taken for the service.
 
-use super::{os_error, CheckResult};
+use super::{os_error, resources, CheckResult, PassContext};
+use crate::config::Limits;
 use crate::procs::Proc;
 use std::path::Path;
 
-pub fn check(path: &Path, process_name: Option<&str>) -> CheckResult {
+pub fn check(
+    cx: &PassContext,
+    path: &Path,
+    process_name: Option<&str>,
+    limits: &Limits,
+) -> CheckResult {
     let file = path.display();
     let text = match read_small(path) {
         Ok(t) => t,
@@ -40,10 +46,11 @@ pub fn check(path: &Path, process_name: Option<&str>) -> CheckResult {
             ));
         }
     }
-    CheckResult {
+    let base = CheckResult {
         pid: Some(pid),
         ..CheckResult::ok()
-    }
+    };
+    resources::judge(cx, &[&proc], limits, base)
 }
 
 /// Read at most 64 bytes of a regular file, never blocking: a FIFO or device put where the
@@ -67,12 +74,16 @@ fn read_small(path: &Path) -> std::io::Result<String> {
 mod tests {
     use super::*;
 
+    fn cx() -> PassContext {
+        PassContext::default()
+    }
+
     #[test]
     fn a_fifo_instead_of_a_pid_file_does_not_hang() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("x.pid");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
-        let r = check(&fifo, None);
+        let r = check(&cx(), &fifo, None, &Limits::default());
         assert!(!r.ok);
         assert!(r.reason.ends_with("not a regular file"), "{}", r.reason);
     }
@@ -82,10 +93,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("me.pid");
         std::fs::write(&f, format!("{}\n", std::process::id())).unwrap();
-        let r = check(&f, None);
+        let r = check(&cx(), &f, None, &Limits::default());
         assert!(r.ok, "{}", r.reason);
         assert_eq!(r.pid, Some(std::process::id() as i32));
-        let r = check(&f, Some("surely-not-this-program"));
+        let r = check(
+            &cx(),
+            &f,
+            Some("surely-not-this-program"),
+            &Limits::default(),
+        );
         assert!(!r.ok);
         assert!(
             r.reason

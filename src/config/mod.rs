@@ -191,7 +191,7 @@ fn parse_error(file: &impl std::fmt::Display, path: &str, msg: &str) -> String {
         ("struct RawTarget", "a target map (name, checks, action)"),
         (
             "struct RawCheck",
-            "a check map (process_name, pid_file, tcp_port or command)",
+            "a check map (one of process_name, pid_file, tcp_port, command, http, docker, systemd_unit, file_fresh, disk_free, system)",
         ),
         ("struct RawPolicy", "a policy map"),
         ("struct RawActionMap", "a map with exec or systemd"),

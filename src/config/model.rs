@@ -119,16 +119,22 @@ pub struct CheckSpec {
 
 #[derive(Debug, Clone)]
 pub enum Check {
-    /// A live (non-zombie) process whose comm, argv[0] basename or exe basename is `name`.
+    /// A live (non-zombie) process whose comm, argv[0] basename or exe basename is `name`,
+    /// optionally with identity modifiers and resource limits.
     ProcessName {
         name: String,
         cmdline_contains: Option<String>,
+        cmdline_regex: Option<regex::Regex>,
+        /// The process's real uid.
+        user: Option<u32>,
+        limits: Limits,
     },
     /// The pid in `path` is alive and not a zombie; with `process_name`, it must also be that
     /// program (guards against a reused PID).
     PidFile {
         path: PathBuf,
         process_name: Option<String>,
+        limits: Limits,
     },
     /// A TCP connect to `host:port` succeeds within the timeout.
     TcpPort { host: String, port: u16 },
@@ -137,6 +143,74 @@ pub enum Check {
         argv: Vec<String>,
         ok_exit_codes: Vec<i32>,
     },
+    /// An HTTP(S) request answers as expected.
+    Http(Box<HttpCheck>),
+    /// A Docker container is running (and healthy if it has a HEALTHCHECK).
+    Docker { container: String, socket: PathBuf },
+    /// A systemd unit is active, and its main process really runs.
+    SystemdUnit { unit: String, systemctl: String },
+    /// A file exists and was modified within `max_age`.
+    FileFresh { path: PathBuf, max_age: Duration },
+    /// The file system holding `path` has enough free space.
+    DiskFree {
+        path: PathBuf,
+        min_free_percent: Option<f64>,
+        min_free_mb: Option<u64>,
+    },
+    /// Host-wide load and memory.
+    System {
+        max_load_per_core: Option<f64>,
+        max_memory_used_percent: Option<f64>,
+    },
+}
+
+/// Resource limits of process_name / pid_file checks; each applies to every matching process.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Limits {
+    pub max_rss_mb: Option<u64>,
+    /// Percent of one core, averaged since the previous pass.
+    pub max_cpu_percent: Option<f64>,
+    /// Live direct children.
+    pub max_children: Option<u32>,
+}
+
+impl Limits {
+    pub fn any(&self) -> bool {
+        self.max_rss_mb.is_some() || self.max_cpu_percent.is_some() || self.max_children.is_some()
+    }
+
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(m) = self.max_rss_mb {
+            parts.push(format!("rss <= {m} MiB"));
+        }
+        if let Some(c) = self.max_cpu_percent {
+            parts.push(format!("cpu <= {c}%"));
+        }
+        if let Some(n) = self.max_children {
+            parts.push(format!("children <= {n}"));
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", parts.join(", "))
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpCheck {
+    pub url: String,
+    pub method: crate::http_client::Method,
+    /// Healthy statuses; empty means 200..=399.
+    pub expect_status: Vec<u16>,
+    pub body_contains: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub resolve: Option<std::net::IpAddr>,
+    pub ip_version: Option<u8>,
+    pub tls_verify: bool,
+    pub ca_file: Option<PathBuf>,
+    pub max_body_bytes: u64,
 }
 
 impl Check {
@@ -146,6 +220,12 @@ impl Check {
             Check::PidFile { .. } => "pid_file",
             Check::TcpPort { .. } => "tcp_port",
             Check::Command { .. } => "command",
+            Check::Http(_) => "http",
+            Check::Docker { .. } => "docker",
+            Check::SystemdUnit { .. } => "systemd_unit",
+            Check::FileFresh { .. } => "file_fresh",
+            Check::DiskFree { .. } => "disk_free",
+            Check::System { .. } => "system",
         }
     }
 
@@ -155,14 +235,33 @@ impl Check {
             Check::ProcessName {
                 name,
                 cmdline_contains,
-            } => match cmdline_contains {
-                Some(c) => format!("process_name {name} (cmdline contains {c:?})"),
-                None => format!("process_name {name}"),
-            },
-            Check::PidFile { path, process_name } => match process_name {
-                Some(n) => format!("pid_file {} (process {n})", path.display()),
-                None => format!("pid_file {}", path.display()),
-            },
+                cmdline_regex,
+                user,
+                limits,
+            } => {
+                let mut s = format!("process_name {name}");
+                if let Some(c) = cmdline_contains {
+                    s.push_str(&format!(" (cmdline contains {c:?})"));
+                }
+                if let Some(r) = cmdline_regex {
+                    s.push_str(&format!(" (cmdline matches /{}/)", r.as_str()));
+                }
+                if let Some(u) = user {
+                    s.push_str(&format!(" (uid {u})"));
+                }
+                s + &limits.describe()
+            }
+            Check::PidFile {
+                path,
+                process_name,
+                limits,
+            } => {
+                let s = match process_name {
+                    Some(n) => format!("pid_file {} (process {n})", path.display()),
+                    None => format!("pid_file {}", path.display()),
+                };
+                s + &limits.describe()
+            }
             Check::TcpPort { host, port } => {
                 if host.contains(':') {
                     format!("tcp_port [{host}]:{port}")
@@ -171,6 +270,53 @@ impl Check {
                 }
             }
             Check::Command { argv, .. } => format!("command {}", redactor.argv(argv)),
+            Check::Http(h) => {
+                let mut s = format!(
+                    "http {} {}",
+                    h.method.as_str(),
+                    crate::http_client::without_userinfo(&h.url)
+                );
+                if let Some(ip) = h.resolve {
+                    s.push_str(&format!(" (via {ip})"));
+                }
+                s
+            }
+            Check::Docker { container, .. } => format!("docker {container}"),
+            Check::SystemdUnit { unit, .. } => format!("systemd_unit {unit}"),
+            Check::FileFresh { path, max_age } => {
+                format!(
+                    "file_fresh {} (max age {}s)",
+                    path.display(),
+                    max_age.as_secs()
+                )
+            }
+            Check::DiskFree {
+                path,
+                min_free_percent,
+                min_free_mb,
+            } => {
+                let mut mins = Vec::new();
+                if let Some(p) = min_free_percent {
+                    mins.push(format!("{p}%"));
+                }
+                if let Some(m) = min_free_mb {
+                    mins.push(format!("{m} MiB"));
+                }
+                format!("disk_free {} (min {})", path.display(), mins.join(" and "))
+            }
+            Check::System {
+                max_load_per_core,
+                max_memory_used_percent,
+            } => {
+                let mut parts = Vec::new();
+                if let Some(l) = max_load_per_core {
+                    parts.push(format!("load per core <= {l}"));
+                }
+                if let Some(m) = max_memory_used_percent {
+                    parts.push(format!("memory used <= {m}%"));
+                }
+                format!("system ({})", parts.join(", "))
+            }
         }
     }
 }
@@ -181,6 +327,33 @@ pub enum Action {
     None,
     Exec(ExecAction),
     Systemd(SystemdAction),
+    Docker(DockerAction),
+}
+
+#[derive(Debug, Clone)]
+pub struct DockerAction {
+    pub container: String,
+    pub method: DockerMethod,
+    pub socket: PathBuf,
+    /// For the whole API call (a restart waits for the container to stop and start).
+    pub timeout: Duration,
+    /// Seconds Docker waits for the container to stop before killing it (`?t=`).
+    pub stop_timeout: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DockerMethod {
+    Restart,
+    Start,
+}
+
+impl DockerMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DockerMethod::Restart => "restart",
+            DockerMethod::Start => "start",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

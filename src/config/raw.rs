@@ -19,6 +19,7 @@ pub struct RawConfig {
     pub lock_file: Option<String>,
     pub max_parallel: Option<i64>,
     pub systemctl_path: Option<String>,
+    pub docker_socket: Option<String>,
     pub default_policy: Option<RawPolicy>,
     pub targets: Option<Vec<RawTarget>>,
     pub reminder_every_seconds: Option<i64>,
@@ -103,10 +104,68 @@ pub struct RawCheck {
     pub pid_file: Option<String>,
     pub tcp_port: Option<PortSpec>,
     pub command: Option<Vec<String>>,
+    pub http: Option<String>,
+    pub docker: Option<String>,
+    pub systemd_unit: Option<String>,
+    pub file_fresh: Option<String>,
+    pub disk_free: Option<String>,
+    pub system: Option<RawSystem>,
     // modifiers
     pub cmdline_contains: Option<String>,
+    pub cmdline_regex: Option<String>,
+    pub user: Option<UserSpec>,
+    pub max_rss_mb: Option<i64>,
+    pub max_cpu_percent: Option<f64>,
+    pub max_children: Option<i64>,
     pub ok_exit_codes: Option<Vec<i64>>,
+    pub method: Option<String>,
+    pub expect_status: Option<Vec<i64>>,
+    pub body_contains: Option<String>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub resolve: Option<String>,
+    pub ip_version: Option<i64>,
+    pub tls_verify: Option<bool>,
+    pub ca_file: Option<String>,
+    pub max_body_bytes: Option<i64>,
+    pub docker_socket: Option<String>,
+    pub max_age_seconds: Option<i64>,
+    pub min_free_percent: Option<f64>,
+    pub min_free_mb: Option<i64>,
     pub timeout_seconds: Option<i64>,
+}
+
+/// `system: {max_load_per_core: 4.0, max_memory_used_percent: 95}`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSystem {
+    pub max_load_per_core: Option<f64>,
+    pub max_memory_used_percent: Option<f64>,
+}
+
+/// `user: www-data` or `user: 33`.
+#[derive(Debug, Clone)]
+pub struct UserSpec(pub String);
+
+impl<'de> Deserialize<'de> for UserSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = UserSpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a user name or a numeric uid")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<UserSpec, E> {
+                Ok(UserSpec(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<UserSpec, E> {
+                Ok(UserSpec(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<UserSpec, E> {
+                Ok(UserSpec(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// `tcp_port: 127.0.0.1:8080`, or a bare port number meaning 127.0.0.1.
@@ -147,6 +206,17 @@ pub enum RawAction {
 pub struct RawActionMap {
     pub exec: Option<RawExec>,
     pub systemd: Option<RawSystemd>,
+    pub docker: Option<RawDockerAction>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDockerAction {
+    pub container: Option<String>,
+    pub method: Option<String>,
+    pub docker_socket: Option<String>,
+    pub timeout_seconds: Option<i64>,
+    pub stop_timeout_seconds: Option<i64>,
 }
 
 impl<'de> Deserialize<'de> for RawAction {
@@ -155,7 +225,7 @@ impl<'de> Deserialize<'de> for RawAction {
         impl<'de> Visitor<'de> for V {
             type Value = RawAction;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("`none` or a map with `exec` or `systemd`")
+                f.write_str("`none` or a map with `exec`, `systemd` or `docker`")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<RawAction, E> {
                 if v == "none" {

@@ -239,7 +239,7 @@ targets:
     let expected = [
         "c.yml: interval_seconds: must be 1 or more, got 0 (line 2)",
         "c.yml: max_parallel: must be 1 or more, got -1 (line 3)",
-        "c.yml: targets[0].checks: is empty: give at least one check (process_name, pid_file, tcp_port, command) (line 6)",
+        "c.yml: targets[0].checks: is empty: give at least one check (process_name, pid_file, tcp_port, command, http, docker, systemd_unit, file_fresh, disk_free, system) (line 6)",
         "c.yml: targets[1].name: \"web\" is already the name of targets[0]: names must be unique (line 8)",
         "c.yml: targets[1].checks[0].tcp_port: \"localhost\" has no port: write host:port, e.g. 127.0.0.1:8080 (line 10)",
         "c.yml: targets[1].checks[1].command: is an empty list: give the program and its arguments, e.g. [\"/usr/bin/curl\", \"-fsS\", \"http://127.0.0.1/\"] (line 11)",
@@ -247,7 +247,7 @@ targets:
         "c.yml: targets[1].action.exec: needs `start:` or `restart:` (or both): the command that brings the target back (line 14)",
         "c.yml: targets[2].name: is missing: every target needs a unique name",
         "c.yml: targets[2].checks[0].process_name: \"/usr/sbin/nginx\" is a path: process_name takes the program name (\"nginx\"); use pid_file to pin one process (line 16)",
-        "c.yml: targets[2].action: is missing: give `exec:` or `systemd:` to recover, or `action: none` to only monitor",
+        "c.yml: targets[2].action: is missing: give `exec:`, `systemd:` or `docker:` to recover, or `action: none` to only monitor",
     ];
     assert_eq!(lines, expected, "\n{e}");
 }
@@ -320,13 +320,13 @@ fn action_rules() {
         format!("targets:\n  - name: w\n    checks:\n      - tcp_port: 80\n    action: {action}\n")
     };
     let e = err(&base("restart"));
-    assert!(e.contains("targets[0].action: invalid value: string \"restart\", expected `none` or a map with `exec` or `systemd`"), "{e}");
+    assert!(e.contains("targets[0].action: invalid value: string \"restart\", expected `none` or a map with `exec`, `systemd` or `docker`"), "{e}");
     let e = err(&base("{}"));
     assert!(e.contains("targets[0].action: is empty"), "{e}");
     let e = err(&base(
         "{exec: {start: [/bin/true]}, systemd: {unit: x.service}}",
     ));
-    assert!(e.contains("has both exec and systemd: choose one"), "{e}");
+    assert!(e.contains("has exec and systemd: choose one"), "{e}");
     let e = err(&base("{systemd: {method: restart}}"));
     assert!(
         e.contains("targets[0].action.systemd.unit: is missing"),

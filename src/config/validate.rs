@@ -1,7 +1,10 @@
 //! Stage two: raw structs -> validated model. Collects every problem it finds, each with its
 //! field path, instead of stopping at the first.
 
+mod checks;
 mod notify;
+
+use checks::{check, KINDS};
 
 use super::env::expand;
 use super::model::*;
@@ -33,6 +36,10 @@ struct Ctx<'a> {
     secrets: Vec<String>,
     /// The top-level `timeout_seconds`, default of every check.
     check_timeout: u64,
+    /// The top-level `systemctl_path` (systemd_unit checks use it).
+    systemctl_path: String,
+    /// The top-level `docker_socket`, default of docker checks and actions.
+    docker_socket: PathBuf,
 }
 
 impl Ctx<'_> {
@@ -194,8 +201,6 @@ fn exe_warning(program: &str) -> Option<String> {
 /// overflow.
 const MAX_SECONDS: i64 = 365 * 24 * 3600;
 
-const KINDS: &str = "process_name, pid_file, tcp_port, command";
-
 /// Validate a raw config into the model. `Err` holds every problem found; the `Ok` side
 /// carries warnings (things that will work but probably not as meant).
 pub fn validate(
@@ -209,6 +214,8 @@ pub fn validate(
         warnings: Vec::new(),
         secrets: Vec::new(),
         check_timeout: 5,
+        systemctl_path: "systemctl".to_string(),
+        docker_socket: PathBuf::from("/var/run/docker.sock"),
     };
 
     let interval = cx.seconds("interval_seconds", raw.interval_seconds, 30, 1);
@@ -250,6 +257,12 @@ pub fn validate(
         Some(s) => cx.expand("systemctl_path", s).unwrap_or_default(),
         None => "systemctl".to_string(),
     };
+    cx.systemctl_path = systemctl_path.clone();
+    if let Some(d) = raw.docker_socket.as_deref() {
+        if let Some(p) = cx.abs_path("docker_socket", d) {
+            cx.docker_socket = p;
+        }
+    }
 
     let default_policy = policy(
         &mut cx,
@@ -520,7 +533,7 @@ fn target(cx: &mut Ctx, p: &str, t: RawTarget, default_policy: Policy) -> Option
         None => {
             cx.err(
                 format!("{p}.action"),
-                "is missing: give `exec:` or `systemd:` to recover, or `action: none` to only monitor",
+                "is missing: give `exec:`, `systemd:` or `docker:` to recover, or `action: none` to only monitor",
             );
             None
         }
@@ -540,132 +553,6 @@ fn target(cx: &mut Ctx, p: &str, t: RawTarget, default_policy: Policy) -> Option
         action: action?,
         on_give_up,
     })
-}
-
-fn check(cx: &mut Ctx, p: &str, c: RawCheck) -> Option<CheckSpec> {
-    let before = cx.issues.len();
-    let mut kinds = Vec::new();
-    if c.process_name.is_some() {
-        kinds.push("process_name");
-    }
-    if c.pid_file.is_some() {
-        kinds.push("pid_file");
-    }
-    if c.tcp_port.is_some() {
-        kinds.push("tcp_port");
-    }
-    if c.command.is_some() {
-        kinds.push("command");
-    }
-    let guarded_pid_file = kinds == ["process_name", "pid_file"];
-    if kinds.is_empty() {
-        cx.err(p, format!("has no check kind: give one of {KINDS}"));
-        return None;
-    }
-    if kinds.len() > 1 && !guarded_pid_file {
-        cx.err(
-            format!("{p}.{}", kinds[1]),
-            format!(
-                "a check has exactly one kind, this one has {}: split it into one check per kind",
-                kinds.join(" and ")
-            ),
-        );
-        return None;
-    }
-    if c.cmdline_contains.is_some() && (c.process_name.is_none() || guarded_pid_file) {
-        cx.err(
-            format!("{p}.cmdline_contains"),
-            "is a modifier of process_name checks only",
-        );
-    }
-    if c.ok_exit_codes.is_some() && c.command.is_none() {
-        cx.err(
-            format!("{p}.ok_exit_codes"),
-            "is a modifier of command checks only",
-        );
-    }
-    let timeout = cx.seconds(
-        &format!("{p}.timeout_seconds"),
-        c.timeout_seconds,
-        cx.check_timeout,
-        1,
-    );
-
-    let check = if guarded_pid_file {
-        let path = cx.abs_path(
-            &format!("{p}.pid_file"),
-            c.pid_file.as_deref().unwrap_or_default(),
-        );
-        let name = process_name(
-            cx,
-            &format!("{p}.process_name"),
-            c.process_name.as_deref().unwrap_or_default(),
-        );
-        Check::PidFile {
-            path: path?,
-            process_name: Some(name?),
-        }
-    } else if let Some(n) = c.process_name.as_deref() {
-        let name = process_name(cx, &format!("{p}.process_name"), n);
-        let cmdline_contains = match c.cmdline_contains.as_deref() {
-            Some(s) => cx.expand(&format!("{p}.cmdline_contains"), s),
-            None => None,
-        };
-        Check::ProcessName {
-            name: name?,
-            cmdline_contains,
-        }
-    } else if let Some(f) = c.pid_file.as_deref() {
-        Check::PidFile {
-            path: cx.abs_path(&format!("{p}.pid_file"), f)?,
-            process_name: None,
-        }
-    } else if let Some(spec) = &c.tcp_port {
-        let path = format!("{p}.tcp_port");
-        let s = cx.expand(&path, &spec.0)?;
-        match parse_host_port(&s) {
-            Ok((host, port)) => Check::TcpPort { host, port },
-            Err(e) => {
-                cx.err(path, e);
-                return None;
-            }
-        }
-    } else {
-        let argv = cx.argv(
-            &format!("{p}.command"),
-            c.command.as_deref().unwrap_or_default(),
-            false,
-        );
-        let mut codes = Vec::new();
-        for (i, code) in c
-            .ok_exit_codes
-            .unwrap_or_else(|| vec![0])
-            .into_iter()
-            .enumerate()
-        {
-            match i32::try_from(code) {
-                Ok(v) if (0..=255).contains(&v) => codes.push(v),
-                _ => cx.err(
-                    format!("{p}.ok_exit_codes[{i}]"),
-                    format!("{code} is not an exit code (0..255)"),
-                ),
-            }
-        }
-        if codes.is_empty() && cx.issues.len() == before {
-            cx.err(
-                format!("{p}.ok_exit_codes"),
-                "is empty: give at least one exit code that means healthy",
-            );
-        }
-        Check::Command {
-            argv: argv?,
-            ok_exit_codes: codes,
-        }
-    };
-    if cx.issues.len() > before {
-        return None;
-    }
-    Some(CheckSpec { check, timeout })
 }
 
 fn process_name(cx: &mut Ctx, p: &str, n: &str) -> Option<String> {
@@ -731,21 +618,99 @@ fn action(cx: &mut Ctx, p: &str, a: RawAction) -> Option<Action> {
         RawAction::None => return Some(Action::None),
         RawAction::Map(m) => *m,
     };
-    match (map.exec, map.systemd) {
-        (Some(_), Some(_)) => {
-            cx.err(p, "has both exec and systemd: choose one");
-            None
-        }
-        (None, None) => {
+    let given: Vec<&str> = [
+        ("exec", map.exec.is_some()),
+        ("systemd", map.systemd.is_some()),
+        ("docker", map.docker.is_some()),
+    ]
+    .iter()
+    .filter(|(_, on)| *on)
+    .map(|(k, _)| *k)
+    .collect();
+    if given.len() > 1 {
+        cx.err(p, format!("has {}: choose one", given.join(" and ")));
+        return None;
+    }
+    match (map.exec, map.systemd, map.docker) {
+        (Some(e), _, _) => exec(cx, &format!("{p}.exec"), e).map(Action::Exec),
+        (_, Some(s), _) => systemd(cx, &format!("{p}.systemd"), s).map(Action::Systemd),
+        (_, _, Some(d)) => docker_action(cx, &format!("{p}.docker"), d).map(Action::Docker),
+        (None, None, None) => {
             cx.err(
                 p,
-                "is empty: give `exec:` or `systemd:`, or write `action: none` to only monitor",
+                "is empty: give `exec:`, `systemd:` or `docker:`, or write `action: none` to only monitor",
             );
             None
         }
-        (Some(e), None) => exec(cx, &format!("{p}.exec"), e).map(Action::Exec),
-        (None, Some(s)) => systemd(cx, &format!("{p}.systemd"), s).map(Action::Systemd),
     }
+}
+
+fn docker_action(cx: &mut Ctx, p: &str, d: RawDockerAction) -> Option<DockerAction> {
+    let before = cx.issues.len();
+    let container = match d.container.as_deref() {
+        None => {
+            cx.err(
+                format!("{p}.container"),
+                "is missing: name the container, e.g. my-container",
+            );
+            None
+        }
+        Some(c) => {
+            let c = cx.expand(&format!("{p}.container"), c)?;
+            if c.is_empty() || c.contains(['/', ' ', '?', '#']) {
+                cx.err(
+                    format!("{p}.container"),
+                    format!("{c:?} is not a container name or id"),
+                );
+                None
+            } else {
+                Some(c)
+            }
+        }
+    };
+    let method = match d.method.as_deref() {
+        None | Some("restart") => DockerMethod::Restart,
+        Some("start") => DockerMethod::Start,
+        Some(m) => {
+            cx.err(
+                format!("{p}.method"),
+                format!("{m:?} is not a method: use restart or start"),
+            );
+            DockerMethod::Restart
+        }
+    };
+    let socket = match d.docker_socket.as_deref() {
+        Some(s) => cx.abs_path(&format!("{p}.docker_socket"), s),
+        None => Some(cx.docker_socket.clone()),
+    };
+    let stop_timeout = cx
+        .seconds(
+            &format!("{p}.stop_timeout_seconds"),
+            d.stop_timeout_seconds,
+            10,
+            0,
+        )
+        .as_secs();
+    let timeout = cx.seconds(&format!("{p}.timeout_seconds"), d.timeout_seconds, 60, 1);
+    if timeout.as_secs() <= stop_timeout && cx.issues.len() == before {
+        cx.err(
+            format!("{p}.timeout_seconds"),
+            format!(
+                "{}s is not more than stop_timeout_seconds ({stop_timeout}s): the restart could never finish in time",
+                timeout.as_secs()
+            ),
+        );
+    }
+    if cx.issues.len() > before {
+        return None;
+    }
+    Some(DockerAction {
+        container: container?,
+        method,
+        socket: socket?,
+        timeout,
+        stop_timeout,
+    })
 }
 
 fn exec(cx: &mut Ctx, p: &str, e: RawExec) -> Option<ExecAction> {

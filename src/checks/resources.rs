@@ -1,0 +1,177 @@
+//! Resource limits of process_name and pid_file checks: resident memory, CPU since the previous
+//! pass, live direct children. Each limit applies to every matching process; a FAIL names the
+//! worst one with its figure (`rss 2310 MiB > 2048 MiB (pid 123, the worst of 4)`).
+//!
+//! CPU: a oneshot pass does not sleep to measure. Each pass stores every checked process's CPU
+//! ticks under `pid:starttime` in the state file; the next pass compares with it: percent of
+//! one core = delta ticks / ticks per second / delta wall seconds * 100 (one busy thread is
+//! 100%, as `top` shows). A process with no sample of the same start time (new, restarted,
+//! or the first pass) is not judged this pass (debug line).
+
+use super::{CheckResult, PassContext};
+use crate::config::Limits;
+use crate::procs::Proc;
+use crate::state::CpuSample;
+use std::time::{Duration, SystemTime};
+use tracing::debug;
+
+fn key(p: &Proc) -> String {
+    format!("{}:{}", p.pid, p.starttime)
+}
+
+/// CPU percent of one core since the previous sample, and record this pass's sample.
+fn cpu_percent(cx: &PassContext, p: &Proc, now: SystemTime) -> Option<f64> {
+    let k = key(p);
+    if let Ok(mut m) = cx.cpu.lock() {
+        m.insert(
+            k.clone(),
+            CpuSample {
+                ticks: p.cpu_ticks,
+                at: now,
+            },
+        );
+    }
+    let prev = cx.prev_cpu.get(&k)?;
+    let wall = now.duration_since(prev.at).unwrap_or(Duration::ZERO);
+    if wall < Duration::from_millis(100) || p.cpu_ticks < prev.ticks {
+        return None;
+    }
+    let ticks = (p.cpu_ticks - prev.ticks) as f64;
+    let hz = procfs::ticks_per_second().max(1) as f64;
+    Some(ticks / hz / wall.as_secs_f64() * 100.0)
+}
+
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+/// Judge `procs` (the matching live processes) against `limits`; `base` is the OK result.
+pub fn judge(cx: &PassContext, procs: &[&Proc], limits: &Limits, base: CheckResult) -> CheckResult {
+    if !limits.any() || procs.is_empty() {
+        return base;
+    }
+    let now = cx.snapshot().at.unwrap_or_else(SystemTime::now);
+    let of = |pid: i32| {
+        if procs.len() > 1 {
+            format!("pid {pid}, the worst of {}", procs.len())
+        } else {
+            format!("pid {pid}")
+        }
+    };
+    let mut r = base;
+    let mut problems = Vec::new();
+    if let Some(max) = limits.max_rss_mb {
+        if let Some(worst) = procs.iter().max_by_key(|p| p.rss_mb()) {
+            let rss = worst.rss_mb();
+            r.figures.rss_mb = Some(rss);
+            if rss > max {
+                problems.push(format!("rss {rss} MiB > {max} MiB ({})", of(worst.pid)));
+            }
+        }
+    }
+    if let Some(max) = limits.max_cpu_percent {
+        let measured: Vec<(i32, f64)> = procs
+            .iter()
+            .filter_map(|p| {
+                let c = cpu_percent(cx, p, now);
+                if c.is_none() {
+                    debug!(pid = p.pid, "no earlier CPU sample of this process: its CPU is judged from the next pass on");
+                }
+                c.map(|c| (p.pid, c))
+            })
+            .collect();
+        if let Some((pid, cpu)) = measured.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1)) {
+            r.figures.cpu_percent = Some(round1(cpu));
+            if cpu > max {
+                problems.push(format!(
+                    "cpu {:.1}% > {max}% of a core since the previous pass ({})",
+                    cpu,
+                    of(pid)
+                ));
+            }
+        }
+    }
+    if let Some(max) = limits.max_children {
+        let snap = cx.snapshot();
+        if let Some((pid, n)) = procs
+            .iter()
+            .map(|p| (p.pid, snap.children_of(p.pid)))
+            .max_by_key(|(_, n)| *n)
+        {
+            r.figures.children = Some(n);
+            if n > max {
+                problems.push(format!("{n} children > {max} ({})", of(pid)));
+            }
+        }
+    }
+    if problems.is_empty() {
+        r
+    } else {
+        CheckResult {
+            ok: false,
+            reason: problems.join("; "),
+            ..r
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn proc(pid: i32, starttime: u64, ticks: u64) -> Proc {
+        Proc {
+            pid,
+            ppid: 1,
+            pgrp: pid,
+            comm: "x".into(),
+            state: 'R',
+            starttime,
+            argv0: "x".into(),
+            exe: None,
+            cmdline: "x".into(),
+            uid: Some(0),
+            rss_pages: 0,
+            cpu_ticks: ticks,
+        }
+    }
+
+    #[test]
+    fn cpu_is_compared_only_with_the_same_process() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let hz = procfs::ticks_per_second();
+        let mut prev = BTreeMap::new();
+        prev.insert("7:100".to_string(), CpuSample { ticks: 0, at: t0 });
+        let cx = PassContext::new(&[], false, Default::default(), prev);
+        let later = t0 + Duration::from_secs(10);
+        // the same pid and start time: 5 s of CPU in 10 s = 50%
+        let same = proc(7, 100, 5 * hz);
+        let c = cpu_percent(&cx, &same, later).expect("judged");
+        assert!((c - 50.0).abs() < 0.01, "{c}");
+        // the pid was reused by a process started later: not judged
+        assert_eq!(cpu_percent(&cx, &proc(7, 999, 5 * hz), later), None);
+        // both were recorded for the next pass
+        let samples = cx.take_cpu_samples();
+        assert_eq!(samples.len(), 2);
+        assert_eq!(samples["7:100"].ticks, 5 * hz);
+    }
+
+    #[test]
+    fn limits_fail_with_the_worst_figure() {
+        let cx = PassContext::new(&[], false, Default::default(), BTreeMap::new());
+        let page = procfs::page_size();
+        let mut a = proc(1, 1, 0);
+        a.rss_pages = 100 * 1024 * 1024 / page;
+        let mut b = proc(2, 1, 0);
+        b.rss_pages = 300 * 1024 * 1024 / page;
+        let limits = Limits {
+            max_rss_mb: Some(200),
+            ..Limits::default()
+        };
+        let r = judge(&cx, &[&a, &b], &limits, CheckResult::ok());
+        assert!(!r.ok);
+        assert_eq!(r.reason, "rss 300 MiB > 200 MiB (pid 2, the worst of 2)");
+        assert_eq!(r.figures.rss_mb, Some(300));
+    }
+}

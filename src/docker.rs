@@ -1,0 +1,198 @@
+//! A minimal Docker Engine API client over its Unix socket: one HTTP/1.1 request per
+//! connection, a hard deadline for the whole exchange, the body capped. No docker CLI needed.
+//! Paths are unversioned (`/containers/{name}/json`): the engine answers with its own API
+//! version.
+
+use crate::checks::{os_error, secs};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Bodies larger than this are cut (a container's inspect JSON is a few KiB).
+const MAX_BODY: usize = 1 << 20;
+
+/// An answer of the engine.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The engine's `{"message": "..."}`, or the body as text.
+    pub fn message(&self) -> String {
+        serde_json::from_slice::<serde_json::Value>(&self.body)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_string))
+            .unwrap_or_else(|| String::from_utf8_lossy(&self.body).trim().to_string())
+    }
+}
+
+/// Percent-encode a container name for a URL path.
+pub fn encode(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `method path` on the engine at `socket`, within `timeout`. `Err` is a user-facing reason.
+pub fn request(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    timeout: Duration,
+) -> Result<Reply, String> {
+    let deadline = Instant::now() + timeout;
+    let unreachable = |e: &std::io::Error| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                " (is Docker running? set docker_socket if it listens elsewhere)"
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                " (add the watchdog's user to the docker group, or run it as root)"
+            }
+            _ => "",
+        };
+        format!(
+            "cannot reach docker socket {}: {}{hint}",
+            socket.display(),
+            os_error(e)
+        )
+    };
+    let mut s = UnixStream::connect(socket).map_err(|e| unreachable(&e))?;
+    let timed_out = || format!("Docker API did not answer within {}", secs(timeout));
+    let left = || deadline.saturating_duration_since(Instant::now());
+    s.set_write_timeout(Some(left().max(Duration::from_millis(1))))
+        .map_err(|e| os_error(&e))?;
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: neon-watchdog/{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    s.write_all(req.as_bytes()).map_err(|e| match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => timed_out(),
+        _ => format!("Docker API: {}", os_error(&e)),
+    })?;
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let remaining = left();
+        if remaining.is_zero() {
+            return Err(timed_out());
+        }
+        s.set_read_timeout(Some(remaining))
+            .map_err(|e| os_error(&e))?;
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                raw.extend_from_slice(&chunk[..n]);
+                if raw.len() > MAX_BODY + 64 * 1024 {
+                    break;
+                }
+                if complete(&raw) {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(timed_out())
+            }
+            Err(e) => return Err(format!("Docker API: {}", os_error(&e))),
+        }
+    }
+    parse(&raw).ok_or_else(|| "Docker API sent a malformed answer".to_string())
+}
+
+fn head_end(raw: &[u8]) -> Option<usize> {
+    raw.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
+}
+
+/// The whole answer is here (by Content-Length or the last chunk), so no need to wait for EOF.
+fn complete(raw: &[u8]) -> bool {
+    let Some(end) = head_end(raw) else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&raw[..end]);
+    if let Some(len) = header(&head, "content-length").and_then(|v| v.parse::<usize>().ok()) {
+        return raw.len() >= end + len;
+    }
+    if header(&head, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        return raw[end..].windows(5).any(|w| w == b"0\r\n\r\n");
+    }
+    let status = head.split_whitespace().nth(1).unwrap_or("");
+    status == "204" || status == "304"
+}
+
+fn parse(raw: &[u8]) -> Option<Reply> {
+    let end = head_end(raw)?;
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let status: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
+    let rest = &raw[end..];
+    let mut body = if header(&head, "transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        dechunk(rest)
+    } else if let Some(len) = header(&head, "content-length").and_then(|v| v.parse::<usize>().ok())
+    {
+        rest[..len.min(rest.len())].to_vec()
+    } else {
+        rest.to_vec()
+    };
+    body.truncate(MAX_BODY);
+    Some(Reply { status, body })
+}
+
+fn dechunk(mut rest: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size_text = String::from_utf8_lossy(&rest[..line_end]);
+        let size_text = size_text.split(';').next().unwrap_or("").trim();
+        let Ok(size) = usize::from_str_radix(size_text, 16) else {
+            break;
+        };
+        if size == 0 {
+            break;
+        }
+        let start = line_end + 2;
+        let stop = (start + size).min(rest.len());
+        out.extend_from_slice(&rest[start..stop]);
+        rest = rest.get(stop + 2..).unwrap_or(&[]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_length_and_chunked_answers() {
+        let r = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}").unwrap();
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"{}"[..]));
+        let raw = b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n1a\r\n{\"message\":\"No such contai\r\n5\r\nner\"}\r\n0\r\n\r\n";
+        assert!(complete(raw));
+        let r = parse(raw).unwrap();
+        assert_eq!(r.status, 404);
+        assert_eq!(r.message(), "No such container");
+        assert!(complete(b"HTTP/1.1 204 No Content\r\n\r\n"));
+        assert_eq!(encode("my app/1"), "my%20app%2F1");
+    }
+}
