@@ -558,3 +558,84 @@ fn notify_defaults_and_secret_headers() {
     );
     assert_eq!(c.metrics.listen, Some("127.0.0.1:9798".parse().unwrap()));
 }
+
+#[test]
+fn new_check_kinds_are_validated_with_paths() {
+    let e = err(r#"targets:
+  - name: web
+    checks:
+      - http: "ftp://x/"
+      - {http: "http://h/", method: PUT, expect_status: [99], ip_version: 5, resolve: nohost}
+      - {http: "http://h/", tls_verify: false, ca_file: /etc/ca.pem}
+      - {tcp_port: 80, max_rss_mb: 10}
+      - {process_name: java, cmdline_regex: "(", user: no-such-user-here, max_cpu_percent: 0}
+      - {file_fresh: /var/run/x}
+      - {disk_free: /var, min_free_percent: 100}
+      - {system: {}}
+      - {docker: "a b"}
+      - {systemd_unit: "-x"}
+      - {process_name: x, pid_file: /run/x.pid, cmdline_contains: y}
+    action: none
+"#);
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            "c.yml: targets[0].checks[0].http: \"ftp://x/\" is not an http:// or https:// URL (line 4)",
+            "c.yml: targets[0].checks[1].method: \"PUT\" is not a method: use GET, HEAD or POST (line 5)",
+            "c.yml: targets[0].checks[1].expect_status[0]: 99 is not an HTTP status (100..599) (line 5)",
+            "c.yml: targets[0].checks[1].resolve: \"nohost\" is not an IP address: resolve takes the address to connect to, e.g. 127.0.0.1 (line 5)",
+            "c.yml: targets[0].checks[1].ip_version: must be 4 or 6, got 5 (line 5)",
+            "c.yml: targets[0].checks[2].ca_file: is set with tls_verify: false: choose one (ca_file verifies against that CA) (line 6)",
+            "c.yml: targets[0].checks[3].max_rss_mb: is a modifier of process_name and pid_file checks only (line 7)",
+            "c.yml: targets[0].checks[4].cmdline_regex: \"(\" is not a valid regex: error: unclosed group (line 8)",
+            "c.yml: targets[0].checks[4].user: no user named \"no-such-user-here\" on this machine: give an existing user name or a numeric uid (line 8)",
+            "c.yml: targets[0].checks[4].max_cpu_percent: must be more than 0 (percent of one core: 100 is one busy core), got 0 (line 8)",
+            "c.yml: targets[0].checks[5].max_age_seconds: is missing: say how old the file may get, e.g. max_age_seconds: 300 (line 9)",
+            "c.yml: targets[0].checks[6].min_free_percent: must be more than 0 and less than 100, got 100 (line 10)",
+            "c.yml: targets[0].checks[7].system: is empty: give max_load_per_core and/or max_memory_used_percent, e.g. {max_load_per_core: 4.0} (line 11)",
+            "c.yml: targets[0].checks[8].docker: \"a b\" is not a container name or id, e.g. my-container (line 12)",
+            "c.yml: targets[0].checks[9].systemd_unit: \"-x\" is not a unit name, e.g. nginx.service (line 13)",
+            "c.yml: targets[0].checks[10].cmdline_contains: is a modifier of process_name checks only (here process_name guards a pid_file) (line 14)",
+        ]
+    );
+}
+
+#[test]
+fn new_check_kinds_get_their_defaults() {
+    let c = ok(r#"docker_socket: /run/docker.sock
+systemctl_path: /bin/systemctl
+targets:
+  - name: web
+    checks:
+      - http: http://127.0.0.1:8080/healthz
+      - {docker: app}
+      - {systemd_unit: nginx.service}
+      - {process_name: java, user: 0, max_rss_mb: 2048, max_children: 200}
+    action:
+      docker: {container: app}
+"#);
+    let checks = &c.targets[0].checks;
+    let Check::Http(h) = &checks[0].check else {
+        panic!("http")
+    };
+    assert_eq!(h.method, crate::http_client::Method::Get);
+    assert!(h.expect_status.is_empty() && h.tls_verify && h.max_body_bytes == 65536);
+    assert!(
+        matches!(&checks[1].check, Check::Docker { socket, .. } if socket == Path::new("/run/docker.sock"))
+    );
+    assert!(
+        matches!(&checks[2].check, Check::SystemdUnit { systemctl, .. } if systemctl == "/bin/systemctl")
+    );
+    let Check::ProcessName { user, limits, .. } = &checks[3].check else {
+        panic!("process")
+    };
+    assert_eq!(*user, Some(0));
+    assert_eq!(limits.max_rss_mb, Some(2048));
+    assert_eq!(limits.max_children, Some(200));
+    let Action::Docker(d) = &c.targets[0].action else {
+        panic!("docker action")
+    };
+    assert_eq!((d.stop_timeout, d.timeout.as_secs()), (10, 60));
+    assert_eq!(d.method, DockerMethod::Restart);
+}

@@ -1,0 +1,232 @@
+//! Process identity and resource limits against real processes (a python3 holding memory, a
+//! busy loop, a shell with children, a process run as `nobody`), and the file_fresh,
+//! disk_free and system checks against the real file system and host.
+
+use crate::harness::*;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// A copy of python3 under a unique name running `code`, so it can be found by name.
+fn python_named(t: &Test, name: &str, code: &str) -> ChildGuard {
+    let prog = t.copy_program(PYTHON, name);
+    let mut cmd = Command::new(prog);
+    cmd.arg("-c")
+        .arg(code)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let g = ChildGuard::spawn(cmd);
+    assert!(
+        wait_until(Duration::from_secs(10), || procs_named(name).len() == 1),
+        "{name} did not start"
+    );
+    g
+}
+
+#[test]
+fn rss_and_children_limits_fail_with_their_figures() {
+    let t = Test::new();
+    let fat = unique_name("nwfat");
+    let _fat = python_named(
+        &t,
+        &fat,
+        "import time\nb = bytearray(80 * 1024 * 1024)\nfor i in range(0, len(b), 4096): b[i] = 1\nopen('ready','w').close()\ntime.sleep(60)",
+    );
+    let parent = unique_name("nwpar");
+    let _parent = python_named(
+        &t,
+        &parent,
+        "import subprocess, time\nkids = [subprocess.Popen(['sleep', '60']) for _ in range(5)]\ntime.sleep(60)",
+    );
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: fat
+    checks: [{{process_name: {fat}, max_rss_mb: 40}}]
+    action: none
+  - name: fat-ok
+    checks: [{{process_name: {fat}, max_rss_mb: 2000}}]
+    action: none
+  - name: kids
+    checks: [{{process_name: {parent}, max_children: 3}}]
+    action: none
+  - name: kids-ok
+    checks: [{{process_name: {parent}, max_children: 10}}]
+    action: none
+"#
+    ));
+    assert!(wait_until(Duration::from_secs(10), || {
+        procs_named(&fat)
+            .first()
+            .and_then(|p| std::fs::read_to_string(format!("/proc/{}/status", p.pid)).ok())
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            })
+            .is_some_and(|kib| kib > 70 * 1024)
+    }));
+    assert!(wait_until(Duration::from_secs(10), || {
+        let pid = procs_named(&parent).first().map(|p| p.pid);
+        all_procs().iter().filter(|p| Some(p.ppid) == pid).count() == 5
+    }));
+    let out = t.run(&["check", "-v"]);
+    let fat_line = out.line(&["result=FAIL", "target=fat "]).to_string();
+    assert!(fat_line.contains(" MiB > 40 MiB (pid "), "{fat_line}");
+    let rss: u64 = fat_line
+        .split("rss_mb=")
+        .nth(1)
+        .and_then(|v| v.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .expect("rss_mb= figure");
+    assert!((70..200).contains(&rss), "rss {rss}");
+    out.assert_code(2)
+        .assert_lines(&["result=FAIL", "target=fat-ok "], 0)
+        .assert_line_contains(&["result=FAIL", "target=kids "], "5 children > 3 (pid ")
+        .assert_line_contains(&["result=FAIL", "target=kids "], "children=5")
+        .assert_line_contains(&["result=OK", "target=kids-ok "], "children=5")
+        .assert_line_contains(&["msg=\"pass done\""], "healthy=2 failing=2");
+}
+
+#[test]
+fn cpu_is_judged_across_passes() {
+    let t = Test::new();
+    let busy = unique_name("nwbusy");
+    let _busy = python_named(&t, &busy, "while True: pass");
+    let idle = unique_name("nwidle");
+    let _idle = python_named(&t, &idle, "import time\ntime.sleep(60)");
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: busy
+    checks: [{{process_name: {busy}, max_cpu_percent: 30}}]
+    action: none
+  - name: idle
+    checks: [{{process_name: {idle}, max_cpu_percent: 30}}]
+    action: none
+"#
+    ));
+    // first pass: no earlier sample, nothing judged
+    t.run(&["check", "-v"])
+        .assert_code(0)
+        .assert_lines(&["level=debug", "no earlier CPU sample"], 2);
+    let samples = t.state()["cpu_samples"].as_object().map(|m| m.len());
+    assert_eq!(samples, Some(2), "{}", t.state());
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = t.run(&["check", "-v"]);
+    out.assert_code(2)
+        .assert_line_contains(
+            &["result=FAIL", "target=busy "],
+            "% > 30% of a core since the previous pass",
+        )
+        .assert_line_contains(&["result=OK", "target=idle "], "cpu_percent=0");
+    let line = out.line(&["result=FAIL", "target=busy "]);
+    let cpu: f64 = line
+        .split("cpu_percent=")
+        .nth(1)
+        .and_then(|v| v.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .expect("cpu_percent= figure");
+    assert!(cpu > 30.0 && cpu <= 110.0, "cpu {cpu}");
+}
+
+#[test]
+fn user_and_cmdline_regex_narrow_the_match() {
+    let t = Test::new();
+    let name = unique_name("nwusr");
+    let prog = t.copy_program("/bin/sleep", &name);
+    std::fs::set_permissions(t.dir(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod dir");
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(&prog)
+        .arg("61")
+        .stdin(Stdio::null());
+    let _g = ChildGuard::spawn(cmd);
+    assert!(wait_until(Duration::from_secs(10), || {
+        procs_named(&name).iter().any(|p| {
+            std::fs::read(format!("/proc/{}/cmdline", p.pid)).is_ok_and(|c| c.ends_with(b"61\0"))
+        })
+    }));
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: nobody
+    checks: [{{process_name: {name}, user: nobody, cmdline_regex: '\s6[01]$'}}]
+    action: none
+  - name: root
+    checks: [{{process_name: {name}, user: root}}]
+    action: none
+  - name: regex
+    checks: [{{process_name: {name}, cmdline_regex: '^{name} 9+$'}}]
+    action: none
+"#
+    ));
+    t.run(&["check", "-v"])
+        .assert_code(2)
+        .assert_lines(&["result=FAIL", "target=nobody "], 0)
+        .assert_line_contains(&["result=FAIL", "target=root "], "run by uid 0 (1 named")
+        .assert_line_contains(
+            &["result=FAIL", "target=regex "],
+            "with a command line matching",
+        );
+}
+
+#[test]
+fn file_fresh_disk_free_and_system() {
+    let t = Test::new();
+    t.write("fresh", "");
+    t.write("stale", "");
+    let old = std::time::SystemTime::now() - Duration::from_secs(600);
+    std::fs::File::options()
+        .write(true)
+        .open(t.path("stale"))
+        .and_then(|f| f.set_modified(old))
+        .expect("set mtime");
+    let t = t.config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: fresh
+    checks: [{file_fresh: "{dir}/fresh", max_age_seconds: 60}]
+    action: none
+  - name: stale
+    checks: [{file_fresh: "{dir}/stale", max_age_seconds: 60}]
+    action: none
+  - name: missing
+    checks: [{file_fresh: "{dir}/nope", max_age_seconds: 60}]
+    action: none
+  - name: disk-ok
+    checks: [{disk_free: "{dir}", min_free_mb: 1}]
+    action: none
+  - name: disk-full
+    checks: [{disk_free: "{dir}", min_free_mb: 999999999999}]
+    action: none
+  - name: system-ok
+    checks: [{system: {max_load_per_core: 1000, max_memory_used_percent: 100}}]
+    action: none
+  - name: system-tight
+    checks: [{system: {max_memory_used_percent: 0.001}}]
+    action: none
+"#,
+    );
+    t.run(&["check", "-v"])
+        .assert_code(2)
+        .assert_line_contains(&["result=OK", "target=fresh "], "age_s=0")
+        .assert_line_contains(
+            &["result=FAIL", "target=stale "],
+            "was last modified 600s ago (max 60s)",
+        )
+        .assert_line_contains(&["result=FAIL", "target=missing "], "does not exist")
+        .assert_line_contains(&["result=OK", "target=disk-ok "], "free_percent=")
+        .assert_line_contains(&["result=FAIL", "target=disk-full "], "MiB free on")
+        .assert_line_contains(&["result=OK", "target=system-ok "], "load_per_core=")
+        .assert_line_contains(
+            &["result=FAIL", "target=system-tight "],
+            "% used (max 0.001%",
+        )
+        .assert_line_contains(&["msg=\"pass done\""], "healthy=3 failing=4");
+}

@@ -1,0 +1,131 @@
+//! The systemd_unit check. No systemd runs as PID 1 here, so `systemctl_path` points at a
+//! STAND-IN script that prints what real `systemctl show -p ...` prints (KEY=VALUE lines)
+//! for units described in files the test writes, and records its argv. The reconciliation
+//! with /proc is real: MainPID points at a live process, a dead pid, or a real zombie.
+
+use crate::harness::*;
+use std::process::{Command, Stdio};
+
+/// `systemctl show` output for one unit, in the real format.
+fn show(load: &str, active: &str, sub: &str, result: &str, pid: i32, restarts: u32) -> String {
+    format!(
+        "LoadState={load}\nActiveState={active}\nSubState={sub}\nResult={result}\nMainPID={pid}\nNRestarts={restarts}\n"
+    )
+}
+
+#[test]
+fn unit_state_is_reconciled_with_the_process() {
+    let t = Test::new();
+    t.script(
+        "systemctl",
+        "#!/bin/sh\n# stand-in for systemctl (no systemd as PID 1 here): prints `systemctl show` output\necho \"$*\" >> {dir}/calls\nfor last; do :; done\ncat \"{dir}/units/$last\" 2>/dev/null || printf 'LoadState=not-found\\nActiveState=inactive\\nSubState=dead\\nResult=success\\nMainPID=0\\nNRestarts=0\\n'\n",
+    );
+    let mut cmd = Command::new("/bin/sleep");
+    cmd.arg("60").stdin(Stdio::null());
+    let live = ChildGuard::spawn(cmd);
+    let zprog = t.copy_program("/bin/true", &unique_name("nwzu"));
+    let zombie = Zombie::new(&t, &zprog);
+    t.write(
+        "units/web.service",
+        &show("loaded", "active", "running", "success", live.pid(), 2),
+    );
+    t.write(
+        "units/gone.service",
+        &show("loaded", "active", "running", "success", dead_pid(), 5),
+    );
+    t.write(
+        "units/zombie.service",
+        &show("loaded", "active", "running", "success", zombie.pid, 0),
+    );
+    t.write(
+        "units/oneshot.service",
+        &show("loaded", "active", "exited", "success", 0, 0),
+    );
+    t.write(
+        "units/failed.service",
+        &show("loaded", "failed", "failed", "exit-code", 0, 7),
+    );
+    t.write(
+        "units/stopped.service",
+        &show("loaded", "inactive", "dead", "success", 0, 0),
+    );
+    t.write(
+        "units/looping.service",
+        &show("loaded", "activating", "auto-restart", "exit-code", 0, 12),
+    );
+    let t = t.config(
+        r#"
+state_file: {dir}/state.json
+systemctl_path: {dir}/systemctl
+targets:
+  - {name: web, checks: [{systemd_unit: web.service}], action: none}
+  - {name: gone, checks: [{systemd_unit: gone.service}], action: none}
+  - {name: zombie, checks: [{systemd_unit: zombie.service}], action: none}
+  - {name: oneshot, checks: [{systemd_unit: oneshot.service}], action: none}
+  - {name: failed, checks: [{systemd_unit: failed.service}], action: none}
+  - {name: stopped, checks: [{systemd_unit: stopped.service}], action: none}
+  - {name: looping, checks: [{systemd_unit: looping.service}], action: none}
+  - {name: unknown, checks: [{systemd_unit: nosuch.service}], action: none}
+"#,
+    );
+    let out = t.run(&["check", "-v"]);
+    out.assert_code(2)
+        .assert_line_contains(
+            &["result=OK", "target=web "],
+            "state=active/running nrestarts=2",
+        )
+        .assert_line_contains(
+            &["result=OK", "target=web "],
+            &format!("pid={}", live.pid()),
+        )
+        .assert_line_contains(
+            &["result=FAIL", "target=gone "],
+            "crashed (systemd says active, pid",
+        )
+        .assert_line_contains(&["result=FAIL", "target=gone "], "is gone)")
+        .assert_line_contains(&["result=FAIL", "target=gone "], "nrestarts=5")
+        .assert_line_contains(
+            &["result=FAIL", "target=zombie "],
+            &format!(
+                "crashed (systemd says active, pid {} is a zombie)",
+                zombie.pid
+            ),
+        )
+        .assert_lines(&["result=FAIL", "target=oneshot "], 0)
+        .assert_line_contains(
+            &["result=FAIL", "target=failed "],
+            "failed (Result=exit-code)",
+        )
+        .assert_line_contains(&["result=FAIL", "target=stopped "], "inactive (dead)")
+        .assert_line_contains(
+            &["result=FAIL", "target=looping "],
+            "activating (auto-restart)",
+        )
+        .assert_line_contains(
+            &["result=FAIL", "target=unknown "],
+            "unit nosuch.service not found",
+        )
+        .assert_line_contains(&["msg=\"pass done\""], "healthy=2 failing=6");
+    let calls = t.read("calls");
+    assert!(
+        calls.lines().any(|l| l
+            == "show -p LoadState,ActiveState,SubState,Result,MainPID,NRestarts -- web.service"),
+        "{calls}"
+    );
+    drop(zombie);
+}
+
+#[test]
+fn a_missing_systemctl_says_what_to_set() {
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/state.json
+systemctl_path: {dir}/no-systemctl
+targets:
+  - {name: web, checks: [{systemd_unit: web.service}], action: none}
+"#,
+    );
+    t.run(&["check"])
+        .assert_code(2)
+        .assert_line_contains(&["result=FAIL"], "set systemctl_path");
+}
