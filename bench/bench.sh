@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Benchmark one `neon-watchdog check` pass over 100 healthy targets:
-#   40 process_name checks (helper processes bench-sleep-0..39),
-#   30 tcp_port checks (3 local TCP listeners),
-#   30 command checks (/bin/true).
-# Reports the median wall time (hyperfine) and the peak RSS of one pass.
+# Benchmark one `neon-watchdog check` pass over 100 healthy targets, in two configs:
+#   classic: 40 process_name checks (helper processes bench-sleep-0..39),
+#            30 tcp_port checks (3 local TCP listeners), 30 command checks (/bin/true);
+#   mixed:   25 process_name (10 of them with max_rss_mb/max_cpu_percent/max_children),
+#            5 pid_file (+ process_name guard), 15 tcp_port, 15 http (python3 http.server
+#            on 127.0.0.1, body_contains), 15 command, 10 file_fresh, 10 disk_free, 5 system,
+#            with a metrics textfile written each pass.
+# Reports the median wall time (hyperfine) and the peak RSS of one pass, per config.
 #
 # Usage:   bench/bench.sh
 # Env:     NEON_WATCHDOG_BIN=/path/to/bin   use this binary, skip cargo build
@@ -13,6 +16,7 @@
 #          NEON_BENCH_KEEP=1                keep the temp dir (config, logs)
 #          NEON_BENCH_TIME=/usr/bin/time    GNU time; a missing path selects
 #                                           the python3 fallback for peak RSS
+#          NEON_BENCH_ONLY=classic|mixed    run one config only
 # Needs:   bash, cargo, hyperfine, python3, /usr/bin/time (Debian package
 #          `time`; optional, a python3 fallback is used without it).
 #
@@ -117,12 +121,38 @@ for ((i = 0; i < n_proc; i++)); do
 done
 echo "bench: started $n_proc process helpers, $n_listeners TCP listeners on ports ${ports[*]}"
 
-# ---- (b) config -----------------------------------------------------------
-config=$tmp/config.yml
-{
+# An HTTP server for the http checks (python3's, threaded), and a fresh file.
+http_port_file=$tmp/http-port
+cat >"$tmp/bench_httpd.py" <<'PY'
+import http.server, os, signal, sys
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b'{"status":"UP"}'
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    def log_message(self, *a): pass
+class S(http.server.ThreadingHTTPServer):
+    request_queue_size = 1024   # the default backlog of 5 drops SYNs of 15 parallel checks
+s = S(("127.0.0.1", 0), H)
+tmp = sys.argv[1] + ".tmp"
+with open(tmp, "w") as f:
+    f.write(str(s.server_address[1]))
+os.rename(tmp, sys.argv[1])
+s.serve_forever()
+PY
+python3 "$tmp/bench_httpd.py" "$http_port_file" &
+helper_pids+=($!)
+for ((t = 0; t < 100; t++)); do [[ -s $http_port_file ]] && break; sleep 0.1; done
+[[ -s $http_port_file ]] || die "HTTP server did not start"
+http_port=$(<"$http_port_file")
+touch "$tmp/heartbeat"
+for ((i = 0; i < 5; i++)); do echo "${helper_pids[i]}" >"$tmp/bench-$i.pid"; done
+
+# ---- (b) configs -------------------------------------------------------------
+classic() {
   echo "interval_seconds: 30"
   echo "timeout_seconds: 5"
-  echo "state_file: $tmp/state/state.json"
+  echo "state_file: $tmp/state-classic/state.json"
   echo "targets:"
   for ((i = 0; i < n_proc; i++)); do
     printf '  - name: p%d\n    checks:\n      - process_name: bench-sleep-%d\n    action: none\n' "$i" "$i"
@@ -134,47 +164,90 @@ config=$tmp/config.yml
   for ((i = 0; i < n_cmd; i++)); do
     printf '  - name: c%d\n    checks:\n      - command: ["/bin/true"]\n    action: none\n' "$i"
   done
-} >"$config"
-mkdir -p "$tmp/state"
-n_targets=$(grep -c '^  - name: ' "$config")
-((n_targets == n_proc + n_tcp + n_cmd)) || die "config has $n_targets targets"
-echo "bench: config $config ($n_targets targets)"
+}
 
-cmd=("$bin" check -c "$config")
+mixed() {
+  echo "interval_seconds: 30"
+  echo "timeout_seconds: 5"
+  echo "state_file: $tmp/state-mixed/state.json"
+  echo "metrics: {textfile: $tmp/state-mixed/nw.prom}"
+  echo "targets:"
+  for ((i = 0; i < 25; i++)); do
+    if ((i < 10)); then
+      printf '  - name: p%d\n    checks:\n      - {process_name: bench-sleep-%d, max_rss_mb: 1000, max_cpu_percent: 90, max_children: 10}\n    action: none\n' "$i" "$i"
+    else
+      printf '  - name: p%d\n    checks:\n      - process_name: bench-sleep-%d\n    action: none\n' "$i" "$i"
+    fi
+  done
+  for ((i = 0; i < 5; i++)); do
+    printf '  - name: f%d\n    checks:\n      - {pid_file: %s, process_name: bench-sleep-%d}\n    action: none\n' "$i" "$tmp/bench-$i.pid" "$i"
+  done
+  for ((i = 0; i < 15; i++)); do
+    printf '  - name: t%d\n    checks:\n      - tcp_port: 127.0.0.1:%s\n    action: none\n' "$i" "${ports[i % n_listeners]}"
+  done
+  for ((i = 0; i < 15; i++)); do
+    printf '  - name: h%d\n    checks:\n      - {http: "http://127.0.0.1:%s/health", body_contains: UP}\n    action: none\n' "$i" "$http_port"
+  done
+  for ((i = 0; i < 15; i++)); do
+    printf '  - name: c%d\n    checks:\n      - command: ["/bin/true"]\n    action: none\n' "$i"
+  done
+  for ((i = 0; i < 10; i++)); do
+    printf '  - name: ff%d\n    checks:\n      - {file_fresh: %s, max_age_seconds: 86400}\n    action: none\n' "$i" "$tmp/heartbeat"
+  done
+  for ((i = 0; i < 10; i++)); do
+    printf '  - name: d%d\n    checks:\n      - {disk_free: %s, min_free_mb: 1}\n    action: none\n' "$i" "$tmp"
+  done
+  for ((i = 0; i < 5; i++)); do
+    printf '  - name: s%d\n    checks:\n      - system: {max_load_per_core: 1000}\n    action: none\n' "$i"
+  done
+}
 
-# One plain pass first: it must be healthy (exit 0), otherwise the numbers
-# would measure failure handling, not a normal pass.
-set +e
-"${cmd[@]}" >"$tmp/sanity.out" 2>"$tmp/sanity.err"
-rc=$?
-set -e
-if ((rc != 0)); then
-  echo "bench: sanity pass exited $rc (expected 0 = all healthy); stderr:" >&2
-  tail -n 50 "$tmp/sanity.err" >&2
-  exit 1
-fi
+measure() {
+  local name=$1 config=$2
+  mkdir -p "$tmp/state-$name"
+  local n_targets
+  n_targets=$(grep -c '^  - name: ' "$config")
+  ((n_targets == 100)) || die "$name config has $n_targets targets"
+  echo
+  echo "bench: == $name: $config ($n_targets targets)"
+  local cmd=("$bin" check -c "$config")
 
-# ---- (c) wall time --------------------------------------------------------
-json=$tmp/hyperfine.json
-# -N: no intermediate shell, so no shell-spawn overhead to subtract.
-# hyperfine aborts with non-zero status if any run exits non-zero.
-hyperfine -N --warmup "$warmup" --runs "$runs" --export-json "$json" \
-  "$(printf '%q ' "${cmd[@]}")" || die "hyperfine failed (a pass exited non-zero?)"
-[[ -n ${NEON_BENCH_JSON:-} ]] && cp "$json" "$NEON_BENCH_JSON"
+  # One plain pass first: it must be healthy (exit 0), otherwise the numbers
+  # would measure failure handling, not a normal pass.
+  set +e
+  "${cmd[@]}" >"$tmp/sanity.out" 2>"$tmp/sanity.err"
+  local rc=$?
+  set -e
+  if ((rc != 0)); then
+    echo "bench: sanity pass exited $rc (expected 0 = all healthy); stderr:" >&2
+    tail -n 50 "$tmp/sanity.err" >&2
+    exit 1
+  fi
 
-python3 - "$json" <<'PY'
+  local json=$tmp/hyperfine-$name.json
+  # -N: no intermediate shell, so no shell-spawn overhead to subtract.
+  hyperfine -N --warmup "$warmup" --runs "$runs" --export-json "$json" \
+    "$(printf '%q ' "${cmd[@]}")" || die "hyperfine failed (a pass exited non-zero?)"
+  [[ -n ${NEON_BENCH_JSON:-} ]] && cp "$json" "${NEON_BENCH_JSON%.json}-$name.json"
+
+  python3 - "$json" "$name" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))["results"][0]
 codes = set(r.get("exit_codes", []) or [0])
 if codes != {0}:
     sys.exit(f"bench: non-zero exit codes during benchmark: {sorted(codes)}")
 ms = lambda s: s * 1000.0
-print(f"median wall time: {ms(r['median']):.2f} ms "
+print(f"{sys.argv[2]}: median wall time: {ms(r['median']):.2f} ms "
       f"(mean {ms(r['mean']):.2f} ± {ms(r['stddev'] or 0):.2f} ms, "
       f"min {ms(r['min']):.2f}, max {ms(r['max']):.2f}, n={len(r['times'])})")
 PY
+  peak_rss "$name" "${cmd[@]}"
+}
 
 # ---- (d) peak RSS ---------------------------------------------------------
+peak_rss() {
+local name=$1; shift
+local cmd=("$@")
 time_bin=${NEON_BENCH_TIME:-/usr/bin/time}
 if [[ -x $time_bin ]]; then
   set +e
@@ -184,7 +257,7 @@ if [[ -x $time_bin ]]; then
   ((rc == 0)) || { tail -n 20 "$tmp/rss.err" >&2; die "RSS pass exited $rc"; }
   kib=$(sed -n 's/^[[:space:]]*Maximum resident set size (kbytes): *//p' "$tmp/time.txt")
   [[ $kib =~ ^[0-9]+$ ]] || die "could not parse $time_bin output: $(cat "$tmp/time.txt")"
-  echo "peak RSS: $kib KiB"
+  echo "$name: peak RSS: $kib KiB"
 else
   # Fallback without GNU time: a python3 wrapper reads ru_maxrss (KiB on
   # Linux) from wait4(). A direct python child would be useless: exec()
@@ -208,5 +281,16 @@ PY
   read -r rc kib < <(python3 "$tmp/rss.py" "${cmd[@]}") || die "RSS wrapper failed"
   ((rc == 0)) || die "RSS pass exited $rc"
   read -r _ base < <(python3 "$tmp/rss.py" /bin/true) || die "RSS wrapper failed"
-  echo "peak RSS: $kib KiB (python3 wait4 fallback; floor for /bin/true: $base KiB; install package 'time' for GNU time)"
+  echo "$name: peak RSS: $kib KiB (python3 wait4 fallback; floor for /bin/true: $base KiB; install package 'time' for GNU time)"
+fi
+}
+
+only=${NEON_BENCH_ONLY:-}
+if [[ -z $only || $only == classic ]]; then
+  classic >"$tmp/classic.yml"
+  measure classic "$tmp/classic.yml"
+fi
+if [[ -z $only || $only == mixed ]]; then
+  mixed >"$tmp/mixed.yml"
+  measure mixed "$tmp/mixed.yml"
 fi

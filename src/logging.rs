@@ -114,7 +114,7 @@ impl Visit for Fields {
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.fields
-            .push((field.name(), Value::Num(format!("{value:.3}"))));
+            .push((field.name(), Value::Num(format!("{value}"))));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
         self.fields.push((field.name(), Value::Bool(value)));
