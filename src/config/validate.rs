@@ -786,23 +786,7 @@ fn systemd(cx: &mut Ctx, p: &str, s: RawSystemd) -> Option<SystemdAction> {
             );
             None
         }
-        Some(u) => {
-            let u = cx.expand(&format!("{p}.unit"), u);
-            match u {
-                Some(u)
-                    if u.trim().is_empty()
-                        || u.starts_with('-')
-                        || u.contains(char::is_whitespace) =>
-                {
-                    cx.err(
-                        format!("{p}.unit"),
-                        format!("{u:?} is not a unit name, e.g. nginx.service"),
-                    );
-                    None
-                }
-                other => other,
-            }
-        }
+        Some(u) => checks::unit_name(cx, &format!("{p}.unit"), u),
     };
     let method = match s.method.as_deref() {
         None | Some("restart") => SystemdMethod::Restart,

@@ -8,7 +8,7 @@
 use crate::harness::*;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -87,15 +87,9 @@ impl Engine {
 
 fn answer(mut s: UnixStream, states: &Mutex<HashMap<String, Value>>, seen: &Mutex<Vec<String>>) {
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 2048];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    let head = String::from_utf8_lossy(&buf).into_owned();
+    let Some((head, _)) = read_head(&mut s) else {
+        return;
+    };
     let mut first = head.split(' ');
     let (method, path) = (first.next().unwrap_or(""), first.next().unwrap_or(""));
     seen.lock().unwrap().push(format!("{method} {path}"));

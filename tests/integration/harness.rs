@@ -823,3 +823,21 @@ pub fn json_lines(out: &Output) -> Vec<serde_json::Map<String, serde_json::Value
         })
         .collect()
 }
+
+/// For the HTTP servers of the tests: read a request up to the end of its head (5 s read
+/// timeout set by the caller's socket). Returns the head as text and whatever body bytes came
+/// with it; None if the peer went away first.
+pub fn read_head(s: &mut impl Read) -> Option<(String, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let rest = buf.split_off(i + 4);
+            return Some((String::from_utf8_lossy(&buf).into_owned(), rest));
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}

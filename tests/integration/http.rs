@@ -5,7 +5,7 @@
 
 use crate::harness::*;
 use crate::notify::Recorder;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -25,15 +25,9 @@ fn server() -> u16 {
 
 fn answer(mut s: TcpStream) {
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 2048];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    let head = String::from_utf8_lossy(&buf).into_owned();
+    let Some((head, _)) = read_head(&mut s) else {
+        return;
+    };
     let path = head.split(' ').nth(1).unwrap_or("/").to_string();
     let host = head
         .lines()

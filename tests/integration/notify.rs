@@ -87,19 +87,8 @@ impl Recorder {
 
 fn serve_one(mut s: TcpStream, fails: &AtomicUsize) -> Option<Req> {
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let mut buf = Vec::new();
+    let (head, mut buf) = read_head(&mut s)?;
     let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = s.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
     let mut lines = head.split("\r\n");
     let mut first = lines.next()?.split(' ');
     let (method, path) = (first.next()?.to_string(), first.next()?.to_string());
@@ -112,14 +101,14 @@ fn serve_one(mut s: TcpStream, fails: &AtomicUsize) -> Option<Req> {
         .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(0);
-    while buf.len() < head_end + len {
+    while buf.len() < len {
         let n = s.read(&mut chunk).ok()?;
         if n == 0 {
             break;
         }
         buf.extend_from_slice(&chunk[..n]);
     }
-    let body = String::from_utf8_lossy(&buf[head_end..]).into_owned();
+    let body = String::from_utf8_lossy(&buf).into_owned();
     let fail = fails
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok();
