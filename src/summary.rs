@@ -39,6 +39,35 @@ fn policy_line(p: &Policy) -> String {
     line
 }
 
+/// What an http check accepts, after defaults.
+fn http_details(h: &crate::config::HttpCheck) -> String {
+    let mut parts = vec![if h.expect_status.is_empty() {
+        "healthy on 2xx/3xx".to_string()
+    } else {
+        let codes: Vec<String> = h.expect_status.iter().map(u16::to_string).collect();
+        format!("healthy on {}", codes.join(", "))
+    }];
+    if let Some(b) = &h.body_contains {
+        parts.push(format!("body contains {b:?}"));
+    }
+    if !h.headers.is_empty() {
+        let names: Vec<&str> = h.headers.iter().map(|(k, _)| k.as_str()).collect();
+        parts.push(format!("headers {}", names.join(", ")));
+    }
+    if let Some(v) = h.ip_version {
+        parts.push(format!("IPv{v} only"));
+    }
+    if h.url.starts_with("https://") {
+        parts.push(match (&h.ca_file, h.tls_verify) {
+            (_, false) => "TLS not verified".to_string(),
+            (Some(f), true) => format!("TLS verified against {}", f.display()),
+            (None, true) => "TLS verified (Mozilla roots)".to_string(),
+        });
+    }
+    parts.push(format!("body read up to {} bytes", h.max_body_bytes));
+    parts.join(", ")
+}
+
 /// The summary text (already redacted).
 pub fn render(c: &Config) -> String {
     let r = &c.redactor;
@@ -130,6 +159,9 @@ pub fn render(c: &Config) -> String {
                 ch.check.describe(r),
                 ch.timeout.as_secs()
             );
+            if let crate::config::Check::Http(h) = &ch.check {
+                let _ = writeln!(s, "       {}", http_details(h));
+            }
         }
         let _ = writeln!(s, "  policy: {}", policy_line(&t.policy));
         if let Some(g) = &t.on_give_up {

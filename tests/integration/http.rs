@@ -168,7 +168,11 @@ targets:
     summary
         .assert_code(0)
         .assert_stdout_contains("http POST http://***@127.0.0.1")
-        .assert_stdout_contains("http GET http://health.invalid");
+        .assert_stdout_contains("http GET http://health.invalid")
+        .assert_stdout_contains(
+            "healthy on 2xx/3xx, headers Authorization, X-Check, body read up to 65536 bytes",
+        )
+        .assert_stdout_contains("IPv4 only");
     assert!(!summary.stdout.contains("pa55word") && !summary.stdout.contains("tok-abcdef"));
     assert!(!t.read("state.json").contains("tok-abcdef"));
 }
