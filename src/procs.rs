@@ -24,7 +24,7 @@ pub struct Proc {
     pub exe: Option<String>,
     /// argv joined by spaces.
     pub cmdline: String,
-    /// Real uid (owner of /proc/PID), when readable.
+    /// Effective uid (owner of /proc/PID), when readable.
     pub uid: Option<u32>,
     /// Resident set size, in pages.
     pub rss_pages: u64,

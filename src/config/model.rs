@@ -125,7 +125,7 @@ pub enum Check {
         name: String,
         cmdline_contains: Option<String>,
         cmdline_regex: Option<regex::Regex>,
-        /// The process's real uid.
+        /// The process's effective uid (owner of /proc/PID).
         user: Option<u32>,
         limits: Limits,
     },
