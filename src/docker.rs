@@ -172,7 +172,7 @@ fn dechunk(mut rest: &[u8]) -> Vec<u8> {
             break;
         }
         let start = line_end + 2;
-        let stop = (start + size).min(rest.len());
+        let stop = start.saturating_add(size).min(rest.len());
         out.extend_from_slice(&rest[start..stop]);
         rest = rest.get(stop + 2..).unwrap_or(&[]);
     }
@@ -194,5 +194,10 @@ mod tests {
         assert_eq!(r.message(), "No such container");
         assert!(complete(b"HTTP/1.1 204 No Content\r\n\r\n"));
         assert_eq!(encode("my app/1"), "my%20app%2F1");
+        // a lying chunk size must not overflow
+        let r =
+            parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nabc")
+                .unwrap();
+        assert_eq!(r.body, b"abc");
     }
 }
