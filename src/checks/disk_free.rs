@@ -1,6 +1,7 @@
 //! disk_free: the file system holding a path has enough free space. "Free" is what an
 //! unprivileged process can still write (statvfs f_bavail), as `df` shows it: the blocks
-//! reserved for root do not count.
+//! reserved for root do not count, and the percentage is 100 minus df's Use%
+//! (avail / (used + avail)).
 
 use super::{os_error, CheckResult};
 use std::path::Path;
@@ -14,13 +15,18 @@ pub fn check(path: &Path, min_percent: Option<f64>, min_mb: Option<u64>) -> Chec
         }
     };
     let frsize = st.fragment_size() as u64;
-    let total = (st.blocks() as u64).saturating_mul(frsize);
-    let avail = (st.blocks_available() as u64).saturating_mul(frsize);
+    let blocks = st.blocks() as u64;
+    let used = blocks.saturating_sub(st.blocks_free() as u64);
+    let avail_blocks = st.blocks_available() as u64;
+    let avail = avail_blocks.saturating_mul(frsize);
     let free_mb = avail / (1024 * 1024);
-    let percent = if total == 0 {
+    // as df computes Use%: of what is used plus what users may still use (root's reserve
+    // and metadata-only blocks are neither)
+    let usable = used.saturating_add(avail_blocks);
+    let percent = if usable == 0 {
         0.0
     } else {
-        avail as f64 / total as f64 * 100.0
+        avail_blocks as f64 / usable as f64 * 100.0
     };
     let percent = (percent * 10.0).round() / 10.0;
     let mut problems = Vec::new();

@@ -213,8 +213,30 @@ targets:
     action: none
 "#,
     );
-    t.run(&["check", "-v"])
-        .assert_code(2)
+    let out = t.run(&["check", "-v"]);
+    // free_percent agrees with df: 100 - Use%
+    let df = std::process::Command::new("df")
+        .args(["--output=pcent"])
+        .arg(t.dir())
+        .output()
+        .expect("df");
+    let used: f64 = String::from_utf8_lossy(&df.stdout)
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().trim_end_matches('%').parse().ok())
+        .expect("df Use%");
+    let free: f64 = out
+        .line(&["result=OK", "target=disk-ok "])
+        .split("free_percent=")
+        .nth(1)
+        .and_then(|v| v.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .expect("free_percent=");
+    assert!(
+        (free - (100.0 - used)).abs() <= 1.5,
+        "free {free}% vs df {used}% used"
+    );
+    out.assert_code(2)
         .assert_line_contains(&["result=OK", "target=fresh "], "age_s=0")
         .assert_line_contains(
             &["result=FAIL", "target=stale "],
