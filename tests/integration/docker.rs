@@ -104,7 +104,10 @@ fn answer(mut s: UnixStream, states: &Mutex<HashMap<String, Value>>, seen: &Mute
         ),
         ("GET", Some("json"), Some(state)) => ("200 OK", inspect(name, &state).to_string()),
         ("POST", Some("restart" | "start"), Some(_)) => {
-            states.insert(name.to_string(), running(None));
+            // a container named stuck-* does not come back: restarts do not help it
+            if !name.starts_with("stuck") {
+                states.insert(name.to_string(), running(None));
+            }
             ("204 No Content", String::new())
         }
         _ => (
@@ -246,4 +249,63 @@ targets:
     t.run(&["check"])
         .assert_code(2)
         .assert_line_contains(&["msg=\"action failed\""], "err=\"no such container: web\"");
+}
+
+#[test]
+fn a_container_that_stays_down_is_restarted_once_per_cooldown() {
+    let t = Test::new();
+    let sock = t.path("docker.sock");
+    let engine = Engine::start(&sock, &[("stuck-web", exited(1, false))]);
+    let t = t.config(
+        r#"
+state_file: {dir}/state.json
+docker_socket: {dir}/docker.sock
+targets:
+  - name: web
+    checks: [{docker: stuck-web}]
+    policy: {restart_cooldown_seconds: 600}
+    action:
+      docker: {container: stuck-web}
+"#,
+    );
+    t.run(&["check"]).assert_code(2);
+    for _ in 0..3 {
+        t.run(&["check"]).assert_code(2).assert_line_contains(
+            &["msg=\"target failing; action skipped\""],
+            "reason=cooldown",
+        );
+    }
+    let posts = engine
+        .seen()
+        .into_iter()
+        .filter(|r| r.starts_with("POST"))
+        .count();
+    assert_eq!(posts, 1, "{:?}", engine.seen());
+}
+
+#[test]
+fn a_hanging_engine_costs_the_timeout_not_the_pass() {
+    let t = Test::new();
+    let sock = t.path("docker.sock");
+    // accepts connections and never answers
+    let listener = UnixListener::bind(&sock).expect("bind");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    let t = t.config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: web
+    checks: [{docker: web, docker_socket: "{dir}/docker.sock", timeout_seconds: 1}]
+    action: none
+"#,
+    );
+    let out = t.run(&["check"]);
+    out.assert_code(2)
+        .assert_line_contains(&["result=FAIL"], "Docker API did not answer within 1s");
+    assert!(out.elapsed < Duration::from_secs(5), "{:?}", out.elapsed);
 }

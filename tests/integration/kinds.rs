@@ -30,7 +30,7 @@ fn rss_and_children_limits_fail_with_their_figures() {
     let _fat = python_named(
         &t,
         &fat,
-        "import time\nb = bytearray(80 * 1024 * 1024)\nfor i in range(0, len(b), 4096): b[i] = 1\nopen('ready','w').close()\ntime.sleep(60)",
+        "import time\nb = bytearray(80 * 1024 * 1024)\nfor i in range(0, len(b), 4096): b[i] = 1\ntime.sleep(60)",
     );
     let parent = unique_name("nwpar");
     let _parent = python_named(
