@@ -301,7 +301,16 @@ fn tell(config: &Config, st: &mut StateFile, report: &mut PassReport, opts: Opti
         return;
     }
     if config.notify.is_empty() {
-        st.pending_notifications.clear();
+        if !st.pending_notifications.is_empty() {
+            error!(
+                dropped = st.pending_notifications.len(),
+                "dropping undelivered notifications: `notify:` is no longer in the config"
+            );
+            st.pending_notifications.clear();
+            if report.saved {
+                report.saved = save_state(config, st, opts);
+            }
+        }
         return;
     }
     if report.events.is_empty() && st.pending_notifications.is_empty() {

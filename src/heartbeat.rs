@@ -8,8 +8,17 @@ use crate::http_client::{self, Method, Tls};
 use crate::redact::Redactor;
 use tracing::{debug, warn};
 
+/// `url` with `suffix` added to its path, before any query (`.../slug?create=1` ->
+/// `.../slug/start?create=1`).
+fn with_suffix(url: &str, suffix: &str) -> String {
+    match url.split_once('?') {
+        Some((path, query)) => format!("{}{suffix}?{query}", path.trim_end_matches('/')),
+        None => format!("{url}{suffix}"),
+    }
+}
+
 fn ping(hb: &Heartbeat, suffix: &str, method: Method, body: &str, r: &Redactor) {
-    let url = format!("{}{suffix}", hb.url);
+    let url = with_suffix(&hb.url, suffix);
     let req = http_client::Request {
         method,
         url: &url,
@@ -46,4 +55,25 @@ pub fn start(hb: &Heartbeat, r: &Redactor) {
 pub fn finish(hb: &Heartbeat, healthy: bool, summary: &str, r: &Redactor) {
     let suffix = if healthy { "" } else { "/fail" };
     ping(hb, suffix, Method::Post, &r.redact(summary), r);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suffixes_go_before_the_query() {
+        assert_eq!(
+            with_suffix("https://hc/ping/k/slug?create=1", "/start"),
+            "https://hc/ping/k/slug/start?create=1"
+        );
+        assert_eq!(
+            with_suffix("https://hc/ping/uuid", "/fail"),
+            "https://hc/ping/uuid/fail"
+        );
+        assert_eq!(
+            with_suffix("https://hc/ping/uuid", ""),
+            "https://hc/ping/uuid"
+        );
+    }
 }

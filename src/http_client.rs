@@ -241,6 +241,45 @@ fn tls_reason(e: &rustls::Error, req: &Request) -> String {
     }
 }
 
+/// Is `url` an http(s) URL that requests can be sent to? The error says what is wrong without
+/// quoting the URL (its path may be a secret).
+pub fn check_url(url: &str) -> Result<(), String> {
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return Err(format!(
+            "{:?} is not an http:// or https:// URL",
+            origin(&without_userinfo(url))
+        ));
+    };
+    if host_of(url).is_empty() || rest.starts_with('/') {
+        return Err("has no host: write it as https://host:port/path".to_string());
+    }
+    let uri: ureq::http::Uri = url.parse().map_err(|e| {
+        format!(
+            "is not a valid URL ({e}): spaces and other special characters must be percent-encoded"
+        )
+    })?;
+    let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
+    let host_port = authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority);
+    let port_text = match host_port.rsplit_once(':') {
+        Some((h, _)) if !h.ends_with(']') && h.contains(':') => None, // bare IPv6: rejected by parse
+        Some((_, p)) => Some(p),
+        None => None,
+    };
+    if let Some(p) = port_text {
+        match p.parse::<u32>() {
+            Ok(n) if (1..=65535).contains(&n) => {}
+            _ => return Err(format!("port {p} is out of range 1..65535")),
+        }
+    }
+    Ok(())
+}
+
 /// The host of a URL, without userinfo or port (for messages).
 pub fn host_of(url: &str) -> &str {
     let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
@@ -303,5 +342,22 @@ mod tests {
             "http://***@h:1/x@y"
         );
         assert_eq!(without_userinfo("http://h/x"), "http://h/x");
+        assert!(check_url("https://h:8443/x?y=1").is_ok());
+        assert!(check_url("http://[::1]:80/").is_ok());
+        for bad in [
+            "http://ho st/x",
+            "http://h/SEC RET",
+            "http://[::1/x",
+            "http://h:99999/x",
+            "ftp://h/",
+            "http:///x",
+        ] {
+            let e = check_url(bad).unwrap_err();
+            assert!(!e.contains("SEC RET"), "{e}");
+        }
+        assert_eq!(
+            check_url("http://h:99999/x").unwrap_err(),
+            "port 99999 is out of range 1..65535"
+        );
     }
 }

@@ -234,13 +234,19 @@ pub fn serve(addr: SocketAddr, shared: Arc<Mutex<Shared>>) -> Result<SocketAddr,
 }
 
 fn handle(mut stream: TcpStream, shared: &Mutex<Shared>) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    // one connection at a time: a client gets 3 s in all, however slowly it sends, so a
+    // trickling one cannot keep /metrics and /healthz from everyone else
+    let deadline = Instant::now() + Duration::from_secs(3);
     let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 8192 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
         match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => break,
+            Ok(0) | Err(_) => return,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
@@ -308,6 +314,40 @@ pub fn serve_or_log(addr: SocketAddr, shared: Arc<Mutex<Shared>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_trickling_client_cannot_hold_the_server() {
+        let shared = Arc::new(Mutex::new(Shared {
+            text: "x 1\n".into(),
+            last_pass: Some(Instant::now()),
+            stale_after: Duration::from_secs(60),
+        }));
+        let addr = serve("127.0.0.1:0".parse().unwrap(), shared).unwrap();
+        // sends one byte every half second, never finishing its request
+        let mut slow = TcpStream::connect(addr).unwrap();
+        let dripper = std::thread::spawn(move || {
+            for _ in 0..20 {
+                if slow.write_all(b"G").is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        let started = Instant::now();
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+        c.write_all(b"GET /healthz HTTP/1.1\r\n\r\n").unwrap();
+        let mut resp = String::new();
+        let _ = c.read_to_string(&mut resp);
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "{:?}",
+            started.elapsed()
+        );
+        let _ = dripper.join();
+    }
 
     #[test]
     fn label_values_are_escaped_and_every_status_has_a_series() {

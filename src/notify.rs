@@ -65,7 +65,7 @@ fn deliver_at(
     let mut jobs: Vec<Vec<Job>> = notifiers.iter().map(|_| Vec::new()).collect();
     for p in pending {
         let Some(i) = notifiers.iter().position(|n| n.key == p.notifier) else {
-            warn!(
+            error!(
                 target = %p.event.target, event = p.event.event.as_str(),
                 "dropping an undelivered notification: its notifier was removed or changed in the config"
             );

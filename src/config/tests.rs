@@ -581,7 +581,7 @@ fn new_check_kinds_are_validated_with_paths() {
     assert_eq!(
         lines,
         vec![
-            "c.yml: targets[0].checks[0].http: \"ftp://x/\" is not an http:// or https:// URL (line 4)",
+            "c.yml: targets[0].checks[0].http: \"ftp://x\" is not an http:// or https:// URL (line 4)",
             "c.yml: targets[0].checks[1].method: \"PUT\" is not a method: use GET, HEAD or POST (line 5)",
             "c.yml: targets[0].checks[1].expect_status[0]: 99 is not an HTTP status (100..599) (line 5)",
             "c.yml: targets[0].checks[1].resolve: \"nohost\" is not an IP address: resolve takes the address to connect to, e.g. 127.0.0.1 (line 5)",
@@ -638,4 +638,24 @@ targets:
     };
     assert_eq!((d.stop_timeout, d.timeout.as_secs()), (10, 60));
     assert_eq!(d.method, DockerMethod::Restart);
+}
+
+#[test]
+fn malformed_urls_are_refused_without_quoting_their_path() {
+    let e = err("notify:\n  - webhook: {url: \"http://h/SEC RET\"}\nheartbeat: {url: \"http://h:99999/x\"}\ntargets:\n  - name: web\n    checks: [{http: \"http://ho st/x\"}]\n    action: none\n");
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 3, "{e}");
+    assert!(
+        lines[0].starts_with("c.yml: notify[0].webhook.url: is not a valid URL ("),
+        "{e}"
+    );
+    assert_eq!(
+        lines[1],
+        "c.yml: heartbeat.url: port 99999 is out of range 1..65535 (line 3)"
+    );
+    assert!(
+        lines[2].starts_with("c.yml: targets[0].checks[0].http: is not a valid URL"),
+        "{e}"
+    );
+    assert!(!e.contains("SEC RET"), "{e}");
 }

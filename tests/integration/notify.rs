@@ -490,3 +490,56 @@ fn run_serves_metrics_and_healthz() {
         .expect("run exits on SIGTERM");
     out.assert_code(0);
 }
+
+#[test]
+fn removing_notify_drops_what_was_owed() {
+    let hook = Recorder::start(100);
+    let t = watched(
+        &format!(
+            "notify:\n  - webhook: {{url: \"{}\", retries: 0}}",
+            hook.url("/h")
+        ),
+        "{}",
+    );
+    t.run(&["check"]).assert_code(2);
+    assert!(t.state()["pending_notifications"]
+        .as_array()
+        .is_some_and(|p| p.len() == 1));
+    t.write(
+        "config.yml",
+        "state_file: {dir}/state.json\ntargets:\n  - name: app\n    checks:\n      - command: [\"/bin/test\", \"-e\", \"{dir}/up\"]\n    action: none\n",
+    );
+    t.run(&["check"]).assert_code(2).assert_line_contains(
+        &["level=error", "dropping undelivered notifications"],
+        "dropped=1",
+    );
+    assert!(
+        t.state().get("pending_notifications").is_none(),
+        "{}",
+        t.state()
+    );
+    t.run(&["check"])
+        .assert_code(2)
+        .assert_stderr_not_contains("dropping");
+}
+
+#[test]
+fn heartbeat_suffixes_go_before_a_query_string() {
+    let hb = Recorder::start(0);
+    let t = watched(
+        &format!(
+            "heartbeat: {{url: \"{}\", send_start: true}}",
+            hb.url("/ping/key/my-slug/?create=1")
+        ),
+        "{}",
+    );
+    t.run(&["check"]).assert_code(2);
+    let paths: Vec<String> = hb.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/ping/key/my-slug/start?create=1",
+            "/ping/key/my-slug/fail?create=1"
+        ]
+    );
+}

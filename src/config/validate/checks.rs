@@ -431,22 +431,12 @@ fn http(cx: &mut Ctx, p: &str, c: RawCheck) -> Option<HttpCheck> {
     let before = cx.issues.len();
     let up = format!("{p}.http");
     let url = cx.expand(&up, c.http.as_deref().unwrap_or_default())?;
+    if let Err(e) = crate::http_client::check_url(&url) {
+        cx.err(&up, e);
+    }
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"));
-    match rest {
-        None => cx.err(
-            &up,
-            format!(
-                "{:?} is not an http:// or https:// URL",
-                crate::http_client::without_userinfo(&url)
-            ),
-        ),
-        Some(r) if crate::http_client::host_of(&url).is_empty() || r.starts_with('/') => {
-            cx.err(&up, "has no host: write it as http://host:port/path")
-        }
-        Some(_) => {}
-    }
     // user:password@ in the URL is a secret
     if let Some(r) = rest {
         let authority = r.split(['/', '?', '#']).next().unwrap_or(r);

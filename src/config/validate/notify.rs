@@ -4,6 +4,7 @@ use super::Ctx;
 use crate::config::model::*;
 use crate::config::raw::*;
 use crate::events::EventKind;
+use std::time::Duration;
 
 /// Webhook and heartbeat URLs: http(s) with a host.
 fn url(cx: &mut Ctx, p: &str, v: Option<&str>, example: &str) -> Option<String> {
@@ -12,20 +13,27 @@ fn url(cx: &mut Ctx, p: &str, v: Option<&str>, example: &str) -> Option<String> 
         return None;
     };
     let u = cx.expand(p, v)?;
-    let rest = u
-        .strip_prefix("https://")
-        .or_else(|| u.strip_prefix("http://"));
-    match rest {
-        Some(r) if !crate::http_client::host_of(&u).is_empty() && !r.starts_with('/') => Some(u),
-        Some(_) => {
-            cx.err(p, "has no host: write it as https://host/path");
+    match crate::http_client::check_url(&u) {
+        Ok(()) => Some(u),
+        Err(e) => {
+            cx.err(p, e);
             None
         }
-        None => {
-            let shown = crate::http_client::origin(&u);
-            cx.err(p, format!("{shown:?} is not an http:// or https:// URL"));
-            None
+    }
+}
+
+/// Webhook and heartbeat timeouts: they run inside the pass (and under its lock), so they must
+/// stay short: 1..60 s.
+fn short_timeout(cx: &mut Ctx, p: &str, v: Option<i64>, default: u64) -> Duration {
+    match v {
+        Some(n) if n > 60 => {
+            cx.err(
+                p,
+                format!("{n}s is too long: notifications run inside the pass, use 1..60"),
+            );
+            Duration::from_secs(default)
         }
+        v => cx.seconds(p, v, default, 1),
     }
 }
 
@@ -131,7 +139,8 @@ pub(super) fn notifiers(cx: &mut Ctx, raw: Option<Vec<RawNotifier>>) -> Vec<Noti
                     }
                 };
                 let headers = headers(cx, &format!("{wp}.headers"), w.headers);
-                let timeout = cx.seconds(&format!("{wp}.timeout_seconds"), w.timeout_seconds, 5, 1);
+                let timeout =
+                    short_timeout(cx, &format!("{wp}.timeout_seconds"), w.timeout_seconds, 5);
                 let retries = match w.retries {
                     None => 3,
                     Some(r) if (0..=10).contains(&r) => r as u32,
@@ -173,9 +182,21 @@ pub(super) fn notifiers(cx: &mut Ctx, raw: Option<Vec<RawNotifier>>) -> Vec<Noti
                 format!("exec {}", argv.join("\u{0}")),
             ),
         };
+        let mut key = format!("{:08x}", crate::actions::fnv1a(&key_src));
+        if let Some(first) = out.iter().find(|n: &&Notifier| n.key == key) {
+            cx.warn(
+                &p,
+                format!(
+                    "sends to the same destination as {}: every event would be sent twice",
+                    first.name
+                ),
+            );
+            // each keeps its own undelivered notifications
+            key = format!("{key}-{i}");
+        }
         out.push(Notifier {
             name: format!("{p} {what}"),
-            key: format!("{:08x}", crate::actions::fnv1a(&key_src)),
+            key,
             kind,
             events,
         });
@@ -191,9 +212,15 @@ pub(super) fn heartbeat(cx: &mut Ctx, raw: Option<RawHeartbeat>) -> Option<Heart
         raw.url.as_deref(),
         "https://hc-ping.com/${HC_UUID}",
     );
-    let timeout = cx.seconds("heartbeat.timeout_seconds", raw.timeout_seconds, 5, 1);
+    let timeout = short_timeout(cx, "heartbeat.timeout_seconds", raw.timeout_seconds, 5);
+    let url = url?;
+    // a trailing slash would double with /start and /fail
+    let url = match url.split_once('?') {
+        Some((path, q)) => format!("{}?{q}", path.trim_end_matches('/')),
+        None => url.trim_end_matches('/').to_string(),
+    };
     Some(Heartbeat {
-        url: url?.trim_end_matches('/').to_string(),
+        url,
         send_start: raw.send_start.unwrap_or(false),
         timeout,
     })
