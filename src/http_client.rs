@@ -185,13 +185,7 @@ fn reason(e: &ureq::Error, req: &Request) -> String {
     match e {
         ureq::Error::Timeout(_) => timed_out(req),
         ureq::Error::Io(io) => io_reason(io, req),
-        ureq::Error::HostNotFound => {
-            let host = host_of(req.url);
-            match req.ip_version {
-                Some(v) => format!("cannot resolve {host} (to an IPv{v} address)"),
-                None => format!("cannot resolve {host}"),
-            }
-        }
+        ureq::Error::HostNotFound => cannot_resolve(req, None),
         ureq::Error::ConnectionFailed => "connection failed".to_string(),
         ureq::Error::Rustls(t) => format!("TLS: {}", tls_reason(t, req)),
         ureq::Error::Tls(t) => format!("TLS: {t}"),
@@ -200,8 +194,34 @@ fn reason(e: &ureq::Error, req: &Request) -> String {
     }
 }
 
+/// `cannot resolve HOST`, with the resolver's reason (`temporary failure in name resolution`
+/// means DNS could not be asked; `name or service not known` means it has no such name).
+fn cannot_resolve(req: &Request, detail: Option<&str>) -> String {
+    let host = host_of(req.url);
+    let mut reason = match req.ip_version {
+        Some(v) => format!("cannot resolve {host} (to an IPv{v} address)"),
+        None => format!("cannot resolve {host}"),
+    };
+    if let Some(d) = detail.map(str::trim).filter(|d| !d.is_empty()) {
+        // lower-case like the other reasons (`connection refused`)
+        let mut chars = d.chars();
+        if let Some(first) = chars.next() {
+            reason.push_str(": ");
+            reason.extend(first.to_lowercase());
+            reason.push_str(chars.as_str());
+        }
+    }
+    reason
+}
+
 fn io_reason(e: &std::io::Error, req: &Request) -> String {
     use std::io::ErrorKind;
+    // A failed getaddrinfo comes back from ureq's resolver as a plain io error, only an empty
+    // answer is `HostNotFound`; std words every lookup failure this way.
+    let text = e.to_string();
+    if let Some(detail) = text.strip_prefix("failed to lookup address information:") {
+        return cannot_resolve(req, Some(detail));
+    }
     // rustls errors arrive wrapped in io errors from the TLS stream
     if let Some(inner) = e.get_ref() {
         if let Some(t) = inner.downcast_ref::<rustls::Error>() {
@@ -358,6 +378,52 @@ mod tests {
         assert_eq!(
             check_url("http://h:99999/x").unwrap_err(),
             "port 99999 is out of range 1..65535"
+        );
+    }
+
+    #[test]
+    fn lookup_failures_say_which_host() {
+        let req = Request {
+            method: Method::Get,
+            url: "http://user:pw@api.example.com:8080/health",
+            headers: &[],
+            body: None,
+            content_type: None,
+            timeout: Duration::from_secs(2),
+            tls: Tls::Verify,
+            ip_version: None,
+            resolve: None,
+            max_body: 1,
+            env_proxy: false,
+        };
+        let gai = |detail: &str| {
+            std::io::Error::other(format!("failed to lookup address information: {detail}"))
+        };
+        assert_eq!(
+            io_reason(&gai("Name or service not known"), &req),
+            "cannot resolve api.example.com: name or service not known"
+        );
+        assert_eq!(
+            reason(
+                &ureq::Error::Io(gai("Temporary failure in name resolution")),
+                &req
+            ),
+            "cannot resolve api.example.com: temporary failure in name resolution"
+        );
+        let v6 = Request {
+            ip_version: Some(6),
+            ..req.clone()
+        };
+        assert_eq!(
+            reason(&ureq::Error::HostNotFound, &v6),
+            "cannot resolve api.example.com (to an IPv6 address)"
+        );
+        assert_eq!(
+            io_reason(
+                &std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+                &req
+            ),
+            "connection refused"
         );
     }
 }
