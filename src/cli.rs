@@ -181,7 +181,7 @@ fn report_config_error(msg: &str, format: LogFormat) {
     match format {
         LogFormat::Json => {
             for line in msg.lines() {
-                let ts = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+                let ts = crate::util::rfc3339(std::time::SystemTime::now());
                 let v = serde_json::json!({"ts": ts, "level": "error", "msg": "config is invalid", "err": line});
                 eprintln!("{v}");
             }

@@ -3,7 +3,7 @@
 //! Paths are unversioned (`/containers/{name}/json`): the engine answers with its own API
 //! version.
 
-use crate::checks::{os_error, secs};
+use crate::util::{os_error, secs};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;

@@ -706,7 +706,7 @@ fn give_up(config: &Config, target: &Target, state: &TargetState) {
                 }
                 crate::spawn::Status::TimedOut => error!(
                     target = name, argv = %shown, duration_ms,
-                    err = %format!("timed out after {} (its process group was killed)", crate::checks::secs(g.timeout)),
+                    err = %format!("timed out after {} (its process group was killed)", crate::util::secs(g.timeout)),
                     "on_give_up failed"
                 ),
             }

@@ -88,7 +88,7 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub downtime_seconds: Option<u64>,
     /// When it happened (RFC 3339 UTC in JSON).
-    #[serde(with = "crate::state::time_rfc3339")]
+    #[serde(with = "crate::util::time_rfc3339")]
     pub timestamp: SystemTime,
 }
 

@@ -5,7 +5,7 @@
 //! Redirects are never followed (a health endpoint that redirects says so itself), HTTP error
 //! statuses are responses, not errors, and the body is read up to a cap.
 
-use crate::checks::{os_error, secs};
+use crate::util::{os_error, secs};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;

@@ -142,7 +142,7 @@ impl<S: Subscriber> Layer<S> for LineLayer {
         let level = event.metadata().level().as_str().to_ascii_lowercase();
         let ts = self
             .timestamps
-            .then(|| humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string());
+            .then(|| crate::util::rfc3339(std::time::SystemTime::now()));
         let line = match self.format {
             LogFormat::Logfmt => logfmt_line(ts.as_deref(), &level, &f, &redactor),
             LogFormat::Json => json_line(ts.as_deref(), &level, &f, &redactor),

@@ -14,6 +14,7 @@
 //! ```
 
 use crate::state::Health;
+use crate::util::secs_exact;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -65,10 +66,6 @@ fn label(v: &str) -> String {
 fn header(s: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(s, "# HELP {name} {help}");
     let _ = writeln!(s, "# TYPE {name} {kind}");
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.6}", d.as_secs_f64())
 }
 
 /// The exposition text of one pass.
@@ -166,7 +163,7 @@ pub fn render(m: &PassMetrics) -> String {
                 t(&x.name),
                 c.index,
                 c.kind,
-                secs(c.duration)
+                secs_exact(c.duration)
             );
         }
     }
@@ -180,14 +177,22 @@ pub fn render(m: &PassMetrics) -> String {
         .finished
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or(Duration::ZERO);
-    let _ = writeln!(s, "neon_watchdog_last_run_timestamp_seconds {}", secs(ts));
+    let _ = writeln!(
+        s,
+        "neon_watchdog_last_run_timestamp_seconds {}",
+        secs_exact(ts)
+    );
     header(
         &mut s,
         "neon_watchdog_run_duration_seconds",
         "gauge",
         "How long the last pass took.",
     );
-    let _ = writeln!(s, "neon_watchdog_run_duration_seconds {}", secs(m.duration));
+    let _ = writeln!(
+        s,
+        "neon_watchdog_run_duration_seconds {}",
+        secs_exact(m.duration)
+    );
     s
 }
 
@@ -211,7 +216,7 @@ pub fn serve(addr: SocketAddr, shared: Arc<Mutex<Shared>>) -> Result<SocketAddr,
     let listener = TcpListener::bind(addr).map_err(|e| {
         format!(
             "cannot listen on {addr} for metrics: {}",
-            crate::checks::os_error(&e)
+            crate::util::os_error(&e)
         )
     })?;
     let local = listener.local_addr().unwrap_or(addr);

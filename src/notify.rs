@@ -34,7 +34,7 @@ pub struct Pending {
     pub event: Event,
     /// Passes that tried it.
     pub attempts: u32,
-    #[serde(with = "crate::state::time_rfc3339")]
+    #[serde(with = "crate::util::time_rfc3339")]
     pub first_failed: SystemTime,
 }
 
@@ -215,7 +215,7 @@ fn send(n: &Notifier, e: &Event, r: &Redactor) -> Result<u32, String> {
                 }
                 crate::spawn::Status::Signaled(s) => Err(format!("killed by signal {s}")),
                 crate::spawn::Status::TimedOut => {
-                    Err(format!("timed out after {}", crate::checks::secs(*timeout)))
+                    Err(format!("timed out after {}", crate::util::secs(*timeout)))
                 }
             }
         }

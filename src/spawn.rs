@@ -256,7 +256,7 @@ impl std::fmt::Display for SpawnError {
 pub fn spawn_error(program: &str, e: &std::io::Error) -> SpawnError {
     use nix::libc::{EAGAIN, EMFILE, ENFILE, ENOMEM};
     SpawnError {
-        message: format!("cannot run {program}: {}", crate::checks::os_error(e)),
+        message: format!("cannot run {program}: {}", crate::util::os_error(e)),
         local: matches!(e.raw_os_error(), Some(EAGAIN | ENOMEM | EMFILE | ENFILE)),
     }
 }
@@ -576,14 +576,14 @@ pub fn detach(
                     format!(
                         "cannot open log_file {}: {}",
                         path.display(),
-                        crate::checks::os_error(&e)
+                        crate::util::os_error(&e)
                     )
                 })?;
             let f2 = f.try_clone().map_err(|e| {
                 format!(
                     "cannot open log_file {}: {}",
                     path.display(),
-                    crate::checks::os_error(&e)
+                    crate::util::os_error(&e)
                 )
             })?;
             cmd.stdout(f).stderr(f2);

@@ -65,7 +65,7 @@ pub const MAX_TRANSITIONS: usize = 20;
 /// One status change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transition {
-    #[serde(with = "time_rfc3339")]
+    #[serde(with = "crate::util::time_rfc3339")]
     pub at: SystemTime,
     pub from: Health,
     pub to: Health,
@@ -79,26 +79,26 @@ pub struct Transition {
 pub struct TargetState {
     pub status: Health,
     /// When `status` last changed.
-    #[serde(with = "opt_time")]
+    #[serde(with = "crate::util::opt_time")]
     pub since: Option<SystemTime>,
     pub consecutive_failures: u32,
     pub last_reason: Option<String>,
-    #[serde(with = "opt_time")]
+    #[serde(with = "crate::util::opt_time")]
     pub last_check: Option<SystemTime>,
     /// Actions run in the last hour (the sliding window of the hourly cap).
-    #[serde(with = "time_vec")]
+    #[serde(with = "crate::util::time_vec")]
     pub restarts: Vec<SystemTime>,
-    #[serde(with = "opt_time")]
+    #[serde(with = "crate::util::opt_time")]
     pub last_restart: Option<SystemTime>,
     /// Actions run since the last healthy pass (backoff and give-up count these).
     pub restarts_since_healthy: u32,
     /// Actions run, ever (the metrics counter).
     pub restarts_total: u64,
     /// When the target went down (reached `failed`), for the downtime of `recovered`.
-    #[serde(with = "opt_time")]
+    #[serde(with = "crate::util::opt_time")]
     pub down_since: Option<SystemTime>,
     /// When humans were last told it is down (`down`, `gave_up` or a reminder).
-    #[serde(with = "opt_time")]
+    #[serde(with = "crate::util::opt_time")]
     pub last_alert: Option<SystemTime>,
     /// The last due action was skipped by the hourly cap (`rate_limited` is told once).
     pub rate_limited: bool,
@@ -125,7 +125,7 @@ pub struct StateFile {
 pub struct CpuSample {
     /// user + system time, clock ticks.
     pub ticks: u64,
-    #[serde(with = "time_rfc3339")]
+    #[serde(with = "crate::util::time_rfc3339")]
     pub at: SystemTime,
 }
 
@@ -160,7 +160,7 @@ pub fn load(path: &Path, read_only: bool) -> Loaded {
             return fresh(Some(format!(
                 "cannot read state file {}: {}; going on with fresh state (failure counts and restart history are lost for this pass)",
                 path.display(),
-                crate::checks::os_error(&e)
+                crate::util::os_error(&e)
             )))
         }
     };
@@ -193,13 +193,11 @@ pub fn load(path: &Path, read_only: bool) -> Loaded {
 
 fn move_aside(path: &Path) -> Result<PathBuf, String> {
     // millisecond stamp and pid: two bad files never overwrite each other's copy
-    let stamp = humantime::format_rfc3339_millis(SystemTime::now())
-        .to_string()
-        .replace(':', "");
+    let stamp = crate::util::rfc3339(SystemTime::now()).replace(':', "");
     let mut name = path.as_os_str().to_owned();
     name.push(format!(".corrupt-{stamp}-{}", std::process::id()));
     let dest = PathBuf::from(name);
-    std::fs::rename(path, &dest).map_err(|e| crate::checks::os_error(&e))?;
+    std::fs::rename(path, &dest).map_err(|e| crate::util::os_error(&e))?;
     Ok(dest)
 }
 
@@ -235,7 +233,7 @@ pub fn write_atomic_mode(path: &Path, data: &[u8], mode: u32) -> Result<(), Stri
 }
 
 fn write_atomic_inner(path: &Path, data: &[u8], mode: Option<u32>) -> Result<(), String> {
-    let err = |e: std::io::Error| crate::checks::os_error(&e);
+    let err = |e: std::io::Error| crate::util::os_error(&e);
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -320,7 +318,7 @@ impl Lock {
                 LockError::Io(format!(
                     "cannot create {}: {}",
                     dir.display(),
-                    crate::checks::os_error(&e)
+                    crate::util::os_error(&e)
                 ))
             })?;
         }
@@ -334,7 +332,7 @@ impl Lock {
                 LockError::Io(format!(
                     "cannot open lock file {}: {}",
                     path.display(),
-                    crate::checks::os_error(&e)
+                    crate::util::os_error(&e)
                 ))
             })?;
         if let Err(e) = file.try_lock_exclusive() {
@@ -354,7 +352,7 @@ impl Lock {
             return Err(LockError::Io(format!(
                 "cannot lock {}: {}",
                 path.display(),
-                crate::checks::os_error(&e)
+                crate::util::os_error(&e)
             )));
         }
         // record the holder for the message of a second instance (best effort)
@@ -363,60 +361,6 @@ impl Lock {
         let _ = write!(file, "{}", std::process::id());
         let _ = file.flush();
         Ok(Lock { _file: file })
-    }
-}
-
-/// A time as an RFC 3339 UTC string (`2026-11-23T10:00:00.000Z`), for `#[serde(with)]`.
-pub mod time_rfc3339 {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::SystemTime;
-
-    pub fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_rfc3339_millis(*t).to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_rfc3339_weak(&s).map_err(serde::de::Error::custom)
-    }
-}
-
-mod opt_time {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::SystemTime;
-
-    pub fn serialize<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
-        match t {
-            Some(t) => s.serialize_str(&humantime::format_rfc3339_millis(*t).to_string()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SystemTime>, D::Error> {
-        let s: Option<String> = Option::deserialize(d)?;
-        s.map(|s| humantime::parse_rfc3339_weak(&s).map_err(serde::de::Error::custom))
-            .transpose()
-    }
-}
-
-mod time_vec {
-    use serde::ser::SerializeSeq;
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::SystemTime;
-
-    pub fn serialize<S: Serializer>(v: &[SystemTime], s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(v.len()))?;
-        for t in v {
-            seq.serialize_element(&humantime::format_rfc3339_millis(*t).to_string())?;
-        }
-        seq.end()
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SystemTime>, D::Error> {
-        let v: Vec<String> = Vec::deserialize(d)?;
-        v.iter()
-            .map(|s| humantime::parse_rfc3339_weak(s).map_err(serde::de::Error::custom))
-            .collect()
     }
 }
 

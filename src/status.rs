@@ -27,7 +27,7 @@ use tracing::{info, warn};
 pub struct Report {
     pub version: &'static str,
     pub state_file: String,
-    #[serde(with = "state::time_rfc3339")]
+    #[serde(with = "crate::util::time_rfc3339")]
     pub generated: SystemTime,
     /// Every enabled target is healthy (the exit code is 0).
     pub healthy: bool,
@@ -39,25 +39,18 @@ pub struct Row {
     pub name: String,
     pub enabled: bool,
     pub status: &'static str,
-    #[serde(serialize_with = "opt_time")]
+    #[serde(serialize_with = "crate::util::opt_time::serialize")]
     pub since: Option<SystemTime>,
     pub consecutive_failures: u32,
     pub restarts_last_hour: usize,
     pub restarts_total: u64,
     pub last_reason: Option<String>,
-    #[serde(serialize_with = "opt_time")]
+    #[serde(serialize_with = "crate::util::opt_time::serialize")]
     pub last_check: Option<SystemTime>,
     pub last_check_age_seconds: Option<u64>,
-    #[serde(serialize_with = "opt_time")]
+    #[serde(serialize_with = "crate::util::opt_time::serialize")]
     pub last_restart: Option<SystemTime>,
     pub transitions: Vec<state::Transition>,
-}
-
-fn opt_time<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => s.serialize_str(&humantime::format_rfc3339_millis(*t).to_string()),
-        None => s.serialize_none(),
-    }
 }
 
 /// The report for `config`'s targets from `st` at `now` (pure: tested below).

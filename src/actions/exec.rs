@@ -4,11 +4,11 @@
 //! is logged.
 
 use super::ActionResult;
-use crate::checks::secs;
 use crate::config::ExecAction;
 use crate::policy::ActionKind;
 use crate::redact::Redactor;
 use crate::spawn::{self, Cleanup, Spec, Status};
+use crate::util::secs;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -99,15 +99,11 @@ pub fn output_file(config: &Config, target: &str) -> PathBuf {
         dir.join(format!("{safe}.action.log"))
     } else {
         // `web/a` and `web_a` must not share a file: add a hash of the real name
-        dir.join(format!("{safe}-{:08x}.action.log", fnv1a(target)))
+        dir.join(format!(
+            "{safe}-{:08x}.action.log",
+            crate::util::fnv1a(target)
+        ))
     }
-}
-
-/// 32-bit FNV-1a: a stable short hash for file names.
-pub fn fnv1a(s: &str) -> u32 {
-    s.bytes().fold(0x811c_9dc5_u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
 }
 
 #[cfg(test)]

@@ -2,10 +2,10 @@
 //! turned into plain advice (permissions, start limit, unknown unit).
 
 use super::ActionResult;
-use crate::checks::secs;
 use crate::config::SystemdAction;
 use crate::redact::Redactor;
 use crate::spawn::{self, Cleanup, Spec, Status};
+use crate::util::secs;
 use std::collections::BTreeMap;
 
 pub fn argv(s: &SystemdAction, systemctl: &str) -> Vec<String> {

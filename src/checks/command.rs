@@ -1,9 +1,10 @@
 //! command: the argv exits with an accepted code within the timeout. Runs through `spawn`
 //! (own process group, capped output, group killed on timeout and after exit).
 
-use super::{secs, CheckResult};
+use super::CheckResult;
 use crate::redact::Redactor;
 use crate::spawn::{self, Cleanup, Spec, Status};
+use crate::util::secs;
 use std::collections::BTreeMap;
 use std::time::Duration;
 

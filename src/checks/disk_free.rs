@@ -3,7 +3,8 @@
 //! reserved for root do not count, and the percentage is 100 minus df's Use%
 //! (avail / (used + avail)).
 
-use super::{os_error, CheckResult};
+use super::CheckResult;
+use crate::util::os_error;
 use std::path::Path;
 
 pub fn check(path: &Path, min_percent: Option<f64>, min_mb: Option<u64>) -> CheckResult {

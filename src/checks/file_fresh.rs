@@ -2,7 +2,8 @@
 //! cron job or an app that touches a file while it works. A modification time in the future
 //! (clock skew) counts as fresh.
 
-use super::{os_error, CheckResult};
+use super::CheckResult;
+use crate::util::os_error;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 

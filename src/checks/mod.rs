@@ -212,32 +212,3 @@ pub fn run(spec: &CheckSpec, cx: &PassContext) -> CheckResult {
     r.latency = start.elapsed();
     r
 }
-
-/// An OS error as a short lowercase phrase: "connection refused", "permission denied".
-pub fn os_error(e: &std::io::Error) -> String {
-    if let Some(code) = e.raw_os_error() {
-        if code == nix::libc::EAGAIN {
-            return "resource temporarily unavailable (process limit reached?)".to_string();
-        }
-        let desc = nix::errno::Errno::from_raw(code).desc();
-        let mut s = desc.to_string();
-        if let Some(first) = s.get(0..1) {
-            let lower = first.to_lowercase();
-            s.replace_range(0..1, &lower);
-        }
-        return s;
-    }
-    match e.kind() {
-        std::io::ErrorKind::TimedOut => "timed out".to_string(),
-        _ => e.to_string(),
-    }
-}
-
-/// "3s", "1.5s"
-pub fn secs(d: Duration) -> String {
-    if d.subsec_millis() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
-    }
-}

@@ -1,9 +1,10 @@
 //! pid_file: the file names a PID that is alive, not a zombie, and (with `process_name`) the
 //! expected program, so a stale file whose PID was reused is not taken for the service.
 
-use super::{os_error, resources, CheckResult, PassContext};
+use super::{resources, CheckResult, PassContext};
 use crate::config::Limits;
 use crate::procs::Proc;
+use crate::util::os_error;
 use std::path::Path;
 
 pub fn check(

@@ -12,6 +12,7 @@ use super::{CheckResult, PassContext};
 use crate::config::Limits;
 use crate::procs::Proc;
 use crate::state::CpuSample;
+use crate::util::round1;
 use std::time::{Duration, SystemTime};
 use tracing::debug;
 
@@ -39,10 +40,6 @@ fn cpu_percent(cx: &PassContext, p: &Proc, now: SystemTime) -> Option<f64> {
     let ticks = (p.cpu_ticks - prev.ticks) as f64;
     let hz = procfs::ticks_per_second().max(1) as f64;
     Some(ticks / hz / wall.as_secs_f64() * 100.0)
-}
-
-fn round1(v: f64) -> f64 {
-    (v * 10.0).round() / 10.0
 }
 
 /// Judge `procs` (the matching live processes) against `limits`; `base` is the OK result.

@@ -2,11 +2,8 @@
 //! divided by the online CPUs; memory used is (MemTotal - MemAvailable) / MemTotal
 //! (/proc/meminfo), which leaves out caches the kernel can drop.
 
-use super::{os_error, CheckResult};
-
-fn round1(v: f64) -> f64 {
-    (v * 10.0).round() / 10.0
-}
+use super::CheckResult;
+use crate::util::{os_error, round1};
 
 fn online_cpus() -> f64 {
     // SAFETY: sysconf has no memory-safety preconditions.

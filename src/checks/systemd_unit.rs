@@ -54,7 +54,7 @@ pub fn check(systemctl: &str, unit: &str, timeout: Duration, r: &Redactor) -> Ch
         Status::TimedOut => {
             return CheckResult::fail(format!(
                 "systemctl show {unit} timed out after {}",
-                super::secs(timeout)
+                crate::util::secs(timeout)
             ))
         }
         Status::Exited(c) => {

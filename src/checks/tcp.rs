@@ -3,7 +3,8 @@
 //! Names are resolved on a helper thread, so a hung resolver costs the timeout, not the pass.
 //! Every resolved address is tried, within the one overall timeout.
 
-use super::{os_error, secs, CheckResult};
+use super::CheckResult;
+use crate::util::{os_error, secs};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 

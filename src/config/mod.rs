@@ -39,7 +39,7 @@ fn format_of(path: &Path, text: &str) -> Format {
 /// The error is the full, user-facing message (one problem per line).
 pub fn load(path: &Path) -> Result<Loaded, String> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        let what = crate::checks::os_error(&e);
+        let what = crate::util::os_error(&e);
         match e.kind() {
             std::io::ErrorKind::NotFound => format!(
                 "{}: config file not found: create it (see examples/config.yml) or pass -c FILE",

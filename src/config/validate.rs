@@ -188,7 +188,7 @@ fn exe_warning(program: &str) -> Option<String> {
     match std::fs::metadata(program) {
         Err(e) => Some(format!(
             "{program} cannot be found ({}): the action will fail until it exists",
-            crate::checks::os_error(&e)
+            crate::util::os_error(&e)
         )),
         Ok(m) if !m.is_file() || m.permissions().mode() & 0o111 == 0 => Some(format!(
             "{program} is not an executable file: the action will fail"

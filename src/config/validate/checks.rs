@@ -548,7 +548,7 @@ fn http(cx: &mut Ctx, p: &str, c: RawCheck) -> Option<HttpCheck> {
                 format!(
                     "{} cannot be read ({}): the check will fail until it can",
                     f.display(),
-                    crate::checks::os_error(&e)
+                    crate::util::os_error(&e)
                 ),
             );
         }

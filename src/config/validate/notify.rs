@@ -182,7 +182,7 @@ pub(super) fn notifiers(cx: &mut Ctx, raw: Option<Vec<RawNotifier>>) -> Vec<Noti
                 format!("exec {}", argv.join("\u{0}")),
             ),
         };
-        let mut key = format!("{:08x}", crate::actions::fnv1a(&key_src));
+        let mut key = format!("{:08x}", crate::util::fnv1a(&key_src));
         if let Some(first) = out.iter().find(|n: &&Notifier| n.key == key) {
             cx.warn(
                 &p,

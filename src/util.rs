@@ -1,0 +1,141 @@
+//! The leaf: small helpers many modules share — how an OS error, a duration and a time are
+//! worded, a stable short hash, rounding for log figures. It imports nothing of the crate, so
+//! any module may use it without tying itself to another domain module.
+
+use std::time::Duration;
+
+/// An OS error as a short lowercase phrase: "connection refused", "permission denied".
+pub fn os_error(e: &std::io::Error) -> String {
+    if let Some(code) = e.raw_os_error() {
+        if code == nix::libc::EAGAIN {
+            return "resource temporarily unavailable (process limit reached?)".to_string();
+        }
+        let desc = nix::errno::Errno::from_raw(code).desc();
+        let mut s = desc.to_string();
+        if let Some(first) = s.get(0..1) {
+            let lower = first.to_lowercase();
+            s.replace_range(0..1, &lower);
+        }
+        return s;
+    }
+    match e.kind() {
+        std::io::ErrorKind::TimedOut => "timed out".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// A duration for people: "3s", "1.5s".
+pub fn secs(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+/// A duration for machines, in seconds with microseconds: "0.000400" (Prometheus values).
+pub fn secs_exact(d: Duration) -> String {
+    format!("{:.6}", d.as_secs_f64())
+}
+
+/// One decimal, for figures on log lines (`cpu_percent=12.3`).
+pub fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+/// 32-bit FNV-1a: a stable short hash for file names and keys.
+pub fn fnv1a(s: &str) -> u32 {
+    s.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// A time as an RFC 3339 UTC string with milliseconds: `2026-11-23T10:00:00.000Z` (the state
+/// file, `status --json`, notification bodies).
+pub fn rfc3339(t: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// `#[serde(with = "crate::util::time_rfc3339")]` for a `SystemTime`.
+pub mod time_rfc3339 {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::SystemTime;
+
+    pub fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::rfc3339(*t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_rfc3339_weak(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `#[serde(with = "crate::util::opt_time")]` for an `Option<SystemTime>` (`null` when none).
+pub mod opt_time {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::SystemTime;
+
+    pub fn serialize<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_str(&super::rfc3339(*t)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SystemTime>, D::Error> {
+        let s: Option<String> = Option::deserialize(d)?;
+        s.map(|s| humantime::parse_rfc3339_weak(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+/// `#[serde(with = "crate::util::time_vec")]` for a `Vec<SystemTime>`.
+pub mod time_vec {
+    use serde::ser::SerializeSeq;
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::SystemTime;
+
+    pub fn serialize<S: Serializer>(v: &[SystemTime], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(v.len()))?;
+        for t in v {
+            seq.serialize_element(&super::rfc3339(*t))?;
+        }
+        seq.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SystemTime>, D::Error> {
+        let v: Vec<String> = Vec::deserialize(d)?;
+        v.iter()
+            .map(|s| humantime::parse_rfc3339_weak(s).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_for_people_and_for_machines() {
+        assert_eq!(secs(Duration::from_secs(3)), "3s");
+        assert_eq!(secs(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(secs_exact(Duration::from_micros(400)), "0.000400");
+    }
+
+    #[test]
+    fn os_errors_are_short_lowercase_phrases() {
+        let e = std::io::Error::from_raw_os_error(nix::libc::ECONNREFUSED);
+        assert_eq!(os_error(&e), "connection refused");
+        let e = std::io::Error::from_raw_os_error(nix::libc::EAGAIN);
+        assert!(os_error(&e).contains("process limit"));
+    }
+
+    #[test]
+    fn fnv1a_is_stable_and_round1_rounds() {
+        assert_eq!(fnv1a(""), 0x811c_9dc5);
+        assert_eq!(fnv1a("a"), 0xe40c_292c);
+        assert_eq!(round1(12.345), 12.3);
+        assert_eq!(round1(0.05), 0.1);
+    }
+}
