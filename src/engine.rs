@@ -12,10 +12,11 @@ use crate::actions;
 use crate::checks::{self, PassContext};
 use crate::config::{Check, Config, Target};
 use crate::error::Error;
-use crate::events::{Event, EventKind};
+use crate::events::Event;
 use crate::exit::Exit;
-use crate::policy::{self, ActionKind, Alert, Decision, Outcome, Skip};
-use crate::state::{self, Health, Lock, LockError, StateFile, TargetState};
+use crate::policy::{self, ActionKind, Alert, Decision, EventKind, Outcome, Skip};
+use crate::policy::{Health, TargetState};
+use crate::state::{self, StateFile};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -401,8 +402,8 @@ fn event(
         target: target.name.clone(),
         event: alert.kind,
         reminder: alert.reminder,
-        status: state.status.as_str().to_string(),
-        previous_status: prev_status.as_str().to_string(),
+        status: state.status,
+        previous_status: prev_status,
         reason: config
             .redactor
             .redact(state.last_reason.as_deref().unwrap_or_default()),
@@ -714,19 +715,6 @@ fn give_up(config: &Config, target: &Target, state: &TargetState) {
     }
 }
 
-/// Take the lock, or say who holds it.
-pub fn lock(config: &Config) -> Result<Lock, Error> {
-    Lock::acquire(&config.lock_file).map_err(|e| match e {
-        LockError::Held(holder) => Error::Locked {
-            path: config.lock_file.clone(),
-            holder,
-        },
-        LockError::Io(msg) => Error::Other(anyhow::anyhow!(
-            "{msg} (the lock file lives beside the state file; set state_file or lock_file to a writable place, or run as root)"
-        )),
-    })
-}
-
 fn load_state(config: &Config, opts: Options) -> StateFile {
     let loaded = state::load(&config.state_file, opts.dry_run);
     if let Some(w) = loaded.warning {
@@ -782,7 +770,7 @@ pub fn check(config: &Config, opts: Options, mode: &str) -> Result<Exit, Error> 
     let _lock = if opts.dry_run {
         None
     } else {
-        Some(lock(config)?)
+        Some(state::lock(&config.lock_file)?)
     };
     let mut st = load_state(config, opts);
     let report = pass(config, &mut st, opts);
@@ -839,7 +827,7 @@ pub fn run_loop(
     let _lock = if opts.dry_run {
         None
     } else {
-        Some(lock(&config)?)
+        Some(state::lock(&config.lock_file)?)
     };
     let mut st = load_state(&config, opts);
     let shared = std::sync::Arc::new(Mutex::new(crate::metrics::Shared::default()));

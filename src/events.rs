@@ -5,80 +5,30 @@
 //! `notify` delivers them. Events are plain data, serializable, so a delivery that failed can
 //! wait in the state file for the next pass.
 
+use crate::policy::{EventKind, Health};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    /// The target reached `failed` (its fail_threshold).
-    Down,
-    /// The first healthy pass after `failed` or `gave_up`.
-    Recovered,
-    /// `give_up_after_restarts` restarts did not bring it back: no more restarts.
-    GaveUp,
-    /// A recovery action ran and succeeded.
-    Restart,
-    /// A recovery action ran and failed.
-    RestartFailed,
-    /// An action was due but skipped by the hourly cap.
-    RateLimited,
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
-impl EventKind {
-    pub const ALL: [EventKind; 6] = [
-        EventKind::Down,
-        EventKind::Recovered,
-        EventKind::GaveUp,
-        EventKind::Restart,
-        EventKind::RestartFailed,
-        EventKind::RateLimited,
-    ];
-
-    /// What a notifier gets when its `events:` is not given.
-    pub const DEFAULT: [EventKind; 3] = [EventKind::Down, EventKind::Recovered, EventKind::GaveUp];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Down => "down",
-            EventKind::Recovered => "recovered",
-            EventKind::GaveUp => "gave_up",
-            EventKind::Restart => "restart",
-            EventKind::RestartFailed => "restart_failed",
-            EventKind::RateLimited => "rate_limited",
-        }
-    }
-
-    /// How urgent: `critical` (gave up: a human must act), `error` (down, a restart failed),
-    /// `warning` (restarts paused by the hourly cap), `info` (recovered, restarted).
-    pub fn severity(self) -> &'static str {
-        match self {
-            EventKind::GaveUp => "critical",
-            EventKind::Down | EventKind::RestartFailed => "error",
-            EventKind::RateLimited => "warning",
-            EventKind::Recovered | EventKind::Restart => "info",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<EventKind> {
-        EventKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
-
-/// One event about one target.
+/// One event about one target. Its serde form is the one form it has: the state file keeps
+/// undelivered events in it, and the JSON notification body is it plus `severity`, `host` and
+/// `version`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub target: String,
     pub event: EventKind,
     /// A repeat of `down` while the target stays down (`reminder_every_seconds`); delivered
     /// to the notifiers that take `down`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub reminder: bool,
     /// The target's status after this pass: healthy | degraded | failed | gave_up.
-    pub status: String,
+    pub status: Health,
     /// Its status before this pass.
-    pub previous_status: String,
+    pub previous_status: Health,
     /// Why (the failing checks' reasons, or the action's error); already redacted.
     pub reason: String,
     /// Consecutive failed passes.
@@ -98,7 +48,7 @@ impl Event {
         env(
             &self.target,
             self.event.as_str(),
-            &self.status,
+            self.status.as_str(),
             &self.reason,
             self.failures,
         )
@@ -124,4 +74,16 @@ pub fn env(
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect()
+}
+
+/// A delivery that failed: kept in the state file and tried again on the next pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    /// The notifier's key (`config::Notifier::key`).
+    pub notifier: String,
+    pub event: Event,
+    /// Passes that tried it.
+    pub attempts: u32,
+    #[serde(with = "crate::util::time_rfc3339")]
+    pub first_failed: SystemTime,
 }

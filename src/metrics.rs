@@ -13,7 +13,7 @@
 //! neon_watchdog_run_duration_seconds 0.021
 //! ```
 
-use crate::state::Health;
+use crate::policy::Health;
 use crate::util::secs_exact;
 use std::fmt::Write as _;
 use std::io::{Read, Write};

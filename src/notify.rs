@@ -14,10 +14,11 @@
 //! - Failures are logged; they never change the exit code.
 
 use crate::config::{Config, Notifier, NotifierKind, Webhook, WebhookFormat};
-use crate::events::{Event, EventKind};
+use crate::events::{Event, Pending};
 use crate::http_client::{self, Method, Tls};
+use crate::policy::EventKind;
 use crate::redact::Redactor;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::time::{Duration, SystemTime};
 use tracing::{error, info, warn};
 
@@ -25,18 +26,6 @@ use tracing::{error, info, warn};
 pub const MAX_PENDING: usize = 100;
 /// A delivery owed for longer than this is dropped.
 pub const MAX_PENDING_AGE: Duration = Duration::from_secs(24 * 3600);
-
-/// A delivery that failed: kept in the state file and tried again on the next pass.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Pending {
-    /// The notifier's key ([`Notifier::key`]).
-    pub notifier: String,
-    pub event: Event,
-    /// Passes that tried it.
-    pub attempts: u32,
-    #[serde(with = "crate::util::time_rfc3339")]
-    pub first_failed: SystemTime,
-}
 
 /// One delivery to make this pass.
 struct Job {
@@ -306,32 +295,27 @@ pub fn message(e: &Event, host: &str) -> String {
     }
 }
 
+/// The `json` body: the event's own serde form, and who sent it.
+#[derive(Serialize)]
+struct JsonBody<'a> {
+    #[serde(flatten)]
+    event: &'a Event,
+    severity: &'static str,
+    host: &'a str,
+    version: &'static str,
+}
+
 /// The request body for `format`.
 pub fn body(format: WebhookFormat, e: &Event) -> String {
     let host = hostname();
     let v = match format {
-        WebhookFormat::Json => {
-            let mut v = serde_json::json!({
-                "target": e.target,
-                "event": e.event.as_str(),
-                "severity": e.event.severity(),
-                "status": e.status,
-                "previous_status": e.previous_status,
-                "reason": e.reason,
-                "failures": e.failures,
-                "restarts_last_hour": e.restarts_last_hour,
-                "host": host,
-                "timestamp": humantime::format_rfc3339_millis(e.timestamp).to_string(),
-                "version": env!("CARGO_PKG_VERSION"),
-            });
-            if let Some(d) = e.downtime_seconds {
-                v["downtime_seconds"] = d.into();
-            }
-            if e.reminder {
-                v["reminder"] = true.into();
-            }
-            v
-        }
+        WebhookFormat::Json => serde_json::to_value(JsonBody {
+            event: e,
+            severity: e.event.severity(),
+            host: &host,
+            version: env!("CARGO_PKG_VERSION"),
+        })
+        .unwrap_or_default(),
         WebhookFormat::Slack => serde_json::json!({ "text": message(e, &host) }),
         WebhookFormat::Discord => serde_json::json!({ "content": message(e, &host) }),
     };
@@ -341,14 +325,15 @@ pub fn body(format: WebhookFormat, e: &Event) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::Health;
 
     fn event(kind: EventKind) -> Event {
         Event {
             target: "web".into(),
             event: kind,
             reminder: false,
-            status: "failed".into(),
-            previous_status: "degraded".into(),
+            status: Health::Failed,
+            previous_status: Health::Degraded,
             reason: "tcp_port: connection refused".into(),
             failures: 3,
             restarts_last_hour: 1,

@@ -34,12 +34,192 @@
 //! them, `rate_limited` once per stretch of capped passes, and a reminder every
 //! `reminder_every` while it stays down. Never one per pass.
 
-use crate::config::Policy;
-use crate::events::EventKind;
-use crate::state::{Health, TargetState, Transition, MAX_TRANSITIONS};
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime};
 
 pub const HOUR: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Policy {
+    /// Consecutive failed passes before acting (>= 1).
+    pub fail_threshold: u32,
+    /// Minimum time between two actions; zero means none.
+    pub restart_cooldown: Duration,
+    /// At most this many actions in any sliding hour (>= 1).
+    pub max_restarts_per_hour: u32,
+    /// After an action, failures are reported but not counted for this long (zero: none).
+    pub restart_grace: Duration,
+    /// Wait before the 2nd restart without a healthy pass in between; zero: no backoff.
+    pub backoff_initial: Duration,
+    /// Each further restart without a healthy pass waits this many times longer (>= 1).
+    pub backoff_multiplier: f64,
+    /// The longest backoff wait; zero: no cap.
+    pub backoff_max: Duration,
+    /// Give up after this many restarts without a healthy pass in between; zero: never.
+    pub give_up_after_restarts: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            fail_threshold: 1,
+            restart_cooldown: Duration::from_secs(60),
+            max_restarts_per_hour: 10,
+            restart_grace: Duration::ZERO,
+            backoff_initial: Duration::ZERO,
+            backoff_multiplier: 2.0,
+            backoff_max: Duration::ZERO,
+            give_up_after_restarts: 0,
+        }
+    }
+}
+
+/// A target's status, as the policy sees it after a pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    /// Never checked (or reset).
+    #[default]
+    Unknown,
+    Healthy,
+    /// Failing, but below fail_threshold or inside the grace period after a restart.
+    Degraded,
+    /// fail_threshold reached: recovering (actions run under the policy).
+    #[serde(alias = "failing")]
+    Failed,
+    /// `give_up_after_restarts` restarts did not bring it back: no more actions until a
+    /// healthy pass or `neon-watchdog reset`.
+    GaveUp,
+}
+
+impl Health {
+    pub const ALL: [Health; 5] = [
+        Health::Unknown,
+        Health::Healthy,
+        Health::Degraded,
+        Health::Failed,
+        Health::GaveUp,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Unknown => "unknown",
+            Health::Healthy => "healthy",
+            Health::Degraded => "degraded",
+            Health::Failed => "failed",
+            Health::GaveUp => "gave_up",
+        }
+    }
+
+    /// Failed or gave up: down, as far as notifications are concerned.
+    pub fn is_down(self) -> bool {
+        matches!(self, Health::Failed | Health::GaveUp)
+    }
+}
+
+/// The most recent status changes kept per target.
+pub const MAX_TRANSITIONS: usize = 20;
+
+/// One status change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    #[serde(with = "crate::util::time_rfc3339")]
+    pub at: SystemTime,
+    pub from: Health,
+    pub to: Health,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What the policy remembers about one target between passes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TargetState {
+    pub status: Health,
+    /// When `status` last changed.
+    #[serde(with = "crate::util::opt_time")]
+    pub since: Option<SystemTime>,
+    pub consecutive_failures: u32,
+    pub last_reason: Option<String>,
+    #[serde(with = "crate::util::opt_time")]
+    pub last_check: Option<SystemTime>,
+    /// Actions run in the last hour (the sliding window of the hourly cap).
+    #[serde(with = "crate::util::time_vec")]
+    pub restarts: Vec<SystemTime>,
+    #[serde(with = "crate::util::opt_time")]
+    pub last_restart: Option<SystemTime>,
+    /// Actions run since the last healthy pass (backoff and give-up count these).
+    pub restarts_since_healthy: u32,
+    /// Actions run, ever (the metrics counter).
+    pub restarts_total: u64,
+    /// When the target went down (reached `failed`), for the downtime of `recovered`.
+    #[serde(with = "crate::util::opt_time")]
+    pub down_since: Option<SystemTime>,
+    /// When humans were last told it is down (`down`, `gave_up` or a reminder).
+    #[serde(with = "crate::util::opt_time")]
+    pub last_alert: Option<SystemTime>,
+    /// The last due action was skipped by the hourly cap (`rate_limited` is told once).
+    pub rate_limited: bool,
+    /// The last [`MAX_TRANSITIONS`] status changes, oldest first.
+    pub transitions: Vec<Transition>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// The target reached `failed` (its fail_threshold).
+    Down,
+    /// The first healthy pass after `failed` or `gave_up`.
+    Recovered,
+    /// `give_up_after_restarts` restarts did not bring it back: no more restarts.
+    GaveUp,
+    /// A recovery action ran and succeeded.
+    Restart,
+    /// A recovery action ran and failed.
+    RestartFailed,
+    /// An action was due but skipped by the hourly cap.
+    RateLimited,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 6] = [
+        EventKind::Down,
+        EventKind::Recovered,
+        EventKind::GaveUp,
+        EventKind::Restart,
+        EventKind::RestartFailed,
+        EventKind::RateLimited,
+    ];
+
+    /// What a notifier gets when its `events:` is not given.
+    pub const DEFAULT: [EventKind; 3] = [EventKind::Down, EventKind::Recovered, EventKind::GaveUp];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Down => "down",
+            EventKind::Recovered => "recovered",
+            EventKind::GaveUp => "gave_up",
+            EventKind::Restart => "restart",
+            EventKind::RestartFailed => "restart_failed",
+            EventKind::RateLimited => "rate_limited",
+        }
+    }
+
+    /// How urgent: `critical` (gave up: a human must act), `error` (down, a restart failed),
+    /// `warning` (restarts paused by the hourly cap), `info` (recovered, restarted).
+    pub fn severity(self) -> &'static str {
+        match self {
+            EventKind::GaveUp => "critical",
+            EventKind::Down | EventKind::RestartFailed => "error",
+            EventKind::RateLimited => "warning",
+            EventKind::Recovered | EventKind::Restart => "info",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
 
 /// This pass's result for one target.
 #[derive(Debug, Clone, PartialEq, Eq)]

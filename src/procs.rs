@@ -5,6 +5,17 @@
 //! snapshot but never count as running.
 
 use procfs::process::Process;
+use serde::{Deserialize, Serialize};
+use std::time::SystemTime;
+
+/// One process's CPU time at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuSample {
+    /// user + system time, clock ticks.
+    pub ticks: u64,
+    #[serde(with = "crate::util::time_rfc3339")]
+    pub at: SystemTime,
+}
 
 /// One process, as seen at snapshot time.
 #[derive(Debug, Clone)]

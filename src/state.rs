@@ -6,6 +6,10 @@
 //!   (`state.json.corrupt-<time>`), a warning is logged, and the pass starts from fresh state.
 //! - Every string stored passes through the redactor, like every log line.
 
+use crate::error::Error;
+use crate::events::Pending;
+use crate::policy::TargetState;
+use crate::procs::CpuSample;
 use crate::redact::Redactor;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -16,96 +20,6 @@ use std::time::SystemTime;
 
 pub const VERSION: u32 = 1;
 
-/// A target's status, as the policy sees it after a pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Health {
-    /// Never checked (or reset).
-    #[default]
-    Unknown,
-    Healthy,
-    /// Failing, but below fail_threshold or inside the grace period after a restart.
-    Degraded,
-    /// fail_threshold reached: recovering (actions run under the policy).
-    #[serde(alias = "failing")]
-    Failed,
-    /// `give_up_after_restarts` restarts did not bring it back: no more actions until a
-    /// healthy pass or `neon-watchdog reset`.
-    GaveUp,
-}
-
-impl Health {
-    pub const ALL: [Health; 5] = [
-        Health::Unknown,
-        Health::Healthy,
-        Health::Degraded,
-        Health::Failed,
-        Health::GaveUp,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Health::Unknown => "unknown",
-            Health::Healthy => "healthy",
-            Health::Degraded => "degraded",
-            Health::Failed => "failed",
-            Health::GaveUp => "gave_up",
-        }
-    }
-
-    /// Failed or gave up: down, as far as notifications are concerned.
-    pub fn is_down(self) -> bool {
-        matches!(self, Health::Failed | Health::GaveUp)
-    }
-}
-
-/// The most recent status changes kept per target.
-pub const MAX_TRANSITIONS: usize = 20;
-
-/// One status change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Transition {
-    #[serde(with = "crate::util::time_rfc3339")]
-    pub at: SystemTime,
-    pub from: Health,
-    pub to: Health,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-/// What the policy remembers about one target between passes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TargetState {
-    pub status: Health,
-    /// When `status` last changed.
-    #[serde(with = "crate::util::opt_time")]
-    pub since: Option<SystemTime>,
-    pub consecutive_failures: u32,
-    pub last_reason: Option<String>,
-    #[serde(with = "crate::util::opt_time")]
-    pub last_check: Option<SystemTime>,
-    /// Actions run in the last hour (the sliding window of the hourly cap).
-    #[serde(with = "crate::util::time_vec")]
-    pub restarts: Vec<SystemTime>,
-    #[serde(with = "crate::util::opt_time")]
-    pub last_restart: Option<SystemTime>,
-    /// Actions run since the last healthy pass (backoff and give-up count these).
-    pub restarts_since_healthy: u32,
-    /// Actions run, ever (the metrics counter).
-    pub restarts_total: u64,
-    /// When the target went down (reached `failed`), for the downtime of `recovered`.
-    #[serde(with = "crate::util::opt_time")]
-    pub down_since: Option<SystemTime>,
-    /// When humans were last told it is down (`down`, `gave_up` or a reminder).
-    #[serde(with = "crate::util::opt_time")]
-    pub last_alert: Option<SystemTime>,
-    /// The last due action was skipped by the hourly cap (`rate_limited` is told once).
-    pub rate_limited: bool,
-    /// The last [`MAX_TRANSITIONS`] status changes, oldest first.
-    pub transitions: Vec<Transition>,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateFile {
     pub version: u32,
@@ -113,20 +27,11 @@ pub struct StateFile {
     pub targets: BTreeMap<String, TargetState>,
     /// Notifications that could not be delivered yet, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub pending_notifications: Vec<crate::notify::Pending>,
+    pub pending_notifications: Vec<Pending>,
     /// CPU time of the processes checked with `max_cpu_percent` at the last pass, keyed
     /// `pid:starttime` (so a new process under a reused pid is never compared with the old).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub cpu_samples: BTreeMap<String, CpuSample>,
-}
-
-/// One process's CPU time at one moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CpuSample {
-    /// user + system time, clock ticks.
-    pub ticks: u64,
-    #[serde(with = "crate::util::time_rfc3339")]
-    pub at: SystemTime,
 }
 
 impl Default for StateFile {
@@ -297,6 +202,19 @@ pub fn retain_targets<'a>(state: &mut StateFile, names: impl Iterator<Item = &'a
     state.targets.retain(|k, _| keep.contains(k.as_str()));
 }
 
+/// Take the lock at `path`, or say who holds it (exit 75) or why it cannot be taken.
+pub fn lock(path: &Path) -> Result<Lock, Error> {
+    Lock::acquire(path).map_err(|e| match e {
+        LockError::Held(holder) => Error::Locked {
+            path: path.to_path_buf(),
+            holder,
+        },
+        LockError::Io(msg) => Error::Other(anyhow::anyhow!(
+            "{msg} (the lock file lives beside the state file; set state_file or lock_file to a writable place, or run as root)"
+        )),
+    })
+}
+
 /// An exclusive, non-blocking lock on the lock file; released when dropped (or when the
 /// process dies, however it dies).
 #[derive(Debug)]
@@ -367,6 +285,7 @@ impl Lock {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::{Health, Transition};
     use std::time::Duration;
 
     fn sample() -> StateFile {

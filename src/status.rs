@@ -16,8 +16,8 @@
 use crate::config::Config;
 use crate::error::Error;
 use crate::exit::Exit;
-use crate::policy::HOUR;
-use crate::state::{self, Health, TargetState};
+use crate::policy::{Health, TargetState, Transition, HOUR};
+use crate::state;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
@@ -50,7 +50,7 @@ pub struct Row {
     pub last_check_age_seconds: Option<u64>,
     #[serde(serialize_with = "crate::util::opt_time::serialize")]
     pub last_restart: Option<SystemTime>,
-    pub transitions: Vec<state::Transition>,
+    pub transitions: Vec<Transition>,
 }
 
 /// The report for `config`'s targets from `st` at `now` (pure: tested below).
@@ -220,7 +220,7 @@ pub fn reset(config: &Config, target: Option<&str>, dry_run: bool) -> Result<Exi
     let _lock = if dry_run {
         None
     } else {
-        Some(crate::engine::lock(config)?)
+        Some(state::lock(&config.lock_file)?)
     };
     let loaded = state::load(&config.state_file, dry_run);
     if let Some(w) = loaded.warning {

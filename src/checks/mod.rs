@@ -14,9 +14,9 @@ mod systemd_unit;
 mod tcp;
 
 use crate::config::{Check, CheckSpec};
+use crate::procs::CpuSample;
 use crate::procs::Snapshot;
 use crate::redact::Redactor;
-use crate::state::CpuSample;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

@@ -10,8 +10,8 @@
 
 use super::{CheckResult, PassContext};
 use crate::config::Limits;
+use crate::procs::CpuSample;
 use crate::procs::Proc;
-use crate::state::CpuSample;
 use crate::util::round1;
 use std::time::{Duration, SystemTime};
 use tracing::debug;

@@ -58,40 +58,8 @@ impl LogLevel {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Policy {
-    /// Consecutive failed passes before acting (>= 1).
-    pub fail_threshold: u32,
-    /// Minimum time between two actions; zero means none.
-    pub restart_cooldown: Duration,
-    /// At most this many actions in any sliding hour (>= 1).
-    pub max_restarts_per_hour: u32,
-    /// After an action, failures are reported but not counted for this long (zero: none).
-    pub restart_grace: Duration,
-    /// Wait before the 2nd restart without a healthy pass in between; zero: no backoff.
-    pub backoff_initial: Duration,
-    /// Each further restart without a healthy pass waits this many times longer (>= 1).
-    pub backoff_multiplier: f64,
-    /// The longest backoff wait; zero: no cap.
-    pub backoff_max: Duration,
-    /// Give up after this many restarts without a healthy pass in between; zero: never.
-    pub give_up_after_restarts: u32,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Policy {
-            fail_threshold: 1,
-            restart_cooldown: Duration::from_secs(60),
-            max_restarts_per_hour: 10,
-            restart_grace: Duration::ZERO,
-            backoff_initial: Duration::ZERO,
-            backoff_multiplier: 2.0,
-            backoff_max: Duration::ZERO,
-            give_up_after_restarts: 0,
-        }
-    }
-}
+/// The restart policy's settings belong to the policy (its pure function takes them).
+pub use crate::policy::Policy;
 
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -401,7 +369,7 @@ pub struct Notifier {
     /// gone or changed is dropped.
     pub key: String,
     pub kind: NotifierKind,
-    pub events: Vec<crate::events::EventKind>,
+    pub events: Vec<crate::policy::EventKind>,
 }
 
 #[derive(Debug, Clone)]

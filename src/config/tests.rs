@@ -540,7 +540,7 @@ fn notify_defaults_and_secret_headers() {
     let c = ok("notify:\n  - webhook:\n      url: https://hooks.example.com/services/x\n      headers: {Authorization: \"Bearer ${API_TOKEN}\", X-Api-Key: literal-key-value, X-Env: prod}\nheartbeat: {url: \"https://hc-ping.com/abc/\"}\nmetrics: {textfile: m.prom, listen: \"127.0.0.1:9798\"}\ntargets:\n  - name: web\n    checks: [{tcp_port: 80}]\n    action: none\n");
     let n = &c.notify[0];
     assert_eq!(n.name, "notify[0] webhook https://hooks.example.com");
-    assert_eq!(n.events, crate::events::EventKind::DEFAULT.to_vec());
+    assert_eq!(n.events, crate::policy::EventKind::DEFAULT.to_vec());
     let crate::config::NotifierKind::Webhook(w) = &n.kind else {
         panic!("webhook")
     };

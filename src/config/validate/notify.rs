@@ -3,7 +3,7 @@
 use super::Ctx;
 use crate::config::model::*;
 use crate::config::raw::*;
-use crate::events::EventKind;
+use crate::policy::EventKind;
 use std::time::Duration;
 
 /// Webhook and heartbeat URLs: http(s) with a host.
