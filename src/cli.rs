@@ -162,7 +162,7 @@ pub fn main() -> Exit {
                 // flags given on the command line still win over the new config
                 handle.set_level(cli.level(c.log_level));
             };
-            engine::run_loop(cfg, opts, &reload, &on_reload)
+            crate::daemon::run(cfg, opts, &reload, &on_reload)
         }
     };
     match result {

@@ -5,7 +5,10 @@
 
 use crate::config::Heartbeat;
 use crate::http_client::{self, Method, Tls};
+use crate::metrics::TargetReport;
+use crate::policy::{TargetState, Verdict};
 use crate::redact::Redactor;
+use std::collections::BTreeMap;
 use tracing::{debug, warn};
 
 /// `url` with `suffix` added to its path, before any query (`.../slug?create=1` ->
@@ -51,10 +54,42 @@ pub fn start(hb: &Heartbeat, r: &Redactor) {
     }
 }
 
-/// At the end of a pass.
-pub fn finish(hb: &Heartbeat, healthy: bool, summary: &str, r: &Redactor) {
+/// At the end of a pass: `url` when every target is healthy, else `url/fail`, with the summary.
+pub fn finish(
+    hb: &Heartbeat,
+    targets: &[TargetReport],
+    states: &BTreeMap<String, TargetState>,
+    r: &Redactor,
+) {
+    let healthy = targets.iter().all(|t| t.verdict.is_healthy());
     let suffix = if healthy { "" } else { "/fail" };
-    ping(hb, suffix, Method::Post, &r.redact(summary), r);
+    ping(
+        hb,
+        suffix,
+        Method::Post,
+        &r.redact(&summary(targets, states)),
+        r,
+    );
+}
+
+/// The ping's body: one line, then each target that is not healthy with its reason.
+fn summary(targets: &[TargetReport], states: &BTreeMap<String, TargetState>) -> String {
+    let count = |f: fn(Verdict) -> bool| targets.iter().filter(|t| f(t.verdict)).count();
+    let mut s = format!(
+        "neon-watchdog on {}: healthy={} failing={} unknown={}",
+        crate::util::hostname(),
+        count(Verdict::is_healthy),
+        count(|v| matches!(v, Verdict::Failing { .. })),
+        count(|v| v == Verdict::Unknown),
+    );
+    for t in targets.iter().filter(|t| !t.verdict.is_healthy()) {
+        let reason = states
+            .get(&t.name)
+            .and_then(|s| s.last_reason.as_deref())
+            .unwrap_or("unknown");
+        s.push_str(&format!("\n{}: {reason}", t.name));
+    }
+    s
 }
 
 #[cfg(test)]

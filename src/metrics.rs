@@ -13,8 +13,10 @@
 //! neon_watchdog_run_duration_seconds 0.021
 //! ```
 
-use crate::policy::Health;
+use crate::config::Config;
+use crate::policy::{Health, TargetState, Verdict};
 use crate::util::secs_exact;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -23,30 +25,22 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tracing::{debug, error, info};
 
-/// One pass, as metrics see it.
+/// One target's result in a pass: the pass report's shape, which metrics and the heartbeat
+/// read (its status and counters come from the target's state).
 #[derive(Debug, Clone)]
-pub struct PassMetrics {
-    pub targets: Vec<TargetMetrics>,
-    pub finished: SystemTime,
-    pub duration: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct TargetMetrics {
+pub struct TargetReport {
     pub name: String,
-    pub up: bool,
-    pub consecutive_failures: u32,
-    pub restarts_total: u64,
-    pub status: Health,
-    pub checks: Vec<CheckMetrics>,
+    pub verdict: Verdict,
+    /// Each check's result, in the config's order.
+    pub checks: Vec<CheckReport>,
 }
 
+/// One check's result in a pass.
 #[derive(Debug, Clone)]
-pub struct CheckMetrics {
-    pub index: usize,
+pub struct CheckReport {
     pub kind: &'static str,
-    pub up: bool,
-    pub duration: Duration,
+    pub ok: bool,
+    pub latency: Duration,
 }
 
 /// A label value, escaped as the exposition format wants: `\\`, `\"`, `\n`.
@@ -68,9 +62,34 @@ fn header(s: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(s, "# TYPE {name} {kind}");
 }
 
-/// The exposition text of one pass.
-pub fn render(m: &PassMetrics) -> String {
+/// Render a pass's metrics and write the textfile (unless `dry_run`, or none is configured);
+/// returns the text (what `run` serves on `metrics.listen`).
+pub fn publish(
+    config: &Config,
+    targets: &[TargetReport],
+    states: &BTreeMap<String, TargetState>,
+    duration: Duration,
+    dry_run: bool,
+) -> String {
+    let text = render(targets, states, SystemTime::now(), duration);
+    if let (Some(path), false) = (&config.metrics.textfile, dry_run) {
+        if let Err(e) = write_textfile(path, &text) {
+            error!("{e}");
+        }
+    }
+    text
+}
+
+/// The exposition text of one pass: `targets` as checked, with the figures of their `states`.
+pub fn render(
+    targets: &[TargetReport],
+    states: &BTreeMap<String, TargetState>,
+    finished: SystemTime,
+    duration: Duration,
+) -> String {
     let mut s = String::new();
+    let none = TargetState::default();
+    let state = |name: &str| states.get(name).unwrap_or(&none);
     let t = |name: &str| label(name);
     header(
         &mut s,
@@ -78,12 +97,12 @@ pub fn render(m: &PassMetrics) -> String {
         "gauge",
         "1 if every check of the target passed in the last pass, else 0.",
     );
-    for x in &m.targets {
+    for x in targets {
         let _ = writeln!(
             s,
             "neon_watchdog_target_up{{target=\"{}\"}} {}",
             t(&x.name),
-            u8::from(x.up)
+            u8::from(x.verdict.is_healthy())
         );
     }
     header(
@@ -92,12 +111,12 @@ pub fn render(m: &PassMetrics) -> String {
         "gauge",
         "Consecutive failed passes of the target.",
     );
-    for x in &m.targets {
+    for x in targets {
         let _ = writeln!(
             s,
             "neon_watchdog_target_consecutive_failures{{target=\"{}\"}} {}",
             t(&x.name),
-            x.consecutive_failures
+            state(&x.name).consecutive_failures
         );
     }
     header(
@@ -106,12 +125,12 @@ pub fn render(m: &PassMetrics) -> String {
         "counter",
         "Recovery actions run for the target.",
     );
-    for x in &m.targets {
+    for x in targets {
         let _ = writeln!(
             s,
             "neon_watchdog_target_restarts_total{{target=\"{}\"}} {}",
             t(&x.name),
-            x.restarts_total
+            state(&x.name).restarts_total
         );
     }
     header(
@@ -120,14 +139,14 @@ pub fn render(m: &PassMetrics) -> String {
         "gauge",
         "The target's status: 1 for the current one, 0 for the others.",
     );
-    for x in &m.targets {
+    for x in targets {
         for st in Health::ALL {
             let _ = writeln!(
                 s,
                 "neon_watchdog_target_status{{target=\"{}\",status=\"{}\"}} {}",
                 t(&x.name),
                 st.as_str(),
-                u8::from(x.status == st)
+                u8::from(state(&x.name).status == st)
             );
         }
     }
@@ -137,15 +156,14 @@ pub fn render(m: &PassMetrics) -> String {
         "gauge",
         "1 if the check passed in the last pass, else 0.",
     );
-    for x in &m.targets {
-        for c in &x.checks {
+    for x in targets {
+        for (i, c) in x.checks.iter().enumerate() {
             let _ = writeln!(
                 s,
-                "neon_watchdog_check_up{{target=\"{}\",check=\"{}\",kind=\"{}\"}} {}",
+                "neon_watchdog_check_up{{target=\"{}\",check=\"{i}\",kind=\"{}\"}} {}",
                 t(&x.name),
-                c.index,
                 c.kind,
-                u8::from(c.up)
+                u8::from(c.ok)
             );
         }
     }
@@ -155,15 +173,14 @@ pub fn render(m: &PassMetrics) -> String {
         "gauge",
         "How long the check took in the last pass.",
     );
-    for x in &m.targets {
-        for c in &x.checks {
+    for x in targets {
+        for (i, c) in x.checks.iter().enumerate() {
             let _ = writeln!(
                 s,
-                "neon_watchdog_check_duration_seconds{{target=\"{}\",check=\"{}\",kind=\"{}\"}} {}",
+                "neon_watchdog_check_duration_seconds{{target=\"{}\",check=\"{i}\",kind=\"{}\"}} {}",
                 t(&x.name),
-                c.index,
                 c.kind,
-                secs_exact(c.duration)
+                secs_exact(c.latency)
             );
         }
     }
@@ -173,8 +190,7 @@ pub fn render(m: &PassMetrics) -> String {
         "gauge",
         "When the last pass finished (Unix time).",
     );
-    let ts = m
-        .finished
+    let ts = finished
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or(Duration::ZERO);
     let _ = writeln!(
@@ -191,7 +207,7 @@ pub fn render(m: &PassMetrics) -> String {
     let _ = writeln!(
         s,
         "neon_watchdog_run_duration_seconds {}",
-        secs_exact(m.duration)
+        secs_exact(duration)
     );
     s
 }
@@ -356,24 +372,27 @@ mod tests {
 
     #[test]
     fn label_values_are_escaped_and_every_status_has_a_series() {
-        let m = PassMetrics {
-            targets: vec![TargetMetrics {
-                name: "we\"b\\1\n".into(),
-                up: false,
+        let name = "we\"b\\1\n";
+        let targets = [TargetReport {
+            name: name.into(),
+            verdict: Verdict::FAILING,
+            checks: vec![CheckReport {
+                kind: "tcp_port",
+                ok: false,
+                latency: Duration::from_millis(1500),
+            }],
+        }];
+        let states = BTreeMap::from([(
+            name.to_string(),
+            TargetState {
                 consecutive_failures: 3,
                 restarts_total: 2,
                 status: Health::GaveUp,
-                checks: vec![CheckMetrics {
-                    index: 0,
-                    kind: "tcp_port",
-                    up: false,
-                    duration: Duration::from_millis(1500),
-                }],
-            }],
-            finished: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
-            duration: Duration::from_millis(21),
-        };
-        let text = render(&m);
+                ..TargetState::default()
+            },
+        )]);
+        let finished = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let text = render(&targets, &states, finished, Duration::from_millis(21));
         assert!(
             text.contains("neon_watchdog_target_up{target=\"we\\\"b\\\\1\\n\"} 0"),
             "{text}"

@@ -18,6 +18,7 @@ use crate::events::{Event, Pending};
 use crate::http_client::{self, Method, Tls};
 use crate::policy::EventKind;
 use crate::redact::Redactor;
+use crate::spawn::{self, Spec};
 use serde::Serialize;
 use std::time::{Duration, SystemTime};
 use tracing::{error, info, warn};
@@ -39,12 +40,9 @@ fn takes(n: &Notifier, e: &Event) -> bool {
     n.events.contains(&kind)
 }
 
-/// Deliver owed `pending` deliveries, then `events`; return what is still owed.
-pub fn deliver(config: &Config, events: &[Event], pending: Vec<Pending>) -> Vec<Pending> {
-    deliver_at(config, events, pending, SystemTime::now())
-}
-
-fn deliver_at(
+/// Deliver owed `pending` deliveries, then `events` (of the pass at `now`); return what is
+/// still owed.
+pub fn deliver(
     config: &Config,
     events: &[Event],
     pending: Vec<Pending>,
@@ -182,30 +180,12 @@ fn send(n: &Notifier, e: &Event, r: &Redactor) -> Result<u32, String> {
             let env = e.env();
             let env: std::collections::BTreeMap<String, String> =
                 env.into_iter().map(|(k, v)| (k, r.redact(&v))).collect();
-            let spec = crate::spawn::Spec {
-                argv,
-                timeout: *timeout,
-                env: &env,
-                cwd: None,
-                cleanup: crate::spawn::Cleanup::KillGroup,
-                output: None,
-                stdin: Some(json.as_bytes()),
-            };
-            let out = crate::spawn::run(&spec).map_err(|e| e.message)?;
-            match out.status {
-                crate::spawn::Status::Exited(0) => Ok(1),
-                crate::spawn::Status::Exited(c) => {
-                    let tail = out.tail(200, r);
-                    Err(if tail.is_empty() {
-                        format!("exit {c}")
-                    } else {
-                        format!("exit {c}: {tail}")
-                    })
-                }
-                crate::spawn::Status::Signaled(s) => Err(format!("killed by signal {s}")),
-                crate::spawn::Status::TimedOut => {
-                    Err(format!("timed out after {}", crate::util::secs(*timeout)))
-                }
+            let spec = Spec::new(argv, *timeout).env(&env).stdin(json.as_bytes());
+            let out = spawn::run(&spec).map_err(|e| e.message)?;
+            if out.status.success() {
+                Ok(1)
+            } else {
+                Err(out.status.describe(*timeout, &out.tail(200, r)))
             }
         }
     }
@@ -237,14 +217,6 @@ fn post(w: &Webhook, body: &[u8]) -> Result<(), String> {
             format!("HTTP {}: {text}", resp.status)
         })
     }
-}
-
-/// This machine's name, for messages.
-pub fn hostname() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "unknown-host".to_string())
 }
 
 /// "5m 12s", "2h 3m", "40s"
@@ -307,7 +279,7 @@ struct JsonBody<'a> {
 
 /// The request body for `format`.
 pub fn body(format: WebhookFormat, e: &Event) -> String {
-    let host = hostname();
+    let host = crate::util::hostname();
     let v = match format {
         WebhookFormat::Json => serde_json::to_value(JsonBody {
             event: e,

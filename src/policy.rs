@@ -221,17 +221,52 @@ impl EventKind {
     }
 }
 
+/// What a check, or a whole pass over a target, found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Healthy,
+    /// The target is failing. `not_running`: a process check found its process not running
+    /// at all (the policy then prefers `start` over `restart`).
+    Failing {
+        not_running: bool,
+    },
+    /// The watchdog could not judge: it could not carry the check out for a reason of its own
+    /// (out of processes or memory, a bug). "I cannot tell" is never "failing".
+    Unknown,
+}
+
+impl Verdict {
+    pub const FAILING: Verdict = Verdict::Failing { not_running: false };
+    pub const NOT_RUNNING: Verdict = Verdict::Failing { not_running: true };
+
+    pub fn is_healthy(self) -> bool {
+        self == Verdict::Healthy
+    }
+
+    /// The verdict of a target from its checks' verdicts: failing if any check failed (not
+    /// running if any said so); else unknown if any could not be carried out; else healthy.
+    pub fn of(checks: impl IntoIterator<Item = Verdict>) -> Verdict {
+        checks
+            .into_iter()
+            .fold(Verdict::Healthy, |acc, v| match (acc, v) {
+                (Verdict::Failing { not_running: a }, Verdict::Failing { not_running: b }) => {
+                    Verdict::Failing {
+                        not_running: a || b,
+                    }
+                }
+                (f @ Verdict::Failing { .. }, _) | (_, f @ Verdict::Failing { .. }) => f,
+                (Verdict::Unknown, _) | (_, Verdict::Unknown) => Verdict::Unknown,
+                _ => Verdict::Healthy,
+            })
+    }
+}
+
 /// This pass's result for one target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
-    pub healthy: bool,
-    /// A process/pid-file check said the process is not running at all.
-    pub not_running: bool,
+    pub verdict: Verdict,
     /// The failing checks' reasons, joined (empty when healthy).
     pub reason: String,
-    /// Every failing check failed for a reason of the watchdog's own (it could not start a
-    /// command: out of processes or memory): the target's health is unknown this pass.
-    pub inconclusive: bool,
 }
 
 /// Which commands the target's action has.
@@ -277,7 +312,7 @@ pub enum Decision {
     BelowThreshold { failures: u32, threshold: u32 },
     /// Failing within `restart_grace` after an action: not counted, nothing done.
     Grace { remaining: Duration },
-    /// Run the action now (already counted in the new state).
+    /// Run the action now (counted by [`record_action`] once it runs).
     Act(ActionKind),
     /// Give up now: `restarts` actions did not bring it back. Run `on_give_up` once.
     GiveUp { restarts: u32 },
@@ -361,6 +396,8 @@ fn set_status(next: &mut TargetState, to: Health, reason: Option<&str>, now: Sys
 }
 
 /// Decide what to do about one target this pass. Returns the new state and the decision.
+/// `Act` is only a decision: the caller records the action with [`record_action`] when it
+/// runs it.
 pub fn decide(
     prev: &TargetState,
     outcome: &Outcome,
@@ -382,13 +419,13 @@ pub fn decide(
         .filter(|t| *t > window_start)
         .collect();
 
-    if !outcome.healthy && outcome.inconclusive {
+    if outcome.verdict == Verdict::Unknown {
         // Not knowing is no failure: restarting a service because the watchdog ran out of
         // processes would make things worse.
         return (next, Decision::Inconclusive);
     }
 
-    if outcome.healthy {
+    if outcome.verdict.is_healthy() {
         set_status(&mut next, Health::Healthy, None, now);
         next.consecutive_failures = 0;
         next.last_reason = None;
@@ -439,7 +476,8 @@ pub fn decide(
         next.rate_limited = false;
         return (next, Decision::GiveUp { restarts: done });
     }
-    let kind = match (outcome.not_running, available.start, available.restart) {
+    let not_running = outcome.verdict == Verdict::NOT_RUNNING;
+    let kind = match (not_running, available.start, available.restart) {
         (_, false, false) => return (next, Decision::Skip(Skip::MonitorOnly)),
         (true, true, _) | (_, true, false) => ActionKind::Start,
         _ => ActionKind::Restart,
@@ -465,12 +503,18 @@ pub fn decide(
         });
         return (next, d);
     }
-    next.restarts.push(now);
-    next.last_restart = Some(now);
-    next.restarts_since_healthy = done.saturating_add(1);
-    next.restarts_total = prev.restarts_total.saturating_add(1);
-    next.rate_limited = false;
     (next, Decision::Act(kind))
+}
+
+/// An action decided by [`decide`] really runs now: count it for cooldown, backoff, the
+/// hourly cap and give-up. Called where the action is started, so a dry run (which runs
+/// nothing) records nothing.
+pub fn record_action(state: &mut TargetState, now: SystemTime) {
+    state.restarts.push(now);
+    state.last_restart = Some(now);
+    state.restarts_since_healthy = state.restarts_since_healthy.saturating_add(1);
+    state.restarts_total = state.restarts_total.saturating_add(1);
+    state.rate_limited = false;
 }
 
 /// What to tell humans about this pass's decision (see the module doc), before any action
@@ -590,35 +634,81 @@ mod tests {
 
     fn fail() -> Outcome {
         Outcome {
-            healthy: false,
-            not_running: false,
+            verdict: Verdict::FAILING,
             reason: "connection refused".into(),
-            inconclusive: false,
         }
     }
 
     fn down() -> Outcome {
         Outcome {
-            not_running: true,
+            verdict: Verdict::NOT_RUNNING,
             ..fail()
         }
     }
 
     fn ok() -> Outcome {
         Outcome {
-            healthy: true,
-            not_running: false,
+            verdict: Verdict::Healthy,
             reason: String::new(),
-            inconclusive: false,
         }
     }
 
     fn unknown() -> Outcome {
         Outcome {
-            inconclusive: true,
+            verdict: Verdict::Unknown,
             reason: "command: cannot run /bin/x: resource temporarily unavailable".into(),
-            ..fail()
         }
+    }
+
+    /// One pass as the engine runs it: decide, and record the action when one runs.
+    fn step(
+        prev: &TargetState,
+        o: &Outcome,
+        p: &Policy,
+        avail: Available,
+        now: SystemTime,
+    ) -> (TargetState, Decision) {
+        let (mut next, d) = decide(prev, o, p, avail, now);
+        if let Decision::Act(_) = d {
+            record_action(&mut next, now);
+        }
+        (next, d)
+    }
+
+    #[test]
+    fn deciding_records_nothing_until_the_action_runs() {
+        let p = policy(1, 60, 10);
+        let prev = TargetState {
+            rate_limited: true,
+            ..TargetState::default()
+        };
+        let (next, d) = decide(&prev, &fail(), &p, BOTH, at(0));
+        assert_eq!(d, Decision::Act(ActionKind::Restart));
+        assert!(next.restarts.is_empty());
+        assert_eq!(next.last_restart, None);
+        assert_eq!(next.restarts_total, 0);
+        assert!(
+            next.rate_limited,
+            "a dry run must leave rate_limited as it was"
+        );
+        let mut ran = next.clone();
+        record_action(&mut ran, at(0));
+        assert_eq!(ran.restarts, vec![at(0)]);
+        assert_eq!(ran.last_restart, Some(at(0)));
+        assert_eq!((ran.restarts_since_healthy, ran.restarts_total), (1, 1));
+        assert!(!ran.rate_limited);
+    }
+
+    #[test]
+    fn a_target_verdict_comes_from_its_checks() {
+        use Verdict::*;
+        assert_eq!(Verdict::of([]), Healthy);
+        assert_eq!(Verdict::of([Healthy, Unknown]), Unknown);
+        assert_eq!(Verdict::of([Unknown, Verdict::FAILING]), Verdict::FAILING);
+        assert_eq!(
+            Verdict::of([Verdict::FAILING, Unknown, Verdict::NOT_RUNNING]),
+            Verdict::NOT_RUNNING
+        );
     }
 
     /// Run a sequence of (time, outcome) passes; return the decisions.
@@ -630,7 +720,7 @@ mod tests {
         let mut st = TargetState::default();
         let mut out = Vec::new();
         for (t, o) in seq {
-            let (next, d) = decide(&st, o, p, avail, at(*t));
+            let (next, d) = step(&st, o, p, avail, at(*t));
             st = next;
             out.push(d);
         }
@@ -813,7 +903,7 @@ mod tests {
             restarts: vec![at(10_000)],
             ..TargetState::default()
         };
-        let (st, d) = decide(&st, &fail(), &p, BOTH, at(0));
+        let (st, d) = step(&st, &fail(), &p, BOTH, at(0));
         assert_eq!(
             d,
             Decision::Skip(Skip::Cooldown {
@@ -822,7 +912,7 @@ mod tests {
         );
         assert_eq!(st.last_restart, Some(at(0)));
         // one cooldown later it acts: recovery is delayed, never blocked for hours
-        let (_, d) = decide(&st, &fail(), &p, BOTH, at(60));
+        let (_, d) = step(&st, &fail(), &p, BOTH, at(60));
         assert_eq!(d, Decision::Act(ActionKind::Restart));
     }
 
@@ -836,7 +926,7 @@ mod tests {
         assert_eq!(st.last_check, Some(at(20)));
         assert!(st.restarts.is_empty());
         // the next real failure continues the count
-        let (_, d) = decide(&st, &fail(), &p, BOTH, at(30));
+        let (_, d) = step(&st, &fail(), &p, BOTH, at(30));
         assert_eq!(d, Decision::Act(ActionKind::Restart));
     }
 
@@ -855,7 +945,7 @@ mod tests {
             consecutive_failures: u32::MAX,
             ..TargetState::default()
         };
-        let (st, _) = decide(&st, &fail(), &p, Available::NONE, at(0));
+        let (st, _) = step(&st, &fail(), &p, Available::NONE, at(0));
         assert_eq!(st.consecutive_failures, u32::MAX);
     }
 
@@ -867,7 +957,7 @@ mod tests {
         let mut st = TargetState::default();
         seq.iter()
             .map(|(t, o)| {
-                st = decide(&st, o, p, BOTH, at(*t)).0;
+                st = step(&st, o, p, BOTH, at(*t)).0;
                 st.status
             })
             .collect()
@@ -1069,7 +1159,7 @@ mod tests {
         assert_eq!(st.restarts_since_healthy, 0);
         assert_eq!(st.restarts, vec![at(0)], "the hourly cap still counts it");
         assert_eq!(st.transitions.last().unwrap().to, Health::Unknown);
-        let (_, d) = decide(&st, &fail(), &p, BOTH, at(20));
+        let (_, d) = step(&st, &fail(), &p, BOTH, at(20));
         assert_eq!(d, Decision::Act(ActionKind::Restart));
         // resetting a clean state changes nothing
         let mut clean = TargetState::default();
@@ -1099,7 +1189,7 @@ mod tests {
         let mut st = TargetState::default();
         let mut out = Vec::new();
         for (t, o) in seq {
-            let (mut next, d) = decide(&st, o, p, BOTH, at(*t));
+            let (mut next, d) = step(&st, o, p, BOTH, at(*t));
             for a in alerts(&st, &mut next, &d, every.map(Duration::from_secs), at(*t)) {
                 out.push((*t, a.kind, a.reminder));
             }
@@ -1138,9 +1228,9 @@ mod tests {
     fn recovered_carries_the_downtime() {
         let p = policy(1, 0, 100);
         let mut st = TargetState::default();
-        let (next, _) = decide(&st, &fail(), &p, BOTH, at(0));
+        let (next, _) = step(&st, &fail(), &p, BOTH, at(0));
         st = next;
-        let (mut next, d) = decide(&st, &ok(), &p, BOTH, at(312));
+        let (mut next, d) = step(&st, &ok(), &p, BOTH, at(312));
         let a = alerts(&st, &mut next, &d, None, at(312));
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].kind, EventKind::Recovered);

@@ -117,6 +117,52 @@ pub struct Spec<'a> {
     pub stdin: Option<&'a [u8]>,
 }
 
+/// No extra environment.
+static NO_ENV: BTreeMap<String, String> = BTreeMap::new();
+
+impl<'a> Spec<'a> {
+    /// `argv` with `timeout`, and the defaults: no extra environment, the watchdog's working
+    /// directory, whatever it leaves in its process group killed ([`Cleanup::KillGroup`]),
+    /// output to pipes, stdin from /dev/null.
+    pub fn new(argv: &'a [String], timeout: Duration) -> Spec<'a> {
+        Spec {
+            argv,
+            timeout,
+            env: &NO_ENV,
+            cwd: None,
+            cleanup: Cleanup::KillGroup,
+            output: None,
+            stdin: None,
+        }
+    }
+
+    pub fn env(self, env: &'a BTreeMap<String, String>) -> Self {
+        Spec { env, ..self }
+    }
+
+    pub fn cwd(self, cwd: Option<&'a Path>) -> Self {
+        Spec { cwd, ..self }
+    }
+
+    pub fn cleanup(self, cleanup: Cleanup) -> Self {
+        Spec { cleanup, ..self }
+    }
+
+    pub fn output(self, path: &'a Path) -> Self {
+        Spec {
+            output: Some(path),
+            ..self
+        }
+    }
+
+    pub fn stdin(self, data: &'a [u8]) -> Self {
+        Spec {
+            stdin: Some(data),
+            ..self
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     Exited(i32),
@@ -131,6 +177,25 @@ pub struct Output {
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
     pub duration: Duration,
+}
+
+impl Status {
+    pub fn success(self) -> bool {
+        self == Status::Exited(0)
+    }
+
+    /// How the command ended, in the words every log line, FAIL reason and notification uses:
+    /// "exit 3: <tail>" (or "exit 3" without output), "killed by signal 9", "timed out after
+    /// 3s". `tail` is the command's last output, already masked and trimmed (see
+    /// [`Output::tail`]); pass "" where the output is shown on its own.
+    pub fn describe(self, timeout: Duration, tail: &str) -> String {
+        match self {
+            Status::Exited(c) if tail.is_empty() => format!("exit {c}"),
+            Status::Exited(c) => format!("exit {c}: {tail}"),
+            Status::Signaled(sig) => format!("killed by signal {sig}"),
+            Status::TimedOut => format!("timed out after {}", crate::util::secs(timeout)),
+        }
+    }
 }
 
 impl Output {
@@ -620,15 +685,22 @@ mod tests {
     }
 
     fn spec<'a>(a: &'a [String], env: &'a BTreeMap<String, String>, secs: u64) -> Spec<'a> {
-        Spec {
-            argv: a,
-            timeout: Duration::from_secs(secs),
-            env,
-            cwd: None,
-            cleanup: Cleanup::KillAll,
-            output: None,
-            stdin: None,
-        }
+        Spec::new(a, Duration::from_secs(secs))
+            .env(env)
+            .cleanup(Cleanup::KillAll)
+    }
+
+    #[test]
+    fn outcomes_are_worded_one_way() {
+        let t = Duration::from_secs(3);
+        assert_eq!(
+            Status::Exited(3).describe(t, "last words"),
+            "exit 3: last words"
+        );
+        assert_eq!(Status::Exited(1).describe(t, ""), "exit 1");
+        assert_eq!(Status::Signaled(9).describe(t, "x"), "killed by signal 9");
+        assert_eq!(Status::TimedOut.describe(t, "x"), "timed out after 3s");
+        assert!(Status::Exited(0).success() && !Status::Exited(1).success());
     }
 
     #[test]

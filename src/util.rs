@@ -50,6 +50,14 @@ pub fn fnv1a(s: &str) -> u32 {
     })
 }
 
+/// This machine's name, for messages.
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "unknown-host".to_string())
+}
+
 /// A time as an RFC 3339 UTC string with milliseconds: `2026-11-23T10:00:00.000Z` (the state
 /// file, `status --json`, notification bodies).
 pub fn rfc3339(t: std::time::SystemTime) -> String {

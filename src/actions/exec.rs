@@ -7,8 +7,7 @@ use super::ActionResult;
 use crate::config::ExecAction;
 use crate::policy::ActionKind;
 use crate::redact::Redactor;
-use crate::spawn::{self, Cleanup, Spec, Status};
-use crate::util::secs;
+use crate::spawn::{self, Cleanup, Spec};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -48,42 +47,16 @@ pub fn run(
             Err(err) => ActionResult::failed(err, start.elapsed()),
         };
     }
-    let spec = Spec {
-        argv,
-        timeout: e.timeout,
-        env: &env,
-        cwd: e.cwd.as_deref(),
-        cleanup: Cleanup::LeaveGroup,
-        output: Some(output_file),
-        stdin: None,
-    };
+    let spec = Spec::new(argv, e.timeout)
+        .env(&env)
+        .cwd(e.cwd.as_deref())
+        .cleanup(Cleanup::LeaveGroup)
+        .output(output_file);
     if let Some(dir) = output_file.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    let out = match spawn::run(&spec) {
-        Ok(o) => o,
-        Err(err) => return ActionResult::failed(err.message, start.elapsed()),
-    };
-    let output = out.tail(300, redactor);
-    let (ok, exit, error) = match out.status {
-        Status::Exited(0) => (true, Some(0), String::new()),
-        Status::Exited(c) => (false, Some(c), format!("exit {c}")),
-        Status::Signaled(s) => (false, None, format!("killed by signal {s}")),
-        Status::TimedOut => (
-            false,
-            None,
-            format!(
-                "timed out after {} (its process group was killed)",
-                secs(e.timeout)
-            ),
-        ),
-    };
-    ActionResult {
-        ok,
-        exit,
-        duration: out.duration,
-        output,
-        error,
-        detached: false,
+    match spawn::run(&spec) {
+        Ok(out) => ActionResult::of(&out, e.timeout, redactor),
+        Err(err) => ActionResult::failed(err.message, start.elapsed()),
     }
 }

@@ -1,18 +1,21 @@
-//! Recovery actions: `exec` (an argv) and `systemd` (`systemctl <method> <unit>`).
-//! One entry point, [`run`], and [`argv`] to say what would run (logs, `--dry-run`).
+//! Recovery actions: `exec` (an argv), `systemd` (`systemctl <method> <unit>`) and `docker`;
+//! and `on_give_up`, the command run once when the policy gives up.
+//! Entry points: [`run`] and [`on_give_up`]; [`argv`] says what would run (logs, `--dry-run`).
 
 mod docker;
 mod exec;
 mod systemd;
 
-use crate::config::{Action, Config};
+use crate::config::{Action, Config, OnGiveUp};
 use crate::policy::{ActionKind, Available};
+use crate::redact::Redactor;
+use crate::spawn::{self, Spec};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// What an action run did.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ActionResult {
     pub ok: bool,
     /// Exit code, when the command exited.
@@ -27,6 +30,27 @@ pub struct ActionResult {
 }
 
 impl ActionResult {
+    /// The result of a command that ran: its exit, duration and output tail; when it did not
+    /// exit 0, the error in spawn's words ("exit 3", "timed out after 5s").
+    fn of(out: &spawn::Output, timeout: Duration, redactor: &Redactor) -> Self {
+        let ok = out.status.success();
+        ActionResult {
+            ok,
+            exit: match out.status {
+                spawn::Status::Exited(c) => Some(c),
+                _ => None,
+            },
+            duration: out.duration,
+            output: out.tail(300, redactor),
+            error: if ok {
+                String::new()
+            } else {
+                out.status.describe(timeout, "")
+            },
+            detached: false,
+        }
+    }
+
     fn failed(error: String, duration: Duration) -> Self {
         ActionResult {
             ok: false,
@@ -78,6 +102,20 @@ pub fn run(
         }
         Action::Systemd(s) => systemd::run(s, &config.systemctl_path, &config.redactor),
         Action::Docker(d) => docker::run(d),
+    }
+}
+
+/// Run `on_give_up` once for `target` (its process group is killed when it exits). `env`
+/// (`NEON_WATCHDOG_*`: what happened) is its environment.
+pub fn on_give_up(
+    g: &OnGiveUp,
+    redactor: &Redactor,
+    env: &BTreeMap<String, String>,
+) -> ActionResult {
+    let started = std::time::Instant::now();
+    match spawn::run(&Spec::new(&g.argv, g.timeout).env(env)) {
+        Ok(out) => ActionResult::of(&out, g.timeout, redactor),
+        Err(e) => ActionResult::failed(e.message, started.elapsed()),
     }
 }
 

@@ -4,9 +4,7 @@
 use super::ActionResult;
 use crate::config::SystemdAction;
 use crate::redact::Redactor;
-use crate::spawn::{self, Cleanup, Spec, Status};
-use crate::util::secs;
-use std::collections::BTreeMap;
+use crate::spawn::{self, Spec, Status};
 
 pub fn argv(s: &SystemdAction, systemctl: &str) -> Vec<String> {
     vec![
@@ -19,53 +17,30 @@ pub fn argv(s: &SystemdAction, systemctl: &str) -> Vec<String> {
 
 pub fn run(s: &SystemdAction, systemctl: &str, redactor: &Redactor) -> ActionResult {
     let argv = argv(s, systemctl);
-    let env = BTreeMap::new();
-    let spec = Spec {
-        argv: &argv,
-        timeout: s.timeout,
-        env: &env,
-        cwd: None,
-        cleanup: Cleanup::KillGroup,
-        output: None,
-        stdin: None,
-    };
-    let out = match spawn::run(&spec) {
+    let out = match spawn::run(&Spec::new(&argv, s.timeout)) {
         Ok(o) => o,
         Err(e) => {
-            return ActionResult {
-                ok: false,
-                exit: None,
-                duration: std::time::Duration::ZERO,
-                output: String::new(),
-                error: format!("{e} (set systemctl_path if systemctl lives elsewhere)"),
-                detached: false,
-            }
+            return ActionResult::failed(
+                format!("{e} (set systemctl_path if systemctl lives elsewhere)"),
+                std::time::Duration::ZERO,
+            )
         }
     };
-    let output = out.tail(300, redactor);
-    let (ok, exit, error) = match out.status {
-        Status::Exited(0) => (true, Some(0), String::new()),
-        Status::Exited(c) => (false, Some(c), explain(c, &output, s)),
-        Status::Signaled(sig) => (false, None, format!("systemctl killed by signal {sig}")),
-        Status::TimedOut => (
-            false,
-            None,
-            format!(
-                "systemctl {} {} did not finish within {}: the unit may still be starting (raise timeout_seconds)",
+    let mut r = ActionResult::of(&out, s.timeout, redactor);
+    match out.status {
+        Status::Exited(0) => {}
+        Status::Exited(c) => r.error = explain(c, &r.output, s),
+        Status::Signaled(_) => r.error = format!("systemctl {}", r.error),
+        Status::TimedOut => {
+            r.error = format!(
+                "systemctl {} {}: {}: the unit may still be starting (raise timeout_seconds)",
                 s.method.as_str(),
                 s.unit,
-                secs(s.timeout)
-            ),
-        ),
-    };
-    ActionResult {
-        ok,
-        exit,
-        duration: out.duration,
-        output,
-        error,
-        detached: false,
+                r.error
+            )
+        }
     }
+    r
 }
 
 /// Turn systemctl's failure into what to do about it.

@@ -82,16 +82,17 @@ fn judge(state: &serde_json::Value) -> CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::Verdict;
     use serde_json::json;
 
     #[test]
     fn verdicts_from_state() {
         let r = judge(&json!({"Status": "running", "Running": true, "Pid": 42}));
-        assert!(r.ok);
+        assert!(r.is_ok());
         assert_eq!(r.figures.state.as_deref(), Some("running"));
         let r =
             judge(&json!({"Status": "running", "Running": true, "Health": {"Status": "starting"}}));
-        assert!(r.ok, "starting is not a failure");
+        assert!(r.is_ok(), "starting is not a failure");
         let r = judge(&json!({"Status": "running", "Running": true,
             "Health": {"Status": "unhealthy", "FailingStreak": 3, "Log": [{"Output": "curl: (7) refused\n"}]}}));
         assert_eq!(
@@ -102,7 +103,7 @@ mod tests {
             &json!({"Status": "exited", "Running": false, "OOMKilled": true, "ExitCode": 137}),
         );
         assert_eq!(r.reason, "container exited (code 137, OOM killed)");
-        assert!(r.not_running);
+        assert_eq!(r.verdict, Verdict::NOT_RUNNING);
         let r = judge(&json!({"Status": "paused", "Running": true, "Paused": true}));
         assert_eq!(r.reason, "container is paused");
     }

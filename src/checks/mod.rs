@@ -14,6 +14,7 @@ mod systemd_unit;
 mod tcp;
 
 use crate::config::{Check, CheckSpec};
+use crate::policy::Verdict;
 use crate::procs::CpuSample;
 use crate::procs::Snapshot;
 use crate::redact::Redactor;
@@ -24,7 +25,10 @@ use std::time::{Duration, Instant};
 /// What a check found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckResult {
-    pub ok: bool,
+    /// Healthy; failing (and whether the process is not running at all: the policy then
+    /// prefers `start`); or unknown: the check could not be carried out for a reason of the
+    /// watchdog's own (out of processes or memory), a FAIL that says nothing about the target.
+    pub verdict: Verdict,
     /// Why it failed (empty when OK).
     pub reason: String,
     /// The process found (process_name, pid_file).
@@ -38,43 +42,40 @@ pub struct CheckResult {
     /// Kind-specific figures, each logged as its own `key=value` on the check line (None:
     /// not logged). Floats are rounded to one decimal by the check.
     pub figures: Figures,
-    /// True when a process/pid-file check found the process not running at all (so the
-    /// policy prefers `start` over `restart`).
-    pub not_running: bool,
-    /// The check could not be carried out for a reason of the watchdog's own (out of
-    /// processes or memory): a FAIL that says nothing about the target.
-    pub inconclusive: bool,
     pub latency: Duration,
 }
 
 impl CheckResult {
+    /// The check passed.
+    pub fn is_ok(&self) -> bool {
+        self.verdict.is_healthy()
+    }
+
     pub fn ok() -> Self {
         CheckResult {
-            ok: true,
+            verdict: Verdict::Healthy,
             reason: String::new(),
             pid: None,
             matches: None,
             exit: None,
             addr: None,
             figures: Figures::default(),
-            not_running: false,
-            inconclusive: false,
             latency: Duration::ZERO,
         }
     }
 
     pub fn fail(reason: impl Into<String>) -> Self {
         CheckResult {
-            ok: false,
+            verdict: Verdict::FAILING,
             reason: reason.into(),
             ..CheckResult::ok()
         }
     }
 
     /// A FAIL that says nothing about the target (see `inconclusive`).
-    pub fn inconclusive(reason: impl Into<String>) -> Self {
+    pub fn unknown(reason: impl Into<String>) -> Self {
         CheckResult {
-            inconclusive: true,
+            verdict: Verdict::Unknown,
             ..CheckResult::fail(reason)
         }
     }
@@ -82,7 +83,7 @@ impl CheckResult {
     /// A FAIL because the process is not running at all.
     pub fn down(reason: impl Into<String>) -> Self {
         CheckResult {
-            not_running: true,
+            verdict: Verdict::NOT_RUNNING,
             ..CheckResult::fail(reason)
         }
     }

@@ -74,6 +74,7 @@ fn read_small(path: &Path) -> std::io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::Verdict;
 
     fn cx() -> PassContext {
         PassContext::default()
@@ -85,7 +86,7 @@ mod tests {
         let fifo = dir.path().join("x.pid");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
         let r = check(&cx(), &fifo, None, &Limits::default());
-        assert!(!r.ok);
+        assert!(!r.is_ok());
         assert!(r.reason.ends_with("not a regular file"), "{}", r.reason);
     }
 
@@ -95,7 +96,7 @@ mod tests {
         let f = dir.path().join("me.pid");
         std::fs::write(&f, format!("{}\n", std::process::id())).unwrap();
         let r = check(&cx(), &f, None, &Limits::default());
-        assert!(r.ok, "{}", r.reason);
+        assert!(r.is_ok(), "{}", r.reason);
         assert_eq!(r.pid, Some(std::process::id() as i32));
         let r = check(
             &cx(),
@@ -103,13 +104,13 @@ mod tests {
             Some("surely-not-this-program"),
             &Limits::default(),
         );
-        assert!(!r.ok);
+        assert!(!r.is_ok());
         assert!(
             r.reason
                 .contains("not surely-not-this-program (stale pid file, pid reused)"),
             "{}",
             r.reason
         );
-        assert!(r.not_running);
+        assert_eq!(r.verdict, Verdict::NOT_RUNNING);
     }
 }

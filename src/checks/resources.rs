@@ -10,6 +10,7 @@
 
 use super::{CheckResult, PassContext};
 use crate::config::Limits;
+use crate::policy::Verdict;
 use crate::procs::CpuSample;
 use crate::procs::Proc;
 use crate::util::round1;
@@ -105,7 +106,7 @@ pub fn judge(cx: &PassContext, procs: &[&Proc], limits: &Limits, base: CheckResu
         r
     } else {
         CheckResult {
-            ok: false,
+            verdict: Verdict::FAILING,
             reason: problems.join("; "),
             ..r
         }
@@ -167,7 +168,7 @@ mod tests {
             ..Limits::default()
         };
         let r = judge(&cx, &[&a, &b], &limits, CheckResult::ok());
-        assert!(!r.ok);
+        assert!(!r.is_ok());
         assert_eq!(r.reason, "rss 300 MiB > 200 MiB (pid 2, the worst of 2)");
         assert_eq!(r.figures.rss_mb, Some(300));
     }

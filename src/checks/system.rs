@@ -3,6 +3,7 @@
 //! (/proc/meminfo), which leaves out caches the kernel can drop.
 
 use super::CheckResult;
+use crate::policy::Verdict;
 use crate::util::{os_error, round1};
 
 fn online_cpus() -> f64 {
@@ -75,7 +76,7 @@ pub fn check(max_load_per_core: Option<f64>, max_mem_percent: Option<f64>) -> Ch
         }
     }
     if !problems.is_empty() {
-        r.ok = false;
+        r.verdict = Verdict::FAILING;
         r.reason = problems.join("; ");
     }
     r

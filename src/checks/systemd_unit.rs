@@ -10,7 +10,7 @@
 use super::CheckResult;
 use crate::procs::Proc;
 use crate::redact::Redactor;
-use crate::spawn::{self, Cleanup, Spec, Status};
+use crate::spawn::{self, Spec};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -29,19 +29,9 @@ pub fn check(systemctl: &str, unit: &str, timeout: Duration, r: &Redactor) -> Ch
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let env = BTreeMap::new();
-    let spec = Spec {
-        argv: &argv,
-        timeout,
-        env: &env,
-        cwd: None,
-        cleanup: Cleanup::KillGroup,
-        output: None,
-        stdin: None,
-    };
-    let out = match spawn::run(&spec) {
+    let out = match spawn::run(&Spec::new(&argv, timeout)) {
         Ok(o) => o,
-        Err(e) if e.local => return CheckResult::inconclusive(e.message),
+        Err(e) if e.local => return CheckResult::unknown(e.message),
         Err(e) => {
             return CheckResult::fail(format!(
                 "{} (set systemctl_path if systemctl lives elsewhere)",
@@ -49,21 +39,11 @@ pub fn check(systemctl: &str, unit: &str, timeout: Duration, r: &Redactor) -> Ch
             ))
         }
     };
-    match out.status {
-        Status::Exited(0) => {}
-        Status::TimedOut => {
-            return CheckResult::fail(format!(
-                "systemctl show {unit} timed out after {}",
-                crate::util::secs(timeout)
-            ))
-        }
-        Status::Exited(c) => {
-            return CheckResult::fail(format!(
-                "systemctl show {unit} failed (exit {c}): {}",
-                out.tail(200, r)
-            ))
-        }
-        Status::Signaled(s) => return CheckResult::fail(format!("systemctl killed by signal {s}")),
+    if !out.status.success() {
+        return CheckResult::fail(format!(
+            "systemctl show {unit}: {}",
+            out.status.describe(timeout, &out.tail(200, r))
+        ));
     }
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     judge(unit, &parse(&text), Proc::by_pid)
@@ -116,7 +96,7 @@ fn judge(
         r.figures.state = Some(format!("{active}/{sub}"));
     }
     r.figures.nrestarts = nrestarts;
-    if r.pid.is_none() && pid > 0 && !r.ok {
+    if r.pid.is_none() && pid > 0 && !r.is_ok() {
         r.pid = Some(pid);
     }
     r
@@ -125,6 +105,7 @@ fn judge(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::Verdict;
 
     fn show(active: &str, sub: &str, result: &str, pid: i32) -> String {
         format!(
@@ -146,16 +127,16 @@ mod tests {
     #[test]
     fn verdicts() {
         let r = verdict(&show("active", "running", "success", 42), true);
-        assert!(r.ok);
+        assert!(r.is_ok());
         assert_eq!(r.figures.state.as_deref(), Some("active/running"));
         assert_eq!(r.figures.nrestarts, Some(4));
         assert_eq!(r.pid, Some(42));
         let r = verdict(&show("active", "running", "success", 42), false);
         assert_eq!(r.reason, "crashed (systemd says active, pid 42 is gone)");
-        assert!(verdict(&show("active", "exited", "success", 0), false).ok);
+        assert!(verdict(&show("active", "exited", "success", 0), false).is_ok());
         let r = verdict(&show("failed", "failed", "exit-code", 0), false);
         assert_eq!(r.reason, "failed (Result=exit-code)");
-        assert!(r.not_running);
+        assert_eq!(r.verdict, Verdict::NOT_RUNNING);
         assert_eq!(
             verdict(&show("inactive", "dead", "success", 0), false).reason,
             "inactive (dead)"

@@ -1,0 +1,136 @@
+//! `run`: a pass every `interval` until SIGTERM/SIGINT, which let the pass in flight finish,
+//! save state and exit 0. SIGHUP re-reads the config (a bad one is reported and ignored).
+//! Between passes, orphans adopted as subreaper are reaped, and the metrics endpoint (if any)
+//! serves the last pass's text.
+
+use crate::config::Config;
+use crate::engine::{self, Options};
+use crate::error::Error;
+use crate::exit::Exit;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tracing::{error, info, warn};
+
+/// The signals `run` acts on, each a flag set by its handler (signal-hook: the handler only
+/// stores to an atomic, which is async-signal-safe).
+struct Signals {
+    term: Arc<AtomicBool>,
+    int: Arc<AtomicBool>,
+    hup: Arc<AtomicBool>,
+}
+
+impl Signals {
+    fn install() -> Signals {
+        let s = Signals {
+            term: Arc::new(AtomicBool::new(false)),
+            int: Arc::new(AtomicBool::new(false)),
+            hup: Arc::new(AtomicBool::new(false)),
+        };
+        for (sig, flag) in [(SIGTERM, &s.term), (SIGINT, &s.int), (SIGHUP, &s.hup)] {
+            if let Err(e) = signal_hook::flag::register(sig, Arc::clone(flag)) {
+                warn!(signal = sig, err = %e, "cannot handle this signal; it keeps its default action");
+            }
+        }
+        s
+    }
+
+    /// The stop signal received, if any.
+    fn stop(&self) -> Option<&'static str> {
+        if self.term.load(Ordering::SeqCst) {
+            Some("SIGTERM")
+        } else if self.int.load(Ordering::SeqCst) {
+            Some("SIGINT")
+        } else {
+            None
+        }
+    }
+
+    /// A SIGHUP came since the last call.
+    fn reload(&self) -> bool {
+        self.hup.swap(false, Ordering::SeqCst)
+    }
+}
+
+/// The loop. `reload` loads the config again; `on_reload` lets the caller update logging.
+pub fn run(
+    mut config: Config,
+    mut opts: Options,
+    reload: &dyn Fn() -> Result<Config, String>,
+    on_reload: &dyn Fn(&Config),
+) -> Result<Exit, Error> {
+    let signals = Signals::install();
+    opts.in_process_state = true;
+    engine::log_start(&config, "run", opts);
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        Some(crate::state::lock(&config.lock_file)?)
+    };
+    let mut st = engine::load_state(&config, opts);
+    let shared = Arc::new(Mutex::new(crate::metrics::Shared::default()));
+    let listen = config.metrics.listen;
+    if let Some(addr) = listen {
+        crate::metrics::serve_or_log(addr, shared.clone());
+    }
+    loop {
+        let started = Instant::now();
+        reap_orphans();
+        let report = engine::pass(&config, &mut st, opts);
+        engine::log_pass(&report);
+        reap_orphans();
+        if let (Some(text), Ok(mut sh)) = (&report.metrics, shared.lock()) {
+            sh.text = text.clone();
+            sh.last_pass = Some(Instant::now());
+            // a pass is due every interval; three missed in a row is a hung loop
+            sh.stale_after = (config.interval * 3).max(Duration::from_secs(60));
+        }
+        let next = started + config.interval;
+        while signals.stop().is_none() && Instant::now() < next {
+            if signals.reload() {
+                match reload() {
+                    Ok(c)
+                        if c.lock_file != config.lock_file || c.state_file != config.state_file =>
+                    {
+                        error!("config reload refused: state_file and lock_file cannot change while running; restart neon-watchdog instead");
+                    }
+                    Ok(c) => {
+                        if c.metrics.listen != listen {
+                            warn!("metrics.listen changed: the metrics endpoint moves only when neon-watchdog restarts");
+                        }
+                        on_reload(&c);
+                        config = c;
+                        info!(
+                            targets = config.enabled_targets().count(),
+                            "config reloaded"
+                        );
+                    }
+                    Err(e) => error!(err = %e, "config reload failed; keeping the running config"),
+                }
+            }
+            std::thread::sleep(
+                Duration::from_millis(100).min(next.saturating_duration_since(Instant::now())),
+            );
+        }
+        if let Some(signal) = signals.stop() {
+            if report.saved {
+                info!(signal, "stop signal received; state saved, exiting");
+            } else {
+                warn!(signal, "stop signal received; exiting, but the state could not be saved (see the errors above)");
+            }
+            return Ok(Exit::Ok);
+        }
+    }
+}
+
+/// Between passes no command of ours runs, so any child left is an adopted orphan (we are
+/// a subreaper): reap them so none lingers as a zombie.
+fn reap_orphans() {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+        if status == WaitStatus::StillAlive {
+            break;
+        }
+    }
+}

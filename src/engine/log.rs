@@ -1,0 +1,258 @@
+//! The log lines of a pass: what started, each check, each decision and status change, each
+//! action and its result, and the pass's end. One place for their wording and fields.
+
+use super::{Options, PassReport};
+use crate::actions::ActionResult;
+use crate::checks::CheckResult;
+use crate::config::{Config, Target};
+use crate::events::Event;
+use crate::policy::{ActionKind, Decision, Health, Outcome, Skip, TargetState, Verdict};
+use tracing::{debug, error, info, warn};
+
+/// The first line of `check` and `run`.
+pub fn log_start(config: &Config, mode: &str, opts: Options) {
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        mode,
+        config = %config.source.display(),
+        targets = config.enabled_targets().count(),
+        disabled = config.targets.len() - config.enabled_targets().count(),
+        dry_run = opts.dry_run,
+        "neon-watchdog starting"
+    );
+}
+
+/// The last line of a pass.
+pub fn log_pass(report: &PassReport) {
+    info!(
+        healthy = report.healthy,
+        failing = report.failing,
+        unknown = report.unknown,
+        duration_ms = report.duration.as_millis() as u64,
+        "pass done"
+    );
+}
+
+/// The lines that say what the policy decided, and a line per status change.
+pub(super) fn decision(
+    target: &Target,
+    prev: &TargetState,
+    state: &TargetState,
+    decision: &Decision,
+    outcome: &Outcome,
+) {
+    let name = target.name.as_str();
+    let failures = state.consecutive_failures;
+    let threshold = target.policy.fail_threshold;
+    if state.status != prev.status && prev.status != Health::Unknown {
+        info!(
+            target = name,
+            from = prev.status.as_str(),
+            to = state.status.as_str(),
+            "status changed"
+        );
+    }
+    match decision {
+        Decision::Healthy => {
+            if prev.status.is_down() || prev.status == Health::Degraded {
+                info!(
+                    target = name,
+                    after_failures = prev.consecutive_failures,
+                    "target recovered"
+                );
+            } else {
+                debug!(target = name, "target healthy");
+            }
+        }
+        Decision::Inconclusive => {
+            warn!(
+                target = name, reason = %outcome.reason,
+                "cannot tell whether the target is healthy: the watchdog could not run its checks (out of processes or memory?); nothing counted, no action"
+            );
+        }
+        Decision::BelowThreshold { .. } => {
+            warn!(target = name, failures, threshold, reason = %outcome.reason, "target failing; waiting for the threshold before acting");
+        }
+        Decision::Grace { remaining } => {
+            warn!(
+                target = name, failures, grace_remaining_s = remaining.as_secs(), reason = %outcome.reason,
+                "target failing inside the grace period after a restart; not counted, no action"
+            );
+        }
+        Decision::GiveUp { restarts } => {
+            error!(
+                target = name, failures, restarts, reason = %outcome.reason,
+                "giving up: restarts did not bring the target back; no more actions until a healthy pass or `neon-watchdog reset`"
+            );
+        }
+        Decision::Skip(Skip::GaveUp) => {
+            warn!(
+                target = name, failures, reason = "gave_up",
+                "target failing; action skipped (gave up earlier: `neon-watchdog reset` re-enables actions)"
+            );
+        }
+        Decision::Skip(Skip::MonitorOnly) => {
+            warn!(target = name, failures, reason = %outcome.reason, "target failing; no action configured (monitor only)");
+        }
+        Decision::Skip(Skip::Cooldown { remaining }) => {
+            warn!(
+                target = name,
+                failures,
+                reason = "cooldown",
+                cooldown_remaining_s = remaining.as_secs(),
+                "target failing; action skipped"
+            );
+        }
+        Decision::Skip(Skip::Backoff { remaining, wait }) => {
+            warn!(
+                target = name,
+                failures,
+                reason = "backoff",
+                restarts = state.restarts_since_healthy,
+                backoff_s = wait.as_secs(),
+                backoff_remaining_s = remaining.as_secs(),
+                "target failing; action skipped"
+            );
+        }
+        Decision::Skip(Skip::RateLimit {
+            restarts_last_hour,
+            max,
+        }) => {
+            warn!(
+                target = name,
+                failures,
+                reason = "rate_limit",
+                restarts_last_hour,
+                max,
+                "target failing; action skipped"
+            );
+        }
+        Decision::Act(_) => {}
+    }
+}
+
+/// The check line: OK at debug (journald stays quiet), FAIL at warn, with every figure the
+/// check reported.
+pub(super) fn check(name: &str, check: &str, r: &CheckResult) {
+    let latency_ms = r.latency.as_millis() as u64;
+    let (pid, matches, exit, addr) = (r.pid, r.matches, r.exit, r.addr.as_deref());
+    let f = &r.figures;
+    let (status, state, nrestarts) = (f.status, f.state.as_deref(), f.nrestarts);
+    let (rss_mb, cpu_percent, children) = (f.rss_mb, f.cpu_percent, f.children);
+    let (age_s, free_percent, free_mb) = (f.age_s, f.free_percent, f.free_mb);
+    let (load_per_core, mem_used_percent) = (f.load_per_core, f.mem_used_percent);
+    if r.is_ok() {
+        debug!(
+            target = name,
+            check,
+            result = "OK",
+            latency_ms,
+            pid,
+            matches,
+            exit,
+            addr,
+            status,
+            state,
+            nrestarts,
+            rss_mb,
+            cpu_percent,
+            children,
+            age_s,
+            free_percent,
+            free_mb,
+            load_per_core,
+            mem_used_percent,
+            "check"
+        );
+    } else {
+        let inconclusive = (r.verdict == Verdict::Unknown).then_some(true);
+        warn!(
+            target = name, check, result = "FAIL", latency_ms, pid, exit, status, state,
+            nrestarts, rss_mb, cpu_percent, children, age_s, free_percent, free_mb,
+            load_per_core, mem_used_percent, inconclusive, err = %r.reason, "check"
+        );
+    }
+}
+
+/// In a dry run: what would have run.
+pub(super) fn dry_run(config: &Config, target: &Target, state: &TargetState, decision: &Decision) {
+    let name = target.name.as_str();
+    match decision {
+        Decision::Act(kind) => {
+            let argv = crate::actions::argv(&target.action, *kind, config).unwrap_or_default();
+            info!(
+                target = name, failures = state.consecutive_failures, action = kind.as_str(),
+                reason = "dry_run", would_run = %config.redactor.argv(&argv), "action skipped"
+            );
+        }
+        Decision::GiveUp { .. } => {
+            if let Some(g) = &target.on_give_up {
+                info!(
+                    target = name, reason = "dry_run", would_run = %config.redactor.argv(&g.argv),
+                    "on_give_up skipped"
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
+/// In a dry run: the notifications that would have been sent.
+pub(super) fn notifications_skipped(config: &Config, events: &[Event]) {
+    for e in events {
+        if config.notify.iter().any(|n| n.events.contains(&e.event)) {
+            info!(target = %e.target, event = e.event.as_str(), reason = "dry_run", "notification skipped");
+        }
+    }
+}
+
+pub(super) fn action_start(target: &Target, state: &TargetState, kind: ActionKind, shown: &str) {
+    let failures = state.consecutive_failures;
+    let threshold = target.policy.fail_threshold;
+    warn!(target = %target.name, failures, threshold, action = kind.as_str(), argv = %shown, "target failing; running action");
+}
+
+/// An action's result: its argv (masked), exit code, duration and output tail.
+pub(super) fn action_done(name: &str, action: &str, shown: &str, r: &ActionResult) {
+    let duration_ms = r.duration.as_millis() as u64;
+    let exit = r.exit;
+    if r.detached {
+        info!(target = name, action, argv = %shown, detached = true, duration_ms, "action started");
+    } else if r.ok {
+        info!(target = name, action, argv = %shown, exit, duration_ms, output = %r.output, "action done");
+    } else {
+        error!(
+            target = name, action, argv = %shown, exit, duration_ms,
+            err = %r.error, output = %r.output, "action failed"
+        );
+    }
+}
+
+pub(super) fn on_give_up_done(name: &str, shown: &str, r: &ActionResult) {
+    let duration_ms = r.duration.as_millis() as u64;
+    let exit = r.exit;
+    if r.ok {
+        info!(target = name, argv = %shown, exit, duration_ms, output = %r.output, "on_give_up done");
+    } else {
+        error!(
+            target = name, argv = %shown, exit, duration_ms, err = %r.error, output = %r.output,
+            "on_give_up failed"
+        );
+    }
+}
+
+pub(super) fn state_unwritable(name: &str, kind: ActionKind) {
+    error!(
+        target = %name, action = kind.as_str(), reason = "state_unwritable",
+        "action skipped: the state file cannot be saved, so cooldown and the hourly cap could not hold; fix the state file first"
+    );
+}
+
+pub(super) fn state_unsaved(err: &str, in_process_state: bool) {
+    let consequence = if in_process_state {
+        "the state is kept in memory until then"
+    } else {
+        "no action runs until the state can be saved"
+    };
+    error!("{err}; fix permissions or free space, or set state_file ({consequence})");
+}

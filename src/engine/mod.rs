@@ -1,0 +1,454 @@
+//! One pass over all targets: the heart of `check`, and of each turn of the `run` loop
+//! (`daemon`).
+//!
+//! ```text
+//! heartbeat start -> one clock reading (`now`) and one /proc scan for the whole pass
+//!   -> for each enabled target (side by side, up to max_parallel):
+//!        run its checks in order (all of them) -> verdict -> policy::decide -> log lines
+//!   -> record the actions that will run -> drop state of removed targets
+//!   -> save state atomically -> run the decided actions (side by side)
+//!   -> notifications, heartbeat, metrics
+//! ```
+//!
+//! The log lines of a pass are worded in `log`.
+
+mod log;
+
+pub use log::{log_pass, log_start};
+
+use crate::actions::{self, ActionResult};
+use crate::checks::{self, PassContext};
+use crate::config::{Check, Config, Target};
+use crate::error::Error;
+use crate::events::Event;
+use crate::exit::Exit;
+use crate::metrics::{CheckReport, TargetReport};
+use crate::policy::{
+    self, ActionKind, Alert, Decision, EventKind, Health, Outcome, TargetState, Verdict,
+};
+use crate::state::{self, StateFile};
+use std::time::{Duration, Instant, SystemTime};
+use tracing::error;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Decide everything, run no action, write nothing.
+    pub dry_run: bool,
+    /// The state lives on in this process between passes (`run`): the policy keeps its
+    /// memory even when the state file cannot be written.
+    pub in_process_state: bool,
+}
+
+/// What one pass found.
+#[derive(Debug, Default)]
+pub struct PassReport {
+    pub healthy: usize,
+    pub failing: usize,
+    /// Targets whose checks could not be carried out (the watchdog's own trouble).
+    pub unknown: usize,
+    pub duration: Duration,
+    /// The state was written (always true in a dry run, which writes nothing).
+    pub saved: bool,
+    /// What happened, for notifications: status changes, actions and their results.
+    pub events: Vec<Event>,
+    /// Per target, per check results (metrics, heartbeat).
+    pub targets: Vec<TargetReport>,
+    /// The metrics text of this pass, when `metrics:` is configured.
+    pub metrics: Option<String>,
+}
+
+impl PassReport {
+    /// 2 if a target failed; else 1 if a target could not be checked or the state could not
+    /// be saved; else 0.
+    pub fn exit(&self) -> Exit {
+        if self.failing > 0 {
+            Exit::Failing
+        } else if !self.saved || self.unknown > 0 {
+            Exit::Internal
+        } else {
+            Exit::Ok
+        }
+    }
+}
+
+/// Phase one's result for one target: checked and decided, not yet acted on.
+struct Evaluated<'a> {
+    target: &'a Target,
+    /// The status before this pass.
+    prev_status: Health,
+    state: TargetState,
+    verdict: Verdict,
+    decision: Decision,
+    /// What to tell humans (before any action ran).
+    alerts: Vec<Alert>,
+    /// Each check's kind, result and latency, in order.
+    checks: Vec<CheckReport>,
+}
+
+impl<'a> Evaluated<'a> {
+    /// A target whose evaluation panicked (a bug): its health is unknown this pass, its
+    /// state stays as it was, nothing is done.
+    fn lost(target: &'a Target, state: TargetState) -> Self {
+        error!(
+            target = %target.name,
+            "internal error while checking target (a bug: please report it); its health is unknown this pass"
+        );
+        Evaluated {
+            target,
+            prev_status: state.status,
+            state,
+            verdict: Verdict::Unknown,
+            decision: Decision::Inconclusive,
+            alerts: Vec::new(),
+            checks: Vec::new(),
+        }
+    }
+}
+
+/// Phase three's work for one target.
+#[derive(Debug, Clone, Copy)]
+enum Work {
+    Act(ActionKind),
+    GiveUp,
+}
+
+/// Run one pass over every enabled target:
+/// 1. checks and decisions, side by side;
+/// 2. the new state is saved *before* any action runs, so a restart is on disk even if the
+///    pass is killed mid-action, and cooldown and the hourly cap hold across passes;
+/// 3. the actions, side by side.
+///
+/// If the state cannot be saved, a oneshot pass runs no action (`reason=state_unwritable`):
+/// without its memory the policy could not enforce cooldown or the hourly cap, and restarting
+/// on every pass is how a watchdog makes an outage worse. `run` keeps the state in memory, so
+/// it still acts. The error is logged on every pass.
+pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
+    let started = Instant::now();
+    // the one clock reading of the pass's decisions and events
+    let now = SystemTime::now();
+    if let (Some(hb), false) = (&config.heartbeat, opts.dry_run) {
+        crate::heartbeat::start(hb, &config.redactor);
+    }
+    let targets: Vec<&Target> = config.enabled_targets().collect();
+    let cx = context(config, &targets, st);
+
+    let prev_state: &StateFile = st;
+    let evaluated = crate::parallel::map(&targets, config.max_parallel, |target| {
+        let prev = prev_state
+            .targets
+            .get(&target.name)
+            .cloned()
+            .unwrap_or_default();
+        evaluate(config, target, prev, &cx, opts, now)
+    });
+    let mut report = PassReport::default();
+    let mut work = Vec::new();
+    for (target, ev) in targets.iter().zip(evaluated) {
+        let mut ev = ev.unwrap_or_else(|| {
+            Evaluated::lost(
+                target,
+                st.targets.get(&target.name).cloned().unwrap_or_default(),
+            )
+        });
+        match ev.verdict {
+            Verdict::Healthy => report.healthy += 1,
+            Verdict::Failing { .. } => report.failing += 1,
+            Verdict::Unknown => report.unknown += 1,
+        }
+        if !opts.dry_run {
+            match ev.decision {
+                Decision::Act(kind) => {
+                    // counted now, saved below before it runs
+                    policy::record_action(&mut ev.state, now);
+                    work.push((ev.target, Work::Act(kind), ev.state.clone()));
+                }
+                Decision::GiveUp { .. } if ev.target.on_give_up.is_some() => {
+                    work.push((ev.target, Work::GiveUp, ev.state.clone()))
+                }
+                _ => {}
+            }
+        }
+        for a in &ev.alerts {
+            let e = event(config, ev.target, ev.prev_status, &ev.state, *a, now);
+            report.events.push(e);
+        }
+        report.targets.push(TargetReport {
+            name: ev.target.name.clone(),
+            verdict: ev.verdict,
+            checks: ev.checks,
+        });
+        st.targets.insert(ev.target.name.clone(), ev.state);
+    }
+    state::retain_targets(st, config.targets.iter().map(|t| t.name.as_str()));
+    st.cpu_samples = cx.take_cpu_samples();
+
+    report.saved = save_state(config, st, opts);
+    if !report.saved && !opts.in_process_state {
+        work.retain(|(target, w, _)| match w {
+            Work::Act(kind) => {
+                log::state_unwritable(&target.name, *kind);
+                false
+            }
+            Work::GiveUp => true,
+        });
+    }
+    let done = crate::parallel::map(&work, config.max_parallel, |(target, w, state)| {
+        run_work(config, target, *w, state)
+    });
+    for ((target, w, state), done) in work.iter().zip(done) {
+        match (w, done) {
+            (_, None) => error!(target = %target.name, "internal error while running the action"),
+            (Work::Act(_), Some(r)) => {
+                let (kind, reason) = if r.ok {
+                    let reason = state.last_reason.clone().unwrap_or_default();
+                    (EventKind::Restart, reason)
+                } else {
+                    (EventKind::RestartFailed, config.redactor.redact(&r.error))
+                };
+                let alert = Alert {
+                    kind,
+                    reminder: false,
+                    downtime: None,
+                };
+                let mut e = event(config, target, state.status, state, alert, now);
+                e.reason = reason;
+                report.events.push(e);
+            }
+            (Work::GiveUp, Some(_)) => {}
+        }
+    }
+    tell(config, st, &mut report, opts, now);
+    report.duration = started.elapsed();
+    if let (Some(hb), false) = (&config.heartbeat, opts.dry_run) {
+        crate::heartbeat::finish(hb, &report.targets, &st.targets, &config.redactor);
+    }
+    if config.metrics.textfile.is_some() || config.metrics.listen.is_some() {
+        let text = crate::metrics::publish(
+            config,
+            &report.targets,
+            &st.targets,
+            report.duration,
+            opts.dry_run,
+        );
+        report.metrics = Some(text);
+    }
+    report
+}
+
+/// What the checks of this pass share: the /proc snapshot, taken here once and before any
+/// command of the pass runs (so the watchdog's own commands can never satisfy a process
+/// check), and the CPU samples of the previous pass.
+fn context(config: &Config, targets: &[&Target], st: &mut StateFile) -> PassContext {
+    let process_names: Vec<String> = targets
+        .iter()
+        .flat_map(|t| &t.checks)
+        .filter_map(|c| match &c.check {
+            Check::ProcessName { name, .. } => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    // pid_file checks read their one process directly, but counting children needs the scan
+    let scan = !process_names.is_empty()
+        || targets.iter().flat_map(|t| &t.checks).any(
+            |c| matches!(&c.check, Check::PidFile { limits, .. } if limits.max_children.is_some()),
+        );
+    PassContext::new(
+        &process_names,
+        scan,
+        config.redactor.clone(),
+        std::mem::take(&mut st.cpu_samples),
+    )
+}
+
+/// Phase one for one target: run every check (no short-circuit), decide, log.
+fn evaluate<'a>(
+    config: &Config,
+    target: &'a Target,
+    prev: TargetState,
+    cx: &PassContext,
+    opts: Options,
+    now: SystemTime,
+) -> Evaluated<'a> {
+    let name = target.name.as_str();
+    let mut reasons = Vec::new();
+    let mut verdicts = Vec::with_capacity(target.checks.len());
+    let mut check_reports = Vec::with_capacity(target.checks.len());
+    for spec in &target.checks {
+        let r = checks::run(spec, cx);
+        log::check(name, &spec.check.describe(&config.redactor), &r);
+        check_reports.push(CheckReport {
+            kind: spec.check.kind(),
+            ok: r.is_ok(),
+            latency: r.latency,
+        });
+        if !r.is_ok() {
+            reasons.push(format!("{}: {}", spec.check.kind(), r.reason));
+        }
+        verdicts.push(r.verdict);
+    }
+    let outcome = Outcome {
+        verdict: Verdict::of(verdicts),
+        reason: config.redactor.redact(&reasons.join("; ")),
+    };
+    let available = actions::available(&target.action);
+    let (mut state, decision) = policy::decide(&prev, &outcome, &target.policy, available, now);
+    let alerts = policy::alerts(&prev, &mut state, &decision, config.reminder_every, now);
+    log::decision(target, &prev, &state, &decision, &outcome);
+    if opts.dry_run {
+        // nothing runs, so nothing is recorded: the policy only records what runs
+        log::dry_run(config, target, &state, &decision);
+    }
+    Evaluated {
+        target,
+        prev_status: prev.status,
+        state,
+        verdict: outcome.verdict,
+        decision,
+        alerts,
+        checks: check_reports,
+    }
+}
+
+/// An event about `target` for notifications.
+fn event(
+    config: &Config,
+    target: &Target,
+    prev_status: Health,
+    state: &TargetState,
+    alert: Alert,
+    now: SystemTime,
+) -> Event {
+    Event {
+        target: target.name.clone(),
+        event: alert.kind,
+        reminder: alert.reminder,
+        status: state.status,
+        previous_status: prev_status,
+        reason: config
+            .redactor
+            .redact(state.last_reason.as_deref().unwrap_or_default()),
+        failures: state.consecutive_failures,
+        restarts_last_hour: state.restarts.len() as u32,
+        downtime_seconds: alert.downtime.map(|d| d.as_secs()),
+        timestamp: now,
+    }
+}
+
+/// Phase three for one target: run its action (or `on_give_up`) and log what happened.
+fn run_work(config: &Config, target: &Target, w: Work, state: &TargetState) -> ActionResult {
+    let name = target.name.as_str();
+    let (event, argv) = match w {
+        Work::Act(kind) => (
+            kind.as_str(),
+            actions::argv(&target.action, kind, config).unwrap_or_default(),
+        ),
+        Work::GiveUp => (
+            "gave_up",
+            target
+                .on_give_up
+                .as_ref()
+                .map(|g| g.argv.clone())
+                .unwrap_or_default(),
+        ),
+    };
+    let shown = config.redactor.argv(&argv);
+    let env = crate::events::env(
+        name,
+        event,
+        state.status.as_str(),
+        state.last_reason.as_deref().unwrap_or_default(),
+        state.consecutive_failures,
+    );
+    match (w, &target.on_give_up) {
+        (Work::Act(kind), _) => {
+            log::action_start(target, state, kind, &shown);
+            let r = actions::run(&target.action, kind, config, name, &env);
+            log::action_done(name, kind.as_str(), &shown, &r);
+            r
+        }
+        (Work::GiveUp, Some(g)) => {
+            let r = actions::on_give_up(g, &config.redactor, &env);
+            log::on_give_up_done(name, &shown, &r);
+            r
+        }
+        (Work::GiveUp, None) => ActionResult::default(),
+    }
+}
+
+/// Phase four: notifications. What cannot be delivered is kept in the state file for the
+/// next pass (saved again here if anything changed).
+fn tell(
+    config: &Config,
+    st: &mut StateFile,
+    report: &mut PassReport,
+    opts: Options,
+    now: SystemTime,
+) {
+    if opts.dry_run {
+        log::notifications_skipped(config, &report.events);
+        return;
+    }
+    if config.notify.is_empty() {
+        if !st.pending_notifications.is_empty() {
+            error!(
+                dropped = st.pending_notifications.len(),
+                "dropping undelivered notifications: `notify:` is no longer in the config"
+            );
+            st.pending_notifications.clear();
+            if report.saved {
+                report.saved = save_state(config, st, opts);
+            }
+        }
+        return;
+    }
+    if report.events.is_empty() && st.pending_notifications.is_empty() {
+        return;
+    }
+    let before = st.pending_notifications.clone();
+    st.pending_notifications = crate::notify::deliver(
+        config,
+        &report.events,
+        std::mem::take(&mut st.pending_notifications),
+        now,
+    );
+    if st.pending_notifications != before && report.saved {
+        report.saved = save_state(config, st, opts);
+    }
+}
+
+/// Load the state for a pass (a bad file is reported and replaced by fresh state).
+pub fn load_state(config: &Config, opts: Options) -> StateFile {
+    let loaded = state::load(&config.state_file, opts.dry_run);
+    if let Some(w) = loaded.warning {
+        tracing::warn!("{w}");
+    }
+    loaded.state
+}
+
+/// Save unless dry-run; a failure is logged (the pass itself already happened).
+fn save_state(config: &Config, st: &StateFile, opts: Options) -> bool {
+    if opts.dry_run {
+        return true;
+    }
+    match state::save(&config.state_file, st, &config.redactor) {
+        Ok(()) => true,
+        Err(e) => {
+            log::state_unsaved(&e, opts.in_process_state);
+            false
+        }
+    }
+}
+
+/// `check` and `run --once`: one pass, then the exit code.
+pub fn check(config: &Config, opts: Options, mode: &str) -> Result<Exit, Error> {
+    log_start(config, mode, opts);
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        Some(state::lock(&config.lock_file)?)
+    };
+    let mut st = load_state(config, opts);
+    let report = pass(config, &mut st, opts);
+    log_pass(&report);
+    Ok(report.exit())
+}

@@ -1,0 +1,99 @@
+//! Run a function over a list on a few threads, keeping the order of the list.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// Run `f` over `items` on up to `max` threads, keeping order. A panic in `f` (a bug) gives
+/// `None` for that item instead of taking the caller down; if no thread can be created (task
+/// limit reached), the items run on this thread.
+pub fn map<T: Sync, R: Send>(
+    items: &[T],
+    max: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<Option<R>> {
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    let next = AtomicUsize::new(0);
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(item) = items.get(i) else { break };
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(item))).ok();
+        if let Ok(mut all) = results.lock() {
+            all[i] = r;
+        }
+    };
+    let workers = max.max(1).min(items.len());
+    std::thread::scope(|s| {
+        let mut started = 0;
+        for _ in 0..workers {
+            if std::thread::Builder::new().spawn_scoped(s, work).is_ok() {
+                started += 1;
+            }
+        }
+        if started == 0 {
+            work();
+        }
+    });
+    results.into_inner().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::sync::Barrier;
+
+    #[test]
+    fn keeps_the_order_of_the_items() {
+        let items: Vec<u32> = (0..100).collect();
+        let out = map(&items, 7, |x| x * 2);
+        let want: Vec<Option<u32>> = items.iter().map(|x| Some(x * 2)).collect();
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn a_panic_costs_only_its_own_item() {
+        let items = [1, 2, 3, 4];
+        let out = map(&items, 2, |x| {
+            if *x == 3 {
+                panic!("a bug in one check");
+            }
+            *x
+        });
+        assert_eq!(out, vec![Some(1), Some(2), None, Some(4)]);
+    }
+
+    #[test]
+    fn runs_side_by_side_up_to_max() {
+        // four items that each wait for all four: only possible on four threads at once
+        let barrier = Barrier::new(4);
+        let items = [0, 1, 2, 3];
+        let threads = Mutex::new(HashSet::new());
+        let out = map(&items, 4, |x| {
+            barrier.wait();
+            if let Ok(mut t) = threads.lock() {
+                t.insert(std::thread::current().id());
+            }
+            *x
+        });
+        assert_eq!(out.iter().flatten().count(), 4);
+        assert_eq!(threads.lock().map(|t| t.len()).unwrap_or(0), 4);
+    }
+
+    #[test]
+    fn never_more_threads_than_max_and_zero_means_one() {
+        let items: Vec<u32> = (0..20).collect();
+        let threads = Mutex::new(HashSet::new());
+        let out = map(&items, 3, |x| {
+            if let Ok(mut t) = threads.lock() {
+                t.insert(std::thread::current().id());
+            }
+            *x
+        });
+        assert_eq!(out.len(), 20);
+        assert!(threads.lock().map(|t| t.len()).unwrap_or(0) <= 3);
+        let out = map(&items, 0, |x| *x);
+        assert_eq!(out.iter().flatten().count(), 20);
+        let empty: [u32; 0] = [];
+        assert!(map(&empty, 4, |x| *x).is_empty());
+    }
+}
