@@ -9,7 +9,8 @@ mod actions;
 mod checks;
 mod notify;
 
-use checks::{check, KINDS};
+use checks::check;
+pub(super) use checks::kinds_text;
 
 use super::env::expand;
 use super::model::*;
@@ -491,11 +492,11 @@ fn target(cx: &mut Ctx, p: &str, t: RawTarget, default_policy: Policy) -> Option
     match t.checks {
         None => cx.err(
             format!("{p}.checks"),
-            format!("is missing: give at least one check ({KINDS})"),
+            format!("is missing: give at least one check ({})", kinds_text()),
         ),
         Some(cs) if cs.is_empty() => cx.err(
             format!("{p}.checks"),
-            format!("is empty: give at least one check ({KINDS})"),
+            format!("is empty: give at least one check ({})", kinds_text()),
         ),
         Some(cs) => {
             for (i, c) in cs.into_iter().enumerate() {
