@@ -183,16 +183,14 @@ fn parse_error(file: &impl std::fmt::Display, path: &str, msg: &str) -> String {
         }
         _ => msg.to_string(),
     };
+    let check_map = format!("a check map (one of {})", validate::kinds_text());
     for (from, to) in [
         (
             "struct RawConfig",
             "a map of settings (interval_seconds, targets, ...)",
         ),
         ("struct RawTarget", "a target map (name, checks, action)"),
-        (
-            "struct RawCheck",
-            "a check map (one of process_name, pid_file, tcp_port, command, http, docker, systemd_unit, file_fresh, disk_free, system)",
-        ),
+        ("struct RawCheck", check_map.as_str()),
         ("struct RawPolicy", "a policy map"),
         ("struct RawActionMap", "a map with exec or systemd"),
         ("struct RawExec", "an exec map (start, restart, ...)"),

@@ -601,6 +601,43 @@ fn new_check_kinds_are_validated_with_paths() {
     );
 }
 
+/// The wording that lists the check kinds and the order of check errors, pinned whole: the kinds
+/// and their modifiers come from one table, and these must not move when it changes.
+#[test]
+fn check_kind_lists_and_error_order() {
+    let base = |check: &str| {
+        format!("targets:\n  - name: w\n    checks:\n      - {check}\n    action: none\n")
+    };
+    assert_eq!(
+        err(&base("tcp")),
+        "c.yml: targets[0].checks[0]: invalid type: string \"tcp\", expected a check map (one of process_name, pid_file, tcp_port, command, http, docker, systemd_unit, file_fresh, disk_free, system) (line 4, column 9)"
+    );
+    assert_eq!(
+        err(&base("{timeout_seconds: 3}")),
+        "c.yml: targets[0].checks[0]: has no check kind: give one of process_name, pid_file, tcp_port, command, http, docker, systemd_unit, file_fresh, disk_free, system (line 4)"
+    );
+    // the first kind after the first one is blamed, kinds named in table order (not map order)
+    assert_eq!(
+        err(&base("{system: {}, http: \"http://x/\", tcp_port: 80}")),
+        "c.yml: targets[0].checks[0].http: a check has exactly one kind, this one has tcp_port and http and system: split it into one check per kind (line 4)"
+    );
+    // every misplaced modifier is reported, in table order (not map order)
+    let e = err(&base(
+        "{tcp_port: 80, min_free_mb: 1, headers: {}, cmdline_contains: x, max_children: 1}",
+    ));
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "c.yml: targets[0].checks[0].cmdline_contains: is a modifier of process_name checks only (line 4)",
+            "c.yml: targets[0].checks[0].max_children: is a modifier of process_name and pid_file checks only (line 4)",
+            "c.yml: targets[0].checks[0].headers: is a modifier of http checks only (line 4)",
+            "c.yml: targets[0].checks[0].min_free_mb: is a modifier of disk_free checks only (line 4)",
+        ],
+        "\n{e}"
+    );
+}
+
 #[test]
 fn new_check_kinds_get_their_defaults() {
     let c = ok(r#"docker_socket: /run/docker.sock

@@ -7,87 +7,94 @@ use crate::config::raw::*;
 use crate::http_client::Method;
 use std::path::PathBuf;
 use std::time::Duration;
+use Role::{Kind, ModifierOf};
 
-pub(super) const KINDS: &str =
-    "process_name, pid_file, tcp_port, command, http, docker, systemd_unit, file_fresh, disk_free, system";
+/// What a key of a check map is.
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    /// A check kind: a check has exactly one (a `pid_file` guarded by `process_name` is the one
+    /// allowed pair).
+    Kind,
+    /// A modifier, allowed only in checks of these kinds.
+    ModifierOf(&'static [&'static str]),
+}
 
-/// Which kinds each modifier belongs to (for "is a modifier of ... checks only").
-const MODIFIERS: &[(&str, &[&str])] = &[
-    ("cmdline_contains", &["process_name"]),
-    ("cmdline_regex", &["process_name"]),
-    ("user", &["process_name"]),
-    ("max_rss_mb", &["process_name", "pid_file"]),
-    ("max_cpu_percent", &["process_name", "pid_file"]),
-    ("max_children", &["process_name", "pid_file"]),
-    ("ok_exit_codes", &["command"]),
-    ("method", &["http"]),
-    ("expect_status", &["http"]),
-    ("body_contains", &["http"]),
-    ("headers", &["http"]),
-    ("resolve", &["http"]),
-    ("ip_version", &["http"]),
-    ("tls_verify", &["http"]),
-    ("ca_file", &["http"]),
-    ("max_body_bytes", &["http"]),
-    ("docker_socket", &["docker"]),
-    ("max_age_seconds", &["file_fresh"]),
-    ("min_free_percent", &["disk_free"]),
-    ("min_free_mb", &["disk_free"]),
+/// One key of a check map.
+struct Key {
+    name: &'static str,
+    role: Role,
+    /// Whether this check gives the key.
+    present: fn(&RawCheck) -> bool,
+}
+
+/// A row of `KEYS`: the key's name is its `RawCheck` field's name, so the two cannot drift apart.
+macro_rules! key {
+    ($field:ident, $role:expr) => {
+        Key {
+            name: stringify!($field),
+            role: $role,
+            present: |c: &RawCheck| c.$field.is_some(),
+        }
+    };
+}
+
+/// Every kind and modifier of a check map, in the order messages list them and errors are
+/// reported. Adding a kind or a modifier is adding its row here (and its validation in
+/// `check`). `timeout_seconds`, which every kind takes, is neither.
+const KEYS: &[Key] = &[
+    key!(process_name, Kind),
+    key!(pid_file, Kind),
+    key!(tcp_port, Kind),
+    key!(command, Kind),
+    key!(http, Kind),
+    key!(docker, Kind),
+    key!(systemd_unit, Kind),
+    key!(file_fresh, Kind),
+    key!(disk_free, Kind),
+    key!(system, Kind),
+    key!(cmdline_contains, ModifierOf(&["process_name"])),
+    key!(cmdline_regex, ModifierOf(&["process_name"])),
+    key!(user, ModifierOf(&["process_name"])),
+    key!(max_rss_mb, ModifierOf(&["process_name", "pid_file"])),
+    key!(max_cpu_percent, ModifierOf(&["process_name", "pid_file"])),
+    key!(max_children, ModifierOf(&["process_name", "pid_file"])),
+    key!(ok_exit_codes, ModifierOf(&["command"])),
+    key!(method, ModifierOf(&["http"])),
+    key!(expect_status, ModifierOf(&["http"])),
+    key!(body_contains, ModifierOf(&["http"])),
+    key!(headers, ModifierOf(&["http"])),
+    key!(resolve, ModifierOf(&["http"])),
+    key!(ip_version, ModifierOf(&["http"])),
+    key!(tls_verify, ModifierOf(&["http"])),
+    key!(ca_file, ModifierOf(&["http"])),
+    key!(max_body_bytes, ModifierOf(&["http"])),
+    key!(docker_socket, ModifierOf(&["docker"])),
+    key!(max_age_seconds, ModifierOf(&["file_fresh"])),
+    key!(min_free_percent, ModifierOf(&["disk_free"])),
+    key!(min_free_mb, ModifierOf(&["disk_free"])),
 ];
 
-fn present_modifiers(c: &RawCheck) -> Vec<&'static str> {
-    let flags = [
-        c.cmdline_contains.is_some(),
-        c.cmdline_regex.is_some(),
-        c.user.is_some(),
-        c.max_rss_mb.is_some(),
-        c.max_cpu_percent.is_some(),
-        c.max_children.is_some(),
-        c.ok_exit_codes.is_some(),
-        c.method.is_some(),
-        c.expect_status.is_some(),
-        c.body_contains.is_some(),
-        c.headers.is_some(),
-        c.resolve.is_some(),
-        c.ip_version.is_some(),
-        c.tls_verify.is_some(),
-        c.ca_file.is_some(),
-        c.max_body_bytes.is_some(),
-        c.docker_socket.is_some(),
-        c.max_age_seconds.is_some(),
-        c.min_free_percent.is_some(),
-        c.min_free_mb.is_some(),
-    ];
-    MODIFIERS
-        .iter()
-        .zip(flags)
-        .filter(|(_, on)| *on)
-        .map(|((name, _), _)| *name)
-        .collect()
+fn kind_keys() -> impl Iterator<Item = &'static Key> {
+    KEYS.iter().filter(|k| matches!(k.role, Kind))
+}
+
+/// The kinds as messages list them: "process_name, pid_file, ..., system".
+pub(in crate::config) fn kinds_text() -> String {
+    kind_keys().map(|k| k.name).collect::<Vec<_>>().join(", ")
 }
 
 pub(super) fn check(cx: &mut Ctx, p: &str, c: RawCheck) -> Option<CheckSpec> {
     let before = cx.issues.len();
-    let mut kinds = Vec::new();
-    for (name, on) in [
-        ("process_name", c.process_name.is_some()),
-        ("pid_file", c.pid_file.is_some()),
-        ("tcp_port", c.tcp_port.is_some()),
-        ("command", c.command.is_some()),
-        ("http", c.http.is_some()),
-        ("docker", c.docker.is_some()),
-        ("systemd_unit", c.systemd_unit.is_some()),
-        ("file_fresh", c.file_fresh.is_some()),
-        ("disk_free", c.disk_free.is_some()),
-        ("system", c.system.is_some()),
-    ] {
-        if on {
-            kinds.push(name);
-        }
-    }
+    let kinds: Vec<&str> = kind_keys()
+        .filter(|k| (k.present)(&c))
+        .map(|k| k.name)
+        .collect();
     let guarded_pid_file = kinds == ["process_name", "pid_file"];
     if kinds.is_empty() {
-        cx.err(p, format!("has no check kind: give one of {KINDS}"));
+        cx.err(
+            p,
+            format!("has no check kind: give one of {}", kinds_text()),
+        );
         return None;
     }
     if kinds.len() > 1 && !guarded_pid_file {
@@ -105,12 +112,10 @@ pub(super) fn check(cx: &mut Ctx, p: &str, c: RawCheck) -> Option<CheckSpec> {
     } else {
         kinds[0]
     };
-    for m in present_modifiers(&c) {
-        let allowed = MODIFIERS
-            .iter()
-            .find(|(name, _)| *name == m)
-            .map(|(_, k)| *k)
-            .unwrap_or(&[]);
+    for key in KEYS.iter().filter(|k| (k.present)(&c)) {
+        let Role::ModifierOf(allowed) = key.role else {
+            continue;
+        };
         if !allowed.contains(&kind) {
             let of = allowed.join(" and ");
             let what = if guarded_pid_file && allowed.contains(&"process_name") {
@@ -118,7 +123,7 @@ pub(super) fn check(cx: &mut Ctx, p: &str, c: RawCheck) -> Option<CheckSpec> {
             } else {
                 format!("is a modifier of {of} checks only")
             };
-            cx.err(format!("{p}.{m}"), what);
+            cx.err(format!("{p}.{}", key.name), what);
         }
     }
     if cx.issues.len() > before {
@@ -585,4 +590,82 @@ fn http(cx: &mut Ctx, p: &str, c: RawCheck) -> Option<HttpCheck> {
         ca_file,
         max_body_bytes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw_check(yaml: &str) -> Result<RawCheck, String> {
+        serde_yaml::from_str(yaml).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn kinds_text_is_the_list_users_know() {
+        assert_eq!(
+            kinds_text(),
+            "process_name, pid_file, tcp_port, command, http, docker, systemd_unit, file_fresh, disk_free, system"
+        );
+    }
+
+    #[test]
+    fn every_key_is_a_field_raw_check_accepts() {
+        for key in KEYS {
+            // null fits every Option field: only an unknown key can fail
+            if let Err(e) = raw_check(&format!("{}: null", key.name)) {
+                panic!("{}: RawCheck does not accept it: {e}", key.name);
+            }
+        }
+    }
+
+    #[test]
+    fn every_key_reads_its_own_field_and_no_other() {
+        for key in KEYS {
+            // a value of the field's type: the first of these that parses
+            let parsed = ["1", "x", "[]", "{}", "true"]
+                .iter()
+                .find_map(|v| raw_check(&format!("{}: {v}", key.name)).ok());
+            let Some(c) = parsed else {
+                panic!("{}: no sample value parses", key.name);
+            };
+            let given: Vec<&str> = KEYS
+                .iter()
+                .filter(|k| (k.present)(&c))
+                .map(|k| k.name)
+                .collect();
+            assert_eq!(given, [key.name]);
+        }
+    }
+
+    #[test]
+    fn every_raw_check_field_is_in_the_table() {
+        // serde lists the fields it accepts in its unknown-field error
+        let e = raw_check("no_such_key: 1").err().unwrap_or_default();
+        let Some((_, list)) = e.split_once("expected one of ") else {
+            panic!("unexpected serde wording: {e}");
+        };
+        let mut fields: Vec<&str> = list.split('`').skip(1).step_by(2).collect();
+        fields.retain(|f| *f != "timeout_seconds");
+        let mut names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+        fields.sort_unstable();
+        names.sort_unstable();
+        assert_eq!(fields, names);
+    }
+
+    #[test]
+    fn modifiers_name_known_kinds_only() {
+        let kinds: Vec<&str> = kind_keys().map(|k| k.name).collect();
+        for key in KEYS {
+            if let Role::ModifierOf(of) = key.role {
+                assert!(!of.is_empty(), "{} modifies no kind", key.name);
+                for k in of {
+                    assert!(kinds.contains(k), "{} modifies {k}, not a kind", key.name);
+                }
+            }
+        }
+        let mut names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), KEYS.len(), "a key is in the table twice");
+    }
 }
