@@ -184,6 +184,14 @@ impl Status {
         self == Status::Exited(0)
     }
 
+    /// The exit code, when the command exited.
+    pub fn code(self) -> Option<i32> {
+        match self {
+            Status::Exited(c) => Some(c),
+            _ => None,
+        }
+    }
+
     /// How the command ended, in the words every log line, FAIL reason and notification uses:
     /// "exit 3: <tail>" (or "exit 3" without output), "killed by signal 9", "timed out after
     /// 3s". `tail` is the command's last output, already masked and trimmed (see

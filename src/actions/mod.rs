@@ -36,10 +36,7 @@ impl ActionResult {
         let ok = out.status.success();
         ActionResult {
             ok,
-            exit: match out.status {
-                spawn::Status::Exited(c) => Some(c),
-                _ => None,
-            },
+            exit: out.status.code(),
             duration: out.duration,
             output: out.tail(300, redactor),
             error: if ok {

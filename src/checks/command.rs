@@ -3,7 +3,7 @@
 
 use super::CheckResult;
 use crate::redact::Redactor;
-use crate::spawn::{self, Cleanup, Spec, Status};
+use crate::spawn::{self, Cleanup, Spec};
 use std::time::Duration;
 
 pub fn check(
@@ -18,13 +18,10 @@ pub fn check(
         Err(e) if e.local => return CheckResult::unknown(e.message),
         Err(e) => return CheckResult::fail(e.message),
     };
-    let exit = match out.status {
-        Status::Exited(code) => Some(code),
-        _ => None,
-    };
-    let r = match out.status {
-        Status::Exited(code) if ok_codes.contains(&code) => CheckResult::ok(),
-        status => CheckResult::fail(status.describe(timeout, &out.tail(200, redactor))),
+    let exit = out.status.code();
+    let r = match exit {
+        Some(code) if ok_codes.contains(&code) => CheckResult::ok(),
+        _ => CheckResult::fail(out.status.describe(timeout, &out.tail(200, redactor))),
     };
     CheckResult { exit, ..r }
 }
