@@ -125,6 +125,7 @@ pub fn main() -> Exit {
     let opts = Options {
         dry_run: cli.dry_run,
         in_process_state: false,
+        unlocked: false,
     };
     let result: Result<Exit, Error> = match cli.command {
         Command::TestConfig => {

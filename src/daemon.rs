@@ -63,11 +63,7 @@ pub fn run(
     let signals = Signals::install();
     opts.in_process_state = true;
     engine::log_start(&config, "run", opts);
-    let _lock = if opts.dry_run {
-        None
-    } else {
-        Some(crate::state::lock(&config.lock_file)?)
-    };
+    let mut lock = engine::lock(&config, &mut opts)?;
     let mut st = engine::load_state(&config, opts);
     let shared = Arc::new(Mutex::new(crate::metrics::Shared::default()));
     let listen = config.metrics.listen;
@@ -76,6 +72,14 @@ pub fn run(
     }
     loop {
         let started = Instant::now();
+        if !relock(&config, &mut lock, &mut opts) {
+            wait(&signals, started + config.interval);
+            if let Some(signal) = signals.stop() {
+                info!(signal, "stop signal received; exiting");
+                return Ok(Exit::Ok);
+            }
+            continue;
+        }
         reap_orphans();
         let report = engine::pass(&config, &mut st, opts);
         engine::log_pass(&report);
@@ -121,6 +125,42 @@ pub fn run(
             }
             return Ok(Exit::Ok);
         }
+    }
+}
+
+/// Before each pass: the lock must still be on the file its path names. If the lock file
+/// (or the whole state directory, which the README says may be deleted) was removed, take the
+/// lock again on a new file; false (skip this pass) if another instance took it meanwhile.
+fn relock(config: &Config, lock: &mut Option<crate::state::Lock>, opts: &mut Options) -> bool {
+    if opts.dry_run || lock.as_ref().is_some_and(|l| l.still_held()) {
+        return true;
+    }
+    let was_unlocked = lock.is_none();
+    match engine::lock(config, opts) {
+        Ok(new) => {
+            if !was_unlocked {
+                warn!(
+                    lock_file = %config.lock_file.display(),
+                    "the lock file was removed or replaced while running; took the lock again"
+                );
+            }
+            *lock = new;
+            true
+        }
+        Err(e) => {
+            error!("{e}; skipping this pass");
+            *lock = None;
+            false
+        }
+    }
+}
+
+/// Sleep until `until` or a stop signal.
+fn wait(signals: &Signals, until: Instant) {
+    while signals.stop().is_none() && Instant::now() < until {
+        std::thread::sleep(
+            Duration::from_millis(100).min(until.saturating_duration_since(Instant::now())),
+        );
     }
 }
 

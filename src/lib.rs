@@ -22,6 +22,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod exit;
+pub mod files;
 pub mod heartbeat;
 pub mod http_client;
 pub mod logging;

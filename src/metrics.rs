@@ -212,9 +212,10 @@ pub fn render(
     s
 }
 
-/// Write the textfile atomically (mode 0644: node exporter runs as another user).
+/// Write the textfile atomically (mode 0644, a new directory 0755: node exporter runs as
+/// another user).
 pub fn write_textfile(path: &Path, text: &str) -> Result<(), String> {
-    crate::state::write_atomic_mode(path, text.as_bytes(), 0o644)
+    crate::files::write_atomic(path, text.as_bytes(), 0o644, 0o755)
         .map_err(|e| format!("cannot write metrics textfile {}: {e}", path.display()))
 }
 

@@ -4,17 +4,20 @@
 //!   directory. `kill -9` at any moment leaves the old file or the new one, never a torn one.
 //! - A corrupt or unreadable state never stops a pass: the bad file is moved aside
 //!   (`state.json.corrupt-<time>`), a warning is logged, and the pass starts from fresh state.
+//! - As root, no file planted in the state directory can turn a save or the lock into a write
+//!   elsewhere, and a FIFO, device or directory at the path is never read, moved or replaced
+//!   (see `files`). The directory is created 0700, the state and lock files 0600.
 //! - Every string stored passes through the redactor, like every log line.
 
 use crate::error::Error;
 use crate::events::Pending;
+use crate::files::{self, ReadError};
 use crate::policy::TargetState;
 use crate::procs::CpuSample;
 use crate::redact::Redactor;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, Write};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -51,36 +54,48 @@ pub struct Loaded {
     pub warning: Option<String>,
 }
 
+/// The largest state file read: far above any real one (about 600 bytes a target).
+pub const MAX_STATE_BYTES: u64 = 64 << 20;
+
 /// Load the state file. Never fails: a missing file is fresh state; a bad one is moved aside
-/// (unless `read_only`, as in `--dry-run`) and replaced by fresh state, with a warning.
+/// (unless `read_only`, as in `--dry-run`) and replaced by fresh state, with a warning. A path
+/// that is not a regular file (a FIFO, a device, a directory, a symlink) is never read, moved
+/// or replaced: fresh state, a warning, and saving will fail (so no action runs).
 pub fn load(path: &Path, read_only: bool) -> Loaded {
     let fresh = |warning: Option<String>| Loaded {
         state: StateFile::default(),
         warning,
     };
-    let text = match std::fs::read(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return fresh(None),
-        Err(e) => {
+    let problem = match files::read_capped(path, MAX_STATE_BYTES, false) {
+        Ok(text) => match serde_json::from_slice::<StateFile>(&text) {
+            Ok(s) if s.version == VERSION => {
+                return Loaded {
+                    state: s,
+                    warning: None,
+                }
+            }
+            Ok(s) => format!(
+                "it has version {}, this neon-watchdog knows version {VERSION}",
+                s.version
+            ),
+            Err(e) => format!("it is not valid state JSON ({e})"),
+        },
+        Err(ReadError::Missing) => return fresh(None),
+        Err(ReadError::NotRegular(what)) => {
             return fresh(Some(format!(
-                "cannot read state file {}: {}; going on with fresh state (failure counts and restart history are lost for this pass)",
-                path.display(),
-                crate::util::os_error(&e)
+                "state file {} is {what}, not a regular file: it is left alone, and the state cannot be saved there (remove it, or set state_file); going on with fresh state",
+                path.display()
             )))
         }
-    };
-    let problem = match serde_json::from_slice::<StateFile>(&text) {
-        Ok(s) if s.version == VERSION => {
-            return Loaded {
-                state: s,
-                warning: None,
-            }
-        }
-        Ok(s) => format!(
-            "it has version {}, this neon-watchdog knows version {VERSION}",
-            s.version
+        Err(ReadError::TooLarge(n)) => format!(
+            "it is {n} bytes, more than the {MAX_STATE_BYTES} a state file may have"
         ),
-        Err(e) => format!("it is not valid state JSON ({e})"),
+        Err(ReadError::Io(e)) => {
+            return fresh(Some(format!(
+                "cannot read state file {}: {e}; going on with fresh state (failure counts and restart history are lost for this pass)",
+                path.display()
+            )))
+        }
     };
     let aside = if read_only {
         "left in place (dry run)".to_string()
@@ -96,17 +111,26 @@ pub fn load(path: &Path, read_only: bool) -> Loaded {
     )))
 }
 
+/// Rename a bad state file (a regular file we read) aside. The name holds a millisecond
+/// stamp and our pid, and the rename never replaces an existing entry.
 fn move_aside(path: &Path) -> Result<PathBuf, String> {
-    // millisecond stamp and pid: two bad files never overwrite each other's copy
     let stamp = crate::util::rfc3339(SystemTime::now()).replace(':', "");
     let mut name = path.as_os_str().to_owned();
     name.push(format!(".corrupt-{stamp}-{}", std::process::id()));
     let dest = PathBuf::from(name);
-    std::fs::rename(path, &dest).map_err(|e| crate::util::os_error(&e))?;
+    files::regular_or_missing(path)?;
+    nix::fcntl::renameat2(
+        None,
+        path,
+        None,
+        &dest,
+        nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+    )
+    .map_err(|e| crate::util::os_error(&std::io::Error::from(e)))?;
     Ok(dest)
 }
 
-/// Write the state atomically, creating the directory if missing.
+/// Write the state atomically (mode 0600), creating its directory (0700) if missing.
 pub fn save(path: &Path, state: &StateFile, redactor: &Redactor) -> Result<(), String> {
     let mut state = state.clone();
     for p in &mut state.pending_notifications {
@@ -124,76 +148,8 @@ pub fn save(path: &Path, state: &StateFile, redactor: &Redactor) -> Result<(), S
     }
     let mut json = serde_json::to_vec_pretty(&state).map_err(|e| e.to_string())?;
     json.push(b'\n');
-    write_atomic(path, &json).map_err(|e| format!("cannot save state file {}: {e}", path.display()))
-}
-
-/// Replace `path` with `data`: temp file in the same directory, fsync, rename, fsync dir.
-pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), String> {
-    write_atomic_inner(path, data, None)
-}
-
-/// [`write_atomic`], the new file with exactly `mode` (umask aside).
-pub fn write_atomic_mode(path: &Path, data: &[u8], mode: u32) -> Result<(), String> {
-    write_atomic_inner(path, data, Some(mode))
-}
-
-fn write_atomic_inner(path: &Path, data: &[u8], mode: Option<u32>) -> Result<(), String> {
-    let err = |e: std::io::Error| crate::util::os_error(&e);
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if dir.exists() && !dir.is_dir() {
-        return Err(format!("{} is not a directory", dir.display()));
-    }
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| format!("cannot create {}: {}", dir.display(), err(e)))?;
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(err)?;
-        if let Some(mode) = mode {
-            use std::os::unix::fs::PermissionsExt;
-            f.set_permissions(std::fs::Permissions::from_mode(mode))
-                .map_err(err)?;
-        }
-        f.write_all(data).map_err(err)?;
-        f.sync_all().map_err(err)?;
-        std::fs::rename(&tmp, path).map_err(err)?;
-        if let Ok(d) = File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_ok() {
-        remove_stale_temps(&dir, &file_name);
-    }
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// A writer killed between creating its temp file and the rename leaves `.NAME.tmp-PID`
-/// behind; the next successful save (under the lock) clears them.
-fn remove_stale_temps(dir: &Path, file_name: &str) {
-    let prefix = format!(".{file_name}.tmp-");
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        if e.file_name().to_string_lossy().starts_with(&prefix) {
-            let _ = std::fs::remove_file(e.path());
-        }
-    }
+    files::write_atomic(path, &json, 0o600, 0o700)
+        .map_err(|e| format!("cannot save state file {}: {e}", path.display()))
 }
 
 /// Drop the state of targets no longer in the config.
@@ -219,7 +175,8 @@ pub fn lock(path: &Path) -> Result<Lock, Error> {
 /// process dies, however it dies).
 #[derive(Debug)]
 pub struct Lock {
-    _file: File,
+    file: File,
+    path: PathBuf,
 }
 
 pub enum LockError {
@@ -229,57 +186,90 @@ pub enum LockError {
 }
 
 impl Lock {
+    /// Open (create, 0600, in a 0700 directory if missing) and lock the file at `path`. The
+    /// file must be a regular file of ours with one link (see `files::open_in_place`): the
+    /// lock file is never a way to write elsewhere. After locking, the path must still name
+    /// the file locked: one unlinked meanwhile is locked by nobody who comes later.
     pub fn acquire(path: &Path) -> Result<Lock, LockError> {
         use fs2::FileExt;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                LockError::Io(format!(
-                    "cannot create {}: {}",
-                    dir.display(),
-                    crate::util::os_error(&e)
-                ))
-            })?;
-        }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| {
-                LockError::Io(format!(
-                    "cannot open lock file {}: {}",
+        let dir = files::parent(path);
+        files::ensure_dir(&dir, 0o700).map_err(LockError::Io)?;
+        for _ in 0..5 {
+            let file = files::open_in_place(path, 0o600)
+                .map_err(|e| LockError::Io(format!("cannot use lock file: {e}")))?;
+            if let Err(e) = file.try_lock_exclusive() {
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.raw_os_error() == fs2::lock_contended_error().raw_os_error()
+                {
+                    return Err(LockError::Held(
+                        holder(&file)
+                            .map(|p| format!(" (pid {p})"))
+                            .unwrap_or_default(),
+                    ));
+                }
+                return Err(LockError::Io(format!(
+                    "cannot lock {}: {}",
                     path.display(),
                     crate::util::os_error(&e)
-                ))
-            })?;
-        if let Err(e) = file.try_lock_exclusive() {
-            if e.kind() == std::io::ErrorKind::WouldBlock
-                || e.raw_os_error() == fs2::lock_contended_error().raw_os_error()
-            {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let holder = holder.trim();
-                let holder = if holder.chars().all(|c| c.is_ascii_digit()) && !holder.is_empty() {
-                    format!(" (pid {holder})")
-                } else {
-                    String::new()
-                };
-                return Err(LockError::Held(holder));
+                )));
             }
-            return Err(LockError::Io(format!(
-                "cannot lock {}: {}",
-                path.display(),
-                crate::util::os_error(&e)
-            )));
+            let lock = Lock {
+                file,
+                path: path.to_path_buf(),
+            };
+            if lock.still_held() {
+                lock.record_holder();
+                return Ok(lock);
+            }
         }
-        // record the holder for the message of a second instance (best effort)
-        let _ = file.set_len(0);
-        let _ = file.rewind();
-        let _ = write!(file, "{}", std::process::id());
-        let _ = file.flush();
-        Ok(Lock { _file: file })
+        Err(LockError::Io(format!(
+            "cannot lock {}: the file keeps being removed or replaced",
+            path.display()
+        )))
     }
+
+    /// The path still names the file this lock is on (nobody removed or replaced it).
+    pub fn still_held(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::symlink_metadata(&self.path), self.file.metadata()) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+
+    /// Our pid in the file, for the message of a second instance (best effort). Written
+    /// before the old content is cut, so the file is never seen empty.
+    fn record_holder(&self) {
+        use std::os::unix::fs::FileExt;
+        let pid = format!("{}\n", std::process::id());
+        // opened read-only (a read-only directory): nothing is written
+        if self.file.write_all_at(pid.as_bytes(), 0).is_ok() {
+            let _ = self.file.set_len(pid.len() as u64);
+        }
+    }
+}
+
+/// Who holds the lock on `file`: the pid written in it, else the kernel's record of flock
+/// holders (/proc/locks), which holds even while the holder has not written its pid yet.
+fn holder(file: &File) -> Option<u32> {
+    use std::os::unix::fs::{FileExt, MetadataExt};
+    let mut buf = [0u8; 32];
+    let n = file.read_at(&mut buf, 0).unwrap_or(0);
+    let text = String::from_utf8_lossy(&buf[..n]);
+    if let Ok(pid) = text.trim().parse::<u32>() {
+        return Some(pid);
+    }
+    let ino = file.metadata().ok()?.ino();
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    locks.lines().find_map(|l| {
+        // 1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let (kind, pid, id) = (f.get(1)?, f.get(4)?, f.get(5)?);
+        let this = id.rsplit(':').next()?.parse::<u64>().ok()? == ino;
+        (*kind == "FLOCK" && this)
+            .then(|| pid.parse().ok())
+            .flatten()
+    })
 }
 
 #[cfg(test)]
@@ -378,6 +368,95 @@ mod tests {
     fn missing_file_is_fresh_without_warning() {
         let l = load(Path::new("/nonexistent/dir/state.json"), false);
         assert!(l.warning.is_none());
+    }
+
+    #[test]
+    fn special_files_are_never_read_moved_or_replaced() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.json");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        // a blocking open of a FIFO would hang here for good
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = fifo.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(load(&p, false));
+        });
+        let l = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("loading a FIFO state file hangs");
+        assert_eq!(l.state, StateFile::default());
+        assert!(l.warning.unwrap().contains("is a FIFO, not a regular file"));
+        let e = save(&fifo, &sample(), &Redactor::default()).unwrap_err();
+        assert!(e.contains("is a FIFO"), "{e}");
+        let null = dir.path().join("null.json");
+        nix::sys::stat::mknod(
+            &null,
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o666),
+            nix::sys::stat::makedev(1, 3),
+        )
+        .expect("mknod (the tests run as root)");
+        let l = load(&null, false);
+        assert!(l.warning.unwrap().contains("is a character device"));
+        assert!(save(&null, &sample(), &Redactor::default()).is_err());
+        let zero = dir.path().join("zero.json");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        assert!(load(&zero, false).warning.unwrap().contains("is a symlink"));
+        let sub = dir.path().join("dir.json");
+        std::fs::create_dir(&sub).unwrap();
+        assert!(load(&sub, false)
+            .warning
+            .unwrap()
+            .contains("is a directory"));
+        // all of them still there, as they were
+        for (p, ok) in [
+            (
+                &fifo,
+                std::fs::FileType::is_fifo as fn(&std::fs::FileType) -> bool,
+            ),
+            (&null, std::fs::FileType::is_char_device),
+            (&zero, std::fs::FileType::is_symlink),
+            (&sub, std::fs::FileType::is_dir),
+        ] {
+            assert!(
+                ok(&std::fs::symlink_metadata(p).unwrap().file_type()),
+                "{}",
+                p.display()
+            );
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
+    }
+
+    #[test]
+    fn the_lock_names_its_holder_even_before_the_pid_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json.lock");
+        let first = Lock::acquire(&path).ok().unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        match Lock::acquire(&path) {
+            Err(LockError::Held(h)) => assert_eq!(h, format!(" (pid {})", std::process::id())),
+            _ => panic!("second lock must fail as held"),
+        }
+        drop(first);
+    }
+
+    #[test]
+    fn a_removed_lock_file_is_no_longer_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/state.json.lock");
+        let first = Lock::acquire(&path).ok().unwrap();
+        assert!(first.still_held());
+        std::fs::remove_dir_all(dir.path().join("sub")).unwrap();
+        assert!(!first.still_held());
+        // and whoever comes now gets a lock of its own on the new file
+        let second = Lock::acquire(&path).ok().unwrap();
+        assert!(second.still_held());
     }
 
     #[test]

@@ -241,11 +241,20 @@ pub(super) fn on_give_up_done(name: &str, shown: &str, r: &ActionResult) {
     }
 }
 
-pub(super) fn state_unwritable(name: &str, kind: ActionKind) {
-    error!(
-        target = %name, action = kind.as_str(), reason = "state_unwritable",
+/// An action the policy decided that may not run: `state_unwritable` (its memory could not
+/// be saved) or `no_lock` (another instance might act too).
+pub(super) fn action_unsafe(name: &str, kind: ActionKind, reason: &str) {
+    let why = if reason == "no_lock" {
+        "action skipped: the lock could not be taken, so another neon-watchdog may be acting on it too; fix the lock file first"
+    } else {
         "action skipped: the state file cannot be saved, so cooldown and the hourly cap could not hold; fix the state file first"
-    );
+    };
+    error!(target = %name, action = kind.as_str(), reason, "{why}");
+}
+
+/// The lock could not be taken for a reason other than another holder.
+pub(super) fn unlocked(e: &crate::error::Error) {
+    error!("{e}; the checks run, but no action runs until the lock can be taken");
 }
 
 pub(super) fn state_unsaved(err: &str, in_process_state: bool) {

@@ -37,6 +37,9 @@ pub struct Options {
     /// The state lives on in this process between passes (`run`): the policy keeps its
     /// memory even when the state file cannot be written.
     pub in_process_state: bool,
+    /// The lock could not be taken (a read-only or unusable state directory): the checks
+    /// run and are reported, but no action runs, since another instance might act too.
+    pub unlocked: bool,
 }
 
 /// What one pass found.
@@ -49,6 +52,8 @@ pub struct PassReport {
     pub duration: Duration,
     /// The state was written (always true in a dry run, which writes nothing).
     pub saved: bool,
+    /// The pass ran without the lock (see `Options::unlocked`).
+    pub unlocked: bool,
     /// What happened, for notifications: status changes, actions and their results.
     pub events: Vec<Event>,
     /// Per target, per check results (metrics, heartbeat).
@@ -58,12 +63,12 @@ pub struct PassReport {
 }
 
 impl PassReport {
-    /// 2 if a target failed; else 1 if a target could not be checked or the state could not
-    /// be saved; else 0.
+    /// 2 if a target failed; else 1 if a target could not be checked, or the state could not
+    /// be saved or locked; else 0.
     pub fn exit(&self) -> Exit {
         if self.failing > 0 {
             Exit::Failing
-        } else if !self.saved || self.unknown > 0 {
+        } else if !self.saved || self.unlocked || self.unknown > 0 {
             Exit::Internal
         } else {
             Exit::Ok
@@ -141,7 +146,10 @@ pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
             .unwrap_or_default();
         evaluate(config, target, prev, &cx, opts, now)
     });
-    let mut report = PassReport::default();
+    let mut report = PassReport {
+        unlocked: opts.unlocked,
+        ..PassReport::default()
+    };
     let mut work = Vec::new();
     for (target, ev) in targets.iter().zip(evaluated) {
         let mut ev = ev.unwrap_or_else(|| {
@@ -183,10 +191,23 @@ pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
     st.cpu_samples = cx.take_cpu_samples();
 
     report.saved = save_state(config, st, opts);
-    if !report.saved && !opts.in_process_state {
+    // without its memory the policy cannot hold the cooldown and the cap; without the lock
+    // another instance may be acting on the same targets
+    let unsafe_reason = if !report.saved && !opts.in_process_state {
+        Some("state_unwritable")
+    } else if opts.unlocked {
+        Some(if report.saved {
+            "no_lock"
+        } else {
+            "state_unwritable"
+        })
+    } else {
+        None
+    };
+    if let Some(reason) = unsafe_reason {
         work.retain(|(target, w, _)| match w {
             Work::Act(kind) => {
-                log::state_unwritable(&target.name, *kind);
+                log::action_unsafe(&target.name, *kind, reason);
                 false
             }
             Work::GiveUp => true,
@@ -439,14 +460,31 @@ fn save_state(config: &Config, st: &StateFile, opts: Options) -> bool {
     }
 }
 
+/// Take the lock for a pass (not in a dry run, which changes nothing). Held by another
+/// instance: exit 75. Impossible (a read-only or unusable state directory): said on an error
+/// line, and the pass goes on unlocked: every check runs, no action does.
+pub fn lock(config: &Config, opts: &mut Options) -> Result<Option<state::Lock>, Error> {
+    if opts.dry_run {
+        return Ok(None);
+    }
+    match state::lock(&config.lock_file) {
+        Ok(l) => {
+            opts.unlocked = false;
+            Ok(Some(l))
+        }
+        Err(e @ Error::Locked { .. }) => Err(e),
+        Err(e) => {
+            log::unlocked(&e);
+            opts.unlocked = true;
+            Ok(None)
+        }
+    }
+}
+
 /// `check` and `run --once`: one pass, then the exit code.
-pub fn check(config: &Config, opts: Options, mode: &str) -> Result<Exit, Error> {
+pub fn check(config: &Config, mut opts: Options, mode: &str) -> Result<Exit, Error> {
     log_start(config, mode, opts);
-    let _lock = if opts.dry_run {
-        None
-    } else {
-        Some(state::lock(&config.lock_file)?)
-    };
+    let _lock = lock(config, &mut opts)?;
     let mut st = load_state(config, opts);
     let report = pass(config, &mut st, opts);
     log_pass(&report);

@@ -841,3 +841,37 @@ pub fn read_head(s: &mut impl Read) -> Option<(String, Vec<u8>)> {
         }
     }
 }
+
+impl Test {
+    /// The binary (with `-c <config>`) under `wrapper`, a command that ends by exec'ing its
+    /// arguments: `["/bin/sh", "-c", "umask 000; exec \"$0\" \"$@\""]`, `setpriv ...`.
+    fn wrapped(&self, wrapper: &[&str], args: &[&str]) -> Command {
+        let inner = self.command(args, true);
+        let mut cmd = Command::new(wrapper[0]);
+        cmd.args(&wrapper[1..])
+            .arg(inner.get_program())
+            .args(inner.get_args())
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in inner.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        cmd
+    }
+
+    /// Run the binary under `wrapper` (see `wrapped`).
+    pub fn run_wrapped(&self, wrapper: &[&str], args: &[&str]) -> Output {
+        run_command(self.wrapped(wrapper, args), args)
+    }
+
+    /// Start the binary under `wrapper` and leave it running.
+    pub fn spawn_wrapped(&self, wrapper: &[&str], args: &[&str]) -> Running {
+        let child = spawn_cmd(&mut self.wrapped(wrapper, args));
+        Running::new(child, args)
+    }
+}

@@ -20,6 +20,7 @@ mod config_errors;
 mod docker;
 mod escalation;
 mod examples;
+mod files;
 mod http;
 mod kinds;
 mod lock;

@@ -1,0 +1,374 @@
+//! Files the watchdog writes, opened so that nothing someone else planted can redirect, block
+//! or replace them. It runs as root: whoever can create entries in the state directory (or the
+//! metrics textfile's) must not be able to make it write, truncate, chmod, rename or hang on
+//! any other file.
+//!
+//! - New files are created with O_EXCL under an unpredictable name (`tempfile`), written,
+//!   fsynced and renamed over the target in the same directory; a rename replaces a directory
+//!   entry, so it never writes through a symlink or a hard link.
+//! - Files opened in place (the lock) are opened with O_NOFOLLOW | O_NONBLOCK, and must be a
+//!   regular file with one link, owned by us.
+//! - Reads are non-blocking and capped (a FIFO never blocks, /dev/zero is never read forever).
+//! - A path of ours that exists and is not a regular file is an error, never something to
+//!   replace or move aside.
+//! - Modes never follow the umask: directories we create are 0700 (0755 where another user
+//!   must read, as node exporter reads the metrics textfile), files get exactly their mode.
+
+use crate::util::os_error;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// What a file type is, in words: "a FIFO", "a directory", "a symlink"...
+pub fn kind(ft: std::fs::FileType) -> &'static str {
+    if ft.is_file() {
+        "a regular file"
+    } else if ft.is_dir() {
+        "a directory"
+    } else if ft.is_symlink() {
+        "a symlink"
+    } else if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Err when `path` exists and is not a regular file (a symlink counts as not regular: it is
+/// not followed). Ok when it is a regular file or does not exist.
+pub fn regular_or_missing(path: &Path) -> Result<(), String> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_file() => Ok(()),
+        Ok(m) => Err(format!(
+            "{} is {}, not a regular file",
+            path.display(),
+            kind(m.file_type())
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!(
+            "cannot inspect {}: {}",
+            path.display(),
+            os_error(&e)
+        )),
+    }
+}
+
+/// The directory `path` lives in ("." for a bare name).
+pub fn parent(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Create `dir` (and missing parents) with `mode` whatever the umask; an existing directory is
+/// left as it is.
+pub fn ensure_dir(dir: &Path, mode: u32) -> Result<(), String> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => return Err(format!("{} is not a directory", dir.display())),
+        Err(_) => {}
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(dir)
+        .map_err(|e| format!("cannot create {}: {}", dir.display(), os_error(&e)))?;
+    // the umask may have taken bits away; no more than `mode`, never more
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode));
+    Ok(())
+}
+
+/// Replace `path` with `data`, the new file with exactly `mode`: a fresh temp file (O_EXCL,
+/// random name) in the same directory, fsync, rename, fsync of the directory. A missing
+/// directory is created with `dir_mode`. Refuses to replace anything but a regular file.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32, dir_mode: u32) -> Result<(), String> {
+    let dir = parent(path);
+    ensure_dir(&dir, dir_mode)?;
+    regular_or_missing(path).map_err(|e| format!("{e}; it is left alone"))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let err = |e: std::io::Error| os_error(&e);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}.tmp-"))
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(&dir)
+        .map_err(|e| {
+            // tempfile wraps the OS error with the path; say it our way
+            let os = e.raw_os_error().map(std::io::Error::from_raw_os_error);
+            format!(
+                "cannot create a file in {}: {}",
+                dir.display(),
+                os.map_or_else(|| e.kind().to_string(), |o| os_error(&o))
+            )
+        })?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(err)?;
+    tmp.write_all(data).map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    if let Ok(d) = File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    remove_stale_temps(&dir, &name);
+    Ok(())
+}
+
+/// A writer killed between creating its temp file and the rename leaves `.NAME.tmp-*`
+/// behind; the next successful write (under the lock) clears them. Unlinking removes the entry
+/// itself, whatever it is: nothing is followed.
+fn remove_stale_temps(dir: &Path, file_name: &str) {
+    let prefix = format!(".{file_name}.tmp-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Why a read gave nothing.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadError {
+    Missing,
+    /// Exists, but is not a regular file (the text says what it is); never read.
+    NotRegular(String),
+    /// Larger than the cap.
+    TooLarge(u64),
+    Io(String),
+}
+
+/// Read the regular file at `path`, at most `cap` bytes: opened non-blocking (a FIFO never
+/// blocks), checked to be a regular file before anything is read. With `follow` false a
+/// symlink is refused too.
+pub fn read_capped(path: &Path, cap: u64, follow: bool) -> Result<Vec<u8>, ReadError> {
+    let mut flags = nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC;
+    if !follow {
+        flags |= nix::libc::O_NOFOLLOW;
+    }
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(path);
+    let f = match f {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ReadError::Missing),
+        Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
+            return Err(ReadError::NotRegular("a symlink".into()))
+        }
+        Err(e) => return Err(ReadError::Io(os_error(&e))),
+    };
+    let m = f.metadata().map_err(|e| ReadError::Io(os_error(&e)))?;
+    if !m.is_file() {
+        return Err(ReadError::NotRegular(kind(m.file_type()).into()));
+    }
+    if m.len() > cap {
+        return Err(ReadError::TooLarge(m.len()));
+    }
+    let mut buf = Vec::with_capacity(m.len() as usize);
+    // one more byte than the cap: a file that grew since the fstat is still caught
+    f.take(cap + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| ReadError::Io(os_error(&e)))?;
+    if buf.len() as u64 > cap {
+        return Err(ReadError::TooLarge(buf.len() as u64));
+    }
+    Ok(buf)
+}
+
+/// Open (creating with `mode` if missing) a file to keep in place, such as the lock: no
+/// symlink followed, no FIFO waited on; it must be a regular file with a single link.
+/// Read-write if possible (then it must be ours, and one writable by group or others is
+/// narrowed to `mode`), else read-only (an existing file we may not write, as in a read-only
+/// state directory: still good for a lock, and never written).
+pub fn open_in_place(path: &Path, mode: u32) -> Result<File, String> {
+    let open = |write: bool, create: bool| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(write)
+            .create(create)
+            .mode(mode)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
+            .open(path)
+    };
+    let (file, writable) = match open(true, true) {
+        Ok(f) => (f, true),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(nix::libc::EROFS | nix::libc::EACCES | nix::libc::EPERM)
+            ) =>
+        {
+            let f = open(false, false)
+                .map_err(|_| format!("cannot open {}: {}", path.display(), os_error(&e)))?;
+            (f, false)
+        }
+        Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
+            return Err(format!(
+                "{} is a symlink, not a regular file; it is not followed (remove it)",
+                path.display()
+            ))
+        }
+        Err(e) => return Err(format!("cannot open {}: {}", path.display(), os_error(&e))),
+    };
+    let m = file
+        .metadata()
+        .map_err(|e| format!("cannot inspect {}: {}", path.display(), os_error(&e)))?;
+    if !m.is_file() {
+        return Err(format!(
+            "{} is {}, not a regular file (remove it)",
+            path.display(),
+            kind(m.file_type())
+        ));
+    }
+    if m.nlink() != 1 {
+        return Err(format!(
+            "{} has {} hard links: it may be another file planted here; it is not used (remove it)",
+            path.display(),
+            m.nlink()
+        ));
+    }
+    // a file opened for writing must be ours: we write in it
+    let me = nix::unistd::geteuid().as_raw();
+    if writable && m.uid() != me {
+        return Err(format!(
+            "{} belongs to uid {}, not to this user (uid {me}); it is not used (remove it)",
+            path.display(),
+            m.uid()
+        ));
+    }
+    if writable && m.mode() & 0o022 != 0 {
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(mode));
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn mode_of(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().mode() & 0o7777
+    }
+
+    #[test]
+    fn write_atomic_never_writes_through_planted_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let before = mode_of(&victim);
+        let path = dir.path().join("state.json");
+        // the temp names of old: .state.json.tmp-PID for the next pids
+        let me = std::process::id();
+        for pid in me.saturating_sub(5)..me + 200 {
+            let _ = symlink(&victim, dir.path().join(format!(".state.json.tmp-{pid}")));
+        }
+        write_atomic(&path, b"{}", 0o600, 0o700).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(mode_of(&victim), before);
+        let m = std::fs::symlink_metadata(&path).unwrap();
+        assert!(m.file_type().is_file());
+        assert_eq!(m.mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{}");
+    }
+
+    #[test]
+    fn write_atomic_replaces_only_regular_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let link = dir.path().join("state.json");
+        symlink(&victim, &link).unwrap();
+        let e = write_atomic(&link, b"{}", 0o600, 0o700).unwrap_err();
+        assert!(e.contains("is a symlink, not a regular file"), "{e}");
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let e = write_atomic(&fifo, b"{}", 0o600, 0o700).unwrap_err();
+        assert!(e.contains("is a FIFO"), "{e}");
+        assert!(std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo());
+    }
+
+    #[test]
+    fn modes_do_not_follow_the_umask() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+        let path = dir.path().join("a/b/state.json");
+        let r = write_atomic(&path, b"{}", 0o600, 0o700);
+        nix::sys::stat::umask(old);
+        r.unwrap();
+        assert_eq!(mode_of(&dir.path().join("a")), 0o700);
+        assert_eq!(mode_of(&dir.path().join("a/b")), 0o700);
+        assert_eq!(mode_of(&path), 0o600);
+    }
+
+    #[test]
+    fn reads_never_block_nor_run_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        assert_eq!(
+            read_capped(&fifo, 1024, true),
+            Err(ReadError::NotRegular("a FIFO".into()))
+        );
+        let zero = dir.path().join("zero");
+        symlink("/dev/zero", &zero).unwrap();
+        assert_eq!(
+            read_capped(&zero, 1024, false),
+            Err(ReadError::NotRegular("a symlink".into()))
+        );
+        assert_eq!(
+            read_capped(&zero, 1024, true),
+            Err(ReadError::NotRegular("a character device".into()))
+        );
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'x'; 2048]).unwrap();
+        assert_eq!(
+            read_capped(&big, 1024, true),
+            Err(ReadError::TooLarge(2048))
+        );
+        assert_eq!(read_capped(&big, 4096, true).map(|b| b.len()), Ok(2048));
+        assert_eq!(
+            read_capped(&dir.path().join("none"), 10, true),
+            Err(ReadError::Missing)
+        );
+    }
+
+    #[test]
+    fn in_place_files_must_be_ours_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let link = dir.path().join("x.lock");
+        symlink(&victim, &link).unwrap();
+        let e = open_in_place(&link, 0o600).unwrap_err();
+        assert!(e.contains("symlink"), "{e}");
+        let hard = dir.path().join("y.lock");
+        std::fs::hard_link(&victim, &hard).unwrap();
+        let e = open_in_place(&hard, 0o600).unwrap_err();
+        assert!(e.contains("2 hard links"), "{e}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        let fresh = dir.path().join("z.lock");
+        open_in_place(&fresh, 0o600).unwrap();
+        assert_eq!(mode_of(&fresh), 0o600);
+    }
+}

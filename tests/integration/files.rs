@@ -1,0 +1,251 @@
+//! The files the watchdog writes as root are no way in: links planted in its directories never
+//! redirect a write, modes never follow the umask, the lock stays on the file its path names,
+//! and a state directory it cannot write does not stop the checks.
+
+use crate::harness::*;
+use nix::sys::signal::Signal;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const FAILING_WITH_ACTION: &str = r#"
+state_file: {dir}/state/state.json
+metrics:
+  textfile: {dir}/metrics/neon.prom
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/false"]
+    action:
+      exec:
+        restart: ["/bin/sh", "-c", "echo run >> {dir}/out/runs"]
+"#;
+
+fn mode(p: &Path) -> u32 {
+    std::fs::symlink_metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .mode()
+        & 0o7777
+}
+
+/// The last pid the kernel handed out: the next processes get the ones after it.
+fn last_pid() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1)
+}
+
+#[test]
+fn links_planted_for_the_temp_files_never_redirect_a_write() {
+    let t = Test::new().config(FAILING_WITH_ACTION);
+    let victim = t.write("victim", "precious\n");
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+    for d in ["state", "metrics", "out"] {
+        std::fs::create_dir_all(t.path(d)).unwrap();
+    }
+    // the old temp names were `.NAME.tmp-PID`: plant them for the pids to come
+    let from = last_pid() + 1;
+    for pid in from..from + 3000 {
+        for name in ["state/.state.json", "metrics/.neon.prom"] {
+            let link = t.path(&format!("{name}.tmp-{pid}"));
+            let _ = std::os::unix::fs::symlink(&victim, link);
+        }
+    }
+    t.run(&["check"]).assert_code(2);
+    assert_eq!(
+        t.read("victim"),
+        "precious\n",
+        "root wrote through a planted link"
+    );
+    assert_eq!(mode(&victim), 0o600, "root chmodded the victim");
+    for f in ["state/state.json", "metrics/neon.prom"] {
+        let m = std::fs::symlink_metadata(t.path(f)).unwrap();
+        assert!(m.file_type().is_file(), "{f} is not a regular file");
+    }
+    assert!(t.json("state/state.json")["targets"]["app"].is_object());
+}
+
+#[test]
+fn a_lock_file_planted_as_a_link_is_refused_and_its_victim_untouched() {
+    let t = Test::new().config(FAILING_WITH_ACTION);
+    let victim = t.write("victim", "precious\n");
+    std::fs::create_dir_all(t.path("state")).unwrap();
+    std::fs::create_dir_all(t.path("out")).unwrap();
+    std::os::unix::fs::symlink(&victim, t.path("state/state.json.lock")).unwrap();
+    let out = t.run(&["check"]);
+    out.assert_code(2)
+        .assert_line_contains(
+            &["level=error", "cannot use lock file"],
+            "state.json.lock is a symlink",
+        )
+        .assert_line_contains(&["result=FAIL", "target=app "], "exit 1")
+        .assert_line_contains(&["level=error", "target=app "], "reason=no_lock");
+    assert_eq!(
+        t.read("victim"),
+        "precious\n",
+        "the lock truncated its victim"
+    );
+    assert_eq!(t.count_lines("out/runs"), 0, "acted without the lock");
+    // unlocked, a healthy pass is still the watchdog's own trouble: exit 1
+    t.write(
+        "config.yml",
+        &FAILING_WITH_ACTION.replace("/bin/false", "/bin/true"),
+    );
+    t.run(&["check"]).assert_code(1);
+    // a hard link to another file is no lock file either
+    t.write("config.yml", FAILING_WITH_ACTION);
+    std::fs::remove_file(t.path("state/state.json.lock")).unwrap();
+    std::fs::hard_link(&victim, t.path("state/state.json.lock")).unwrap();
+    t.run(&["check"])
+        .assert_code(2)
+        .assert_line_contains(&["level=error", "cannot use lock file"], "2 hard links");
+    assert_eq!(t.read("victim"), "precious\n");
+}
+
+#[test]
+fn modes_never_follow_the_umask() {
+    let t = Test::new().config(FAILING_WITH_ACTION);
+    std::fs::create_dir_all(t.path("out")).unwrap();
+    t.run_wrapped(
+        &["/bin/sh", "-c", "umask 000; exec \"$0\" \"$@\""],
+        &["check"],
+    )
+    .assert_code(2);
+    assert_eq!(mode(&t.path("state")), 0o700, "state directory");
+    assert_eq!(mode(&t.path("state/state.json")), 0o600, "state file");
+    assert_eq!(mode(&t.path("state/state.json.lock")), 0o600, "lock file");
+    assert_eq!(mode(&t.path("state/app.action.log")), 0o600, "action log");
+    // node exporter, another user, reads the textfile
+    assert_eq!(mode(&t.path("metrics")), 0o755, "metrics directory");
+    assert_eq!(
+        mode(&t.path("metrics/neon.prom")),
+        0o644,
+        "metrics textfile"
+    );
+}
+
+/// The README says the state file may be deleted: deleting the whole state directory under a
+/// running `run` must not let a `check` run beside it.
+#[test]
+fn run_takes_the_lock_again_when_its_file_is_deleted() {
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/state/state.json
+interval_seconds: 1
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/true"]
+    action: none
+"#,
+    );
+    let mut run = t.spawn(&["run"]);
+    wait_for_file(&t.path("state/state.json.lock"), Duration::from_secs(10));
+    std::fs::remove_dir_all(t.path("state")).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || t
+            .exists("state/state.json.lock")),
+        "run did not take the lock again on a new lock file"
+    );
+    t.run(&["check"])
+        .assert_code(75)
+        .assert_stderr_contains(&format!("(pid {})", run.pid()));
+    run.signal(Signal::SIGTERM);
+    let done = run
+        .wait_timeout(Duration::from_secs(10))
+        .expect("run exits");
+    done.assert_code(0)
+        .assert_stderr_contains("the lock file was removed or replaced while running");
+}
+
+/// The holder's pid comes from the kernel when the lock file does not (yet) hold it.
+#[test]
+fn the_exit_75_message_always_names_the_holder() {
+    let t = Test::new().config(FAILING_WITH_ACTION);
+    std::fs::create_dir_all(t.path("state")).unwrap();
+    std::fs::write(t.path("state/state.json.lock"), "").unwrap();
+    let mut cmd = Command::new("/usr/bin/flock");
+    cmd.arg("-x")
+        .arg(t.path("state/state.json.lock"))
+        .arg("-c")
+        .arg(format!(
+            "echo held > {}; exec sleep 60",
+            t.path("held").display()
+        ))
+        .stdin(Stdio::null());
+    let holder = ChildGuard::spawn(cmd);
+    wait_for_file(&t.path("held"), Duration::from_secs(10));
+    t.run(&["check"])
+        .assert_code(75)
+        .assert_stderr_contains(&format!("(pid {})", holder.pid()));
+}
+
+/// A state directory this user cannot write (here: root's directory, the watchdog run as
+/// nobody): every check still runs and is logged, a failing target exits 2, no action runs.
+#[test]
+fn a_read_only_state_directory_does_not_stop_the_checks() {
+    let t = Test::new().config(
+        FAILING_WITH_ACTION
+            .replace("metrics:\n  textfile: {dir}/metrics/neon.prom\n", "")
+            .as_str(),
+    );
+    // nobody must reach the config and the action's output directory
+    std::fs::set_permissions(t.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(t.config_path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::create_dir_all(t.path("out")).unwrap();
+    std::fs::set_permissions(t.path("out"), std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::create_dir_all(t.path("state")).unwrap();
+    std::fs::set_permissions(t.path("state"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let nobody = [
+        "/usr/bin/setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ];
+    // no lock file yet, and none can be created
+    let out = t.run_wrapped(&nobody, &["check"]);
+    out.assert_code(2)
+        .assert_line_contains(&["result=FAIL", "target=app "], "exit 1")
+        .assert_line_contains(
+            &["level=error", "cannot use lock file"],
+            "permission denied",
+        )
+        .assert_line_contains(
+            &["level=error", "cannot save state file"],
+            "permission denied",
+        )
+        .assert_line_contains(&["level=error", "target=app "], "reason=state_unwritable");
+    assert_eq!(t.count_lines("out/runs"), 0, "acted without its memory");
+    // an existing lock file it may only read (root's): locked read-only, same result
+    std::fs::write(t.path("state/state.json.lock"), "").unwrap();
+    std::fs::set_permissions(
+        t.path("state/state.json.lock"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let out = t.run_wrapped(&nobody, &["check"]);
+    out.assert_code(2)
+        .assert_line_contains(&["result=FAIL", "target=app "], "exit 1")
+        .assert_line_contains(&["level=error", "target=app "], "reason=state_unwritable");
+    assert_eq!(t.count_lines("out/runs"), 0, "acted without its memory");
+    // the `run` loop starts too, and keeps checking (holding the lock read-only, it keeps
+    // the policy's memory in the process, as it does whenever the state cannot be saved)
+    let mut run = t.spawn_wrapped(&nobody, &["run"]);
+    assert!(
+        run.wait_for_stderr(Duration::from_secs(10), |s| s.contains("pass done")),
+        "run did not start a pass: {}",
+        run.stderr_so_far()
+    );
+    run.signal(Signal::SIGTERM);
+    let done = run
+        .wait_timeout(Duration::from_secs(10))
+        .expect("run exits");
+    done.assert_code(0)
+        .assert_line_contains(&["result=FAIL", "target=app "], "exit 1")
+        .assert_line_contains(
+            &["level=error", "cannot save state file"],
+            "permission denied",
+        );
+}
