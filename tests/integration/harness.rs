@@ -278,6 +278,41 @@ fn run_command(mut cmd: Command, args: &[&str]) -> Output {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Configs several topics share
+// ---------------------------------------------------------------------------------------------
+
+/// One target, `app`, whose check always fails (`/bin/false`) and whose restart appends a line
+/// to `{dir}/runs`, so "the action ran N times" is `count_lines("runs")`. Default policy.
+pub const FAILING: &str = r#"
+state_file: {dir}/state.json
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/false"]
+    action:
+      exec:
+        restart: ["/bin/sh", "-c", "echo run >> {dir}/runs"]
+"#;
+
+/// [`FAILING`] with `top` added to its top-level keys and `policy` as the target's policy
+/// (`""` for none: the defaults).
+pub fn failing_config(top: &str, policy: &str) -> String {
+    let mut yaml = FAILING.to_string();
+    assert!(yaml.contains("targets:\n") && yaml.contains("    action:\n"));
+    if !top.is_empty() {
+        yaml = yaml.replacen("targets:\n", &format!("{top}\ntargets:\n"), 1);
+    }
+    if !policy.is_empty() {
+        yaml = yaml.replacen(
+            "    action:\n",
+            &format!("    policy: {policy}\n    action:\n"),
+            1,
+        );
+    }
+    yaml
+}
+
+// ---------------------------------------------------------------------------------------------
 // Output
 // ---------------------------------------------------------------------------------------------
 
