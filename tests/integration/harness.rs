@@ -236,6 +236,19 @@ impl Test {
         self.json("state.json")
     }
 
+    /// Move every timestamp in the state file `secs` seconds into the past, as if the passes
+    /// so far had run that much earlier: to the policy, `secs` seconds have gone by (grace,
+    /// cooldown, backoff, reminders, the hourly window, downtime). Time-based behaviour is
+    /// tested this way, never by sleeping. Panics if the file holds no timestamp to move.
+    #[track_caller]
+    pub fn age_state(&self, secs: u64) {
+        let mut st = self.state();
+        let moved = shift_times(&mut st, None, Duration::from_secs(secs));
+        assert!(moved > 0, "no timestamp to move in the state file:\n{st}");
+        let text = serde_json::to_string_pretty(&st).expect("serialise state") + "\n";
+        std::fs::write(self.path("state.json"), text).expect("write state.json");
+    }
+
     #[track_caller]
     pub fn json(&self, rel: &str) -> serde_json::Value {
         let text = self.read(rel);
@@ -256,6 +269,49 @@ impl Test {
             .collect();
         v.sort();
         v
+    }
+}
+
+/// The state file's time fields (README "State file"; RFC 3339 UTC strings): the targets'
+/// `since`, `last_check`, `last_restart`, `down_since`, `last_alert`, `restarts` and
+/// `transitions[].at`, `cpu_samples[].at`, and the pending notifications' `first_failed` and
+/// `event.timestamp`.
+const STATE_TIME_KEYS: &[&str] = &[
+    "since",
+    "last_check",
+    "last_restart",
+    "down_since",
+    "last_alert",
+    "restarts",
+    "at",
+    "first_failed",
+    "timestamp",
+];
+
+/// Move the time strings under [`STATE_TIME_KEYS`] (`key`: the key `v` is found under) back
+/// by `by`; returns how many moved.
+fn shift_times(v: &mut serde_json::Value, key: Option<&str>, by: Duration) -> usize {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => m
+            .iter_mut()
+            .map(|(k, v)| shift_times(v, Some(k.as_str()), by))
+            .sum(),
+        // the elements of `restarts` are times; those of other lists are objects with keys
+        Value::Array(a) => a
+            .iter_mut()
+            .map(|v| shift_times(v, key.filter(|k| *k == "restarts"), by))
+            .sum(),
+        Value::String(s) => match key {
+            Some(k) if STATE_TIME_KEYS.contains(&k) => {
+                let t = humantime::parse_rfc3339(s)
+                    .unwrap_or_else(|e| panic!("state file {k}: {s:?} is not RFC 3339 UTC: {e}"));
+                *s = humantime::format_rfc3339_millis(t - by).to_string();
+                1
+            }
+            _ => 0,
+        },
+        _ => 0,
     }
 }
 
