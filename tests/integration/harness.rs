@@ -245,7 +245,12 @@ impl Test {
         let mut st = self.state();
         let moved = shift_times(&mut st, None, Duration::from_secs(secs));
         assert!(moved > 0, "no timestamp to move in the state file:\n{st}");
-        let text = serde_json::to_string_pretty(&st).expect("serialise state") + "\n";
+        self.write_state(&st);
+    }
+
+    /// Replace the state file (`state.json` in the test dir) with `st`.
+    pub fn write_state(&self, st: &serde_json::Value) {
+        let text = serde_json::to_string_pretty(st).expect("serialise state") + "\n";
         std::fs::write(self.path("state.json"), text).expect("write state.json");
     }
 
@@ -812,6 +817,26 @@ pub fn proc_info(pid: i32) -> Option<ProcInfo> {
         state,
         comm,
     })
+}
+
+/// `/proc/PID/stat` fields after the command: (start time, utime + stime), in clock ticks.
+fn stat_ticks(pid: i32) -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_comm = &stat[stat.rfind(')')? + 2..];
+    // fields 3.. of proc(5): utime is field 14, stime 15, starttime 22
+    let fields: Vec<&str> = after_comm.split(' ').collect();
+    let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+    Some((field(22)?, field(14)? + field(15)?))
+}
+
+/// CPU time (user + system) `pid` has used so far, in clock ticks.
+pub fn cpu_ticks(pid: i32) -> Option<u64> {
+    stat_ticks(pid).map(|(_, ticks)| ticks)
+}
+
+/// `pid:starttime`: how the state file's `cpu_samples` name a process.
+pub fn cpu_sample_key(pid: i32) -> Option<String> {
+    stat_ticks(pid).map(|(start, _)| format!("{pid}:{start}"))
 }
 
 pub fn is_alive_or_zombie(pid: i32) -> bool {
