@@ -957,3 +957,150 @@ pub fn read_head(s: &mut impl Read) -> Option<(String, Vec<u8>)> {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Golden output: a whole stderr, with what changes from run to run replaced
+// ---------------------------------------------------------------------------------------------
+
+/// A field whose values change from run to run, its placeholder, and whether a value has
+/// the field's shape (a value of another shape is left as it is, so a golden shows it).
+type Volatile = (&'static str, &'static str, fn(&str) -> bool);
+
+const VOLATILE: &[Volatile] = &[
+    ("ts", "<ts>", is_rfc3339_utc_millis),
+    ("latency_ms", "<ms>", is_number),
+    ("duration_ms", "<ms>", is_number),
+    ("pid", "<pid>", is_number),
+    ("version", "<version>", is_this_version),
+];
+
+fn is_number(v: &str) -> bool {
+    !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `2026-11-23T10:00:00.000Z`
+fn is_rfc3339_utc_millis(v: &str) -> bool {
+    v.len() == 24 && v.ends_with('Z') && humantime::parse_rfc3339(v).is_ok()
+}
+
+fn is_this_version(v: &str) -> bool {
+    v == env!("CARGO_PKG_VERSION")
+}
+
+fn placeholder(key: &str, value: &str) -> Option<&'static str> {
+    VOLATILE
+        .iter()
+        .find(|(k, _, shape)| *k == key && shape(value))
+        .map(|(_, p, _)| *p)
+}
+
+/// One logfmt line with the values of [`VOLATILE`] fields replaced; the rest byte for byte.
+/// A line that is not `key=value key="quoted \" value" ...` is returned as it is.
+fn normalise_logfmt_line(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while !rest.is_empty() {
+        let Some(eq) = rest.find('=') else {
+            return line.to_string();
+        };
+        let key = &rest[..eq];
+        if key.is_empty() || key.contains([' ', '"']) {
+            return line.to_string();
+        }
+        let after = &rest[eq + 1..];
+        let len = if let Some(quoted) = after.strip_prefix('"') {
+            // up to the closing quote, skipping escaped characters
+            let mut chars = quoted.char_indices();
+            let mut end = None;
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        chars.next();
+                    }
+                    '"' => {
+                        end = Some(i + 2);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            match end {
+                Some(n) => n,
+                None => return line.to_string(),
+            }
+        } else {
+            after.find(' ').unwrap_or(after.len())
+        };
+        let value = &after[..len];
+        out.push_str(key);
+        out.push('=');
+        out.push_str(placeholder(key, value).unwrap_or(value));
+        rest = &after[len..];
+        if let Some(r) = rest.strip_prefix(' ') {
+            out.push(' ');
+            rest = r;
+        } else if !rest.is_empty() {
+            return line.to_string();
+        }
+    }
+    out
+}
+
+impl Test {
+    /// The test dir (as given and canonical) replaced by `{dir}`.
+    fn normalise_dir(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        let dir = self.dir();
+        if let Ok(canonical) = dir.canonicalize() {
+            text = text.replace(&canonical.display().to_string(), "{dir}");
+        }
+        text.replace(&dir.display().to_string(), "{dir}")
+    }
+
+    /// The whole stderr of a run logging logfmt, one line per line, with the values of `ts`,
+    /// `latency_ms`, `duration_ms`, `pid` and `version` (this package's) replaced by
+    /// placeholders, and the test dir by `{dir}`: compare it with today's output, and an
+    /// unexpected line (or field) fails the test.
+    pub fn golden_logfmt(&self, out: &Output) -> String {
+        let lines: Vec<String> = out.stderr.lines().map(normalise_logfmt_line).collect();
+        self.normalise_dir(&lines.join("\n"))
+    }
+
+    /// [`Test::golden_logfmt`] for `--log-format json`: every line must be a JSON object; the
+    /// same fields get the same placeholders, and each object is written back as compact
+    /// JSON with its keys sorted.
+    #[track_caller]
+    pub fn golden_json(&self, out: &Output) -> String {
+        let lines: Vec<String> = json_lines(out)
+            .into_iter()
+            .map(|mut m| {
+                for (key, value) in m.iter_mut() {
+                    let text = match value {
+                        serde_json::Value::String(s) => s.clone(),
+                        serde_json::Value::Number(n) => n.to_string(),
+                        _ => continue,
+                    };
+                    if let Some(p) = placeholder(key, &text) {
+                        *value = p.into();
+                    }
+                }
+                let sorted: BTreeMap<String, serde_json::Value> = m.into_iter().collect();
+                serde_json::to_string(&sorted).expect("serialise a log line")
+            })
+            .collect();
+        self.normalise_dir(&lines.join("\n"))
+    }
+}
+
+/// `actual` (a normalised stderr) equals `expected` (a golden: today's output, normalised;
+/// written as a raw string starting and ending with a newline), shown line by line.
+#[track_caller]
+pub fn assert_golden(actual: &str, expected: &str, out: &Output) {
+    let expected = expected.strip_prefix('\n').unwrap_or(expected);
+    let expected = expected.strip_suffix('\n').unwrap_or(expected);
+    if actual != expected {
+        panic!(
+            "stderr differs from the golden\n--- expected:\n{expected}\n--- actual (normalised):\n{actual}\n--- run:\n{out}"
+        );
+    }
+}

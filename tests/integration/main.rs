@@ -20,6 +20,7 @@ mod config_errors;
 mod docker;
 mod escalation;
 mod examples;
+mod golden;
 mod http;
 mod kinds;
 mod lock;
