@@ -3,17 +3,6 @@
 
 use crate::harness::*;
 
-const FAILING: &str = r#"
-state_file: {dir}/state.json
-targets:
-  - name: app
-    checks:
-      - command: ["/bin/false"]
-    action:
-      exec:
-        restart: ["/bin/sh", "-c", "echo run >> {dir}/runs"]
-"#;
-
 const HEALTHY: &str = r#"
 state_file: {dir}/state.json
 targets:

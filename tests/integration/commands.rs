@@ -120,8 +120,11 @@ targets:
 #[test]
 fn check_leftovers_that_escape_group_and_parent_are_killed() {
     for (script, code) in [
-        // the pause lets the escapee leave the group before the check exits
-        ("(setsid {dir}/NAME 300 &); sleep 0.3; exit 0", 0),
+        // the check exits once the escapee runs (setsid execs it after leaving the group)
+        (
+            "(setsid {dir}/NAME 300 &); until grep -qsx NAME /proc/[0-9]*/comm; do sleep 0.01; done; exit 0",
+            0,
+        ),
         ("(setsid {dir}/NAME 300 &); sleep 30", 2),
     ] {
         let t = Test::new();

@@ -49,7 +49,7 @@ fn exec_actions_get_the_neon_watchdog_environment() {
 #[test]
 fn failures_inside_the_grace_period_are_reported_but_not_counted() {
     let t = target(
-        "{restart_cooldown_seconds: 0, restart_grace_seconds: 2, fail_threshold: 1}",
+        "{restart_cooldown_seconds: 0, restart_grace_seconds: 60, fail_threshold: 1}",
         "",
     );
     t.run(&["check"]).assert_code(2);
@@ -68,8 +68,15 @@ fn failures_inside_the_grace_period_are_reported_but_not_counted() {
     let st = t.state();
     assert_eq!(st["targets"]["app"]["consecutive_failures"], 1, "{st}");
     assert_eq!(st["targets"]["app"]["status"], "failed", "{st}");
-    // once the grace has passed, failures count and act again
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    // 30 s after the restart: still inside the grace
+    t.age_state(30);
+    t.run(&["check"])
+        .assert_code(2)
+        .assert_line_contains(&["inside the grace period"], "target=app")
+        .assert_stderr_not_contains("running action");
+    assert_eq!(t.count_lines("runs"), 1);
+    // 61 s after it the grace has passed: failures count and act again
+    t.age_state(31);
     t.run(&["check"])
         .assert_code(2)
         .assert_line_contains(&["msg=\"target failing; running action\""], "failures=2");
@@ -79,21 +86,26 @@ fn failures_inside_the_grace_period_are_reported_but_not_counted() {
 #[test]
 fn backoff_spaces_restarts_that_do_not_help_and_a_healthy_pass_resets_it() {
     let t = target(
-        "{restart_cooldown_seconds: 0, backoff_initial_seconds: 2, backoff_multiplier: 2}",
+        "{restart_cooldown_seconds: 0, backoff_initial_seconds: 60, backoff_multiplier: 2}",
         "",
     );
     t.run(&["check"]).assert_code(2);
     t.run(&["check"])
         .assert_code(2)
-        .assert_line_contains(&["reason=backoff"], "backoff_s=2 ");
+        .assert_line_contains(&["reason=backoff"], "backoff_s=60 ");
     assert_eq!(t.count_lines("runs"), 1);
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    // 61 s after the first restart the second one is due
+    t.age_state(61);
     t.run(&["check"]).assert_code(2);
     assert_eq!(t.count_lines("runs"), 2);
-    // the third restart would wait 4s
+    // the third restart waits 120 s: 61 s after the second it is still held back
     t.run(&["check"])
         .assert_code(2)
-        .assert_line_contains(&["reason=backoff"], "backoff_s=4 ");
+        .assert_line_contains(&["reason=backoff"], "backoff_s=120 ");
+    t.age_state(61);
+    t.run(&["check"])
+        .assert_code(2)
+        .assert_line_contains(&["reason=backoff"], "backoff_s=120 ");
     assert_eq!(t.count_lines("runs"), 2);
     // a healthy pass resets it: the next failure acts at once
     t.write("up", "");

@@ -236,6 +236,24 @@ impl Test {
         self.json("state.json")
     }
 
+    /// Move every timestamp in the state file `secs` seconds into the past, as if the passes
+    /// so far had run that much earlier: to the policy, `secs` seconds have gone by (grace,
+    /// cooldown, backoff, reminders, the hourly window, downtime). Time-based behaviour is
+    /// tested this way, never by sleeping. Panics if the file holds no timestamp to move.
+    #[track_caller]
+    pub fn age_state(&self, secs: u64) {
+        let mut st = self.state();
+        let moved = shift_times(&mut st, None, Duration::from_secs(secs));
+        assert!(moved > 0, "no timestamp to move in the state file:\n{st}");
+        self.write_state(&st);
+    }
+
+    /// Replace the state file (`state.json` in the test dir) with `st`.
+    pub fn write_state(&self, st: &serde_json::Value) {
+        let text = serde_json::to_string_pretty(st).expect("serialise state") + "\n";
+        std::fs::write(self.path("state.json"), text).expect("write state.json");
+    }
+
     #[track_caller]
     pub fn json(&self, rel: &str) -> serde_json::Value {
         let text = self.read(rel);
@@ -259,6 +277,49 @@ impl Test {
     }
 }
 
+/// The state file's time fields (README "State file"; RFC 3339 UTC strings): the targets'
+/// `since`, `last_check`, `last_restart`, `down_since`, `last_alert`, `restarts` and
+/// `transitions[].at`, `cpu_samples[].at`, and the pending notifications' `first_failed` and
+/// `event.timestamp`.
+const STATE_TIME_KEYS: &[&str] = &[
+    "since",
+    "last_check",
+    "last_restart",
+    "down_since",
+    "last_alert",
+    "restarts",
+    "at",
+    "first_failed",
+    "timestamp",
+];
+
+/// Move the time strings under [`STATE_TIME_KEYS`] (`key`: the key `v` is found under) back
+/// by `by`; returns how many moved.
+fn shift_times(v: &mut serde_json::Value, key: Option<&str>, by: Duration) -> usize {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => m
+            .iter_mut()
+            .map(|(k, v)| shift_times(v, Some(k.as_str()), by))
+            .sum(),
+        // the elements of `restarts` are times; those of other lists are objects with keys
+        Value::Array(a) => a
+            .iter_mut()
+            .map(|v| shift_times(v, key.filter(|k| *k == "restarts"), by))
+            .sum(),
+        Value::String(s) => match key {
+            Some(k) if STATE_TIME_KEYS.contains(&k) => {
+                let t = humantime::parse_rfc3339(s)
+                    .unwrap_or_else(|e| panic!("state file {k}: {s:?} is not RFC 3339 UTC: {e}"));
+                *s = humantime::format_rfc3339_millis(t - by).to_string();
+                1
+            }
+            _ => 0,
+        },
+        _ => 0,
+    }
+}
+
 fn run_command(mut cmd: Command, args: &[&str]) -> Output {
     let started = Instant::now();
     let child = spawn_cmd(&mut cmd);
@@ -275,6 +336,41 @@ fn run_command(mut cmd: Command, args: &[&str]) -> Output {
             );
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configs several topics share
+// ---------------------------------------------------------------------------------------------
+
+/// One target, `app`, whose check always fails (`/bin/false`) and whose restart appends a line
+/// to `{dir}/runs`, so "the action ran N times" is `count_lines("runs")`. Default policy.
+pub const FAILING: &str = r#"
+state_file: {dir}/state.json
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/false"]
+    action:
+      exec:
+        restart: ["/bin/sh", "-c", "echo run >> {dir}/runs"]
+"#;
+
+/// [`FAILING`] with `top` added to its top-level keys and `policy` as the target's policy
+/// (`""` for none: the defaults).
+pub fn failing_config(top: &str, policy: &str) -> String {
+    let mut yaml = FAILING.to_string();
+    assert!(yaml.contains("targets:\n") && yaml.contains("    action:\n"));
+    if !top.is_empty() {
+        yaml = yaml.replacen("targets:\n", &format!("{top}\ntargets:\n"), 1);
+    }
+    if !policy.is_empty() {
+        yaml = yaml.replacen(
+            "    action:\n",
+            &format!("    policy: {policy}\n    action:\n"),
+            1,
+        );
+    }
+    yaml
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -723,6 +819,26 @@ pub fn proc_info(pid: i32) -> Option<ProcInfo> {
     })
 }
 
+/// `/proc/PID/stat` fields after the command: (start time, utime + stime), in clock ticks.
+fn stat_ticks(pid: i32) -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_comm = &stat[stat.rfind(')')? + 2..];
+    // fields 3.. of proc(5): utime is field 14, stime 15, starttime 22
+    let fields: Vec<&str> = after_comm.split(' ').collect();
+    let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+    Some((field(22)?, field(14)? + field(15)?))
+}
+
+/// CPU time (user + system) `pid` has used so far, in clock ticks.
+pub fn cpu_ticks(pid: i32) -> Option<u64> {
+    stat_ticks(pid).map(|(_, ticks)| ticks)
+}
+
+/// `pid:starttime`: how the state file's `cpu_samples` name a process.
+pub fn cpu_sample_key(pid: i32) -> Option<String> {
+    stat_ticks(pid).map(|(start, _)| format!("{pid}:{start}"))
+}
+
 pub fn is_alive_or_zombie(pid: i32) -> bool {
     proc_info(pid).is_some()
 }
@@ -839,6 +955,153 @@ pub fn read_head(s: &mut impl Read) -> Option<(String, Vec<u8>)> {
             Ok(0) | Err(_) => return None,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Golden output: a whole stderr, with what changes from run to run replaced
+// ---------------------------------------------------------------------------------------------
+
+/// A field whose values change from run to run, its placeholder, and whether a value has
+/// the field's shape (a value of another shape is left as it is, so a golden shows it).
+type Volatile = (&'static str, &'static str, fn(&str) -> bool);
+
+const VOLATILE: &[Volatile] = &[
+    ("ts", "<ts>", is_rfc3339_utc_millis),
+    ("latency_ms", "<ms>", is_number),
+    ("duration_ms", "<ms>", is_number),
+    ("pid", "<pid>", is_number),
+    ("version", "<version>", is_this_version),
+];
+
+fn is_number(v: &str) -> bool {
+    !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `2026-11-23T10:00:00.000Z`
+fn is_rfc3339_utc_millis(v: &str) -> bool {
+    v.len() == 24 && v.ends_with('Z') && humantime::parse_rfc3339(v).is_ok()
+}
+
+fn is_this_version(v: &str) -> bool {
+    v == env!("CARGO_PKG_VERSION")
+}
+
+fn placeholder(key: &str, value: &str) -> Option<&'static str> {
+    VOLATILE
+        .iter()
+        .find(|(k, _, shape)| *k == key && shape(value))
+        .map(|(_, p, _)| *p)
+}
+
+/// One logfmt line with the values of [`VOLATILE`] fields replaced; the rest byte for byte.
+/// A line that is not `key=value key="quoted \" value" ...` is returned as it is.
+fn normalise_logfmt_line(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while !rest.is_empty() {
+        let Some(eq) = rest.find('=') else {
+            return line.to_string();
+        };
+        let key = &rest[..eq];
+        if key.is_empty() || key.contains([' ', '"']) {
+            return line.to_string();
+        }
+        let after = &rest[eq + 1..];
+        let len = if let Some(quoted) = after.strip_prefix('"') {
+            // up to the closing quote, skipping escaped characters
+            let mut chars = quoted.char_indices();
+            let mut end = None;
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        chars.next();
+                    }
+                    '"' => {
+                        end = Some(i + 2);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            match end {
+                Some(n) => n,
+                None => return line.to_string(),
+            }
+        } else {
+            after.find(' ').unwrap_or(after.len())
+        };
+        let value = &after[..len];
+        out.push_str(key);
+        out.push('=');
+        out.push_str(placeholder(key, value).unwrap_or(value));
+        rest = &after[len..];
+        if let Some(r) = rest.strip_prefix(' ') {
+            out.push(' ');
+            rest = r;
+        } else if !rest.is_empty() {
+            return line.to_string();
+        }
+    }
+    out
+}
+
+impl Test {
+    /// The test dir (as given and canonical) replaced by `{dir}`.
+    fn normalise_dir(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        let dir = self.dir();
+        if let Ok(canonical) = dir.canonicalize() {
+            text = text.replace(&canonical.display().to_string(), "{dir}");
+        }
+        text.replace(&dir.display().to_string(), "{dir}")
+    }
+
+    /// The whole stderr of a run logging logfmt, one line per line, with the values of `ts`,
+    /// `latency_ms`, `duration_ms`, `pid` and `version` (this package's) replaced by
+    /// placeholders, and the test dir by `{dir}`: compare it with today's output, and an
+    /// unexpected line (or field) fails the test.
+    pub fn golden_logfmt(&self, out: &Output) -> String {
+        let lines: Vec<String> = out.stderr.lines().map(normalise_logfmt_line).collect();
+        self.normalise_dir(&lines.join("\n"))
+    }
+
+    /// [`Test::golden_logfmt`] for `--log-format json`: every line must be a JSON object; the
+    /// same fields get the same placeholders, and each object is written back as compact
+    /// JSON with its keys sorted.
+    #[track_caller]
+    pub fn golden_json(&self, out: &Output) -> String {
+        let lines: Vec<String> = json_lines(out)
+            .into_iter()
+            .map(|mut m| {
+                for (key, value) in m.iter_mut() {
+                    let text = match value {
+                        serde_json::Value::String(s) => s.clone(),
+                        serde_json::Value::Number(n) => n.to_string(),
+                        _ => continue,
+                    };
+                    if let Some(p) = placeholder(key, &text) {
+                        *value = p.into();
+                    }
+                }
+                let sorted: BTreeMap<String, serde_json::Value> = m.into_iter().collect();
+                serde_json::to_string(&sorted).expect("serialise a log line")
+            })
+            .collect();
+        self.normalise_dir(&lines.join("\n"))
+    }
+}
+
+/// `actual` (a normalised stderr) equals `expected` (a golden: today's output, normalised;
+/// written as a raw string starting and ending with a newline), shown line by line.
+#[track_caller]
+pub fn assert_golden(actual: &str, expected: &str, out: &Output) {
+    let expected = expected.strip_prefix('\n').unwrap_or(expected);
+    let expected = expected.strip_suffix('\n').unwrap_or(expected);
+    if actual != expected {
+        panic!(
+            "stderr differs from the golden\n--- expected:\n{expected}\n--- actual (normalised):\n{actual}\n--- run:\n{out}"
+        );
     }
 }
 

@@ -5,18 +5,6 @@ use nix::sys::signal::Signal;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const FAILING_WITH_ACTION: &str = r#"
-state_file: {dir}/state.json
-LOCK
-targets:
-  - name: app
-    checks:
-      - command: ["/bin/false"]
-    action:
-      exec:
-        restart: ["/bin/sh", "-c", "echo run >> {dir}/runs"]
-"#;
-
 /// Hold `lock` with flock(1) (the same flock(2) lock the watchdog takes) until dropped.
 fn hold_lock(t: &Test, lock: &str) -> ChildGuard {
     let mut cmd = Command::new("/usr/bin/flock");
@@ -35,7 +23,7 @@ fn hold_lock(t: &Test, lock: &str) -> ChildGuard {
 
 #[test]
 fn check_exits_75_at_once_when_the_lock_is_held() {
-    let t = Test::new().config(&FAILING_WITH_ACTION.replace("LOCK", ""));
+    let t = Test::new().config(FAILING);
     let _holder = hold_lock(&t, "state.json.lock");
     let out = t.run(&["check"]);
     out.assert_code(75)
@@ -54,8 +42,7 @@ fn check_exits_75_at_once_when_the_lock_is_held() {
 
 #[test]
 fn lock_file_setting_is_honoured() {
-    let t =
-        Test::new().config(&FAILING_WITH_ACTION.replace("LOCK", "lock_file: {dir}/custom.lock"));
+    let t = Test::new().config(&failing_config("lock_file: {dir}/custom.lock", ""));
     {
         let _holder = hold_lock(&t, "custom.lock");
         t.run(&["check"]).assert_code(75);

@@ -21,6 +21,7 @@ mod docker;
 mod escalation;
 mod examples;
 mod files;
+mod golden;
 mod http;
 mod kinds;
 mod lock;

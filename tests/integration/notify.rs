@@ -331,19 +331,25 @@ fn reminders_repeat_down_while_the_target_stays_down() {
     let hook = Recorder::start(0);
     let t = watched(
         &format!(
-            "reminder_every_seconds: 1\nnotify:\n  - webhook: {{url: \"{}\"}}",
+            "reminder_every_seconds: 60\nnotify:\n  - webhook: {{url: \"{}\"}}",
             hook.url("/h")
         ),
         "{}",
     );
     t.run(&["check"]).assert_code(2);
     t.run(&["check"]).assert_code(2);
-    assert_eq!(hook.delivered().len(), 1, "no reminder before a second");
-    std::thread::sleep(Duration::from_millis(1100));
+    // 30 s after `down`: no reminder yet
+    t.age_state(30);
+    t.run(&["check"]).assert_code(2);
+    assert_eq!(hook.delivered().len(), 1, "a reminder before a minute");
+    // 61 s after it: one reminder, with the downtime so far
+    t.age_state(31);
     t.run(&["check"]).assert_code(2);
     let got = hook.delivered();
     assert_eq!(events(&got), ["down", "down"]);
     assert_eq!(got[1].json()["reminder"], true);
+    let downtime = got[1].json()["downtime_seconds"].as_u64();
+    assert!(downtime.is_some_and(|d| d >= 61), "{:?}", got[1].body);
 }
 
 #[test]

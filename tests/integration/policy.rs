@@ -3,21 +3,9 @@
 
 use crate::harness::*;
 
-/// A target whose check always fails, with `policy` and an action that counts its runs.
+/// The harness's always-failing target (an action that counts its runs) with `policy`.
 fn always_failing(policy: &str) -> Test {
-    Test::new().config(&format!(
-        r#"
-state_file: {{dir}}/state.json
-targets:
-  - name: app
-    checks:
-      - command: ["/bin/false"]
-    policy: {policy}
-    action:
-      exec:
-        restart: ["/bin/sh", "-c", "echo run >> {{dir}}/runs"]
-"#
-    ))
+    Test::new().config(&failing_config("", policy))
 }
 
 #[test]

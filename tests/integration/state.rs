@@ -4,17 +4,6 @@
 use crate::harness::*;
 use std::time::Duration;
 
-const FAILING: &str = r#"
-state_file: {dir}/state.json
-targets:
-  - name: app
-    checks:
-      - command: ["/bin/false"]
-    action:
-      exec:
-        restart: ["/bin/sh", "-c", "echo run >> {dir}/runs"]
-"#;
-
 fn corrupt_copies(t: &Test) -> Vec<String> {
     t.entries()
         .into_iter()
@@ -139,10 +128,7 @@ fn dry_run_runs_no_action_and_writes_nothing() {
 /// act (and says so), yet leaves the state file byte for byte as it was.
 #[test]
 fn dry_run_reads_state_but_leaves_it_unchanged() {
-    let t = Test::new().config(&FAILING.replace(
-        "    action:",
-        "    policy: {fail_threshold: 2}\n    action:",
-    ));
+    let t = Test::new().config(&failing_config("", "{fail_threshold: 2}"));
     t.run(&["check"])
         .assert_code(2)
         .assert_stderr_contains("waiting for the threshold");
