@@ -21,8 +21,9 @@ fn key(p: &Proc) -> String {
     format!("{}:{}", p.pid, p.starttime)
 }
 
-/// CPU percent of one core since the previous sample, and record this pass's sample.
-fn cpu_percent(cx: &PassContext, p: &Proc, now: SystemTime) -> Option<f64> {
+/// CPU percent of one core since the previous sample, and record this pass's sample. Err:
+/// why it cannot be judged this pass (for the debug line).
+fn cpu_percent(cx: &PassContext, p: &Proc, now: SystemTime) -> Result<f64, &'static str> {
     let k = key(p);
     if let Ok(mut m) = cx.cpu.lock() {
         m.insert(
@@ -33,14 +34,21 @@ fn cpu_percent(cx: &PassContext, p: &Proc, now: SystemTime) -> Option<f64> {
             },
         );
     }
-    let prev = cx.prev_cpu.get(&k)?;
+    let Some(prev) = cx.prev_cpu.get(&k) else {
+        return Err(
+            "no earlier CPU sample of this process: its CPU is judged from the next pass on",
+        );
+    };
     let wall = now.duration_since(prev.at).unwrap_or(Duration::ZERO);
-    if wall < Duration::from_millis(100) || p.cpu_ticks < prev.ticks {
-        return None;
+    if wall < Duration::from_millis(100) {
+        return Err("the earlier CPU sample is less than 0.1 s old (or in the future): its CPU is judged from the next pass on");
+    }
+    if p.cpu_ticks < prev.ticks {
+        return Err("its CPU time went down since the earlier sample: its CPU is judged from the next pass on");
     }
     let ticks = (p.cpu_ticks - prev.ticks) as f64;
     let hz = procfs::ticks_per_second().max(1) as f64;
-    Some(ticks / hz / wall.as_secs_f64() * 100.0)
+    Ok(ticks / hz / wall.as_secs_f64() * 100.0)
 }
 
 /// Judge `procs` (the matching live processes) against `limits`; `base` is the OK result.
@@ -70,12 +78,12 @@ pub fn judge(cx: &PassContext, procs: &[&Proc], limits: &Limits, base: CheckResu
     if let Some(max) = limits.max_cpu_percent {
         let measured: Vec<(i32, f64)> = procs
             .iter()
-            .filter_map(|p| {
-                let c = cpu_percent(cx, p, now);
-                if c.is_none() {
-                    debug!(pid = p.pid, "no earlier CPU sample of this process: its CPU is judged from the next pass on");
+            .filter_map(|p| match cpu_percent(cx, p, now) {
+                Ok(c) => Some((p.pid, c)),
+                Err(why) => {
+                    debug!(pid = p.pid, "{why}");
+                    None
                 }
-                c.map(|c| (p.pid, c))
             })
             .collect();
         if let Some((pid, cpu)) = measured.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1)) {
@@ -148,7 +156,11 @@ mod tests {
         let c = cpu_percent(&cx, &same, later).expect("judged");
         assert!((c - 50.0).abs() < 0.01, "{c}");
         // the pid was reused by a process started later: not judged
-        assert_eq!(cpu_percent(&cx, &proc(7, 999, 5 * hz), later), None);
+        let e = cpu_percent(&cx, &proc(7, 999, 5 * hz), later).unwrap_err();
+        assert!(e.starts_with("no earlier CPU sample"), "{e}");
+        // too close to the earlier sample, or fewer ticks than before: said so, not judged
+        let e = cpu_percent(&cx, &same, t0 + Duration::from_millis(50)).unwrap_err();
+        assert!(e.contains("less than 0.1 s old"), "{e}");
         // both were recorded for the next pass
         let samples = cx.take_cpu_samples();
         assert_eq!(samples.len(), 2);
