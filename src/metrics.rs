@@ -62,16 +62,30 @@ fn header(s: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(s, "# TYPE {name} {kind}");
 }
 
+/// What the pass as a whole adds to the metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct Pass {
+    pub finished: SystemTime,
+    pub duration: Duration,
+    /// None of the watchdog's own trouble: the state was saved, the lock held, every target
+    /// judged (the exit code is 0 or 2, not 1).
+    pub ok: bool,
+    /// The config's `interval_seconds`: a pass is due that often.
+    pub interval: Duration,
+    /// Passes run, ever (kept in the state file).
+    pub passes_total: u64,
+}
+
 /// Render a pass's metrics and write the textfile (unless `dry_run`, or none is configured);
 /// returns the text (what `run` serves on `metrics.listen`).
 pub fn publish(
     config: &Config,
     targets: &[TargetReport],
     states: &BTreeMap<String, TargetState>,
-    duration: Duration,
+    pass: &Pass,
     dry_run: bool,
 ) -> String {
-    let text = render(targets, states, SystemTime::now(), duration);
+    let text = render(targets, states, pass);
     if let (Some(path), false) = (&config.metrics.textfile, dry_run) {
         if let Err(e) = write_textfile(path, &text) {
             error!("{e}");
@@ -80,12 +94,60 @@ pub fn publish(
     text
 }
 
+/// Seconds since the Unix epoch, with microseconds.
+fn unix(t: SystemTime) -> String {
+    secs_exact(
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// A per-target series: its name, type, help, and its value for a target (None: no sample).
+type PerTarget = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&TargetReport, &TargetState) -> Option<String>,
+);
+
+const PER_TARGET: [PerTarget; 5] = [
+    (
+        "neon_watchdog_target_up",
+        "gauge",
+        "1 if every check of the target passed in the last pass, else 0.",
+        |x, _| Some(u8::from(x.verdict.is_healthy()).to_string()),
+    ),
+    (
+        "neon_watchdog_target_consecutive_failures",
+        "gauge",
+        "Consecutive failed passes of the target.",
+        |_, st| Some(st.consecutive_failures.to_string()),
+    ),
+    (
+        "neon_watchdog_target_restarts_total",
+        "counter",
+        "Recovery actions run for the target.",
+        |_, st| Some(st.restarts_total.to_string()),
+    ),
+    (
+        "neon_watchdog_target_checks_failed_total",
+        "counter",
+        "Checks of the target that failed, ever (kept in the state file between passes).",
+        |_, st| Some(st.checks_failed_total.to_string()),
+    ),
+    (
+        "neon_watchdog_target_last_healthy_timestamp_seconds",
+        "gauge",
+        "When a pass last found the target healthy (Unix time); no sample until one has.",
+        |_, st| st.last_healthy.map(unix),
+    ),
+];
+
 /// The exposition text of one pass: `targets` as checked, with the figures of their `states`.
 pub fn render(
     targets: &[TargetReport],
     states: &BTreeMap<String, TargetState>,
-    finished: SystemTime,
-    duration: Duration,
+    pass: &Pass,
 ) -> String {
     let mut s = String::new();
     let none = TargetState::default();
@@ -93,45 +155,22 @@ pub fn render(
     let t = |name: &str| label(name);
     header(
         &mut s,
-        "neon_watchdog_target_up",
+        "neon_watchdog_build_info",
         "gauge",
-        "1 if every check of the target passed in the last pass, else 0.",
+        "The version of neon-watchdog that ran the last pass (always 1).",
     );
-    for x in targets {
-        let _ = writeln!(
-            s,
-            "neon_watchdog_target_up{{target=\"{}\"}} {}",
-            t(&x.name),
-            u8::from(x.verdict.is_healthy())
-        );
-    }
-    header(
-        &mut s,
-        "neon_watchdog_target_consecutive_failures",
-        "gauge",
-        "Consecutive failed passes of the target.",
+    let _ = writeln!(
+        s,
+        "neon_watchdog_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
     );
-    for x in targets {
-        let _ = writeln!(
-            s,
-            "neon_watchdog_target_consecutive_failures{{target=\"{}\"}} {}",
-            t(&x.name),
-            state(&x.name).consecutive_failures
-        );
-    }
-    header(
-        &mut s,
-        "neon_watchdog_target_restarts_total",
-        "counter",
-        "Recovery actions run for the target.",
-    );
-    for x in targets {
-        let _ = writeln!(
-            s,
-            "neon_watchdog_target_restarts_total{{target=\"{}\"}} {}",
-            t(&x.name),
-            state(&x.name).restarts_total
-        );
+    for (name, kind, help, value) in PER_TARGET {
+        header(&mut s, name, kind, help);
+        for x in targets {
+            if let Some(v) = value(x, state(&x.name)) {
+                let _ = writeln!(s, "{name}{{target=\"{}\"}} {v}", t(&x.name));
+            }
+        }
     }
     header(
         &mut s,
@@ -184,31 +223,42 @@ pub fn render(
             );
         }
     }
-    header(
-        &mut s,
-        "neon_watchdog_last_run_timestamp_seconds",
-        "gauge",
-        "When the last pass finished (Unix time).",
-    );
-    let ts = finished
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO);
-    let _ = writeln!(
-        s,
-        "neon_watchdog_last_run_timestamp_seconds {}",
-        secs_exact(ts)
-    );
-    header(
-        &mut s,
-        "neon_watchdog_run_duration_seconds",
-        "gauge",
-        "How long the last pass took.",
-    );
-    let _ = writeln!(
-        s,
-        "neon_watchdog_run_duration_seconds {}",
-        secs_exact(duration)
-    );
+    let whole: [(&str, &str, &str, String); 5] = [
+        (
+            "neon_watchdog_last_run_timestamp_seconds",
+            "gauge",
+            "When the last pass finished (Unix time).",
+            unix(pass.finished),
+        ),
+        (
+            "neon_watchdog_run_duration_seconds",
+            "gauge",
+            "How long the last pass took.",
+            secs_exact(pass.duration),
+        ),
+        (
+            "neon_watchdog_passes_total",
+            "counter",
+            "Passes run, ever (kept in the state file between passes).",
+            pass.passes_total.to_string(),
+        ),
+        (
+            "neon_watchdog_interval_seconds",
+            "gauge",
+            "How often a pass is due (interval_seconds): alert when the last one is older than three.",
+            secs_exact(pass.interval),
+        ),
+        (
+            "neon_watchdog_pass_ok",
+            "gauge",
+            "1 if the last pass had none of the watchdog's own trouble (state saved, lock held, every target judged), else 0.",
+            u8::from(pass.ok).to_string(),
+        ),
+    ];
+    for (name, kind, help, value) in whole {
+        header(&mut s, name, kind, help);
+        let _ = writeln!(s, "{name} {value}");
+    }
     s
 }
 
@@ -392,8 +442,14 @@ mod tests {
                 ..TargetState::default()
             },
         )]);
-        let finished = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let text = render(&targets, &states, finished, Duration::from_millis(21));
+        let pass = Pass {
+            finished: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+            duration: Duration::from_millis(21),
+            ok: true,
+            interval: Duration::from_secs(30),
+            passes_total: 7,
+        };
+        let text = render(&targets, &states, &pass);
         assert!(
             text.contains("neon_watchdog_target_up{target=\"we\\\"b\\\\1\\n\"} 0"),
             "{text}"
@@ -403,5 +459,14 @@ mod tests {
         assert!(text.contains("check=\"0\",kind=\"tcp_port\"} 1.500000"));
         assert!(text.contains("neon_watchdog_last_run_timestamp_seconds 1800000000.000000"));
         assert!(text.contains("neon_watchdog_run_duration_seconds 0.021000"));
+        assert!(text.contains("neon_watchdog_passes_total 7\n"));
+        assert!(text.contains("neon_watchdog_interval_seconds 30.000000\n"));
+        assert!(text.contains("neon_watchdog_pass_ok 1\n"));
+        assert!(text.contains(&format!(
+            "neon_watchdog_build_info{{version=\"{}\"}} 1\n",
+            env!("CARGO_PKG_VERSION")
+        )));
+        // never healthy: no timestamp sample (a 0 would read as "healthy in 1970")
+        assert!(!text.contains("neon_watchdog_target_last_healthy_timestamp_seconds{"));
     }
 }

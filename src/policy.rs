@@ -162,6 +162,11 @@ pub struct TargetState {
     pub rate_limited: bool,
     /// The last [`MAX_TRANSITIONS`] status changes, oldest first.
     pub transitions: Vec<Transition>,
+    /// Checks that failed, ever (a metrics counter: a flap between two scrapes still shows).
+    pub checks_failed_total: u64,
+    /// When a pass last found the target healthy.
+    #[serde(with = "crate::util::opt_time")]
+    pub last_healthy: Option<SystemTime>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -267,6 +272,8 @@ pub struct Outcome {
     pub verdict: Verdict,
     /// The failing checks' reasons, joined (empty when healthy).
     pub reason: String,
+    /// How many checks failed (for the `checks_failed_total` counter).
+    pub failed_checks: u32,
 }
 
 /// Which commands the target's action has.
@@ -407,6 +414,9 @@ pub fn decide(
 ) -> (TargetState, Decision) {
     let mut next = prev.clone();
     next.last_check = Some(now);
+    next.checks_failed_total = prev
+        .checks_failed_total
+        .saturating_add(u64::from(outcome.failed_checks));
     next.last_restart = prev.last_restart.map(|t| clamp(t, now));
     next.since = prev.since.map(|t| clamp(t, now));
     next.down_since = prev.down_since.map(|t| clamp(t, now));
@@ -427,6 +437,7 @@ pub fn decide(
 
     if outcome.verdict.is_healthy() {
         set_status(&mut next, Health::Healthy, None, now);
+        next.last_healthy = Some(now);
         next.consecutive_failures = 0;
         next.last_reason = None;
         next.restarts_since_healthy = 0;
@@ -636,6 +647,7 @@ mod tests {
         Outcome {
             verdict: Verdict::FAILING,
             reason: "connection refused".into(),
+            failed_checks: 1,
         }
     }
 
@@ -650,6 +662,7 @@ mod tests {
         Outcome {
             verdict: Verdict::Healthy,
             reason: String::new(),
+            failed_checks: 0,
         }
     }
 
@@ -657,6 +670,7 @@ mod tests {
         Outcome {
             verdict: Verdict::Unknown,
             reason: "command: cannot run /bin/x: resource temporarily unavailable".into(),
+            failed_checks: 0,
         }
     }
 
@@ -732,6 +746,8 @@ mod tests {
         let p = policy(3, 0, 10);
         let (st, d) = passes(&p, BOTH, &[(0, fail()), (10, fail()), (20, ok())]);
         assert_eq!(d[2], Decision::Healthy);
+        assert_eq!(st.last_healthy, Some(at(20)));
+        assert_eq!(st.checks_failed_total, 2, "the failed checks stay counted");
         assert_eq!(st.consecutive_failures, 0);
         assert_eq!(st.last_reason, None);
         assert_eq!(st.status, Health::Healthy);

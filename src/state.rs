@@ -35,6 +35,9 @@ pub struct StateFile {
     /// `pid:starttime` (so a new process under a reused pid is never compared with the old).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub cpu_samples: BTreeMap<String, CpuSample>,
+    /// Passes run, ever (a metrics counter).
+    #[serde(default)]
+    pub passes_total: u64,
 }
 
 impl Default for StateFile {
@@ -44,6 +47,7 @@ impl Default for StateFile {
             targets: BTreeMap::new(),
             pending_notifications: Vec::new(),
             cpu_samples: BTreeMap::new(),
+            passes_total: 0,
         }
     }
 }
@@ -296,6 +300,8 @@ mod tests {
                 down_since: Some(t),
                 last_alert: Some(t),
                 rate_limited: false,
+                checks_failed_total: 3,
+                last_healthy: Some(t),
                 transitions: vec![Transition {
                     at: t,
                     from: Health::Degraded,

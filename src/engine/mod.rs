@@ -189,6 +189,7 @@ pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
     }
     state::retain_targets(st, config.targets.iter().map(|t| t.name.as_str()));
     st.cpu_samples = cx.take_cpu_samples();
+    st.passes_total = st.passes_total.saturating_add(1);
 
     report.saved = save_state(config, st, opts);
     // without its memory the policy cannot hold the cooldown and the cap; without the lock
@@ -244,13 +245,15 @@ pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
         crate::heartbeat::finish(hb, &report.targets, &st.targets, &config.redactor);
     }
     if config.metrics.textfile.is_some() || config.metrics.listen.is_some() {
-        let text = crate::metrics::publish(
-            config,
-            &report.targets,
-            &st.targets,
-            report.duration,
-            opts.dry_run,
-        );
+        let pass = crate::metrics::Pass {
+            finished: SystemTime::now(),
+            duration: report.duration,
+            ok: report.saved && !report.unlocked && report.unknown == 0,
+            interval: config.interval,
+            passes_total: st.passes_total,
+        };
+        let text =
+            crate::metrics::publish(config, &report.targets, &st.targets, &pass, opts.dry_run);
         report.metrics = Some(text);
     }
     report
@@ -307,9 +310,14 @@ fn evaluate<'a>(
         }
         verdicts.push(r.verdict);
     }
+    let failed_checks = verdicts
+        .iter()
+        .filter(|v| matches!(v, Verdict::Failing { .. }))
+        .count() as u32;
     let outcome = Outcome {
         verdict: Verdict::of(verdicts),
         reason: config.redactor.redact(&reasons.join("; ")),
+        failed_checks,
     };
     let available = actions::available(&target.action);
     let (mut state, decision) = policy::decide(&prev, &outcome, &target.policy, available, now);

@@ -26,6 +26,7 @@ mod http;
 mod kinds;
 mod lock;
 mod logs;
+mod metrics;
 mod notify;
 mod policy;
 mod run_loop;

@@ -1,0 +1,143 @@
+//! Metrics as Prometheus users expect of a batch job: counters that survive between oneshot
+//! passes, the last healthy time per target, the build and the interval; and the shipped
+//! alerting rules, checked and unit-tested with the real `promtool`.
+
+use crate::harness::*;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn repo(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+fn promtool(args: &[&str]) -> String {
+    let out = Command::new("promtool")
+        .args(args)
+        .current_dir(repo("packaging/prometheus"))
+        .output()
+        .expect("promtool (Debian package prometheus) must be installed");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool {args:?} failed:\n{text}");
+    text
+}
+
+/// The value of the series `name` (a whole series text, labels included).
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+fn watched() -> Test {
+    watched_at("{dir}/state.json")
+}
+
+fn watched_at(state_file: &str) -> Test {
+    Test::new().config(&format!(
+        r#"
+state_file: {state_file}
+interval_seconds: 30
+metrics: {{textfile: "{{dir}}/nw.prom"}}
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/test", "-e", "{{dir}}/up"]
+      - command: ["/bin/test", "-e", "{{dir}}/up"]
+    action: none
+"#
+    ))
+}
+
+#[test]
+fn counters_survive_between_oneshot_passes() {
+    let t = watched();
+    t.run(&["check"]).assert_code(2);
+    t.run(&["check"]).assert_code(2);
+    let text = t.read("nw.prom");
+    assert_eq!(
+        value(&text, "neon_watchdog_passes_total"),
+        Some(2.0),
+        "{text}"
+    );
+    // two failing checks a pass, two passes
+    let failed = "neon_watchdog_target_checks_failed_total{target=\"app\"}";
+    assert_eq!(value(&text, failed), Some(4.0), "{text}");
+    assert!(
+        !text.contains("neon_watchdog_target_last_healthy_timestamp_seconds{"),
+        "never healthy, yet a last-healthy time:\n{text}"
+    );
+    assert_eq!(value(&text, "neon_watchdog_pass_ok"), Some(1.0), "{text}");
+    assert_eq!(value(&text, "neon_watchdog_interval_seconds"), Some(30.0));
+    let build = format!(
+        "neon_watchdog_build_info{{version=\"{}\"}}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(value(&text, &build), Some(1.0), "{text}");
+    // healthy now: the failures stay counted, the last healthy time appears
+    t.write("up", "");
+    t.run(&["check"]).assert_code(0);
+    let text = t.read("nw.prom");
+    assert_eq!(value(&text, failed), Some(4.0), "{text}");
+    assert_eq!(value(&text, "neon_watchdog_passes_total"), Some(3.0));
+    let healthy = value(
+        &text,
+        "neon_watchdog_target_last_healthy_timestamp_seconds{target=\"app\"}",
+    )
+    .expect("a last healthy time");
+    let last_run = value(&text, "neon_watchdog_last_run_timestamp_seconds").expect("last run");
+    assert!(
+        healthy <= last_run && healthy > last_run - 60.0,
+        "{healthy} vs {last_run}"
+    );
+    // what promtool says of the whole text
+    let out = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(t.path("nw.prom")).expect("open"))
+        .output()
+        .expect("promtool");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_pass_in_trouble_of_its_own_says_so() {
+    // the state cannot be saved: a file where its directory should be
+    let t = watched_at("{dir}/blocked/state.json");
+    t.write("blocked", "a file where a directory should be");
+    t.write("up", "");
+    t.run(&["check"]).assert_code(1);
+    let text = t.read("nw.prom");
+    assert_eq!(value(&text, "neon_watchdog_pass_ok"), Some(0.0), "{text}");
+}
+
+#[test]
+fn the_shipped_alert_rules_pass_promtool_and_their_unit_tests() {
+    promtool(&["check", "rules", "neon-watchdog.rules.yml"]);
+    let out = promtool(&["test", "rules", "neon-watchdog.rules.test.yml"]);
+    assert!(out.contains("SUCCESS"), "{out}");
+    // every series the rules use is one the watchdog writes
+    let t = watched();
+    t.write("up", "");
+    t.run(&["check"]).assert_code(0);
+    let text = t.read("nw.prom");
+    let rules = std::fs::read_to_string(repo("packaging/prometheus/neon-watchdog.rules.yml"))
+        .expect("rules");
+    let used: std::collections::BTreeSet<&str> = rules
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("neon_watchdog_"))
+        .collect();
+    assert!(used.len() >= 4, "{used:?}");
+    for name in used {
+        assert!(
+            text.contains(&format!("# TYPE {name} ")),
+            "the rules use {name}, which the watchdog does not write:\n{text}"
+        );
+    }
+}
