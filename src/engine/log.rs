@@ -1,13 +1,13 @@
 //! The log lines of a pass: what started, each check, each decision and status change, each
 //! action and its result, and the pass's end. One place for their wording and fields.
 
-use super::{Options, PassReport};
+use super::{Evaluated, Options, PassReport};
 use crate::actions::ActionResult;
 use crate::checks::CheckResult;
 use crate::config::{Config, Target};
 use crate::events::Event;
 use crate::policy::{ActionKind, Decision, Health, Outcome, Skip, TargetState, Verdict};
-use tracing::{debug, error, info, warn};
+use tracing::{error, info, trace, warn};
 
 /// The first line of `check` and `run`.
 pub fn log_start(config: &Config, mode: &str, opts: Options) {
@@ -33,8 +33,45 @@ pub fn log_pass(report: &PassReport) {
     );
 }
 
+/// One target's lines, together: each check (and at trace level what ran, with what
+/// timeout), the policy's inputs (trace), the decision and any status change, and in a dry run
+/// what would have run.
+pub(super) fn target(config: &Config, ev: &Evaluated, opts: Options) {
+    let (target, prev, state) = (ev.target, &ev.prev, &ev.state);
+    let (decision, outcome, lines) = (&ev.decision, &ev.outcome, &ev.lines);
+    let name = target.name.as_str();
+    for ((check_text, r), spec) in lines.iter().zip(&target.checks) {
+        trace!(
+            target = name,
+            check = %check_text,
+            timeout_ms = spec.timeout.as_millis() as u64,
+            "check ran"
+        );
+        check(name, check_text, r);
+    }
+    trace!(
+        target = name,
+        verdict = ?outcome.verdict,
+        prev_status = prev.status.as_str(),
+        prev_failures = prev.consecutive_failures,
+        restarts_last_hour = prev.restarts.len(),
+        restarts_since_healthy = prev.restarts_since_healthy,
+        last_restart = prev.last_restart.map(crate::util::rfc3339),
+        threshold = target.policy.fail_threshold,
+        cooldown_s = target.policy.restart_cooldown.as_secs(),
+        max_per_hour = target.policy.max_restarts_per_hour,
+        decision = ?decision,
+        "policy"
+    );
+    self::decision(target, prev, state, decision, outcome);
+    if opts.dry_run {
+        // nothing runs, so nothing is recorded: the policy only records what runs
+        dry_run(config, target, state, decision);
+    }
+}
+
 /// The lines that say what the policy decided, and a line per status change.
-pub(super) fn decision(
+fn decision(
     target: &Target,
     prev: &TargetState,
     state: &TargetState,
@@ -44,7 +81,8 @@ pub(super) fn decision(
     let name = target.name.as_str();
     let failures = state.consecutive_failures;
     let threshold = target.policy.fail_threshold;
-    if state.status != prev.status && prev.status != Health::Unknown {
+    // a first status (first pass, or after `reset`) is a change too
+    if state.status != prev.status {
         info!(
             target = name,
             from = prev.status.as_str(),
@@ -61,7 +99,7 @@ pub(super) fn decision(
                     "target recovered"
                 );
             } else {
-                debug!(target = name, "target healthy");
+                info!(target = name, "target healthy");
             }
         }
         Decision::Inconclusive => {
@@ -131,9 +169,9 @@ pub(super) fn decision(
     }
 }
 
-/// The check line: OK at debug (journald stays quiet), FAIL at warn, with every figure the
-/// check reported.
-pub(super) fn check(name: &str, check: &str, r: &CheckResult) {
+/// The check line: OK at info, FAIL at warn (spec: every check's result is logged), with
+/// its latency and every figure the check reported.
+fn check(name: &str, check: &str, r: &CheckResult) {
     let latency_ms = r.latency.as_millis() as u64;
     let (pid, matches, exit, addr) = (r.pid, r.matches, r.exit, r.addr.as_deref());
     let f = &r.figures;
@@ -142,7 +180,7 @@ pub(super) fn check(name: &str, check: &str, r: &CheckResult) {
     let (age_s, free_percent, free_mb) = (f.age_s, f.free_percent, f.free_mb);
     let (load_per_core, mem_used_percent) = (f.load_per_core, f.mem_used_percent);
     if r.is_ok() {
-        debug!(
+        info!(
             target = name,
             check,
             result = "OK",
@@ -175,7 +213,7 @@ pub(super) fn check(name: &str, check: &str, r: &CheckResult) {
 }
 
 /// In a dry run: what would have run.
-pub(super) fn dry_run(config: &Config, target: &Target, state: &TargetState, decision: &Decision) {
+fn dry_run(config: &Config, target: &Target, state: &TargetState, decision: &Decision) {
     let name = target.name.as_str();
     match decision {
         Decision::Act(kind) => {

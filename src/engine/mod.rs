@@ -17,7 +17,7 @@ mod log;
 pub use log::{log_pass, log_start};
 
 use crate::actions::{self, ActionResult};
-use crate::checks::{self, PassContext};
+use crate::checks::{self, CheckResult, PassContext};
 use crate::config::{Check, Config, Target};
 use crate::error::Error;
 use crate::events::Event;
@@ -76,11 +76,11 @@ impl PassReport {
     }
 }
 
-/// Phase one's result for one target: checked and decided, not yet acted on.
+/// Phase one's result for one target: checked and decided, not yet logged nor acted on.
 struct Evaluated<'a> {
     target: &'a Target,
-    /// The status before this pass.
-    prev_status: Health,
+    /// The state before this pass.
+    prev: TargetState,
     state: TargetState,
     verdict: Verdict,
     decision: Decision,
@@ -88,6 +88,11 @@ struct Evaluated<'a> {
     alerts: Vec<Alert>,
     /// Each check's kind, result and latency, in order.
     checks: Vec<CheckReport>,
+    /// What the log says of this target: each check (its description and result), then the
+    /// decision. Logged by the pass, target after target in config order, so one target's
+    /// lines come out together however the targets ran side by side.
+    lines: Vec<(String, CheckResult)>,
+    outcome: Outcome,
 }
 
 impl<'a> Evaluated<'a> {
@@ -100,12 +105,18 @@ impl<'a> Evaluated<'a> {
         );
         Evaluated {
             target,
-            prev_status: state.status,
+            prev: state.clone(),
             state,
             verdict: Verdict::Unknown,
             decision: Decision::Inconclusive,
             alerts: Vec::new(),
             checks: Vec::new(),
+            lines: Vec::new(),
+            outcome: Outcome {
+                verdict: Verdict::Unknown,
+                reason: "internal error".into(),
+                failed_checks: 0,
+            },
         }
     }
 }
@@ -144,7 +155,7 @@ pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
             .get(&target.name)
             .cloned()
             .unwrap_or_default();
-        evaluate(config, target, prev, &cx, opts, now)
+        evaluate(config, target, prev, &cx, now)
     });
     let mut report = PassReport {
         unlocked: opts.unlocked,
@@ -158,6 +169,7 @@ pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
                 st.targets.get(&target.name).cloned().unwrap_or_default(),
             )
         });
+        log::target(config, &ev, opts);
         match ev.verdict {
             Verdict::Healthy => report.healthy += 1,
             Verdict::Failing { .. } => report.failing += 1,
@@ -177,7 +189,7 @@ pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
             }
         }
         for a in &ev.alerts {
-            let e = event(config, ev.target, ev.prev_status, &ev.state, *a, now);
+            let e = event(config, ev.target, ev.prev.status, &ev.state, *a, now);
             report.events.push(e);
         }
         report.targets.push(TargetReport {
@@ -290,16 +302,14 @@ fn evaluate<'a>(
     target: &'a Target,
     prev: TargetState,
     cx: &PassContext,
-    opts: Options,
     now: SystemTime,
 ) -> Evaluated<'a> {
-    let name = target.name.as_str();
     let mut reasons = Vec::new();
     let mut verdicts = Vec::with_capacity(target.checks.len());
     let mut check_reports = Vec::with_capacity(target.checks.len());
+    let mut lines = Vec::with_capacity(target.checks.len());
     for spec in &target.checks {
         let r = checks::run(spec, cx);
-        log::check(name, &spec.check.describe(&config.redactor), &r);
         check_reports.push(CheckReport {
             kind: spec.check.kind(),
             ok: r.is_ok(),
@@ -309,6 +319,7 @@ fn evaluate<'a>(
             reasons.push(format!("{}: {}", spec.check.kind(), r.reason));
         }
         verdicts.push(r.verdict);
+        lines.push((spec.check.describe(&config.redactor), r));
     }
     let failed_checks = verdicts
         .iter()
@@ -322,19 +333,16 @@ fn evaluate<'a>(
     let available = actions::available(&target.action);
     let (mut state, decision) = policy::decide(&prev, &outcome, &target.policy, available, now);
     let alerts = policy::alerts(&prev, &mut state, &decision, config.reminder_every, now);
-    log::decision(target, &prev, &state, &decision, &outcome);
-    if opts.dry_run {
-        // nothing runs, so nothing is recorded: the policy only records what runs
-        log::dry_run(config, target, &state, &decision);
-    }
     Evaluated {
         target,
-        prev_status: prev.status,
+        prev,
         state,
         verdict: outcome.verdict,
         decision,
         alerts,
         checks: check_reports,
+        lines,
+        outcome,
     }
 }
 

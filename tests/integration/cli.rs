@@ -87,21 +87,24 @@ fn global_flags_work_after_the_subcommand() {
         .assert_code(2)
         .assert_stderr_contains("reason=dry_run");
     assert!(!t.exists("runs"));
-    // -v after the subcommand shows the (debug) OK lines; --log-format after it gives JSON
+    // -vv after the subcommand shows the trace lines (what ran, the policy's inputs);
+    // --log-format after it gives JSON
     let t = Test::new().config(HEALTHY);
     let cfg = t.config_path().display().to_string();
     t.run_bare(&["check", "-c", &cfg])
         .assert_code(0)
+        .assert_stderr_contains("result=OK")
+        .assert_stderr_not_contains("level=trace");
+    t.run_bare(&["check", "-c", &cfg, "-vv"])
+        .assert_code(0)
+        .assert_line_contains(&["level=trace", "msg=\"check ran\""], "timeout_ms=")
+        .assert_line_contains(&["level=trace", "msg=policy"], "prev_failures=");
+    t.run_bare(&["check", "-c", &cfg, "--log-level", "trace"])
+        .assert_code(0)
+        .assert_stderr_contains("level=trace");
+    t.run_bare(&["check", "-c", &cfg, "--log-level", "warn"])
+        .assert_code(0)
         .assert_stderr_not_contains("result=OK");
-    t.run_bare(&["check", "-c", &cfg, "-v"])
-        .assert_code(0)
-        .assert_stderr_contains("result=OK");
-    t.run_bare(&["check", "--debug", "-c", &cfg])
-        .assert_code(0)
-        .assert_stderr_contains("result=OK");
-    t.run_bare(&["check", "-c", &cfg, "--log-level", "debug"])
-        .assert_code(0)
-        .assert_stderr_contains("result=OK");
     let out = t.run_bare(&["check", "-c", &cfg, "--log-format", "json"]);
     out.assert_code(0);
     assert!(!json_lines(&out).is_empty());

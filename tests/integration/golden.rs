@@ -3,12 +3,14 @@
 //! durations, pids, the version, the temp dir) is replaced by placeholders in the harness
 //! (`Test::golden_logfmt`, `Test::golden_json`); everything else is pinned.
 //!
-//! A pass checks its targets side by side, so the lines of two targets that both log come in
-//! no fixed order: in each golden at most one target logs at the level used.
+//! A pass checks its targets side by side, but logs each target's lines together, in config
+//! order: the order of a golden is fixed.
 
 use crate::harness::*;
 
-/// Default level: a healthy pass says it started and that it is done, nothing per target.
+/// Default level (spec section 7): every check's result with its latency, each target's first
+/// status, "target healthy", one target's lines together and in config order; a later healthy
+/// pass says the same without the status change.
 #[test]
 fn healthy_pass_of_two_targets() {
     let t = Test::new().config(
@@ -21,8 +23,7 @@ targets:
     action: none
   - name: stamp
     checks:
-      - file_fresh: "{dir}/config.yml"
-        max_age_seconds: 3600
+      - command: ["/bin/test", "-e", "{dir}/config.yml"]
     action: none
 "#,
     );
@@ -33,6 +34,26 @@ targets:
         &t.golden_logfmt(&out),
         r#"
 ts=<ts> level=info msg="neon-watchdog starting" version=<version> mode=check config={dir}/config.yml targets=2 disabled=0 dry_run=false
+ts=<ts> level=info msg=check target=web check="command /bin/true" result=OK latency_ms=<ms> exit=0
+ts=<ts> level=info msg="status changed" target=web from=unknown to=healthy
+ts=<ts> level=info msg="target healthy" target=web
+ts=<ts> level=info msg=check target=stamp check="command /bin/test -e {dir}/config.yml" result=OK latency_ms=<ms> exit=0
+ts=<ts> level=info msg="status changed" target=stamp from=unknown to=healthy
+ts=<ts> level=info msg="target healthy" target=stamp
+ts=<ts> level=info msg="pass done" healthy=2 failing=0 unknown=0 duration_ms=<ms>
+"#,
+        &out,
+    );
+    let out = t.run(&["check"]);
+    out.assert_code(0);
+    assert_golden(
+        &t.golden_logfmt(&out),
+        r#"
+ts=<ts> level=info msg="neon-watchdog starting" version=<version> mode=check config={dir}/config.yml targets=2 disabled=0 dry_run=false
+ts=<ts> level=info msg=check target=web check="command /bin/true" result=OK latency_ms=<ms> exit=0
+ts=<ts> level=info msg="target healthy" target=web
+ts=<ts> level=info msg=check target=stamp check="command /bin/test -e {dir}/config.yml" result=OK latency_ms=<ms> exit=0
+ts=<ts> level=info msg="target healthy" target=stamp
 ts=<ts> level=info msg="pass done" healthy=2 failing=0 unknown=0 duration_ms=<ms>
 "#,
         &out,
@@ -52,6 +73,7 @@ fn failing_pass_that_runs_an_action() {
         r#"
 ts=<ts> level=info msg="neon-watchdog starting" version=<version> mode=check config={dir}/config.yml targets=1 disabled=0 dry_run=false
 ts=<ts> level=warn msg=check target=app check="command /bin/false" result=FAIL latency_ms=<ms> exit=1 err="exit 1"
+ts=<ts> level=info msg="status changed" target=app from=unknown to=failed
 ts=<ts> level=warn msg="target failing; running action" target=app failures=1 threshold=1 action=restart argv="/bin/sh -c 'echo run >> {dir}/runs'"
 ts=<ts> level=info msg="action done" target=app action=restart argv="/bin/sh -c 'echo run >> {dir}/runs'" exit=0 duration_ms=<ms> output=""
 ts=<ts> level=info msg="pass done" healthy=0 failing=1 unknown=0 duration_ms=<ms>
@@ -73,6 +95,7 @@ fn failing_pass_in_json() {
         r#"
 {"config":"{dir}/config.yml","disabled":0,"dry_run":false,"level":"info","mode":"check","msg":"neon-watchdog starting","targets":1,"ts":"<ts>","version":"<version>"}
 {"check":"command /bin/false","err":"exit 1","exit":1,"latency_ms":"<ms>","level":"warn","msg":"check","result":"FAIL","target":"app","ts":"<ts>"}
+{"from":"unknown","level":"info","msg":"status changed","target":"app","to":"failed","ts":"<ts>"}
 {"action":"restart","argv":"/bin/sh -c 'echo run >> {dir}/runs'","failures":1,"level":"warn","msg":"target failing; running action","target":"app","threshold":1,"ts":"<ts>"}
 {"action":"restart","argv":"/bin/sh -c 'echo run >> {dir}/runs'","duration_ms":"<ms>","exit":0,"level":"info","msg":"action done","output":"","target":"app","ts":"<ts>"}
 {"duration_ms":"<ms>","failing":1,"healthy":0,"level":"info","msg":"pass done","ts":"<ts>","unknown":0}
