@@ -1,13 +1,22 @@
-//! The one redaction mechanism for everything the watchdog prints or stores.
+//! The one redaction mechanism for everything the watchdog prints, stores or sends.
 //!
-//! Every log line (both formats, every level), every `test-config` summary line and every
-//! string written to the state file passes through [`Redactor::redact`]. It hides:
-//! - every value that came from a `${NAME}` expansion in the config (registered at load time);
+//! Every log line (both formats, every level), every `test-config` summary line, every string
+//! written to the state file, `status` (table and JSON), webhook and heartbeat bodies and config
+//! errors pass through [`Redactor::redact`]. It hides:
+//! - every value that came from a `${NAME}` expansion in the config (registered at load time),
+//!   in every form our output can give it (see below);
 //! - the value of `password=`, `token=`, `secret=`, `key=` style assignments (also with a
 //!   prefix such as `api_key=`, `--db-password=`, or in a URL query `?token=...`);
 //! - in an argv, the element after a flag like `--password` or `--token` ([`Redactor::argv`]).
 //!
 //! Values are replaced by `***`. Plain strings stay readable: only what looks secret goes.
+//!
+//! **Every form.** A value with `"` or `\` in it changes when it is formatted: `{:?}`, JSON and
+//! logfmt write `tok"en\x` as `tok\"en\\x`, and text that is formatted twice (a `{:?}` reason
+//! inside a JSON body) escapes it twice. Masking must not depend on every call site redacting
+//! before it formats, so each secret is registered with every form it can take in our output:
+//! as it is, escaped once and twice by each escaper the watchdog uses (Rust `{:?}` and
+//! `escape_debug`, JSON, logfmt), inside POSIX sh single quotes, and percent-encoded (URLs).
 
 use std::sync::Arc;
 
@@ -34,8 +43,88 @@ const SECRET_NAMES: &[&str] = &[
 /// Holds the literal secret values known to this run; cheap to clone and share.
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
-    /// Longest first, so that a secret containing another is masked whole.
-    secrets: Arc<Vec<String>>,
+    /// Every form of every secret (see the module doc), longest first, so that a form
+    /// containing another is masked whole.
+    forms: Arc<Vec<String>>,
+}
+
+/// The escapers a string can go through on its way out, each giving the text between the
+/// quotes it would add.
+const ESCAPERS: &[fn(&str) -> String] =
+    &[rust_debug, rust_escape_debug, json_escape, logfmt_escape];
+
+/// `format!("{s:?}")` without its quotes (escapes `"`, not `'`).
+fn rust_debug(s: &str) -> String {
+    let q = format!("{s:?}");
+    q.get(1..q.len().saturating_sub(1))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `str::escape_debug` (escapes `'` too).
+fn rust_escape_debug(s: &str) -> String {
+    s.escape_debug().to_string()
+}
+
+/// A JSON string's contents, as serde_json writes them.
+fn json_escape(s: &str) -> String {
+    let q = serde_json::Value::String(s.to_string()).to_string();
+    q.get(1..q.len().saturating_sub(1))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A logfmt quoted value's contents: `\"`, `\\`, `\n`, `\r`, `\t`, other controls as
+/// `\u{..}`. The logger quotes with this (see `logging::quote`), so the two cannot differ.
+pub fn logfmt_escape(s: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Inside POSIX sh single quotes: `'` becomes `'\''`.
+fn sh_escape(s: &str) -> String {
+    s.replace('\'', "'\\''")
+}
+
+/// Percent-encoding of every byte outside RFC 3986's unreserved set.
+fn percent_encode(s: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// `value` and every form our output can give it.
+fn forms_of(value: &str) -> Vec<String> {
+    let mut forms = vec![value.to_string(), sh_escape(value), percent_encode(value)];
+    for first in ESCAPERS {
+        let once = first(value);
+        for second in ESCAPERS {
+            forms.push(second(&once));
+        }
+        forms.push(once);
+    }
+    forms
 }
 
 impl Redactor {
@@ -46,20 +135,20 @@ impl Redactor {
         let mut v: Vec<String> = values
             .into_iter()
             .filter(|s| s.chars().count() >= MIN_SECRET_LEN)
+            .flat_map(|s| forms_of(&s))
             .collect();
         v.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         v.dedup();
-        Redactor {
-            secrets: Arc::new(v),
-        }
+        Redactor { forms: Arc::new(v) }
     }
 
-    /// Mask every known secret value and every `name=value` assignment whose name looks secret.
+    /// Mask every known secret, in every form, and every `name=value` assignment whose name
+    /// looks secret.
     pub fn redact(&self, s: &str) -> String {
         let mut out = s.to_string();
-        for secret in self.secrets.iter() {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), MASK);
+        for form in self.forms.iter() {
+            if out.contains(form.as_str()) {
+                out = out.replace(form.as_str(), MASK);
             }
         }
         mask_assignments(&out)
@@ -254,5 +343,35 @@ mod tests {
             .map(|s| s.to_string())
             .collect();
         assert_eq!(red.argv(&argv), "/bin/echo 'a b' 'Bearer ***'");
+    }
+
+    const ESCAPY: &str = r#"tok"en\x\y-1234"#;
+
+    #[test]
+    fn masks_every_escaped_form() {
+        let red = r(&[ESCAPY]);
+        let debug = format!("reason: {ESCAPY:?}");
+        assert_eq!(red.redact(&debug), "reason: \"***\"");
+        let json = serde_json::json!({ "r": ESCAPY }).to_string();
+        assert_eq!(red.redact(&json), r#"{"r":"***"}"#);
+        // twice: a `{:?}` reason inside a JSON body, JSON inside a Debug dump
+        let twice = serde_json::json!({ "r": debug }).to_string();
+        assert_eq!(red.redact(&twice), r#"{"r":"reason: \"***\""}"#);
+        assert_eq!(red.redact(&format!("{json:?}")), r#""{\"r\":\"***\"}""#);
+        assert_eq!(
+            red.redact(&crate::redact::logfmt_escape(ESCAPY)),
+            "***",
+            "logfmt"
+        );
+        assert_eq!(red.redact(&ESCAPY.escape_debug().to_string()), "***");
+        assert_eq!(red.redact("/x/tok%22en%5Cx%5Cy-1234/y"), "/x/***/y");
+        // a single quote, inside sh single quotes
+        let red = r(&["it's-secret"]);
+        assert_eq!(red.redact("'it'\\''s-secret'"), "'***'");
+        let argv: Vec<String> = ["/bin/x", "it's-secret", "a it's-secret"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(red.argv(&argv), "/bin/x *** 'a ***'");
     }
 }
