@@ -154,26 +154,46 @@ impl Redactor {
         mask_assignments(&out)
     }
 
-    /// Render an argv for humans, masking the value after a secret-looking flag
-    /// (`--password hunter2`) as well as everything [`Redactor::redact`] masks.
+    /// Render an argv for humans, POSIX sh quoted (pasted into a shell it gives back the same
+    /// words), masking the value after a secret-looking flag (`--password hunter2`) as well as
+    /// everything [`Redactor::redact`] masks. Each element is masked before it is quoted.
     pub fn argv(&self, argv: &[String]) -> String {
         let mut parts = Vec::with_capacity(argv.len());
         let mut hide_next = false;
-        for arg in argv {
+        for (i, arg) in argv.iter().enumerate() {
             if hide_next {
                 parts.push(MASK.to_string());
                 hide_next = false;
                 continue;
             }
-            let quoted = if arg.is_empty() || arg.contains(char::is_whitespace) {
-                format!("'{arg}'")
-            } else {
-                arg.clone()
+            let shown = match secret_assignment(arg) {
+                // the whole rest of the element is the value, quotes and all
+                Some(name) => format!("{name}={MASK}"),
+                None => self.redact(arg),
             };
-            parts.push(quoted);
+            parts.push(sh_quote(&shown, i == 0));
             hide_next = is_secret_flag(arg);
         }
         self.redact(&parts.join(" "))
+    }
+}
+
+/// One word for POSIX sh: bare when every character is plain, else in single quotes with each
+/// `'` written `'\''`. A mask stays bare where the rest is plain (`--password=***`): it stands
+/// for a value, it is not meant to be run. In the first word `=` is quoted too (`A=b` would be
+/// an assignment).
+fn sh_quote(word: &str, first: bool) -> String {
+    let plain = |c: char| {
+        c.is_ascii_alphanumeric()
+            || matches!(c, '_' | '@' | '%' | '+' | ':' | ',' | '.' | '/' | '-')
+            || (c == '=' && !first)
+    };
+    if word.is_empty() {
+        "''".to_string()
+    } else if word.replace(MASK, "").chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", sh_escape(word))
     }
 }
 
@@ -188,6 +208,18 @@ pub fn header_is_secret(name: &str) -> bool {
         ]
         .iter()
         .any(|w| n.contains(w))
+}
+
+/// `--password=VALUE`, `DB_TOKEN=VALUE` as one argv element: the part before `=`, when the
+/// value is secret.
+fn secret_assignment(arg: &str) -> Option<&str> {
+    let (name, value) = arg.split_once('=')?;
+    let bare = name.trim_start_matches('-');
+    let ident = !bare.is_empty()
+        && bare
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'));
+    (ident && !value.is_empty() && name_is_secret(bare)).then_some(name)
 }
 
 /// `--password`, `-token`, `--api-key` (with no `=` in it): the next argv element is secret.
@@ -373,5 +405,22 @@ mod tests {
             .map(|s| s.to_string())
             .collect();
         assert_eq!(red.argv(&argv), "/bin/x *** 'a ***'");
+    }
+
+    #[test]
+    fn argv_is_posix_sh_quoted() {
+        let red = Redactor::default();
+        let argv: Vec<String> = ["/bin/sh", "-c", "printf 'x %s' \"$0\"", "", "a=b", "$HOME"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            red.argv(&argv),
+            r#"/bin/sh -c 'printf '\''x %s'\'' "$0"' '' a=b '$HOME'"#
+        );
+        let first: Vec<String> = vec!["A=b".into(), "x".into()];
+        assert_eq!(red.argv(&first), "'A=b' x");
+        let pw: Vec<String> = vec!["cli".into(), "--password=it's".into()];
+        assert_eq!(red.argv(&pw), "cli --password=***");
     }
 }

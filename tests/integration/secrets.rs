@@ -232,3 +232,50 @@ targets:
         out.assert_stderr_contains("***");
     }
 }
+
+/// The displayed argv is POSIX sh quoted: pasted after a command in a shell, it gives back
+/// the very argv that ran (nested single quotes included).
+#[test]
+fn the_displayed_argv_can_be_pasted_into_a_shell() {
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: api
+    checks:
+      - command: ["/bin/false"]
+    action:
+      exec:
+        restart: ["/bin/sh", "-c", "printf 'x %s\\n' \"$0\" >> {dir}/ran", "it's a \\ \"test\"", "", "$HOME", "plain"]
+"#,
+    );
+    let out = t.run(&["check", "--log-format", "json"]);
+    out.assert_code(2);
+    assert_eq!(t.read("ran"), "x it's a \\ \"test\"\n");
+    let done = json_lines(&out)
+        .into_iter()
+        .find(|l| l["msg"] == "action done")
+        .unwrap_or_else(|| panic!("no action done line\n{out}"));
+    let shown = done["argv"].as_str().expect("argv").to_string();
+    let back = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("printf '%s\\0' {shown}"))
+        .output()
+        .expect("run sh");
+    let words: Vec<String> = back
+        .stdout
+        .split(|b| *b == 0)
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+        .collect();
+    let expected = [
+        "/bin/sh".to_string(),
+        "-c".into(),
+        t.expand("printf 'x %s\\n' \"$0\" >> {dir}/ran"),
+        "it's a \\ \"test\"".into(),
+        "".into(),
+        "$HOME".into(),
+        "plain".into(),
+        "".into(),
+    ];
+    assert_eq!(words, expected, "displayed as: {shown}");
+}
