@@ -17,6 +17,11 @@
 //! before it formats, so each secret is registered with every form it can take in our output:
 //! as it is, escaped once and twice by each escaper the watchdog uses (Rust `{:?}` and
 //! `escape_debug`, JSON, logfmt), inside POSIX sh single quotes, and percent-encoded (URLs).
+//!
+//! **Cut text.** Output tails are cut out of longer streams. A cut can fall inside a secret,
+//! and the part on our side of it is no full match. [`Redactor::redact_cut`] masks, at a cut,
+//! any end of a secret (at the front) or any beginning of one (at the back) before anything
+//! else, so callers mask before they cut and use it for text that was cut before they saw it.
 
 use std::sync::Arc;
 
@@ -154,6 +159,50 @@ impl Redactor {
         mask_assignments(&out)
     }
 
+    /// [`Redactor::redact`] for bytes cut out of a longer stream (an output tail), as text.
+    /// `front_cut`: earlier bytes were dropped, so the bytes begin exactly at a cut, maybe
+    /// inside a secret: the longest end of any secret form they begin with is masked, however
+    /// short. The back may be cut too (a writer still writing as the tail is read): a beginning
+    /// of a secret form of at least [`MIN_SECRET_LEN`] bytes that they end with is masked
+    /// (shorter ones would mask ordinary endings of output too often).
+    pub fn redact_cut(&self, bytes: &[u8], front_cut: bool) -> String {
+        let mut start = 0;
+        let mut front_masked = false;
+        if front_cut {
+            let k = self
+                .forms
+                .iter()
+                .map(|f| longest_suffix_prefix(f.as_bytes(), bytes))
+                .max()
+                .unwrap_or(0);
+            if k > 0 {
+                start = k;
+                front_masked = true;
+            }
+        }
+        let rest = &bytes[start..];
+        let k = self
+            .forms
+            .iter()
+            .map(|f| longest_prefix_suffix(f.as_bytes(), rest))
+            .max()
+            .unwrap_or(0);
+        let (body, back_masked) = if k >= MIN_SECRET_LEN {
+            (&rest[..rest.len() - k], true)
+        } else {
+            (rest, false)
+        };
+        let mut text = String::with_capacity(bytes.len() + 2 * MASK.len());
+        if front_masked {
+            text.push_str(MASK);
+        }
+        text.push_str(&String::from_utf8_lossy(body));
+        if back_masked {
+            text.push_str(MASK);
+        }
+        self.redact(&text)
+    }
+
     /// Render an argv for humans, POSIX sh quoted (pasted into a shell it gives back the same
     /// words), masking the value after a secret-looking flag (`--password hunter2`) as well as
     /// everything [`Redactor::redact`] masks. Each element is masked before it is quoted.
@@ -176,6 +225,25 @@ impl Redactor {
         }
         self.redact(&parts.join(" "))
     }
+}
+
+/// The longest proper end of `form` (at least 1 byte) that `text` begins with; 0 if none.
+fn longest_suffix_prefix(form: &[u8], text: &[u8]) -> usize {
+    let Some(&first) = text.first() else { return 0 };
+    let from = form.len().saturating_sub(text.len()).max(1);
+    (from..form.len())
+        .find(|&i| form[i] == first && text.starts_with(&form[i..]))
+        .map_or(0, |i| form.len() - i)
+}
+
+/// The longest proper beginning of `form` that `text` ends with; 0 if none.
+fn longest_prefix_suffix(form: &[u8], text: &[u8]) -> usize {
+    let Some(&last) = text.last() else { return 0 };
+    let max = form.len().saturating_sub(1).min(text.len());
+    (1..=max)
+        .rev()
+        .find(|&k| form[k - 1] == last && text.ends_with(&form[..k]))
+        .unwrap_or(0)
 }
 
 /// One word for POSIX sh: bare when every character is plain, else in single quotes with each
@@ -422,5 +490,25 @@ mod tests {
         assert_eq!(red.argv(&first), "'A=b' x");
         let pw: Vec<String> = vec!["cli".into(), "--password=it's".into()];
         assert_eq!(red.argv(&pw), "cli --password=***");
+    }
+
+    #[test]
+    fn a_cut_inside_a_secret_leaks_no_part_of_it() {
+        let red = r(&["ABCDEFGHIJKLMNOPQRST"]);
+        // the front cut 8 characters into the secret
+        assert_eq!(red.redact_cut(b"IJKLMNOPQRST end", true), "*** end");
+        // however little is left of it
+        assert_eq!(red.redact_cut(b"T end", true), "*** end");
+        // not cut: text that merely begins like the end of a secret is left alone
+        assert_eq!(red.redact_cut(b"T end", false), "T end");
+        // the back cut inside one (a writer still writing)
+        assert_eq!(red.redact_cut(b"start ABCDEFG", false), "start ***");
+        assert_eq!(red.redact_cut(b"start ABC", false), "start ABC");
+        // and an escaped form cut the same way
+        let red = r(&[ESCAPY]);
+        assert_eq!(red.redact_cut(br#"en\\x\\y-1234" x"#, true), r#"***" x"#);
+        // and a whole one in the middle, as ever
+        assert_eq!(red.redact_cut(br#"a tok"en\x\y-1234 b"#, true), "a *** b");
+        assert_eq!(red.redact_cut(b"", true), "");
     }
 }

@@ -233,6 +233,52 @@ targets:
     }
 }
 
+/// 20 characters none of which a log line holds otherwise.
+const LONG: &str = "Kx7Qz9Wv2Lp5Rn8Tj3Yb";
+
+/// No 4 characters in a row of [`LONG`].
+#[track_caller]
+fn assert_no_piece_of_long(what: &str, text: &str) {
+    let chars: Vec<char> = LONG.chars().collect();
+    for w in chars.windows(4) {
+        let piece: String = w.iter().collect();
+        assert!(
+            !text.contains(&piece),
+            "{what} holds {piece:?}, a piece of the secret {LONG:?}:\n{text}"
+        );
+    }
+}
+
+/// The output is kept as its last 8 KiB: a command that prints the secret and then 8180 more
+/// bytes (spaces, collapsed away in the tail) has its tail begin 8 characters into the secret.
+/// The 12 characters after the cut are no less secret than the whole.
+#[test]
+fn an_output_tail_cut_inside_a_secret_shows_no_part_of_it() {
+    let script = r#"printf '%s' "$0"; head -c 8176 /dev/zero | tr '\0' ' '; echo end; exit 1"#;
+    let t = Test::new().env("NW_IT_SECRET", LONG).config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+default_policy: {{restart_cooldown_seconds: 0}}
+targets:
+  - name: api
+    checks:
+      - command: ["/bin/sh", "-c", "{script}", "${{NW_IT_SECRET}}"]
+    action:
+      exec:
+        restart: ["/bin/sh", "-c", "{script}", "${{NW_IT_SECRET}}"]
+"#,
+        script = script.replace('\\', "\\\\").replace('"', "\\\"")
+    ));
+    for args in [&["check"][..], &["check", "--log-format", "json"][..]] {
+        let out = t.run(args);
+        out.assert_code(2);
+        assert_no_piece_of_long(&format!("stderr of {args:?}"), &out.stderr);
+        // the tail is still there, cut where the secret was
+        out.assert_stderr_contains("*** end");
+    }
+    assert_no_piece_of_long("state.json", &t.read("state.json"));
+}
+
 /// The displayed argv is POSIX sh quoted: pasted after a command in a shell, it gives back
 /// the very argv that ran (nested single quotes included).
 #[test]
