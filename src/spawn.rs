@@ -302,11 +302,13 @@ fn file_tail(f: &std::fs::File) -> (Vec<u8>, bool) {
     (buf, start > 0)
 }
 
-/// Open (or create, mode 0600) the file an action's output goes to, for reading and appending:
-/// no symlink followed, no FIFO waited on, only a regular file will do. It is made 0600
-/// whatever the umask or its old mode: it holds a command's raw output.
-fn open_output_file(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+/// Open (or create, mode 0600) the file an action's output goes to, for reading and appending,
+/// refusing what we must not write through as root: a symlink (not followed), anything but a
+/// regular file (a FIFO is not waited on), a file with another hard link (its other name
+/// could be anywhere), a file another user owns (they could read it whatever its mode). It is
+/// made 0600 whatever the umask or its old mode: it holds a command's raw output.
+pub fn open_output_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
     let refuse = |why: String| std::io::Error::other(format!("{}: {why}", path.display()));
     let f = std::fs::OpenOptions::new()
         .read(true)
@@ -315,10 +317,25 @@ fn open_output_file(path: &Path) -> std::io::Result<std::fs::File> {
         .mode(0o600)
         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
         .open(path)
-        .map_err(|e| refuse(crate::util::os_error(&e)))?;
+        .map_err(|e| match e.raw_os_error() {
+            Some(nix::libc::ELOOP) => refuse("is a symbolic link; remove it".into()),
+            _ => refuse(crate::util::os_error(&e)),
+        })?;
     let meta = f.metadata()?;
     if !meta.is_file() {
         return Err(refuse("not a regular file".into()));
+    }
+    if meta.nlink() > 1 {
+        return Err(refuse(format!(
+            "has {} hard links; remove it, the watchdog creates its own",
+            meta.nlink()
+        )));
+    }
+    if meta.uid() != nix::unistd::geteuid().as_raw() {
+        return Err(refuse(format!(
+            "owned by uid {}, not by the watchdog; remove it",
+            meta.uid()
+        )));
     }
     set_nonblocking(f.as_raw_fd(), false);
     f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
