@@ -1,7 +1,9 @@
 //! One line per event on stderr: logfmt (`ts=... level=info msg="check" target=web ...`) by
 //! default, or JSON lines. The message and every text value of every line pass through the
 //! [`Redactor`]: no call site has to remember to mask a secret. (Numbers and booleans are
-//! produced by the code, not taken from user data, and stay as they are.)
+//! produced by the code, not taken from user data, and stay as they are.) Values are masked
+//! before they are quoted or JSON-encoded; a value logged with `?` (Debug) arrives already
+//! escaped, which the redactor masks too (it knows every escaped form of each secret).
 //!
 //! Under systemd (`JOURNAL_STREAM` set) logfmt lines carry no `ts=`: journald stamps them.
 
@@ -193,7 +195,8 @@ fn json_line(ts: Option<&str>, level: &str, f: &Fields, r: &Redactor) -> String 
     s
 }
 
-/// logfmt value: bare when safe, else double-quoted with `\"`, `\\`, `\n` escapes.
+/// logfmt value: bare when safe, else double-quoted with `\"`, `\\`, `\n` escapes (the
+/// redactor knows this escaping: see [`crate::redact::logfmt_escape`]).
 pub fn quote(s: &str) -> String {
     let bare = !s.is_empty()
         && s.chars()
@@ -201,23 +204,7 @@ pub fn quote(s: &str) -> String {
     if bare {
         return s.to_string();
     }
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    format!("\"{}\"", crate::redact::logfmt_escape(s))
 }
 
 #[cfg(test)]

@@ -174,8 +174,14 @@ pub enum Status {
 #[derive(Debug)]
 pub struct Output {
     pub status: Status,
+    /// The last [`OUTPUT_CAP`] bytes of each stream, raw (secrets and all: read them through
+    /// [`Output::tail`]).
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
+    /// The stream was longer: its tail begins where earlier bytes were cut off, maybe inside
+    /// a line, or a secret.
+    pub stdout_cut: bool,
+    pub stderr_cut: bool,
     pub duration: Duration,
 }
 
@@ -208,20 +214,22 @@ impl Status {
 
 impl Output {
     /// The last meaningful output, for a FAIL reason or a log line: stderr if any, else stdout;
-    /// secrets masked first, then whitespace collapsed and cut to the last `max` characters
-    /// (masking after cutting could leave half a secret).
+    /// see [`tail_text`].
     pub fn tail(&self, max: usize, redactor: &Redactor) -> String {
-        let src = if self.stderr.iter().any(|b| !b.is_ascii_whitespace()) {
-            &self.stderr
+        if self.stderr.iter().any(|b| !b.is_ascii_whitespace()) {
+            tail_text(&self.stderr, self.stderr_cut, max, redactor)
         } else {
-            &self.stdout
-        };
-        tail_text(src, max, redactor)
+            tail_text(&self.stdout, self.stdout_cut, max, redactor)
+        }
     }
 }
 
-pub fn tail_text(bytes: &[u8], max: usize, redactor: &Redactor) -> String {
-    let text = redactor.redact(&String::from_utf8_lossy(bytes));
+/// `bytes` (a stream's tail; `cut`: it begins where earlier bytes were cut off) for one line
+/// of text: secrets masked first (a secret the cut went through included, see
+/// [`Redactor::redact_cut`]), then the partial first line dropped, whitespace collapsed, and
+/// cut to the last `max` characters. Masking after cutting would leave part of a secret.
+pub fn tail_text(bytes: &[u8], cut: bool, max: usize, redactor: &Redactor) -> String {
+    let text = drop_partial_line(redactor.redact_cut(bytes, cut), cut);
     let words: Vec<&str> = text.split_whitespace().collect();
     let joined = words.join(" ");
     let count = joined.chars().count();
@@ -249,50 +257,89 @@ impl Tail {
             self.cut = true;
         }
     }
-    fn finish(mut self) -> Vec<u8> {
+
+    /// The last `OUTPUT_CAP` bytes, and whether earlier ones were cut off.
+    fn finish(mut self) -> (Vec<u8>, bool) {
         if self.buf.len() > OUTPUT_CAP {
             let cut = self.buf.len() - OUTPUT_CAP;
             self.buf.drain(..cut);
             self.cut = true;
         }
-        drop_partial_line(self.buf, self.cut)
+        (self.buf, self.cut)
     }
 }
 
-/// A buffer cut at its front may begin inside a line (inside a secret, even): drop that
-/// partial first line, unless it is the only one.
-fn drop_partial_line(mut buf: Vec<u8>, cut: bool) -> Vec<u8> {
+/// Text cut at its front may begin inside a line: drop that partial first line, unless it is
+/// the only one. (Call it on masked text: what it drops may end a secret whose start is gone.)
+pub fn drop_partial_line(mut text: String, cut: bool) -> String {
     if cut {
-        if let Some(nl) = buf.iter().position(|b| *b == b'\n') {
-            if nl + 1 < buf.len() {
-                buf.drain(..=nl);
+        if let Some(nl) = text.find('\n') {
+            if nl + 1 < text.len() {
+                text.drain(..=nl);
             }
         }
     }
-    buf
+    text
 }
 
-/// The last `OUTPUT_CAP` bytes of the file at `path` (empty if unreadable).
-fn file_tail(path: &Path) -> Vec<u8> {
-    use std::io::{Seek, SeekFrom};
-    use std::os::unix::fs::OpenOptionsExt;
-    let Ok(mut f) = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-        .open(path)
-    else {
-        return Vec::new();
-    };
-    if !f.metadata().is_ok_and(|m| m.is_file()) {
-        return Vec::new();
-    }
+/// The last `OUTPUT_CAP` bytes of `f` (empty if unreadable), and whether earlier ones exist.
+fn file_tail(f: &std::fs::File) -> (Vec<u8>, bool) {
+    use std::os::unix::fs::FileExt;
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     let start = len.saturating_sub(OUTPUT_CAP as u64);
-    let mut buf = Vec::with_capacity(OUTPUT_CAP);
-    if f.seek(SeekFrom::Start(start)).is_ok() {
-        let _ = f.take(OUTPUT_CAP as u64).read_to_end(&mut buf);
+    let mut buf = vec![0u8; OUTPUT_CAP];
+    let mut got = 0;
+    // a writer left behind may still append: read what is there, at most the cap
+    while got < buf.len() {
+        match f.read_at(&mut buf[got..], start + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
     }
-    drop_partial_line(buf, start > 0)
+    buf.truncate(got);
+    (buf, start > 0)
+}
+
+/// Open (or create, mode 0600) the file an action's output goes to, for reading and appending,
+/// refusing what we must not write through as root: a symlink (not followed), anything but a
+/// regular file (a FIFO is not waited on), a file with another hard link (its other name
+/// could be anywhere), a file another user owns (they could read it whatever its mode). It is
+/// made 0600 whatever the umask or its old mode: it holds a command's raw output.
+pub fn open_output_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    let refuse = |why: String| std::io::Error::other(format!("{}: {why}", path.display()));
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(nix::libc::ELOOP) => refuse("is a symbolic link; remove it".into()),
+            _ => refuse(crate::util::os_error(&e)),
+        })?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(refuse("not a regular file".into()));
+    }
+    if meta.nlink() > 1 {
+        return Err(refuse(format!(
+            "has {} hard links; remove it, the watchdog creates its own",
+            meta.nlink()
+        )));
+    }
+    if meta.uid() != nix::unistd::geteuid().as_raw() {
+        return Err(refuse(format!(
+            "owned by uid {}, not by the watchdog; remove it",
+            meta.uid()
+        )));
+    }
+    set_nonblocking(f.as_raw_fd(), false);
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    Ok(f)
 }
 
 /// Re-parent orphans of our commands to us (Linux PR_SET_CHILD_SUBREAPER), so we can reap them.
@@ -347,36 +394,25 @@ pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
     if spec.stdin.is_some() {
         cmd.stdin(Stdio::piped());
     }
+    let mut output_file = None;
     match spec.output {
         None => {
             cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         }
         Some(path) => {
-            // 0600: raw output may hold secrets (only the logged tail is masked)
+            // O_APPEND, then emptied: a daemon left by an earlier run that still writes here
+            // (same flag) appends at the new end instead of leaving a hole.
             let open = || {
-                use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-                // O_APPEND, then emptied: a daemon left by an earlier run that still writes
-                // here (same flag) appends at the new end instead of leaving a hole.
-                // No symlink followed, no FIFO waited on: only a regular file will do.
-                let f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .mode(0o600)
-                    .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-                    .open(path)?;
-                if !f.metadata()?.is_file() {
-                    return Err(std::io::Error::other("not a regular file"));
-                }
-                set_nonblocking(f.as_raw_fd(), false);
+                let f = open_output_file(path)?;
                 f.set_len(0)?;
-                f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-                Ok::<_, std::io::Error>((f.try_clone()?, f))
+                Ok::<_, std::io::Error>((f.try_clone()?, f.try_clone()?, f))
             };
             match open() {
-                Ok((out, err)) => {
+                Ok((out, err, f)) => {
                     cmd.stdout(out).stderr(err);
+                    output_file = Some(f);
                 }
-                // the output is lost, the action still runs
+                // the output is lost, the action still runs (its caller says so)
                 Err(_) => {
                     cmd.stdout(Stdio::null()).stderr(Stdio::null());
                 }
@@ -441,14 +477,16 @@ pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
         }
         Cleanup::LeaveGroup => unregister(pgid),
     }
-    let (mut stdout, stderr) = pipes.finish();
-    if let Some(path) = spec.output {
-        stdout = file_tail(path);
+    let ((mut stdout, mut stdout_cut), (stderr, stderr_cut)) = pipes.finish();
+    if let Some(f) = &output_file {
+        (stdout, stdout_cut) = file_tail(f);
     }
     Ok(Output {
         status,
         stdout,
         stderr,
+        stdout_cut,
+        stderr_cut,
         duration: start.elapsed(),
     })
 }
@@ -595,7 +633,7 @@ impl Pipes {
         }
     }
 
-    fn finish(self) -> (Vec<u8>, Vec<u8>) {
+    fn finish(self) -> ((Vec<u8>, bool), (Vec<u8>, bool)) {
         (self.out_buf.finish(), self.err_buf.finish())
     }
 }
@@ -767,8 +805,8 @@ mod tests {
     #[test]
     fn tail_text_keeps_the_end() {
         let r = Redactor::default();
-        assert_eq!(tail_text(b"a\n b  c\n", 10, &r), "a b c");
-        assert_eq!(tail_text(b"0123456789abcdef", 8, &r), "...bcdef");
+        assert_eq!(tail_text(b"a\n b  c\n", false, 10, &r), "a b c");
+        assert_eq!(tail_text(b"0123456789abcdef", false, 8, &r), "...bcdef");
     }
 
     #[test]
@@ -778,8 +816,8 @@ mod tests {
             "two  spaces".to_string(),
         ]);
         let out = b"failed for ABCDEFGHIJKLMNOPQRSTUVWXYZ now";
-        assert_eq!(tail_text(out, 12, &r), "...r *** now");
-        assert_eq!(tail_text(b"pw two  spaces\n", 50, &r), "pw ***");
+        assert_eq!(tail_text(out, false, 12, &r), "...r *** now");
+        assert_eq!(tail_text(b"pw two  spaces\n", false, 50, &r), "pw ***");
     }
 
     #[test]
@@ -789,8 +827,23 @@ mod tests {
         data.extend(std::iter::repeat_n(b'x', OUTPUT_CAP));
         data.extend(b"\nlast line\n");
         t.push(&data);
-        let buf = t.finish();
-        assert_eq!(buf, b"last line\n");
+        let (buf, cut) = t.finish();
+        assert!(cut && buf.len() == OUTPUT_CAP);
+        assert_eq!(tail_text(&buf, cut, 100, &Redactor::default()), "last line");
+    }
+
+    #[test]
+    fn a_tail_cut_inside_a_secret_shows_none_of_it() {
+        let r = Redactor::new(["Kx7Qz9Wv2Lp5Rn8Tj3Yb".to_string()]);
+        let mut t = Tail::default();
+        // one line: the cut keeps 12 of the secret's 20 characters
+        let mut data = b"Kx7Qz9Wv2Lp5Rn8Tj3Yb".to_vec();
+        data.extend(std::iter::repeat_n(b' ', OUTPUT_CAP - 16));
+        data.extend(b"end\n");
+        t.push(&data);
+        let (buf, cut) = t.finish();
+        assert!(buf.starts_with(b"2Lp5Rn8Tj3Yb "));
+        assert_eq!(tail_text(&buf, cut, 100, &r), "*** end");
     }
 
     #[test]

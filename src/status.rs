@@ -86,7 +86,15 @@ pub fn report(config: &Config, st: &state::StateFile, now: SystemTime) -> Report
                 last_check_age_seconds: last_check
                     .map(|c| now.duration_since(c).unwrap_or(Duration::ZERO).as_secs()),
                 last_restart,
-                transitions,
+                // masked here, before any formatting, like the last reason (a state file
+                // written by an older version may hold anything)
+                transitions: transitions
+                    .into_iter()
+                    .map(|mut tr| {
+                        tr.reason = tr.reason.map(|r| config.redactor.redact(&r));
+                        tr
+                    })
+                    .collect(),
             }
         })
         .collect();

@@ -2,6 +2,13 @@
 //! leaving the daemon it starts alone; or, with `detach: true`, start a foreground program in
 //! its own session and return at once. Output goes to a file (see `output_file`), whose tail
 //! is logged.
+//!
+//! The file (the action log) is written by the command itself, raw. Once the command has
+//! exited the watchdog rewrites it in place: only its last [`LOG_CAP`] bytes are kept, with
+//! every secret masked by the one redactor (a secret cut by the cap included). So what a run
+//! leaves there is bounded and masked. What it cannot bound or mask is what a daemon the
+//! command left behind writes to its inherited stdout/stderr afterwards: that is appended
+//! raw (the file stays 0600) until the target's next exec action starts the file over.
 
 use super::ActionResult;
 use crate::config::ExecAction;
@@ -9,8 +16,14 @@ use crate::policy::ActionKind;
 use crate::redact::Redactor;
 use crate::spawn::{self, Cleanup, Spec};
 use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::os::unix::fs::FileExt as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use tracing::warn;
+
+/// What the action log keeps of one run: its last 64 KiB.
+pub const LOG_CAP: usize = 64 * 1024;
 
 pub fn argv(e: &ExecAction, kind: ActionKind) -> Option<&[String]> {
     let (first, other) = match kind {
@@ -55,8 +68,51 @@ pub fn run(
     if let Some(dir) = output_file.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    match spawn::run(&spec) {
+    let result = match spawn::run(&spec) {
         Ok(out) => ActionResult::of(&out, e.timeout, redactor),
         Err(err) => ActionResult::failed(err.message, start.elapsed()),
+    };
+    if let Err(err) = keep_masked_tail(output_file, redactor) {
+        warn!(
+            file = %output_file.display(),
+            err = %err,
+            "action output not kept"
+        );
     }
+    result
+}
+
+/// Rewrite the action log in place as its last [`LOG_CAP`] bytes, secrets masked (see the
+/// module doc). In place, not renamed over: a daemon left behind keeps appending to this very
+/// file, which therefore stays where the next run will empty it. What it writes while we
+/// rewrite is lost.
+fn keep_masked_tail(path: &Path, redactor: &Redactor) -> std::io::Result<()> {
+    let f = spawn::open_output_file(path)?;
+    let len = f.metadata()?.len();
+    let start = len.saturating_sub(LOG_CAP as u64);
+    let mut buf = vec![0u8; LOG_CAP];
+    let mut got = 0;
+    while got < buf.len() {
+        match f.read_at(&mut buf[got..], start + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(got);
+    let cut = start > 0;
+    let mut text = spawn::drop_partial_line(redactor.redact_cut(&buf, cut), cut);
+    if cut {
+        text.insert_str(
+            0,
+            &format!(
+                "[neon-watchdog: {len} bytes of output; the last {} KiB are kept]\n",
+                LOG_CAP / 1024
+            ),
+        );
+    }
+    f.set_len(0)?;
+    // O_APPEND: lands at the end, after whatever a daemon appended meanwhile
+    (&f).write_all(text.as_bytes())
 }

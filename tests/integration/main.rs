@@ -13,6 +13,7 @@
 
 mod harness;
 
+mod action_log;
 mod checks;
 mod cli;
 mod commands;

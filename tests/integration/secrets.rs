@@ -125,3 +125,203 @@ fn files_written_by_the_watchdog_do_not_expose_secrets() {
     }
     assert!(checked >= 2, "{:?}", t.entries());
 }
+
+// --- secrets in every form ----------------------------------------------------------------
+
+/// A `${NAME}` value that every escaper changes: `{:?}`, JSON and logfmt all write it as
+/// `tok\"en\\x\\y-1234`, so a mask applied after formatting would never match it.
+const ESCAPY: &str = r#"tok"en\x\y-1234"#;
+
+/// Neither the value nor any escaped form of it: every form keeps `y-1234` as it is (nothing
+/// in it is escaped) and begins with `tok` and a quote or a backslash.
+#[track_caller]
+fn assert_no_escapy(what: &str, text: &str) {
+    for piece in ["y-1234", "tok\"", "tok\\"] {
+        assert!(
+            !text.contains(piece),
+            "{what} holds {piece:?}, a piece of the secret {ESCAPY:?}:\n{text}"
+        );
+    }
+}
+
+/// The value reaches the reason of a failing check through `{:?}` ("with \"...\" in its
+/// command line"), and from there every output: check lines in both formats, the state file,
+/// `status` and `status --json`, the three webhook bodies, the heartbeat body and the
+/// `test-config` summary.
+#[test]
+fn an_escaped_secret_is_masked_in_every_output() {
+    let hook = crate::notify::Recorder::start(0);
+    let name = unique_name("nwesc");
+    let t = Test::new().env("NW_IT_SECRET", ESCAPY).config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+heartbeat: {{url: "{hb}"}}
+notify:
+  - webhook: {{url: "{json}"}}
+  - webhook: {{url: "{slack}", format: slack}}
+  - webhook: {{url: "{discord}", format: discord}}
+targets:
+  - name: api
+    checks:
+      - process_name: {name}
+        cmdline_contains: "${{NW_IT_SECRET}}"
+    action: none
+"#,
+        hb = hook.url("/hb"),
+        json = hook.url("/json"),
+        slack = hook.url("/slack"),
+        discord = hook.url("/discord"),
+    ));
+    let out = t.run(&["check", "-v"]);
+    out.assert_code(2);
+    assert_no_escapy("logfmt check lines", &out.stderr);
+    out.assert_line_contains(&["msg=check", "result=FAIL"], "***");
+    let out = t.run(&["check", "-v", "--log-format", "json"]);
+    out.assert_code(2);
+    assert_no_escapy("JSON check lines", &out.stderr);
+    let fail = json_lines(&out)
+        .into_iter()
+        .find(|l| l["msg"] == "check")
+        .expect("a check line");
+    assert!(
+        fail["err"].as_str().is_some_and(|e| e.contains("***")),
+        "{fail:?}"
+    );
+    let state = t.read("state.json");
+    assert_no_escapy("state.json", &state);
+    assert!(state.contains("***"), "{state}");
+    for args in [&["status"][..], &["status", "--json"][..]] {
+        let out = t.run(args);
+        out.assert_code(2);
+        assert_no_escapy(&format!("stdout of {args:?}"), &out.stdout);
+        out.assert_stdout_contains("***");
+    }
+    let out = t.run(&["test-config"]);
+    out.assert_code(0);
+    assert_no_escapy("test-config stdout", &out.stdout);
+    assert_no_escapy("test-config stderr", &out.stderr);
+    out.assert_stdout_contains("***");
+    let reqs = hook.requests();
+    for path in ["/json", "/slack", "/discord", "/hb/fail"] {
+        let got: Vec<_> = reqs.iter().filter(|r| r.path == path).collect();
+        assert!(!got.is_empty(), "nothing sent to {path}: {reqs:#?}");
+        for r in got {
+            assert_no_escapy(&format!("the body sent to {path}"), &r.body);
+            assert!(r.body.contains("***"), "{path}: {}", r.body);
+        }
+    }
+}
+
+/// A config error that quotes the value with `{:?}` masks it in both log formats.
+#[test]
+fn an_escaped_secret_is_masked_in_config_errors() {
+    let t = Test::new().env("NW_IT_SECRET", ESCAPY).config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: api
+    checks:
+      - process_name: "/opt/${NW_IT_SECRET}/bin"
+    action: none
+"#,
+    );
+    for args in [&["check"][..], &["check", "--log-format", "json"][..]] {
+        let out = t.run(args);
+        out.assert_code(78);
+        assert_no_escapy(&format!("config error of {args:?}"), &out.stderr);
+        out.assert_stderr_contains("***");
+    }
+}
+
+/// 20 characters none of which a log line holds otherwise.
+const LONG: &str = "Kx7Qz9Wv2Lp5Rn8Tj3Yb";
+
+/// No 4 characters in a row of [`LONG`].
+#[track_caller]
+fn assert_no_piece_of_long(what: &str, text: &str) {
+    let chars: Vec<char> = LONG.chars().collect();
+    for w in chars.windows(4) {
+        let piece: String = w.iter().collect();
+        assert!(
+            !text.contains(&piece),
+            "{what} holds {piece:?}, a piece of the secret {LONG:?}:\n{text}"
+        );
+    }
+}
+
+/// The output is kept as its last 8 KiB: a command that prints the secret and then 8180 more
+/// bytes (spaces, collapsed away in the tail) has its tail begin 8 characters into the secret.
+/// The 12 characters after the cut are no less secret than the whole.
+#[test]
+fn an_output_tail_cut_inside_a_secret_shows_no_part_of_it() {
+    let script = r#"printf '%s' "$0"; head -c 8176 /dev/zero | tr '\0' ' '; echo end; exit 1"#;
+    let t = Test::new().env("NW_IT_SECRET", LONG).config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+default_policy: {{restart_cooldown_seconds: 0}}
+targets:
+  - name: api
+    checks:
+      - command: ["/bin/sh", "-c", "{script}", "${{NW_IT_SECRET}}"]
+    action:
+      exec:
+        restart: ["/bin/sh", "-c", "{script}", "${{NW_IT_SECRET}}"]
+"#,
+        script = script.replace('\\', "\\\\").replace('"', "\\\"")
+    ));
+    for args in [&["check"][..], &["check", "--log-format", "json"][..]] {
+        let out = t.run(args);
+        out.assert_code(2);
+        assert_no_piece_of_long(&format!("stderr of {args:?}"), &out.stderr);
+        // the tail is still there, cut where the secret was
+        out.assert_stderr_contains("*** end");
+    }
+    assert_no_piece_of_long("state.json", &t.read("state.json"));
+}
+
+/// The displayed argv is POSIX sh quoted: pasted after a command in a shell, it gives back
+/// the very argv that ran (nested single quotes included).
+#[test]
+fn the_displayed_argv_can_be_pasted_into_a_shell() {
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: api
+    checks:
+      - command: ["/bin/false"]
+    action:
+      exec:
+        restart: ["/bin/sh", "-c", "printf 'x %s\\n' \"$0\" >> {dir}/ran", "it's a \\ \"test\"", "", "$HOME", "plain"]
+"#,
+    );
+    let out = t.run(&["check", "--log-format", "json"]);
+    out.assert_code(2);
+    assert_eq!(t.read("ran"), "x it's a \\ \"test\"\n");
+    let done = json_lines(&out)
+        .into_iter()
+        .find(|l| l["msg"] == "action done")
+        .unwrap_or_else(|| panic!("no action done line\n{out}"));
+    let shown = done["argv"].as_str().expect("argv").to_string();
+    let back = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("printf '%s\\0' {shown}"))
+        .output()
+        .expect("run sh");
+    let words: Vec<String> = back
+        .stdout
+        .split(|b| *b == 0)
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+        .collect();
+    let expected = [
+        "/bin/sh".to_string(),
+        "-c".into(),
+        t.expand("printf 'x %s\\n' \"$0\" >> {dir}/ran"),
+        "it's a \\ \"test\"".into(),
+        "".into(),
+        "$HOME".into(),
+        "plain".into(),
+        "".into(),
+    ];
+    assert_eq!(words, expected, "displayed as: {shown}");
+}
