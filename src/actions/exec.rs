@@ -66,7 +66,8 @@ pub fn run(
         .cleanup(Cleanup::LeaveGroup)
         .output(output_file);
     if let Some(dir) = output_file.parent() {
-        let _ = std::fs::create_dir_all(dir);
+        // the state directory: 0700 whatever the umask, like the state file's
+        let _ = crate::files::ensure_dir(dir, 0o700);
     }
     let result = match spawn::run(&spec) {
         Ok(out) => ActionResult::of(&out, e.timeout, redactor),
