@@ -585,6 +585,11 @@ pub fn alerts(
 /// the next failed pass. The hourly window and the cooldown stay: a reset must not open the
 /// door to a restart storm. Returns whether anything changed.
 pub fn reset(state: &mut TargetState, now: SystemTime) -> bool {
+    if state.status == Health::Healthy {
+        // nothing to forget: a healthy target has no failures, backoff or gave_up; it stays
+        // healthy (`reset --all` must not make `status` report it unknown)
+        return false;
+    }
     let before = state.clone();
     set_status(
         state,
@@ -1180,6 +1185,11 @@ mod tests {
         // resetting a clean state changes nothing
         let mut clean = TargetState::default();
         assert!(!reset(&mut clean, at(0)));
+        // nor does resetting a healthy target: it stays healthy
+        let (mut healthy, _) = passes(&p, BOTH, &[(0, ok())]);
+        let before = healthy.clone();
+        assert!(!reset(&mut healthy, at(5)));
+        assert_eq!(healthy, before);
     }
 
     #[test]

@@ -29,8 +29,11 @@ pub struct Report {
     pub state_file: String,
     #[serde(with = "crate::util::time_rfc3339")]
     pub generated: SystemTime,
-    /// Every enabled target is healthy (the exit code is 0).
+    /// Every enabled target is healthy, and checked recently (the exit code is 0).
     pub healthy: bool,
+    /// A target whose last check is older than this is stale: three intervals, at least a
+    /// minute.
+    pub stale_after_seconds: u64,
     pub targets: Vec<Row>,
 }
 
@@ -51,11 +54,16 @@ pub struct Row {
     #[serde(serialize_with = "crate::util::opt_time::serialize")]
     pub last_restart: Option<SystemTime>,
     pub transitions: Vec<Transition>,
+    /// The last check is older than `stale_after_seconds`: the watchdog stopped checking
+    /// (its timer stopped, or it is broken), so the status above is old news.
+    pub stale: bool,
 }
 
 /// The report for `config`'s targets from `st` at `now` (pure: tested below).
 pub fn report(config: &Config, st: &state::StateFile, now: SystemTime) -> Report {
     let hour_ago = now.checked_sub(HOUR).unwrap_or(SystemTime::UNIX_EPOCH);
+    let stale_after = stale_after(config);
+    let age_of = |t: SystemTime| now.duration_since(t).unwrap_or(Duration::ZERO);
     let targets: Vec<Row> = config
         .targets
         .iter()
@@ -83,8 +91,8 @@ pub fn report(config: &Config, st: &state::StateFile, now: SystemTime) -> Report
                 restarts_total,
                 last_reason: last_reason.map(|r| config.redactor.redact(&r)),
                 last_check,
-                last_check_age_seconds: last_check
-                    .map(|c| now.duration_since(c).unwrap_or(Duration::ZERO).as_secs()),
+                last_check_age_seconds: last_check.map(|c| age_of(c).as_secs()),
+                stale: t.enabled && last_check.is_some_and(|c| age_of(c) > stale_after),
                 last_restart,
                 // masked here, before any formatting, like the last reason (a state file
                 // written by an older version may hold anything)
@@ -101,14 +109,21 @@ pub fn report(config: &Config, st: &state::StateFile, now: SystemTime) -> Report
     let healthy = targets
         .iter()
         .filter(|r| r.enabled)
-        .all(|r| r.status == Health::Healthy.as_str());
+        .all(|r| r.status == Health::Healthy.as_str() && !r.stale);
     Report {
         version: env!("CARGO_PKG_VERSION"),
         state_file: config.state_file.display().to_string(),
         generated: now,
         healthy,
+        stale_after_seconds: stale_after.as_secs(),
         targets,
     }
+}
+
+/// When a target's last check is old news: three intervals (the timer's tick, or `run`'s
+/// loop), at least a minute.
+pub fn stale_after(config: &Config) -> Duration {
+    (config.interval * 3).max(Duration::from_secs(60))
 }
 
 /// "12s", "5m", "3h", "2d"
@@ -146,10 +161,12 @@ pub fn table(r: &Report, now: SystemTime) -> String {
         .targets
         .iter()
         .map(|t| {
-            let status = if t.enabled {
-                t.status.to_string()
-            } else {
+            let status = if !t.enabled {
                 format!("{} (disabled)", t.status)
+            } else if t.stale {
+                format!("{} (stale)", t.status)
+            } else {
+                t.status.to_string()
             };
             [
                 t.name.clone(),
@@ -205,7 +222,32 @@ pub fn status(config: &Config, json: bool) -> Result<Exit, Error> {
         table(&r, now)
     };
     print!("{}", config.redactor.redact(&text));
-    Ok(if r.healthy { Exit::Ok } else { Exit::Failing })
+    let failing = r
+        .targets
+        .iter()
+        .any(|t| t.enabled && t.status != Health::Healthy.as_str());
+    let stale: Vec<&str> = r
+        .targets
+        .iter()
+        .filter(|t| t.stale)
+        .map(|t| t.name.as_str())
+        .collect();
+    if !stale.is_empty() {
+        warn!(
+            targets = %stale.join(","),
+            stale_after_s = r.stale_after_seconds,
+            "stale: the last check is older than three intervals; is the neon-watchdog timer (or `run`) still running? (`systemctl status neon-watchdog.timer`)"
+        );
+    }
+    // 0 healthy and checked recently; 2 a target not healthy (failing, or never checked);
+    // 1 the watchdog's own trouble: healthy, but stale
+    Ok(if r.healthy {
+        Exit::Ok
+    } else if failing {
+        Exit::Failing
+    } else {
+        Exit::Internal
+    })
 }
 
 /// `neon-watchdog reset TARGET | --all`: takes the lock, clears failures, backoff and
@@ -253,7 +295,7 @@ pub fn reset(config: &Config, target: Option<&str>, dry_run: bool) -> Result<Exi
                 "target reset: failures, backoff and gave_up cleared; actions enabled again"
             );
         } else {
-            info!(target = name, "nothing to reset");
+            info!(target = name, status = t.status.as_str(), "nothing to reset");
         }
     }
     if changed > 0 && !dry_run {
@@ -338,6 +380,15 @@ mod tests {
         assert!(lines[3].contains("failed (disabled)"), "{table}");
         // the disabled target does not make it unhealthy
         st.targets.get_mut("web").unwrap().status = Health::Healthy;
+        assert!(report(&c, &st, at(5000)).healthy);
+        // stale: the last check is older than three intervals (30 s) and a minute
+        let web = st.targets.get_mut("web").unwrap();
+        web.last_check = Some(at(5000 - 91));
+        let r = report(&c, &st, at(5000));
+        assert!(r.targets[0].stale && !r.healthy);
+        assert_eq!(r.stale_after_seconds, 90);
+        assert!(super::table(&r, at(5000)).contains("healthy (stale)"));
+        st.targets.get_mut("web").unwrap().last_check = Some(at(5000 - 89));
         assert!(report(&c, &st, at(5000)).healthy);
         // a target never checked is not healthy
         st.targets.remove("web");

@@ -195,5 +195,34 @@ fn status_table_and_exit_code_follow_the_last_pass() {
     std::fs::remove_file(t.path("up")).expect("rm up");
     t.run(&["status"]).assert_code(0);
     assert_eq!(t.count_lines("runs"), 0);
-    t.run(&["reset", "--all"]).assert_code(0);
+    // reset --all leaves a healthy target healthy (it used to make it unknown: status 2)
+    t.run(&["reset", "--all"])
+        .assert_code(0)
+        .assert_line_contains(&["msg=\"nothing to reset\""], "target=app status=healthy");
+    t.run(&["status"]).assert_code(0);
+    assert_eq!(status_of_app(&t), "healthy");
+}
+
+/// A state file whose last check lies hours in the past: the timer stopped. `status` must not
+/// call that healthy.
+#[test]
+fn stale_state_is_never_reported_healthy() {
+    let t = target("{restart_cooldown_seconds: 0}", "");
+    t.write("up", "");
+    t.run(&["check"]).assert_code(0);
+    t.run(&["status"]).assert_code(0);
+    t.age_state(3 * 3600);
+    let out = t.run(&["status"]);
+    out.assert_code(1)
+        .assert_stdout_contains("healthy (stale)")
+        .assert_line_contains(&["level=warn", "stale"], "targets=app");
+    let out = t.run(&["status", "--json"]);
+    out.assert_code(1);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("status --json is JSON");
+    assert_eq!(v["healthy"], false);
+    assert_eq!(v["targets"][0]["stale"], true);
+    assert_eq!(v["targets"][0]["status"], "healthy");
+    // a pass makes it fresh again
+    t.run(&["check"]).assert_code(0);
+    t.run(&["status"]).assert_code(0);
 }
