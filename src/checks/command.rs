@@ -15,8 +15,10 @@ pub fn check(
     let spec = Spec::new(argv, timeout).cleanup(Cleanup::KillAll);
     let out = match spawn::run(&spec) {
         Ok(o) => o,
-        Err(e) if e.local => return CheckResult::unknown(e.message),
-        Err(e) => return CheckResult::fail(e.message),
+        // the check's own program could not be started (a typo, a missing package, out of
+        // processes): that says nothing about the target, and restarting a healthy service
+        // because of a config typo is how a watchdog makes things worse
+        Err(e) => return CheckResult::unknown(e.message),
     };
     let exit = out.status.code();
     let r = match exit {

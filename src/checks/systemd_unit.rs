@@ -32,8 +32,9 @@ pub fn check(systemctl: &str, unit: &str, timeout: Duration, r: &Redactor) -> Ch
     let out = match spawn::run(&Spec::new(&argv, timeout)) {
         Ok(o) => o,
         Err(e) if e.local => return CheckResult::unknown(e.message),
+        // systemctl itself is missing: the unit's health is unknown, not failing
         Err(e) => {
-            return CheckResult::fail(format!(
+            return CheckResult::unknown(format!(
                 "{} (set systemctl_path if systemctl lives elsewhere)",
                 e.message
             ))

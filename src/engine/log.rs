@@ -103,9 +103,9 @@ fn decision(
             }
         }
         Decision::Inconclusive => {
-            warn!(
+            error!(
                 target = name, reason = %outcome.reason,
-                "cannot tell whether the target is healthy: the watchdog could not run its checks (out of processes or memory?); nothing counted, no action"
+                "cannot tell whether the target is healthy: a check could not be carried out (its program missing or not executable, or the watchdog out of processes or memory: see reason); nothing counted, no action"
             );
         }
         Decision::BelowThreshold { .. } => {

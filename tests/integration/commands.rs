@@ -353,6 +353,37 @@ targets:
     );
 }
 
+/// A check whose own program is missing (a typo) makes the target's health unknown: a healthy
+/// service is never restarted because of it, pass after pass.
+#[test]
+fn a_missing_check_program_is_no_failure_of_the_target() {
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: api
+    checks:
+      - command: ["/usr/bin/crul", "-fsS", "http://127.0.0.1:1/health"]
+    policy: {restart_cooldown_seconds: 0}
+    action:
+      exec:
+        restart: ["/bin/sh", "-c", "echo run >> {dir}/runs"]
+"#,
+    );
+    for _ in 0..3 {
+        t.run(&["check"])
+            .assert_code(1)
+            .assert_line_contains(&["result=FAIL"], "inconclusive=true")
+            .assert_line_contains(
+                &["level=error", "cannot tell"],
+                "cannot run /usr/bin/crul: no such file or directory",
+            )
+            .assert_line_contains(&["msg=\"pass done\""], "failing=0 unknown=1");
+    }
+    assert_eq!(t.count_lines("runs"), 0, "restarted because of a typo in a check");
+    assert_eq!(t.state()["targets"]["api"]["consecutive_failures"], 0);
+}
+
 /// A start command that cannot run is an action failure with the OS's words, not a crash.
 #[test]
 fn missing_action_program_is_reported() {

@@ -125,7 +125,9 @@ targets:
   - {name: web, checks: [{systemd_unit: web.service}], action: none}
 "#,
     );
+    // the unit's health is unknown, not failing: exit 1, nothing counted
     t.run(&["check"])
-        .assert_code(2)
-        .assert_line_contains(&["result=FAIL"], "set systemctl_path");
+        .assert_code(1)
+        .assert_line_contains(&["result=FAIL"], "set systemctl_path")
+        .assert_line_contains(&["level=error", "cannot tell"], "no-systemctl");
 }
