@@ -5,7 +5,12 @@
 //! before they are quoted or JSON-encoded; a value logged with `?` (Debug) arrives already
 //! escaped, which the redactor masks too (it knows every escaped form of each secret).
 //!
-//! Under systemd (`JOURNAL_STREAM` set) logfmt lines carry no `ts=`: journald stamps them.
+//! Under systemd, when stderr is the journal (`JOURNAL_STREAM` names stderr's device and
+//! inode), each event goes to journald with its native protocol instead (a datagram on
+//! /run/systemd/journal/socket): `PRIORITY` from the level, `MESSAGE` the line as it would have
+//! been printed (without `ts=`: journald stamps it), and every field as a journal field of its
+//! own (`TARGET`, `CHECK`, `RESULT`, `LATENCY_MS`, `ERR`, ...), masked like the line. If the
+//! socket cannot be used, the line goes to stderr with the `<N>` priority prefix journald reads.
 
 use crate::config::LogLevel;
 use crate::redact::Redactor;
@@ -48,8 +53,112 @@ struct LineLayer {
     format: LogFormat,
     /// A `LogLevel` as u8: events up to it are written.
     max: Arc<AtomicU8>,
-    timestamps: bool,
+    sink: Sink,
     redactor: Arc<RwLock<Redactor>>,
+}
+
+/// Where lines go.
+enum Sink {
+    /// A terminal, a file, a pipe: lines with their timestamp.
+    Stderr,
+    /// stderr is the journal: native entries on its socket (journald stamps them).
+    Journal(std::os::unix::net::UnixDatagram),
+    /// stderr is the journal but its socket cannot be used: lines with a `<N>` prefix.
+    JournalStream,
+}
+
+/// journald's native socket.
+const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
+
+impl Sink {
+    fn detect() -> Sink {
+        if !stderr_is_journal() {
+            return Sink::Stderr;
+        }
+        let sock = std::os::unix::net::UnixDatagram::unbound()
+            .and_then(|s| s.connect(JOURNAL_SOCKET).map(|()| s));
+        match sock {
+            Ok(s) => Sink::Journal(s),
+            Err(_) => Sink::JournalStream,
+        }
+    }
+}
+
+/// systemd sets `JOURNAL_STREAM=DEV:INODE` for a service whose stderr goes to the journal;
+/// it holds only while stderr is still that stream (not redirected by a wrapper).
+fn stderr_is_journal() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(v) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let v = v.to_string_lossy();
+    let Some((dev, ino)) = v.split_once(':') else {
+        return false;
+    };
+    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
+        return false;
+    };
+    // fstat of fd 2, through /proc/self/fd/2 (a socket or a pipe has no path of its own)
+    std::fs::metadata("/proc/self/fd/2").is_ok_and(|m| m.dev() == dev && m.ino() == ino)
+}
+
+/// syslog priority of a level, as journald files it.
+fn priority(l: &Level) -> u8 {
+    match *l {
+        Level::ERROR => 3,
+        Level::WARN => 4,
+        Level::INFO => 6,
+        _ => 7,
+    }
+}
+
+/// A journal field name: uppercase letters, digits and `_`, not starting with `_` (those
+/// are journald's own) nor a digit.
+fn journal_name(k: &str) -> String {
+    let mut n: String = k
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if n.starts_with(|c: char| c == '_' || c.is_ascii_digit()) {
+        n.insert(0, 'F');
+    }
+    n
+}
+
+/// One entry of journald's native protocol: `NAME=value\n`, or for a value with a newline
+/// `NAME\n`, its length as 64-bit little endian, the value, `\n`.
+fn journal_entry(message: &str, priority: u8, f: &Fields, r: &Redactor) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    let mut field = |name: &str, value: &str| {
+        out.extend_from_slice(name.as_bytes());
+        if value.contains('\n') {
+            out.push(b'\n');
+            out.extend_from_slice(&(value.len() as u64).to_le_bytes());
+            out.extend_from_slice(value.as_bytes());
+        } else {
+            out.push(b'=');
+            out.extend_from_slice(value.as_bytes());
+        }
+        out.push(b'\n');
+    };
+    field("MESSAGE", message);
+    field("PRIORITY", &priority.to_string());
+    field("SYSLOG_IDENTIFIER", "neon-watchdog");
+    for (k, v) in &f.fields {
+        let value = match v {
+            Value::Str(s) => r.redact(s),
+            Value::Num(s) => s.clone(),
+            Value::Bool(b) => b.to_string(),
+        };
+        field(&journal_name(k), &value);
+    }
+    out
 }
 
 fn rank(l: &Level) -> u8 {
@@ -70,7 +179,7 @@ pub fn init(level: LogLevel, format: LogFormat, redactor: Redactor) -> Handle {
     let layer = LineLayer {
         format,
         max: max.clone(),
-        timestamps: format == LogFormat::Json || std::env::var_os("JOURNAL_STREAM").is_none(),
+        sink: Sink::detect(),
         redactor: redactor.clone(),
     };
     let _ = tracing_subscriber::registry().with(layer).try_init();
@@ -141,15 +250,25 @@ impl<S: Subscriber> Layer<S> for LineLayer {
             Ok(g) => g.clone(),
             Err(_) => return,
         };
-        let level = event.metadata().level().as_str().to_ascii_lowercase();
-        let ts = self
-            .timestamps
+        let meta_level = event.metadata().level();
+        let level = meta_level.as_str().to_ascii_lowercase();
+        // journald stamps what it receives; JSON lines keep their ts
+        let ts = (matches!(self.sink, Sink::Stderr) || self.format == LogFormat::Json)
             .then(|| crate::util::rfc3339(std::time::SystemTime::now()));
         let line = match self.format {
             LogFormat::Logfmt => logfmt_line(ts.as_deref(), &level, &f, &redactor),
             LogFormat::Json => json_line(ts.as_deref(), &level, &f, &redactor),
         };
+        if let Sink::Journal(sock) = &self.sink {
+            let entry = journal_entry(line.trim_end(), priority(meta_level), &f, &redactor);
+            if sock.send(&entry).is_ok() {
+                return;
+            }
+        }
         let mut err = std::io::stderr().lock();
+        if !matches!(self.sink, Sink::Stderr) {
+            let _ = write!(err, "<{}>", priority(meta_level));
+        }
         let _ = err.write_all(line.as_bytes());
     }
 }
@@ -245,6 +364,35 @@ mod tests {
         assert_eq!(v["latency_ms"], 3);
         assert_eq!(v["ok"], false);
         assert!(v.get("ts").is_none());
+    }
+
+    #[test]
+    fn journal_entries_carry_priority_and_fields() {
+        let r = Redactor::new(["hunter2".to_string()]);
+        let e = journal_entry("level=warn msg=check", 4, &fields(), &r);
+        let text = String::from_utf8_lossy(&e);
+        assert!(
+            text.starts_with("MESSAGE=level=warn msg=check\nPRIORITY=4\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("SYSLOG_IDENTIFIER=neon-watchdog\nTARGET=web\n"),
+            "{text}"
+        );
+        assert!(text.contains("LATENCY_MS=3\nOK=false\n"), "{text}");
+        // a value with a newline: NAME, newline, 64-bit LE length, the value, newline
+        let value = "exit 1: auth *** failed\nline2";
+        let mut want = b"ERR\n".to_vec();
+        want.extend_from_slice(&(value.len() as u64).to_le_bytes());
+        want.extend_from_slice(value.as_bytes());
+        want.push(b'\n');
+        assert!(
+            e.windows(want.len()).any(|w| w == want.as_slice()),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2"));
+        assert_eq!(journal_name("latency_ms"), "LATENCY_MS");
+        assert_eq!(journal_name("_x"), "F_X");
     }
 
     #[test]

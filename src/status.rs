@@ -295,7 +295,11 @@ pub fn reset(config: &Config, target: Option<&str>, dry_run: bool) -> Result<Exi
                 "target reset: failures, backoff and gave_up cleared; actions enabled again"
             );
         } else {
-            info!(target = name, status = t.status.as_str(), "nothing to reset");
+            info!(
+                target = name,
+                status = t.status.as_str(),
+                "nothing to reset"
+            );
         }
     }
     if changed > 0 && !dry_run {

@@ -380,7 +380,11 @@ targets:
             )
             .assert_line_contains(&["msg=\"pass done\""], "failing=0 unknown=1");
     }
-    assert_eq!(t.count_lines("runs"), 0, "restarted because of a typo in a check");
+    assert_eq!(
+        t.count_lines("runs"),
+        0,
+        "restarted because of a typo in a check"
+    );
     assert_eq!(t.state()["targets"]["api"]["consecutive_failures"], 0);
 }
 

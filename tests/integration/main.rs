@@ -24,6 +24,7 @@ mod examples;
 mod files;
 mod golden;
 mod http;
+mod journald;
 mod kinds;
 mod lock;
 mod logs;
