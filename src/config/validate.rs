@@ -89,7 +89,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn seconds(&mut self, path: &str, v: Option<i64>, default: u64, min: i64) -> Duration {
+    fn seconds(&mut self, path: &str, v: Option<i128>, default: u64, min: i128) -> Duration {
         match v {
             None => Duration::from_secs(default),
             Some(n) if n < min => {
@@ -112,7 +112,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn count(&mut self, path: &str, v: Option<i64>, default: u32) -> u32 {
+    fn count(&mut self, path: &str, v: Option<i128>, default: u32) -> u32 {
         match v {
             None => default,
             Some(n) if n < 1 => {
@@ -205,7 +205,7 @@ fn exe_warning(program: &str) -> Option<String> {
 
 /// Upper bound of every `*_seconds` value: beyond it, it is a typo, and time arithmetic would
 /// overflow.
-const MAX_SECONDS: i64 = 365 * 24 * 3600;
+const MAX_SECONDS: i128 = 365 * 24 * 3600;
 
 /// Validate a raw config into the model. `Err` holds every problem found; the `Ok` side
 /// carries warnings (things that will work but probably not as meant).
@@ -386,7 +386,7 @@ fn policy(cx: &mut Ctx, p: &str, raw: Option<&RawPolicy>, base: Policy) -> Polic
         base.fail_threshold,
     );
     // an absent key keeps the base's value; a present one is checked (0 allowed: "off")
-    let secs = |cx: &mut Ctx, key: &str, v: Option<i64>, base: Duration| match v {
+    let secs = |cx: &mut Ctx, key: &str, v: Option<i128>, base: Duration| match v {
         None => base,
         Some(_) => cx.seconds(&format!("{p}.{key}"), v, base.as_secs(), 0),
     };

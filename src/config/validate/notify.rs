@@ -24,7 +24,7 @@ fn url(cx: &mut Ctx, p: &str, v: Option<&str>, example: &str) -> Option<String> 
 
 /// Webhook and heartbeat timeouts: they run inside the pass (and under its lock), so they must
 /// stay short: 1..60 s.
-fn short_timeout(cx: &mut Ctx, p: &str, v: Option<i64>, default: u64) -> Duration {
+fn short_timeout(cx: &mut Ctx, p: &str, v: Option<i128>, default: u64) -> Duration {
     match v {
         Some(n) if n > 60 => {
             cx.err(
