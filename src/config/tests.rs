@@ -587,7 +587,7 @@ fn new_check_kinds_are_validated_with_paths() {
             "c.yml: targets[0].checks[3].max_rss_mb: is a modifier of process_name and pid_file checks only (line 7)",
             "c.yml: targets[0].checks[4].cmdline_regex: \"(\" is not a valid regex: error: unclosed group (line 8)",
             "c.yml: targets[0].checks[4].user: no user named \"no-such-user-here\" on this machine: give an existing user name or a numeric uid (line 8)",
-            "c.yml: targets[0].checks[4].max_cpu_percent: must be more than 0 (percent of one core: 100 is one busy core), got 0 (line 8)",
+            "c.yml: targets[0].checks[4].max_cpu_percent: must be more than 0 and at most 100000 (percent of one core: 100 is one busy core), got 0 (line 8)",
             "c.yml: targets[0].checks[5].max_age_seconds: is missing: say how old the file may get, e.g. max_age_seconds: 300 (line 9)",
             "c.yml: targets[0].checks[6].min_free_percent: must be more than 0 and less than 100, got 100 (line 10)",
             "c.yml: targets[0].checks[7].system: is empty: give max_load_per_core and/or max_memory_used_percent, e.g. {max_load_per_core: 4.0} (line 11)",

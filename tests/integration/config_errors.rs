@@ -451,6 +451,41 @@ targets:
 }
 
 #[test]
+fn numbers_out_of_range_give_the_range() {
+    let e = invalid(
+        "config.yml",
+        r#"state_file: {dir}/state.json
+interval_seconds: 18446744073709551616
+targets:
+  - name: web
+    checks:
+      - {process_name: x, max_children: 4294967296}
+      - {process_name: y, max_cpu_percent: 200000}
+    policy: {fail_threshold: 4294967296, give_up_after_restarts: 99999999999}
+    action: none
+"#,
+    );
+    assert_eq!(
+        e,
+        "neon-watchdog: config is invalid (5 problems):\n\
+         CFG: interval_seconds: 18446744073709551616 is more than a year (31536000 seconds); use a smaller value (line 2)\n\
+         CFG: targets[0].checks[0].max_children: 4294967296 is out of range 0..4294967295 (line 6)\n\
+         CFG: targets[0].checks[1].max_cpu_percent: must be more than 0 and at most 100000 (percent of one core: 100 is one busy core), got 200000 (line 7)\n\
+         CFG: targets[0].policy.fail_threshold: 4294967296 is out of range 1..4294967295 (line 8)\n\
+         CFG: targets[0].policy.give_up_after_restarts: 99999999999 is out of range 0..4294967295 (line 8)\n"
+    );
+    // beyond any integer type
+    let e = invalid(
+        "config.yml",
+        "state_file: {dir}/state.json\ntimeout_seconds: 100000000000000000000000000000000000000000\ntargets:\n  - name: web\n    checks: [{tcp_port: 80}]\n    action: none\n",
+    );
+    assert_eq!(
+        e,
+        "neon-watchdog: CFG: timeout_seconds: 100000000000000000000000000000000000000000 is out of range: no setting takes a number this large (line 2, column 18)\n"
+    );
+}
+
+#[test]
 fn a_wrong_type_names_the_form_to_write() {
     let e = invalid(
         "config.yml",
@@ -480,6 +515,32 @@ fn yaml_in_a_file_named_json_is_told_so() {
         e,
         "neon-watchdog: CFG: JSON syntax error: expected value (line 1, column 1); the file name ends in .json, so it is read as JSON, but the content looks like YAML: name it .yml (or write it as JSON)\n"
     );
+}
+
+#[test]
+fn target_names_are_at_most_100_characters() {
+    let e = invalid(
+        "config.yml",
+        &format!(
+            "state_file: {{dir}}/state.json\ntargets:\n  - name: {}\n    checks: [{{tcp_port: 80}}]\n    action: none\n",
+            "a".repeat(300)
+        ),
+    );
+    assert_eq!(
+        e,
+        "neon-watchdog: CFG: targets[0].name: is 300 characters long: a name has at most 100 (it is in every log line and names the target's action log file) (line 3)\n"
+    );
+    // 100 is fine, and the action's output is kept in its log file
+    let name = "n".repeat(100);
+    let t = Test::new().config(&format!(
+        "state_file: {{dir}}/state.json\ntargets:\n  - name: {name}\n    checks: [{{command: [\"/bin/false\"]}}]\n    action:\n      exec:\n        restart: [\"/bin/echo\", \"restarted-it\"]\n"
+    ));
+    t.run(&["check"])
+        .assert_code(2)
+        .assert_stderr_contains("restarted-it");
+    assert!(t
+        .read(&format!("{name}.action.log"))
+        .contains("restarted-it"));
 }
 
 /// No name of a raw serde struct (`RawCheck`, `RawSystem`, ...) and no Rust type reaches a
@@ -579,4 +640,42 @@ fn no_internal_type_name_reaches_a_user() {
         "{invalid} of {}",
         cases.len()
     );
+}
+
+/// `${NAME}` values are secrets: no config error shows one, raw, escaped or quoted, even when
+/// it holds `"` or `\`, which `{:?}` escapes.
+#[test]
+fn config_errors_never_show_a_secret_in_any_form() {
+    let secret = "s3cr\"et\\v4lue x";
+    let t = Test::new().env("NW_IT_QUOTED_SECRET", secret).config(
+        r#"state_file: {dir}/state.json
+targets:
+  - name: web
+    checks:
+      - tcp_port: "${NW_IT_QUOTED_SECRET}"
+      - process_name: "/opt/${NW_IT_QUOTED_SECRET}"
+      - pid_file: "run/${NW_IT_QUOTED_SECRET}"
+      - systemd_unit: "${NW_IT_QUOTED_SECRET}"
+      - docker: "${NW_IT_QUOTED_SECRET}"
+      - {process_name: x, user: "${NW_IT_QUOTED_SECRET}", cmdline_regex: "(${NW_IT_QUOTED_SECRET}"}
+      - {http: "http://h/", resolve: "${NW_IT_QUOTED_SECRET}"}
+    action: none
+metrics: {listen: "${NW_IT_QUOTED_SECRET}"}
+"#,
+    );
+    for args in [
+        &["check"][..],
+        &["test-config"],
+        &["check", "--log-format", "json"],
+    ] {
+        let out = t.run(args);
+        out.assert_code(78).assert_stderr_contains("***");
+        for part in ["s3cr", "v4lue", "et\\\\v4", "et\\v4"] {
+            out.assert_stderr_not_contains(part);
+        }
+        assert!(
+            out.stderr.lines().count() >= 9,
+            "every problem is reported\n{out}"
+        );
+    }
 }

@@ -247,9 +247,10 @@ pub(super) fn metrics(cx: &mut Ctx, raw: Option<RawMetrics>) -> MetricsConfig {
         match l.parse::<std::net::SocketAddr>() {
             Ok(a) => Some(a),
             Err(_) => {
+                let shown = cx.show(&l);
                 cx.err(
                     "metrics.listen",
-                    format!("{l:?} is not an address: write IP:PORT, e.g. 127.0.0.1:9798"),
+                    format!("{shown} is not an address: write IP:PORT, e.g. 127.0.0.1:9798"),
                 );
                 None
             }
