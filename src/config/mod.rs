@@ -4,12 +4,14 @@
 
 mod de;
 pub mod env;
+mod file;
 mod locate;
 pub mod model;
 pub mod raw;
 pub mod validate;
 
 pub use de::{MAX_TEXT, MAX_VALUES};
+pub use file::MAX_CONFIG_BYTES;
 pub use model::*;
 pub use validate::Issue;
 
@@ -20,6 +22,11 @@ use std::path::{Path, PathBuf};
 pub struct Loaded {
     pub config: Config,
     pub warnings: Vec<String>,
+    /// As root: one message per way someone other than root could change the config file
+    /// (the file or a directory above it writable by others, or not owned by root). Its
+    /// commands run as root: `check` and `run` refuse such a config, `test-config` warns.
+    /// Always empty for a config parsed from text.
+    pub writable_by_others: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,22 +47,7 @@ fn format_of(path: &Path, text: &str) -> Format {
 /// Load and validate the config at `path`, reading `${NAME}` from the process environment.
 /// The error is the full, user-facing message (one problem per line).
 pub fn load(path: &Path) -> Result<Loaded, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        let what = crate::util::os_error(&e);
-        match e.kind() {
-            std::io::ErrorKind::NotFound => format!(
-                "{}: config file not found: create it (see examples/config.yml) or pass -c FILE",
-                path.display()
-            ),
-            std::io::ErrorKind::InvalidData => {
-                format!(
-                    "{}: cannot read config: it is not UTF-8 text",
-                    path.display()
-                )
-            }
-            _ => format!("{}: cannot read config: {what}", path.display()),
-        }
-    })?;
+    let file = file::read(path)?;
     let lookup = |name: &str| std::env::var(name).ok();
     let config_dir = path
         .parent()
@@ -68,7 +60,9 @@ pub fn load(path: &Path) -> Result<Loaded, String> {
         is_root: nix::unistd::geteuid().is_root(),
         config_dir,
     };
-    parse(path, &text, &env)
+    let mut loaded = parse(path, &file.text, &env)?;
+    loaded.writable_by_others = file.writable_by_others;
+    Ok(loaded)
 }
 
 /// Parse and validate `text` (the content of `path`).
@@ -116,6 +110,7 @@ pub fn parse(path: &Path, text: &str, env: &validate::Env) -> Result<Loaded, Str
                 .map(|w| render(&file, text, format, w))
                 .collect(),
             config,
+            writable_by_others: Vec::new(),
         }),
         Err(issues) => Err(issues
             .iter()

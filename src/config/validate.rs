@@ -96,6 +96,24 @@ impl Ctx<'_> {
         format!("{:?}", Redactor::new(self.secrets.clone()).redact(v))
     }
 
+    /// `v` with every `${NAME}` value expanded so far masked (for messages that show a path
+    /// unquoted).
+    fn masked(&self, v: &str) -> String {
+        Redactor::new(self.secrets.clone()).redact(v)
+    }
+
+    /// A path of the config for a file of ours (state, lock, metrics): whatever is there must
+    /// be a regular file, never something to rename over, block on or read forever.
+    fn our_file(&mut self, key: &str, p: &Path) {
+        if let Some(kind) = super::file::not_regular(p) {
+            let shown = self.masked(&p.display().to_string());
+            self.err(
+                key,
+                format!("{shown} is {kind}, not a regular file: remove it or choose another path"),
+            );
+        }
+    }
+
     fn seconds(&mut self, path: &str, v: Option<i128>, default: u64, min: i128) -> Duration {
         match v {
             None => Duration::from_secs(default),
@@ -340,6 +358,12 @@ pub fn validate(
         }
     }
 
+    if !state_file.as_os_str().is_empty() {
+        cx.our_file("state_file", &state_file);
+    }
+    if !lock_file.as_os_str().is_empty() && lock_file != state_file {
+        cx.our_file("lock_file", &lock_file);
+    }
     if lock_file == state_file && !state_file.as_os_str().is_empty() {
         cx.err(
             "lock_file",

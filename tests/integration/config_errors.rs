@@ -393,6 +393,26 @@ fn a_second_yaml_document_is_named_with_its_line() {
 }
 
 #[test]
+fn text_that_is_not_utf8_is_located() {
+    let t = Test::new();
+    let mut bytes = t
+        .expand("state_file: {dir}/state.json\ntargets:\n  - name: w")
+        .into_bytes();
+    bytes.push(0xe9); // "é" in Latin-1
+    bytes.extend_from_slice(b"b\n    checks: [{tcp_port: 80}]\n    action: none\n");
+    std::fs::write(t.config_path(), bytes).expect("write config");
+    let cfg = t.config_path().display().to_string();
+    for sub in ["check", "test-config"] {
+        let out = t.run(&[sub]);
+        out.assert_code(78);
+        assert_eq!(
+            out.stderr,
+            format!("neon-watchdog: {cfg}: cannot read config: it is not UTF-8 text: byte 0xe9 is not UTF-8; save the file as UTF-8 (line 3, column 12)\n")
+        );
+    }
+}
+
+#[test]
 fn a_missing_key_points_at_the_map_that_lacks_it() {
     let e = invalid(
         "config.yml",

@@ -17,6 +17,7 @@ mod checks;
 mod cli;
 mod commands;
 mod config_errors;
+mod config_files;
 mod docker;
 mod escalation;
 mod examples;

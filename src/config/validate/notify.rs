@@ -235,6 +235,7 @@ pub(super) fn metrics(cx: &mut Ctx, raw: Option<RawMetrics>) -> MetricsConfig {
         .as_deref()
         .and_then(|f| cx.file_path("metrics.textfile", f));
     if let Some(f) = &textfile {
+        cx.our_file("metrics.textfile", f);
         if f.extension().and_then(|e| e.to_str()) != Some("prom") {
             cx.warn(
                 "metrics.textfile",
