@@ -18,6 +18,7 @@ mod cli;
 mod commands;
 mod config_errors;
 mod config_files;
+mod config_perms;
 mod docker;
 mod escalation;
 mod examples;
