@@ -48,6 +48,16 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Logfmt)]
     pub log_format: LogFormat,
 
+    /// As root, run commands from a config that others than root could change (refused
+    /// otherwise: whoever can write the config, or a directory above it, runs commands as root)
+    #[arg(
+        long,
+        global = true,
+        env = "NEON_WATCHDOG_ALLOW_UNSAFE_CONFIG",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub allow_unsafe_config: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -108,14 +118,18 @@ pub fn main() -> Exit {
             };
         }
     };
-    let load = |path: &PathBuf| config::load(path);
-    let loaded = match load(&cli.config) {
+    let runs_commands = matches!(cli.command, Command::Check | Command::Run { .. });
+    let loaded = match config::load(&cli.config) {
         Ok(l) => l,
         Err(msg) => {
             report_config_error(&msg, cli.log_format);
             return Exit::Config;
         }
     };
+    if runs_commands && !cli.allow_unsafe_config && !loaded.writable_by_others.is_empty() {
+        report_unsafe_config(&loaded.writable_by_others, cli.log_format);
+        return Exit::Config;
+    }
     let cfg = loaded.config;
     let handle = logging::init(
         cli.level(cfg.log_level),
@@ -133,6 +147,10 @@ pub fn main() -> Exit {
             for w in &loaded.warnings {
                 eprintln!("warning: {}", cfg.redactor.redact(w));
             }
+            // CI runs test-config on checkouts it does not own: a warning, not an error
+            for w in &loaded.writable_by_others {
+                eprintln!("warning: {w} (`check` and `run` refuse this config as root)");
+            }
             Ok(Exit::Ok)
         }
         Command::Check | Command::Run { once: true } => {
@@ -144,6 +162,7 @@ pub fn main() -> Exit {
             for w in &loaded.warnings {
                 tracing::debug!("{w}");
             }
+            warn_allowed_unsafe(&loaded.writable_by_others);
             crate::spawn::become_subreaper();
             engine::check(&cfg, opts, mode)
         }
@@ -155,9 +174,21 @@ pub fn main() -> Exit {
             for w in &loaded.warnings {
                 warn!("{w}");
             }
+            warn_allowed_unsafe(&loaded.writable_by_others);
             crate::spawn::become_subreaper();
             let path = cli.config.clone();
-            let reload = move || config::load(&path).map(|l| l.config);
+            let allow_unsafe = cli.allow_unsafe_config;
+            let reload = move || {
+                let l = config::load(&path)?;
+                if !allow_unsafe && !l.writable_by_others.is_empty() {
+                    return Err(format!(
+                        "{} (pass --allow-unsafe-config to run it anyway)",
+                        l.writable_by_others.join("; ")
+                    ));
+                }
+                warn_allowed_unsafe(&l.writable_by_others);
+                Ok(l.config)
+            };
             let on_reload = |c: &config::Config| {
                 handle.set_redactor(c.redactor.clone());
                 // flags given on the command line still win over the new config
@@ -171,6 +202,33 @@ pub fn main() -> Exit {
         Err(e) => {
             error!("{e}");
             e.exit()
+        }
+    }
+}
+
+/// A config others could change, run anyway (`--allow-unsafe-config`): said on every load.
+fn warn_allowed_unsafe(problems: &[String]) {
+    for p in problems {
+        warn!("{p}; running it anyway (--allow-unsafe-config)");
+    }
+}
+
+/// As root, `check` and `run` refuse a config others could change: its commands run as root.
+fn report_unsafe_config(problems: &[String], format: LogFormat) {
+    let fix = "fix the owner and modes, or pass --allow-unsafe-config (env NEON_WATCHDOG_ALLOW_UNSAFE_CONFIG=1) to run it anyway";
+    match format {
+        LogFormat::Json => {
+            for line in problems {
+                let ts = crate::util::rfc3339(std::time::SystemTime::now());
+                let v = serde_json::json!({"ts": ts, "level": "error", "msg": "config others could change; refusing to run its commands as root", "err": line, "fix": fix});
+                eprintln!("{v}");
+            }
+        }
+        LogFormat::Logfmt => {
+            eprintln!(
+                "neon-watchdog: refusing to run commands as root from a config others could change ({fix}):\n{}",
+                problems.join("\n")
+            );
         }
     }
 }

@@ -105,12 +105,19 @@ fn split_key(content: &str) -> (Option<&str>, Option<&str>) {
 
 /// The 1-based line of `path` in `text`, when it can be found with confidence.
 pub fn line_of(text: &str, path: &str) -> Option<usize> {
+    line_of_nth(text, path, 0)
+}
+
+/// Like [`line_of`], for the `nth` (0-based) occurrence of the path's last key in its map: a
+/// key given twice is reported where it is repeated.
+pub fn line_of_nth(text: &str, path: &str, nth: usize) -> Option<usize> {
     let segs = parse_path(path)?;
     let lines = scan(text);
     let mut block: &[Line] = &lines;
     let mut found: Option<&Line> = None;
-    for seg in &segs {
+    for (n, seg) in segs.iter().enumerate() {
         let first = block.first()?;
+        let last = n + 1 == segs.len();
         match seg {
             Seg::Key(k) => {
                 let col = first.col;
@@ -119,7 +126,10 @@ pub fn line_of(text: &str, path: &str) -> Option<usize> {
                 }
                 let idx = block
                     .iter()
-                    .position(|l| l.col == col && l.key == Some(*k))?;
+                    .enumerate()
+                    .filter(|(_, l)| l.col == col && l.key == Some(*k))
+                    .map(|(i, _)| i)
+                    .nth(if last { nth } else { 0 })?;
                 let line = &block[idx];
                 found = Some(line);
                 if line.inline_value {

@@ -2,12 +2,16 @@
 //! validate into the model. Every error names the file, the field path and, where known, the
 //! line; all of them are reported at once.
 
+mod de;
 pub mod env;
+mod file;
 mod locate;
 pub mod model;
 pub mod raw;
 pub mod validate;
 
+pub use de::{MAX_TEXT, MAX_VALUES};
+pub use file::MAX_CONFIG_BYTES;
 pub use model::*;
 pub use validate::Issue;
 
@@ -18,6 +22,11 @@ use std::path::{Path, PathBuf};
 pub struct Loaded {
     pub config: Config,
     pub warnings: Vec<String>,
+    /// As root: one message per way someone other than root could change the config file
+    /// (the file or a directory above it writable by others, or not owned by root). Its
+    /// commands run as root: `check` and `run` refuse such a config, `test-config` warns.
+    /// Always empty for a config parsed from text.
+    pub writable_by_others: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,22 +47,7 @@ fn format_of(path: &Path, text: &str) -> Format {
 /// Load and validate the config at `path`, reading `${NAME}` from the process environment.
 /// The error is the full, user-facing message (one problem per line).
 pub fn load(path: &Path) -> Result<Loaded, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        let what = crate::util::os_error(&e);
-        match e.kind() {
-            std::io::ErrorKind::NotFound => format!(
-                "{}: config file not found: create it (see examples/config.yml) or pass -c FILE",
-                path.display()
-            ),
-            std::io::ErrorKind::InvalidData => {
-                format!(
-                    "{}: cannot read config: it is not UTF-8 text",
-                    path.display()
-                )
-            }
-            _ => format!("{}: cannot read config: {what}", path.display()),
-        }
-    })?;
+    let file = file::read(path)?;
     let lookup = |name: &str| std::env::var(name).ok();
     let config_dir = path
         .parent()
@@ -66,12 +60,16 @@ pub fn load(path: &Path) -> Result<Loaded, String> {
         is_root: nix::unistd::geteuid().is_root(),
         config_dir,
     };
-    parse(path, &text, &env)
+    let mut loaded = parse(path, &file.text, &env)?;
+    loaded.writable_by_others = file.writable_by_others;
+    Ok(loaded)
 }
 
 /// Parse and validate `text` (the content of `path`).
 pub fn parse(path: &Path, text: &str, env: &validate::Env) -> Result<Loaded, String> {
     let file = path.display();
+    // a UTF-8 byte-order mark (editors on Windows write one) is not content
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let meaningful = text
         .lines()
         .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#') && l.trim() != "---");
@@ -83,26 +81,25 @@ pub fn parse(path: &Path, text: &str, env: &validate::Env) -> Result<Loaded, Str
     let format = format_of(path, text);
     let raw: raw::RawConfig = match format {
         Format::Yaml => {
-            let de = serde_yaml::Deserializer::from_str(text);
-            serde_path_to_error::deserialize(de).map_err(|e| {
-                let inner = e.inner().to_string();
-                let msg = parse_error(&file, &e.path().to_string(), &inner);
-                if is_syntax_error(&inner) {
-                    syntax_hint(&file, &msg, "YAML")
-                } else {
-                    msg
-                }
+            de::deserialize(serde_yaml::Deserializer::from_str(text), false).map_err(|f| {
+                failure(&file, text, format, f, |path, e| {
+                    yaml_error(&file, text, path, e)
+                })
             })?
         }
         Format::Json => {
-            let mut de = serde_json::Deserializer::from_str(text);
-            serde_path_to_error::deserialize(&mut de).map_err(|e| {
-                let msg = parse_error(&file, &e.path().to_string(), &e.inner().to_string());
-                if e.inner().is_syntax() || e.inner().is_eof() {
-                    syntax_hint(&file, &msg, "JSON")
-                } else {
-                    msg
-                }
+            let mut d = serde_json::Deserializer::from_str(text);
+            let raw = de::deserialize(&mut d, true).and_then(|r| match d.end() {
+                Ok(()) => Ok(r),
+                Err(e) => Err(de::Failure {
+                    keys: Vec::new(),
+                    error: Some((String::new(), e)),
+                }),
+            });
+            raw.map_err(|f| {
+                failure(&file, text, format, f, |path, e| {
+                    json_error(&file, path, text, e)
+                })
             })?
         }
     };
@@ -113,6 +110,7 @@ pub fn parse(path: &Path, text: &str, env: &validate::Env) -> Result<Loaded, Str
                 .map(|w| render(&file, text, format, w))
                 .collect(),
             config,
+            writable_by_others: Vec::new(),
         }),
         Err(issues) => Err(issues
             .iter()
@@ -122,14 +120,190 @@ pub fn parse(path: &Path, text: &str, env: &validate::Env) -> Result<Loaded, Str
     }
 }
 
+/// Every problem found while reading: the unknown and repeated keys, then the error that
+/// stopped reading, if any. One line each.
+fn failure<E>(
+    file: &impl std::fmt::Display,
+    text: &str,
+    format: Format,
+    f: de::Failure<E>,
+    error: impl Fn(&str, &E) -> String,
+) -> String {
+    let mut lines: Vec<String> = f
+        .keys
+        .iter()
+        .map(|k| {
+            let line = match format {
+                Format::Yaml => locate::line_of_nth(text, &k.path, k.occurrence),
+                Format::Json => None,
+            };
+            match line {
+                Some(l) => format!("{file}: {}: {} (line {l})", k.path, k.message),
+                None => format!("{file}: {}: {}", k.path, k.message),
+            }
+        })
+        .collect();
+    if let Some((path, e)) = &f.error {
+        let msg = error(path, e);
+        // the reader stops at an unknown key it could not skip: that key is reported above
+        if !msg.contains(de::STOPPED) || f.keys.is_empty() {
+            lines.push(msg);
+        }
+    }
+    lines.join("\n")
+}
+
+/// A YAML error: syntax (with what to do about tabs and extra documents), or a wrong value.
+fn yaml_error(
+    file: &impl std::fmt::Display,
+    text: &str,
+    path: &str,
+    e: &serde_yaml::Error,
+) -> String {
+    let inner = e.to_string();
+    if inner.contains("more than one document") {
+        return match second_document(text) {
+            Some(l) => format!(
+                "{file}: a second YAML document starts at line {l}: a config is one document; remove the `---` or `...` that separates them and merge what follows into the first (line {l})"
+            ),
+            None => format!(
+                "{file}: the file holds more than one YAML document: a config is one document; merge them into one"
+            ),
+        };
+    }
+    if inner.contains("repetition limit exceeded") {
+        return format!(
+            "{file}: the config expands to too much once YAML aliases are expanded: an alias `*name` repeats everything its anchor `&name` holds; write such parts out or use fewer aliases"
+        );
+    }
+    if inner.contains("recursion limit exceeded") {
+        let msg = parse_error(file, path, &inner);
+        return msg.replacen(
+            "recursion limit exceeded",
+            "nested too deeply (more than 128 levels of lists and maps)",
+            1,
+        );
+    }
+    let msg = parse_error(file, path, &inner);
+    if is_syntax_error(&inner) {
+        if let Some((line, column)) = tab_indent(text, &inner) {
+            return format!(
+                "{file}: YAML syntax error: line {line} is indented with a tab: YAML indents with spaces only; replace the tab with spaces (line {line}, column {column})"
+            );
+        }
+        syntax_hint(file, &msg, "YAML")
+    } else {
+        msg
+    }
+}
+
+/// A JSON error; a file named .json that holds YAML is told so.
+fn json_error(
+    file: &impl std::fmt::Display,
+    path: &str,
+    text: &str,
+    e: &serde_json::Error,
+) -> String {
+    let msg = parse_error(file, path, &e.to_string());
+    if !(e.is_syntax() || e.is_eof()) {
+        return msg;
+    }
+    let first = text.trim_start().chars().next();
+    if matches!(first, Some('{' | '[')) {
+        return syntax_hint(file, &msg, "JSON");
+    }
+    // the extension chose JSON for what is YAML (or anything but JSON)
+    let rest = msg.strip_prefix(&format!("{file}: ")).unwrap_or(&msg);
+    let rest = match rest.split_once(": ") {
+        Some((path, tail)) if !path.contains(' ') => tail,
+        _ => rest,
+    };
+    format!(
+        "{file}: JSON syntax error: {rest}; the file name ends in .json, so it is read as JSON, but the content looks like YAML: name it .yml (or write it as JSON)"
+    )
+}
+
+/// The line where a second YAML document starts (a `---` after content, or content after a
+/// `...`), if any.
+fn second_document(text: &str) -> Option<usize> {
+    let mut content = false;
+    let mut ended = false;
+    for (i, l) in text.lines().enumerate() {
+        let marker =
+            |m: &str| l == m || l.starts_with(&format!("{m} ")) || l.starts_with(&format!("{m}\t"));
+        if marker("---") {
+            if content || ended {
+                return Some(i + 1);
+            }
+            continue;
+        }
+        if marker("...") {
+            ended = true;
+            continue;
+        }
+        let t = l.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        if ended {
+            return Some(i + 1);
+        }
+        content = true;
+    }
+    None
+}
+
+/// A line indented with a tab near the lines a YAML syntax error names: (line, column).
+fn tab_indent(text: &str, msg: &str) -> Option<(usize, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let named: Vec<usize> = msg
+        .match_indices("line ")
+        .filter_map(|(i, _)| {
+            let digits: String = msg[i + 5..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        })
+        .collect();
+    for n in named {
+        for l in [n, n.saturating_sub(1), n + 1] {
+            let Some(line) = l.checked_sub(1).and_then(|i| lines.get(i)) else {
+                continue;
+            };
+            let indent: &str = &line[..line.len() - line.trim_start().len()];
+            if let Some(col) = indent.find('\t') {
+                return Some((l, col + 1));
+            }
+        }
+    }
+    None
+}
+
 fn render(file: &impl std::fmt::Display, text: &str, format: Format, i: &Issue) -> String {
     let line = match format {
-        Format::Yaml => locate::line_of(text, &i.path),
+        Format::Yaml => line_near(text, &i.path),
         Format::Json => None,
     };
     match line {
         Some(l) => format!("{file}: {}: {} (line {l})", i.path, i.message),
         None => format!("{file}: {}: {}", i.path, i.message),
+    }
+}
+
+/// The line of `path`, or, for a key that is not in the file (`is missing`), of the map that
+/// should hold it (the nearest enclosing path that is).
+fn line_near(text: &str, path: &str) -> Option<usize> {
+    let mut p = path;
+    loop {
+        if p.is_empty() {
+            return None;
+        }
+        if let Some(l) = locate::line_of(text, p) {
+            return Some(l);
+        }
+        let cut = p.rfind(['.', '[']).unwrap_or(0);
+        p = &p[..cut];
     }
 }
 
@@ -183,23 +357,29 @@ fn parse_error(file: &impl std::fmt::Display, path: &str, msg: &str) -> String {
         }
         _ => msg.to_string(),
     };
-    let check_map = format!("a check map (one of {})", validate::kinds_text());
+    // serde's words for Rust types (from visitors that word their own errors)
     for (from, to) in [
-        (
-            "struct RawConfig",
-            "a map of settings (interval_seconds, targets, ...)",
-        ),
-        ("struct RawTarget", "a target map (name, checks, action)"),
-        ("struct RawCheck", check_map.as_str()),
-        ("struct RawPolicy", "a policy map"),
-        ("struct RawActionMap", "a map with exec or systemd"),
-        ("struct RawExec", "an exec map (start, restart, ...)"),
-        ("struct RawSystemd", "a systemd map (unit, method)"),
         ("a sequence", "a list"),
         ("i64", "an integer"),
+        ("expected i128", "expected an integer"),
+        ("expected f64", "expected a number"),
+        ("expected a boolean", "expected true or false"),
     ] {
         msg = msg.replace(from, to);
     }
+    // an integer too large for any integer type was read as a float
+    if let Some(rest) = msg.strip_prefix("invalid type: floating point `") {
+        if let Some((number, tail)) = rest.split_once('`') {
+            let digits = number.strip_suffix(".0").unwrap_or(number);
+            let integral = digits.trim_start_matches('-');
+            if integral.len() > 18 && integral.chars().all(|c| c.is_ascii_digit()) {
+                let at = tail.find(" (line ").map_or("", |i| &tail[i..]);
+                msg = format!("{digits} is out of range: no setting takes a number this large{at}");
+            }
+        }
+    }
+    // no name of a raw struct ever reaches a user, whoever worded the message
+    let msg = de::describe_struct_names(&msg);
     if path.is_empty() || path == "." {
         format!("{file}: {msg}")
     } else {

@@ -1,8 +1,11 @@
 //! Stage one: serde structs that mirror the file exactly.
 //!
-//! Plain structs with optional fields and `deny_unknown_fields`, so a typo is an error naming
-//! the key and serde_path_to_error can report the exact field path of a wrong type. Ranges,
-//! paths and cross-field rules are checked in `validate.rs`.
+//! Plain structs with optional fields and `deny_unknown_fields`, read through the adapter in
+//! `de.rs`, which reports the exact field path of a wrong type, every unknown or repeated key
+//! (with the key probably meant), and bounds what the document may expand to. Integers are
+//! `i128`, so that a number too large for its setting reaches validation, which names the
+//! setting's range (`4294967296 is out of range 1..4294967295`) instead of a parser's type.
+//! Ranges, paths and cross-field rules are checked in `validate.rs`.
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
@@ -12,17 +15,17 @@ use std::fmt;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
-    pub interval_seconds: Option<i64>,
-    pub timeout_seconds: Option<i64>,
+    pub interval_seconds: Option<i128>,
+    pub timeout_seconds: Option<i128>,
     pub log_level: Option<String>,
     pub state_file: Option<String>,
     pub lock_file: Option<String>,
-    pub max_parallel: Option<i64>,
+    pub max_parallel: Option<i128>,
     pub systemctl_path: Option<String>,
     pub docker_socket: Option<String>,
     pub default_policy: Option<RawPolicy>,
     pub targets: Option<Vec<RawTarget>>,
-    pub reminder_every_seconds: Option<i64>,
+    pub reminder_every_seconds: Option<i128>,
     pub notify: Option<Vec<RawNotifier>>,
     pub heartbeat: Option<RawHeartbeat>,
     pub metrics: Option<RawMetrics>,
@@ -36,7 +39,7 @@ pub struct RawNotifier {
     pub exec: Option<Vec<String>>,
     pub events: Option<Vec<String>>,
     /// exec only (a webhook has its own).
-    pub timeout_seconds: Option<i64>,
+    pub timeout_seconds: Option<i128>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -45,8 +48,8 @@ pub struct RawWebhook {
     pub url: Option<String>,
     pub format: Option<String>,
     pub headers: Option<BTreeMap<String, String>>,
-    pub timeout_seconds: Option<i64>,
-    pub retries: Option<i64>,
+    pub timeout_seconds: Option<i128>,
+    pub retries: Option<i128>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -54,7 +57,7 @@ pub struct RawWebhook {
 pub struct RawHeartbeat {
     pub url: Option<String>,
     pub send_start: Option<bool>,
-    pub timeout_seconds: Option<i64>,
+    pub timeout_seconds: Option<i128>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -67,14 +70,14 @@ pub struct RawMetrics {
 #[derive(Debug, Default, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct RawPolicy {
-    pub fail_threshold: Option<i64>,
-    pub restart_cooldown_seconds: Option<i64>,
-    pub max_restarts_per_hour: Option<i64>,
-    pub restart_grace_seconds: Option<i64>,
-    pub backoff_initial_seconds: Option<i64>,
+    pub fail_threshold: Option<i128>,
+    pub restart_cooldown_seconds: Option<i128>,
+    pub max_restarts_per_hour: Option<i128>,
+    pub restart_grace_seconds: Option<i128>,
+    pub backoff_initial_seconds: Option<i128>,
     pub backoff_multiplier: Option<f64>,
-    pub backoff_max_seconds: Option<i64>,
-    pub give_up_after_restarts: Option<i64>,
+    pub backoff_max_seconds: Option<i128>,
+    pub give_up_after_restarts: Option<i128>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,7 +95,7 @@ pub struct RawTarget {
 #[serde(deny_unknown_fields)]
 pub struct RawOnGiveUp {
     pub exec: Option<Vec<String>>,
-    pub timeout_seconds: Option<i64>,
+    pub timeout_seconds: Option<i128>,
 }
 
 /// One check: exactly one kind key, plus modifiers of that kind, plus `timeout_seconds`.
@@ -114,24 +117,24 @@ pub struct RawCheck {
     pub cmdline_contains: Option<String>,
     pub cmdline_regex: Option<String>,
     pub user: Option<UserSpec>,
-    pub max_rss_mb: Option<i64>,
+    pub max_rss_mb: Option<i128>,
     pub max_cpu_percent: Option<f64>,
-    pub max_children: Option<i64>,
-    pub ok_exit_codes: Option<Vec<i64>>,
+    pub max_children: Option<i128>,
+    pub ok_exit_codes: Option<Vec<i128>>,
     pub method: Option<String>,
-    pub expect_status: Option<Vec<i64>>,
+    pub expect_status: Option<Vec<i128>>,
     pub body_contains: Option<String>,
     pub headers: Option<BTreeMap<String, String>>,
     pub resolve: Option<String>,
-    pub ip_version: Option<i64>,
+    pub ip_version: Option<i128>,
     pub tls_verify: Option<bool>,
     pub ca_file: Option<String>,
-    pub max_body_bytes: Option<i64>,
+    pub max_body_bytes: Option<i128>,
     pub docker_socket: Option<String>,
-    pub max_age_seconds: Option<i64>,
+    pub max_age_seconds: Option<i128>,
     pub min_free_percent: Option<f64>,
-    pub min_free_mb: Option<i64>,
-    pub timeout_seconds: Option<i64>,
+    pub min_free_mb: Option<i128>,
+    pub timeout_seconds: Option<i128>,
 }
 
 /// `system: {max_load_per_core: 4.0, max_memory_used_percent: 95}`
@@ -163,6 +166,12 @@ impl<'de> Deserialize<'de> for UserSpec {
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<UserSpec, E> {
                 Ok(UserSpec(v.to_string()))
             }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<UserSpec, E> {
+                Ok(UserSpec(v.to_string()))
+            }
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<UserSpec, E> {
+                Ok(UserSpec(v.to_string()))
+            }
         }
         d.deserialize_any(V)
     }
@@ -188,6 +197,21 @@ impl<'de> Deserialize<'de> for PortSpec {
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<PortSpec, E> {
                 Ok(PortSpec(format!("127.0.0.1:{v}")))
+            }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<PortSpec, E> {
+                Ok(PortSpec(format!("127.0.0.1:{v}")))
+            }
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<PortSpec, E> {
+                Ok(PortSpec(format!("127.0.0.1:{v}")))
+            }
+            /// A number too large for any integer type arrives as a float: still a port
+            /// number, which validation finds out of range.
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<PortSpec, E> {
+                if v.fract() == 0.0 {
+                    Ok(PortSpec(format!("127.0.0.1:{v}")))
+                } else {
+                    Err(E::invalid_type(de::Unexpected::Float(v), &self))
+                }
             }
         }
         d.deserialize_any(V)
@@ -215,10 +239,13 @@ pub struct RawDockerAction {
     pub container: Option<String>,
     pub method: Option<String>,
     pub docker_socket: Option<String>,
-    pub timeout_seconds: Option<i64>,
-    pub stop_timeout_seconds: Option<i64>,
+    pub timeout_seconds: Option<i128>,
+    pub stop_timeout_seconds: Option<i128>,
 }
 
+/// Read as a struct (the adapter in `de.rs` then knows the keys of the map and reports each
+/// unknown one), whose visitor also takes the word `none`: only through that adapter, which
+/// reads structs with `deserialize_any`, as every config is read.
 impl<'de> Deserialize<'de> for RawAction {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -239,7 +266,7 @@ impl<'de> Deserialize<'de> for RawAction {
                     .map(|m| RawAction::Map(Box::new(m)))
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_struct("RawAction", super::de::fields_of::<RawActionMap>(), V)
     }
 }
 
@@ -248,7 +275,7 @@ impl<'de> Deserialize<'de> for RawAction {
 pub struct RawExec {
     pub start: Option<Vec<String>>,
     pub restart: Option<Vec<String>>,
-    pub timeout_seconds: Option<i64>,
+    pub timeout_seconds: Option<i128>,
     pub detach: Option<bool>,
     pub log_file: Option<String>,
     pub env: Option<BTreeMap<String, String>>,
@@ -260,5 +287,5 @@ pub struct RawExec {
 pub struct RawSystemd {
     pub unit: Option<String>,
     pub method: Option<String>,
-    pub timeout_seconds: Option<i64>,
+    pub timeout_seconds: Option<i128>,
 }

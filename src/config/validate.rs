@@ -89,7 +89,32 @@ impl Ctx<'_> {
         }
     }
 
-    fn seconds(&mut self, path: &str, v: Option<i64>, default: u64, min: i64) -> Duration {
+    /// `v` as people read it in a message: quoted, with every `${NAME}` value expanded so far
+    /// masked first. Messages quote values through this, never with `{:?}` of the value, so
+    /// that no escaped form of a secret (`"tok\"en"`) escapes the mask.
+    fn show(&self, v: &str) -> String {
+        format!("{:?}", Redactor::new(self.secrets.clone()).redact(v))
+    }
+
+    /// `v` with every `${NAME}` value expanded so far masked (for messages that show a path
+    /// unquoted).
+    fn masked(&self, v: &str) -> String {
+        Redactor::new(self.secrets.clone()).redact(v)
+    }
+
+    /// A path of the config for a file of ours (state, lock, metrics): whatever is there must
+    /// be a regular file, never something to rename over, block on or read forever.
+    fn our_file(&mut self, key: &str, p: &Path) {
+        if let Some(kind) = super::file::not_regular(p) {
+            let shown = self.masked(&p.display().to_string());
+            self.err(
+                key,
+                format!("{shown} is {kind}, not a regular file: remove it or choose another path"),
+            );
+        }
+    }
+
+    fn seconds(&mut self, path: &str, v: Option<i128>, default: u64, min: i128) -> Duration {
         match v {
             None => Duration::from_secs(default),
             Some(n) if n < min => {
@@ -112,14 +137,37 @@ impl Ctx<'_> {
         }
     }
 
-    fn count(&mut self, path: &str, v: Option<i64>, default: u32) -> u32 {
+    fn count(&mut self, path: &str, v: Option<i128>, default: u32) -> u32 {
         match v {
             None => default,
             Some(n) if n < 1 => {
                 self.err(path, format!("must be 1 or more, got {n}"));
                 default
             }
-            Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
+            Some(n) => self.at_most_u32(path, n, 1).unwrap_or(default),
+        }
+    }
+
+    /// A size in MiB (already known to be at least 1): at most what a u64 counts in bytes.
+    fn mib(&mut self, path: &str, n: i128) -> Option<u64> {
+        const MAX_MIB: u64 = u64::MAX >> 20;
+        match u64::try_from(n) {
+            Ok(v) if v <= MAX_MIB => Some(v),
+            _ => {
+                self.err(path, format!("{n} is out of range 1..{MAX_MIB} (MiB)"));
+                None
+            }
+        }
+    }
+
+    /// `n` (already known to be at least `min`) as a u32, or an error giving the range.
+    fn at_most_u32(&mut self, path: &str, n: i128, min: u32) -> Option<u32> {
+        match u32::try_from(n) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.err(path, format!("{n} is out of range {min}..{}", u32::MAX));
+                None
+            }
         }
     }
 
@@ -144,7 +192,7 @@ impl Ctx<'_> {
             return None;
         }
         if warn_exe {
-            if let Some(w) = exe_warning(&out[0]) {
+            if let Some(w) = exe_warning(&out[0], &self.show(&out[0])) {
                 self.warn(format!("{path}[0]"), w);
             }
         }
@@ -158,9 +206,10 @@ impl Ctx<'_> {
             return None;
         }
         if !v.starts_with('/') {
+            let shown = self.show(&v);
             self.err(
                 path,
-                format!("{v:?} is not an absolute path: start it with /"),
+                format!("{shown} is not an absolute path: start it with /"),
             );
             return None;
         }
@@ -184,11 +233,12 @@ impl Ctx<'_> {
 }
 
 /// Warn when argv[0] is not absolute (PATH under systemd is minimal) or not executable.
-fn exe_warning(program: &str) -> Option<String> {
+/// `shown` is how the message quotes it (secrets masked).
+fn exe_warning(program: &str, shown: &str) -> Option<String> {
     use std::os::unix::fs::PermissionsExt;
     if !program.starts_with('/') {
         return Some(format!(
-            "{program:?} is not an absolute path: it is looked up in PATH at run time, and PATH under systemd is minimal; prefer the full path"
+            "{shown} is not an absolute path: it is looked up in PATH at run time, and PATH under systemd is minimal; prefer the full path"
         ));
     }
     match std::fs::metadata(program) {
@@ -205,7 +255,11 @@ fn exe_warning(program: &str) -> Option<String> {
 
 /// Upper bound of every `*_seconds` value: beyond it, it is a typo, and time arithmetic would
 /// overflow.
-const MAX_SECONDS: i64 = 365 * 24 * 3600;
+const MAX_SECONDS: i128 = 365 * 24 * 3600;
+
+/// The longest target name, in characters: it is in every log line, in metrics labels and in
+/// the name of the target's action log file (which must stay under 255 bytes).
+pub const MAX_NAME_CHARS: usize = 100;
 
 /// Validate a raw config into the model. `Err` holds every problem found; the `Ok` side
 /// carries warnings (things that will work but probably not as meant).
@@ -304,6 +358,12 @@ pub fn validate(
         }
     }
 
+    if !state_file.as_os_str().is_empty() {
+        cx.our_file("state_file", &state_file);
+    }
+    if !lock_file.as_os_str().is_empty() && lock_file != state_file {
+        cx.our_file("lock_file", &lock_file);
+    }
     if lock_file == state_file && !state_file.as_os_str().is_empty() {
         cx.err(
             "lock_file",
@@ -321,12 +381,31 @@ pub fn validate(
 
     // Messages may quote expanded values: mask them like every other output.
     let redactor = Redactor::new(cx.secrets.clone());
+    // ... in any form: a message that quoted a value with `{:?}` or as JSON holds it escaped
+    let escaped: Vec<String> = cx
+        .secrets
+        .iter()
+        .filter(|v| v.chars().count() >= crate::redact::MIN_SECRET_LEN)
+        .flat_map(|v| {
+            let debug = format!("{v:?}");
+            let json = serde_json::to_string(v).unwrap_or_default();
+            [debug, json]
+        })
+        .filter_map(|q| q.get(1..q.len().saturating_sub(1)).map(str::to_string))
+        .filter(|e| !e.is_empty() && !cx.secrets.contains(e))
+        .collect();
     let mask = |issues: Vec<Issue>| -> Vec<Issue> {
         issues
             .into_iter()
-            .map(|i| Issue {
-                path: i.path,
-                message: redactor.redact(&i.message),
+            .map(|i| {
+                let mut message = redactor.redact(&i.message);
+                for e in &escaped {
+                    message = message.replace(e.as_str(), crate::redact::MASK);
+                }
+                Issue {
+                    path: i.path,
+                    message,
+                }
             })
             .collect()
     };
@@ -338,7 +417,10 @@ pub fn validate(
         .iter()
         .any(|t| matches!(t.action, Action::Systemd(_)));
     if uses_systemd {
-        if let Some(w) = exe_warning(&systemctl_path).filter(|_| systemctl_path.starts_with('/')) {
+        let shown = cx.show(&systemctl_path);
+        if let Some(w) =
+            exe_warning(&systemctl_path, &shown).filter(|_| systemctl_path.starts_with('/'))
+        {
             cx.warn("systemctl_path", w);
         }
     }
@@ -386,7 +468,7 @@ fn policy(cx: &mut Ctx, p: &str, raw: Option<&RawPolicy>, base: Policy) -> Polic
         base.fail_threshold,
     );
     // an absent key keeps the base's value; a present one is checked (0 allowed: "off")
-    let secs = |cx: &mut Ctx, key: &str, v: Option<i64>, base: Duration| match v {
+    let secs = |cx: &mut Ctx, key: &str, v: Option<i128>, base: Duration| match v {
         None => base,
         Some(_) => cx.seconds(&format!("{p}.{key}"), v, base.as_secs(), 0),
     };
@@ -434,7 +516,9 @@ fn policy(cx: &mut Ctx, p: &str, raw: Option<&RawPolicy>, base: Policy) -> Polic
             );
             base.give_up_after_restarts
         }
-        Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
+        Some(n) => cx
+            .at_most_u32(&format!("{p}.give_up_after_restarts"), n, 0)
+            .unwrap_or(base.give_up_after_restarts),
     };
     if !backoff_max.is_zero() && backoff_max < backoff_initial {
         cx.err(
@@ -480,9 +564,20 @@ fn target(cx: &mut Ctx, p: &str, t: RawTarget, default_policy: Policy) -> Option
             n
         }
         Some(n) if n.chars().any(char::is_control) => {
+            let shown = cx.show(&n);
             cx.err(
                 format!("{p}.name"),
-                format!("{n:?} contains control characters"),
+                format!("{shown} contains control characters"),
+            );
+            n
+        }
+        Some(n) if n.chars().count() > MAX_NAME_CHARS => {
+            cx.err(
+                format!("{p}.name"),
+                format!(
+                    "is {} characters long: a name has at most {MAX_NAME_CHARS} (it is in every log line and names the target's action log file)",
+                    n.chars().count()
+                ),
             );
             n
         }
@@ -545,10 +640,11 @@ fn process_name(cx: &mut Ctx, p: &str, n: &str) -> Option<String> {
         return None;
     }
     if n.contains('/') {
-        let base = n.rsplit('/').next().unwrap_or_default();
+        let base = cx.show(n.rsplit('/').next().unwrap_or_default());
+        let shown = cx.show(&n);
         cx.err(
             p,
-            format!("{n:?} is a path: process_name takes the program name ({base:?}); use pid_file to pin one process"),
+            format!("{shown} is a path: process_name takes the program name ({base}); use pid_file to pin one process"),
         );
         return None;
     }
@@ -557,14 +653,24 @@ fn process_name(cx: &mut Ctx, p: &str, n: &str) -> Option<String> {
 
 /// `host:port`, `[v6]:port`, or a bare port (127.0.0.1).
 pub fn parse_host_port(s: &str) -> Result<(String, u16), String> {
+    parse_host_port_shown(s, &|v| format!("{v:?}"))
+}
+
+/// [`parse_host_port`], quoting the value in messages with `show` (the config masks secrets
+/// in it first).
+fn parse_host_port_shown(s: &str, show: &dyn Fn(&str) -> String) -> Result<(String, u16), String> {
     let s = s.trim();
+    let q = show(s);
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let Some(end) = rest.find(']') else {
-            return Err(format!("{s:?} has an unclosed `[`: write IPv6 as [::1]:80"));
+            return Err(format!("{q} has an unclosed `[`: write IPv6 as [::1]:80"));
         };
         let host = &rest[..end];
         let Some(port) = rest[end + 1..].strip_prefix(':') else {
-            return Err(format!("{s:?} has no port: write [{host}]:PORT"));
+            return Err(format!(
+                "{q} has no port: write [{}]:PORT",
+                show(host).trim_matches('"')
+            ));
         };
         (host.to_string(), port)
     } else if s.chars().all(|c| c.is_ascii_digit()) && !s.is_empty() {
@@ -573,25 +679,29 @@ pub fn parse_host_port(s: &str) -> Result<(String, u16), String> {
         match s.rsplit_once(':') {
             Some((h, _)) if h.contains(':') => {
                 return Err(format!(
-                    "{s:?} looks like IPv6 without brackets: write [{h}]:PORT"
+                    "{q} looks like IPv6 without brackets: write [{}]:PORT",
+                    show(h).trim_matches('"')
                 ))
             }
             Some((h, p)) => (h.to_string(), p),
             None => {
                 return Err(format!(
-                    "{s:?} has no port: write host:port, e.g. 127.0.0.1:8080"
+                    "{q} has no port: write host:port, e.g. 127.0.0.1:8080"
                 ))
             }
         }
     };
     if host.is_empty() {
         return Err(format!(
-            "{s:?} has no host: write host:port, e.g. 127.0.0.1:8080"
+            "{q} has no host: write host:port, e.g. 127.0.0.1:8080"
         ));
     }
-    match port.parse::<u32>() {
+    match port.parse::<u128>() {
         Ok(p) if (1..=65535).contains(&p) => Ok((host, p as u16)),
-        Ok(p) => Err(format!("port {p} is out of range 1..65535")),
-        Err(_) => Err(format!("{port:?} is not a port number (1..65535)")),
+        Ok(p) => Err(format!(
+            "port {} is out of range 1..65535",
+            show(&p.to_string()).trim_matches('"')
+        )),
+        Err(_) => Err(format!("{} is not a port number (1..65535)", show(port))),
     }
 }

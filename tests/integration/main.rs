@@ -18,6 +18,8 @@ mod checks;
 mod cli;
 mod commands;
 mod config_errors;
+mod config_files;
+mod config_perms;
 mod docker;
 mod escalation;
 mod examples;

@@ -78,9 +78,10 @@ fn docker_action(cx: &mut Ctx, p: &str, d: RawDockerAction) -> Option<DockerActi
         Some(c) => {
             let c = cx.expand(&format!("{p}.container"), c)?;
             if c.is_empty() || c.contains(['/', ' ', '?', '#']) {
+                let shown = cx.show(&c);
                 cx.err(
                     format!("{p}.container"),
-                    format!("{c:?} is not a container name or id"),
+                    format!("{shown} is not a container name or id"),
                 );
                 None
             } else {

@@ -1,7 +1,7 @@
 //! Validation of one check: exactly one kind key, modifiers that belong to that kind, values
 //! in range. Every problem is reported with its field path.
 
-use super::{parse_host_port, process_name, Ctx};
+use super::{parse_host_port_shown, process_name, Ctx};
 use crate::config::model::*;
 use crate::config::raw::*;
 use crate::http_client::Method;
@@ -171,7 +171,8 @@ pub(super) fn check(cx: &mut Ctx, p: &str, c: RawCheck) -> Option<CheckSpec> {
                     Err(e) => {
                         let msg = e.to_string();
                         let last = msg.lines().last().unwrap_or(&msg).trim().to_string();
-                        cx.err(rp, format!("{r:?} is not a valid regex: {last}"));
+                        let shown = cx.show(&r);
+                        cx.err(rp, format!("{shown} is not a valid regex: {last}"));
                         None
                     }
                 }
@@ -193,7 +194,8 @@ pub(super) fn check(cx: &mut Ctx, p: &str, c: RawCheck) -> Option<CheckSpec> {
             let spec = c.tcp_port.as_ref()?;
             let path = format!("{p}.tcp_port");
             let s = cx.expand(&path, &spec.0)?;
-            match parse_host_port(&s) {
+            let shown = |v: &str| cx.show(v);
+            match parse_host_port_shown(&s, &shown) {
                 Ok((host, port)) => Check::TcpPort { host, port },
                 Err(e) => {
                     cx.err(path, e);
@@ -239,9 +241,10 @@ pub(super) fn check(cx: &mut Ctx, p: &str, c: RawCheck) -> Option<CheckSpec> {
             let dp = format!("{p}.docker");
             let container = cx.expand(&dp, c.docker.as_deref().unwrap_or_default())?;
             if container.is_empty() || container.contains(['/', ' ', '?', '#']) {
+                let shown = cx.show(&container);
                 cx.err(
                     dp,
-                    format!("{container:?} is not a container name or id, e.g. my-container"),
+                    format!("{shown} is not a container name or id, e.g. my-container"),
                 );
                 return None;
             }
@@ -298,7 +301,7 @@ pub(super) fn check(cx: &mut Ctx, p: &str, c: RawCheck) -> Option<CheckSpec> {
             });
             let min_free_mb = c.min_free_mb.and_then(|v| {
                 if v >= 1 {
-                    Some(v as u64)
+                    cx.mib(&format!("{p}.min_free_mb"), v)
                 } else {
                     cx.err(
                         format!("{p}.min_free_mb"),
@@ -363,7 +366,7 @@ pub(super) fn check(cx: &mut Ctx, p: &str, c: RawCheck) -> Option<CheckSpec> {
 fn limits(cx: &mut Ctx, p: &str, c: &RawCheck) -> Limits {
     let max_rss_mb = c.max_rss_mb.and_then(|v| {
         if v >= 1 {
-            Some(v as u64)
+            cx.mib(&format!("{p}.max_rss_mb"), v)
         } else {
             cx.err(
                 format!("{p}.max_rss_mb"),
@@ -378,20 +381,20 @@ fn limits(cx: &mut Ctx, p: &str, c: &RawCheck) -> Limits {
         } else {
             cx.err(
                 format!("{p}.max_cpu_percent"),
-                format!("must be more than 0 (percent of one core: 100 is one busy core), got {v}"),
+                format!("must be more than 0 and at most 100000 (percent of one core: 100 is one busy core), got {v}"),
             );
             None
         }
     });
-    let max_children = c.max_children.and_then(|v| match u32::try_from(v) {
-        Ok(n) => Some(n),
-        Err(_) => {
+    let max_children = c.max_children.and_then(|v| {
+        if v < 0 {
             cx.err(
                 format!("{p}.max_children"),
                 format!("must be 0 or more, got {v}"),
             );
-            None
+            return None;
         }
+        cx.at_most_u32(&format!("{p}.max_children"), v, 0)
     });
     Limits {
         max_rss_mb,
@@ -409,14 +412,16 @@ fn user(cx: &mut Ctx, p: &str, u: &str) -> Option<u32> {
     match nix::unistd::User::from_name(&u) {
         Ok(Some(user)) => Some(user.uid.as_raw()),
         Ok(None) => {
+            let shown = cx.show(&u);
             cx.err(
                 p,
-                format!("no user named {u:?} on this machine: give an existing user name or a numeric uid"),
+                format!("no user named {shown} on this machine: give an existing user name or a numeric uid"),
             );
             None
         }
         Err(e) => {
-            cx.err(p, format!("cannot look up user {u:?}: {}", e.desc()));
+            let shown = cx.show(&u);
+            cx.err(p, format!("cannot look up user {shown}: {}", e.desc()));
             None
         }
     }
@@ -426,7 +431,8 @@ fn user(cx: &mut Ctx, p: &str, u: &str) -> Option<u32> {
 pub(super) fn unit_name(cx: &mut Ctx, p: &str, u: &str) -> Option<String> {
     let u = cx.expand(p, u)?;
     if u.trim().is_empty() || u.starts_with('-') || u.contains(char::is_whitespace) {
-        cx.err(p, format!("{u:?} is not a unit name, e.g. nginx.service"));
+        let shown = cx.show(&u);
+        cx.err(p, format!("{shown} is not a unit name, e.g. nginx.service"));
         return None;
     }
     Some(u)
@@ -506,9 +512,10 @@ fn http(cx: &mut Ctx, p: &str, c: RawCheck) -> Option<HttpCheck> {
         match r.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
             Ok(ip) => Some(ip),
             Err(_) => {
+                let shown = cx.show(&r);
                 cx.err(
                     rp,
-                    format!("{r:?} is not an IP address: resolve takes the address to connect to, e.g. 127.0.0.1"),
+                    format!("{shown} is not an IP address: resolve takes the address to connect to, e.g. 127.0.0.1"),
                 );
                 None
             }

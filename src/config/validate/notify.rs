@@ -24,7 +24,7 @@ fn url(cx: &mut Ctx, p: &str, v: Option<&str>, example: &str) -> Option<String> 
 
 /// Webhook and heartbeat timeouts: they run inside the pass (and under its lock), so they must
 /// stay short: 1..60 s.
-fn short_timeout(cx: &mut Ctx, p: &str, v: Option<i64>, default: u64) -> Duration {
+fn short_timeout(cx: &mut Ctx, p: &str, v: Option<i128>, default: u64) -> Duration {
     match v {
         Some(n) if n > 60 => {
             cx.err(
@@ -235,6 +235,7 @@ pub(super) fn metrics(cx: &mut Ctx, raw: Option<RawMetrics>) -> MetricsConfig {
         .as_deref()
         .and_then(|f| cx.file_path("metrics.textfile", f));
     if let Some(f) = &textfile {
+        cx.our_file("metrics.textfile", f);
         if f.extension().and_then(|e| e.to_str()) != Some("prom") {
             cx.warn(
                 "metrics.textfile",
@@ -247,9 +248,10 @@ pub(super) fn metrics(cx: &mut Ctx, raw: Option<RawMetrics>) -> MetricsConfig {
         match l.parse::<std::net::SocketAddr>() {
             Ok(a) => Some(a),
             Err(_) => {
+                let shown = cx.show(&l);
                 cx.err(
                     "metrics.listen",
-                    format!("{l:?} is not an address: write IP:PORT, e.g. 127.0.0.1:9798"),
+                    format!("{shown} is not an address: write IP:PORT, e.g. 127.0.0.1:9798"),
                 );
                 None
             }

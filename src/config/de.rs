@@ -1,0 +1,1158 @@
+//! Stage one's reader: a serde `Deserializer` adapter between the YAML/JSON parser and the raw
+//! structs, so that every problem the parser meets is worded for people and bounded:
+//!
+//! - it tracks the field path of every value (`targets[1].checks[0].tcp_port`);
+//! - it reads every map key itself: an unknown key (with the key the user probably meant) or a
+//!   key given twice is recorded and skipped, so one run reports every such key of the file;
+//! - it counts what the document expands to. A YAML alias (`*name`) repeats everything its
+//!   anchor (`&name`) holds, so a small file can stand for gigabytes ("billion laughs"): past
+//!   [`MAX_VALUES`] values or [`MAX_TEXT`] bytes of text, reading stops with an error, in bounded
+//!   time and memory, whatever the shape of the document;
+//! - it says what a value should be in the words of the file: `true or false`, `an integer`,
+//!   `a list, e.g. ["/usr/sbin/nginx", "-c", "x"]`, a described map — never a Rust type or the
+//!   name of a raw struct.
+//!
+//! Everything here is generic over the underlying deserializer (YAML or JSON).
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
+use std::fmt;
+
+/// At most this many values (every key, scalar, list and map counts one) once YAML aliases are
+/// expanded. A config of 5,000 targets, each with two checks and an exec action, holds about
+/// 115,000 (and 0.5 MiB of text, in a 0.9 MiB file).
+pub const MAX_VALUES: u64 = 500_000;
+
+/// At most this much text (bytes of keys and strings) once YAML aliases are expanded.
+pub const MAX_TEXT: u64 = 8 << 20;
+
+/// The error that ends reading at an unknown key that could not be skipped (the key itself is
+/// reported as a key problem).
+pub const STOPPED: &str = "reading stopped at this unknown key";
+
+/// A key problem found while reading: an unknown key or a key given twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyProblem {
+    /// Path of the key itself (`default_policy.fail_treshold`).
+    pub path: String,
+    pub message: String,
+    /// Which occurrence of the path holds the problem (1 = the second one, for a repeated key).
+    pub occurrence: usize,
+}
+
+/// Why reading stopped, or what it found on the way.
+#[derive(Debug)]
+pub struct Failure<E> {
+    /// Unknown and repeated keys, in document order.
+    pub keys: Vec<KeyProblem>,
+    /// The error that stopped reading, with the path where it happened ("" for the document).
+    pub error: Option<(String, E)>,
+}
+
+/// Deserialize `T` through the adapter. `json`: serde_json reads an integer asked for as
+/// i128 as a bare number token, so a string there would be "invalid number" (a syntax
+/// error): integers are read with `deserialize_any` instead, which words a wrong type right.
+pub fn deserialize<'de, D, T>(d: D, json: bool) -> Result<T, Failure<D::Error>>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let track = Track {
+        ints_via_any: json,
+        ..Track::default()
+    };
+    let result = T::deserialize(De {
+        inner: d,
+        track: &track,
+    });
+    let keys = track.keys.take();
+    match result {
+        Ok(t) if keys.is_empty() => Ok(t),
+        Ok(_) => Err(Failure { keys, error: None }),
+        Err(e) => Err(Failure {
+            keys,
+            error: Some((track.error_path.take().unwrap_or_default(), e)),
+        }),
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+#[derive(Default)]
+struct Track {
+    path: RefCell<Vec<Seg>>,
+    /// The path of the innermost error, recorded on its way out.
+    error_path: RefCell<Option<String>>,
+    keys: RefCell<Vec<KeyProblem>>,
+    values: Cell<u64>,
+    text: Cell<u64>,
+    ints_via_any: bool,
+}
+
+fn render_path(segs: &[Seg]) -> String {
+    let mut s = String::new();
+    for seg in segs {
+        match seg {
+            Seg::Key(k) if s.is_empty() => s.push_str(k),
+            Seg::Key(k) => {
+                s.push('.');
+                s.push_str(k);
+            }
+            Seg::Index(i) => {
+                s.push('[');
+                s.push_str(&i.to_string());
+                s.push(']');
+            }
+        }
+    }
+    s
+}
+
+impl Track {
+    /// Count one value holding `text` bytes; an error once past the limits.
+    fn count<E: de::Error>(&self, text: usize) -> Result<(), E> {
+        let values = self.values.get() + 1;
+        let text = self.text.get().saturating_add(text as u64);
+        self.values.set(values);
+        self.text.set(text);
+        if values > MAX_VALUES {
+            return Err(E::custom(format_args!(
+                "the config expands to more than {MAX_VALUES} values (keys, scalars, lists, maps) \
+                 once YAML aliases are expanded, more than a config may hold: an alias `*name` \
+                 repeats everything its anchor `&name` holds; write such parts out or use fewer aliases"
+            )));
+        }
+        if text > MAX_TEXT {
+            return Err(E::custom(format_args!(
+                "the config expands to more than {} MiB of text once YAML aliases are expanded, \
+                 more than a config may hold: an alias `*name` repeats everything its anchor \
+                 `&name` holds; write such parts out or use fewer aliases",
+                MAX_TEXT >> 20
+            )));
+        }
+        Ok(())
+    }
+
+    fn push(&self, seg: Seg) {
+        self.path.borrow_mut().push(seg);
+    }
+
+    fn pop(&self) {
+        self.path.borrow_mut().pop();
+    }
+
+    /// Record where an error happened, unless a deeper place already did.
+    fn mark<T, E>(&self, r: Result<T, E>) -> Result<T, E> {
+        if r.is_err() {
+            let mut at = self.error_path.borrow_mut();
+            if at.is_none() {
+                *at = Some(render_path(&self.path.borrow()));
+            }
+        }
+        r
+    }
+
+    fn key_problem(&self, key: &str, message: String, occurrence: usize) {
+        let mut segs = self.path.borrow().clone();
+        segs.push(Seg::Key(key.to_string()));
+        self.keys.borrow_mut().push(KeyProblem {
+            path: render_path(&segs),
+            message,
+            occurrence,
+        });
+    }
+}
+
+/// What the value should be, in the words of the file.
+#[derive(Clone, Copy)]
+enum Expect {
+    /// Whatever the inner visitor says (options, identifiers, custom types).
+    Inner,
+    Bool,
+    Int,
+    Number,
+    Str,
+    List,
+    Map,
+    Struct(&'static str, &'static [&'static str]),
+}
+
+/// How a raw struct is described to people: its role in the file, never its Rust name.
+fn describe_struct(name: &str, fields: &[&str]) -> String {
+    let known = match name {
+        "RawConfig" => "a map of settings (interval_seconds, targets, ...)",
+        "RawTarget" => "a target map (name, checks, action)",
+        "RawCheck" => return format!("a check map (one of {})", super::validate::kinds_text()),
+        "RawPolicy" => "a policy map (fail_threshold, restart_cooldown_seconds, ...)",
+        "RawActionMap" => "a map with exec, systemd or docker",
+        "RawAction" => "`none` or a map with exec, systemd or docker",
+        "RawExec" => "an exec map (start, restart, ...)",
+        "RawSystemd" => "a systemd map (unit, method)",
+        "RawDockerAction" => "a docker map (container, method)",
+        "RawSystem" => {
+            "a map of limits, e.g. {max_load_per_core: 4.0, max_memory_used_percent: 95}"
+        }
+        "RawOnGiveUp" => "an on_give_up map (exec, timeout_seconds)",
+        "RawNotifier" => "a notifier map (webhook or exec, events)",
+        "RawWebhook" => "a webhook map (url, format, headers, ...)",
+        "RawHeartbeat" => "a heartbeat map (url, send_start, timeout_seconds)",
+        "RawMetrics" => "a metrics map (textfile, listen)",
+        _ if fields.is_empty() => "a map",
+        _ => return format!("a map ({})", fields.join(", ")),
+    };
+    known.to_string()
+}
+
+/// `struct RawX` in a message from elsewhere (serde's own wording) -> its description.
+pub fn describe_struct_names(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(i) = rest.find("struct Raw") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + "struct ".len()..];
+        let end = after
+            .find(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .unwrap_or(after.len());
+        out.push_str(&describe_struct(&after[..end], &[]));
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+impl fmt::Display for Expect {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Expect::Inner => Ok(()),
+            Expect::Bool => f.write_str("true or false"),
+            Expect::Int => f.write_str("an integer"),
+            Expect::Number => f.write_str("a number"),
+            Expect::Str => f.write_str("a string"),
+            Expect::List => f.write_str("a list"),
+            Expect::Map => f.write_str("a map"),
+            Expect::Struct(name, fields) => f.write_str(&describe_struct(name, fields)),
+        }
+    }
+}
+
+/// A list to write instead of the string `s`: `"/usr/sbin/nginx -c x"` ->
+/// `["/usr/sbin/nginx", "-c", "x"]`; with shell syntax, `["/bin/sh", "-c", "..."]`.
+fn list_example(s: &str) -> String {
+    let quote = |p: &str| serde_json::to_string(p).unwrap_or_else(|_| format!("{p:?}"));
+    let shell = s.contains(['\'', '"', '\\', '|', '&', ';', '<', '>', '$', '`', '*']);
+    let parts: Vec<String> = if shell {
+        vec![quote("/bin/sh"), quote("-c"), quote(s)]
+    } else {
+        s.split_whitespace().map(quote).collect()
+    };
+    format!("[{}]", parts.join(", "))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The deserializer
+// ---------------------------------------------------------------------------------------------
+
+struct De<'t, D> {
+    inner: D,
+    track: &'t Track,
+}
+
+impl<'t, D> De<'t, D> {
+    fn vis<V>(&self, inner: V, expect: Expect) -> Vis<'t, V> {
+        Vis {
+            inner,
+            track: self.track,
+            expect,
+        }
+    }
+}
+
+macro_rules! forward {
+    ($($method:ident => $expect:expr),* $(,)?) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+                let vis = self.vis(visitor, $expect);
+                self.inner.$method(vis)
+            }
+        )*
+    };
+}
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for De<'_, D> {
+    type Error = D::Error;
+
+    forward! {
+        deserialize_any => Expect::Inner,
+        deserialize_bool => Expect::Bool,
+        deserialize_i8 => Expect::Int,
+        deserialize_i16 => Expect::Int,
+        deserialize_i32 => Expect::Int,
+        deserialize_i64 => Expect::Int,
+        deserialize_u8 => Expect::Int,
+        deserialize_u16 => Expect::Int,
+        deserialize_u32 => Expect::Int,
+        deserialize_u64 => Expect::Int,
+        deserialize_u128 => Expect::Int,
+        deserialize_f32 => Expect::Number,
+        deserialize_f64 => Expect::Number,
+        deserialize_char => Expect::Str,
+        deserialize_str => Expect::Str,
+        deserialize_string => Expect::Str,
+        deserialize_bytes => Expect::Inner,
+        deserialize_byte_buf => Expect::Inner,
+        deserialize_option => Expect::Inner,
+        deserialize_unit => Expect::Inner,
+        deserialize_map => Expect::Map,
+        deserialize_identifier => Expect::Inner,
+        deserialize_ignored_any => Expect::Inner,
+    }
+
+    fn deserialize_i128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        let vis = self.vis(visitor, Expect::Int);
+        if self.track.ints_via_any {
+            self.inner.deserialize_any(vis)
+        } else {
+            self.inner.deserialize_i128(vis)
+        }
+    }
+
+    /// Through `deserialize_any`, so that a string where a list belongs can be answered with
+    /// the list to write (the parsers report a wrong type before the visitor sees the value).
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        let vis = self.vis(visitor, Expect::List);
+        self.inner.deserialize_any(vis)
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        let vis = self.vis(visitor, Expect::Inner);
+        self.inner.deserialize_unit_struct(name, vis)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        let vis = self.vis(visitor, Expect::Inner);
+        self.inner.deserialize_newtype_struct(name, vis)
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        let vis = self.vis(visitor, Expect::List);
+        self.inner.deserialize_tuple(len, vis)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        let vis = self.vis(visitor, Expect::List);
+        self.inner.deserialize_tuple_struct(name, len, vis)
+    }
+
+    /// Through `deserialize_any`: the visitor learns the keys of the struct (so that every
+    /// unknown key is reported), and a type that is a map or a word (`action: none`) can be
+    /// read like any other struct.
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        let vis = self.vis(visitor, Expect::Struct(name, fields));
+        self.inner.deserialize_any(vis)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        let vis = self.vis(visitor, Expect::Inner);
+        self.inner.deserialize_enum(name, variants, vis)
+    }
+
+    fn is_human_readable(&self) -> bool {
+        self.inner.is_human_readable()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The visitor: counts every value, words what was expected
+// ---------------------------------------------------------------------------------------------
+
+struct Vis<'t, V> {
+    inner: V,
+    track: &'t Track,
+    expect: Expect,
+}
+
+impl<'de, V: Visitor<'de>> Vis<'_, V> {
+    /// A single value where a list belongs: the list to write instead (`[0]`, `["a", "b"]`),
+    /// when a list of such values is what this key takes (tried: the value as the list's one
+    /// element); else the plain wrong-type error.
+    fn not_a_list<T, E>(self, v: T, unexpected: de::Unexpected, example: &str) -> E
+    where
+        T: de::IntoDeserializer<'de, E>,
+        E: de::Error,
+    {
+        let plain = E::invalid_type(unexpected, &"a list");
+        let one = de::value::SeqDeserializer::<_, E>::new(std::iter::once(v));
+        match self.inner.visit_seq(one) {
+            Ok(_) => E::custom(format_args!("{plain}, e.g. {example}")),
+            Err(_) => plain,
+        }
+    }
+}
+
+impl<V> Vis<'_, V> {
+    fn is_list(&self) -> bool {
+        matches!(self.expect, Expect::List)
+    }
+
+    fn is_int(&self) -> bool {
+        matches!(self.expect, Expect::Int)
+    }
+}
+
+/// Beyond i128: no setting takes such a number (the parsers hand it over as u128 or a float).
+fn too_large_number<E: de::Error>(v: impl fmt::Display) -> E {
+    E::custom(format_args!(
+        "{v} is out of range: no setting takes a number this large"
+    ))
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for Vis<'_, V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self.expect {
+            Expect::Inner => self.inner.expecting(f),
+            e => fmt::Display::fmt(&e, f),
+        }
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        self.track.count(0)?;
+        self.inner.visit_bool(v)
+    }
+
+    fn visit_i8<E: de::Error>(self, v: i8) -> Result<Self::Value, E> {
+        self.visit_i64(i64::from(v))
+    }
+
+    fn visit_i16<E: de::Error>(self, v: i16) -> Result<Self::Value, E> {
+        self.visit_i64(i64::from(v))
+    }
+
+    fn visit_i32<E: de::Error>(self, v: i32) -> Result<Self::Value, E> {
+        self.visit_i64(i64::from(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        self.track.count(0)?;
+        if self.is_list() {
+            return Err(self.not_a_list(v, de::Unexpected::Signed(v), &format!("[{v}]")));
+        }
+        self.inner.visit_i64(v)
+    }
+
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Self::Value, E> {
+        self.track.count(0)?;
+        self.inner.visit_i128(v)
+    }
+
+    fn visit_u8<E: de::Error>(self, v: u8) -> Result<Self::Value, E> {
+        self.visit_u64(u64::from(v))
+    }
+
+    fn visit_u16<E: de::Error>(self, v: u16) -> Result<Self::Value, E> {
+        self.visit_u64(u64::from(v))
+    }
+
+    fn visit_u32<E: de::Error>(self, v: u32) -> Result<Self::Value, E> {
+        self.visit_u64(u64::from(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        self.track.count(0)?;
+        if self.is_list() {
+            return Err(self.not_a_list(v, de::Unexpected::Unsigned(v), &format!("[{v}]")));
+        }
+        self.inner.visit_u64(v)
+    }
+
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Self::Value, E> {
+        self.track.count(0)?;
+        if self.is_int() && i128::try_from(v).is_err() {
+            return Err(too_large_number(v));
+        }
+        self.inner.visit_u128(v)
+    }
+
+    fn visit_f32<E: de::Error>(self, v: f32) -> Result<Self::Value, E> {
+        self.visit_f64(f64::from(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        self.track.count(0)?;
+        // JSON hands over an integer beyond u64 as a float
+        if self.is_int() && v.fract() == 0.0 && v.abs() >= 9.2e18 {
+            return Err(E::custom(
+                "is out of range: no setting takes a number this large",
+            ));
+        }
+        self.inner.visit_f64(v)
+    }
+
+    fn visit_char<E: de::Error>(self, v: char) -> Result<Self::Value, E> {
+        self.track.count(v.len_utf8())?;
+        self.inner.visit_char(v)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        self.track.count(v.len())?;
+        if self.is_list() {
+            return Err(self.not_a_list(v, de::Unexpected::Str(v), &list_example(v)));
+        }
+        self.inner.visit_str(v)
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        self.track.count(v.len())?;
+        if self.is_list() {
+            return Err(self.not_a_list(v, de::Unexpected::Str(v), &list_example(v)));
+        }
+        self.inner.visit_borrowed_str(v)
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        self.track.count(v.len())?;
+        if self.is_list() {
+            return Err(self.not_a_list(v.as_str(), de::Unexpected::Str(&v), &list_example(&v)));
+        }
+        self.inner.visit_string(v)
+    }
+
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+        self.track.count(v.len())?;
+        self.inner.visit_bytes(v)
+    }
+
+    fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<Self::Value, E> {
+        self.track.count(v.len())?;
+        self.inner.visit_borrowed_bytes(v)
+    }
+
+    fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Self::Value, E> {
+        self.track.count(v.len())?;
+        self.inner.visit_byte_buf(v)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        self.track.count(0)?;
+        self.inner.visit_none()
+    }
+
+    fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+        self.inner.visit_some(De {
+            inner: d,
+            track: self.track,
+        })
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        self.track.count(0)?;
+        if matches!(self.expect, Expect::Struct(..)) {
+            // `key:` with nothing after it, where a map belongs: an empty map (as before)
+            return self.inner.visit_map(EmptyMap(std::marker::PhantomData));
+        }
+        self.inner.visit_unit()
+    }
+
+    fn visit_newtype_struct<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+        self.inner.visit_newtype_struct(De {
+            inner: d,
+            track: self.track,
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        self.track.count(0)?;
+        if matches!(self.expect, Expect::Struct(..)) {
+            // serde's structs also take a list of their fields in order: not in a config
+            return Err(de::Error::invalid_type(de::Unexpected::Seq, &self));
+        }
+        self.inner.visit_seq(Seq {
+            inner: seq,
+            track: self.track,
+            index: 0,
+        })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        self.track.count(0)?;
+        let fields = match self.expect {
+            Expect::Struct(_, fields) => Some(fields),
+            _ => None,
+        };
+        self.inner.visit_map(Map {
+            inner: map,
+            track: self.track,
+            fields,
+            seen: HashSet::new(),
+            current: None,
+        })
+    }
+
+    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<Self::Value, A::Error> {
+        // no raw type is an enum; counted, not followed further
+        self.track.count(0)?;
+        self.inner.visit_enum(data)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lists and maps: the path of each element, every key read here
+// ---------------------------------------------------------------------------------------------
+
+struct Seed<'t, S> {
+    inner: S,
+    track: &'t Track,
+}
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Seed<'_, S> {
+    type Value = S::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<S::Value, D::Error> {
+        self.inner.deserialize(De {
+            inner: d,
+            track: self.track,
+        })
+    }
+}
+
+struct Seq<'t, A> {
+    inner: A,
+    track: &'t Track,
+    index: usize,
+}
+
+impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Seq<'_, A> {
+    type Error = A::Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, A::Error> {
+        self.track.push(Seg::Index(self.index));
+        let r = self.track.mark(self.inner.next_element_seed(Seed {
+            inner: seed,
+            track: self.track,
+        }));
+        self.track.pop();
+        self.index += 1;
+        r
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.inner.size_hint()
+    }
+}
+
+struct Map<'t, A> {
+    inner: A,
+    track: &'t Track,
+    /// The keys of the struct this map is read into; None for free-form maps (env, headers).
+    fields: Option<&'static [&'static str]>,
+    seen: HashSet<String>,
+    current: Option<String>,
+}
+
+/// Reads a key as text (any scalar key: YAML allows `80: x`).
+struct KeyText<'t> {
+    track: &'t Track,
+}
+
+impl<'de> DeserializeSeed<'de> for KeyText<'_> {
+    type Value = String;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeyText<'_> {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        self.track.count(v.len())?;
+        Ok(v.to_string())
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
+        self.visit_str(&v.to_string())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+        self.visit_str(&v.to_string())
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+        self.visit_str(&v.to_string())
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+        self.visit_str(&v.to_string())
+    }
+}
+
+/// The error of a key handed to the raw struct's field visitor: an unknown key is recorded,
+/// anything else goes on as the parser's error.
+#[derive(Debug)]
+enum KeyError {
+    Unknown(&'static [&'static str]),
+    Other(String),
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            KeyError::Unknown(_) => f.write_str("unknown key"),
+            KeyError::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+impl de::Error for KeyError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        KeyError::Other(msg.to_string())
+    }
+
+    fn unknown_field(_field: &str, expected: &'static [&'static str]) -> Self {
+        KeyError::Unknown(expected)
+    }
+}
+
+/// A key already read, handed to the struct's (or map's) own key visitor.
+struct KeyDe<'a>(&'a str);
+
+impl<'de> Deserializer<'de> for KeyDe<'_> {
+    type Error = KeyError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, KeyError> {
+        visitor.visit_str(self.0)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map struct enum
+        identifier ignored_any
+    }
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for Map<'_, A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        loop {
+            let key = self
+                .track
+                .mark(self.inner.next_key_seed(KeyText { track: self.track }))?;
+            let Some(key) = key else {
+                return Ok(None);
+            };
+            if self.seen.contains(&key) {
+                self.track.key_problem(
+                    &key,
+                    format!("`{key}` is given twice in the same map: keep one"),
+                    1,
+                );
+                self.skip_value()?;
+                continue;
+            }
+            self.seen.insert(key.clone());
+            if let Some(fields) = self.fields {
+                if !fields.contains(&key.as_str()) {
+                    self.track
+                        .key_problem(&key, unknown_key_message(&key, fields), 0);
+                    self.skip_value()?;
+                    continue;
+                }
+            }
+            return match seed.deserialize(KeyDe(&key)) {
+                Ok(v) => {
+                    self.current = Some(key);
+                    Ok(Some(v))
+                }
+                // a struct reached without its field list (not through `deserialize_struct`):
+                // its seed is spent, so reading stops here, with the key reported
+                Err(KeyError::Unknown(fields)) => {
+                    self.track
+                        .key_problem(&key, unknown_key_message(&key, fields), 0);
+                    self.track.mark(Err(de::Error::custom(STOPPED)))
+                }
+                Err(KeyError::Other(m)) => self.track.mark(Err(de::Error::custom(m))),
+            };
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        let key = self.current.take().unwrap_or_default();
+        self.track.push(Seg::Key(key));
+        let r = self.track.mark(self.inner.next_value_seed(Seed {
+            inner: seed,
+            track: self.track,
+        }));
+        self.track.pop();
+        r
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.inner.size_hint()
+    }
+}
+
+impl<'de, A: MapAccess<'de>> Map<'_, A> {
+    /// Skip the value of a key that is reported (its aliases are not followed).
+    fn skip_value(&mut self) -> Result<(), A::Error> {
+        self.track
+            .mark(self.inner.next_value::<IgnoredAny>())
+            .map(|_| ())
+    }
+}
+
+/// A map with nothing in it: what an empty value (`key:` with nothing after it) is, where a
+/// map is expected.
+struct EmptyMap<E>(std::marker::PhantomData<E>);
+
+impl<'de, E: de::Error> MapAccess<'de> for EmptyMap<E> {
+    type Error = E;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        _: K,
+    ) -> Result<Option<K::Value>, Self::Error> {
+        Ok(None)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, _: V) -> Result<V::Value, Self::Error> {
+        Err(de::Error::custom("no value in an empty map"))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unknown keys: the key the user probably meant
+// ---------------------------------------------------------------------------------------------
+
+/// "unknown field `fail_treshold`: did you mean `fail_threshold`?"; without a likely key, the
+/// keys this map takes (a check map's are many: its kinds are named instead).
+pub fn unknown_key_message(key: &str, fields: &[&str]) -> String {
+    if let Some(s) = suggest(key, fields) {
+        return format!("unknown field `{key}`: did you mean `{s}`?");
+    }
+    if fields.len() > 16 {
+        return format!(
+            "unknown field `{key}`: a check takes one kind ({}), the modifiers of that kind and timeout_seconds",
+            super::validate::kinds_text()
+        );
+    }
+    let list: Vec<String> = fields.iter().map(|f| format!("`{f}`")).collect();
+    format!("unknown field `{key}`, expected one of {}", list.join(", "))
+}
+
+/// Edit distance (insertions, deletions, substitutions, and swaps of neighbours).
+fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// The key `key` probably meant: the same but for case or `-`, a typo (a few edits), or the
+/// start of a longer key (`tcp` -> `tcp_port`, `timeout` -> `timeout_seconds`).
+fn suggest<'f>(key: &str, fields: &[&'f str]) -> Option<&'f str> {
+    let norm = |s: &str| s.to_ascii_lowercase().replace('-', "_");
+    let k = norm(key);
+    if k.is_empty() {
+        return None;
+    }
+    if let Some(f) = fields.iter().find(|f| norm(f) == k) {
+        return Some(f);
+    }
+    let (best, dist) = fields
+        .iter()
+        .map(|f| (*f, distance(&k, f)))
+        .min_by_key(|(_, d)| *d)?;
+    if dist <= (k.chars().count() / 4).max(1) {
+        return Some(best);
+    }
+    // a typo in the start of a longer key: `timout` -> `timeout_seconds`
+    let n = k.chars().count();
+    if n >= 4 {
+        let mut near: Vec<&str> = fields
+            .iter()
+            .copied()
+            .filter(|f| {
+                let fc: Vec<char> = f.chars().collect();
+                (n - 1..=n + 1).any(|m| {
+                    m <= fc.len() && distance(&k, &fc[..m].iter().collect::<String>()) <= 1
+                })
+            })
+            .collect();
+        near.sort_by_key(|f| f.len());
+        if let Some(f) = near.first() {
+            return Some(f);
+        }
+    }
+    if k.len() >= 3 {
+        let mut starts: Vec<&str> = fields
+            .iter()
+            .copied()
+            .filter(|f| f.starts_with(&k) || (k.len() >= 5 && f.contains(&k)))
+            .collect();
+        starts.sort_by_key(|f| f.len());
+        if let Some(f) = starts.first() {
+            return Some(f);
+        }
+    }
+    None
+}
+
+/// The keys a raw struct takes, as serde knows them (for types read through something other
+/// than `deserialize_struct`, which hands them over itself).
+pub fn fields_of<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+    struct Probe;
+    #[derive(Debug)]
+    struct Fields(&'static [&'static str]);
+    impl fmt::Display for Fields {
+        fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("probe")
+        }
+    }
+    impl std::error::Error for Fields {}
+    impl de::Error for Fields {
+        fn custom<M: fmt::Display>(_: M) -> Self {
+            Fields(&[])
+        }
+    }
+    impl<'de> Deserializer<'de> for Probe {
+        type Error = Fields;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Fields> {
+            Err(Fields(&[]))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Fields> {
+            Err(Fields(fields))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+    match T::deserialize(Probe) {
+        Ok(_) => &[],
+        Err(Fields(f)) => f,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::raw::{RawActionMap, RawConfig, RawPolicy};
+
+    fn read(yaml: &str) -> Result<RawConfig, String> {
+        deserialize(serde_yaml::Deserializer::from_str(yaml), false).map_err(|f| {
+            let mut out: Vec<String> = f
+                .keys
+                .iter()
+                .map(|k| format!("{}: {}", k.path, k.message))
+                .collect();
+            if let Some((path, e)) = f.error {
+                out.push(format!("{path}: {e}"));
+            }
+            out.join("\n")
+        })
+    }
+
+    #[test]
+    fn suggestions() {
+        let policy = fields_of::<RawPolicy>();
+        assert_eq!(suggest("fail_treshold", policy), Some("fail_threshold"));
+        assert_eq!(suggest("FAIL-THRESHOLD", policy), Some("fail_threshold"));
+        assert_eq!(
+            suggest("cooldown", policy),
+            Some("restart_cooldown_seconds")
+        );
+        let check = ["tcp_port", "timeout_seconds", "process_name", "pid_file"];
+        assert_eq!(suggest("tcp", &check), Some("tcp_port"));
+        assert_eq!(suggest("timout", &check), Some("timeout_seconds"));
+        assert_eq!(suggest("timeout", &check), Some("timeout_seconds"));
+        assert_eq!(suggest("zzz", &check), None);
+        assert_eq!(suggest("", &check), None);
+    }
+
+    #[test]
+    fn fields_of_reads_serde_own_list() {
+        assert_eq!(fields_of::<RawActionMap>(), ["exec", "systemd", "docker"]);
+        assert!(fields_of::<String>().is_empty());
+    }
+
+    #[test]
+    fn struct_names_are_described() {
+        assert_eq!(
+            describe_struct_names("expected struct RawSystem, got x"),
+            "expected a map of limits, e.g. {max_load_per_core: 4.0, max_memory_used_percent: 95}, got x"
+        );
+        assert_eq!(describe_struct_names("struct RawNew"), "a map");
+        assert_eq!(describe_struct("RawNew", &["a", "b"]), "a map (a, b)");
+        for name in [
+            "RawConfig",
+            "RawTarget",
+            "RawCheck",
+            "RawPolicy",
+            "RawActionMap",
+            "RawAction",
+            "RawExec",
+            "RawSystemd",
+            "RawDockerAction",
+            "RawSystem",
+            "RawOnGiveUp",
+            "RawNotifier",
+            "RawWebhook",
+            "RawHeartbeat",
+            "RawMetrics",
+        ] {
+            let d = describe_struct(name, &[]);
+            assert!(!d.contains("Raw") && d.len() > 5, "{name}: {d}");
+        }
+    }
+
+    #[test]
+    fn every_unknown_and_repeated_key_is_collected_with_its_path() {
+        let e = read(
+            "targets:\n  - name: a\n    nmae: b\n    checks: [{tcp_port: 1, tcp_port: 2}]\n    action: {exec: {start: [x], strt: [y]}}\nfoo: 1\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "targets[0].nmae: unknown field `nmae`: did you mean `name`?\n\
+             targets[0].checks[0].tcp_port: `tcp_port` is given twice in the same map: keep one\n\
+             targets[0].action.exec.strt: unknown field `strt`: did you mean `start`?\n\
+             foo: unknown field `foo`, expected one of `interval_seconds`, `timeout_seconds`, `log_level`, `state_file`, `lock_file`, `max_parallel`, `systemctl_path`, `docker_socket`, `default_policy`, `targets`, `reminder_every_seconds`, `notify`, `heartbeat`, `metrics`"
+        );
+    }
+
+    #[test]
+    fn expansion_is_bounded_whatever_the_shape() {
+        // nested lists of lists: the classic billion laughs on a free-form value
+        let mut yaml = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            yaml.push_str(&format!(
+                "{}: &{} [{}]\n",
+                (b'a' + i) as char,
+                (b'a' + i) as char,
+                vec![format!("*{}", (b'a' + i - 1) as char); 10].join(", ")
+            ));
+        }
+        let e = deserialize::<_, std::collections::BTreeMap<String, serde_json::Value>>(
+            serde_yaml::Deserializer::from_str(&yaml),
+            false,
+        )
+        .map(|_| ())
+        .expect_err("bounded");
+        // whichever comes first: our count, or the parser's own limit on alias jumps
+        let (_, e) = e.error.expect("an error");
+        let e = e.to_string();
+        assert!(
+            e.contains("more than 500000 values") || e.contains("repetition limit exceeded"),
+            "{e}"
+        );
+        // wide rather than deep: our count
+        let wide = format!(
+            "a: &a [{}]\nb: [{}]\n",
+            vec!["x"; 1000].join(", "),
+            vec!["*a"; 1000].join(", ")
+        );
+        let e = deserialize::<_, std::collections::BTreeMap<String, serde_json::Value>>(
+            serde_yaml::Deserializer::from_str(&wide),
+            false,
+        )
+        .map(|_| ())
+        .expect_err("bounded");
+        let (_, e) = e.error.expect("an error");
+        assert!(e.to_string().contains("more than 500000 values"), "{e}");
+        // long strings: the text budget
+        let big = "y".repeat(1 << 20);
+        let yaml = format!("a: &a \"{big}\"\nb: [{}]\n", ["*a"; 10].join(", "));
+        let e = deserialize::<_, std::collections::BTreeMap<String, serde_json::Value>>(
+            serde_yaml::Deserializer::from_str(&yaml),
+            false,
+        )
+        .map(|_| ())
+        .expect_err("bounded");
+        let (_, e) = e.error.expect("an error");
+        assert!(e.to_string().contains("MiB of text"), "{e}");
+    }
+
+    #[test]
+    fn a_list_example_is_what_to_write() {
+        assert_eq!(
+            list_example("/usr/sbin/nginx -c x"),
+            r#"["/usr/sbin/nginx", "-c", "x"]"#
+        );
+        assert_eq!(
+            list_example("curl -fsS http://x | grep ok"),
+            r#"["/bin/sh", "-c", "curl -fsS http://x | grep ok"]"#
+        );
+    }
+}

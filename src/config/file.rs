@@ -1,0 +1,202 @@
+//! Reading the config file, and the files it names, without trusting what is at the path.
+//!
+//! - The config is opened non-blocking (a FIFO or a device cannot hang the open), must be a
+//!   regular file (or a symlink to one) by `fstat` of what was opened, and is read with a size
+//!   cap ([`MAX_CONFIG_BYTES`]): `/dev/zero`, a FIFO or a 40 MiB file is an error at once.
+//! - Not UTF-8: the error says where (line and column of the first bad byte).
+//! - As root, who else could have written the config is found out (the file, and every
+//!   directory up to `/`, of the path as given and as resolved): whoever can change it runs
+//!   commands as root. The caller decides what that means (`check`/`run` refuse, `test-config`
+//!   warns).
+
+use std::fs::{File, Metadata};
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// The largest config file read: a config of 5,000 targets weighs about 1 MiB, and loads in
+/// well under a second.
+pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
+
+/// What a path that is not a regular file is, for messages: "a FIFO (named pipe)".
+pub fn kind_of(m: &Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = m.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
+}
+
+/// The config's text and who else could change it.
+pub struct ConfigFile {
+    pub text: String,
+    /// One message per way someone other than root could change the config (as root only).
+    pub writable_by_others: Vec<String>,
+}
+
+/// Read the config at `path`. The error is the full message, starting with the path.
+pub fn read(path: &Path) -> Result<ConfigFile, String> {
+    let shown = path.display();
+    let cannot = |e: &std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => format!(
+            "{shown}: config file not found: create it (see examples/config.yml) or pass -c FILE"
+        ),
+        _ => format!("{shown}: cannot read config: {}", crate::util::os_error(e)),
+    };
+    let file = File::options()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| cannot(&e))?;
+    let meta = file.metadata().map_err(|e| cannot(&e))?;
+    if !meta.is_file() {
+        return Err(format!(
+            "{shown}: cannot read config: is {}, not a regular file: give the path of the config file",
+            kind_of(&meta)
+        ));
+    }
+    let too_large = |size: u64| {
+        format!(
+            "{shown}: config is too large: {} bytes, more than the {} MiB a config file may have \
+             (5,000 targets take about 1 MiB): is this the right file?",
+            size,
+            MAX_CONFIG_BYTES >> 20
+        )
+    };
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(too_large(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| cannot(&e))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        // it grew while we read it
+        return Err(too_large(bytes.len() as u64));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        let before = &bytes[..at];
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        let line_start = before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+        format!(
+            "{shown}: cannot read config: it is not UTF-8 text: byte 0x{:02x} is not UTF-8; save the file as UTF-8 (line {line}, column {column})",
+            bytes.get(at).copied().unwrap_or_default()
+        )
+    })?;
+    let writable_by_others = if nix::unistd::geteuid().is_root() {
+        writable_by_others(path, &meta)
+    } else {
+        Vec::new()
+    };
+    Ok(ConfigFile {
+        text,
+        writable_by_others,
+    })
+}
+
+fn user_name(uid: u32) -> String {
+    match nix::unistd::User::from_uid(uid.into()) {
+        Ok(Some(u)) => format!("uid {uid} ({})", u.name),
+        _ => format!("uid {uid}"),
+    }
+}
+
+fn group_name(gid: u32) -> String {
+    match nix::unistd::Group::from_gid(gid.into()) {
+        Ok(Some(g)) => format!("group {} (gid {gid})", g.name),
+        _ => format!("group gid {gid}"),
+    }
+}
+
+/// Who else than root could change the config `path` (already opened: `file` is its fstat):
+/// the file itself, and every directory above it, of the path as given and as resolved
+/// through symlinks. Each problem is one message naming the file or directory, what is wrong
+/// and the fix.
+pub fn writable_by_others(path: &Path, file: &Metadata) -> Vec<String> {
+    let mut out = Vec::new();
+    let shown = path.display();
+    let runs = "whoever can change it runs commands as root";
+    let mode = file.mode() & 0o7777;
+    if file.uid() != 0 {
+        out.push(format!(
+            "{shown}: the config is owned by {}, not root: {runs}; fix: chown root {shown}",
+            user_name(file.uid())
+        ));
+    }
+    if mode & 0o002 != 0 {
+        out.push(format!(
+            "{shown}: the config is writable by everyone (mode {mode:04o}): {runs}; fix: chmod go-w {shown}"
+        ));
+    }
+    if mode & 0o020 != 0 && file.gid() != 0 {
+        out.push(format!(
+            "{shown}: the config is writable by {} (mode {mode:04o}): {runs}; fix: chmod go-w {shown}",
+            group_name(file.gid())
+        ));
+    }
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let given = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let resolved = std::fs::canonicalize(path).ok();
+    for p in std::iter::once(given).chain(resolved) {
+        for d in p.ancestors().skip(1) {
+            if !d.as_os_str().is_empty() && !dirs.iter().any(|x| x == d) {
+                dirs.push(d.to_path_buf());
+            }
+        }
+    }
+    let replace = "whoever can write there can replace the config, whose commands run as root";
+    for d in &dirs {
+        let Ok(m) = std::fs::metadata(d) else {
+            continue;
+        };
+        let dm = m.mode() & 0o7777;
+        let sticky = dm & 0o1000 != 0;
+        let ds = d.display();
+        if m.uid() != 0 {
+            out.push(format!(
+                "{shown}: directory {ds} is owned by {}, not root: {replace}; fix: chown root {ds}, or keep the config in a root-owned directory such as /etc/neon-watchdog",
+                user_name(m.uid())
+            ));
+        }
+        if dm & 0o002 != 0 && !sticky {
+            out.push(format!(
+                "{shown}: directory {ds} is writable by everyone (mode {dm:04o}, no sticky bit): {replace}; fix: chmod go-w {ds}"
+            ));
+        }
+        if dm & 0o020 != 0 && m.gid() != 0 && !sticky {
+            out.push(format!(
+                "{shown}: directory {ds} is writable by {} (mode {dm:04o}): {replace}; fix: chmod go-w {ds}",
+                group_name(m.gid())
+            ));
+        }
+    }
+    out
+}
+
+/// A path the config names for a file of ours (state_file, lock_file, metrics.textfile): if
+/// something exists there that is not a regular file, what it is. Symlinks count as not
+/// regular: we never write through one.
+pub fn not_regular(path: &Path) -> Option<&'static str> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if !m.file_type().is_file() => Some(kind_of(&m)),
+        _ => None,
+    }
+}

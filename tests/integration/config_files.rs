@@ -1,0 +1,212 @@
+//! What is at the config's paths is not trusted: a FIFO, a device or a directory where a file
+//! belongs is a config error (78) at once, never a hang or an endless read; a config too large,
+//! or one whose YAML aliases expand beyond the limits, is refused quickly, in bounded memory;
+//! a big honest config still loads.
+//!
+//! Time limits here are the harness's `RUN_LIMIT` (a run that hangs fails the test); nothing
+//! is timed.
+
+use crate::harness::*;
+use nix::sys::signal::Signal;
+use nix::sys::stat::Mode;
+use std::time::Duration;
+
+const OK: &str = "state_file: {dir}/state.json\ntargets:\n  - name: web\n    checks: [{command: [\"/bin/true\"]}]\n    action: none\n";
+
+fn mkfifo(path: &std::path::Path) {
+    nix::unistd::mkfifo(path, Mode::S_IRWXU).expect("mkfifo");
+}
+
+#[test]
+fn a_fifo_as_the_config_is_an_error_not_a_hang() {
+    let t = Test::new();
+    mkfifo(t.config_path());
+    let cfg = t.config_path().display().to_string();
+    for sub in ["check", "test-config", "run"] {
+        t.run(&[sub])
+            .assert_code(78)
+            .assert_stderr_contains(&format!(
+                "{cfg}: cannot read config: is a FIFO (named pipe), not a regular file"
+            ));
+    }
+}
+
+#[test]
+fn a_device_as_the_config_is_an_error_not_an_endless_read() {
+    let t = Test::new();
+    for sub in ["check", "test-config"] {
+        t.run_bare(&[sub, "-c", "/dev/zero"])
+            .assert_code(78)
+            .assert_stderr_contains(
+                "/dev/zero: cannot read config: is a character device, not a regular file",
+            );
+    }
+}
+
+#[test]
+fn a_symlink_to_a_config_file_is_fine() {
+    let t = Test::new().config_named("real.yml", OK);
+    let link = t.path("config.yml");
+    std::os::unix::fs::symlink(t.path("real.yml"), &link).expect("symlink");
+    let link = link.display().to_string();
+    t.run_bare(&["check", "-c", &link]).assert_code(0);
+}
+
+/// state_file, lock_file and metrics.textfile name files of ours: whatever else is there is
+/// refused when the config is loaded (78, test-config too), naming the path and what it is.
+#[test]
+fn a_file_of_ours_that_is_not_a_regular_file_is_a_config_error() {
+    let t = Test::new().config(&format!(
+        "{OK}metrics: {{textfile: {{dir}}/metrics.prom}}\n"
+    ));
+    let dir = t.dir().display().to_string();
+    mkfifo(&t.path("state.json"));
+    std::fs::create_dir(t.path("state.json.lock")).expect("mkdir");
+    std::os::unix::fs::symlink("/etc/passwd", t.path("metrics.prom")).expect("symlink");
+    for sub in ["check", "test-config"] {
+        let out = t.run(&[sub]);
+        out.assert_code(78);
+        let cfg = t.config_path().display().to_string();
+        assert_eq!(
+            out.stderr.replace(&cfg, "CFG"),
+            format!(
+                "neon-watchdog: config is invalid (3 problems):\n\
+                 CFG: metrics.textfile: {dir}/metrics.prom is a symbolic link, not a regular file: remove it or choose another path (line 6)\n\
+                 CFG: state_file: {dir}/state.json is a FIFO (named pipe), not a regular file: remove it or choose another path (line 1)\n\
+                 CFG: lock_file: {dir}/state.json.lock is a directory, not a regular file: remove it or choose another path\n"
+            )
+        );
+    }
+    // nothing was replaced, nothing read
+    assert!(std::fs::symlink_metadata(t.path("metrics.prom"))
+        .expect("link")
+        .file_type()
+        .is_symlink());
+    assert!(t.path("state.json.lock").is_dir());
+}
+
+/// `run` re-reads the config on SIGHUP: a config that has become a FIFO is an error logged
+/// at once (the running config is kept), not a hang that leaves SIGTERM unanswered.
+#[test]
+fn sighup_after_the_config_became_a_fifo_keeps_the_running_config() {
+    let t = Test::new().config(&OK.replace("targets:", "interval_seconds: 1\ntargets:"));
+    let mut run = t.spawn(&["run"]);
+    assert!(
+        run.wait_for_stderr(Duration::from_secs(10), |s| s.contains("pass done")),
+        "no pass: {}",
+        run.stderr_so_far()
+    );
+    std::fs::remove_file(t.config_path()).expect("rm config");
+    mkfifo(t.config_path());
+    run.signal(Signal::SIGHUP);
+    assert!(
+        run.wait_for_stderr(Duration::from_secs(10), |s| s
+            .lines()
+            .any(|l| l.contains("config reload failed") && l.contains("is a FIFO"))),
+        "the reload did not fail at once: {}",
+        run.stderr_so_far()
+    );
+    run.signal(Signal::SIGTERM);
+    run.wait_timeout(Duration::from_secs(10))
+        .expect("run did not exit on SIGTERM")
+        .assert_code(0);
+}
+
+#[test]
+fn a_config_larger_than_4_mib_is_refused_at_once() {
+    let mut text = OK.to_string();
+    let comment = format!("# {}\n", "x".repeat(1022));
+    while text.len() < 40 << 20 {
+        text.push_str(&comment);
+    }
+    let t = Test::new().config(&text);
+    let size = std::fs::metadata(t.config_path()).expect("stat").len();
+    let cfg = t.config_path().display().to_string();
+    for sub in ["check", "test-config"] {
+        let out = t.run(&[sub]);
+        out.assert_code(78);
+        assert_eq!(
+            out.stderr,
+            format!("neon-watchdog: {cfg}: config is too large: {size} bytes, more than the 4 MiB a config file may have (5,000 targets take about 1 MiB): is this the right file?\n")
+        );
+    }
+}
+
+/// Billion laughs that type-check: an argv anchored once, a list of 100 checks that alias it,
+/// 1000 targets that alias that list: 100 million strings from a 60 KB file.
+#[test]
+fn a_billion_laughs_config_is_refused_quickly() {
+    let argv = (0..1000)
+        .map(|i| format!("\"arg{i}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut text = format!(
+        "state_file: {{dir}}/state.json\ntargets:\n  - name: t0\n    checks: &checks [{{command: &argv [{argv}]}}{}]\n    action: none\n",
+        ", {command: *argv}".repeat(99)
+    );
+    for i in 1..1000 {
+        text.push_str(&format!(
+            "  - name: t{i}\n    checks: *checks\n    action: none\n"
+        ));
+    }
+    let e = invalid_fast(&text);
+    assert!(
+        e.contains("the config expands to more than 500000 values (keys, scalars, lists, maps) once YAML aliases are expanded, more than a config may hold: an alias `*name` repeats everything its anchor `&name` holds"),
+        "{e}"
+    );
+}
+
+/// The shape of the issue: one large argv, aliased by thousands of targets (a 3 MB file).
+#[test]
+fn one_large_argv_aliased_thousands_of_times_is_refused() {
+    let argv = (0..1000)
+        .map(|i| format!("\"a{i}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut text = format!(
+        "state_file: {{dir}}/state.json\ntargets:\n  - name: t0\n    checks: [{{command: &argv [{argv}]}}]\n    action: none\n"
+    );
+    for i in 1..45_000 {
+        text.push_str(&format!(
+            "  - name: t{i}\n    checks: [{{command: *argv}}]\n    action: none\n"
+        ));
+    }
+    assert!(text.len() < 4 << 20);
+    let e = invalid_fast(&text);
+    assert!(
+        e.contains("the config expands to more than 500000 values"),
+        "{e}"
+    );
+}
+
+/// Run `check` and `test-config`: both exit 78 (within the harness's RUN_LIMIT) with the
+/// same message, on one line.
+#[track_caller]
+fn invalid_fast(text: &str) -> String {
+    let t = Test::new().config(text);
+    let check = t.run(&["check"]);
+    check.assert_code(78);
+    let test_config = t.run(&["test-config"]);
+    test_config.assert_code(78);
+    assert_eq!(check.stderr, test_config.stderr);
+    assert_eq!(check.stderr.lines().count(), 1, "{check}");
+    check.stderr
+}
+
+/// Limits are far above any real config: 5,000 targets (about 1 MiB) load.
+#[test]
+fn a_big_honest_config_loads() {
+    let mut text = String::from("state_file: {dir}/state.json\ntargets:\n");
+    for i in 0..5000 {
+        text.push_str(&format!(
+            "  - name: target-{i}\n    enabled: {}\n    checks:\n      - tcp_port: 127.0.0.1:{}\n      - command: [\"/bin/true\", \"--flag\", \"value-{i}\"]\n    policy: {{fail_threshold: 2}}\n    action:\n      exec:\n        restart: [\"/bin/true\", \"restart\", \"target-{i}\"]\n",
+            i == 0,
+            1024 + i
+        ));
+    }
+    let t = Test::new().config(&text.replace("      - tcp_port: 127.0.0.1:1024\n", ""));
+    t.run(&["test-config"])
+        .assert_code(0)
+        .assert_stdout_contains("valid, 5000 targets (1 enabled, 4999 disabled)");
+    t.run(&["check"]).assert_code(0);
+}
