@@ -20,16 +20,17 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// What a file type is, in words: "a FIFO", "a directory", "a symlink"...
+/// What a file type is, in words, for messages: "a FIFO (named pipe)", "a directory", "a
+/// symbolic link"...
 pub fn kind(ft: std::fs::FileType) -> &'static str {
     if ft.is_file() {
         "a regular file"
     } else if ft.is_dir() {
         "a directory"
     } else if ft.is_symlink() {
-        "a symlink"
+        "a symbolic link"
     } else if ft.is_fifo() {
-        "a FIFO"
+        "a FIFO (named pipe)"
     } else if ft.is_char_device() {
         "a character device"
     } else if ft.is_block_device() {
@@ -37,7 +38,7 @@ pub fn kind(ft: std::fs::FileType) -> &'static str {
     } else if ft.is_socket() {
         "a socket"
     } else {
-        "not a regular file"
+        "a special file"
     }
 }
 
@@ -166,7 +167,7 @@ pub fn read_capped(path: &Path, cap: u64, follow: bool) -> Result<Vec<u8>, ReadE
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ReadError::Missing),
         Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
-            return Err(ReadError::NotRegular("a symlink".into()))
+            return Err(ReadError::NotRegular("a symbolic link".into()))
         }
         Err(e) => return Err(ReadError::Io(os_error(&e))),
     };
@@ -217,7 +218,7 @@ pub fn open_in_place(path: &Path, mode: u32) -> Result<File, String> {
         }
         Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
             return Err(format!(
-                "{} is a symlink, not a regular file; it is not followed (remove it)",
+                "{} is a symbolic link, not a regular file; it is not followed (remove it)",
                 path.display()
             ))
         }
@@ -293,7 +294,7 @@ mod tests {
         let link = dir.path().join("state.json");
         symlink(&victim, &link).unwrap();
         let e = write_atomic(&link, b"{}", 0o600, 0o700).unwrap_err();
-        assert!(e.contains("is a symlink, not a regular file"), "{e}");
+        assert!(e.contains("is a symbolic link, not a regular file"), "{e}");
         assert!(std::fs::symlink_metadata(&link)
             .unwrap()
             .file_type()
@@ -328,13 +329,13 @@ mod tests {
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
         assert_eq!(
             read_capped(&fifo, 1024, true),
-            Err(ReadError::NotRegular("a FIFO".into()))
+            Err(ReadError::NotRegular("a FIFO (named pipe)".into()))
         );
         let zero = dir.path().join("zero");
         symlink("/dev/zero", &zero).unwrap();
         assert_eq!(
             read_capped(&zero, 1024, false),
-            Err(ReadError::NotRegular("a symlink".into()))
+            Err(ReadError::NotRegular("a symbolic link".into()))
         );
         assert_eq!(
             read_capped(&zero, 1024, true),
@@ -361,7 +362,7 @@ mod tests {
         let link = dir.path().join("x.lock");
         symlink(&victim, &link).unwrap();
         let e = open_in_place(&link, 0o600).unwrap_err();
-        assert!(e.contains("symlink"), "{e}");
+        assert!(e.contains("symbolic link"), "{e}");
         let hard = dir.path().join("y.lock");
         std::fs::hard_link(&victim, &hard).unwrap();
         let e = open_in_place(&hard, 0o600).unwrap_err();

@@ -392,7 +392,10 @@ mod tests {
             .recv_timeout(std::time::Duration::from_secs(10))
             .expect("loading a FIFO state file hangs");
         assert_eq!(l.state, StateFile::default());
-        assert!(l.warning.unwrap().contains("is a FIFO, not a regular file"));
+        assert!(l
+            .warning
+            .unwrap()
+            .contains("is a FIFO (named pipe), not a regular file"));
         let e = save(&fifo, &sample(), &Redactor::default()).unwrap_err();
         assert!(e.contains("is a FIFO"), "{e}");
         let null = dir.path().join("null.json");
@@ -408,7 +411,10 @@ mod tests {
         assert!(save(&null, &sample(), &Redactor::default()).is_err());
         let zero = dir.path().join("zero.json");
         std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
-        assert!(load(&zero, false).warning.unwrap().contains("is a symlink"));
+        assert!(load(&zero, false)
+            .warning
+            .unwrap()
+            .contains("is a symbolic link"));
         let sub = dir.path().join("dir.json");
         std::fs::create_dir(&sub).unwrap();
         assert!(load(&sub, false)

@@ -20,23 +20,7 @@ pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
 
 /// What a path that is not a regular file is, for messages: "a FIFO (named pipe)".
 pub fn kind_of(m: &Metadata) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    let t = m.file_type();
-    if t.is_dir() {
-        "a directory"
-    } else if t.is_symlink() {
-        "a symbolic link"
-    } else if t.is_fifo() {
-        "a FIFO (named pipe)"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else if t.is_socket() {
-        "a socket"
-    } else {
-        "a special file"
-    }
+    crate::files::kind(m.file_type())
 }
 
 /// The config's text and who else could change it.
