@@ -841,3 +841,33 @@ pub fn read_head(s: &mut impl Read) -> Option<(String, Vec<u8>)> {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Leftovers: processes found by a unique name
+// ---------------------------------------------------------------------------------------------
+
+/// Kills whatever runs under `name` when dropped, so a failing test leaves nothing behind.
+pub struct KillNamed(pub String);
+
+impl Drop for KillNamed {
+    fn drop(&mut self) {
+        kill_all_named(&self.0);
+    }
+}
+
+/// A copy of /bin/sleep with a unique name in the test dir, and the guard that kills (and
+/// reaps) whatever runs under that name at the end of the test.
+pub fn unique_sleep(t: &Test) -> (String, KillNamed) {
+    let name = unique_name("nwslp");
+    t.copy_program("/bin/sleep", &name);
+    (name.clone(), KillNamed(name))
+}
+
+#[track_caller]
+pub fn assert_no_leftovers(name: &str) {
+    let left = procs_named(name);
+    assert!(
+        left.is_empty(),
+        "processes of the check are left behind (state Z = zombie): {left:?}"
+    );
+}
