@@ -206,6 +206,12 @@ pub struct Stat {
     pub starttime: u64,
 }
 
+impl Stat {
+    pub fn is_zombie(&self) -> bool {
+        matches!(self.state, 'Z' | 'X' | 'x')
+    }
+}
+
 pub fn stat(pid: i32) -> Option<Stat> {
     let s = Process::new(pid).ok()?.stat().ok()?;
     Some(Stat {
@@ -249,6 +255,11 @@ pub fn own_children() -> Vec<i32> {
 
 /// Every descendant of `root` (children, grandchildren, ...), found through ppid links.
 pub fn descendants(root: i32) -> Vec<i32> {
+    descendants_of(&[root])
+}
+
+/// Every descendant of any of `roots` (not the roots themselves), from one scan of /proc.
+pub fn descendants_of(roots: &[i32]) -> Vec<i32> {
     let Ok(iter) = procfs::process::all_processes() else {
         return Vec::new();
     };
@@ -258,10 +269,10 @@ pub fn descendants(root: i32) -> Vec<i32> {
         .map(|s| (s.pid, s.ppid))
         .collect();
     let mut found = Vec::new();
-    let mut frontier = vec![root];
+    let mut frontier = roots.to_vec();
     while let Some(parent) = frontier.pop() {
         for (pid, ppid) in &links {
-            if *ppid == parent && !found.contains(pid) {
+            if *ppid == parent && !found.contains(pid) && !roots.contains(pid) {
                 found.push(*pid);
                 frontier.push(*pid);
             }

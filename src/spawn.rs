@@ -7,12 +7,21 @@
 //! - We stop reading output as soon as the command itself has exited. A start command such as
 //!   `sh -c "server &"` leaves a daemon holding the inherited stdout/stderr; waiting for EOF
 //!   would hang the pass for as long as the daemon lives.
-//! - With [`Cleanup::KillGroup`] (checks), whatever the command left in its process group is
-//!   killed and reaped when it exits. Actions use [`Cleanup::LeaveGroup`]: their daemons stay.
+//! - With [`Cleanup::KillAll`] (checks) and [`Cleanup::KillGroup`], whatever the command left
+//!   in its process group is killed and reaped when it exits. Actions use
+//!   [`Cleanup::LeaveGroup`]: their daemons stay.
 //!
 //! The watchdog makes itself a child subreaper (see [`become_subreaper`]), so orphans of its
 //! commands are re-parented to it and reaped here instead of lingering as zombies on systems
 //! whose PID 1 does not reap (containers).
+//!
+//! Nothing a command starts outlives it, unless it is an action's daemon:
+//! - Process group: killed when a check (or systemctl, or a notification command) exits, and
+//!   at any command's timeout, with every descendant, even those that left the group.
+//! - Escapees: a process that left the group with setsid and whose parent died is no
+//!   descendant any more: it is re-parented to us. When a check exits, the adopted orphans
+//!   that are its ([`claimed`] has the rule) are killed with all their descendants, round
+//!   after round: an orphan's children come to us only once it is dead.
 
 use crate::redact::Redactor;
 use nix::errno::Errno;
@@ -37,9 +46,9 @@ pub const KILL_GRACE: Duration = Duration::from_millis(1000);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cleanup {
     /// Kill and reap everything it started: its process group, and the orphans re-parented
-    /// to us since it started, even those that left the group with setsid (check commands:
-    /// nothing may outlive them). Only for commands that run while no action runs, as checks
-    /// do: an orphan adopted meanwhile can only be theirs.
+    /// to us that are its (see [`claimed`]), even those that left the group with setsid,
+    /// with all their descendants (check commands: nothing may outlive them). Only for
+    /// commands that run while no action runs, as checks do.
     KillAll,
     /// Kill and reap anything left in its process group (systemctl).
     KillGroup,
@@ -47,57 +56,130 @@ pub enum Cleanup {
     LeaveGroup,
 }
 
-/// Our direct children that some thread is still waiting for. Held while spawning and while
-/// sweeping orphans, so a sweep never mistakes another thread's fresh child for an orphan.
-static LIVE: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+/// How long a sweep of adopted orphans may take (killing, then reaping, round after round).
+const SWEEP_LIMIT: Duration = Duration::from_secs(1);
 
-fn live() -> std::sync::MutexGuard<'static, Vec<i32>> {
-    LIVE.lock()
+/// A direct child of ours that some thread is still waiting for.
+#[derive(Debug, Clone, Copy)]
+struct Live {
+    pid: i32,
+    /// A check command ([`Cleanup::KillAll`]): its start time (clock ticks after boot). An
+    /// orphan adopted since then may be its; other sweeps leave such orphans to it.
+    sweeps_from: Option<u64>,
+}
+
+/// The children some thread is waiting for. Locked while spawning and while listing adopted
+/// orphans, so a sweep never mistakes another thread's fresh child for an orphan.
+struct Registry {
+    live: Vec<Live>,
+}
+
+static REGISTRY: std::sync::Mutex<Registry> = std::sync::Mutex::new(Registry { live: Vec::new() });
+
+fn registry() -> std::sync::MutexGuard<'static, Registry> {
+    REGISTRY
+        .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Spawn and register the child (see [`LIVE`]). Every child process of the watchdog is
+/// Spawn and register the child (see [`Registry`]). Every child process of the watchdog is
 /// started here; [`unregister`] it once it is reaped.
 pub(crate) fn spawn_registered(cmd: &mut Command) -> std::io::Result<Child> {
-    let mut live = live();
+    spawn_tracked(cmd, None).map(|(child, _)| child)
+}
+
+/// [`spawn_registered`] for [`run`]. Returns the child and its start time (clock ticks after
+/// boot; `u64::MAX` if unknown).
+fn spawn_tracked(cmd: &mut Command, cleanup: Option<Cleanup>) -> std::io::Result<(Child, u64)> {
+    let mut reg = registry();
     let child = cmd.spawn()?;
-    live.push(child.id() as i32);
-    Ok(child)
+    let pid = child.id() as i32;
+    let started = crate::procs::stat(pid)
+        .map(|s| s.starttime)
+        .unwrap_or(u64::MAX);
+    reg.live.push(Live {
+        pid,
+        sweeps_from: (cleanup == Some(Cleanup::KillAll)).then_some(started),
+    });
+    Ok((child, started))
 }
 
 pub(crate) fn unregister(pid: i32) {
-    let mut live = live();
-    if let Some(i) = live.iter().position(|p| *p == pid) {
-        live.swap_remove(i);
+    let mut reg = registry();
+    if let Some(i) = reg.live.iter().position(|l| l.pid == pid) {
+        reg.live.swap_remove(i);
     }
 }
 
-/// SIGKILL and reap the orphans re-parented to us that started at or after `since` (clock
-/// ticks after boot) and that no thread is waiting for.
-fn sweep_orphans(since: u64) {
-    let doomed: Vec<i32> = {
-        let live = live();
-        let me = std::process::id() as i32;
-        crate::procs::own_children()
+/// Whether an adopted orphan (a child re-parented to us, the subreaper, that no thread waits
+/// for and that started at or after the check did) is the check's, to kill with its
+/// descendants: it is if it started while the check ran, unless a check still running
+/// started before the orphan did (that one sweeps it when it is done: the last check to
+/// finish takes what no other can). No action runs while checks run (the pass runs all
+/// checks, then the actions). `others_from`: the earliest start of a check command still
+/// running (`u64::MAX` if none).
+fn claimed(s: &crate::procs::Stat, others_from: u64) -> bool {
+    // a zombie is dead already, and no thread waits for it: reaping it harms no one
+    s.is_zombie() || s.starttime < others_from
+}
+
+/// SIGKILL the adopted orphans that started at or after `since` (clock ticks after boot)
+/// and that are the check's (see [`claimed`]), with all their descendants, and reap them. An
+/// orphan's children come to us only once it is dead, so this goes round again until a round
+/// finds nothing to take, or [`SWEEP_LIMIT`] has passed. Never touches a child some thread
+/// waits for (see [`Registry`]).
+fn kill_adopted(since: u64) {
+    if since == u64::MAX {
+        return;
+    }
+    let me = std::process::id() as i32;
+    let until = Instant::now() + SWEEP_LIMIT;
+    loop {
+        // listed under the lock: a child not registered then is no fresh spawn of another
+        // thread, and its pid stays ours (unreaped) after the lock is released
+        let (candidates, others_from) = {
+            let reg = registry();
+            let others_from = reg
+                .live
+                .iter()
+                .filter_map(|l| l.sweeps_from)
+                .min()
+                .unwrap_or(u64::MAX);
+            let candidates: Vec<i32> = crate::procs::own_children()
+                .into_iter()
+                .filter(|pid| !reg.live.iter().any(|l| l.pid == *pid))
+                .collect();
+            (candidates, others_from)
+        };
+        let doomed: Vec<i32> = candidates
             .into_iter()
-            .filter(|pid| !live.contains(pid))
             .filter(|pid| {
-                crate::procs::stat(*pid).is_some_and(|s| s.ppid == me && s.starttime >= since)
+                crate::procs::stat(*pid).is_some_and(|s| {
+                    s.ppid == me && s.starttime >= since && claimed(&s, others_from)
+                })
             })
-            .inspect(|pid| {
-                let _ = nix::sys::signal::kill(Pid::from_raw(*pid), Signal::SIGKILL);
-            })
-            .collect()
-    };
-    let until = Instant::now() + Duration::from_secs(1);
-    for pid in doomed {
-        while let Ok(WaitStatus::StillAlive) =
-            waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG))
-        {
-            if Instant::now() >= until {
-                break;
+            .collect();
+        if doomed.is_empty() {
+            return;
+        }
+        // the trees first, while the links are there; a child forked after this scan comes
+        // to us when its parent dies, and the next round takes it
+        let tree = crate::procs::descendants_of(&doomed);
+        signal_pids(&doomed, Signal::SIGKILL);
+        signal_pids(&tree, Signal::SIGKILL);
+        for pid in &doomed {
+            // ECHILD: another sweep reaped it
+            while let Ok(WaitStatus::StillAlive) =
+                waitpid(Pid::from_raw(*pid), Some(WaitPidFlag::WNOHANG))
+            {
+                if Instant::now() >= until {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(2));
             }
-            std::thread::sleep(Duration::from_millis(2));
+        }
+        if Instant::now() >= until {
+            return;
         }
     }
 }
@@ -384,7 +466,8 @@ pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
         }
     }
     let start = Instant::now();
-    let mut child = spawn_registered(&mut cmd).map_err(|e| spawn_error(&spec.argv[0], &e))?;
+    let (mut child, started_at) =
+        spawn_tracked(&mut cmd, Some(spec.cleanup)).map_err(|e| spawn_error(&spec.argv[0], &e))?;
     let pgid = child.id() as i32;
     if let (Some(data), Some(mut stdin)) = (spec.stdin, child.stdin.take()) {
         use std::io::Write;
@@ -394,9 +477,6 @@ pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
         let _ = stdin.write_all(data);
     }
     let deadline = start + spec.timeout;
-    let started_at = crate::procs::stat(pgid)
-        .map(|s| s.starttime)
-        .unwrap_or(u64::MAX);
 
     let mut pipes = Pipes::new(&mut child);
     let mut status = None;
@@ -433,7 +513,7 @@ pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
         Cleanup::KillAll => {
             kill_and_reap(pgid, &[]);
             unregister(pgid);
-            sweep_orphans(started_at);
+            kill_adopted(started_at);
         }
         Cleanup::KillGroup => {
             kill_and_reap(pgid, &[]);

@@ -22,6 +22,7 @@ mod escalation;
 mod examples;
 mod http;
 mod kinds;
+mod leftovers;
 mod lock;
 mod logs;
 mod notify;

@@ -1,0 +1,111 @@
+//! Nothing a check or an action starts outlives it (issue 9): not a check's leftover that
+//! left its session and has children of its own, not a timed-out action's grandchild that
+//! left with `setsid` and double-forked, not the commands running when the watchdog itself is
+//! killed with SIGKILL. And, as carefully: a daemon an action leaves on purpose lives on, and
+//! one command's cleanup never kills what a concurrent command still uses.
+//!
+//! Leftovers are found by `comm` in /proc (copies of sleep under unique names, see
+//! [`unique_sleep`]). Scripts wait for observable conditions (pid files, `pgrep`), never for
+//! time to pass.
+
+use crate::harness::*;
+use std::time::Duration;
+
+/// A check's leftover in a session of its own is adopted by the watchdog (a subreaper) once
+/// the check exits; its children come to the watchdog only after it dies. All of them die:
+/// here a shell that left with setsid, its background sleep, and a second shell running a
+/// sleep (two levels). Before, only the adopted shell was killed and one live process leaked
+/// per pass.
+#[test]
+fn check_leftover_in_its_own_session_is_killed_with_its_children() {
+    let t = Test::new();
+    let (name, _cleanup) = unique_sleep(&t);
+    t.script(
+        "check.sh",
+        &format!(
+            r#"#!/bin/sh
+setsid sh -c '{{dir}}/{name} 300 & sh -c "{{dir}}/{name} 300; :" & wait' &
+while [ "$(pgrep -c -x {name})" != 2 ]; do sleep 0.01; done
+exit 1
+"#
+        ),
+    );
+    let t = t.config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: leaky
+    checks:
+      - command: ["{dir}/check.sh"]
+        timeout_seconds: 10
+    action: none
+"#,
+    );
+    t.run(&["check"])
+        .assert_code(2)
+        .assert_line_contains(&["result=FAIL", "target=leaky "], "err=\"exit 1\"");
+    assert_no_leftovers(&name);
+}
+
+/// Checks run side by side. When one exits, its cleanup must not kill what a check still
+/// running started: here `b` starts two helpers in sessions of their own (one with its
+/// environment scrubbed) after `a` started, and uses them after `a` is done. They die when
+/// `b` is done.
+#[test]
+fn a_check_s_cleanup_spares_what_a_concurrent_check_still_uses() {
+    let t = Test::new();
+    let (helper, _c) = unique_sleep(&t);
+    t.script(
+        "a.sh",
+        r#"#!/bin/sh
+touch {dir}/a-started
+while [ ! -s {dir}/helpers ]; do sleep 0.01; done
+"#,
+    );
+    t.script(
+        "b.sh",
+        &format!(
+            r#"#!/bin/sh
+while [ ! -e {{dir}}/a-started ]; do sleep 0.01; done
+(setsid {{dir}}/{helper} 300 & echo $! > {{dir}}/h1.pid)
+(setsid env -i {{dir}}/{helper} 300 & echo $! > {{dir}}/h2.pid)
+while [ "$(pgrep -c -x {helper})" != 2 ]; do sleep 0.01; done
+echo ok > {{dir}}/helpers
+while [ ! -e {{dir}}/a-done ]; do sleep 0.01; done
+kill -0 $(cat {{dir}}/h1.pid) && kill -0 $(cat {{dir}}/h2.pid)
+"#
+        ),
+    );
+    let t = t.config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: a
+    checks:
+      - command: ["{dir}/a.sh"]
+        timeout_seconds: 15
+    action: none
+  - name: b
+    checks:
+      - command: ["{dir}/b.sh"]
+        timeout_seconds: 15
+    action: none
+"#,
+    );
+    // (OK results are logged at debug level)
+    let mut wd = t.spawn(&["check", "--log-level", "debug"]);
+    // `a`'s result is logged once its command has exited and its cleanup is done
+    let logged = wd.wait_for_stderr(Duration::from_secs(15), |s| {
+        s.lines()
+            .any(|l| l.contains("target=a ") && l.contains("result="))
+    });
+    assert!(logged, "no result for a:\n{}", wd.stderr_so_far());
+    std::fs::write(t.path("a-done"), "").expect("write a-done");
+    let out = wd
+        .wait_timeout(Duration::from_secs(20))
+        .expect("the pass did not end");
+    out.assert_code(0)
+        .assert_lines(&["result=FAIL"], 0)
+        .assert_line_contains(&["msg=\"pass done\""], "healthy=2");
+    assert_no_leftovers(&helper);
+}
