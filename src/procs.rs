@@ -202,6 +202,8 @@ impl Snapshot {
 pub struct Stat {
     pub ppid: i32,
     pub pgrp: i32,
+    /// The session id: the pid of the process that created the session with setsid.
+    pub session: i32,
     pub state: char,
     pub starttime: u64,
 }
@@ -217,8 +219,26 @@ pub fn stat(pid: i32) -> Option<Stat> {
     Some(Stat {
         ppid: s.ppid,
         pgrp: s.pgrp,
+        session: s.session,
         state: s.state,
         starttime: s.starttime,
+    })
+}
+
+/// The value of the environment variable `name` that process `pid` was started with (its
+/// initial environment, /proc/PID/environ); None when it has none, or it cannot be read (gone,
+/// a zombie, a kernel thread). At most 1 MiB is read. Do not call it for a process in
+/// uninterruptible sleep (`D`): reading another process's memory takes its memory lock.
+pub fn env_var(pid: i32, name: &str) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(format!("/proc/{pid}/environ")).ok()?;
+    let mut buf = Vec::new();
+    f.take(1 << 20).read_to_end(&mut buf).ok()?;
+    buf.split(|b| *b == 0).find_map(|entry| {
+        entry
+            .strip_prefix(name.as_bytes())
+            .and_then(|rest| rest.strip_prefix(b"="))
+            .map(<[u8]>::to_vec)
     })
 }
 

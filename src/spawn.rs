@@ -19,9 +19,11 @@
 //! - Process group: killed when a check (or systemctl, or a notification command) exits, and
 //!   at any command's timeout, with every descendant, even those that left the group.
 //! - Escapees: a process that left the group with setsid and whose parent died is no
-//!   descendant any more: it is re-parented to us. When a check exits, the adopted orphans
-//!   that are its ([`claimed`] has the rule) are killed with all their descendants, round
-//!   after round: an orphan's children come to us only once it is dead.
+//!   descendant any more: it is re-parented to us. Each command's environment carries a
+//!   marker ([`COMMAND_ID_VAR`]), inherited by everything it starts, so such an adopted orphan
+//!   says whose it is. When a check exits, and when any command times out, the adopted
+//!   orphans that are its ([`Claim`] has the rule) are killed with all their descendants,
+//!   round after round: an orphan's children come to us only once it is dead.
 
 use crate::redact::Redactor;
 use nix::errno::Errno;
@@ -46,7 +48,7 @@ pub const KILL_GRACE: Duration = Duration::from_millis(1000);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cleanup {
     /// Kill and reap everything it started: its process group, and the orphans re-parented
-    /// to us that are its (see [`claimed`]), even those that left the group with setsid,
+    /// to us that are its (see [`Claim::Check`]), even those that left the group with setsid,
     /// with all their descendants (check commands: nothing may outlive them). Only for
     /// commands that run while no action runs, as checks do.
     KillAll,
@@ -56,6 +58,11 @@ pub enum Cleanup {
     LeaveGroup,
 }
 
+/// The environment variable that marks everything a command starts: `<watchdog pid>.<n>`,
+/// unique per command run. A process keeps its initial environment through fork, exec and
+/// setsid, so an orphan adopted by the watchdog tells whose it is (see [`Claim`]).
+pub const COMMAND_ID_VAR: &str = "NEON_WATCHDOG_COMMAND_ID";
+
 /// How long a sweep of adopted orphans may take (killing, then reaping, round after round).
 const SWEEP_LIMIT: Duration = Duration::from_secs(1);
 
@@ -64,7 +71,7 @@ const SWEEP_LIMIT: Duration = Duration::from_secs(1);
 struct Live {
     pid: i32,
     /// A check command ([`Cleanup::KillAll`]): its start time (clock ticks after boot). An
-    /// orphan adopted since then may be its; other sweeps leave such orphans to it.
+    /// unmarked orphan adopted since then may be its; other sweeps leave such orphans to it.
     sweeps_from: Option<u64>,
 }
 
@@ -111,24 +118,65 @@ pub(crate) fn unregister(pid: i32) {
     }
 }
 
-/// Whether an adopted orphan (a child re-parented to us, the subreaper, that no thread waits
-/// for and that started at or after the check did) is the check's, to kill with its
-/// descendants: it is if it started while the check ran, unless a check still running
-/// started before the orphan did (that one sweeps it when it is done: the last check to
-/// finish takes what no other can). No action runs while checks run (the pass runs all
-/// checks, then the actions). `others_from`: the earliest start of a check command still
-/// running (`u64::MAX` if none).
-fn claimed(s: &crate::procs::Stat, others_from: u64) -> bool {
-    // a zombie is dead already, and no thread waits for it: reaping it harms no one
-    s.is_zombie() || s.starttime < others_from
+/// Which adopted orphans (children re-parented to us, the subreaper, that no thread waits
+/// for and that started at or after the command did) are the command's, to kill with their
+/// descendants.
+///
+/// First, the marker: an orphan whose environment has [`COMMAND_ID_VAR`] is the command's if
+/// the value is the command's id, and never if it is another's (another command of ours
+/// started it: a daemon an action left on purpose, a helper a concurrent check still uses).
+/// Only orphans without the marker (their environment was scrubbed, as `env -i` or sudo do,
+/// or cannot be read) fall to the second rule, which depends on the command:
+#[derive(Debug, Clone, Copy)]
+enum Claim<'a> {
+    /// A check command that is done: an unmarked orphan is its if it started while the check
+    /// ran, unless a check still running started before the orphan did (that one sweeps it
+    /// when it is done: the last check to finish takes what no other can). No action runs
+    /// while checks run (the pass runs all checks, then the actions).
+    Check { id: &'a str },
+    /// A command that timed out (an action, with daemons it may have left on purpose, or any
+    /// other): an unmarked orphan is its only if it was in the command's tree when the command
+    /// timed out, or its session or process group is one of those processes (`setsid sh -c
+    /// '(daemon &)'`: the daemon's session is the setsid'ed shell). `tree` holds (pid, start
+    /// time) of the command and its descendants at the timeout.
+    Timeout { id: &'a str, tree: &'a [(i32, u64)] },
+}
+
+impl Claim<'_> {
+    /// `others_from`: the earliest start of a check command still running (`u64::MAX` if
+    /// none).
+    fn owns(&self, pid: i32, s: &crate::procs::Stat, others_from: u64) -> bool {
+        if s.is_zombie() {
+            // dead already, and no thread waits for it: reaping it harms no one
+            return true;
+        }
+        let id = match self {
+            Claim::Check { id } | Claim::Timeout { id, .. } => id,
+        };
+        // a process in uninterruptible sleep may hold its memory lock, which reading its
+        // environment takes: judge it without the marker
+        let marker = if s.state == 'D' {
+            None
+        } else {
+            crate::procs::env_var(pid, COMMAND_ID_VAR)
+        };
+        match (marker, self) {
+            (Some(m), _) => m == id.as_bytes(),
+            (None, Claim::Check { .. }) => s.starttime < others_from,
+            (None, Claim::Timeout { tree, .. }) => tree.iter().any(|&(p, started)| {
+                (p == pid && started == s.starttime)
+                    || ((p == s.session || p == s.pgrp) && started <= s.starttime)
+            }),
+        }
+    }
 }
 
 /// SIGKILL the adopted orphans that started at or after `since` (clock ticks after boot)
-/// and that are the check's (see [`claimed`]), with all their descendants, and reap them. An
+/// and that `claim` says are the command's, with all their descendants, and reap them. An
 /// orphan's children come to us only once it is dead, so this goes round again until a round
 /// finds nothing to take, or [`SWEEP_LIMIT`] has passed. Never touches a child some thread
 /// waits for (see [`Registry`]).
-fn kill_adopted(since: u64) {
+fn kill_adopted(since: u64, claim: Claim) {
     if since == u64::MAX {
         return;
     }
@@ -155,7 +203,7 @@ fn kill_adopted(since: u64) {
             .into_iter()
             .filter(|pid| {
                 crate::procs::stat(*pid).is_some_and(|s| {
-                    s.ppid == me && s.starttime >= since && claimed(&s, others_from)
+                    s.ppid == me && s.starttime >= since && claim.owns(*pid, &s, others_from)
                 })
             })
             .collect();
@@ -182,6 +230,13 @@ fn kill_adopted(since: u64) {
             return;
         }
     }
+}
+
+/// A fresh id for [`COMMAND_ID_VAR`].
+fn command_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}.{n}", std::process::id())
 }
 
 pub struct Spec<'a> {
@@ -426,6 +481,8 @@ pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
     }
     let mut cmd = command(spec.argv, spec.env, spec.cwd);
     cmd.process_group(0);
+    let id = command_id();
+    cmd.env(COMMAND_ID_VAR, &id);
     if spec.stdin.is_some() {
         cmd.stdin(Stdio::piped());
     }
@@ -505,7 +562,16 @@ pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
             }
         }
         None => {
-            terminate(&mut child, pgid, &mut pipes);
+            let tree = terminate(&mut child, pgid, &mut pipes);
+            // what escaped the group and the tree before the timeout: a grandchild that left
+            // with setsid and double-forked is re-parented to us, no descendant any more
+            kill_adopted(
+                started_at,
+                Claim::Timeout {
+                    id: &id,
+                    tree: &tree,
+                },
+            );
             Status::TimedOut
         }
     };
@@ -513,7 +579,7 @@ pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
         Cleanup::KillAll => {
             kill_and_reap(pgid, &[]);
             unregister(pgid);
-            kill_adopted(started_at);
+            kill_adopted(started_at, Claim::Check { id: &id });
         }
         Cleanup::KillGroup => {
             kill_and_reap(pgid, &[]);
@@ -534,9 +600,14 @@ pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
 }
 
 /// Timeout: SIGTERM to the group and to every descendant (even one that left the group with
-/// setsid), up to KILL_GRACE for them to go, then SIGKILL; reap all of them.
-fn terminate(child: &mut Child, pgid: i32, pipes: &mut Pipes) {
+/// setsid), up to KILL_GRACE for them to go, then SIGKILL; reap all of them. Returns the
+/// command's tree when it timed out: (pid, start time) of the command and its descendants.
+fn terminate(child: &mut Child, pgid: i32, pipes: &mut Pipes) -> Vec<(i32, u64)> {
     let descendants = crate::procs::descendants(pgid);
+    let tree = std::iter::once(pgid)
+        .chain(descendants.iter().copied())
+        .filter_map(|pid| crate::procs::stat(pid).map(|s| (pid, s.starttime)))
+        .collect();
     signal_group(pgid, Signal::SIGTERM);
     signal_pids(&descendants, Signal::SIGTERM);
     let until = Instant::now() + KILL_GRACE;
@@ -565,6 +636,7 @@ fn terminate(child: &mut Child, pgid: i32, pipes: &mut Pipes) {
         let _ = child.wait_timeout(Duration::from_secs(5));
     }
     kill_and_reap(pgid, &descendants);
+    tree
 }
 
 fn signal_pids(pids: &[i32], sig: Signal) {
@@ -953,5 +1025,84 @@ mod tests {
             "escaped grandchild {pid} still alive: {:?}",
             crate::procs::Proc::by_pid(pid)
         );
+    }
+
+    /// The rule for unmarked orphans (no environment to read: the pid does not exist).
+    #[test]
+    fn unmarked_orphans_are_claimed_by_start_time_or_by_link() {
+        let nobody = i32::MAX;
+        let orphan = |session, pgrp, starttime| crate::procs::Stat {
+            ppid: 1,
+            pgrp,
+            session,
+            state: 'S',
+            starttime,
+        };
+        // a check: any orphan started since it did, unless a check still running started
+        // before the orphan (that one takes it)
+        let check = Claim::Check { id: "1.1" };
+        assert!(check.owns(nobody, &orphan(7, 7, 50), u64::MAX));
+        assert!(check.owns(nobody, &orphan(7, 7, 50), 51));
+        assert!(!check.owns(nobody, &orphan(7, 7, 50), 50));
+        // a timeout: only what is tied to the command's tree at the timeout
+        let tree = [(100, 10), (101, 12)];
+        let timeout = Claim::Timeout {
+            id: "1.2",
+            tree: &tree,
+        };
+        assert!(
+            timeout.owns(nobody, &orphan(101, 300, 20), u64::MAX),
+            "its session"
+        );
+        assert!(
+            timeout.owns(nobody, &orphan(300, 100, 20), u64::MAX),
+            "its group"
+        );
+        assert!(
+            !timeout.owns(nobody, &orphan(300, 300, 20), u64::MAX),
+            "unrelated"
+        );
+        assert!(
+            !timeout.owns(nobody, &orphan(101, 101, 11), u64::MAX),
+            "older than the session leader it names: another process had that pid"
+        );
+        // a zombie is reaped whoever it was
+        let zombie = crate::procs::Stat {
+            state: 'Z',
+            ..orphan(300, 300, 20)
+        };
+        assert!(timeout.owns(nobody, &zombie, u64::MAX));
+    }
+
+    /// The marker decides for a live orphan that has it: the command's own, never another's.
+    #[test]
+    fn marked_orphans_are_claimed_by_their_marker() {
+        let env = BTreeMap::from([(COMMAND_ID_VAR.to_string(), "42.7".to_string())]);
+        let mut child = spawn_registered(
+            Command::new("sleep")
+                .arg("30")
+                .env_clear()
+                .envs(&env)
+                .stdin(Stdio::null()),
+        )
+        .unwrap();
+        let pid = child.id() as i32;
+        // until it has exec'd, the child has the test binary's environment
+        let until = Instant::now() + Duration::from_secs(5);
+        while crate::procs::env_var(pid, COMMAND_ID_VAR).is_none() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let s = crate::procs::stat(pid).unwrap();
+        let tree = [(s.session, 0)];
+        assert!(Claim::Check { id: "42.7" }.owns(pid, &s, 0));
+        assert!(!Claim::Check { id: "42.8" }.owns(pid, &s, u64::MAX));
+        assert!(!Claim::Timeout {
+            id: "42.8",
+            tree: &tree
+        }
+        .owns(pid, &s, u64::MAX));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        unregister(pid);
     }
 }

@@ -47,6 +47,124 @@ targets:
     assert_no_leftovers(&name);
 }
 
+/// An action that times out after its grandchild left with setsid and double-forked: the
+/// double-forked process is no descendant of the action any more (it was re-parented to the
+/// watchdog), yet it dies with the action. So does one that double-forked and then made a
+/// session of its own, whose parent was gone long before the timeout.
+#[test]
+fn timed_out_action_kills_the_grandchild_that_left_with_setsid_and_double_forked() {
+    let t = Test::new();
+    let (name, _cleanup) = unique_sleep(&t);
+    t.script(
+        "action.sh",
+        &format!(
+            r#"#!/bin/sh
+setsid sh -c '({{dir}}/{name} 300 & echo $! > {{dir}}/escapee.pid); exec {{dir}}/{name} 300' &
+(setsid {{dir}}/{name} 300 & echo $! > {{dir}}/escapee2.pid)
+while [ ! -s {{dir}}/escapee.pid ]; do sleep 0.01; done
+exec {{dir}}/{name} 300
+"#
+        ),
+    );
+    let t = t.config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/false"]
+    action:
+      exec:
+        restart: ["{dir}/action.sh"]
+        timeout_seconds: 2
+"#,
+    );
+    t.run(&["check"])
+        .assert_code(2)
+        .assert_line_contains(
+            &["level=error", "msg=\"action failed\""],
+            "timed out after 2s",
+        )
+        .assert_faster_than(Duration::from_secs(10));
+    assert!(
+        t.exists("escapee.pid") && t.exists("escapee2.pid"),
+        "the escapees never started"
+    );
+    assert_no_leftovers(&name);
+}
+
+/// The other side of the rule: when an action times out, what another action of the same pass
+/// left behind on purpose (a daemon, adopted by the watchdog after the timed-out action
+/// started) lives on, whether it carries its environment or not.
+#[test]
+fn timed_out_action_spares_the_daemon_another_action_left() {
+    let t = Test::new();
+    let (daemon, _c1) = unique_sleep(&t);
+    let (hung, _c2) = unique_sleep(&t);
+    // `a` starts its daemons only once `b` runs: they are younger than `b`'s action
+    t.script(
+        "a.sh",
+        &format!(
+            r#"#!/bin/sh
+while [ ! -e {{dir}}/b-started ]; do sleep 0.01; done
+{{dir}}/{daemon} 300 &
+echo $! > {{dir}}/d1.pid
+env -i {{dir}}/{daemon} 300 &
+echo $! > {{dir}}/d2.pid
+setsid env -i {{dir}}/{daemon} 300 &
+echo $! > {{dir}}/d3.pid
+"#
+        ),
+    );
+    t.script(
+        "b.sh",
+        &format!(
+            r#"#!/bin/sh
+touch {{dir}}/b-started
+setsid sh -c '({{dir}}/{hung} 300 & echo $! > {{dir}}/escapee.pid); exec {{dir}}/{hung} 300' &
+while [ ! -s {{dir}}/escapee.pid ] || [ ! -s {{dir}}/d3.pid ]; do sleep 0.01; done
+exec {{dir}}/{hung} 300
+"#
+        ),
+    );
+    let t = t.config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: a
+    checks:
+      - command: ["/bin/false"]
+    action:
+      exec:
+        restart: ["{dir}/a.sh"]
+        timeout_seconds: 10
+  - name: b
+    checks:
+      - command: ["/bin/false"]
+    action:
+      exec:
+        restart: ["{dir}/b.sh"]
+        timeout_seconds: 2
+"#,
+    );
+    let out = t.run(&["check"]);
+    out.assert_code(2)
+        .assert_line_contains(
+            &["level=error", "msg=\"action failed\"", "target=b "],
+            "timed out after 2s",
+        )
+        .assert_line_contains(&["msg=\"action done\"", "target=a "], "exit=0");
+    assert_no_leftovers(&hung);
+    for file in ["d1.pid", "d2.pid", "d3.pid"] {
+        let pid = read_pid(&t.path(file)).unwrap_or_else(|| panic!("no {file}\n{out}"));
+        let p = proc_info(pid);
+        assert!(
+            p.as_ref().is_some_and(|p| p.state != 'Z'),
+            "the daemon of {file} ({pid}) was killed with the other action: {p:?}\n{out}"
+        );
+    }
+}
+
 /// Checks run side by side. When one exits, its cleanup must not kill what a check still
 /// running started: here `b` starts two helpers in sessions of their own (one with its
 /// environment scrubbed) after `a` started, and uses them after `a` is done. They die when
