@@ -24,6 +24,11 @@
 //!   says whose it is. When a check exits, and when any command times out, the adopted
 //!   orphans that are its ([`Claim`] has the rule) are killed with all their descendants,
 //!   round after round: an orphan's children come to us only once it is dead.
+//! - The watchdog's own death: every command we wait for dies with the watchdog
+//!   (PR_SET_PDEATHSIG, see [`die_with_us`]); the process groups of checks, systemctl and
+//!   notification commands are killed by the [`guardian`], a small process that outlives the
+//!   watchdog by a moment. An action's group is not: it may hold a daemon left on purpose.
+//!   Detached starts ([`detach`]) get neither: they must live on.
 
 use crate::redact::Redactor;
 use nix::errno::Errno;
@@ -38,6 +43,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use wait_timeout::ChildExt;
+
+mod guardian;
 
 /// Bytes of output kept per stream (the tail).
 pub const OUTPUT_CAP: usize = 8 * 1024;
@@ -75,13 +82,18 @@ struct Live {
     sweeps_from: Option<u64>,
 }
 
-/// The children some thread is waiting for. Locked while spawning and while listing adopted
-/// orphans, so a sweep never mistakes another thread's fresh child for an orphan.
+/// The children some thread is waiting for, and the guardian. Locked while spawning and while
+/// listing adopted orphans, so a sweep never mistakes another thread's fresh child for an
+/// orphan.
 struct Registry {
     live: Vec<Live>,
+    guardian: Option<guardian::Guardian>,
 }
 
-static REGISTRY: std::sync::Mutex<Registry> = std::sync::Mutex::new(Registry { live: Vec::new() });
+static REGISTRY: std::sync::Mutex<Registry> = std::sync::Mutex::new(Registry {
+    live: Vec::new(),
+    guardian: None,
+});
 
 fn registry() -> std::sync::MutexGuard<'static, Registry> {
     REGISTRY
@@ -95,10 +107,29 @@ pub(crate) fn spawn_registered(cmd: &mut Command) -> std::io::Result<Child> {
     spawn_tracked(cmd, None).map(|(child, _)| child)
 }
 
-/// [`spawn_registered`] for [`run`]. Returns the child and its start time (clock ticks after
+/// [`spawn_registered`] for [`run`]: with `KillAll` or `KillGroup` the guardian also watches
+/// the command's process group (the child leads it), so that it dies with the watchdog
+/// ([`unwatch`] it once cleaned up). Returns the child and its start time (clock ticks after
 /// boot; `u64::MAX` if unknown).
 fn spawn_tracked(cmd: &mut Command, cleanup: Option<Cleanup>) -> std::io::Result<(Child, u64)> {
     let mut reg = registry();
+    let watched = matches!(cleanup, Some(Cleanup::KillAll | Cleanup::KillGroup));
+    if watched && reg.guardian.is_none() {
+        // no guardian (cannot fork one): the command still runs; only SIGKILL of the
+        // watchdog would leave its group running
+        if let Some(g) = guardian::Guardian::start() {
+            reg.live.push(Live {
+                pid: g.pid(),
+                sweeps_from: None,
+            });
+            reg.guardian = Some(g);
+            static AT_EXIT: std::sync::Once = std::sync::Once::new();
+            // SAFETY: registers a plain function; nothing to uphold
+            AT_EXIT.call_once(|| unsafe {
+                nix::libc::atexit(release_guardian);
+            });
+        }
+    }
     let child = cmd.spawn()?;
     let pid = child.id() as i32;
     let started = crate::procs::stat(pid)
@@ -108,7 +139,40 @@ fn spawn_tracked(cmd: &mut Command, cleanup: Option<Cleanup>) -> std::io::Result
         pid,
         sweeps_from: (cleanup == Some(Cleanup::KillAll)).then_some(started),
     });
+    if watched {
+        reg.tell_guardian(guardian::Op::Watch, pid);
+    }
     Ok((child, started))
+}
+
+impl Registry {
+    fn tell_guardian(&mut self, op: guardian::Op, pgid: i32) {
+        let Some(g) = &self.guardian else { return };
+        if !g.tell(op, pgid) {
+            // it is gone (killed?): forget it, reap it if we can; the next command starts
+            // a new one
+            let pid = g.pid();
+            self.guardian = None;
+            self.live.retain(|l| l.pid != pid);
+            let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+        }
+    }
+}
+
+/// At the watchdog's exit (libc `atexit`): let the guardian go and reap it, so that it does
+/// not linger as a zombie under PID 1. Skipped if another thread holds the registry: the
+/// guardian then leaves on its own when we are gone.
+extern "C" fn release_guardian() {
+    let mut reg = match REGISTRY.try_lock() {
+        Ok(reg) => reg,
+        Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => return,
+    };
+    if let Some(g) = reg.guardian.take() {
+        let pid = g.pid();
+        reg.live.retain(|l| l.pid != pid);
+        g.release();
+    }
 }
 
 pub(crate) fn unregister(pid: i32) {
@@ -116,6 +180,11 @@ pub(crate) fn unregister(pid: i32) {
     if let Some(i) = reg.live.iter().position(|l| l.pid == pid) {
         reg.live.swap_remove(i);
     }
+}
+
+/// The command's group no longer needs killing when the watchdog dies.
+fn unwatch(pgid: i32) {
+    registry().tell_guardian(guardian::Op::Unwatch, pgid);
 }
 
 /// Which adopted orphans (children re-parented to us, the subreaper, that no thread waits
@@ -237,6 +306,39 @@ fn command_id() -> String {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("{}.{n}", std::process::id())
+}
+
+/// The command dies (SIGKILL) when the watchdog does, killed or not (Linux
+/// PR_SET_PDEATHSIG). Only for commands we wait for: a detached start must live on.
+///
+/// The kernel sends it when the *thread* that forked the child exits, not the process. That
+/// is the same here: [`run`] forks, waits and reaps in one call on one thread (checks and
+/// actions run on the worker threads of `parallel::map`, each waiting for its own command),
+/// so the thread outlives the command, except a command SIGKILLed already and stuck in the
+/// kernel, which the signal cannot hurt. The setting is cleared by the kernel when the command
+/// execs a set-user-ID or file-capability program that changes its credentials (not when
+/// root runs a set-user-ID root program); the guardian still kills its group.
+fn die_with_us(cmd: &mut Command) {
+    let parent = nix::unistd::getpid().as_raw();
+    // SAFETY: runs between fork and exec, so only async-signal-safe calls: prctl, getppid,
+    // _exit. No allocation, no locks.
+    unsafe {
+        cmd.pre_exec(move || {
+            use nix::libc;
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+            );
+            // the watchdog died before prctl took effect: we are an orphan already
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
 }
 
 pub struct Spec<'a> {
@@ -483,6 +585,7 @@ pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
     cmd.process_group(0);
     let id = command_id();
     cmd.env(COMMAND_ID_VAR, &id);
+    die_with_us(&mut cmd);
     if spec.stdin.is_some() {
         cmd.stdin(Stdio::piped());
     }
@@ -578,11 +681,13 @@ pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
     match spec.cleanup {
         Cleanup::KillAll => {
             kill_and_reap(pgid, &[]);
+            unwatch(pgid);
             unregister(pgid);
             kill_adopted(started_at, Claim::Check { id: &id });
         }
         Cleanup::KillGroup => {
             kill_and_reap(pgid, &[]);
+            unwatch(pgid);
             unregister(pgid);
         }
         Cleanup::LeaveGroup => unregister(pgid),
@@ -1104,5 +1209,42 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         unregister(pid);
+    }
+
+    /// When the watchdog's end of the pipe closes (here: on purpose; in life: the watchdog
+    /// died), the guardian kills the groups still watched, not those unwatched, and exits.
+    #[test]
+    fn guardian_kills_the_groups_still_watched_when_the_watchdog_is_gone() {
+        let spawn = || {
+            spawn_registered(
+                Command::new("sleep")
+                    .arg("30")
+                    .process_group(0)
+                    .stdin(Stdio::null()),
+            )
+            .unwrap()
+        };
+        let (mut watched, mut unwatched) = (spawn(), spawn());
+        let g = guardian::Guardian::start().expect("fork the guardian");
+        assert!(g.tell(guardian::Op::Watch, watched.id() as i32));
+        assert!(g.tell(guardian::Op::Watch, unwatched.id() as i32));
+        assert!(g.tell(guardian::Op::Unwatch, unwatched.id() as i32));
+        let guardian = g.pid();
+        g.release();
+        assert!(
+            crate::procs::stat(guardian).is_none(),
+            "the guardian did not exit (or was not reaped)"
+        );
+        let st = watched.wait().unwrap();
+        assert_eq!(st.signal(), Some(nix::libc::SIGKILL));
+        assert_eq!(
+            unwatched.try_wait().unwrap(),
+            None,
+            "an unwatched group was killed"
+        );
+        unwatched.kill().unwrap();
+        unwatched.wait().unwrap();
+        unregister(watched.id() as i32);
+        unregister(unwatched.id() as i32);
     }
 }

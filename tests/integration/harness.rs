@@ -871,3 +871,27 @@ pub fn assert_no_leftovers(name: &str) {
         "processes of the check are left behind (state Z = zombie): {left:?}"
     );
 }
+
+/// Processes named `name` that are still running (zombies are dead: they do not count).
+pub fn live_procs_named(name: &str) -> Vec<ProcInfo> {
+    procs_named(name)
+        .into_iter()
+        .filter(|p| p.state != 'Z' && p.state != 'X')
+        .collect()
+}
+
+/// The direct children of `pid` (of all its threads), as /proc lists them.
+pub fn children_of(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(t.path().join("children")) {
+                out.extend(
+                    text.split_whitespace()
+                        .filter_map(|p| p.parse::<i32>().ok()),
+                );
+            }
+        }
+    }
+    out
+}

@@ -9,7 +9,11 @@
 //! time to pass.
 
 use crate::harness::*;
+use nix::sys::signal::Signal;
 use std::time::Duration;
+
+/// The name the watchdog's guardian process gives itself (see `spawn::guardian`).
+const GUARDIAN: &str = "neon-wd-guard";
 
 /// A check's leftover in a session of its own is adopted by the watchdog (a subreaper) once
 /// the check exits; its children come to the watchdog only after it dies. All of them die:
@@ -226,4 +230,118 @@ targets:
         .assert_lines(&["result=FAIL"], 0)
         .assert_line_contains(&["msg=\"pass done\""], "healthy=2");
     assert_no_leftovers(&helper);
+}
+
+/// The guardian process among the watchdog's children, if any.
+fn guardian_of(watchdog: i32) -> Option<i32> {
+    children_of(watchdog)
+        .into_iter()
+        .find(|pid| proc_info(*pid).is_some_and(|p| p.comm == GUARDIAN))
+}
+
+/// `kill -9` of the watchdog (the OOM killer; systemd's TimeoutStartSec with KillMode=process)
+/// while a check command runs: the command and everything in its process group die with it,
+/// instead of running on under PID 1.
+#[test]
+fn kill_9_of_the_watchdog_takes_its_check_commands_along() {
+    let t = Test::new();
+    let (name, _cleanup) = unique_sleep(&t);
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: hung
+    checks:
+      - command: ["/bin/sh", "-c", "{{dir}}/{name} 300 & {{dir}}/{name} 300; :"]
+        timeout_seconds: 60
+    action: none
+"#
+    ));
+    let mut wd = t.spawn(&["check"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || live_procs_named(&name).len()
+            == 2),
+        "the check's two processes did not start: {:?}\n{}",
+        procs_named(&name),
+        wd.stderr_so_far()
+    );
+    let guardian = guardian_of(wd.pid());
+    wd.signal(Signal::SIGKILL);
+    let out = wd
+        .wait_timeout(Duration::from_secs(10))
+        .expect("the watchdog survived SIGKILL");
+    assert_eq!(out.code, None, "{out}");
+    assert!(
+        wait_until(Duration::from_secs(5), || live_procs_named(&name)
+            .is_empty()),
+        "the check's processes outlived the watchdog: {:?}",
+        live_procs_named(&name)
+    );
+    // the guardian that killed the group is done too (reaped here: we are its subreaper now)
+    let guardian = guardian.expect("no guardian process under the watchdog");
+    reap(guardian, Duration::from_secs(5));
+    assert!(proc_info(guardian).is_none(), "{:?}", proc_info(guardian));
+}
+
+/// `kill -9` of the watchdog while an action runs: the action's command dies with it, but the
+/// daemon it already left behind and a detached start live on.
+#[test]
+fn kill_9_of_the_watchdog_kills_the_running_action_not_the_daemons() {
+    let t = Test::new();
+    let (daemon, _c1) = unique_sleep(&t);
+    let (hung, _c2) = unique_sleep(&t);
+    let (detached, _c3) = unique_sleep(&t);
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/false"]
+    action:
+      exec:
+        restart: ["/bin/sh", "-c", "{{dir}}/{daemon} 300 & exec {{dir}}/{hung} 300"]
+        timeout_seconds: 60
+  - name: det
+    checks:
+      - command: ["/bin/false"]
+    action:
+      exec:
+        start: ["{{dir}}/{detached}", "300"]
+        detach: true
+"#
+    ));
+    let mut wd = t.spawn(&["check"]);
+    let all_up = || {
+        [&daemon, &hung, &detached]
+            .iter()
+            .all(|n| live_procs_named(n).len() == 1)
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), all_up),
+        "the actions did not start\n{}",
+        wd.stderr_so_far()
+    );
+    let guardian = guardian_of(wd.pid());
+    wd.signal(Signal::SIGKILL);
+    wd.wait_timeout(Duration::from_secs(10))
+        .expect("the watchdog survived SIGKILL");
+    assert!(
+        wait_until(Duration::from_secs(5), || live_procs_named(&hung)
+            .is_empty()),
+        "the running action outlived the watchdog: {:?}",
+        live_procs_named(&hung)
+    );
+    // once the guardian is gone, whatever the watchdog's death kills is dead
+    let guardian = guardian.expect("no guardian process under the watchdog");
+    reap(guardian, Duration::from_secs(5));
+    assert!(proc_info(guardian).is_none(), "{:?}", proc_info(guardian));
+    for name in [&daemon, &detached] {
+        assert_eq!(
+            live_procs_named(name).len(),
+            1,
+            "{name} died with the watchdog: {:?}",
+            procs_named(name)
+        );
+    }
 }
