@@ -171,18 +171,23 @@ targets:
 
 /// Checks run side by side. When one exits, its cleanup must not kill what a check still
 /// running started: here `b` starts two helpers in sessions of their own (one with its
-/// environment scrubbed) after `a` started, and uses them after `a` is done. They die when
-/// `b` is done.
+/// environment scrubbed) after `a` started, and uses them after `a`'s cleanup has killed
+/// what `a` left behind (`a`'s own escapee is gone). They die when `b` is done.
 #[test]
 fn a_check_s_cleanup_spares_what_a_concurrent_check_still_uses() {
     let t = Test::new();
-    let (helper, _c) = unique_sleep(&t);
+    let (helper, _c1) = unique_sleep(&t);
+    let (escapee, _c2) = unique_sleep(&t);
     t.script(
         "a.sh",
-        r#"#!/bin/sh
-touch {dir}/a-started
-while [ ! -s {dir}/helpers ]; do sleep 0.01; done
-"#,
+        &format!(
+            r#"#!/bin/sh
+touch {{dir}}/a-started
+while [ ! -s {{dir}}/helpers ]; do sleep 0.01; done
+(setsid {{dir}}/{escapee} 300 & echo $! > {{dir}}/escapee.pid)
+while [ "$(pgrep -c -x {escapee})" != 1 ]; do sleep 0.01; done
+"#
+        ),
     );
     t.script(
         "b.sh",
@@ -193,8 +198,11 @@ while [ ! -e {{dir}}/a-started ]; do sleep 0.01; done
 (setsid env -i {{dir}}/{helper} 300 & echo $! > {{dir}}/h2.pid)
 while [ "$(pgrep -c -x {helper})" != 2 ]; do sleep 0.01; done
 echo ok > {{dir}}/helpers
-while [ ! -e {{dir}}/a-done ]; do sleep 0.01; done
-kill -0 $(cat {{dir}}/h1.pid) && kill -0 $(cat {{dir}}/h2.pid)
+# a's cleanup is done once its escapee is gone (killed and reaped)
+while [ ! -s {{dir}}/escapee.pid ]; do sleep 0.01; done
+while [ -e /proc/$(cat {{dir}}/escapee.pid) ]; do sleep 0.01; done
+alive() {{ [ -e /proc/$1 ] && ! grep -q '^State:[[:space:]]*Z' /proc/$1/status; }}
+alive $(cat {{dir}}/h1.pid) && alive $(cat {{dir}}/h2.pid)
 "#
         ),
     );
@@ -214,22 +222,12 @@ targets:
     action: none
 "#,
     );
-    // (OK results are logged at debug level)
-    let mut wd = t.spawn(&["check", "--log-level", "debug"]);
-    // `a`'s result is logged once its command has exited and its cleanup is done
-    let logged = wd.wait_for_stderr(Duration::from_secs(15), |s| {
-        s.lines()
-            .any(|l| l.contains("target=a ") && l.contains("result="))
-    });
-    assert!(logged, "no result for a:\n{}", wd.stderr_so_far());
-    std::fs::write(t.path("a-done"), "").expect("write a-done");
-    let out = wd
-        .wait_timeout(Duration::from_secs(20))
-        .expect("the pass did not end");
-    out.assert_code(0)
+    t.run(&["check"])
+        .assert_code(0)
         .assert_lines(&["result=FAIL"], 0)
         .assert_line_contains(&["msg=\"pass done\""], "healthy=2");
     assert_no_leftovers(&helper);
+    assert_no_leftovers(&escapee);
 }
 
 /// The guardian process among the watchdog's children, if any.
