@@ -202,8 +202,16 @@ impl Snapshot {
 pub struct Stat {
     pub ppid: i32,
     pub pgrp: i32,
+    /// The session id: the pid of the process that created the session with setsid.
+    pub session: i32,
     pub state: char,
     pub starttime: u64,
+}
+
+impl Stat {
+    pub fn is_zombie(&self) -> bool {
+        matches!(self.state, 'Z' | 'X' | 'x')
+    }
 }
 
 pub fn stat(pid: i32) -> Option<Stat> {
@@ -211,8 +219,26 @@ pub fn stat(pid: i32) -> Option<Stat> {
     Some(Stat {
         ppid: s.ppid,
         pgrp: s.pgrp,
+        session: s.session,
         state: s.state,
         starttime: s.starttime,
+    })
+}
+
+/// The value of the environment variable `name` that process `pid` was started with (its
+/// initial environment, /proc/PID/environ); None when it has none, or it cannot be read (gone,
+/// a zombie, a kernel thread). At most 1 MiB is read. Do not call it for a process in
+/// uninterruptible sleep (`D`): reading another process's memory takes its memory lock.
+pub fn env_var(pid: i32, name: &str) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(format!("/proc/{pid}/environ")).ok()?;
+    let mut buf = Vec::new();
+    f.take(1 << 20).read_to_end(&mut buf).ok()?;
+    buf.split(|b| *b == 0).find_map(|entry| {
+        entry
+            .strip_prefix(name.as_bytes())
+            .and_then(|rest| rest.strip_prefix(b"="))
+            .map(<[u8]>::to_vec)
     })
 }
 
@@ -249,6 +275,11 @@ pub fn own_children() -> Vec<i32> {
 
 /// Every descendant of `root` (children, grandchildren, ...), found through ppid links.
 pub fn descendants(root: i32) -> Vec<i32> {
+    descendants_of(&[root])
+}
+
+/// Every descendant of any of `roots` (not the roots themselves), from one scan of /proc.
+pub fn descendants_of(roots: &[i32]) -> Vec<i32> {
     let Ok(iter) = procfs::process::all_processes() else {
         return Vec::new();
     };
@@ -258,10 +289,10 @@ pub fn descendants(root: i32) -> Vec<i32> {
         .map(|s| (s.pid, s.ppid))
         .collect();
     let mut found = Vec::new();
-    let mut frontier = vec![root];
+    let mut frontier = roots.to_vec();
     while let Some(parent) = frontier.pop() {
         for (pid, ppid) in &links {
-            if *ppid == parent && !found.contains(pid) {
+            if *ppid == parent && !found.contains(pid) && !roots.contains(pid) {
                 found.push(*pid);
                 frontier.push(*pid);
             }

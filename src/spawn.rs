@@ -7,12 +7,28 @@
 //! - We stop reading output as soon as the command itself has exited. A start command such as
 //!   `sh -c "server &"` leaves a daemon holding the inherited stdout/stderr; waiting for EOF
 //!   would hang the pass for as long as the daemon lives.
-//! - With [`Cleanup::KillGroup`] (checks), whatever the command left in its process group is
-//!   killed and reaped when it exits. Actions use [`Cleanup::LeaveGroup`]: their daemons stay.
+//! - With [`Cleanup::KillAll`] (checks) and [`Cleanup::KillGroup`], whatever the command left
+//!   in its process group is killed and reaped when it exits. Actions use
+//!   [`Cleanup::LeaveGroup`]: their daemons stay.
 //!
 //! The watchdog makes itself a child subreaper (see [`become_subreaper`]), so orphans of its
 //! commands are re-parented to it and reaped here instead of lingering as zombies on systems
 //! whose PID 1 does not reap (containers).
+//!
+//! Nothing a command starts outlives it, unless it is an action's daemon:
+//! - Process group: killed when a check (or systemctl, or a notification command) exits, and
+//!   at any command's timeout, with every descendant, even those that left the group.
+//! - Escapees: a process that left the group with setsid and whose parent died is no
+//!   descendant any more: it is re-parented to us. Each command's environment carries a
+//!   marker ([`COMMAND_ID_VAR`]), inherited by everything it starts, so such an adopted orphan
+//!   says whose it is. When a check exits, and when any command times out, the adopted
+//!   orphans that are its ([`Claim`] has the rule) are killed with all their descendants,
+//!   round after round: an orphan's children come to us only once it is dead.
+//! - The watchdog's own death: every command we wait for dies with the watchdog
+//!   (PR_SET_PDEATHSIG, see [`die_with_us`]); the process groups of checks, systemctl and
+//!   notification commands are killed by the [`guardian`], a small process that outlives the
+//!   watchdog by a moment. An action's group is not: it may hold a daemon left on purpose.
+//!   Detached starts ([`detach`]) get neither: they must live on.
 
 use crate::redact::Redactor;
 use nix::errno::Errno;
@@ -28,6 +44,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use wait_timeout::ChildExt;
 
+mod guardian;
+
 /// Bytes of output kept per stream (the tail).
 pub const OUTPUT_CAP: usize = 8 * 1024;
 /// Between SIGTERM and SIGKILL after a timeout.
@@ -37,9 +55,9 @@ pub const KILL_GRACE: Duration = Duration::from_millis(1000);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cleanup {
     /// Kill and reap everything it started: its process group, and the orphans re-parented
-    /// to us since it started, even those that left the group with setsid (check commands:
-    /// nothing may outlive them). Only for commands that run while no action runs, as checks
-    /// do: an orphan adopted meanwhile can only be theirs.
+    /// to us that are its (see [`Claim::Check`]), even those that left the group with setsid,
+    /// with all their descendants (check commands: nothing may outlive them). Only for
+    /// commands that run while no action runs, as checks do.
     KillAll,
     /// Kill and reap anything left in its process group (systemctl).
     KillGroup,
@@ -47,58 +65,279 @@ pub enum Cleanup {
     LeaveGroup,
 }
 
-/// Our direct children that some thread is still waiting for. Held while spawning and while
-/// sweeping orphans, so a sweep never mistakes another thread's fresh child for an orphan.
-static LIVE: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+/// The environment variable that marks everything a command starts: `<watchdog pid>.<n>`,
+/// unique per command run. A process keeps its initial environment through fork, exec and
+/// setsid, so an orphan adopted by the watchdog tells whose it is (see [`Claim`]).
+pub const COMMAND_ID_VAR: &str = "NEON_WATCHDOG_COMMAND_ID";
 
-fn live() -> std::sync::MutexGuard<'static, Vec<i32>> {
-    LIVE.lock()
+/// How long a sweep of adopted orphans may take (killing, then reaping, round after round).
+const SWEEP_LIMIT: Duration = Duration::from_secs(1);
+
+/// A direct child of ours that some thread is still waiting for.
+#[derive(Debug, Clone, Copy)]
+struct Live {
+    pid: i32,
+    /// A check command ([`Cleanup::KillAll`]): its start time (clock ticks after boot). An
+    /// unmarked orphan adopted since then may be its; other sweeps leave such orphans to it.
+    sweeps_from: Option<u64>,
+}
+
+/// The children some thread is waiting for, and the guardian. Locked while spawning and while
+/// listing adopted orphans, so a sweep never mistakes another thread's fresh child for an
+/// orphan.
+struct Registry {
+    live: Vec<Live>,
+    guardian: Option<guardian::Guardian>,
+}
+
+static REGISTRY: std::sync::Mutex<Registry> = std::sync::Mutex::new(Registry {
+    live: Vec::new(),
+    guardian: None,
+});
+
+fn registry() -> std::sync::MutexGuard<'static, Registry> {
+    REGISTRY
+        .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Spawn and register the child (see [`LIVE`]). Every child process of the watchdog is
+/// Spawn and register the child (see [`Registry`]). Every child process of the watchdog is
 /// started here; [`unregister`] it once it is reaped.
 pub(crate) fn spawn_registered(cmd: &mut Command) -> std::io::Result<Child> {
-    let mut live = live();
-    let child = cmd.spawn()?;
-    live.push(child.id() as i32);
-    Ok(child)
+    spawn_tracked(cmd, None).map(|(child, _)| child)
 }
 
-pub(crate) fn unregister(pid: i32) {
-    let mut live = live();
-    if let Some(i) = live.iter().position(|p| *p == pid) {
-        live.swap_remove(i);
+/// [`spawn_registered`] for [`run`]: with `KillAll` or `KillGroup` the guardian also watches
+/// the command's process group (the child leads it), so that it dies with the watchdog
+/// ([`unwatch`] it once cleaned up). Returns the child and its start time (clock ticks after
+/// boot; `u64::MAX` if unknown).
+fn spawn_tracked(cmd: &mut Command, cleanup: Option<Cleanup>) -> std::io::Result<(Child, u64)> {
+    let mut reg = registry();
+    let watched = matches!(cleanup, Some(Cleanup::KillAll | Cleanup::KillGroup));
+    if watched && reg.guardian.is_none() {
+        // no guardian (cannot fork one): the command still runs; only SIGKILL of the
+        // watchdog would leave its group running
+        if let Some(g) = guardian::Guardian::start() {
+            reg.live.push(Live {
+                pid: g.pid(),
+                sweeps_from: None,
+            });
+            reg.guardian = Some(g);
+            static AT_EXIT: std::sync::Once = std::sync::Once::new();
+            // SAFETY: registers a plain function; nothing to uphold
+            AT_EXIT.call_once(|| unsafe {
+                nix::libc::atexit(release_guardian);
+            });
+        }
+    }
+    let child = cmd.spawn()?;
+    let pid = child.id() as i32;
+    let started = crate::procs::stat(pid)
+        .map(|s| s.starttime)
+        .unwrap_or(u64::MAX);
+    reg.live.push(Live {
+        pid,
+        sweeps_from: (cleanup == Some(Cleanup::KillAll)).then_some(started),
+    });
+    if watched {
+        reg.tell_guardian(guardian::Op::Watch, pid);
+    }
+    Ok((child, started))
+}
+
+impl Registry {
+    fn tell_guardian(&mut self, op: guardian::Op, pgid: i32) {
+        let Some(g) = &self.guardian else { return };
+        if !g.tell(op, pgid) {
+            // it is gone (killed?): forget it, reap it if we can; the next command starts
+            // a new one
+            let pid = g.pid();
+            self.guardian = None;
+            self.live.retain(|l| l.pid != pid);
+            let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+        }
     }
 }
 
-/// SIGKILL and reap the orphans re-parented to us that started at or after `since` (clock
-/// ticks after boot) and that no thread is waiting for.
-fn sweep_orphans(since: u64) {
-    let doomed: Vec<i32> = {
-        let live = live();
-        let me = std::process::id() as i32;
-        crate::procs::own_children()
-            .into_iter()
-            .filter(|pid| !live.contains(pid))
-            .filter(|pid| {
-                crate::procs::stat(*pid).is_some_and(|s| s.ppid == me && s.starttime >= since)
-            })
-            .inspect(|pid| {
-                let _ = nix::sys::signal::kill(Pid::from_raw(*pid), Signal::SIGKILL);
-            })
-            .collect()
+/// At the watchdog's exit (libc `atexit`): let the guardian go and reap it, so that it does
+/// not linger as a zombie under PID 1. Skipped if another thread holds the registry: the
+/// guardian then leaves on its own when we are gone.
+extern "C" fn release_guardian() {
+    let mut reg = match REGISTRY.try_lock() {
+        Ok(reg) => reg,
+        Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => return,
     };
-    let until = Instant::now() + Duration::from_secs(1);
-    for pid in doomed {
-        while let Ok(WaitStatus::StillAlive) =
-            waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG))
-        {
-            if Instant::now() >= until {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
+    if let Some(g) = reg.guardian.take() {
+        let pid = g.pid();
+        reg.live.retain(|l| l.pid != pid);
+        g.release();
+    }
+}
+
+pub(crate) fn unregister(pid: i32) {
+    let mut reg = registry();
+    if let Some(i) = reg.live.iter().position(|l| l.pid == pid) {
+        reg.live.swap_remove(i);
+    }
+}
+
+/// The command's group no longer needs killing when the watchdog dies.
+fn unwatch(pgid: i32) {
+    registry().tell_guardian(guardian::Op::Unwatch, pgid);
+}
+
+/// Which adopted orphans (children re-parented to us, the subreaper, that no thread waits
+/// for and that started at or after the command did) are the command's, to kill with their
+/// descendants.
+///
+/// First, the marker: an orphan whose environment has [`COMMAND_ID_VAR`] is the command's if
+/// the value is the command's id, and never if it is another's (another command of ours
+/// started it: a daemon an action left on purpose, a helper a concurrent check still uses).
+/// Only orphans without the marker (their environment was scrubbed, as `env -i` or sudo do,
+/// or cannot be read) fall to the second rule, which depends on the command:
+#[derive(Debug, Clone, Copy)]
+enum Claim<'a> {
+    /// A check command that is done: an unmarked orphan is its if it started while the check
+    /// ran, unless a check still running started before the orphan did (that one sweeps it
+    /// when it is done: the last check to finish takes what no other can). No action runs
+    /// while checks run (the pass runs all checks, then the actions).
+    Check { id: &'a str },
+    /// A command that timed out (an action, with daemons it may have left on purpose, or any
+    /// other): an unmarked orphan is its only if it was in the command's tree when the command
+    /// timed out, or its session or process group is one of those processes (`setsid sh -c
+    /// '(daemon &)'`: the daemon's session is the setsid'ed shell). `tree` holds (pid, start
+    /// time) of the command and its descendants at the timeout.
+    Timeout { id: &'a str, tree: &'a [(i32, u64)] },
+}
+
+impl Claim<'_> {
+    /// `others_from`: the earliest start of a check command still running (`u64::MAX` if
+    /// none).
+    fn owns(&self, pid: i32, s: &crate::procs::Stat, others_from: u64) -> bool {
+        if s.is_zombie() {
+            // dead already, and no thread waits for it: reaping it harms no one
+            return true;
         }
+        let id = match self {
+            Claim::Check { id } | Claim::Timeout { id, .. } => id,
+        };
+        // a process in uninterruptible sleep may hold its memory lock, which reading its
+        // environment takes: judge it without the marker
+        let marker = if s.state == 'D' {
+            None
+        } else {
+            crate::procs::env_var(pid, COMMAND_ID_VAR)
+        };
+        match (marker, self) {
+            (Some(m), _) => m == id.as_bytes(),
+            (None, Claim::Check { .. }) => s.starttime < others_from,
+            (None, Claim::Timeout { tree, .. }) => tree.iter().any(|&(p, started)| {
+                (p == pid && started == s.starttime)
+                    || ((p == s.session || p == s.pgrp) && started <= s.starttime)
+            }),
+        }
+    }
+}
+
+/// SIGKILL the adopted orphans that started at or after `since` (clock ticks after boot)
+/// and that `claim` says are the command's, with all their descendants, and reap them. An
+/// orphan's children come to us only once it is dead, so this goes round again until a round
+/// finds nothing to take, or [`SWEEP_LIMIT`] has passed. Never touches a child some thread
+/// waits for (see [`Registry`]).
+fn kill_adopted(since: u64, claim: Claim) {
+    if since == u64::MAX {
+        return;
+    }
+    let me = std::process::id() as i32;
+    let until = Instant::now() + SWEEP_LIMIT;
+    loop {
+        // listed under the lock: a child not registered then is no fresh spawn of another
+        // thread, and its pid stays ours (unreaped) after the lock is released
+        let (candidates, others_from) = {
+            let reg = registry();
+            let others_from = reg
+                .live
+                .iter()
+                .filter_map(|l| l.sweeps_from)
+                .min()
+                .unwrap_or(u64::MAX);
+            let candidates: Vec<i32> = crate::procs::own_children()
+                .into_iter()
+                .filter(|pid| !reg.live.iter().any(|l| l.pid == *pid))
+                .collect();
+            (candidates, others_from)
+        };
+        let doomed: Vec<i32> = candidates
+            .into_iter()
+            .filter(|pid| {
+                crate::procs::stat(*pid).is_some_and(|s| {
+                    s.ppid == me && s.starttime >= since && claim.owns(*pid, &s, others_from)
+                })
+            })
+            .collect();
+        if doomed.is_empty() {
+            return;
+        }
+        // the trees first, while the links are there; a child forked after this scan comes
+        // to us when its parent dies, and the next round takes it
+        let tree = crate::procs::descendants_of(&doomed);
+        signal_pids(&doomed, Signal::SIGKILL);
+        signal_pids(&tree, Signal::SIGKILL);
+        for pid in &doomed {
+            // ECHILD: another sweep reaped it
+            while let Ok(WaitStatus::StillAlive) =
+                waitpid(Pid::from_raw(*pid), Some(WaitPidFlag::WNOHANG))
+            {
+                if Instant::now() >= until {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        if Instant::now() >= until {
+            return;
+        }
+    }
+}
+
+/// A fresh id for [`COMMAND_ID_VAR`].
+fn command_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}.{n}", std::process::id())
+}
+
+/// The command dies (SIGKILL) when the watchdog does, killed or not (Linux
+/// PR_SET_PDEATHSIG). Only for commands we wait for: a detached start must live on.
+///
+/// The kernel sends it when the *thread* that forked the child exits, not the process. That
+/// is the same here: [`run`] forks, waits and reaps in one call on one thread (checks and
+/// actions run on the worker threads of `parallel::map`, each waiting for its own command),
+/// so the thread outlives the command, except a command SIGKILLed already and stuck in the
+/// kernel, which the signal cannot hurt. The setting is cleared by the kernel when the command
+/// execs a set-user-ID or file-capability program that changes its credentials (not when
+/// root runs a set-user-ID root program); the guardian still kills its group.
+fn die_with_us(cmd: &mut Command) {
+    let parent = nix::unistd::getpid().as_raw();
+    // SAFETY: runs between fork and exec, so only async-signal-safe calls: prctl, getppid,
+    // _exit. No allocation, no locks.
+    unsafe {
+        cmd.pre_exec(move || {
+            use nix::libc;
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+            );
+            // the watchdog died before prctl took effect: we are an orphan already
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
     }
 }
 
@@ -391,6 +630,9 @@ pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
     }
     let mut cmd = command(spec.argv, spec.env, spec.cwd);
     cmd.process_group(0);
+    let id = command_id();
+    cmd.env(COMMAND_ID_VAR, &id);
+    die_with_us(&mut cmd);
     if spec.stdin.is_some() {
         cmd.stdin(Stdio::piped());
     }
@@ -420,7 +662,8 @@ pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
         }
     }
     let start = Instant::now();
-    let mut child = spawn_registered(&mut cmd).map_err(|e| spawn_error(&spec.argv[0], &e))?;
+    let (mut child, started_at) =
+        spawn_tracked(&mut cmd, Some(spec.cleanup)).map_err(|e| spawn_error(&spec.argv[0], &e))?;
     let pgid = child.id() as i32;
     if let (Some(data), Some(mut stdin)) = (spec.stdin, child.stdin.take()) {
         use std::io::Write;
@@ -430,9 +673,6 @@ pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
         let _ = stdin.write_all(data);
     }
     let deadline = start + spec.timeout;
-    let started_at = crate::procs::stat(pgid)
-        .map(|s| s.starttime)
-        .unwrap_or(u64::MAX);
 
     let mut pipes = Pipes::new(&mut child);
     let mut status = None;
@@ -461,18 +701,29 @@ pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
             }
         }
         None => {
-            terminate(&mut child, pgid, &mut pipes);
+            let tree = terminate(&mut child, pgid, &mut pipes);
+            // what escaped the group and the tree before the timeout: a grandchild that left
+            // with setsid and double-forked is re-parented to us, no descendant any more
+            kill_adopted(
+                started_at,
+                Claim::Timeout {
+                    id: &id,
+                    tree: &tree,
+                },
+            );
             Status::TimedOut
         }
     };
     match spec.cleanup {
         Cleanup::KillAll => {
             kill_and_reap(pgid, &[]);
+            unwatch(pgid);
             unregister(pgid);
-            sweep_orphans(started_at);
+            kill_adopted(started_at, Claim::Check { id: &id });
         }
         Cleanup::KillGroup => {
             kill_and_reap(pgid, &[]);
+            unwatch(pgid);
             unregister(pgid);
         }
         Cleanup::LeaveGroup => unregister(pgid),
@@ -492,9 +743,14 @@ pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
 }
 
 /// Timeout: SIGTERM to the group and to every descendant (even one that left the group with
-/// setsid), up to KILL_GRACE for them to go, then SIGKILL; reap all of them.
-fn terminate(child: &mut Child, pgid: i32, pipes: &mut Pipes) {
+/// setsid), up to KILL_GRACE for them to go, then SIGKILL; reap all of them. Returns the
+/// command's tree when it timed out: (pid, start time) of the command and its descendants.
+fn terminate(child: &mut Child, pgid: i32, pipes: &mut Pipes) -> Vec<(i32, u64)> {
     let descendants = crate::procs::descendants(pgid);
+    let tree = std::iter::once(pgid)
+        .chain(descendants.iter().copied())
+        .filter_map(|pid| crate::procs::stat(pid).map(|s| (pid, s.starttime)))
+        .collect();
     signal_group(pgid, Signal::SIGTERM);
     signal_pids(&descendants, Signal::SIGTERM);
     let until = Instant::now() + KILL_GRACE;
@@ -523,6 +779,7 @@ fn terminate(child: &mut Child, pgid: i32, pipes: &mut Pipes) {
         let _ = child.wait_timeout(Duration::from_secs(5));
     }
     kill_and_reap(pgid, &descendants);
+    tree
 }
 
 fn signal_pids(pids: &[i32], sig: Signal) {
@@ -926,5 +1183,121 @@ mod tests {
             "escaped grandchild {pid} still alive: {:?}",
             crate::procs::Proc::by_pid(pid)
         );
+    }
+
+    /// The rule for unmarked orphans (no environment to read: the pid does not exist).
+    #[test]
+    fn unmarked_orphans_are_claimed_by_start_time_or_by_link() {
+        let nobody = i32::MAX;
+        let orphan = |session, pgrp, starttime| crate::procs::Stat {
+            ppid: 1,
+            pgrp,
+            session,
+            state: 'S',
+            starttime,
+        };
+        // a check: any orphan started since it did, unless a check still running started
+        // before the orphan (that one takes it)
+        let check = Claim::Check { id: "1.1" };
+        assert!(check.owns(nobody, &orphan(7, 7, 50), u64::MAX));
+        assert!(check.owns(nobody, &orphan(7, 7, 50), 51));
+        assert!(!check.owns(nobody, &orphan(7, 7, 50), 50));
+        // a timeout: only what is tied to the command's tree at the timeout
+        let tree = [(100, 10), (101, 12)];
+        let timeout = Claim::Timeout {
+            id: "1.2",
+            tree: &tree,
+        };
+        assert!(
+            timeout.owns(nobody, &orphan(101, 300, 20), u64::MAX),
+            "its session"
+        );
+        assert!(
+            timeout.owns(nobody, &orphan(300, 100, 20), u64::MAX),
+            "its group"
+        );
+        assert!(
+            !timeout.owns(nobody, &orphan(300, 300, 20), u64::MAX),
+            "unrelated"
+        );
+        assert!(
+            !timeout.owns(nobody, &orphan(101, 101, 11), u64::MAX),
+            "older than the session leader it names: another process had that pid"
+        );
+        // a zombie is reaped whoever it was
+        let zombie = crate::procs::Stat {
+            state: 'Z',
+            ..orphan(300, 300, 20)
+        };
+        assert!(timeout.owns(nobody, &zombie, u64::MAX));
+    }
+
+    /// The marker decides for a live orphan that has it: the command's own, never another's.
+    #[test]
+    fn marked_orphans_are_claimed_by_their_marker() {
+        let env = BTreeMap::from([(COMMAND_ID_VAR.to_string(), "42.7".to_string())]);
+        let mut child = spawn_registered(
+            Command::new("sleep")
+                .arg("30")
+                .env_clear()
+                .envs(&env)
+                .stdin(Stdio::null()),
+        )
+        .unwrap();
+        let pid = child.id() as i32;
+        // until it has exec'd, the child has the test binary's environment
+        let until = Instant::now() + Duration::from_secs(5);
+        while crate::procs::env_var(pid, COMMAND_ID_VAR).is_none() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let s = crate::procs::stat(pid).unwrap();
+        let tree = [(s.session, 0)];
+        assert!(Claim::Check { id: "42.7" }.owns(pid, &s, 0));
+        assert!(!Claim::Check { id: "42.8" }.owns(pid, &s, u64::MAX));
+        assert!(!Claim::Timeout {
+            id: "42.8",
+            tree: &tree
+        }
+        .owns(pid, &s, u64::MAX));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        unregister(pid);
+    }
+
+    /// When the watchdog's end of the pipe closes (here: on purpose; in life: the watchdog
+    /// died), the guardian kills the groups still watched, not those unwatched, and exits.
+    #[test]
+    fn guardian_kills_the_groups_still_watched_when_the_watchdog_is_gone() {
+        let spawn = || {
+            spawn_registered(
+                Command::new("sleep")
+                    .arg("30")
+                    .process_group(0)
+                    .stdin(Stdio::null()),
+            )
+            .unwrap()
+        };
+        let (mut watched, mut unwatched) = (spawn(), spawn());
+        let g = guardian::Guardian::start().expect("fork the guardian");
+        assert!(g.tell(guardian::Op::Watch, watched.id() as i32));
+        assert!(g.tell(guardian::Op::Watch, unwatched.id() as i32));
+        assert!(g.tell(guardian::Op::Unwatch, unwatched.id() as i32));
+        let guardian = g.pid();
+        g.release();
+        assert!(
+            crate::procs::stat(guardian).is_none(),
+            "the guardian did not exit (or was not reaped)"
+        );
+        let st = watched.wait().unwrap();
+        assert_eq!(st.signal(), Some(nix::libc::SIGKILL));
+        assert_eq!(
+            unwatched.try_wait().unwrap(),
+            None,
+            "an unwatched group was killed"
+        );
+        unwatched.kill().unwrap();
+        unwatched.wait().unwrap();
+        unregister(watched.id() as i32);
+        unregister(unwatched.id() as i32);
     }
 }

@@ -7,31 +7,6 @@
 use crate::harness::*;
 use std::time::Duration;
 
-/// Kills whatever runs under `name` when dropped, so a failing test leaves nothing behind.
-struct KillNamed(String);
-
-impl Drop for KillNamed {
-    fn drop(&mut self) {
-        kill_all_named(&self.0);
-    }
-}
-
-/// A copy of /bin/sleep with a unique name in the test dir.
-fn unique_sleep(t: &Test) -> (String, KillNamed) {
-    let name = unique_name("nwslp");
-    t.copy_program("/bin/sleep", &name);
-    (name.clone(), KillNamed(name))
-}
-
-#[track_caller]
-fn assert_no_leftovers(name: &str) {
-    let left = procs_named(name);
-    assert!(
-        left.is_empty(),
-        "processes of the check are left behind (state Z = zombie): {left:?}"
-    );
-}
-
 fn hung_check(t: Test, script: &str) -> Test {
     t.config(&format!(
         r#"

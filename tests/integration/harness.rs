@@ -1138,3 +1138,57 @@ impl Test {
         Running::new(child, args)
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Leftovers: processes found by a unique name
+// ---------------------------------------------------------------------------------------------
+
+/// Kills whatever runs under `name` when dropped, so a failing test leaves nothing behind.
+pub struct KillNamed(pub String);
+
+impl Drop for KillNamed {
+    fn drop(&mut self) {
+        kill_all_named(&self.0);
+    }
+}
+
+/// A copy of /bin/sleep with a unique name in the test dir, and the guard that kills (and
+/// reaps) whatever runs under that name at the end of the test.
+pub fn unique_sleep(t: &Test) -> (String, KillNamed) {
+    let name = unique_name("nwslp");
+    t.copy_program("/bin/sleep", &name);
+    (name.clone(), KillNamed(name))
+}
+
+#[track_caller]
+pub fn assert_no_leftovers(name: &str) {
+    let left = procs_named(name);
+    assert!(
+        left.is_empty(),
+        "processes of the check are left behind (state Z = zombie): {left:?}"
+    );
+}
+
+/// Processes named `name` that are still running (zombies are dead: they do not count).
+pub fn live_procs_named(name: &str) -> Vec<ProcInfo> {
+    procs_named(name)
+        .into_iter()
+        .filter(|p| p.state != 'Z' && p.state != 'X')
+        .collect()
+}
+
+/// The direct children of `pid` (of all its threads), as /proc lists them.
+pub fn children_of(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(t.path().join("children")) {
+                out.extend(
+                    text.split_whitespace()
+                        .filter_map(|p| p.parse::<i32>().ok()),
+                );
+            }
+        }
+    }
+    out
+}

@@ -28,6 +28,7 @@ mod golden;
 mod http;
 mod journald;
 mod kinds;
+mod leftovers;
 mod lock;
 mod logs;
 mod metrics;

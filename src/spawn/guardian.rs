@@ -1,0 +1,212 @@
+//! The guardian: a small process forked from the watchdog that kills the process groups of
+//! the commands still running when the watchdog dies, however it dies (SIGKILL from the OOM
+//! killer, or from systemd after TimeoutStartSec with KillMode=process).
+//!
+//! PR_SET_PDEATHSIG (see `die_with_us`) only reaches the watchdog's direct child: in
+//! `sh -c "a | b"` the shell dies, `a` and `b` run on under PID 1. Nothing in the kernel kills
+//! a process group when its leader's parent dies, so a process outside the watchdog has to.
+//!
+//! How: the watchdog holds the write end of a pipe, the guardian the read end. The watchdog
+//! writes "watch pgid" when it starts a command whose group must not outlive it (checks,
+//! systemctl, notification and give-up commands; never exec actions, whose group may hold a
+//! daemon left on purpose) and "unwatch pgid" once the group is cleaned up. When the watchdog
+//! is gone, however it went, the kernel closes its end: the guardian reads EOF, SIGKILLs every
+//! group still watched, and exits. A normal exit has nothing watched; the watchdog then closes
+//! its end and reaps the guardian (libc `atexit`), so no zombie is left with PID 1.
+//!
+//! Started lazily by the first command that needs it; one per watchdog process. It names
+//! itself `neon-wd-guard` (`ps -o comm`); its command line is the watchdog's. It ignores the
+//! signals a terminal or a service manager sends to stop the watchdog (it must outlive the
+//! watchdog by a moment to do its job) and leaves on EOF. The pipe's write end is close-on-exec:
+//! no command inherits it past its exec, so no command can hold the guardian's EOF back.
+//!
+//! A group id is a pid; it is only reused once the group is empty. The watchdog writes
+//! "unwatch" right after the group is dead, so the guardian could kill a reused group only if
+//! the watchdog died in those microseconds and the kernel handed that number out again within
+//! them.
+
+use nix::libc;
+
+/// What the watchdog tells the guardian.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Op {
+    Watch,
+    Unwatch,
+}
+
+/// The watchdog's handle on its guardian: the pipe's write end and the guardian's pid.
+#[derive(Debug)]
+pub(super) struct Guardian {
+    fd: std::os::fd::OwnedFd,
+    pid: i32,
+}
+
+/// Groups watched at once, at most: commands running side by side (up to `max_parallel`
+/// checks, plus notifications). Beyond that, a group is not killed when the watchdog dies.
+const SLOTS: usize = 16384;
+/// A record on the pipe: the op byte, three zero bytes, the group id (native endian). Writes
+/// of 8 bytes to a pipe are atomic.
+const RECORD: usize = 8;
+/// Its `comm`, NUL-terminated, at most 16 bytes.
+const NAME: &[u8] = b"neon-wd-guard\0";
+
+impl Guardian {
+    /// Fork the guardian; None if that fails (out of processes or descriptors).
+    pub(super) fn start() -> Option<Guardian> {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        let mut fds = [0i32; 2];
+        // SAFETY: pipe2 writes two descriptors into the array we pass
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return None;
+        }
+        // SAFETY: fresh descriptors, owned from here on
+        let (read_end, write_end) =
+            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // SAFETY: the child runs `guard`, which keeps to async-signal-safe calls and never
+        // returns (see there)
+        match unsafe { libc::fork() } {
+            -1 => None,
+            0 => unsafe { guard(fds[0]) },
+            pid => {
+                drop(read_end);
+                Some(Guardian { fd: write_end, pid })
+            }
+        }
+    }
+
+    pub(super) fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// False when the guardian is gone (the pipe is broken).
+    pub(super) fn tell(&self, op: Op, pgid: i32) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut rec = [0u8; RECORD];
+        rec[0] = match op {
+            Op::Watch => b'+',
+            Op::Unwatch => b'-',
+        };
+        rec[4..].copy_from_slice(&pgid.to_ne_bytes());
+        loop {
+            // SAFETY: writes RECORD bytes from a buffer of that size
+            let n = unsafe { libc::write(self.fd.as_raw_fd(), rec.as_ptr().cast(), RECORD) };
+            if n == RECORD as isize {
+                return true;
+            }
+            if n < 0 && nix::errno::Errno::last() == nix::errno::Errno::EINTR {
+                continue;
+            }
+            // EPIPE (Rust ignores SIGPIPE): the guardian is gone
+            return false;
+        }
+    }
+
+    /// Let the guardian go (it reads EOF, has nothing watched, exits) and reap it; bounded.
+    pub(super) fn release(self) {
+        use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+        let pid = nix::unistd::Pid::from_raw(self.pid);
+        drop(self.fd);
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        while let Ok(WaitStatus::StillAlive) = waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            if std::time::Instant::now() >= until {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+}
+
+/// The guardian process: read records until EOF, then SIGKILL the groups still watched and
+/// exit.
+///
+/// # Safety
+/// Runs in the child of a fork of a multi-threaded process: another thread may have held the
+/// allocator's or any other lock at the fork. So: raw system calls only (all async-signal-
+/// safe), no allocation, no locks, nothing that can panic, and it never returns.
+unsafe fn guard(read_fd: i32) -> ! {
+    for sig in [
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGQUIT,
+        libc::SIGTERM,
+        libc::SIGPIPE,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGTSTP,
+        libc::SIGTTIN,
+        libc::SIGTTOU,
+    ] {
+        libc::signal(sig, libc::SIG_IGN);
+    }
+    // Keep only the pipe, as fd 0: the watchdog's stdout and stderr (a reader waits for their
+    // EOF), its lock file, the pipes of its other commands must not stay open in here.
+    if read_fd != 0 && libc::dup2(read_fd, 0) != 0 {
+        libc::_exit(1);
+    }
+    if libc::syscall(libc::SYS_close_range, 1u32, u32::MAX, 0u32) != 0 {
+        // kernels before 5.9
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur.min(1 << 20) as i32
+        } else {
+            1024
+        };
+        for fd in 1..max {
+            libc::close(fd);
+        }
+    }
+    libc::prctl(
+        libc::PR_SET_NAME,
+        NAME.as_ptr() as libc::c_ulong,
+        0 as libc::c_ulong,
+        0 as libc::c_ulong,
+        0 as libc::c_ulong,
+    );
+    let mut groups = [0i32; SLOTS];
+    let mut n = 0usize;
+    let mut rec = [0u8; RECORD];
+    'records: loop {
+        let mut got = 0usize;
+        while got < RECORD {
+            let r = libc::read(0, rec.as_mut_ptr().add(got).cast(), RECORD - got);
+            if r > 0 {
+                got += r as usize;
+            } else if r < 0 && nix::errno::Errno::last() == nix::errno::Errno::EINTR {
+                continue;
+            } else {
+                // EOF: the watchdog is gone
+                break 'records;
+            }
+        }
+        let pgid = i32::from_ne_bytes([rec[4], rec[5], rec[6], rec[7]]);
+        match rec[0] {
+            b'+' if n < SLOTS => {
+                groups[n] = pgid;
+                n += 1;
+            }
+            b'-' => {
+                let mut i = 0;
+                while i < n {
+                    if groups[i] == pgid {
+                        n -= 1;
+                        groups[i] = groups[n];
+                        break;
+                    }
+                    i += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut i = 0;
+    while i < n {
+        if groups[i] > 1 {
+            libc::kill(-groups[i], libc::SIGKILL);
+        }
+        i += 1;
+    }
+    libc::_exit(0)
+}
