@@ -195,16 +195,9 @@ pub fn read_capped(path: &Path, cap: u64, follow: bool) -> Result<Vec<u8>, ReadE
 /// narrowed to `mode`), else read-only (an existing file we may not write, as in a read-only
 /// state directory: still good for a lock, and never written).
 pub fn open_in_place(path: &Path, mode: u32) -> Result<File, String> {
-    let open = |write: bool, create: bool| {
-        std::fs::OpenOptions::new()
-            .read(true)
-            .write(write)
-            .create(create)
-            .mode(mode)
-            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
-            .open(path)
-    };
-    let (file, writable) = match open(true, true) {
+    let mut rw = std::fs::OpenOptions::new();
+    rw.read(true).write(true).create(true);
+    let (file, writable) = match open_nofollow(path, &mut rw, mode) {
         Ok(f) => (f, true),
         Err(e)
             if matches!(
@@ -212,18 +205,63 @@ pub fn open_in_place(path: &Path, mode: u32) -> Result<File, String> {
                 Some(nix::libc::EROFS | nix::libc::EACCES | nix::libc::EPERM)
             ) =>
         {
-            let f = open(false, false)
-                .map_err(|_| format!("cannot open {}: {}", path.display(), os_error(&e)))?;
+            let f = open_nofollow(path, std::fs::OpenOptions::new().read(true), mode)
+                .map_err(|_| opening(path, &e))?;
             (f, false)
         }
-        Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
-            return Err(format!(
-                "{} is a symbolic link, not a regular file; it is not followed (remove it)",
-                path.display()
-            ))
-        }
-        Err(e) => return Err(format!("cannot open {}: {}", path.display(), os_error(&e))),
+        Err(e) => return Err(opening(path, &e)),
     };
+    let m = vet(&file, path, writable)?;
+    if writable && m.mode() & 0o022 != 0 {
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(mode));
+    }
+    Ok(file)
+}
+
+/// Open `path` to append to it (and read it), creating it with `mode`: no symlink followed,
+/// no FIFO waited on, a regular file with one link (a second name could be anywhere).
+/// `ours`: it must also belong to us, and is made exactly `mode` whatever its old mode (a
+/// file that holds a command's raw output); else an existing file keeps its mode (a
+/// `log_file` the user set up for a group of readers). The descriptor is blocking.
+pub fn open_append(path: &Path, mode: u32, ours: bool) -> Result<File, String> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true).append(true).create(true);
+    let file = open_nofollow(path, &mut opts, mode).map_err(|e| opening(path, &e))?;
+    vet(&file, path, ours)?;
+    if ours {
+        file.set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(|e| opening(path, &e))?;
+    }
+    // opened non-blocking only so that a FIFO could not hang the open
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+    if let Ok(flags) = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFL) {
+        let mut flags = nix::fcntl::OFlag::from_bits_truncate(flags);
+        flags.remove(nix::fcntl::OFlag::O_NONBLOCK);
+        let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(flags));
+    }
+    Ok(file)
+}
+
+fn open_nofollow(path: &Path, opts: &mut std::fs::OpenOptions, mode: u32) -> std::io::Result<File> {
+    opts.mode(mode)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// Why `path` could not be opened, in words.
+fn opening(path: &Path, e: &std::io::Error) -> String {
+    if e.raw_os_error() == Some(nix::libc::ELOOP) {
+        format!(
+            "{} is a symbolic link, not a regular file; it is not followed (remove it)",
+            path.display()
+        )
+    } else {
+        format!("cannot open {}: {}", path.display(), os_error(e))
+    }
+}
+
+/// What was opened at `path` must be a regular file with one link, and with `ours`, ours.
+fn vet(file: &File, path: &Path, ours: bool) -> Result<std::fs::Metadata, String> {
     let m = file
         .metadata()
         .map_err(|e| format!("cannot inspect {}: {}", path.display(), os_error(&e)))?;
@@ -241,19 +279,15 @@ pub fn open_in_place(path: &Path, mode: u32) -> Result<File, String> {
             m.nlink()
         ));
     }
-    // a file opened for writing must be ours: we write in it
     let me = nix::unistd::geteuid().as_raw();
-    if writable && m.uid() != me {
+    if ours && m.uid() != me {
         return Err(format!(
             "{} belongs to uid {}, not to this user (uid {me}); it is not used (remove it)",
             path.display(),
             m.uid()
         ));
     }
-    if writable && m.mode() & 0o022 != 0 {
-        let _ = file.set_permissions(std::fs::Permissions::from_mode(mode));
-    }
-    Ok(file)
+    Ok(m)
 }
 
 #[cfg(test)]

@@ -542,43 +542,11 @@ fn file_tail(f: &std::fs::File) -> (Vec<u8>, bool) {
 }
 
 /// Open (or create, mode 0600) the file an action's output goes to, for reading and appending,
-/// refusing what we must not write through as root: a symlink (not followed), anything but a
-/// regular file (a FIFO is not waited on), a file with another hard link (its other name
-/// could be anywhere), a file another user owns (they could read it whatever its mode). It is
-/// made 0600 whatever the umask or its old mode: it holds a command's raw output.
+/// refusing what we must not write through as root (see `files::open_append`): a symlink,
+/// anything but a regular file, a file with another hard link, a file another user owns
+/// (they could read it whatever its mode). It is made 0600: it holds a command's raw output.
 pub fn open_output_file(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-    let refuse = |why: String| std::io::Error::other(format!("{}: {why}", path.display()));
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(nix::libc::ELOOP) => refuse("is a symbolic link; remove it".into()),
-            _ => refuse(crate::util::os_error(&e)),
-        })?;
-    let meta = f.metadata()?;
-    if !meta.is_file() {
-        return Err(refuse("not a regular file".into()));
-    }
-    if meta.nlink() > 1 {
-        return Err(refuse(format!(
-            "has {} hard links; remove it, the watchdog creates its own",
-            meta.nlink()
-        )));
-    }
-    if meta.uid() != nix::unistd::geteuid().as_raw() {
-        return Err(refuse(format!(
-            "owned by uid {}, not by the watchdog; remove it",
-            meta.uid()
-        )));
-    }
-    set_nonblocking(f.as_raw_fd(), false);
-    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    Ok(f)
+    crate::files::open_append(path, 0o600, true).map_err(std::io::Error::other)
 }
 
 /// Re-parent orphans of our commands to us (Linux PR_SET_CHILD_SUBREAPER), so we can reap them.
@@ -936,17 +904,10 @@ pub fn detach(
     let mut cmd = command(argv, env, cwd);
     match log_file {
         Some(path) => {
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| {
-                    format!(
-                        "cannot open log_file {}: {}",
-                        path.display(),
-                        crate::util::os_error(&e)
-                    )
-                })?;
+            // the user's log file: never through a symlink or a second hard link, never a
+            // FIFO waited on; an existing file keeps its mode, a new one is 0600
+            let f = crate::files::open_append(path, 0o600, false)
+                .map_err(|e| format!("cannot use log_file: {e}"))?;
             let f2 = f.try_clone().map_err(|e| {
                 format!(
                     "cannot open log_file {}: {}",

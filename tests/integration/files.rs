@@ -250,3 +250,45 @@ fn a_read_only_state_directory_does_not_stop_the_checks() {
             "permission denied",
         );
 }
+
+/// A detached start's `log_file` planted as a link to another file: the daemon's output never
+/// goes through it (the start fails, saying why), and the victim is untouched.
+#[test]
+fn a_detached_start_never_logs_through_a_planted_link() {
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/false"]
+    action:
+      exec:
+        start: ["/bin/sh", "-c", "echo started >> {dir}/runs; echo hello"]
+        detach: true
+        log_file: {dir}/app.log
+"#,
+    );
+    let victim = t.write("victim", "precious\n");
+    for plant in ["symlink", "hard link"] {
+        let _ = std::fs::remove_file(t.path("app.log"));
+        match plant {
+            "symlink" => std::os::unix::fs::symlink(&victim, t.path("app.log")).unwrap(),
+            _ => std::fs::hard_link(&victim, t.path("app.log")).unwrap(),
+        }
+        let _ = std::fs::remove_file(t.path("state.json"));
+        t.run(&["check"])
+            .assert_code(2)
+            .assert_line_contains(&["msg=\"action failed\""], "cannot use log_file");
+        assert_eq!(t.read("victim"), "precious\n", "{plant}: written through");
+        assert_eq!(t.count_lines("runs"), 0, "{plant}: started anyway");
+    }
+    // a plain file of ours is used, appended to
+    std::fs::remove_file(t.path("app.log")).unwrap();
+    std::fs::remove_file(t.path("state.json")).unwrap();
+    t.run(&["check"]).assert_code(2);
+    assert!(wait_until(std::time::Duration::from_secs(10), || t
+        .exists("runs")
+        && std::fs::read_to_string(t.path("app.log"))
+            .is_ok_and(|s| s.contains("hello"))));
+}
