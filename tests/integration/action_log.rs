@@ -107,7 +107,7 @@ fn the_action_log_is_never_written_through_a_link_or_a_foreign_file() {
             _ => {
                 std::fs::write(&log, "keep me\n").unwrap();
                 std::os::unix::fs::chown(&log, Some(65534), Some(65534)).unwrap();
-                "owned by uid 65534"
+                "belongs to uid 65534"
             }
         };
         let out = t.run(&["check"]);
