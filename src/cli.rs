@@ -24,15 +24,17 @@ pub struct Cli {
         long,
         global = true,
         env = "NEON_WATCHDOG_CONFIG",
+        hide_env_values = true,
         default_value = "/etc/neon-watchdog/config.yml"
     )]
     pub config: PathBuf,
 
-    /// Decide everything but run no action and write nothing (reads the state file)
-    #[arg(long, global = true)]
+    /// check, run, reset: decide everything, run no action, write nothing (also after the
+    /// subcommand)
+    #[arg(long)]
     pub dry_run: bool,
 
-    /// More log output: -v debug (every check result), -vv trace
+    /// More log output: -v debug, -vv trace (what ran with which timeout, the policy's inputs)
     #[arg(short = 'v', long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
 
@@ -48,12 +50,12 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Logfmt)]
     pub log_format: LogFormat,
 
-    /// As root, run commands from a config that others than root could change (refused
-    /// otherwise: whoever can write the config, or a directory above it, runs commands as root)
+    /// check, run: as root, run commands from a config that others than root could change
+    /// (also after the subcommand)
     #[arg(
         long,
-        global = true,
         env = "NEON_WATCHDOG_ALLOW_UNSAFE_CONFIG",
+        hide_env_values = true,
         value_parser = clap::builder::FalseyValueParser::new()
     )]
     pub allow_unsafe_config: bool,
@@ -62,19 +64,44 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The flags of the commands that run checks and actions (shown only in their help).
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct ActFlags {
+    /// Decide everything but run no action and write nothing (reads the state file, takes no
+    /// lock: safe beside a running timer)
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// As root, run commands from a config that others than root could change (refused
+    /// otherwise: whoever can write the config, or a directory above it, runs commands as root)
+    #[arg(
+        long,
+        env = "NEON_WATCHDOG_ALLOW_UNSAFE_CONFIG",
+        hide_env_values = true,
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub allow_unsafe_config: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run one pass over all targets, then exit 0 (all healthy) or 2 (a target failing)
-    Check,
+    Check {
+        #[command(flatten)]
+        act: ActFlags,
+    },
     /// Run a pass every interval_seconds until SIGTERM/SIGINT (SIGHUP reloads the config)
     Run {
         /// One pass only, like `check`
         #[arg(long)]
         once: bool,
+        #[command(flatten)]
+        act: ActFlags,
     },
     /// Validate the config and print what it means (after defaults); exit 0 valid, 78 invalid
     TestConfig,
-    /// Show each target's status from the state file (runs no check); exit 0 all healthy, 2 not
+    /// Show each target's status from the state file (runs no check); exit 0 all healthy and
+    /// checked recently, 2 a target not healthy, 1 stale (no recent check)
     Status {
         /// JSON instead of a table (a stable interface: fields are only ever added)
         #[arg(long)]
@@ -88,7 +115,28 @@ pub enum Command {
         /// Every target
         #[arg(long)]
         all: bool,
+        /// Say what would be reset, change nothing
+        #[arg(long)]
+        dry_run: bool,
     },
+}
+
+impl Command {
+    /// The flags given after the subcommand, merged with those given before it.
+    fn act(&self, cli: &Cli) -> ActFlags {
+        let after = match self {
+            Command::Check { act } | Command::Run { act, .. } => *act,
+            Command::Reset { dry_run, .. } => ActFlags {
+                dry_run: *dry_run,
+                ..ActFlags::default()
+            },
+            _ => ActFlags::default(),
+        };
+        ActFlags {
+            dry_run: cli.dry_run || after.dry_run,
+            allow_unsafe_config: cli.allow_unsafe_config || after.allow_unsafe_config,
+        }
+    }
 }
 
 impl Cli {
@@ -118,7 +166,8 @@ pub fn main() -> Exit {
             };
         }
     };
-    let runs_commands = matches!(cli.command, Command::Check | Command::Run { .. });
+    let runs_commands = matches!(cli.command, Command::Check { .. } | Command::Run { .. });
+    let act = cli.command.act(&cli);
     let loaded = match config::load(&cli.config) {
         Ok(l) => l,
         Err(msg) => {
@@ -126,7 +175,7 @@ pub fn main() -> Exit {
             return Exit::Config;
         }
     };
-    if runs_commands && !cli.allow_unsafe_config && !loaded.writable_by_others.is_empty() {
+    if runs_commands && !act.allow_unsafe_config && !loaded.writable_by_others.is_empty() {
         report_unsafe_config(&loaded.writable_by_others, cli.log_format);
         return Exit::Config;
     }
@@ -137,7 +186,7 @@ pub fn main() -> Exit {
         cfg.redactor.clone(),
     );
     let opts = Options {
-        dry_run: cli.dry_run,
+        dry_run: act.dry_run,
         in_process_state: false,
         unlocked: false,
     };
@@ -153,8 +202,8 @@ pub fn main() -> Exit {
             }
             Ok(Exit::Ok)
         }
-        Command::Check | Command::Run { once: true } => {
-            let mode = if matches!(cli.command, Command::Check) {
+        Command::Check { .. } | Command::Run { once: true, .. } => {
+            let mode = if matches!(cli.command, Command::Check { .. }) {
                 "check"
             } else {
                 "run --once"
@@ -168,16 +217,16 @@ pub fn main() -> Exit {
         }
         Command::Status { json } => crate::status::status(&cfg, json),
         Command::Reset { ref target, .. } => {
-            crate::status::reset(&cfg, target.as_deref(), cli.dry_run)
+            crate::status::reset(&cfg, target.as_deref(), act.dry_run)
         }
-        Command::Run { once: false } => {
+        Command::Run { once: false, .. } => {
             for w in &loaded.warnings {
                 warn!("{w}");
             }
             warn_allowed_unsafe(&loaded.writable_by_others);
             crate::spawn::become_subreaper();
             let path = cli.config.clone();
-            let allow_unsafe = cli.allow_unsafe_config;
+            let allow_unsafe = act.allow_unsafe_config;
             let reload = move || {
                 let l = config::load(&path)?;
                 if !allow_unsafe && !l.writable_by_others.is_empty() {

@@ -33,11 +33,13 @@ pub struct ConfigFile {
 /// Read the config at `path`. The error is the full message, starting with the path.
 pub fn read(path: &Path) -> Result<ConfigFile, String> {
     let shown = path.display();
-    let cannot = |e: &std::io::Error| match e.kind() {
+    let cannot = |e: &std::io::Error| {
+        match e.kind() {
         std::io::ErrorKind::NotFound => format!(
-            "{shown}: config file not found: create it (see examples/config.yml) or pass -c FILE"
+            "{shown}: config file not found: create it (the README's Configuration section shows one) or pass -c FILE"
         ),
         _ => format!("{shown}: cannot read config: {}", crate::util::os_error(e)),
+    }
     };
     let file = File::options()
         .read(true)

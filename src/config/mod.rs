@@ -75,7 +75,7 @@ pub fn parse(path: &Path, text: &str, env: &validate::Env) -> Result<Loaded, Str
         .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#') && l.trim() != "---");
     if !meaningful {
         return Err(format!(
-            "{file}: config is empty: it needs at least a `targets:` list (see examples/config.yml)"
+            "{file}: config is empty: it needs at least a `targets:` list (the README's Configuration section shows one)"
         ));
     }
     let format = format_of(path, text);

@@ -163,7 +163,7 @@ fn json_and_yaml_are_the_same_schema() {
 fn empty_file_is_a_clear_error() {
     assert_eq!(
         err("\n# nothing here\n\n"),
-        "c.yml: config is empty: it needs at least a `targets:` list (see examples/config.yml)"
+        "c.yml: config is empty: it needs at least a `targets:` list (the README's Configuration section shows one)"
     );
 }
 

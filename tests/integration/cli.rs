@@ -181,3 +181,52 @@ fn json_config_without_extension() {
         .assert_code(0)
         .assert_stdout_contains("target app");
 }
+
+/// Each command's help shows the flags that mean something there, and no empty env value.
+#[test]
+fn help_shows_only_what_means_something() {
+    let t = Test::new();
+    for (cmd, has_dry_run) in [
+        ("check", true),
+        ("run", true),
+        ("reset", true),
+        ("status", false),
+        ("test-config", false),
+    ] {
+        let out = t.run_bare(&[cmd, "--help"]);
+        out.assert_code(0);
+        assert_eq!(
+            out.stdout.contains("--dry-run"),
+            has_dry_run,
+            "{cmd} --help:\n{}",
+            out.stdout
+        );
+        assert_eq!(
+            out.stdout.contains("--allow-unsafe-config"),
+            cmd == "check" || cmd == "run",
+            "{cmd} --help:\n{}",
+            out.stdout
+        );
+        assert!(
+            !out.stdout.contains("NEON_WATCHDOG_CONFIG="),
+            "{}",
+            out.stdout
+        );
+    }
+    let out = t.run_bare(&["--help"]);
+    assert!(
+        !out.stdout.contains("NEON_WATCHDOG_CONFIG="),
+        "{}",
+        out.stdout
+    );
+}
+
+/// Messages never point at a file an installed host does not have.
+#[test]
+fn a_missing_config_says_what_to_do_without_pointing_at_the_source_tree() {
+    let t = Test::new();
+    let out = t.run_bare(&["check", "-c", "/nonexistent/neon.yml"]);
+    out.assert_code(78)
+        .assert_stderr_contains("config file not found")
+        .assert_stderr_not_contains("examples/");
+}

@@ -31,7 +31,7 @@ fn missing_file() {
     out.assert_code(78);
     assert_eq!(
         out.stderr,
-        "neon-watchdog: /nonexistent/neon/config.yml: config file not found: create it (see examples/config.yml) or pass -c FILE\n"
+        "neon-watchdog: /nonexistent/neon/config.yml: config file not found: create it (the README's Configuration section shows one) or pass -c FILE\n"
     );
 }
 
@@ -50,7 +50,7 @@ fn empty_file() {
         let e = invalid("config.yml", text);
         assert_eq!(
             e,
-            "neon-watchdog: CFG: config is empty: it needs at least a `targets:` list (see examples/config.yml)\n",
+            "neon-watchdog: CFG: config is empty: it needs at least a `targets:` list (the README's Configuration section shows one)\n",
             "for {text:?}"
         );
     }
