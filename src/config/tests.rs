@@ -378,10 +378,38 @@ fn warnings_for_relative_or_missing_programs() {
         l.warnings[0]
     );
     assert!(
-        l.warnings[1].contains("/nonexistent/bin/x cannot be found (no such file or directory)"),
+        l.warnings[1]
+            .contains("\"/nonexistent/bin/x\" cannot be found (no such file or directory)"),
         "{}",
         l.warnings[1]
     );
+}
+
+#[test]
+fn check_programs_are_found_or_warned_about_and_relative_ones_sit_beside_the_config() {
+    let l = parse_as(
+        "/etc/nw/c.yml",
+        "targets:\n  - name: w\n    checks:\n      - command: [/usr/bin/crul, -fsS, http://x/]\n      - command: [crul-nowhere-1234]\n      - command: [./probe.sh]\n      - command: [sh, -c, 'true']\n    action: none\n",
+    )
+    .unwrap();
+    let w = l.warnings.join("\n");
+    assert!(
+        w.contains("checks[0].command[0]: \"/usr/bin/crul\" cannot be found"),
+        "{w}"
+    );
+    assert!(
+        w.contains("checks[1].command[0]: \"crul-nowhere-1234\" is not an absolute path and is not in PATH"),
+        "{w}"
+    );
+    assert!(
+        w.contains("checks[2].command[0]: \"/etc/nw/probe.sh\" cannot be found"),
+        "{w}"
+    );
+    assert!(w.contains("prefer the full path (/"), "{w}");
+    match &l.config.targets[0].checks[2].check {
+        Check::Command { argv, .. } => assert_eq!(argv[0], "/etc/nw/probe.sh"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

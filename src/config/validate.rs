@@ -171,7 +171,12 @@ impl Ctx<'_> {
         }
     }
 
-    fn argv(&mut self, path: &str, argv: &[String], warn_exe: bool) -> Option<Vec<String>> {
+    /// An argv: every element expanded; a program given as a relative path with a `/`
+    /// (`./start.sh`, `bin/check`) resolved against `base` (the action's `cwd`) or the
+    /// config's directory, like every other path of the config (it used to resolve against
+    /// the watchdog's working directory, `/` under systemd); and a warning when the program
+    /// cannot be found, is not executable, or is a bare name looked up in PATH at run time.
+    fn argv(&mut self, path: &str, argv: &[String], base: Option<&Path>) -> Option<Vec<String>> {
         if argv.is_empty() {
             self.err(path, "is an empty list: give the program and its arguments, e.g. [\"/usr/bin/curl\", \"-fsS\", \"http://127.0.0.1/\"]");
             return None;
@@ -191,10 +196,16 @@ impl Ctx<'_> {
             self.err(format!("{path}[0]"), "the program is an empty string");
             return None;
         }
-        if warn_exe {
-            if let Some(w) = exe_warning(&out[0], &self.show(&out[0])) {
-                self.warn(format!("{path}[0]"), w);
-            }
+        if !out[0].starts_with('/') && out[0].contains('/') {
+            let base = base.unwrap_or(&self.env.config_dir);
+            let rel: PathBuf = Path::new(&out[0])
+                .components()
+                .filter(|c| !matches!(c, std::path::Component::CurDir))
+                .collect();
+            out[0] = base.join(rel).display().to_string();
+        }
+        if let Some(w) = exe_warning(&out[0], &self.show(&out[0])) {
+            self.warn(format!("{path}[0]"), w);
         }
         Some(out)
     }
@@ -232,22 +243,38 @@ impl Ctx<'_> {
     }
 }
 
-/// Warn when argv[0] is not absolute (PATH under systemd is minimal) or not executable.
-/// `shown` is how the message quotes it (secrets masked).
+/// Warn when argv[0] cannot be found or run: a bare name not in PATH, or in PATH only at run
+/// time (PATH under systemd is minimal), an absolute path that does not exist or is not
+/// executable. `shown` is how the message quotes it (secrets masked).
 fn exe_warning(program: &str, shown: &str) -> Option<String> {
     use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
     if !program.starts_with('/') {
-        return Some(format!(
-            "{shown} is not an absolute path: it is looked up in PATH at run time, and PATH under systemd is minimal; prefer the full path"
-        ));
+        let path = std::env::var("PATH").unwrap_or_default();
+        let found = path
+            .split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| Path::new(d).join(program))
+            .find(|p| executable(p));
+        return Some(match found {
+            Some(full) => format!(
+                "{shown} is not an absolute path: it is looked up in PATH at run time, and PATH under systemd is minimal; prefer the full path ({})",
+                full.display()
+            ),
+            None => format!(
+                "{shown} is not an absolute path and is not in PATH ({path}): it will not run; give its full path"
+            ),
+        });
     }
     match std::fs::metadata(program) {
         Err(e) => Some(format!(
-            "{program} cannot be found ({}): the action will fail until it exists",
+            "{shown} cannot be found ({}): it will not run until it exists",
             crate::util::os_error(&e)
         )),
-        Ok(m) if !m.is_file() || m.permissions().mode() & 0o111 == 0 => Some(format!(
-            "{program} is not an executable file: the action will fail"
+        Ok(_) if !executable(Path::new(program)) => Some(format!(
+            "{shown} is not an executable file: it will not run"
         )),
         Ok(_) => None,
     }

@@ -443,3 +443,37 @@ targets:
     let st = t.state();
     assert_eq!(st["targets"]["app"]["consecutive_failures"], 0, "{st}");
 }
+
+/// A check program given relative to the config (`./probe.sh`) runs from beside the config,
+/// wherever the watchdog runs from; test-config warns about one that cannot be found.
+#[test]
+fn relative_check_programs_sit_beside_the_config() {
+    let t = Test::new().config_named(
+        "conf/config.yml",
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: api
+    checks:
+      - command: ["./probe.sh"]
+    action: none
+  - name: typo
+    checks:
+      - command: ["/usr/bin/crul", "-fsS", "http://127.0.0.1:1/"]
+    action: none
+"#,
+    );
+    t.script("conf/probe.sh", "#!/bin/sh\nexit 0\n");
+    // the harness runs the binary from the test dir, not from conf/
+    let out = t.run(&["check"]);
+    out.assert_code(1)
+        .assert_line_contains(&["result=OK", "target=api "], "/conf/probe.sh")
+        .assert_line_contains(
+            &["level=error", "cannot tell", "target=typo"],
+            "/usr/bin/crul",
+        );
+    let out = t.run(&["test-config"]);
+    out.assert_code(0).assert_stderr_contains(
+        "targets[1].checks[0].command[0]: \"/usr/bin/crul\" cannot be found",
+    );
+}

@@ -19,7 +19,7 @@ pub(super) fn on_give_up(
         );
         return None;
     };
-    let argv = cx.argv(&format!("{p}.exec"), &argv, true);
+    let argv = cx.argv(&format!("{p}.exec"), &argv, None);
     let timeout = cx.seconds(&format!("{p}.timeout_seconds"), raw.timeout_seconds, 30, 1);
     if policy.give_up_after_restarts == 0 {
         cx.warn(
@@ -143,14 +143,19 @@ fn exec(cx: &mut Ctx, p: &str, e: RawExec) -> Option<ExecAction> {
         );
         return None;
     }
+    let cwd = e
+        .cwd
+        .as_deref()
+        .and_then(|c| cx.abs_path(&format!("{p}.cwd"), c));
+    // `./start.sh` runs from the action's cwd when it has one
     let start = e
         .start
         .as_deref()
-        .and_then(|a| cx.argv(&format!("{p}.start"), a, true));
+        .and_then(|a| cx.argv(&format!("{p}.start"), a, cwd.as_deref()));
     let restart = e
         .restart
         .as_deref()
-        .and_then(|a| cx.argv(&format!("{p}.restart"), a, true));
+        .and_then(|a| cx.argv(&format!("{p}.restart"), a, cwd.as_deref()));
     let timeout = cx.seconds(&format!("{p}.timeout_seconds"), e.timeout_seconds, 30, 1);
     let detach = e.detach.unwrap_or(false);
     let log_file = match e.log_file.as_deref() {
@@ -179,10 +184,6 @@ fn exec(cx: &mut Ctx, p: &str, e: RawExec) -> Option<ExecAction> {
             env.insert(k, v);
         }
     }
-    let cwd = e
-        .cwd
-        .as_deref()
-        .and_then(|c| cx.abs_path(&format!("{p}.cwd"), c));
     if cx.issues.len() > before {
         return None;
     }

@@ -207,7 +207,7 @@ pub(super) fn check(cx: &mut Ctx, p: &str, c: RawCheck) -> Option<CheckSpec> {
             let argv = cx.argv(
                 &format!("{p}.command"),
                 c.command.as_deref().unwrap_or_default(),
-                false,
+                None,
             );
             let mut codes = Vec::new();
             for (i, code) in c

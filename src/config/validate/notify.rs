@@ -163,7 +163,7 @@ pub(super) fn notifiers(cx: &mut Ctx, raw: Option<Vec<RawNotifier>>) -> Vec<Noti
                 })
             }
             (None, Some(argv)) => {
-                let argv = cx.argv(&format!("{p}.exec"), &argv, true);
+                let argv = cx.argv(&format!("{p}.exec"), &argv, None);
                 let timeout = cx.seconds(&format!("{p}.timeout_seconds"), n.timeout_seconds, 10, 1);
                 argv.map(|argv| NotifierKind::Exec { argv, timeout })
             }
