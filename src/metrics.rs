@@ -38,6 +38,8 @@ pub struct TargetReport {
 /// One check's result in a pass.
 #[derive(Debug, Clone)]
 pub struct CheckReport {
+    /// Its `name:`, else its description: a label that stays when checks are reordered.
+    pub name: String,
     pub kind: &'static str,
     pub ok: bool,
     pub latency: Duration,
@@ -196,11 +198,12 @@ pub fn render(
         "1 if the check passed in the last pass, else 0.",
     );
     for x in targets {
-        for (i, c) in x.checks.iter().enumerate() {
+        for c in &x.checks {
             let _ = writeln!(
                 s,
-                "neon_watchdog_check_up{{target=\"{}\",check=\"{i}\",kind=\"{}\"}} {}",
+                "neon_watchdog_check_up{{target=\"{}\",check=\"{}\",kind=\"{}\"}} {}",
                 t(&x.name),
+                t(&c.name),
                 c.kind,
                 u8::from(c.ok)
             );
@@ -213,11 +216,12 @@ pub fn render(
         "How long the check took in the last pass.",
     );
     for x in targets {
-        for (i, c) in x.checks.iter().enumerate() {
+        for c in &x.checks {
             let _ = writeln!(
                 s,
-                "neon_watchdog_check_duration_seconds{{target=\"{}\",check=\"{i}\",kind=\"{}\"}} {}",
+                "neon_watchdog_check_duration_seconds{{target=\"{}\",check=\"{}\",kind=\"{}\"}} {}",
                 t(&x.name),
+                t(&c.name),
                 c.kind,
                 secs_exact(c.latency)
             );
@@ -428,6 +432,7 @@ mod tests {
             name: name.into(),
             verdict: Verdict::FAILING,
             checks: vec![CheckReport {
+                name: "tcp_port 127.0.0.1:80".into(),
                 kind: "tcp_port",
                 ok: false,
                 latency: Duration::from_millis(1500),
@@ -456,7 +461,7 @@ mod tests {
         );
         assert_eq!(text.matches("neon_watchdog_target_status{").count(), 5);
         assert!(text.contains("status=\"gave_up\"} 1"));
-        assert!(text.contains("check=\"0\",kind=\"tcp_port\"} 1.500000"));
+        assert!(text.contains("check=\"tcp_port 127.0.0.1:80\",kind=\"tcp_port\"} 1.500000"));
         assert!(text.contains("neon_watchdog_last_run_timestamp_seconds 1800000000.000000"));
         assert!(text.contains("neon_watchdog_run_duration_seconds 0.021000"));
         assert!(text.contains("neon_watchdog_passes_total 7\n"));

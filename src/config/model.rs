@@ -83,6 +83,19 @@ pub struct OnGiveUp {
 pub struct CheckSpec {
     pub check: Check,
     pub timeout: Duration,
+    /// `name:` given in the config; see [`CheckSpec::label`].
+    pub name: Option<String>,
+}
+
+impl CheckSpec {
+    /// What log lines and metrics call the check: its `name:`, else its description (secrets
+    /// masked). Stable when checks are reordered, unlike an index.
+    pub fn label(&self, redactor: &Redactor) -> String {
+        match &self.name {
+            Some(n) => n.clone(),
+            None => self.check.describe(redactor),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

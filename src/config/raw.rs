@@ -98,10 +98,13 @@ pub struct RawOnGiveUp {
     pub timeout_seconds: Option<i128>,
 }
 
-/// One check: exactly one kind key, plus modifiers of that kind, plus `timeout_seconds`.
+/// One check: exactly one kind key, plus modifiers of that kind, plus `timeout_seconds` and
+/// `name`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCheck {
+    /// What logs and metrics call the check (default: its description).
+    pub name: Option<String>,
     // kinds
     pub process_name: Option<String>,
     pub pid_file: Option<String>,

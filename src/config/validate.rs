@@ -623,6 +623,15 @@ fn target(cx: &mut Ctx, p: &str, t: RawTarget, default_policy: Policy) -> Option
         Some(cs) => {
             for (i, c) in cs.into_iter().enumerate() {
                 if let Some(c) = check(cx, &format!("{p}.checks[{i}]"), c) {
+                    let given = |s: &CheckSpec| s.name.clone();
+                    if let Some(n) =
+                        given(&c).filter(|n| checks.iter().any(|o| given(o).as_ref() == Some(n)))
+                    {
+                        cx.err(
+                            format!("{p}.checks[{i}].name"),
+                            format!("{} names another check of this target too: names tell checks apart in logs and metrics", cx.show(&n)),
+                        );
+                    }
                     checks.push(c);
                 }
             }

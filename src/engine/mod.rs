@@ -310,7 +310,17 @@ fn evaluate<'a>(
     let mut lines = Vec::with_capacity(target.checks.len());
     for spec in &target.checks {
         let r = checks::run(spec, cx);
+        let mut label = spec.label(&config.redactor);
+        // two identical unnamed checks: their series must still differ
+        let same = check_reports
+            .iter()
+            .filter(|c: &&CheckReport| c.name == label || c.name.starts_with(&format!("{label} #")))
+            .count();
+        if same > 0 {
+            label = format!("{label} #{}", same + 1);
+        }
         check_reports.push(CheckReport {
+            name: label.clone(),
             kind: spec.check.kind(),
             ok: r.is_ok(),
             latency: r.latency,
@@ -319,7 +329,7 @@ fn evaluate<'a>(
             reasons.push(format!("{}: {}", spec.check.kind(), r.reason));
         }
         verdicts.push(r.verdict);
-        lines.push((spec.check.describe(&config.redactor), r));
+        lines.push((label, r));
     }
     let failed_checks = verdicts
         .iter()

@@ -141,3 +141,54 @@ fn the_shipped_alert_rules_pass_promtool_and_their_unit_tests() {
         );
     }
 }
+
+/// Checks are labelled by their `name:`, else their description: a label that stays when
+/// checks are reordered, and that two identical checks do not share.
+#[test]
+fn checks_are_labelled_by_name_not_by_position() {
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/state.json
+metrics: {textfile: "{dir}/nw.prom"}
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/true"]
+        name: liveness
+      - command: ["/bin/true"]
+      - command: ["/bin/true"]
+    action: none
+"#,
+    );
+    let out = t.run(&["check"]);
+    out.assert_code(0)
+        .assert_line_contains(&["msg=check", "check=liveness"], "result=OK")
+        .assert_lines(&["msg=check", "check=\"command /bin/true\""], 1)
+        .assert_lines(&["msg=check", "check=\"command /bin/true #2\""], 1);
+    let text = t.read("nw.prom");
+    for series in [
+        "neon_watchdog_check_up{target=\"app\",check=\"liveness\",kind=\"command\"}",
+        "neon_watchdog_check_up{target=\"app\",check=\"command /bin/true\",kind=\"command\"}",
+        "neon_watchdog_check_up{target=\"app\",check=\"command /bin/true #2\",kind=\"command\"}",
+    ] {
+        assert_eq!(value(&text, series), Some(1.0), "{series} in:\n{text}");
+    }
+    assert!(!text.contains("check=\"0\""), "{text}");
+    // a name given twice in a target is an error that says why
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: app
+    checks:
+      - {command: ["/bin/true"], name: live}
+      - {command: ["/bin/false"], name: live}
+    action: none
+"#,
+    );
+    t.run(&["test-config"])
+        .assert_code(78)
+        .assert_stderr_contains(
+            "targets[0].checks[1].name: \"live\" names another check of this target too",
+        );
+}

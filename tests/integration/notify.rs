@@ -416,13 +416,16 @@ fn metrics_textfile_passes_promtool() {
     std::fs::remove_file(t.path("up")).expect("rm up");
     t.run(&["check"]).assert_code(2);
     let text = t.read("nw.prom");
+    let check_up = t.expand(
+        "neon_watchdog_check_up{target=\"app\",check=\"command /bin/test -e {dir}/up\",kind=\"command\"} 0",
+    );
     for line in [
+        check_up.as_str(),
         "neon_watchdog_target_up{target=\"app\"} 0",
         "neon_watchdog_target_consecutive_failures{target=\"app\"} 1",
         "neon_watchdog_target_restarts_total{target=\"app\"} 0",
         "neon_watchdog_target_status{target=\"app\",status=\"failed\"} 1",
         "neon_watchdog_target_status{target=\"app\",status=\"healthy\"} 0",
-        "neon_watchdog_check_up{target=\"app\",check=\"0\",kind=\"command\"} 0",
         "# TYPE neon_watchdog_target_restarts_total counter",
     ] {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");

@@ -40,7 +40,7 @@ macro_rules! key {
 
 /// Every kind and modifier of a check map, in the order messages list them and errors are
 /// reported. Adding a kind or a modifier is adding its row here (and its validation in
-/// `check`). `timeout_seconds`, which every kind takes, is neither.
+/// `check`). `timeout_seconds` and `name`, which every kind takes, are neither.
 const KEYS: &[Key] = &[
     key!(process_name, Kind),
     key!(pid_file, Kind),
@@ -135,6 +135,10 @@ pub(super) fn check(cx: &mut Ctx, p: &str, c: RawCheck) -> Option<CheckSpec> {
         cx.check_timeout,
         1,
     );
+    let name = c
+        .name
+        .as_deref()
+        .and_then(|n| check_name(cx, &format!("{p}.name"), n));
 
     let check = match kind {
         "pid_file" => {
@@ -360,7 +364,34 @@ pub(super) fn check(cx: &mut Ctx, p: &str, c: RawCheck) -> Option<CheckSpec> {
     if cx.issues.len() > before {
         return None;
     }
-    Some(CheckSpec { check, timeout })
+    Some(CheckSpec {
+        check,
+        timeout,
+        name,
+    })
+}
+
+/// A check's `name:`: what logs and metrics call it.
+fn check_name(cx: &mut Ctx, p: &str, n: &str) -> Option<String> {
+    let n = cx.expand(p, n)?;
+    if n.trim().is_empty() {
+        cx.err(
+            p,
+            "is empty: give the check a name, or leave `name:` out (its description is used)",
+        );
+        return None;
+    }
+    if n.chars().count() > super::MAX_NAME_CHARS || n.chars().any(char::is_control) {
+        cx.err(
+            p,
+            format!(
+                "must be 1 to {} characters, without control characters",
+                super::MAX_NAME_CHARS
+            ),
+        );
+        return None;
+    }
+    Some(n)
 }
 
 fn limits(cx: &mut Ctx, p: &str, c: &RawCheck) -> Limits {
@@ -652,7 +683,7 @@ mod tests {
             panic!("unexpected serde wording: {e}");
         };
         let mut fields: Vec<&str> = list.split('`').skip(1).step_by(2).collect();
-        fields.retain(|f| *f != "timeout_seconds");
+        fields.retain(|f| *f != "timeout_seconds" && *f != "name");
         let mut names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
         fields.sort_unstable();
         names.sort_unstable();
