@@ -178,6 +178,9 @@ pub fn render(c: &Config) -> String {
             }
             Action::Exec(e) => {
                 let _ = writeln!(s, "  action: exec");
+                if let Some(a) = &e.stop {
+                    let _ = writeln!(s, "    stop (before start): {}", r.argv(a));
+                }
                 if let Some(a) = &e.start {
                     let _ = writeln!(s, "    start (process not running): {}", r.argv(a));
                 }

@@ -31,6 +31,7 @@ pub fn run(d: &DockerAction) -> ActionResult {
         output: String::new(),
         error,
         detached: false,
+        stop: None,
     };
     let reply = match docker::request(&d.socket, "POST", &path(d), d.timeout) {
         Ok(r) => r,
@@ -50,6 +51,7 @@ pub fn run(d: &DockerAction) -> ActionResult {
             output: String::new(),
             error: String::new(),
             detached: false,
+            stop: None,
         },
         404 => failed(format!("no such container: {}", d.container)),
         s => failed(format!("Docker API {s}: {}", reply.message())),

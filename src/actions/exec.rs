@@ -47,6 +47,12 @@ pub fn run(
     // the watchdog's NEON_WATCHDOG_* say what happened; the user's own env comes on top
     let mut env = event_env.clone();
     env.extend(e.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    // `stop:` first, whenever `start:` is what runs; its failure does not keep the start
+    // from running (it may fail only because there was nothing left to stop)
+    let stop = match (&e.stop, e.start.as_deref() == Some(argv)) {
+        (Some(stop), true) => Some(run_stop(stop, e, &env, redactor)),
+        _ => None,
+    };
     if e.detach {
         return match spawn::detach(argv, &env, e.cwd.as_deref(), e.log_file.as_deref()) {
             Ok(()) => ActionResult {
@@ -56,8 +62,12 @@ pub fn run(
                 output: String::new(),
                 error: String::new(),
                 detached: true,
+                stop,
             },
-            Err(err) => ActionResult::failed(err, start.elapsed()),
+            Err(err) => ActionResult {
+                stop,
+                ..ActionResult::failed(err, start.elapsed())
+            },
         };
     }
     let spec = Spec::new(argv, e.timeout)
@@ -80,7 +90,22 @@ pub fn run(
             "action output not kept"
         );
     }
-    result
+    ActionResult { stop, ..result }
+}
+
+/// Run `stop:` to completion (its group killed after, like a check's: what it leaves is of no
+/// use); how it ended, in spawn's words ("exit 0", "exit 1: no process found").
+fn run_stop(
+    stop: &[String],
+    e: &ExecAction,
+    env: &BTreeMap<String, String>,
+    redactor: &Redactor,
+) -> String {
+    let spec = Spec::new(stop, e.timeout).env(env).cwd(e.cwd.as_deref());
+    match spawn::run(&spec) {
+        Ok(out) => out.status.describe(e.timeout, &out.tail(200, redactor)),
+        Err(err) => err.message,
+    }
 }
 
 /// Rewrite the action log in place as its last [`LOG_CAP`] bytes, secrets masked (see the

@@ -27,6 +27,8 @@ pub struct ActionResult {
     pub error: String,
     /// `detach: true`: started and left running.
     pub detached: bool,
+    /// How `stop:` ended, when it ran before `start:` ("exit 0", "exit 1: no such process").
+    pub stop: Option<String>,
 }
 
 impl ActionResult {
@@ -45,6 +47,7 @@ impl ActionResult {
                 out.status.describe(timeout, "")
             },
             detached: false,
+            stop: None,
         }
     }
 
@@ -56,6 +59,7 @@ impl ActionResult {
             output: String::new(),
             error,
             detached: false,
+            stop: None,
         }
     }
 }

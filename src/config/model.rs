@@ -339,6 +339,9 @@ impl DockerMethod {
 
 #[derive(Debug, Clone)]
 pub struct ExecAction {
+    /// Run before `start` (whenever `start` runs): clears what is left of a dead service, such
+    /// as nginx workers that outlived their master and still hold the port.
+    pub stop: Option<Vec<String>>,
     pub start: Option<Vec<String>>,
     pub restart: Option<Vec<String>>,
     pub timeout: Duration,

@@ -276,6 +276,7 @@ impl<'de> Deserialize<'de> for RawAction {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawExec {
+    pub stop: Option<Vec<String>>,
     pub start: Option<Vec<String>>,
     pub restart: Option<Vec<String>>,
     pub timeout_seconds: Option<i128>,

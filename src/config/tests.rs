@@ -413,6 +413,24 @@ fn check_programs_are_found_or_warned_about_and_relative_ones_sit_beside_the_con
 }
 
 #[test]
+fn stop_runs_before_start_and_needs_one() {
+    let e = err("targets:\n  - name: w\n    checks: [{tcp_port: 80}]\n    action:\n      exec:\n        stop: [/bin/true]\n        restart: [/bin/true]\n");
+    assert!(
+        e.contains("targets[0].action.exec.stop: runs before `start:`, and there is no `start:`"),
+        "{e}"
+    );
+    let l = parse_as(
+        "c.yml",
+        "targets:\n  - name: w\n    checks: [{tcp_port: 80}]\n    action:\n      exec:\n        stop: [/bin/true]\n        start: [/bin/true]\n",
+    )
+    .unwrap();
+    match &l.config.targets[0].action {
+        Action::Exec(e) => assert_eq!(e.stop.as_deref(), Some(&["/bin/true".to_string()][..])),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn missing_or_empty_targets() {
     assert_eq!(
         err("interval_seconds: 5\n"),

@@ -254,13 +254,14 @@ pub(super) fn action_start(target: &Target, state: &TargetState, kind: ActionKin
 pub(super) fn action_done(name: &str, action: &str, shown: &str, r: &ActionResult) {
     let duration_ms = r.duration.as_millis() as u64;
     let exit = r.exit;
+    let stop = r.stop.as_deref();
     if r.detached {
-        info!(target = name, action, argv = %shown, detached = true, duration_ms, "action started");
+        info!(target = name, action, argv = %shown, stop, detached = true, duration_ms, "action started");
     } else if r.ok {
-        info!(target = name, action, argv = %shown, exit, duration_ms, output = %r.output, "action done");
+        info!(target = name, action, argv = %shown, stop, exit, duration_ms, output = %r.output, "action done");
     } else {
         error!(
-            target = name, action, argv = %shown, exit, duration_ms,
+            target = name, action, argv = %shown, stop, exit, duration_ms,
             err = %r.error, output = %r.output, "action failed"
         );
     }

@@ -185,10 +185,14 @@ targets:
         .assert_stderr_contains("msg=\"target recovered\"");
 }
 
-/// A real nginx (single process: `master_process off`, so `kill -9` takes the listening
-/// socket down with it), started again by `nginx -p DIR -c DIR/nginx.conf`.
+/// A real nginx as Debian ships it: a master and its workers (`master_process` on, the
+/// default). `kill -9` of the master leaves the workers running, still named `nginx` and still
+/// holding the listening socket: a `process_name: nginx` + `tcp_port` config would call that
+/// healthy, and a plain `start` would fail on "Address already in use" every pass. The recipe
+/// that tells the truth: `pid_file` with the name guard (the master's pid), and a `stop:`
+/// that kills what is left of the old master's process group before `start:`.
 #[test]
-fn real_nginx_killed_with_sigkill_is_restarted() {
+fn real_nginx_master_killed_with_sigkill_is_restarted_without_its_orphaned_workers() {
     let port = free_port();
     let t = Test::new();
     t.write(
@@ -196,7 +200,7 @@ fn real_nginx_killed_with_sigkill_is_restarted() {
         &format!(
             r#"
 daemon on;
-master_process off;
+worker_processes 2;
 pid {{dir}}/nginx.pid;
 error_log {{dir}}/error.log;
 events {{ worker_connections 64; }}
@@ -224,44 +228,89 @@ targets:
     checks:
       - pid_file: {{dir}}/nginx.pid
         process_name: nginx
-      - command: ["/usr/bin/curl", "-fsS", "http://127.0.0.1:{port}/"]
+      - http: http://127.0.0.1:{port}/
     action:
       exec:
+        # the workers of a dead master keep its process group (the master's pid)
+        stop: ["/bin/sh", "-c", "/usr/bin/pkill -KILL -g \"$(cat {{dir}}/nginx.pid)\""]
         start: ["/usr/sbin/nginx", "-p", "{{dir}}", "-e", "{{dir}}/error.log", "-c", "{{dir}}/nginx.conf"]
 "#
     ));
-    let nginx = |t: &Test| {
-        status_of(
-            Command::new("/usr/sbin/nginx")
-                .arg("-p")
-                .arg(t.dir())
-                .arg("-e")
-                .arg(t.path("error.log"))
-                .arg("-c")
-                .arg(t.path("nginx.conf")),
-        )
-    };
-    let status = nginx(&t);
+    let status = status_of(
+        Command::new("/usr/sbin/nginx")
+            .arg("-p")
+            .arg(t.dir())
+            .arg("-e")
+            .arg(t.path("error.log"))
+            .arg("-c")
+            .arg(t.path("nginx.conf")),
+    );
     assert!(
         status.success(),
         "nginx failed ({status}): {:?}",
         std::fs::read_to_string(t.path("error.log"))
     );
     wait_for_file(&t.path("nginx.pid"), Duration::from_secs(10));
-    let first = Guard::from_pid_file(&t.path("nginx.pid")).expect("nginx pid");
+    let master = read_pid(&t.path("nginx.pid")).expect("nginx master pid");
+    // the whole old group is killed at the end of the test, whatever happens
+    let _old_group = Guard::group(master);
     wait_for_port(port, Duration::from_secs(10));
+    let workers = || -> Vec<i32> {
+        all_procs()
+            .into_iter()
+            .filter(|p| p.pgrp == master && p.pid != master && p.state != 'Z')
+            .map(|p| p.pid)
+            .collect()
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || workers().len() == 2),
+        "nginx did not start two workers: {:?}",
+        workers()
+    );
     t.run(&["check"]).assert_code(0);
 
-    let old_pid = first.id();
-    drop(first);
+    // kill -9 the master: the workers live on, holding the port
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(master),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill master");
+    assert!(wait_until(Duration::from_secs(10), || !is_alive_or_zombie(
+        master
+    ) || is_zombie(
+        master
+    )));
+    reap(master, Duration::from_secs(5));
+    assert!(
+        port_open(port),
+        "the orphaned workers should still hold the port"
+    );
+    let orphans = workers();
+    assert_eq!(orphans.len(), 2, "{orphans:?}");
+
     let out = t.run(&["check"]);
     out.assert_code(2)
-        .line(&["msg=\"target failing; running action\"", "action=start"]);
-    out.line(&["msg=\"action done\"", "exit=0"]);
+        .assert_line_contains(&["result=FAIL", "target=nginx "], "stale pid file")
+        .assert_line_contains(&["msg=\"action done\"", "action=start"], "stop=\"exit 0\"");
     wait_for_port(port, Duration::from_secs(10));
-    assert!(wait_until(Duration::from_secs(5), || {
-        read_pid(&t.path("nginx.pid")).is_some_and(|p| p != old_pid)
-    }));
-    let _second = Guard::from_pid_file(&t.path("nginx.pid")).expect("new nginx pid");
+    assert!(
+        wait_until(Duration::from_secs(10), || read_pid(&t.path("nginx.pid"))
+            .is_some_and(|p| p != master)),
+        "no new master"
+    );
+    let _new = Guard::from_pid_file(&t.path("nginx.pid")).expect("new nginx master");
+    for w in orphans {
+        assert!(
+            wait_until(Duration::from_secs(5), || !is_alive_or_zombie(w)
+                || is_zombie(w)),
+            "orphaned worker {w} still runs"
+        );
+    }
+    assert!(
+        !std::fs::read_to_string(t.path("error.log"))
+            .unwrap_or_default()
+            .contains("Address already in use"),
+        "start raced the old workers for the port"
+    );
     t.run(&["check"]).assert_code(0);
 }

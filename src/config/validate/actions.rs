@@ -148,6 +148,16 @@ fn exec(cx: &mut Ctx, p: &str, e: RawExec) -> Option<ExecAction> {
         .as_deref()
         .and_then(|c| cx.abs_path(&format!("{p}.cwd"), c));
     // `./start.sh` runs from the action's cwd when it has one
+    let stop = e
+        .stop
+        .as_deref()
+        .and_then(|a| cx.argv(&format!("{p}.stop"), a, cwd.as_deref()));
+    if stop.is_some() && e.start.is_none() {
+        cx.err(
+            format!("{p}.stop"),
+            "runs before `start:`, and there is no `start:`: give the command that starts the target",
+        );
+    }
     let start = e
         .start
         .as_deref()
@@ -188,6 +198,7 @@ fn exec(cx: &mut Ctx, p: &str, e: RawExec) -> Option<ExecAction> {
         return None;
     }
     Some(ExecAction {
+        stop,
         start,
         restart,
         timeout,
