@@ -242,35 +242,41 @@ pub fn env_var(pid: i32, name: &str) -> Option<Vec<u8>> {
     })
 }
 
-/// The direct children of this process (of all its threads), including orphans it adopted
-/// as a subreaper.
-pub fn own_children() -> Vec<i32> {
-    let mut out = Vec::new();
-    let mut listed = false;
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
-        for t in tasks.flatten() {
-            if let Ok(text) = std::fs::read_to_string(t.path().join("children")) {
-                listed = true;
-                out.extend(
-                    text.split_whitespace()
-                        .filter_map(|p| p.parse::<i32>().ok()),
-                );
-            }
-        }
+/// The children of this process's main thread: the orphans it adopted as a subreaper (the
+/// kernel hands an orphan to the first live thread of the subreaper, its main thread), and
+/// what the main thread itself started. Children that worker threads start are not listed:
+/// they are in their own thread's file, which is what lets workers spawn without a lock (a
+/// sweep never sees another worker's fresh child). One read, whatever the number of threads.
+pub fn adopted_children() -> Vec<i32> {
+    let me = std::process::id();
+    if let Ok(text) = std::fs::read_to_string(format!("/proc/self/task/{me}/children")) {
+        return text
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+            .collect();
     }
-    if !listed {
-        // kernels without /proc/PID/task/TID/children: scan for our pid as parent
-        let me = std::process::id() as i32;
-        if let Ok(iter) = procfs::process::all_processes() {
-            out.extend(
-                iter.filter_map(Result::ok)
-                    .filter_map(|p| p.stat().ok())
-                    .filter(|s| s.ppid == me)
-                    .map(|s| s.pid),
-            );
-        }
-    }
-    out
+    // kernels without /proc/PID/task/TID/children: scan for our pid as parent
+    let me = me as i32;
+    procfs::process::all_processes()
+        .map(|iter| {
+            iter.filter_map(Result::ok)
+                .filter_map(|p| p.stat().ok())
+                .filter(|s| s.ppid == me)
+                .map(|s| s.pid)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Now, in clock ticks since boot: the unit of a process's start time in /proc. A process
+/// started after this call has a start time at least this.
+pub fn ticks_since_boot() -> u64 {
+    let Ok(t) = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME) else {
+        return 0;
+    };
+    let hz = procfs::ticks_per_second().max(1);
+    let ns = t.tv_sec().max(0) as u128 * 1_000_000_000 + t.tv_nsec().max(0) as u128;
+    (ns * u128::from(hz) / 1_000_000_000) as u64
 }
 
 /// Every descendant of `root` (children, grandchildren, ...), found through ppid links.
