@@ -195,6 +195,21 @@ pub struct HttpCheck {
 }
 
 impl Check {
+    /// The check waits on something outside the watchdog (a command, a socket, an HTTP or
+    /// Docker answer, systemctl): it runs on a thread of its own. The others read memory or
+    /// the file system (the /proc snapshot, a pid file, a file's age, free space, load) and
+    /// run inline, where a thread would cost more than the check.
+    pub fn waits(&self) -> bool {
+        matches!(
+            self,
+            Check::TcpPort { .. }
+                | Check::Command { .. }
+                | Check::Http(_)
+                | Check::Docker { .. }
+                | Check::SystemdUnit { .. }
+        )
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Check::ProcessName { .. } => "process_name",

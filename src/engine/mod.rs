@@ -149,13 +149,39 @@ pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
     let cx = context(config, &targets, st);
 
     let prev_state: &StateFile = st;
-    let evaluated = crate::parallel::map(&targets, config.max_parallel, |target| {
+    let eval = |i: usize| {
+        let target = targets[i];
         let prev = prev_state
             .targets
             .get(&target.name)
             .cloned()
             .unwrap_or_default();
         evaluate(config, target, prev, &cx, now)
+    };
+    // targets whose checks wait (commands, sockets) run side by side on threads; the others
+    // read memory and files and run here, one after the other, where a thread would cost
+    // more than the check
+    let (waiting, inline): (Vec<usize>, Vec<usize>) =
+        (0..targets.len()).partition(|&i| targets[i].checks.iter().any(|c| c.check.waits()));
+    let mut evaluated: Vec<Option<Evaluated>> = (0..targets.len()).map(|_| None).collect();
+    std::thread::scope(|s| {
+        let side = (!waiting.is_empty()).then(|| {
+            std::thread::Builder::new().spawn_scoped(s, || {
+                crate::parallel::map(&waiting, config.max_parallel, |&i| eval(i))
+            })
+        });
+        for &i in &inline {
+            evaluated[i] = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| eval(i))).ok();
+        }
+        let results = match side {
+            Some(Ok(h)) => h.join().unwrap_or_default(),
+            // no thread to spare: the waiting targets run here too
+            Some(Err(_)) => crate::parallel::map(&waiting, config.max_parallel, |&i| eval(i)),
+            None => Vec::new(),
+        };
+        for (i, r) in waiting.iter().zip(results) {
+            evaluated[*i] = r;
+        }
     });
     let mut report = PassReport {
         unlocked: opts.unlocked,
