@@ -45,7 +45,7 @@ fn minimal_config_gets_defaults() {
     let c = ok(MINIMAL);
     assert_eq!(c.interval, Duration::from_secs(30));
     assert_eq!(c.timeout, Duration::from_secs(5));
-    assert_eq!(c.max_parallel, 32);
+    assert_eq!(c.max_parallel, 128);
     assert_eq!(
         c.state_file,
         Path::new("/home/u/.local/state/neon-watchdog/state.json")

@@ -318,7 +318,7 @@ pub fn validate(
         }
         parsed
     });
-    let max_parallel = cx.count("max_parallel", raw.max_parallel, 32) as usize;
+    let max_parallel = cx.count("max_parallel", raw.max_parallel, 128) as usize;
     let notify = notify::notifiers(&mut cx, raw.notify);
     let heartbeat = notify::heartbeat(&mut cx, raw.heartbeat);
     let metrics = notify::metrics(&mut cx, raw.metrics);
