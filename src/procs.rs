@@ -4,7 +4,6 @@
 //! process check of every target: 200 process checks scan /proc once. Zombies are kept in the
 //! snapshot but never count as running.
 
-use procfs::process::Process;
 use serde::{Deserialize, Serialize};
 use std::time::SystemTime;
 
@@ -47,27 +46,50 @@ impl Proc {
     /// Read a process. The command line of a process in uninterruptible sleep (`D`) is read
     /// only when `wanted(comm, exe)` says it may match: reading /proc/PID/cmdline takes the
     /// target's memory lock, and one process stuck in the kernel must not stall every
-    /// process check.
-    fn read(p: &Process, wanted: &dyn Fn(&str, Option<&str>) -> bool) -> Option<Proc> {
-        let stat = p.stat().ok()?;
-        let exe = p.exe().ok().and_then(|e| {
-            let s = e.to_string_lossy();
-            let s = s.strip_suffix(" (deleted)").unwrap_or(&s);
-            Some(basename(s).to_string()).filter(|b| !b.is_empty())
-        });
+    /// process check. A kernel thread has no command line nor executable: neither is read.
+    /// The owner is read only with `uid` (some check asks for a user).
+    fn read(pid: i32, wanted: &dyn Fn(&str, Option<&str>) -> bool, uid: bool) -> Option<Proc> {
+        let mut buf = Vec::with_capacity(512);
+        let stat = read_stat(pid, &mut buf)?;
+        let kernel = stat.flags & PF_KTHREAD != 0;
+        let exe = if kernel {
+            None
+        } else {
+            std::fs::read_link(format!("/proc/{pid}/exe"))
+                .ok()
+                .and_then(|e| {
+                    let s = e.to_string_lossy();
+                    let s = s.strip_suffix(" (deleted)").unwrap_or(&s);
+                    Some(basename(s).to_string()).filter(|b| !b.is_empty())
+                })
+        };
         // a process in uninterruptible sleep may hold its memory lock for long: read its
         // command line only if its name already points at a wanted program
-        let argv = if stat.state != 'D' || wanted(&stat.comm, exe.as_deref()) {
-            p.cmdline().unwrap_or_default()
-        } else {
-            Vec::new()
-        };
+        let argv: Vec<String> =
+            if !kernel && (stat.state != 'D' || wanted(&stat.comm, exe.as_deref())) {
+                buf.clear();
+                read_small(&format!("/proc/{pid}/cmdline"), &mut buf, CMDLINE_CAP);
+                buf.split(|b| *b == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect()
+            } else {
+                Vec::new()
+            };
         let argv0 = argv
             .first()
             .map(|a| basename(a).to_string())
             .unwrap_or_default();
+        let uid = if uid {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(format!("/proc/{pid}"))
+                .ok()
+                .map(|m| m.uid())
+        } else {
+            None
+        };
         Some(Proc {
-            pid: p.pid,
+            pid,
             ppid: stat.ppid,
             pgrp: stat.pgrp,
             comm: stat.comm,
@@ -76,7 +98,7 @@ impl Proc {
             argv0,
             exe,
             cmdline: argv.join(" "),
-            uid: p.uid().ok(),
+            uid,
             rss_pages: stat.rss,
             cpu_ticks: stat.utime.saturating_add(stat.stime),
         })
@@ -89,10 +111,7 @@ impl Proc {
 
     /// Read one process directly (not from a snapshot); None if it does not exist.
     pub fn by_pid(pid: i32) -> Option<Proc> {
-        Process::new(pid)
-            .ok()
-            .as_ref()
-            .and_then(|p| Proc::read(p, &|_, _| true))
+        Proc::read(pid, &|_, _| true, true)
     }
 
     pub fn is_zombie(&self) -> bool {
@@ -145,8 +164,9 @@ impl Matches<'_> {
 }
 
 impl Snapshot {
-    /// Scan /proc once. `names` are the programs the pass looks for (see [`Proc::read`]).
-    pub fn take(names: &[String]) -> Snapshot {
+    /// Scan /proc once. `names` are the programs the pass looks for (see [`Proc::read`]);
+    /// `uids`: read each process's owner (a check asks for a user).
+    pub fn take(names: &[String], uids: bool) -> Snapshot {
         let me = std::process::id() as i32;
         // comm is cut at 15 bytes: a 15-byte comm may be the start of a longer name
         let wanted = |comm: &str, exe: Option<&str>| {
@@ -156,11 +176,12 @@ impl Snapshot {
             })
         };
         let at = Some(std::time::SystemTime::now());
-        let procs = match procfs::process::all_processes() {
-            Ok(iter) => iter
+        let procs = match std::fs::read_dir("/proc") {
+            Ok(dir) => dir
                 .filter_map(Result::ok)
-                .filter(|p| p.pid != me)
-                .filter_map(|p| Proc::read(&p, &wanted))
+                .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+                .filter(|pid| *pid != me)
+                .filter_map(|pid| Proc::read(pid, &wanted, uids))
                 .collect(),
             Err(_) => Vec::new(),
         };
@@ -215,13 +236,93 @@ impl Stat {
 }
 
 pub fn stat(pid: i32) -> Option<Stat> {
-    let s = Process::new(pid).ok()?.stat().ok()?;
+    let s = read_stat(pid, &mut Vec::with_capacity(512))?;
     Some(Stat {
         ppid: s.ppid,
         pgrp: s.pgrp,
         session: s.session,
         state: s.state,
         starttime: s.starttime,
+    })
+}
+
+/// A kernel thread (flags of /proc/PID/stat): no command line, no executable.
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// The longest command line read (a longer one is cut: `cmdline_contains` sees its start).
+const CMDLINE_CAP: usize = 64 * 1024;
+
+/// What a pass needs of /proc/PID/stat.
+struct RawStat {
+    comm: String,
+    state: char,
+    ppid: i32,
+    pgrp: i32,
+    session: i32,
+    flags: u64,
+    utime: u64,
+    stime: u64,
+    starttime: u64,
+    rss: u64,
+}
+
+/// Read a small /proc file whole into `buf`: an open and a read or two, without the size
+/// probe (statx, lseek) a generic read does; at most `cap` bytes.
+fn read_small(path: &str, buf: &mut Vec<u8>, cap: usize) -> Option<()> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut chunk = 4096usize;
+    loop {
+        let len = buf.len();
+        if len >= cap {
+            return Some(());
+        }
+        let want = chunk.min(cap - len);
+        buf.resize(len + want, 0);
+        match f.read(&mut buf[len..]) {
+            Ok(0) => {
+                buf.truncate(len);
+                return Some(());
+            }
+            Ok(n) => buf.truncate(len + n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(len),
+            Err(_) => {
+                buf.truncate(len);
+                return (len > 0).then_some(());
+            }
+        }
+        chunk = chunk.saturating_mul(2);
+    }
+}
+
+/// /proc/PID/stat: `pid (comm) state ppid pgrp session tty tpgid flags ... utime stime ...
+/// starttime vsize rss ...` (proc(5)); the comm may hold spaces and parentheses.
+fn read_stat(pid: i32, buf: &mut Vec<u8>) -> Option<RawStat> {
+    buf.clear();
+    read_small(&format!("/proc/{pid}/stat"), buf, 4096)?;
+    parse_stat(buf)
+}
+
+fn parse_stat(buf: &[u8]) -> Option<RawStat> {
+    let open = buf.iter().position(|b| *b == b'(')?;
+    let close = buf.iter().rposition(|b| *b == b')')?;
+    let comm = String::from_utf8_lossy(buf.get(open + 1..close)?).into_owned();
+    let rest = std::str::from_utf8(buf.get(close + 1..)?).ok()?;
+    // fields from the 3rd (state) on: index 0 here is field 3
+    let f: Vec<&str> = rest.split_ascii_whitespace().collect();
+    let num = |field: usize| -> Option<u64> { f.get(field - 3)?.parse().ok() };
+    let int = |field: usize| -> Option<i32> { f.get(field - 3)?.parse().ok() };
+    Some(RawStat {
+        comm,
+        state: f.first()?.chars().next()?,
+        ppid: int(4)?,
+        pgrp: int(5)?,
+        session: int(6)?,
+        flags: num(9)?,
+        utime: num(14)?,
+        stime: num(15)?,
+        starttime: num(22)?,
+        rss: num(24)?,
     })
 }
 
@@ -338,7 +439,7 @@ mod tests {
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        let snap = Snapshot::take(&["sleep".to_string()]);
+        let snap = Snapshot::take(&["sleep".to_string()], true);
         let m = snap.find("sleep", Some("30"));
         assert!(
             m.live.iter().any(|p| p.pid == pid),
@@ -349,13 +450,27 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(100));
         let p = Proc::by_pid(pid).expect("zombie still in /proc");
         assert!(p.is_zombie(), "state {}", p.state);
-        let snap = Snapshot::take(&["sleep".to_string()]);
+        let snap = Snapshot::take(&["sleep".to_string()], true);
         let m = snap.find("sleep", Some("30"));
         assert!(!m.live.iter().any(|p| p.pid == pid));
         assert!(m.zombies.iter().any(|p| p.pid == pid));
         child.wait().expect("reap");
         crate::spawn::unregister(pid);
         assert!(Proc::by_pid(pid).is_none());
+    }
+
+    #[test]
+    fn stat_lines_parse_whatever_the_comm() {
+        let line = b"4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 123456 10000 250 18446744073709551615";
+        let s = parse_stat(line).expect("parsed");
+        assert_eq!(s.comm, "a (b) c");
+        assert_eq!((s.state, s.ppid, s.pgrp, s.session), ('S', 1, 4242, 4242));
+        assert_eq!((s.utime, s.stime, s.starttime, s.rss), (7, 3, 123456, 250));
+        assert_eq!(s.flags & PF_KTHREAD, 0);
+        let kthread = b"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0 18446744073709551615";
+        assert_ne!(parse_stat(kthread).expect("parsed").flags & PF_KTHREAD, 0);
+        assert!(parse_stat(b"garbage").is_none());
+        assert!(parse_stat(b"1 (x) S").is_none());
     }
 
     #[test]

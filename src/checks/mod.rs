@@ -131,15 +131,17 @@ pub struct PassContext {
 impl PassContext {
     /// Scans /proc here, once, if `scan` (some check needs it): before any command of the
     /// pass runs, so the watchdog's own commands can never satisfy a process check.
-    /// `process_names` are the programs process checks look for.
+    /// `process_names` are the programs process checks look for; `uids`: some check asks for
+    /// a user, so each process's owner is read.
     pub fn new(
         process_names: &[String],
         scan: bool,
+        uids: bool,
         redactor: Redactor,
         prev_cpu: BTreeMap<String, CpuSample>,
     ) -> Self {
         let snapshot = if scan {
-            Snapshot::take(process_names)
+            Snapshot::take(process_names, uids)
         } else {
             Snapshot::default()
         };

@@ -149,7 +149,7 @@ mod tests {
         let hz = procfs::ticks_per_second();
         let mut prev = BTreeMap::new();
         prev.insert("7:100".to_string(), CpuSample { ticks: 0, at: t0 });
-        let cx = PassContext::new(&[], false, Default::default(), prev);
+        let cx = PassContext::new(&[], false, false, Default::default(), prev);
         let later = t0 + Duration::from_secs(10);
         // the same pid and start time: 5 s of CPU in 10 s = 50%
         let same = proc(7, 100, 5 * hz);
@@ -169,7 +169,7 @@ mod tests {
 
     #[test]
     fn limits_fail_with_the_worst_figure() {
-        let cx = PassContext::new(&[], false, Default::default(), BTreeMap::new());
+        let cx = PassContext::new(&[], false, false, Default::default(), BTreeMap::new());
         let page = procfs::page_size();
         let mut a = proc(1, 1, 0);
         a.rss_pages = 100 * 1024 * 1024 / page;

@@ -314,9 +314,14 @@ fn context(config: &Config, targets: &[&Target], st: &mut StateFile) -> PassCont
         || targets.iter().flat_map(|t| &t.checks).any(
             |c| matches!(&c.check, Check::PidFile { limits, .. } if limits.max_children.is_some()),
         );
+    let uids = targets
+        .iter()
+        .flat_map(|t| &t.checks)
+        .any(|c| matches!(&c.check, Check::ProcessName { user, .. } if user.is_some()));
     PassContext::new(
         &process_names,
         scan,
+        uids,
         config.redactor.clone(),
         std::mem::take(&mut st.cpu_samples),
     )

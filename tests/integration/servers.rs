@@ -298,7 +298,8 @@ targets:
             .is_some_and(|p| p != master)),
         "no new master"
     );
-    let _new = Guard::from_pid_file(&t.path("nginx.pid")).expect("new nginx master");
+    // the new master and its workers (killing the master alone would orphan them)
+    let _new = Guard::group(read_pid(&t.path("nginx.pid")).expect("new nginx master"));
     for w in orphans {
         assert!(
             wait_until(Duration::from_secs(5), || !is_alive_or_zombie(w)
