@@ -150,7 +150,9 @@ pub fn save(path: &Path, state: &StateFile, redactor: &Redactor) -> Result<(), S
             }
         }
     }
-    let mut json = serde_json::to_vec_pretty(&state).map_err(|e| e.to_string())?;
+    // compact: a third smaller and faster to write and read than pretty JSON at thousands of
+    // targets (`jq . state.json` shows it pretty)
+    let mut json = serde_json::to_vec(&state).map_err(|e| e.to_string())?;
     json.push(b'\n');
     files::write_atomic(path, &json, 0o600, 0o700)
         .map_err(|e| format!("cannot save state file {}: {e}", path.display()))
