@@ -6,6 +6,11 @@ use std::sync::Mutex;
 /// Run `f` over `items` on up to `max` threads, keeping order. A panic in `f` (a bug) gives
 /// `None` for that item instead of taking the caller down; if no thread can be created (task
 /// limit reached), the items run on this thread.
+///
+/// Threads are started as the work needs them: a few at first (four per core), then, while
+/// items are still waiting for a free thread after a few milliseconds (their threads are
+/// busy waiting: hung commands, slow peers), twice as many, up to `max`. Quick items never
+/// pay for threads they do not need; items that wait end up waiting side by side.
 pub fn map<T: Sync, R: Send>(
     items: &[T],
     max: usize,
@@ -21,20 +26,37 @@ pub fn map<T: Sync, R: Send>(
             all[i] = r;
         }
     };
-    let workers = max.max(1).min(items.len());
+    let max = max.max(1).min(items.len());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     std::thread::scope(|s| {
-        let mut started = 0;
-        for _ in 0..workers {
-            if std::thread::Builder::new().spawn_scoped(s, work).is_ok() {
-                started += 1;
-            }
-        }
+        // how many of `n` more threads could be started
+        let start = |n: usize| {
+            (0..n)
+                .filter(|_| std::thread::Builder::new().spawn_scoped(s, work).is_ok())
+                .count()
+        };
+        let mut started = start((cores * 4).clamp(4, 32).min(max));
         if started == 0 {
             work();
+            return;
+        }
+        // items not yet taken: every thread is busy; give them a while, then more threads
+        while next.load(Ordering::Relaxed) < items.len() && started < max {
+            std::thread::sleep(RAMP_UP);
+            if next.load(Ordering::Relaxed) < items.len() {
+                let more = start(started.min(max - started));
+                if more == 0 {
+                    break; // no thread to be had: those running do the rest
+                }
+                started += more;
+            }
         }
     });
     results.into_inner().unwrap_or_default()
 }
+
+/// How long items may wait for a free thread before more threads are started.
+const RAMP_UP: std::time::Duration = std::time::Duration::from_millis(5);
 
 #[cfg(test)]
 mod tests {

@@ -136,6 +136,14 @@ fn spawn_tracked(cmd: &mut Command, cleanup: Option<Cleanup>) -> std::io::Result
     Ok((child, started))
 }
 
+/// Get ready to run commands: fork the guardian now (it is forked on first need otherwise),
+/// while the caller is the only thread: a fork copies less, and no lock is held elsewhere.
+pub fn prepare() {
+    if registry().guardian.is_none() {
+        start_guardian();
+    }
+}
+
 /// Whether the guardian runs (forked on first need).
 fn guardian_running() -> bool {
     if registry().guardian.is_none() {

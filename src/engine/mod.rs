@@ -164,25 +164,17 @@ pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
     let (waiting, inline): (Vec<usize>, Vec<usize>) =
         (0..targets.len()).partition(|&i| targets[i].checks.iter().any(|c| c.check.waits()));
     let mut evaluated: Vec<Option<Evaluated>> = (0..targets.len()).map(|_| None).collect();
-    std::thread::scope(|s| {
-        let side = (!waiting.is_empty()).then(|| {
-            std::thread::Builder::new().spawn_scoped(s, || {
-                crate::parallel::map(&waiting, config.max_parallel, |&i| eval(i))
-            })
-        });
-        for &i in &inline {
-            evaluated[i] = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| eval(i))).ok();
-        }
-        let results = match side {
-            Some(Ok(h)) => h.join().unwrap_or_default(),
-            // no thread to spare: the waiting targets run here too
-            Some(Err(_)) => crate::parallel::map(&waiting, config.max_parallel, |&i| eval(i)),
-            None => Vec::new(),
-        };
-        for (i, r) in waiting.iter().zip(results) {
-            evaluated[*i] = r;
-        }
-    });
+    for &i in &inline {
+        evaluated[i] = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| eval(i))).ok();
+    }
+    if !waiting.is_empty() {
+        // forked now, from this one thread, not later from a worker amid many
+        crate::spawn::prepare();
+    }
+    let results = crate::parallel::map(&waiting, config.max_parallel, |&i| eval(i));
+    for (i, r) in waiting.iter().zip(results) {
+        evaluated[*i] = r;
+    }
     let mut report = PassReport {
         unlocked: opts.unlocked,
         ..PassReport::default()
