@@ -265,11 +265,53 @@ impl<S: Subscriber> Layer<S> for LineLayer {
                 return;
             }
         }
-        let mut err = std::io::stderr().lock();
-        if !matches!(self.sink, Sink::Stderr) {
-            let _ = write!(err, "<{}>", priority(meta_level));
+        let prefix = if matches!(self.sink, Sink::Stderr) {
+            String::new()
+        } else {
+            format!("<{}>", priority(meta_level))
+        };
+        let batched = BATCH.with(|b| match b.borrow_mut().as_mut() {
+            Some(buf) => {
+                buf.push_str(&prefix);
+                buf.push_str(&line);
+                true
+            }
+            None => false,
+        });
+        if !batched {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(format!("{prefix}{line}").as_bytes());
         }
-        let _ = err.write_all(line.as_bytes());
+    }
+}
+
+thread_local! {
+    /// Lines of a [`Batch`] on this thread, written together when it ends.
+    static BATCH: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// While it lives, the lines this thread logs to stderr are kept and written in one go when
+/// it is dropped (a pass's per-target lines: one write instead of hundreds). Lines sent to
+/// the journal's socket are not held back.
+pub struct Batch(());
+
+impl Batch {
+    pub fn start() -> Batch {
+        BATCH.with(|b| {
+            let mut b = b.borrow_mut();
+            if b.is_none() {
+                *b = Some(String::with_capacity(16 * 1024));
+            }
+        });
+        Batch(())
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        if let Some(text) = BATCH.with(|b| b.borrow_mut().take()) {
+            let _ = std::io::stderr().lock().write_all(text.as_bytes());
+        }
     }
 }
 

@@ -7,10 +7,11 @@ use std::sync::Mutex;
 /// `None` for that item instead of taking the caller down; if no thread can be created (task
 /// limit reached), the items run on this thread.
 ///
-/// Threads are started as the work needs them: a few at first (four per core), then, while
-/// items are still waiting for a free thread after a few milliseconds (their threads are
-/// busy waiting: hung commands, slow peers), twice as many, up to `max`. Quick items never
-/// pay for threads they do not need; items that wait end up waiting side by side.
+/// Threads are started as the work needs them: a few at first (four per core), then, when
+/// items still wait for a free thread and no item finished for a few milliseconds (the
+/// threads are all stuck waiting: hung commands, slow peers), twice as many, up to `max`.
+/// Quick or CPU-bound items never pay for threads they do not need; items that wait end up
+/// waiting side by side.
 pub fn map<T: Sync, R: Send>(
     items: &[T],
     max: usize,
@@ -18,6 +19,7 @@ pub fn map<T: Sync, R: Send>(
 ) -> Vec<Option<R>> {
     let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
     let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
     let work = || loop {
         let i = next.fetch_add(1, Ordering::Relaxed);
         let Some(item) = items.get(i) else { break };
@@ -25,6 +27,7 @@ pub fn map<T: Sync, R: Send>(
         if let Ok(mut all) = results.lock() {
             all[i] = r;
         }
+        done.fetch_add(1, Ordering::Relaxed);
     };
     let max = max.max(1).min(items.len());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -40,10 +43,14 @@ pub fn map<T: Sync, R: Send>(
             work();
             return;
         }
-        // items not yet taken: every thread is busy; give them a while, then more threads
+        // items not yet taken while no item finishes: every thread is stuck waiting
+        let mut finished = done.load(Ordering::Relaxed);
         while next.load(Ordering::Relaxed) < items.len() && started < max {
             std::thread::sleep(RAMP_UP);
-            if next.load(Ordering::Relaxed) < items.len() {
+            let now = done.load(Ordering::Relaxed);
+            let stuck = now == finished;
+            finished = now;
+            if stuck && next.load(Ordering::Relaxed) < items.len() {
                 let more = start(started.min(max - started));
                 if more == 0 {
                     break; // no thread to be had: those running do the rest

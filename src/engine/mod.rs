@@ -180,6 +180,8 @@ pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
         ..PassReport::default()
     };
     let mut work = Vec::new();
+    // each target's lines, in config order, written in one go
+    let batch = crate::logging::Batch::start();
     for (target, ev) in targets.iter().zip(evaluated) {
         let mut ev = ev.unwrap_or_else(|| {
             Evaluated::lost(
@@ -217,6 +219,7 @@ pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
         });
         st.targets.insert(ev.target.name.clone(), ev.state);
     }
+    drop(batch);
     state::retain_targets(st, config.targets.iter().map(|t| t.name.as_str()));
     st.cpu_samples = cx.take_cpu_samples();
     st.passes_total = st.passes_total.saturating_add(1);
