@@ -30,7 +30,9 @@ pub fn map<T: Sync, R: Send>(
         done.fetch_add(1, Ordering::Relaxed);
     };
     let max = max.max(1).min(items.len());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // read once: it looks at the cgroup's CPU quota (three files)
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     std::thread::scope(|s| {
         // how many of `n` more threads could be started
         let start = |n: usize| {
