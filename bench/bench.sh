@@ -44,7 +44,7 @@ else
   need cargo
   echo "bench: cargo build --release --locked"
   (cd "$repo" && cargo build --release --locked)
-  bin=$repo/target/release/neon-watchdog
+  bin=${CARGO_TARGET_DIR:-$repo/target}/release/neon-watchdog
 fi
 [[ -x $bin ]] || die "$bin is not executable"
 case $bin in /*) ;; *) bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin") ;; esac

@@ -25,7 +25,7 @@ if [ "${1:-}" = stop ]; then
 fi
 
 cargo build --release --locked --quiet || exit 1
-bin=target/release/neon-watchdog
+bin=${CARGO_TARGET_DIR:-target}/release/neon-watchdog   # where cargo put it
 cfg=examples/quickstart.yml
 
 # start from a clean slate: no demo of an earlier run, none of its state

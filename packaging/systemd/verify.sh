@@ -18,7 +18,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-bin=${1:-$repo/target/release/neon-watchdog}
+bin=${1:-${CARGO_TARGET_DIR:-$repo/target}/release/neon-watchdog}
 
 case $bin in
   /*) ;;
