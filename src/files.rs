@@ -61,6 +61,32 @@ pub fn regular_or_missing(path: &Path) -> Result<(), String> {
     }
 }
 
+/// The owner (uid) of what stands at `path` (not followed), if anything does.
+pub fn owner(path: &Path) -> Option<u32> {
+    std::fs::symlink_metadata(path).ok().map(|m| m.uid())
+}
+
+/// Err when a directory on the way to `path` is a symlink someone else could have planted:
+/// one owned by neither this user nor root (the rule of the kernel's protected_symlinks). A
+/// root-owned link such as /var/run -> /run is followed as usual.
+pub fn no_planted_links(path: &Path) -> Result<(), String> {
+    let me = nix::unistd::geteuid().as_raw();
+    let mut at = PathBuf::new();
+    for c in path.components() {
+        at.push(c);
+        if let Ok(m) = std::fs::symlink_metadata(&at) {
+            if m.file_type().is_symlink() && m.uid() != me && m.uid() != 0 {
+                return Err(format!(
+                    "{} is a symbolic link owned by uid {}: it is not followed (someone else could have put it there)",
+                    at.display(),
+                    m.uid()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The directory `path` lives in ("." for a bare name).
 pub fn parent(path: &Path) -> PathBuf {
     match path.parent() {
@@ -72,6 +98,7 @@ pub fn parent(path: &Path) -> PathBuf {
 /// Create `dir` (and missing parents) with `mode` whatever the umask; an existing directory is
 /// left as it is.
 pub fn ensure_dir(dir: &Path, mode: u32) -> Result<(), String> {
+    no_planted_links(dir)?;
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => return Ok(()),
         Ok(_) => return Err(format!("{} is not a directory", dir.display())),
@@ -385,6 +412,41 @@ mod tests {
         assert_eq!(
             read_capped(&dir.path().join("none"), 10, true),
             Err(ReadError::Missing)
+        );
+    }
+
+    #[test]
+    fn a_directory_link_someone_else_planted_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim_dir = dir.path().join("victim");
+        std::fs::create_dir(&victim_dir).unwrap();
+        std::fs::write(victim_dir.join("neon.prom"), "old").unwrap();
+        std::fs::write(victim_dir.join(".neon.prom.tmp-keepme"), "keep").unwrap();
+        let link = dir.path().join("m");
+        symlink(&victim_dir, &link).unwrap();
+        // planted by another user (the tests run as root: give the link away)
+        nix::unistd::fchownat(
+            None,
+            &link,
+            Some(nix::unistd::Uid::from_raw(65534)),
+            None,
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .unwrap();
+        let e = write_atomic(&link.join("neon.prom"), b"new", 0o644, 0o755).unwrap_err();
+        assert!(e.contains("symbolic link owned by uid 65534"), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(victim_dir.join("neon.prom")).unwrap(),
+            "old"
+        );
+        assert!(victim_dir.join(".neon.prom.tmp-keepme").exists());
+        // a link of our own (or root's, as /var/run) is followed as usual
+        let mine = dir.path().join("mine");
+        symlink(&victim_dir, &mine).unwrap();
+        write_atomic(&mine.join("neon.prom"), b"new", 0o644, 0o755).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(victim_dir.join("neon.prom")).unwrap(),
+            "new"
         );
     }
 

@@ -431,7 +431,8 @@ pub fn decide(
 
     if outcome.verdict == Verdict::Unknown {
         // Not knowing is no failure: restarting a service because the watchdog ran out of
-        // processes would make things worse.
+        // processes would make things worse. Why it could not tell is kept (status shows it).
+        next.last_reason = Some(outcome.reason.clone()).filter(|r| !r.is_empty());
         return (next, Decision::Inconclusive);
     }
 
@@ -946,6 +947,8 @@ mod tests {
         assert_eq!(st.consecutive_failures, 1);
         assert_eq!(st.last_check, Some(at(20)));
         assert!(st.restarts.is_empty());
+        // why it could not tell is kept, for `status`
+        assert_eq!(st.last_reason.as_deref(), Some(unknown().reason.as_str()));
         // the next real failure continues the count
         let (_, d) = step(&st, &fail(), &p, BOTH, at(30));
         assert_eq!(d, Decision::Act(ActionKind::Restart));

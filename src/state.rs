@@ -71,6 +71,14 @@ pub fn load(path: &Path, read_only: bool) -> Loaded {
         warning,
     };
     let problem = match files::read_capped(path, MAX_STATE_BYTES, false) {
+        // whoever owns it could have written anything in it (say `gave_up`, to keep root's
+        // watchdog from ever acting): only the watchdog's own state is trusted
+        Ok(_) if files::owner(path).is_some_and(|u| u != nix::unistd::geteuid().as_raw()) => {
+            format!(
+                "it belongs to uid {}, not to this user: it is not trusted (keep the state directory writable by the watchdog's user only)",
+                files::owner(path).unwrap_or_default()
+            )
+        }
         Ok(text) => match serde_json::from_slice::<StateFile>(&text) {
             Ok(s) if s.version == VERSION => {
                 return Loaded {
@@ -440,6 +448,20 @@ mod tests {
             );
         }
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
+    }
+
+    #[test]
+    fn a_state_file_of_another_user_is_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        save(&path, &sample(), &Redactor::default()).unwrap();
+        // someone else's file, saying the target gave up: it must not be believed
+        nix::unistd::chown(&path, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+        let l = load(&path, false);
+        assert_eq!(l.state, StateFile::default());
+        let w = l.warning.unwrap();
+        assert!(w.contains("belongs to uid 65534"), "{w}");
+        assert!(w.contains("moved aside"), "{w}");
     }
 
     #[test]
