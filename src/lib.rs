@@ -8,7 +8,7 @@
 //! checks, actions, notify, heartbeat, metrics, summary    what a pass does
 //! state, config, events, logging                          the file, the settings, the news
 //! policy                                                  the pure decision and its memory
-//! spawn, procs, http_client, docker, redact, error        the shell's tools
+//! spawn, procs, files, http_client, docker, redact, error the shell's tools
 //! util, parallel, exit                                    leaves: nothing of the crate
 //! ```
 
