@@ -232,7 +232,8 @@ targets:
     action:
       exec:
         # the workers of a dead master keep its process group (the master's pid)
-        stop: ["/bin/sh", "-c", "/usr/bin/pkill -KILL -g \"$(cat {{dir}}/nginx.pid)\""]
+        # and it waits until none runs: a dying worker may hold the port a moment longer
+        stop: ["/bin/sh", "-c", "pg=$(cat {{dir}}/nginx.pid); /usr/bin/pkill -KILL -g \"$pg\"; while /usr/bin/pgrep -g \"$pg\" -r R,S,D,T >/dev/null; do sleep 0.05; done"]
         start: ["/usr/sbin/nginx", "-p", "{{dir}}", "-e", "{{dir}}/error.log", "-c", "{{dir}}/nginx.conf"]
 "#
     ));
