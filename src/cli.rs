@@ -192,7 +192,16 @@ pub fn main() -> Exit {
     };
     let result: Result<Exit, Error> = match cli.command {
         Command::TestConfig => {
-            print!("{}", crate::summary::render(&cfg));
+            // when targets with an interval of their own are next due: the state says
+            let state = cfg
+                .targets
+                .iter()
+                .any(|t| t.interval.is_some())
+                .then(|| crate::state::load(&cfg.state_file, true))
+                .filter(|l| l.warning.is_none())
+                .map(|l| l.state);
+            let due = state.as_ref().map(|st| (st, std::time::SystemTime::now()));
+            print!("{}", crate::summary::render(&cfg, due));
             for w in &loaded.warnings {
                 eprintln!("warning: {}", cfg.redactor.redact(w));
             }

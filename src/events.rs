@@ -40,6 +40,10 @@ pub struct Event {
     /// When it happened (RFC 3339 UTC in JSON).
     #[serde(with = "crate::util::time_rfc3339")]
     pub timestamp: SystemTime,
+    /// A target it `depends_on` is down too (the first one found): its action is held
+    /// until that one is back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dependency_down: Option<String>,
 }
 
 impl Event {

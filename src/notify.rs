@@ -239,7 +239,7 @@ pub fn message(e: &Event, host: &str) -> String {
         1 => "1 failure".to_string(),
         n => format!("{n} failures"),
     };
-    match e.event {
+    let line = match e.event {
         EventKind::Down if e.reminder => format!(
             "{who} is STILL DOWN{}: {} ({failures}, {restarts})",
             e.downtime_seconds
@@ -264,6 +264,12 @@ pub fn message(e: &Event, host: &str) -> String {
             "{who} is failing but restarts are paused: the hourly cap is reached ({restarts}): {}",
             e.reason
         ),
+    };
+    match &e.dependency_down {
+        Some(d) if e.event != EventKind::Recovered => {
+            format!("{line}; {d}, which it depends on, is down too: no restart until {d} is back")
+        }
+        _ => line,
     }
 }
 
@@ -311,6 +317,7 @@ mod tests {
             restarts_last_hour: 1,
             downtime_seconds: None,
             timestamp: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+            dependency_down: None,
         }
     }
 

@@ -345,6 +345,11 @@ pub enum Skip {
         restarts_last_hour: u32,
         max: u32,
     },
+    /// A target it `depends_on` is down this pass (named: the first one down, following
+    /// dependencies of dependencies): restarting this one would not bring it back.
+    DependencyDown {
+        dependency: String,
+    },
 }
 
 impl Skip {
@@ -355,6 +360,7 @@ impl Skip {
             Skip::Cooldown { .. } => "cooldown",
             Skip::Backoff { .. } => "backoff",
             Skip::RateLimit { .. } => "rate_limit",
+            Skip::DependencyDown { .. } => "dependency_down",
         }
     }
 }
@@ -582,6 +588,72 @@ pub fn alerts(
     out
 }
 
+/// How early a target with its own `interval_seconds` may be checked: half a pass interval
+/// (`tick`), at most half its own. Timers drift: a target due every 300 s on a 30 s timer is
+/// checked on the tick nearest its due time, not one tick late every other time.
+fn due_slack(interval: Duration, tick: Duration) -> Duration {
+    (tick / 2).min(interval / 2)
+}
+
+/// When a target checked every `interval` (its own `interval_seconds`) is next due: `None`
+/// means now (no interval of its own; never checked; its status unknown, as after `reset` or
+/// a check that could not be carried out). A last check in the future (the clock went back)
+/// is ignored.
+pub fn next_due(
+    state: &TargetState,
+    interval: Option<Duration>,
+    tick: Duration,
+    now: SystemTime,
+) -> Option<SystemTime> {
+    let (last, interval) = (state.last_check?, interval?);
+    if last > now || state.status == Health::Unknown {
+        return None;
+    }
+    let at = last
+        .checked_add(interval)?
+        .checked_sub(due_slack(interval, tick))?;
+    (at > now).then_some(at)
+}
+
+/// `depends_on`, for every target at once: the first target each depends on that is down
+/// (not healthy), in `depends_on` order, following dependencies of dependencies depth first
+/// (a web app on a cache on a database is held while the database is down). `deps[i]` are the
+/// indexes target `i` depends on (disabled targets left out: they count as healthy);
+/// `healthy[i]` its verdict. A cycle, which the config refuses, ends the search.
+pub fn dependencies_down(deps: &[Vec<usize>], healthy: &[bool]) -> Vec<Option<usize>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Memo {
+        New,
+        Open,
+        Done(Option<usize>),
+    }
+    fn visit(i: usize, deps: &[Vec<usize>], healthy: &[bool], memo: &mut [Memo]) -> Option<usize> {
+        match memo[i] {
+            Memo::Done(d) => return d,
+            Memo::Open => return None,
+            Memo::New => {}
+        }
+        memo[i] = Memo::Open;
+        let mut found = None;
+        for &d in &deps[i] {
+            if !healthy.get(d).copied().unwrap_or(true) {
+                found = Some(d);
+                break;
+            }
+            if let Some(x) = visit(d, deps, healthy, memo) {
+                found = Some(x);
+                break;
+            }
+        }
+        memo[i] = Memo::Done(found);
+        found
+    }
+    let mut memo = vec![Memo::New; deps.len()];
+    (0..deps.len())
+        .map(|i| visit(i, deps, healthy, &mut memo))
+        .collect()
+}
+
 /// `neon-watchdog reset`: forget failures, backoff and `gave_up`, so the policy acts again on
 /// the next failed pass. The hourly window and the cooldown stay: a reset must not open the
 /// door to a restart storm. Returns whether anything changed.
@@ -638,6 +710,54 @@ mod tests {
 
     fn at(secs: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
+    }
+
+    #[test]
+    fn next_due_counts_from_the_last_check_with_half_a_tick_of_slack() {
+        let tick = Duration::from_secs(30);
+        let every = Some(Duration::from_secs(300));
+        let checked = |status| TargetState {
+            status,
+            last_check: Some(at(1000)),
+            ..TargetState::default()
+        };
+        let st = checked(Health::Healthy);
+        assert_eq!(next_due(&st, every, tick, at(1100)), Some(at(1285)));
+        assert_eq!(next_due(&st, every, tick, at(1285)), None);
+        // no interval of its own, never checked, unknown, a clock gone back: due now
+        assert_eq!(next_due(&st, None, tick, at(1100)), None);
+        assert_eq!(
+            next_due(&TargetState::default(), every, tick, at(1100)),
+            None
+        );
+        assert_eq!(
+            next_due(&checked(Health::Unknown), every, tick, at(1100)),
+            None
+        );
+        assert_eq!(next_due(&st, every, tick, at(900)), None);
+        // a failing target waits its interval too; a short interval gets half itself as slack
+        assert!(next_due(&checked(Health::Failed), every, tick, at(1100)).is_some());
+        let short = Some(Duration::from_secs(10));
+        assert_eq!(next_due(&st, short, tick, at(1001)), Some(at(1005)));
+    }
+
+    #[test]
+    fn dependencies_down_names_the_first_down_depth_first() {
+        // 0 web -> [1 cache, 3 queue]; 1 cache -> [2 db]; 3 queue; 4 alone
+        let deps = vec![vec![1, 3], vec![2], vec![], vec![], vec![]];
+        let all_up = [true; 5];
+        assert_eq!(dependencies_down(&deps, &all_up), vec![None; 5]);
+        let db_down = [true, true, false, true, true];
+        assert_eq!(
+            dependencies_down(&deps, &db_down),
+            vec![Some(2), Some(2), None, None, None]
+        );
+        let both = [true, false, false, false, true];
+        assert_eq!(dependencies_down(&deps, &both)[0], Some(1));
+        // a cycle (the config refuses them) ends the search instead of looping
+        let cycle = vec![vec![1], vec![0]];
+        assert_eq!(dependencies_down(&cycle, &[true, true]), vec![None, None]);
+        assert_eq!(dependencies_down(&cycle, &[false, true])[1], Some(0));
     }
 
     fn policy(threshold: u32, cooldown: u64, per_hour: u32) -> Policy {

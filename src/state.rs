@@ -38,6 +38,19 @@ pub struct StateFile {
     /// Passes run, ever (a metrics counter).
     #[serde(default)]
     pub passes_total: u64,
+    /// The checks' results at the last check of each target with an `interval_seconds` of
+    /// its own: a pass that does not check it reports these (metrics keep their series).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub last_checks: BTreeMap<String, Vec<CheckRecord>>,
+}
+
+/// One check's result, kept for a target that is not checked on every pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckRecord {
+    /// Its label: `name:`, else its description.
+    pub name: String,
+    pub ok: bool,
+    pub latency_ms: u64,
 }
 
 impl Default for StateFile {
@@ -48,6 +61,7 @@ impl Default for StateFile {
             pending_notifications: Vec::new(),
             cpu_samples: BTreeMap::new(),
             passes_total: 0,
+            last_checks: BTreeMap::new(),
         }
     }
 }
@@ -170,6 +184,7 @@ pub fn save(path: &Path, state: &StateFile, redactor: &Redactor) -> Result<(), S
 pub fn retain_targets<'a>(state: &mut StateFile, names: impl Iterator<Item = &'a str>) {
     let keep: std::collections::HashSet<&str> = names.collect();
     state.targets.retain(|k, _| keep.contains(k.as_str()));
+    state.last_checks.retain(|k, _| keep.contains(k.as_str()));
 }
 
 /// Take the lock at `path`, or say who holds it (exit 75) or why it cannot be taken.

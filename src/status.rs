@@ -10,7 +10,9 @@
 //!    "since": "...", "consecutive_failures": 3, "restarts_last_hour": 1,
 //!    "restarts_total": 4, "last_reason": "tcp_port: connection refused",
 //!    "last_check": "...", "last_check_age_seconds": 12, "last_restart": "...",
-//!    "transitions": [{"at": "...", "from": "degraded", "to": "failed", "reason": "..."}]}]}
+//!    "transitions": [{"at": "...", "from": "degraded", "to": "failed", "reason": "..."}],
+//!    "stale": false, "interval_seconds": 300, "next_check": "...",
+//!    "depends_on": ["db"], "dependency_down": "db"}]}
 //! ```
 
 use crate::config::Config;
@@ -54,9 +56,20 @@ pub struct Row {
     #[serde(serialize_with = "crate::util::opt_time::serialize")]
     pub last_restart: Option<SystemTime>,
     pub transitions: Vec<Transition>,
-    /// The last check is older than `stale_after_seconds`: the watchdog stopped checking
-    /// (its timer stopped, or it is broken), so the status above is old news.
+    /// The last check is older than `stale_after_seconds` (for a target with an interval of
+    /// its own, three of those): the watchdog stopped checking (its timer stopped, or it is
+    /// broken), so the status above is old news.
     pub stale: bool,
+    /// Its own `interval_seconds`, if it has one (else it is checked on every pass).
+    pub interval_seconds: Option<u64>,
+    /// When it is next checked (its own interval); null: on the next pass.
+    #[serde(serialize_with = "crate::util::opt_time::serialize")]
+    pub next_check: Option<SystemTime>,
+    /// The targets it `depends_on`.
+    pub depends_on: Vec<String>,
+    /// The first of those (or of theirs) that is not healthy: while it is down, this target's
+    /// action is held.
+    pub dependency_down: Option<String>,
 }
 
 /// The report for `config`'s targets from `st` at `now` (pure: tested below).
@@ -64,11 +77,15 @@ pub fn report(config: &Config, st: &state::StateFile, now: SystemTime) -> Report
     let hour_ago = now.checked_sub(HOUR).unwrap_or(SystemTime::UNIX_EPOCH);
     let stale_after = stale_after(config);
     let age_of = |t: SystemTime| now.duration_since(t).unwrap_or(Duration::ZERO);
+    let down = dependencies_down(config, st);
     let targets: Vec<Row> = config
         .targets
         .iter()
-        .map(|t| {
+        .zip(down)
+        .map(|(t, dependency_down)| {
             let s = st.targets.get(&t.name).cloned().unwrap_or_default();
+            let next_check = crate::policy::next_due(&s, t.interval, config.interval, now);
+            let stale_after = t.interval.map_or(stale_after, |i| stale_after.max(i * 3));
             let TargetState {
                 status,
                 since,
@@ -94,6 +111,10 @@ pub fn report(config: &Config, st: &state::StateFile, now: SystemTime) -> Report
                 last_check_age_seconds: last_check.map(|c| age_of(c).as_secs()),
                 stale: t.enabled && last_check.is_some_and(|c| age_of(c) > stale_after),
                 last_restart,
+                interval_seconds: t.interval.map(|i| i.as_secs()),
+                next_check,
+                depends_on: t.depends_on.clone(),
+                dependency_down,
                 // masked here, before any formatting, like the last reason (a state file
                 // written by an older version may hold anything)
                 transitions: transitions
@@ -118,6 +139,45 @@ pub fn report(config: &Config, st: &state::StateFile, now: SystemTime) -> Report
         stale_after_seconds: stale_after.as_secs(),
         targets,
     }
+}
+
+/// For each target of the config, the first target it depends on (or they do) that is not
+/// healthy by the state file, as the last pass saw them (a disabled one counts as healthy).
+fn dependencies_down(config: &Config, st: &state::StateFile) -> Vec<Option<String>> {
+    let index: std::collections::HashMap<&str, usize> = config
+        .targets
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.enabled)
+        .map(|(i, t)| (t.name.as_str(), i))
+        .collect();
+    let deps: Vec<Vec<usize>> = config
+        .targets
+        .iter()
+        .map(|t| {
+            let known = t.depends_on.iter();
+            known
+                .filter_map(|d| index.get(d.as_str()).copied())
+                .collect()
+        })
+        .collect();
+    let healthy: Vec<bool> = config
+        .targets
+        .iter()
+        .map(|t| {
+            let status = st.targets.get(&t.name).map(|s| s.status);
+            !t.enabled || status == Some(Health::Healthy)
+        })
+        .collect();
+    crate::policy::dependencies_down(&deps, &healthy)
+        .into_iter()
+        .zip(&healthy)
+        .map(|(d, healthy)| {
+            // held only while it fails itself
+            d.filter(|_| !healthy)
+                .map(|j| config.targets[j].name.clone())
+        })
+        .collect()
 }
 
 /// When a target's last check is old news: three intervals (the timer's tick, or `run`'s
@@ -161,20 +221,27 @@ pub fn table(r: &Report, now: SystemTime) -> String {
         .targets
         .iter()
         .map(|t| {
-            let status = if !t.enabled {
+            let mut status = if !t.enabled {
                 format!("{} (disabled)", t.status)
             } else if t.stale {
                 format!("{} (stale)", t.status)
             } else {
                 t.status.to_string()
             };
+            if let Some(d) = &t.dependency_down {
+                let _ = write!(status, " (held: {d} down)");
+            }
+            let mut last_check = ago(t.last_check);
+            if let Some(i) = t.interval_seconds {
+                let _ = write!(last_check, " (every {})", age(Duration::from_secs(i)));
+            }
             [
                 t.name.clone(),
                 status,
                 ago(t.since),
                 t.consecutive_failures.to_string(),
                 t.restarts_last_hour.to_string(),
-                ago(t.last_check),
+                last_check,
                 t.last_reason.clone().unwrap_or_else(|| "-".to_string()),
             ]
         })

@@ -2,6 +2,7 @@
 
 use crate::config::{Action, Config, Policy};
 use std::fmt::Write as _;
+use std::time::SystemTime;
 
 fn policy_line(p: &Policy) -> String {
     let cooldown = if p.restart_cooldown.is_zero() {
@@ -69,7 +70,9 @@ fn http_details(h: &crate::config::HttpCheck) -> String {
 }
 
 /// The summary text (already redacted).
-pub fn render(c: &Config) -> String {
+/// The summary of `test-config`. `due`: the state file and the time, to say when targets
+/// with an interval of their own are next checked (None: the state could not be read).
+pub fn render(c: &Config, due: Option<(&crate::state::StateFile, SystemTime)>) -> String {
     let r = &c.redactor;
     let enabled = c.enabled_targets().count();
     let mut s = String::new();
@@ -150,6 +153,45 @@ pub fn render(c: &Config) -> String {
             t.name,
             if t.enabled { "" } else { " (disabled)" }
         );
+        if !t.depends_on.is_empty() {
+            let deps: Vec<String> = t
+                .depends_on
+                .iter()
+                .map(|d| {
+                    let disabled = c.targets.iter().any(|o| &o.name == d && !o.enabled);
+                    if disabled {
+                        format!("{d} (disabled: counts as healthy)")
+                    } else {
+                        d.clone()
+                    }
+                })
+                .collect();
+            let _ = writeln!(
+                s,
+                "  depends on: {} (while one is down, this target's action is held)",
+                deps.join(", ")
+            );
+        }
+        if let Some(every) = t.interval {
+            let next = match due.map(|(st, now)| {
+                let prev = st.targets.get(&t.name).cloned().unwrap_or_default();
+                crate::policy::next_due(&prev, t.interval, c.interval, now)
+                    .map(|at| (at, at.duration_since(now).unwrap_or_default()))
+            }) {
+                Some(Some((at, wait))) => format!(
+                    "next check at {} (in {}s)",
+                    crate::util::rfc3339(at),
+                    wait.as_secs()
+                ),
+                Some(None) => "next check on the next pass".to_string(),
+                None => "the state file cannot be read: next check unknown".to_string(),
+            };
+            let _ = writeln!(
+                s,
+                "  checked every {}s (its own interval_seconds); {next}",
+                every.as_secs()
+            );
+        }
         let _ = writeln!(s, "  checks (all must pass):");
         for (i, ch) in t.checks.iter().enumerate() {
             let _ = writeln!(

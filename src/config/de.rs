@@ -915,7 +915,7 @@ fn distance(a: &str, b: &str) -> usize {
 
 /// The key `key` probably meant: the same but for case or `-`, a typo (a few edits), or the
 /// start of a longer key (`tcp` -> `tcp_port`, `timeout` -> `timeout_seconds`).
-fn suggest<'f>(key: &str, fields: &[&'f str]) -> Option<&'f str> {
+pub(in crate::config) fn suggest<'f>(key: &str, fields: &[&'f str]) -> Option<&'f str> {
     let norm = |s: &str| s.to_ascii_lowercase().replace('-', "_");
     let k = norm(key);
     if k.is_empty() {

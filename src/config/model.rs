@@ -70,6 +70,13 @@ pub struct Target {
     pub action: Action,
     /// Run once when the target gives up (`give_up_after_restarts`).
     pub on_give_up: Option<OnGiveUp>,
+    /// Targets this one needs (`depends_on:`): while one of them is down, this target's
+    /// action is held (restarting an app because its database is down only adds restarts to
+    /// the outage). Validated: known names, no cycle.
+    pub depends_on: Vec<String>,
+    /// Checked at most this often (`interval_seconds:` of the target), when the timer ticks
+    /// more often; `None`: every pass.
+    pub interval: Option<Duration>,
 }
 
 /// `on_give_up: {exec: [argv...]}`: isolate, page, open a ticket.

@@ -89,6 +89,8 @@ pub struct RawTarget {
     pub policy: Option<RawPolicy>,
     pub action: Option<RawAction>,
     pub on_give_up: Option<RawOnGiveUp>,
+    pub depends_on: Option<Vec<String>>,
+    pub interval_seconds: Option<i128>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -359,13 +359,15 @@ pub fn validate(
     );
 
     let mut targets = Vec::new();
+    // each target's path in the config, for messages about it
+    let mut paths: Vec<String> = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
     match raw.targets {
         None => cx.err("targets", "is missing: list at least one target to watch"),
         Some(ts) if ts.is_empty() => {
             cx.err("targets", "is empty: list at least one target to watch")
         }
         Some(ts) => {
-            let mut seen: HashMap<String, usize> = HashMap::new();
             for (i, t) in ts.into_iter().enumerate() {
                 let p = format!("targets[{i}]");
                 if let Some(name) = t.name.as_deref() {
@@ -380,8 +382,21 @@ pub fn validate(
                 }
                 if let Some(t) = target(&mut cx, &p, t, default_policy) {
                     targets.push(t);
+                    paths.push(p);
                 }
             }
+        }
+    }
+    dependency_graph(&mut cx, &targets, &paths, &seen);
+    for (t, p) in targets.iter().zip(&paths) {
+        if t.interval.is_some_and(|i| i < interval) {
+            cx.warn(
+                format!("{p}.interval_seconds"),
+                format!(
+                    "is shorter than interval_seconds ({}s): the target is checked on every pass, not more often",
+                    interval.as_secs()
+                ),
+            );
         }
     }
 
@@ -656,6 +671,10 @@ fn target(cx: &mut Ctx, p: &str, t: RawTarget, default_policy: Policy) -> Option
     let on_give_up = t
         .on_give_up
         .and_then(|g| actions::on_give_up(cx, &format!("{p}.on_give_up"), g, &policy));
+    let interval = t
+        .interval_seconds
+        .map(|_| cx.seconds(&format!("{p}.interval_seconds"), t.interval_seconds, 0, 1));
+    let depends_on = depends_on(cx, p, &name, t.depends_on.unwrap_or_default());
     if cx.issues.len() > before {
         return None;
     }
@@ -666,7 +685,118 @@ fn target(cx: &mut Ctx, p: &str, t: RawTarget, default_policy: Policy) -> Option
         policy,
         action: action?,
         on_give_up,
+        depends_on,
+        interval,
     })
+}
+
+/// A target's `depends_on:` list on its own: names, not empty, each once, not itself. That
+/// each names a target, and that they form no cycle, is [`dependency_graph`]'s.
+fn depends_on(cx: &mut Ctx, p: &str, name: &str, deps: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(deps.len());
+    for (i, d) in deps.into_iter().enumerate() {
+        let at = format!("{p}.depends_on[{i}]");
+        if d.trim().is_empty() {
+            cx.err(at, "is empty: give the name of another target");
+        } else if d == name {
+            cx.err(
+                at,
+                format!(
+                    "{} is this target itself: a target cannot depend on itself",
+                    cx.show(&d)
+                ),
+            );
+        } else if out.contains(&d) {
+            cx.err(at, format!("{} is listed twice", cx.show(&d)));
+        } else {
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// Every `depends_on:` names a target of the config, and no target depends on itself through
+/// others (`a -> b -> a`): a cycle would hold every action in it forever once one is down.
+/// `paths[i]` is the path of `targets[i]` in the config (for messages).
+/// `named` holds every name given, also of targets with errors of their own (not reported
+/// again as unknown).
+fn dependency_graph(
+    cx: &mut Ctx,
+    targets: &[Target],
+    paths: &[String],
+    named: &HashMap<String, usize>,
+) {
+    let index: HashMap<&str, usize> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.as_str(), i))
+        .collect();
+    for (t, p) in targets.iter().zip(paths) {
+        for (j, d) in t.depends_on.iter().enumerate() {
+            if !named.contains_key(d.as_str()) {
+                let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+                let hint = super::de::suggest(d, &names)
+                    .map(|c| format!(" (did you mean {c:?}?)"))
+                    .unwrap_or_default();
+                cx.err(
+                    format!("{p}.depends_on[{j}]"),
+                    format!("{} is not the name of a target{hint}", cx.show(d)),
+                );
+            }
+        }
+    }
+    // depth-first search; each cycle is reported once, at its first member in config order
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
+    }
+    let mut mark = vec![Mark::New; targets.len()];
+    for start in 0..targets.len() {
+        if mark[start] != Mark::New {
+            continue;
+        }
+        // (target, next dependency to visit)
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        mark[start] = Mark::Open;
+        while let Some(&mut (at, ref mut next)) = stack.last_mut() {
+            let deps = &targets[at].depends_on;
+            if *next >= deps.len() {
+                mark[at] = Mark::Done;
+                stack.pop();
+                continue;
+            }
+            let d = &deps[*next];
+            *next += 1;
+            let Some(&to) = index.get(d.as_str()) else {
+                continue;
+            };
+            match mark[to] {
+                Mark::New => {
+                    mark[to] = Mark::Open;
+                    stack.push((to, 0));
+                }
+                Mark::Open => {
+                    let from = stack.iter().position(|(i, _)| *i == to).unwrap_or(0);
+                    let mut names: Vec<&str> = stack[from..]
+                        .iter()
+                        .map(|(i, _)| targets[*i].name.as_str())
+                        .collect();
+                    names.push(targets[to].name.as_str());
+                    let (_, j) = stack[stack.len() - 1];
+                    cx.err(
+                        format!("{}.depends_on[{}]", paths[at], j - 1),
+                        format!(
+                            "makes a dependency cycle: {}; a cycle would hold every action in it while one is down: remove one of these dependencies",
+                            names.join(" -> ")
+                        ),
+                    );
+                }
+                Mark::Done => {}
+            }
+        }
+    }
 }
 
 fn process_name(cx: &mut Ctx, p: &str, n: &str) -> Option<String> {

@@ -7,7 +7,8 @@ use crate::checks::CheckResult;
 use crate::config::{Config, Target};
 use crate::events::Event;
 use crate::policy::{ActionKind, Decision, Health, Outcome, Skip, TargetState, Verdict};
-use tracing::{error, info, trace, warn};
+use std::time::SystemTime;
+use tracing::{debug, error, info, trace, warn};
 
 /// The first line of `check` and `run`.
 pub fn log_start(config: &Config, mode: &str, opts: Options) {
@@ -36,10 +37,14 @@ pub fn log_pass(report: &PassReport) {
 /// One target's lines, together: each check (and at trace level what ran, with what
 /// timeout), the policy's inputs (trace), the decision and any status change, and in a dry run
 /// what would have run.
-pub(super) fn target(config: &Config, ev: &Evaluated, opts: Options) {
+pub(super) fn target(config: &Config, ev: &Evaluated, opts: Options, now: SystemTime) {
     let (target, prev, state) = (ev.target, &ev.prev, &ev.state);
     let (decision, outcome, lines) = (&ev.decision, &ev.outcome, &ev.lines);
     let name = target.name.as_str();
+    if let Some(at) = ev.next_due {
+        not_due(target, state, at, now, opts);
+        return;
+    }
     for ((check_text, r), spec) in lines.iter().zip(&target.checks) {
         trace!(
             target = name,
@@ -64,9 +69,51 @@ pub(super) fn target(config: &Config, ev: &Evaluated, opts: Options) {
         "policy"
     );
     self::decision(target, prev, state, decision, outcome);
+    if let (Some(dependency), false) = (
+        &ev.dependency_down,
+        matches!(decision, Decision::Skip(Skip::DependencyDown { .. })),
+    ) {
+        // failing, and nothing to hold yet (below the threshold, cooldown, ...): still say why
+        // it may be failing
+        info!(target = name, dependency = %dependency, "a target it depends on is down too");
+    }
     if opts.dry_run {
         // nothing runs, so nothing is recorded: the policy only records what runs
         dry_run(config, target, state, decision);
+        if let Some(interval) = target.interval {
+            info!(
+                target = name,
+                interval_s = interval.as_secs(),
+                next_check = %crate::util::rfc3339(now + interval),
+                "checked; next check due (its own interval)"
+            );
+        }
+    }
+}
+
+/// A target with an `interval_seconds` of its own, not due this pass: it keeps its last
+/// status. Said at info while it is not healthy (the exit code counts it) and in a dry run,
+/// at debug otherwise (a healthy target would fill the journal every tick).
+fn not_due(target: &Target, state: &TargetState, at: SystemTime, now: SystemTime, opts: Options) {
+    let name = target.name.as_str();
+    let status = state.status.as_str();
+    let next_check_in_s = at.duration_since(now).map(|d| d.as_secs()).unwrap_or(0);
+    let last_check = state.last_check.map(crate::util::rfc3339);
+    let last_reason = state.last_reason.as_deref();
+    if state.status == Health::Healthy && !opts.dry_run {
+        debug!(
+            target = name,
+            status, last_check, next_check_in_s, "target not due; keeps its last status"
+        );
+    } else {
+        info!(
+            target = name,
+            status,
+            last_check,
+            next_check_in_s,
+            last_reason,
+            "target not due; keeps its last status"
+        );
     }
 }
 
@@ -163,6 +210,15 @@ fn decision(
                 restarts_last_hour,
                 max,
                 "target failing; action skipped"
+            );
+        }
+        Decision::Skip(Skip::DependencyDown { dependency }) => {
+            warn!(
+                target = name,
+                failures,
+                reason = "dependency_down",
+                dependency = %dependency,
+                "target failing; action held: a target it depends on is down (it acts once that one is back)"
             );
         }
         Decision::Act(_) => {}

@@ -93,6 +93,11 @@ struct Evaluated<'a> {
     /// lines come out together however the targets ran side by side.
     lines: Vec<(String, CheckResult)>,
     outcome: Outcome,
+    /// Not due (its own `interval_seconds`): not checked this pass, it keeps its last status
+    /// until then.
+    next_due: Option<SystemTime>,
+    /// The first target it depends on that is down this pass (see [`hold_for_dependencies`]).
+    dependency_down: Option<String>,
 }
 
 impl<'a> Evaluated<'a> {
@@ -117,7 +122,95 @@ impl<'a> Evaluated<'a> {
                 reason: "internal error".into(),
                 failed_checks: 0,
             },
+            next_due: None,
+            dependency_down: None,
         }
+    }
+
+    /// A target not due this pass: its last status stands (and counts for the exit code);
+    /// its checks' last results (`kept`, from the state file) stand for the metrics.
+    fn kept(
+        config: &Config,
+        target: &'a Target,
+        state: TargetState,
+        kept: Option<&Vec<state::CheckRecord>>,
+        next_due: SystemTime,
+    ) -> Self {
+        let verdict = match state.status {
+            Health::Healthy => Verdict::Healthy,
+            Health::Unknown => Verdict::Unknown,
+            Health::Degraded | Health::Failed | Health::GaveUp => Verdict::FAILING,
+        };
+        // the series of checks still in the config, by label
+        let checks = target
+            .checks
+            .iter()
+            .filter_map(|spec| {
+                let name = spec.label(&config.redactor);
+                let r = kept?.iter().find(|r| r.name == name)?;
+                Some(CheckReport {
+                    name,
+                    kind: spec.check.kind(),
+                    ok: r.ok,
+                    latency: Duration::from_millis(r.latency_ms),
+                })
+            })
+            .collect();
+        Evaluated {
+            target,
+            prev: state.clone(),
+            outcome: Outcome {
+                verdict,
+                reason: state.last_reason.clone().unwrap_or_default(),
+                failed_checks: 0,
+            },
+            state,
+            verdict,
+            decision: Decision::Inconclusive,
+            alerts: Vec::new(),
+            checks,
+            lines: Vec::new(),
+            next_due: Some(next_due),
+            dependency_down: None,
+        }
+    }
+}
+
+/// `depends_on`: a failing target whose dependency is down this pass (failing, or not known
+/// to be healthy; or down in turn because of its own dependencies) does not act: restarting
+/// a web app because its database is down only adds restarts to the outage. It is still
+/// checked and reported, and judged as usual once the dependency is back. A disabled
+/// dependency counts as healthy (it is not watched). The config has no cycles.
+fn hold_for_dependencies(evaluated: &mut [Evaluated]) {
+    let index: std::collections::HashMap<&str, usize> = evaluated
+        .iter()
+        .enumerate()
+        .map(|(i, ev)| (ev.target.name.as_str(), i))
+        .collect();
+    let deps: Vec<Vec<usize>> = evaluated
+        .iter()
+        .map(|ev| {
+            let known = ev.target.depends_on.iter();
+            known
+                .filter_map(|d| index.get(d.as_str()).copied())
+                .collect()
+        })
+        .collect();
+    let healthy: Vec<bool> = evaluated.iter().map(|ev| ev.verdict.is_healthy()).collect();
+    let down = policy::dependencies_down(&deps, &healthy);
+    for (i, d) in down.into_iter().enumerate() {
+        let ev = &mut evaluated[i];
+        if ev.verdict.is_healthy() {
+            continue;
+        }
+        let down = d.map(|j| evaluated[j].target.name.clone());
+        let ev = &mut evaluated[i];
+        if let (Some(dependency), Decision::Act(_)) = (&down, &ev.decision) {
+            ev.decision = Decision::Skip(policy::Skip::DependencyDown {
+                dependency: dependency.clone(),
+            });
+        }
+        ev.dependency_down = down;
     }
 }
 
@@ -146,24 +239,46 @@ pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
         crate::heartbeat::start(hb, &config.redactor);
     }
     let targets: Vec<&Target> = config.enabled_targets().collect();
-    let cx = context(config, &targets, st);
+    // a target with an `interval_seconds` of its own that is not due keeps its last status:
+    // none of its checks runs
+    let next_due: Vec<Option<SystemTime>> = targets
+        .iter()
+        .map(|t| {
+            let prev = st.targets.get(&t.name).cloned().unwrap_or_default();
+            policy::next_due(&prev, t.interval, config.interval, now)
+        })
+        .collect();
+    let due: Vec<&Target> = targets
+        .iter()
+        .zip(&next_due)
+        .filter(|(_, n)| n.is_none())
+        .map(|(t, _)| *t)
+        .collect();
+    let cx = context(config, &due, st);
 
     let prev_state: &StateFile = st;
-    let eval = |i: usize| {
-        let target = targets[i];
-        let prev = prev_state
+    let prev_of = |target: &Target| {
+        prev_state
             .targets
             .get(&target.name)
             .cloned()
-            .unwrap_or_default();
-        evaluate(config, target, prev, &cx, now)
+            .unwrap_or_default()
     };
+    let eval = |i: usize| evaluate(config, targets[i], prev_of(targets[i]), &cx, now);
     // targets whose checks wait (commands, sockets) run side by side on threads; the others
     // read memory and files and run here, one after the other, where a thread would cost
     // more than the check
-    let (waiting, inline): (Vec<usize>, Vec<usize>) =
-        (0..targets.len()).partition(|&i| targets[i].checks.iter().any(|c| c.check.waits()));
+    let (waiting, inline): (Vec<usize>, Vec<usize>) = (0..targets.len())
+        .filter(|&i| next_due[i].is_none())
+        .partition(|&i| targets[i].checks.iter().any(|c| c.check.waits()));
     let mut evaluated: Vec<Option<Evaluated>> = (0..targets.len()).map(|_| None).collect();
+    for (i, at) in next_due.iter().enumerate() {
+        if let Some(at) = at {
+            let (target, prev) = (targets[i], prev_of(targets[i]));
+            let kept = prev_state.last_checks.get(&target.name);
+            evaluated[i] = Some(Evaluated::kept(config, target, prev, kept, *at));
+        }
+    }
     for &i in &inline {
         evaluated[i] = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| eval(i))).ok();
     }
@@ -180,16 +295,23 @@ pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
         ..PassReport::default()
     };
     let mut work = Vec::new();
+    let mut evaluated: Vec<Evaluated> = targets
+        .iter()
+        .zip(evaluated)
+        .map(|(target, ev)| {
+            ev.unwrap_or_else(|| {
+                Evaluated::lost(
+                    target,
+                    st.targets.get(&target.name).cloned().unwrap_or_default(),
+                )
+            })
+        })
+        .collect();
+    hold_for_dependencies(&mut evaluated);
     // each target's lines, in config order, written in one go
     let batch = crate::logging::Batch::start();
-    for (target, ev) in targets.iter().zip(evaluated) {
-        let mut ev = ev.unwrap_or_else(|| {
-            Evaluated::lost(
-                target,
-                st.targets.get(&target.name).cloned().unwrap_or_default(),
-            )
-        });
-        log::target(config, &ev, opts);
+    for mut ev in evaluated {
+        log::target(config, &ev, opts, now);
         match ev.verdict {
             Verdict::Healthy => report.healthy += 1,
             Verdict::Failing { .. } => report.failing += 1,
@@ -209,8 +331,20 @@ pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
             }
         }
         for a in &ev.alerts {
-            let e = event(config, ev.target, ev.prev.status, &ev.state, *a, now);
+            let mut e = event(config, ev.target, ev.prev.status, &ev.state, *a, now);
+            e.dependency_down = ev.dependency_down.clone();
             report.events.push(e);
+        }
+        if ev.target.interval.is_some() && ev.next_due.is_none() {
+            let kept = ev.checks.iter().map(|c| state::CheckRecord {
+                name: c.name.clone(),
+                ok: c.ok,
+                latency_ms: c.latency.as_millis() as u64,
+            });
+            st.last_checks
+                .insert(ev.target.name.clone(), kept.collect());
+        } else if ev.target.interval.is_none() {
+            st.last_checks.remove(&ev.target.name);
         }
         report.targets.push(TargetReport {
             name: ev.target.name.clone(),
@@ -379,6 +513,8 @@ fn evaluate<'a>(
         checks: check_reports,
         lines,
         outcome,
+        next_due: None,
+        dependency_down: None,
     }
 }
 
@@ -404,6 +540,7 @@ fn event(
         restarts_last_hour: state.restarts.len() as u32,
         downtime_seconds: alert.downtime.map(|d| d.as_secs()),
         timestamp: now,
+        dependency_down: None,
     }
 }
 

@@ -1,0 +1,188 @@
+//! `depends_on`: a target whose dependency is down is checked and reported, but its action
+//! is held (`reason=dependency_down dependency=db`) until the dependency is back. The database
+//! is a real listening socket on 127.0.0.1, there or not.
+
+use crate::harness::*;
+use std::net::TcpListener;
+
+/// `db` (a TCP port, whose own action counts its runs in `db-runs`) and `web` (always failing,
+/// depending on `extra_deps` and counting its restarts in `runs`); `more` adds targets.
+fn config(port: u16, web_deps: &str, more: &str) -> String {
+    format!(
+        r#"
+state_file: {{dir}}/state.json
+notify:
+  - exec: ["/bin/sh", "-c", "cat >> {{dir}}/events.jsonl; echo >> {{dir}}/events.jsonl"]
+    events: [down]
+targets:
+  - name: db
+    checks:
+      - tcp_port: 127.0.0.1:{port}
+    policy: {{fail_threshold: 1, restart_cooldown_seconds: 0}}
+    action:
+      exec:
+        start: ["/bin/sh", "-c", "echo db >> {{dir}}/db-runs"]
+  - name: web
+    depends_on: {web_deps}
+    checks:
+      - command: ["/bin/false"]
+    policy: {{fail_threshold: 1, restart_cooldown_seconds: 0}}
+    action:
+      exec:
+        restart: ["/bin/sh", "-c", "echo run >> {{dir}}/runs"]
+{more}"#
+    )
+}
+
+#[test]
+fn a_dependency_down_holds_the_action_until_it_is_back() {
+    let port = free_port();
+    let t = Test::new().config(&config(port, "[db]", ""));
+
+    // the database is down: it is acted on, the web app is checked and reported, not restarted
+    let out = t.run(&["check"]);
+    out.assert_code(2)
+        .assert_line_contains(&["target=web ", "result=FAIL"], "command")
+        .assert_line_contains(
+            &["target=web ", "action held"],
+            "reason=dependency_down dependency=db",
+        )
+        .assert_stderr_not_contains("target failing; running action\" target=web");
+    assert_eq!(t.count_lines("runs"), 0, "web restarted while db was down");
+    assert_eq!(t.count_lines("db-runs"), 1, "db itself is still recovered");
+    assert_eq!(t.state()["targets"]["web"]["status"], "failed");
+
+    // the `down` event of the dependent says its dependency is down
+    let events = t.read("events.jsonl");
+    let web_down = events
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("event JSON"))
+        .find(|e| e["target"] == "web")
+        .unwrap_or_else(|| panic!("no down event for web:\n{events}"));
+    assert_eq!(web_down["event"], "down");
+    assert_eq!(web_down["dependency_down"], "db");
+
+    // status shows it
+    let st = t.run(&["status", "--json"]);
+    let j: serde_json::Value = serde_json::from_str(&st.stdout).expect("status JSON");
+    let web = &j["targets"][1];
+    assert_eq!(web["name"], "web");
+    assert_eq!(web["depends_on"], serde_json::json!(["db"]));
+    assert_eq!(web["dependency_down"], "db");
+    t.run(&["status"])
+        .assert_stdout_contains("failed (held: db down)");
+
+    // still down on the next pass: still held
+    t.run(&["check"]).assert_code(2);
+    assert_eq!(t.count_lines("runs"), 0);
+
+    // the database is back: web is judged as usual, and acts
+    let _db = TcpListener::bind(("127.0.0.1", port)).expect("bind db port");
+    let out = t.run(&["check"]);
+    out.assert_code(2)
+        .assert_line_contains(&["target=db ", "result=OK"], "tcp_port")
+        .assert_line_contains(&["msg=\"action done\"", "target=web "], "exit=0")
+        .assert_stderr_not_contains("dependency_down");
+    assert_eq!(t.count_lines("runs"), 1, "web acts once db is back");
+    let st = t.run(&["status", "--json"]);
+    let j: serde_json::Value = serde_json::from_str(&st.stdout).expect("status JSON");
+    assert!(j["targets"][1]["dependency_down"].is_null(), "{j}");
+}
+
+#[test]
+fn dependencies_of_dependencies_hold_too_and_the_root_cause_is_named() {
+    let port = free_port();
+    let cache = r#"  - name: cache
+    depends_on: [db]
+    checks:
+      - command: ["/bin/true"]
+    action: none
+"#;
+    let t = Test::new().config(&config(port, "[cache]", cache));
+    let out = t.run(&["check"]);
+    out.assert_code(2)
+        .assert_line_contains(&["target=cache ", "result=OK"], "command")
+        .assert_line_contains(
+            &["target=web ", "action held"],
+            "reason=dependency_down dependency=db",
+        );
+    assert_eq!(t.count_lines("runs"), 0);
+}
+
+#[test]
+fn a_disabled_dependency_counts_as_healthy() {
+    let port = free_port();
+    let t = Test::new().config(&config(port, "[db]", "").replacen(
+        "  - name: db\n",
+        "  - name: db\n    enabled: false\n",
+        1,
+    ));
+    t.run(&["check"])
+        .assert_code(2)
+        .assert_line_contains(&["msg=\"action done\"", "target=web "], "exit=0");
+    assert_eq!(t.count_lines("runs"), 1);
+    t.run(&["test-config"])
+        .assert_code(0)
+        .assert_stdout_contains("depends on: db (disabled: counts as healthy)");
+}
+
+#[test]
+fn a_failing_dependent_of_a_healthy_dependency_acts_as_usual() {
+    let port = free_port();
+    let _db = TcpListener::bind(("127.0.0.1", port)).expect("bind db port");
+    let t = Test::new().config(&config(port, "[db]", ""));
+    t.run(&["check"])
+        .assert_code(2)
+        .assert_stderr_not_contains("dependency_down");
+    assert_eq!(t.count_lines("runs"), 1);
+    t.run(&["test-config"])
+        .assert_code(0)
+        .assert_stdout_contains("depends on: db (while one is down, this target's action is held)");
+}
+
+fn config_error(targets: &str) -> Output {
+    let t = Test::new().config(&format!(
+        "state_file: {{dir}}/state.json\ntargets:\n{targets}"
+    ));
+    let out = t.run(&["test-config"]);
+    out.assert_code(78);
+    out
+}
+
+const T: &str = "    checks: [{command: [\"/bin/true\"]}]\n    action: none\n";
+
+#[test]
+fn unknown_self_and_cyclic_dependencies_are_config_errors_with_paths_and_lines() {
+    // an unknown name, with the one probably meant
+    let out = config_error(&format!(
+        "  - name: database\n{T}  - name: web\n    depends_on: [databse]\n{T}"
+    ));
+    out.assert_stderr_contains(
+        "targets[1].depends_on[0]: \"databse\" is not the name of a target (did you mean \"database\"?) (line 7)",
+    );
+
+    // itself
+    let out = config_error(&format!("  - name: web\n    depends_on: [web]\n{T}"));
+    out.assert_stderr_contains(
+        "targets[0].depends_on[0]: \"web\" is this target itself: a target cannot depend on itself",
+    );
+
+    // a cycle through three targets, named in order
+    let out = config_error(&format!(
+        "  - name: a\n    depends_on: [b]\n{T}  - name: b\n    depends_on: [c]\n{T}  - name: c\n    depends_on: [a]\n{T}"
+    ));
+    out.assert_stderr_contains("makes a dependency cycle: a -> b -> c -> a");
+    assert_eq!(
+        out.stderr.matches("dependency cycle").count(),
+        1,
+        "one cycle, told once:\n{}",
+        out.stderr
+    );
+
+    // the same name twice
+    let out = config_error(&format!(
+        "  - name: db\n{T}  - name: web\n    depends_on: [db, db]\n{T}"
+    ));
+    out.assert_stderr_contains("targets[1].depends_on[1]: \"db\" is listed twice");
+}
