@@ -60,6 +60,7 @@ pub fn run(
     reload: &dyn Fn() -> Result<Config, String>,
     on_reload: &dyn Fn(&Config),
 ) -> Result<Exit, Error> {
+    let mut systemd = crate::sd_notify::Notifier::from_env();
     let signals = Signals::install();
     opts.in_process_state = true;
     engine::log_start(&config, "run", opts);
@@ -70,11 +71,16 @@ pub fn run(
     if let Some(addr) = listen {
         crate::metrics::serve_or_log(addr, shared.clone());
     }
+    // started: the config is valid, the lock taken, the state read
+    systemd.send("READY=1\nSTATUS=first pass running");
     loop {
         let started = Instant::now();
+        systemd.ping();
         if !relock(&config, &mut lock, &mut opts) {
-            wait(&signals, started + config.interval);
+            systemd.send("STATUS=another neon-watchdog holds the lock; waiting for it");
+            wait(&signals, started + config.interval, &mut systemd);
             if let Some(signal) = signals.stop() {
+                systemd.send("STOPPING=1");
                 info!(signal, "stop signal received; exiting");
                 return Ok(Exit::Ok);
             }
@@ -83,6 +89,10 @@ pub fn run(
         reap_orphans();
         let report = engine::pass(&config, &mut st, opts);
         engine::log_pass(&report);
+        systemd.ping();
+        if systemd.enabled() {
+            systemd.send(&status_line(&report));
+        }
         reap_orphans();
         if let (Some(text), Ok(mut sh)) = (&report.metrics, shared.lock()) {
             sh.text = text.clone();
@@ -92,7 +102,9 @@ pub fn run(
         }
         let next = started + config.interval;
         while signals.stop().is_none() && Instant::now() < next {
+            systemd.ping();
             if signals.reload() {
+                systemd.reloading();
                 match reload() {
                     Ok(c)
                         if c.lock_file != config.lock_file || c.state_file != config.state_file =>
@@ -112,12 +124,14 @@ pub fn run(
                     }
                     Err(e) => error!(err = %e, "config reload failed; keeping the running config"),
                 }
+                systemd.send("READY=1");
             }
             std::thread::sleep(
                 Duration::from_millis(100).min(next.saturating_duration_since(Instant::now())),
             );
         }
         if let Some(signal) = signals.stop() {
+            systemd.send("STOPPING=1");
             if report.saved {
                 info!(signal, "stop signal received; state saved, exiting");
             } else {
@@ -155,9 +169,34 @@ fn relock(config: &Config, lock: &mut Option<crate::state::Lock>, opts: &mut Opt
     }
 }
 
-/// Sleep until `until` or a stop signal.
-fn wait(signals: &Signals, until: Instant) {
+/// systemd's one-line status of the service (`systemctl status`): the last pass's counts.
+fn status_line(report: &engine::PassReport) -> String {
+    let failing: Vec<&str> = report
+        .targets
+        .iter()
+        .filter(|t| matches!(t.verdict, crate::policy::Verdict::Failing { .. }))
+        .map(|t| t.name.as_str())
+        .take(5)
+        .collect();
+    let mut s = format!(
+        "STATUS={} healthy, {} failing, {} unknown",
+        report.healthy, report.failing, report.unknown
+    );
+    if !failing.is_empty() {
+        s.push_str(&format!(
+            " ({}{})",
+            failing.join(", "),
+            if report.failing > 5 { ", ..." } else { "" }
+        ));
+    }
+    s.push_str(&format!("; last pass {} ms", report.duration.as_millis()));
+    s
+}
+
+/// Sleep until `until` or a stop signal, telling systemd the loop is alive.
+fn wait(signals: &Signals, until: Instant, systemd: &mut crate::sd_notify::Notifier) {
     while signals.stop().is_none() && Instant::now() < until {
+        systemd.ping();
         std::thread::sleep(
             Duration::from_millis(100).min(until.saturating_duration_since(Instant::now())),
         );

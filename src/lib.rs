@@ -9,6 +9,7 @@
 //! state, config, events, logging                          the file, the settings, the news
 //! policy                                                  the pure decision and its memory
 //! spawn, procs, files, http_client, docker, redact, error the shell's tools
+//! sd_notify                                               (systemd's notification socket)
 //! util, parallel, exit                                    leaves: nothing of the crate
 //! ```
 
@@ -32,6 +33,7 @@ pub mod parallel;
 pub mod policy;
 pub mod procs;
 pub mod redact;
+pub mod sd_notify;
 pub mod spawn;
 pub mod state;
 pub mod status;

@@ -37,6 +37,7 @@ mod metrics;
 mod notify;
 mod policy;
 mod run_loop;
+mod sd_notify;
 mod secrets;
 mod servers;
 mod state;
