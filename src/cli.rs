@@ -103,9 +103,14 @@ pub enum Command {
     /// Show each target's status from the state file (runs no check); exit 0 all healthy and
     /// checked recently, 2 a target not healthy, 1 stale (no recent check)
     Status {
-        /// JSON instead of a table (a stable interface: fields are only ever added)
-        #[arg(long)]
+        /// JSON instead of a table (a stable interface: fields are only ever added); the same
+        /// as --format json
+        #[arg(long, conflicts_with = "format")]
         json: bool,
+        /// table, json, or nagios: one line in the monitoring-plugin convention (Nagios,
+        /// Icinga, Zabbix, Sensu), exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
+        #[arg(long, value_enum)]
+        format: Option<crate::status::Format>,
     },
     /// Clear failures, backoff and gave_up of a target (or all), so actions run again
     #[command(group(clap::ArgGroup::new("which").required(true).args(["target", "all"])))]
@@ -168,8 +173,20 @@ pub fn main() -> Exit {
     };
     let runs_commands = matches!(cli.command, Command::Check { .. } | Command::Run { .. });
     let act = cli.command.act(&cli);
+    let nagios = matches!(
+        cli.command,
+        Command::Status {
+            format: Some(crate::status::Format::Nagios),
+            ..
+        }
+    );
     let loaded = match config::load(&cli.config) {
         Ok(l) => l,
+        Err(msg) if nagios => {
+            // a monitoring system reads stdout and the plugin's codes, not 78
+            println!("{}", crate::status::nagios_config_error(&msg));
+            return Exit::PluginUnknown;
+        }
         Err(msg) => {
             report_config_error(&msg, cli.log_format);
             return Exit::Config;
@@ -224,7 +241,13 @@ pub fn main() -> Exit {
             crate::spawn::become_subreaper();
             engine::check(&cfg, opts, mode)
         }
-        Command::Status { json } => crate::status::status(&cfg, json),
+        Command::Status { json, format } => {
+            let format = match (json, format) {
+                (true, _) => crate::status::Format::Json,
+                (false, f) => f.unwrap_or_default(),
+            };
+            crate::status::status(&cfg, format)
+        }
         Command::Reset { ref target, .. } => {
             crate::status::reset(&cfg, target.as_deref(), act.dry_run)
         }

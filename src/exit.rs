@@ -5,6 +5,7 @@
 //! | 0    | every enabled target is healthy (or the command succeeded) |
 //! | 1    | any other error (I/O, internal) |
 //! | 2    | at least one target failed its checks in this pass |
+//! | 3    | `status --format nagios` only: UNKNOWN (no state yet, stale or unreadable) |
 //! | 64   | usage error (unknown flag, missing argument) |
 //! | 75   | another instance holds the lock |
 //! | 78   | configuration missing, unreadable or invalid |
@@ -15,6 +16,8 @@ pub enum Exit {
     Ok,
     Internal,
     Failing,
+    /// `status --format nagios`: the plugin convention's UNKNOWN.
+    PluginUnknown,
     Usage,
     Locked,
     Config,
@@ -26,6 +29,7 @@ impl Exit {
             Exit::Ok => 0,
             Exit::Internal => 1,
             Exit::Failing => 2,
+            Exit::PluginUnknown => 3,
             Exit::Usage => 64,
             Exit::Locked => 75,
             Exit::Config => 78,
@@ -44,6 +48,7 @@ pub const TABLE: &str = "\
 Exit codes:
   0   all enabled targets healthy
   2   at least one target failed its checks in this pass
+  3   status --format nagios: UNKNOWN (it exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)
   64  usage error (unknown flag, missing argument)
   75  another instance holds the lock
   78  config missing, unreadable or invalid
@@ -59,6 +64,7 @@ mod tests {
             (Exit::Ok, 0),
             (Exit::Internal, 1),
             (Exit::Failing, 2),
+            (Exit::PluginUnknown, 3),
             (Exit::Usage, 64),
             (Exit::Locked, 75),
             (Exit::Config, 78),

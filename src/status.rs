@@ -272,21 +272,185 @@ pub fn table(r: &Report, now: SystemTime) -> String {
     out
 }
 
-/// `neon-watchdog status [--json]`: reads the state file, runs no check.
-pub fn status(config: &Config, json: bool) -> Result<Exit, Error> {
+/// How `status` prints.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+    Nagios,
+}
+
+/// The monitoring-plugin convention's states (Nagios, Icinga, Zabbix, Sensu).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plugin {
+    Ok,
+    Warning,
+    Critical,
+    Unknown,
+}
+
+impl Plugin {
+    fn as_str(self) -> &'static str {
+        match self {
+            Plugin::Ok => "OK",
+            Plugin::Warning => "WARNING",
+            Plugin::Critical => "CRITICAL",
+            Plugin::Unknown => "UNKNOWN",
+        }
+    }
+
+    pub fn exit(self) -> Exit {
+        match self {
+            Plugin::Ok => Exit::Ok,
+            Plugin::Warning => Exit::Internal,
+            Plugin::Critical => Exit::Failing,
+            Plugin::Unknown => Exit::PluginUnknown,
+        }
+    }
+}
+
+/// Text for a plugin line: one line, no `|` (it starts the performance data).
+fn plugin_text(s: &str) -> String {
+    s.replace('|', "/").replace(['\n', '\r'], " ")
+}
+
+/// `status --format nagios` when the config cannot be loaded: UNKNOWN, with the first problem.
+pub fn nagios_config_error(msg: &str) -> String {
+    let first = msg.lines().next().unwrap_or_default();
+    let more = msg.lines().count().saturating_sub(1);
+    let more = if more > 0 {
+        format!(" (and {more} more)")
+    } else {
+        String::new()
+    };
+    format!(
+        "NEON-WATCHDOG UNKNOWN - config cannot be used: {}{more}",
+        plugin_text(first)
+    )
+}
+
+/// `status --format nagios`: one status line with performance data, then a line per target
+/// that is not healthy; and the plugin state. `unreadable`: why the state file could not be
+/// used, if it could not.
+///
+/// - UNKNOWN: the state file cannot be read, a target's last check is stale (the watchdog
+///   stopped: what it said is old news), or nothing was checked yet;
+/// - CRITICAL: a target is `failed` or `gave_up`;
+/// - WARNING: a target is `degraded` (failing, below its threshold or in its grace period);
+/// - OK: every enabled target healthy and checked recently.
+pub fn nagios(r: &Report, unreadable: Option<&str>) -> (String, Plugin) {
+    let enabled: Vec<&Row> = r.targets.iter().filter(|t| t.enabled).collect();
+    let count = |s: Health| enabled.iter().filter(|t| t.status == s.as_str()).count();
+    let (healthy, degraded) = (count(Health::Healthy), count(Health::Degraded));
+    let (failed, gave_up) = (count(Health::Failed), count(Health::GaveUp));
+    let never = count(Health::Unknown);
+    let stale: Vec<&str> = enabled
+        .iter()
+        .filter(|t| t.stale)
+        .map(|t| t.name.as_str())
+        .collect();
+    let n = enabled.len();
+    let down: Vec<String> = enabled
+        .iter()
+        .filter(|t| t.status == Health::Failed.as_str() || t.status == Health::GaveUp.as_str())
+        .map(|t| match &t.last_reason {
+            Some(reason) => format!("{} ({})", t.name, plugin_text(reason)),
+            None => t.name.clone(),
+        })
+        .collect();
+    let (state, summary) = if let Some(why) = unreadable {
+        // `status` reads only: what a pass would do about it is not this line's news
+        let why = why.split("; going on").next().unwrap_or(why);
+        (
+            Plugin::Unknown,
+            format!("state file unusable: {}", plugin_text(why)),
+        )
+    } else if !stale.is_empty() {
+        (
+            Plugin::Unknown,
+            format!(
+                "stale: {} not checked for over {}s; is the neon-watchdog timer running?",
+                stale.join(", "),
+                r.stale_after_seconds
+            ),
+        )
+    } else if !down.is_empty() {
+        (
+            Plugin::Critical,
+            format!("{} of {n} targets failing: {}", down.len(), down.join(", ")),
+        )
+    } else if degraded > 0 {
+        let names: Vec<&str> = enabled
+            .iter()
+            .filter(|t| t.status == Health::Degraded.as_str())
+            .map(|t| t.name.as_str())
+            .collect();
+        (
+            Plugin::Warning,
+            format!("{degraded} of {n} targets degraded: {}", names.join(", ")),
+        )
+    } else if never > 0 {
+        let names: Vec<&str> = enabled
+            .iter()
+            .filter(|t| t.status == Health::Unknown.as_str())
+            .map(|t| t.name.as_str())
+            .collect();
+        (
+            Plugin::Unknown,
+            format!(
+                "{never} of {n} targets not checked yet or not checkable: {}",
+                names.join(", ")
+            ),
+        )
+    } else {
+        (Plugin::Ok, format!("{healthy} of {n} targets healthy"))
+    };
+    let disabled = r.targets.len() - n;
+    let mut out = format!(
+        "NEON-WATCHDOG {} - {summary} | healthy={healthy};;;0;{n} degraded={degraded};;;0;{n} failed={failed};;;0;{n} gave_up={gave_up};;;0;{n} unknown={never};;;0;{n} stale={};;;0;{n} disabled={disabled}\n",
+        state.as_str(),
+        stale.len()
+    );
+    for t in enabled
+        .iter()
+        .filter(|t| t.status != Health::Healthy.as_str())
+    {
+        let _ = writeln!(
+            out,
+            "{}: {}{}",
+            t.name,
+            t.status,
+            t.last_reason
+                .as_deref()
+                .map(|r| format!(" - {}", plugin_text(r)))
+                .unwrap_or_default()
+        );
+    }
+    (out, state)
+}
+
+/// `neon-watchdog status [--json | --format nagios]`: reads the state file, runs no check.
+pub fn status(config: &Config, format: Format) -> Result<Exit, Error> {
     let loaded = state::load(&config.state_file, true);
-    if let Some(w) = loaded.warning {
+    if let Some(w) = &loaded.warning {
         warn!("{w}");
     }
     let now = SystemTime::now();
     let r = report(config, &loaded.state, now);
-    let text = if json {
-        let mut s = serde_json::to_string_pretty(&r)
-            .map_err(|e| Error::Other(anyhow::anyhow!("cannot render the status: {e}")))?;
-        s.push('\n');
-        s
-    } else {
-        table(&r, now)
+    let text = match format {
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(&r)
+                .map_err(|e| Error::Other(anyhow::anyhow!("cannot render the status: {e}")))?;
+            s.push('\n');
+            s
+        }
+        Format::Table => table(&r, now),
+        Format::Nagios => {
+            let (text, state) = nagios(&r, loaded.warning.as_deref());
+            print!("{}", config.redactor.redact(&text));
+            return Ok(state.exit());
+        }
     };
     print!("{}", config.redactor.redact(&text));
     let failing = r

@@ -34,6 +34,7 @@ mod leftovers;
 mod lock;
 mod logs;
 mod metrics;
+mod nagios;
 mod notify;
 mod policy;
 mod run_loop;

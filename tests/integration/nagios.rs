@@ -1,0 +1,123 @@
+//! `status --format nagios`: the monitoring-plugin convention (Nagios, Icinga, Zabbix's
+//! nagios-compatible checks, Sensu): one line `NEON-WATCHDOG STATE - text | perfdata`, long
+//! text on the lines after it, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+
+use crate::harness::*;
+
+/// The plugin guidelines' first line: `SERVICE STATE - text | label=value;warn;crit;min;max ...`,
+/// with exactly one `|`.
+#[track_caller]
+fn first_line(out: &Output, state: &str, code: i32) -> String {
+    out.assert_code(code);
+    let line = out.stdout.lines().next().unwrap_or_default().to_string();
+    let re = regex::Regex::new(
+        r"^NEON-WATCHDOG (OK|WARNING|CRITICAL|UNKNOWN) - [^|]+ \| ([a-z_]+=\d+(;\d*){0,4})( [a-z_]+=\d+(;\d*){0,4})*$",
+    )
+    .expect("regex");
+    assert!(re.is_match(&line), "not a plugin line: {line:?}\n{out}");
+    assert!(
+        line.starts_with(&format!("NEON-WATCHDOG {state} - ")),
+        "{line}"
+    );
+    line
+}
+
+fn two_targets(app_check: &str, policy: &str) -> Test {
+    Test::new().config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: app
+    checks:
+      - command: {app_check}
+    policy: {policy}
+    action: none
+  - name: db
+    checks:
+      - command: ["/bin/true"]
+    action: none
+"#
+    ))
+}
+
+#[test]
+fn ok_critical_and_warning_follow_the_targets() {
+    let t = two_targets(r#"["/bin/true"]"#, "{}");
+    t.run(&["check"]).assert_code(0);
+    let line = first_line(&t.run(&["status", "--format", "nagios"]), "OK", 0);
+    assert!(
+        line.contains("2 of 2 targets healthy | healthy=2;;;0;2 degraded=0;;;0;2 failed=0;;;0;2"),
+        "{line}"
+    );
+
+    let t = two_targets(r#"["/bin/sh", "-c", "echo 'a|b'; exit 1"]"#, "{}");
+    t.run(&["check"]).assert_code(2);
+    let out = t.run(&["status", "--format", "nagios"]);
+    let line = first_line(&out, "CRITICAL", 2);
+    assert!(
+        line.contains("1 of 2 targets failing: app (command: exit 1: a/b) | healthy=1;;;0;2"),
+        "{line}"
+    );
+    // the long text: one line per target not healthy
+    assert_eq!(
+        out.stdout.lines().nth(1),
+        Some("app: failed - command: exit 1: a/b")
+    );
+
+    let t = two_targets(r#"["/bin/false"]"#, "{fail_threshold: 3}");
+    t.run(&["check"]).assert_code(2);
+    let line = first_line(&t.run(&["status", "--format", "nagios"]), "WARNING", 1);
+    assert!(line.contains("1 of 2 targets degraded: app"), "{line}");
+}
+
+#[test]
+fn gave_up_is_critical() {
+    let t = two_targets(r#"["/bin/false"]"#, "{}");
+    t.run(&["check"]).assert_code(2);
+    let mut st = t.state();
+    st["targets"]["app"]["status"] = "gave_up".into();
+    t.write_state(&st);
+    first_line(&t.run(&["status", "--format", "nagios"]), "CRITICAL", 2);
+}
+
+#[test]
+fn no_state_stale_state_and_unreadable_state_are_unknown() {
+    let t = two_targets(r#"["/bin/true"]"#, "{}");
+    let line = first_line(&t.run(&["status", "--format", "nagios"]), "UNKNOWN", 3);
+    assert!(line.contains("2 of 2 targets not checked yet"), "{line}");
+
+    t.run(&["check"]).assert_code(0);
+    t.age_state(600);
+    let line = first_line(&t.run(&["status", "--format", "nagios"]), "UNKNOWN", 3);
+    assert!(
+        line.contains("stale: app, db not checked for over 90s"),
+        "{line}"
+    );
+
+    t.write("state.json", "{not json");
+    let line = first_line(&t.run(&["status", "--format", "nagios"]), "UNKNOWN", 3);
+    assert!(line.contains("state file unusable: state file "), "{line}");
+    assert!(!line.contains("going on"), "{line}");
+    assert_eq!(
+        t.read("state.json"),
+        "{not json",
+        "status must leave it alone"
+    );
+}
+
+#[test]
+fn a_config_that_cannot_be_used_is_unknown_on_stdout() {
+    let t = Test::new().config("targets: [\n");
+    let out = t.run(&["status", "--format", "nagios"]);
+    out.assert_code(3);
+    assert!(
+        out.stdout
+            .starts_with("NEON-WATCHDOG UNKNOWN - config cannot be used: "),
+        "{out}"
+    );
+    // the other formats keep the config exit code
+    t.run(&["status"]).assert_code(78);
+    // --json and --format together are a usage error
+    t.run(&["status", "--json", "--format", "table"])
+        .assert_code(64);
+}
