@@ -24,8 +24,17 @@ if [ "${1:-}" = stop ]; then
   exit 0
 fi
 
-cargo build --release --locked --quiet || exit 1
-bin=${CARGO_TARGET_DIR:-target}/release/neon-watchdog   # where cargo put it
+# cargo's progress stays on the terminal (a silent first build looks hung); the binary's
+# path comes from cargo itself, wherever CARGO_TARGET_DIR or a cargo config put it
+echo "== building neon-watchdog (release; the first build compiles for a few minutes)"
+bin=$(set -o pipefail
+      cargo build --release --locked --message-format=json-render-diagnostics |
+        python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "neon-watchdog" and m.get("executable"):
+        print(m["executable"])') || { echo "quickstart: the build failed (see above)" >&2; exit 1; }
+[ -x "$bin" ] || { echo "quickstart: cargo built no neon-watchdog binary" >&2; exit 1; }
 cfg=examples/quickstart.yml
 
 # start from a clean slate: no demo of an earlier run, none of its state
