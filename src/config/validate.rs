@@ -25,6 +25,26 @@ use std::time::Duration;
 pub struct Issue {
     pub path: String,
     pub message: String,
+    /// The included file the path is in (as messages show it); None: the config itself.
+    pub file: Option<PathBuf>,
+}
+
+/// The targets of one included file, read and parsed (`include.rs`).
+pub struct TargetsFile {
+    /// The file as messages show it.
+    pub path: PathBuf,
+    pub targets: Vec<RawTarget>,
+}
+
+/// What `include:` added to the config's own targets.
+pub struct Included<'a> {
+    /// `include:` was given: the config's own `targets:` may be absent or empty (the targets
+    /// come from the included files, of which there may be none yet).
+    pub used: bool,
+    pub files: Vec<TargetsFile>,
+    /// The line of a field path in a file (None: the config itself), for messages about one
+    /// target that point at another.
+    pub line_of: &'a dyn Fn(Option<&Path>, &str) -> Option<usize>,
 }
 
 /// Where defaults that depend on the machine come from (injected so tests are deterministic).
@@ -46,6 +66,10 @@ struct Ctx<'a> {
     systemctl_path: String,
     /// The top-level `docker_socket`, default of docker checks and actions.
     docker_socket: PathBuf,
+    /// The included file whose targets are being validated (None: the config itself): its
+    /// issues are reported against it, and its relative paths resolve against its directory.
+    file: Option<PathBuf>,
+    dir: Option<PathBuf>,
 }
 
 impl Ctx<'_> {
@@ -53,6 +77,18 @@ impl Ctx<'_> {
         self.issues.push(Issue {
             path: path.into(),
             message: message.into(),
+            file: self.file.clone(),
+        });
+    }
+
+    /// A problem of the target defined at `origin` (`field`: `.name`, `.checks[0]`, or ""),
+    /// reported against its file, whichever file is being validated: for rules across
+    /// targets, checked once all are read.
+    fn err_at(&mut self, origin: &Origin, field: &str, message: impl Into<String>) {
+        self.issues.push(Issue {
+            path: format!("{}{field}", origin.path()),
+            message: message.into(),
+            file: origin.included.then(|| origin.file.clone()),
         });
     }
 
@@ -60,6 +96,7 @@ impl Ctx<'_> {
         self.warnings.push(Issue {
             path: path.into(),
             message: message.into(),
+            file: self.file.clone(),
         });
     }
 
@@ -87,6 +124,13 @@ impl Ctx<'_> {
                 None
             }
         }
+    }
+
+    /// Where relative paths resolve: the directory of the file being validated.
+    fn base_dir(&self) -> PathBuf {
+        self.dir
+            .clone()
+            .unwrap_or_else(|| self.env.config_dir.clone())
     }
 
     /// `v` as people read it in a message: quoted, with every `${NAME}` value expanded so far
@@ -197,7 +241,7 @@ impl Ctx<'_> {
             return None;
         }
         if !out[0].starts_with('/') && out[0].contains('/') {
-            let base = base.unwrap_or(&self.env.config_dir);
+            let base = base.map_or_else(|| self.base_dir(), Path::to_path_buf);
             let rel: PathBuf = Path::new(&out[0])
                 .components()
                 .filter(|c| !matches!(c, std::path::Component::CurDir))
@@ -238,7 +282,7 @@ impl Ctx<'_> {
         Some(if p.is_absolute() {
             p
         } else {
-            self.env.config_dir.join(p)
+            self.base_dir().join(p)
         })
     }
 }
@@ -292,6 +336,7 @@ pub const MAX_NAME_CHARS: usize = 100;
 /// carries warnings (things that will work but probably not as meant).
 pub fn validate(
     raw: RawConfig,
+    included: Included,
     source: &Path,
     env: &Env,
 ) -> Result<(Config, Vec<Issue>), Vec<Issue>> {
@@ -303,6 +348,8 @@ pub fn validate(
         check_timeout: 5,
         systemctl_path: "systemctl".to_string(),
         docker_socket: PathBuf::from("/var/run/docker.sock"),
+        file: None,
+        dir: None,
     };
 
     let interval = cx.seconds("interval_seconds", raw.interval_seconds, 30, 1);
@@ -359,30 +406,72 @@ pub fn validate(
     );
 
     let mut targets = Vec::new();
-    match raw.targets {
-        None => cx.err("targets", "is missing: list at least one target to watch"),
-        Some(ts) if ts.is_empty() => {
-            cx.err("targets", "is empty: list at least one target to watch")
+    let own = match raw.targets {
+        None if !included.used => {
+            cx.err("targets", "is missing: list at least one target to watch");
+            Vec::new()
         }
-        Some(ts) => {
-            let mut seen: HashMap<String, usize> = HashMap::new();
-            for (i, t) in ts.into_iter().enumerate() {
-                let p = format!("targets[{i}]");
-                if let Some(name) = t.name.as_deref() {
-                    if let Some(first) = seen.get(name) {
-                        cx.err(
-                            format!("{p}.name"),
-                            format!("{name:?} is already the name of targets[{first}]: names must be unique"),
-                        );
+        Some(ts) if ts.is_empty() && !included.used => {
+            cx.err("targets", "is empty: list at least one target to watch");
+            Vec::new()
+        }
+        ts => ts.unwrap_or_default(),
+    };
+    let files = std::iter::once((None, own)).chain(
+        included
+            .files
+            .into_iter()
+            .map(|f| (Some(f.path), f.targets)),
+    );
+    let mut seen: HashMap<String, Origin> = HashMap::new();
+    for (file, ts) in files {
+        cx.dir = file.as_ref().map(|f| {
+            let dir = f.parent().unwrap_or(Path::new(""));
+            std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
+        });
+        cx.file = file.clone();
+        for (i, t) in ts.into_iter().enumerate() {
+            let origin = Origin {
+                file: file.clone().unwrap_or_else(|| source.to_path_buf()),
+                included: file.is_some(),
+                index: i,
+            };
+            let p = origin.path();
+            if let Some(name) = t.name.as_deref() {
+                if let Some(first) = seen.get(name) {
+                    let message = if first.file == origin.file {
+                        format!(
+                            "{name:?} is already the name of {}: names must be unique",
+                            first.path()
+                        )
                     } else {
-                        seen.insert(name.to_string(), i);
-                    }
-                }
-                if let Some(t) = target(&mut cx, &p, t, default_policy) {
-                    targets.push(t);
+                        let in_file = first.included.then_some(first.file.as_path());
+                        let line = (included.line_of)(in_file, &format!("{}.name", first.path()))
+                            .map(|l| format!(", line {l}"))
+                            .unwrap_or_default();
+                        format!(
+                            "{name:?} is already the name of a target in {} ({}{line}): names must be unique across the config and the files it includes; rename one of them",
+                            first.file.display(),
+                            first.path()
+                        )
+                    };
+                    cx.err_at(&origin, ".name", message);
+                } else {
+                    seen.insert(name.to_string(), origin.clone());
                 }
             }
+            if let Some(t) = target(&mut cx, &p, t, default_policy, origin) {
+                targets.push(t);
+            }
         }
+    }
+    cx.file = None;
+    cx.dir = None;
+    if included.used && targets.is_empty() && cx.issues.is_empty() {
+        cx.warn(
+            "include",
+            "no target to watch: the config has none of its own and the included files hold none (yet); passes check nothing until a file with targets is added",
+        );
     }
 
     if !state_file.as_os_str().is_empty() {
@@ -432,6 +521,7 @@ pub fn validate(
                 Issue {
                     path: i.path,
                     message,
+                    file: i.file,
                 }
             })
             .collect()
@@ -467,6 +557,7 @@ pub fn validate(
         heartbeat,
         metrics,
         redactor,
+        includes: Vec::new(),
     };
     Ok((config, cx.warnings))
 }
@@ -573,7 +664,13 @@ fn policy(cx: &mut Ctx, p: &str, raw: Option<&RawPolicy>, base: Policy) -> Polic
     }
 }
 
-fn target(cx: &mut Ctx, p: &str, t: RawTarget, default_policy: Policy) -> Option<Target> {
+fn target(
+    cx: &mut Ctx,
+    p: &str,
+    t: RawTarget,
+    default_policy: Policy,
+    origin: Origin,
+) -> Option<Target> {
     let before = cx.issues.len();
     let name = match t.name {
         None => {
@@ -666,6 +763,7 @@ fn target(cx: &mut Ctx, p: &str, t: RawTarget, default_policy: Policy) -> Option
         policy,
         action: action?,
         on_give_up,
+        origin,
     })
 }
 

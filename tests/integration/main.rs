@@ -26,6 +26,7 @@ mod examples;
 mod files;
 mod golden;
 mod http;
+mod include;
 mod journald;
 mod kinds;
 mod leftovers;
