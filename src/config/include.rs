@@ -124,6 +124,13 @@ pub fn expand(
         };
         if parts.iter().all(|p| !p.wild) {
             if let Some(p) = walk.matches.first() {
+                if std::fs::metadata(p).is_ok_and(|m| m.is_dir()) {
+                    errors.push(at_line(
+                        &at,
+                        &format!("{pattern:?}: {} is a directory: give a glob of the files in it, e.g. {}/*.yml", p.display(), pattern.trim_end_matches('/')),
+                    ));
+                    continue;
+                }
                 if std::fs::symlink_metadata(p).is_err() {
                     errors.push(at_line(
                         &at,

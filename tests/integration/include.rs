@@ -284,6 +284,32 @@ fn a_glob_that_matches_nothing_is_fine_and_said() {
     ));
 }
 
+/// What is wrong with a glob itself is said at its place in the config.
+#[test]
+fn a_glob_that_cannot_be_read_is_an_error_at_its_line() {
+    for (glob, expected) in [
+        (
+            "[\"conf.d/[ab.yml\"]",
+            "config.yml: include[0]: \"conf.d/[ab.yml\": has an unclosed `[`",
+        ),
+        (
+            "[\"conf.d/**/*.yml\"]",
+            "config.yml: include[0]: \"conf.d/**/*.yml\": `**` (any depth) is not supported",
+        ),
+        (
+            "[conf.d/*.yml, conf.d]",
+            "conf.d is a directory: give a glob of the files in it, e.g. conf.d/*.yml (line 2)",
+        ),
+    ] {
+        let t = Test::new().config(&config_with(glob));
+        std::fs::create_dir(t.path("conf.d")).expect("mkdir");
+        t.run(&["check"])
+            .assert_code(78)
+            .assert_stderr_contains(expected)
+            .assert_stderr_contains(" (line 2)\n");
+    }
+}
+
 #[test]
 fn env_names_expand_in_included_files() {
     let secret = "s3cret-word-42";
