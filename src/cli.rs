@@ -237,6 +237,7 @@ pub fn main() -> Exit {
             for w in &loaded.warnings {
                 tracing::debug!("{w}");
             }
+            log_includes(&cfg);
             warn_allowed_unsafe(&loaded.writable_by_others);
             crate::spawn::become_subreaper();
             engine::check(&cfg, opts, mode)
@@ -255,6 +256,7 @@ pub fn main() -> Exit {
             for w in &loaded.warnings {
                 warn!("{w}");
             }
+            log_includes(&cfg);
             warn_allowed_unsafe(&loaded.writable_by_others);
             crate::spawn::become_subreaper();
             let path = cli.config.clone();
@@ -268,6 +270,7 @@ pub fn main() -> Exit {
                     ));
                 }
                 warn_allowed_unsafe(&l.writable_by_others);
+                log_includes(&l.config);
                 Ok(l.config)
             };
             let on_reload = |c: &config::Config| {
@@ -283,6 +286,19 @@ pub fn main() -> Exit {
         Err(e) => {
             error!("{e}");
             e.exit()
+        }
+    }
+}
+
+/// `include:` globs that match no file, and the names they skipped: said at debug level (a
+/// conf.d that packages have not dropped files into yet is fine).
+fn log_includes(c: &config::Config) {
+    for g in &c.includes {
+        if g.files.is_empty() {
+            tracing::debug!(glob = %g.pattern, "include glob matches no file");
+        }
+        for (f, why) in &g.skipped {
+            tracing::debug!(glob = %g.pattern, file = %f.display(), "include skipped {why}");
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::config::{Action, Config, Policy};
 use std::fmt::Write as _;
+use std::path::Path;
 use std::time::SystemTime;
 
 fn policy_line(p: &Policy) -> String {
@@ -67,6 +68,40 @@ fn http_details(h: &crate::config::HttpCheck) -> String {
     }
     parts.push(format!("body read up to {} bytes", h.max_body_bytes));
     parts.join(", ")
+}
+
+/// `p` as the summary shows it: relative to the config's directory when under it.
+fn shown_path(c: &Config, p: &Path) -> String {
+    let dir = c.source.parent().unwrap_or(Path::new(""));
+    match p.strip_prefix(dir) {
+        Ok(rel) if !dir.as_os_str().is_empty() => rel.display().to_string(),
+        _ => p.display().to_string(),
+    }
+}
+
+/// What each `include:` glob read, in order, and what it skipped.
+fn include_lines(s: &mut String, c: &Config) {
+    for g in &c.includes {
+        let files: Vec<String> = g.files.iter().map(|f| shown_path(c, f)).collect();
+        let _ = match files.len() {
+            0 => writeln!(s, "include {:?}: matches no file", g.pattern),
+            n => writeln!(
+                s,
+                "include {:?}: {n} file{}, read in this order: {}",
+                g.pattern,
+                if n == 1 { "" } else { "s" },
+                files.join(", ")
+            ),
+        };
+        for (f, why) in &g.skipped {
+            let _ = writeln!(
+                s,
+                "include {:?}: skipped {} ({why})",
+                g.pattern,
+                shown_path(c, f)
+            );
+        }
+    }
 }
 
 /// The summary text (already redacted).
@@ -145,13 +180,26 @@ pub fn render(c: &Config, due: Option<(&crate::state::StateFile, SystemTime)>) -
             every.as_secs()
         );
     }
+    include_lines(&mut s, c);
     for t in &c.targets {
         let _ = writeln!(s);
+        // with `include:`, every target says which file it is in
+        let mut notes: Vec<String> = Vec::new();
+        if !t.enabled {
+            notes.push("disabled".into());
+        }
+        if !c.includes.is_empty() {
+            notes.push(format!("from {}", shown_path(c, &t.origin.file)));
+        }
         let _ = writeln!(
             s,
             "target {}{}",
             t.name,
-            if t.enabled { "" } else { " (disabled)" }
+            if notes.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", notes.join(", "))
+            }
         );
         if !t.depends_on.is_empty() {
             let deps: Vec<String> = t

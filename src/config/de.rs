@@ -187,6 +187,7 @@ enum Expect {
 fn describe_struct(name: &str, fields: &[&str]) -> String {
     let known = match name {
         "RawConfig" => "a map of settings (interval_seconds, targets, ...)",
+        "RawIncluded" => "a map with `targets:` (an included file holds only a targets list)",
         "RawTarget" => "a target map (name, checks, action)",
         "RawCheck" => return format!("a check map (one of {})", super::validate::kinds_text()),
         "RawPolicy" => "a policy map (fail_threshold, restart_cooldown_seconds, ...)",
@@ -1071,6 +1072,7 @@ mod tests {
             "RawWebhook",
             "RawHeartbeat",
             "RawMetrics",
+            "RawIncluded",
         ] {
             let d = describe_struct(name, &[]);
             assert!(!d.contains("Raw") && d.len() > 5, "{name}: {d}");
@@ -1088,7 +1090,7 @@ mod tests {
             "targets[0].nmae: unknown field `nmae`: did you mean `name`?\n\
              targets[0].checks[0].tcp_port: `tcp_port` is given twice in the same map: keep one\n\
              targets[0].action.exec.strt: unknown field `strt`: did you mean `start`?\n\
-             foo: unknown field `foo`, expected one of `interval_seconds`, `timeout_seconds`, `log_level`, `state_file`, `lock_file`, `max_parallel`, `systemctl_path`, `docker_socket`, `default_policy`, `targets`, `reminder_every_seconds`, `notify`, `heartbeat`, `metrics`"
+             foo: unknown field `foo`, expected one of `interval_seconds`, `timeout_seconds`, `log_level`, `state_file`, `lock_file`, `max_parallel`, `systemctl_path`, `docker_socket`, `default_policy`, `targets`, `reminder_every_seconds`, `notify`, `heartbeat`, `metrics`, `include`"
         );
     }
 

@@ -8,6 +8,8 @@
 //!   directory up to `/`, of the path as given and as resolved): whoever can change it runs
 //!   commands as root. The caller decides what that means (`check`/`run` refuse, `test-config`
 //!   warns).
+//! - Files the config includes (`include:`) are read by the same rules ([`Role::Included`]),
+//!   and so are the directories an include glob reads ([`dir_writable_by_others`]).
 
 use std::fs::{File, Metadata};
 use std::io::Read;
@@ -26,19 +28,44 @@ pub fn kind_of(m: &Metadata) -> &'static str {
 /// The config's text and who else could change it.
 pub struct ConfigFile {
     pub text: String,
-    /// One message per way someone other than root could change the config (as root only).
+    /// One message per way someone other than root could change the config (as root only;
+    /// always empty for an included file: see [`included_writable_by_others`]).
     pub writable_by_others: Vec<String>,
+    /// Device and inode: the same file reached by two paths is read once.
+    pub id: (u64, u64),
+    /// What `fstat` said of the file that was read.
+    pub meta: Metadata,
+}
+
+/// Which file is read: the config given with `-c`, or one it includes. Only the messages
+/// differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Config,
+    Included,
 }
 
 /// Read the config at `path`. The error is the full message, starting with the path.
 pub fn read(path: &Path) -> Result<ConfigFile, String> {
+    read_as(path, Role::Config)
+}
+
+/// Read the config or an included file at `path` (see [`Role`]).
+pub fn read_as(path: &Path, role: Role) -> Result<ConfigFile, String> {
     let shown = path.display();
+    let what = match role {
+        Role::Config => "config",
+        Role::Included => "included file",
+    };
     let cannot = |e: &std::io::Error| {
-        match e.kind() {
-        std::io::ErrorKind::NotFound => format!(
+        match (e.kind(), role) {
+        (std::io::ErrorKind::NotFound, Role::Config) => format!(
             "{shown}: config file not found: create it (the README's Configuration section shows one) or pass -c FILE"
         ),
-        _ => format!("{shown}: cannot read config: {}", crate::util::os_error(e)),
+        (std::io::ErrorKind::NotFound, Role::Included) => format!(
+            "{shown}: cannot read included file: it is not there (a symlink to nothing, or it was removed while the config was read): remove it or fix the link"
+        ),
+        _ => format!("{shown}: cannot read {what}: {}", crate::util::os_error(e)),
     }
     };
     let file = File::options()
@@ -48,14 +75,20 @@ pub fn read(path: &Path) -> Result<ConfigFile, String> {
         .map_err(|e| cannot(&e))?;
     let meta = file.metadata().map_err(|e| cannot(&e))?;
     if !meta.is_file() {
-        return Err(format!(
-            "{shown}: cannot read config: is {}, not a regular file: give the path of the config file",
-            kind_of(&meta)
-        ));
+        return Err(match role {
+            Role::Config => format!(
+                "{shown}: cannot read config: is {}, not a regular file: give the path of the config file",
+                kind_of(&meta)
+            ),
+            Role::Included => format!(
+                "{shown}: cannot read included file: is {}, not a regular file: an include glob may only match regular files: move it away, or narrow the glob",
+                kind_of(&meta)
+            ),
+        });
     }
     let too_large = |size: u64| {
         format!(
-            "{shown}: config is too large: {} bytes, more than the {} MiB a config file may have \
+            "{shown}: {what} is too large: {} bytes, more than the {} MiB a config file may have \
              (5,000 targets take about 1 MiB): is this the right file?",
             size,
             MAX_CONFIG_BYTES >> 20
@@ -83,18 +116,19 @@ pub fn read(path: &Path) -> Result<ConfigFile, String> {
             .map_or(0, |i| i + 1);
         let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
         format!(
-            "{shown}: cannot read config: it is not UTF-8 text: byte 0x{:02x} is not UTF-8; save the file as UTF-8 (line {line}, column {column})",
+            "{shown}: cannot read {what}: it is not UTF-8 text: byte 0x{:02x} is not UTF-8; save the file as UTF-8 (line {line}, column {column})",
             bytes.get(at).copied().unwrap_or_default()
         )
     })?;
-    let writable_by_others = if nix::unistd::geteuid().is_root() {
-        writable_by_others(path, &meta)
-    } else {
-        Vec::new()
+    let writable_by_others = match role {
+        Role::Config if nix::unistd::geteuid().is_root() => writable_by_others(path, &meta),
+        _ => Vec::new(),
     };
     Ok(ConfigFile {
         text,
         writable_by_others,
+        id: (meta.dev(), meta.ino()),
+        meta,
     })
 }
 
@@ -138,6 +172,17 @@ pub fn writable_by_others(path: &Path, file: &Metadata) -> Vec<String> {
             group_name(file.gid())
         ));
     }
+    let replace = "whoever can write there can replace the config, whose commands run as root";
+    let chown_hint = ", or keep the config in a root-owned directory such as /etc/neon-watchdog";
+    for d in &dirs_above(path) {
+        out.extend(dir_problems(&shown.to_string(), d, replace, chown_hint));
+    }
+    out
+}
+
+/// Every directory above `path`, up to `/`, of the path as given and as resolved through
+/// symlinks (given first).
+pub fn dirs_above(path: &Path) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = Vec::new();
     let given = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let resolved = std::fs::canonicalize(path).ok();
@@ -148,30 +193,101 @@ pub fn writable_by_others(path: &Path, file: &Metadata) -> Vec<String> {
             }
         }
     }
-    let replace = "whoever can write there can replace the config, whose commands run as root";
-    for d in &dirs {
-        let Ok(m) = std::fs::metadata(d) else {
-            continue;
-        };
-        let dm = m.mode() & 0o7777;
-        let sticky = dm & 0o1000 != 0;
-        let ds = d.display();
-        if m.uid() != 0 {
-            out.push(format!(
-                "{shown}: directory {ds} is owned by {}, not root: {replace}; fix: chown root {ds}, or keep the config in a root-owned directory such as /etc/neon-watchdog",
-                user_name(m.uid())
-            ));
+    dirs
+}
+
+/// Who else than root could change directory `d`: one message each, starting with `prefix`.
+/// `replace` says what that allows; `chown_hint` follows the owner's fix.
+fn dir_problems(prefix: &str, d: &Path, replace: &str, chown_hint: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(m) = std::fs::metadata(d) else {
+        return out;
+    };
+    let dm = m.mode() & 0o7777;
+    let sticky = dm & 0o1000 != 0;
+    let ds = d.display();
+    if m.uid() != 0 {
+        out.push(format!(
+            "{prefix}: directory {ds} is owned by {}, not root: {replace}; fix: chown root {ds}{chown_hint}",
+            user_name(m.uid())
+        ));
+    }
+    if dm & 0o002 != 0 && !sticky {
+        out.push(format!(
+            "{prefix}: directory {ds} is writable by everyone (mode {dm:04o}, no sticky bit): {replace}; fix: chmod go-w {ds}"
+        ));
+    }
+    if dm & 0o020 != 0 && m.gid() != 0 && !sticky {
+        out.push(format!(
+            "{prefix}: directory {ds} is writable by {} (mode {dm:04o}): {replace}; fix: chmod go-w {ds}",
+            group_name(m.gid())
+        ));
+    }
+    out
+}
+
+const REPLACE_INCLUDED: &str =
+    "whoever can write there can add or replace included files, whose commands run as root";
+
+/// Like [`writable_by_others`], for a file the config includes (`file` is its fstat): the file
+/// itself, and the directories above it (as given and as resolved) not yet in `seen` (the
+/// main config's, and those of files and globs already looked at: each directory is reported
+/// once).
+pub fn included_writable_by_others(
+    path: &Path,
+    file: &Metadata,
+    seen: &mut Vec<PathBuf>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let shown = path.display();
+    let runs = "whoever can change it runs commands as root";
+    let mode = file.mode() & 0o7777;
+    if file.uid() != 0 {
+        out.push(format!(
+            "{shown}: the included file is owned by {}, not root: {runs}; fix: chown root {shown}",
+            user_name(file.uid())
+        ));
+    }
+    if mode & 0o002 != 0 {
+        out.push(format!(
+            "{shown}: the included file is writable by everyone (mode {mode:04o}): {runs}; fix: chmod go-w {shown}"
+        ));
+    }
+    if mode & 0o020 != 0 && file.gid() != 0 {
+        out.push(format!(
+            "{shown}: the included file is writable by {} (mode {mode:04o}): {runs}; fix: chmod go-w {shown}",
+            group_name(file.gid())
+        ));
+    }
+    for d in dirs_above(path) {
+        if !seen.contains(&d) {
+            out.extend(dir_problems(&shown.to_string(), &d, REPLACE_INCLUDED, ""));
+            seen.push(d);
         }
-        if dm & 0o002 != 0 && !sticky {
-            out.push(format!(
-                "{shown}: directory {ds} is writable by everyone (mode {dm:04o}, no sticky bit): {replace}; fix: chmod go-w {ds}"
-            ));
+    }
+    out
+}
+
+/// Who else than root could change directory `dir`, which the include glob `glob` reads (and
+/// every directory above it, as given and as resolved), skipping those in `seen`: whoever can
+/// write there can drop a file the glob matches.
+pub fn dir_writable_by_others(glob: &str, dir: &Path, seen: &mut Vec<PathBuf>) -> Vec<String> {
+    let mut out = Vec::new();
+    let given = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let resolved = std::fs::canonicalize(dir).ok();
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for p in std::iter::once(given).chain(resolved) {
+        for d in p.ancestors() {
+            if !d.as_os_str().is_empty() && !dirs.iter().any(|x| x == d) {
+                dirs.push(d.to_path_buf());
+            }
         }
-        if dm & 0o020 != 0 && m.gid() != 0 && !sticky {
-            out.push(format!(
-                "{shown}: directory {ds} is writable by {} (mode {dm:04o}): {replace}; fix: chmod go-w {ds}",
-                group_name(m.gid())
-            ));
+    }
+    let prefix = format!("include {glob:?}");
+    for d in dirs {
+        if !seen.contains(&d) {
+            out.extend(dir_problems(&prefix, &d, REPLACE_INCLUDED, ""));
+            seen.push(d);
         }
     }
     out

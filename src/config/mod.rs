@@ -5,6 +5,7 @@
 mod de;
 pub mod env;
 mod file;
+mod include;
 mod locate;
 pub mod model;
 pub mod raw;
@@ -12,6 +13,7 @@ pub mod validate;
 
 pub use de::{MAX_TEXT, MAX_VALUES};
 pub use file::MAX_CONFIG_BYTES;
+pub use include::{MAX_INCLUDED_FILES, MAX_INCLUDED_TARGETS};
 pub use model::*;
 pub use validate::Issue;
 
@@ -23,9 +25,10 @@ pub struct Loaded {
     pub config: Config,
     pub warnings: Vec<String>,
     /// As root: one message per way someone other than root could change the config file
-    /// (the file or a directory above it writable by others, or not owned by root). Its
-    /// commands run as root: `check` and `run` refuse such a config, `test-config` warns.
-    /// Always empty for a config parsed from text.
+    /// (the file or a directory above it writable by others, or not owned by root), or a file
+    /// it includes, or a directory an include glob reads. Its commands run as root: `check`
+    /// and `run` refuse such a config, `test-config` warns. For a config parsed from text,
+    /// only what concerns the files it includes.
     pub writable_by_others: Vec<String>,
 }
 
@@ -61,31 +64,119 @@ pub fn load(path: &Path) -> Result<Loaded, String> {
         config_dir,
     };
     let mut loaded = parse(path, &file.text, &env)?;
+    let included = std::mem::take(&mut loaded.writable_by_others);
     loaded.writable_by_others = file.writable_by_others;
+    loaded.writable_by_others.extend(included);
     Ok(loaded)
 }
 
-/// Parse and validate `text` (the content of `path`).
+/// Whether `text` holds anything but blank lines, comments and `---`.
+fn meaningful(text: &str) -> bool {
+    text.lines()
+        .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#') && l.trim() != "---")
+}
+
+/// Parse and validate `text` (the content of `path`), with the files it includes.
 pub fn parse(path: &Path, text: &str, env: &validate::Env) -> Result<Loaded, String> {
     let file = path.display();
     // a UTF-8 byte-order mark (editors on Windows write one) is not content
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let meaningful = text
-        .lines()
-        .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#') && l.trim() != "---");
-    if !meaningful {
+    if !meaningful(text) {
         return Err(format!(
             "{file}: config is empty: it needs at least a `targets:` list (the README's Configuration section shows one)"
         ));
     }
     let format = format_of(path, text);
-    let raw: raw::RawConfig = match format {
+    let mut raw: raw::RawConfig = read_raw(&file, text, format, None)?;
+    let includes = match raw.include.take() {
+        Some(globs) => {
+            let at_line = |p: &str, msg: &str| {
+                render(
+                    &file,
+                    text,
+                    format,
+                    &Issue {
+                        path: p.to_string(),
+                        message: msg.to_string(),
+                        file: None,
+                    },
+                )
+            };
+            Some(include::expand(path, &globs.0, env.is_root, &at_line)?)
+        }
+        None => None,
+    };
+    let used = includes.as_ref().is_some_and(|x| !x.globs.is_empty());
+    let (mut files, globs, writable_by_others) = match includes {
+        Some(x) => (x.files, x.globs, x.writable_by_others),
+        None => Default::default(),
+    };
+    let targets: Vec<validate::TargetsFile> = files
+        .iter_mut()
+        .map(|f| validate::TargetsFile {
+            path: f.path.clone(),
+            targets: std::mem::take(&mut f.targets),
+        })
+        .collect();
+    // the text and format of a file by its name in an issue (None: the config itself)
+    let source = |of: Option<&Path>| -> (String, &str, Format) {
+        match of.and_then(|p| files.iter().find(|f| f.path == p)) {
+            Some(f) => (f.path.display().to_string(), f.text.as_str(), f.format),
+            None => (file.to_string(), text, format),
+        }
+    };
+    let line_of = |of: Option<&Path>, p: &str| {
+        let (_, text, format) = source(of);
+        (format == Format::Yaml)
+            .then(|| locate::line_of(text, p))
+            .flatten()
+    };
+    let included = validate::Included {
+        used,
+        files: targets,
+        line_of: &line_of,
+    };
+    let shown = |i: &Issue| {
+        let (name, text, format) = source(i.file.as_deref());
+        render(&name, text, format, i)
+    };
+    match validate::validate(raw, included, path, env) {
+        Ok((mut config, warnings)) => {
+            config.includes = globs;
+            Ok(Loaded {
+                warnings: warnings.iter().map(shown).collect(),
+                config,
+                writable_by_others,
+            })
+        }
+        Err(issues) => Err(issues.iter().map(shown).collect::<Vec<_>>().join("\n")),
+    }
+}
+
+/// Parse `text` into the raw struct `T` (stage one). `top_key` words the message of an
+/// unknown top-level key (an included file's), instead of the generic one.
+fn read_raw<T: for<'de> serde::Deserialize<'de>>(
+    file: &impl std::fmt::Display,
+    text: &str,
+    format: Format,
+    top_key: Option<&dyn Fn(&str) -> String>,
+) -> Result<T, String> {
+    fn reword<E>(f: &mut de::Failure<E>, top_key: Option<&dyn Fn(&str) -> String>) {
+        let Some(top_key) = top_key else { return };
+        for k in &mut f.keys {
+            if !k.path.contains(['.', '[']) && k.message.starts_with("unknown field") {
+                k.message = top_key(&k.path);
+            }
+        }
+    }
+    match format {
         Format::Yaml => {
-            de::deserialize(serde_yaml::Deserializer::from_str(text), false).map_err(|f| {
-                failure(&file, text, format, f, |path, e| {
-                    yaml_error(&file, text, path, e)
+            de::deserialize(serde_yaml::Deserializer::from_str(text), false).map_err(|mut f| {
+                reword(&mut f, top_key);
+                failure(file, text, format, f, |path, e| {
+                    yaml_error(file, text, path, e)
                 })
-            })?
+            })
         }
         Format::Json => {
             let mut d = serde_json::Deserializer::from_str(text);
@@ -96,27 +187,13 @@ pub fn parse(path: &Path, text: &str, env: &validate::Env) -> Result<Loaded, Str
                     error: Some((String::new(), e)),
                 }),
             });
-            raw.map_err(|f| {
-                failure(&file, text, format, f, |path, e| {
-                    json_error(&file, path, text, e)
+            raw.map_err(|mut f| {
+                reword(&mut f, top_key);
+                failure(file, text, format, f, |path, e| {
+                    json_error(file, path, text, e)
                 })
-            })?
+            })
         }
-    };
-    match validate::validate(raw, path, env) {
-        Ok((config, warnings)) => Ok(Loaded {
-            warnings: warnings
-                .iter()
-                .map(|w| render(&file, text, format, w))
-                .collect(),
-            config,
-            writable_by_others: Vec::new(),
-        }),
-        Err(issues) => Err(issues
-            .iter()
-            .map(|i| render(&file, text, format, i))
-            .collect::<Vec<_>>()
-            .join("\n")),
     }
 }
 

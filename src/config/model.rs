@@ -28,6 +28,37 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Masks every `${NAME}` value this config expanded.
     pub redactor: Redactor,
+    /// The `include:` globs, in order, and the files each matched (empty: no `include:`).
+    pub includes: Vec<IncludeGlob>,
+}
+
+/// One `include:` glob and what it matched, for `test-config` and the debug log.
+#[derive(Debug, Clone, Default)]
+pub struct IncludeGlob {
+    pub pattern: String,
+    /// The files read, in the order read.
+    pub files: Vec<PathBuf>,
+    /// What the glob matched but was not read, and why (a hidden file, an editor or package
+    /// manager leftover, the config itself, a file another glob already included).
+    pub skipped: Vec<(PathBuf, &'static str)>,
+}
+
+/// Where a target is defined: its file and its index in that file's `targets:` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The file as messages show it: the config as given with `-c`, or an included file (its
+    /// glob joined to the config's directory).
+    pub file: PathBuf,
+    /// Whether `file` is an included file (not the config itself).
+    pub included: bool,
+    pub index: usize,
+}
+
+impl Origin {
+    /// The target's field path within its file: `targets[2]`.
+    pub fn path(&self) -> String {
+        format!("targets[{}]", self.index)
+    }
 }
 
 impl Config {
@@ -77,6 +108,8 @@ pub struct Target {
     /// Checked at most this often (`interval_seconds:` of the target), when the timer ticks
     /// more often; `None`: every pass.
     pub interval: Option<Duration>,
+    /// Where it is defined (the config or an included file), for messages.
+    pub origin: Origin,
 }
 
 /// `on_give_up: {exec: [argv...]}`: isolate, page, open a ticket.

@@ -29,6 +29,42 @@ pub struct RawConfig {
     pub notify: Option<Vec<RawNotifier>>,
     pub heartbeat: Option<RawHeartbeat>,
     pub metrics: Option<RawMetrics>,
+    /// Globs of files whose targets are added (`include.rs`).
+    pub include: Option<IncludeSpec>,
+}
+
+/// An included file: a `targets:` list and nothing else (`include.rs` words any other key).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIncluded {
+    pub targets: Option<Vec<RawTarget>>,
+}
+
+/// `include: [conf.d/*.yml, ...]`, or one glob as a string.
+#[derive(Debug, Clone, Default)]
+pub struct IncludeSpec(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for IncludeSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = IncludeSpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of globs, e.g. [\"conf.d/*.yml\"]")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<IncludeSpec, E> {
+                Ok(IncludeSpec(vec![v.to_string()]))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<IncludeSpec, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    out.push(s);
+                }
+                Ok(IncludeSpec(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// One notifier: exactly one of `webhook:` / `exec:`, and the events it takes.

@@ -25,6 +25,26 @@ use std::time::Duration;
 pub struct Issue {
     pub path: String,
     pub message: String,
+    /// The included file the path is in (as messages show it); None: the config itself.
+    pub file: Option<PathBuf>,
+}
+
+/// The targets of one included file, read and parsed (`include.rs`).
+pub struct TargetsFile {
+    /// The file as messages show it.
+    pub path: PathBuf,
+    pub targets: Vec<RawTarget>,
+}
+
+/// What `include:` added to the config's own targets.
+pub struct Included<'a> {
+    /// `include:` was given: the config's own `targets:` may be absent or empty (the targets
+    /// come from the included files, of which there may be none yet).
+    pub used: bool,
+    pub files: Vec<TargetsFile>,
+    /// The line of a field path in a file (None: the config itself), for messages about one
+    /// target that point at another.
+    pub line_of: &'a dyn Fn(Option<&Path>, &str) -> Option<usize>,
 }
 
 /// Where defaults that depend on the machine come from (injected so tests are deterministic).
@@ -46,6 +66,10 @@ struct Ctx<'a> {
     systemctl_path: String,
     /// The top-level `docker_socket`, default of docker checks and actions.
     docker_socket: PathBuf,
+    /// The included file whose targets are being validated (None: the config itself): its
+    /// issues are reported against it, and its relative paths resolve against its directory.
+    file: Option<PathBuf>,
+    dir: Option<PathBuf>,
 }
 
 impl Ctx<'_> {
@@ -53,6 +77,26 @@ impl Ctx<'_> {
         self.issues.push(Issue {
             path: path.into(),
             message: message.into(),
+            file: self.file.clone(),
+        });
+    }
+
+    /// A problem of the target defined at `origin` (`field`: `.name`, `.checks[0]`, or ""),
+    /// reported against its file, whichever file is being validated: for rules across
+    /// targets, checked once all are read.
+    fn err_at(&mut self, origin: &Origin, field: &str, message: impl Into<String>) {
+        self.issues.push(Issue {
+            path: format!("{}{field}", origin.path()),
+            message: message.into(),
+            file: origin.included.then(|| origin.file.clone()),
+        });
+    }
+
+    fn warn_at(&mut self, origin: &Origin, field: &str, message: impl Into<String>) {
+        self.warnings.push(Issue {
+            path: format!("{}{field}", origin.path()),
+            message: message.into(),
+            file: origin.included.then(|| origin.file.clone()),
         });
     }
 
@@ -60,6 +104,7 @@ impl Ctx<'_> {
         self.warnings.push(Issue {
             path: path.into(),
             message: message.into(),
+            file: self.file.clone(),
         });
     }
 
@@ -87,6 +132,13 @@ impl Ctx<'_> {
                 None
             }
         }
+    }
+
+    /// Where relative paths resolve: the directory of the file being validated.
+    fn base_dir(&self) -> PathBuf {
+        self.dir
+            .clone()
+            .unwrap_or_else(|| self.env.config_dir.clone())
     }
 
     /// `v` as people read it in a message: quoted, with every `${NAME}` value expanded so far
@@ -197,7 +249,7 @@ impl Ctx<'_> {
             return None;
         }
         if !out[0].starts_with('/') && out[0].contains('/') {
-            let base = base.unwrap_or(&self.env.config_dir);
+            let base = base.map_or_else(|| self.base_dir(), Path::to_path_buf);
             let rel: PathBuf = Path::new(&out[0])
                 .components()
                 .filter(|c| !matches!(c, std::path::Component::CurDir))
@@ -238,7 +290,7 @@ impl Ctx<'_> {
         Some(if p.is_absolute() {
             p
         } else {
-            self.env.config_dir.join(p)
+            self.base_dir().join(p)
         })
     }
 }
@@ -292,6 +344,7 @@ pub const MAX_NAME_CHARS: usize = 100;
 /// carries warnings (things that will work but probably not as meant).
 pub fn validate(
     raw: RawConfig,
+    included: Included,
     source: &Path,
     env: &Env,
 ) -> Result<(Config, Vec<Issue>), Vec<Issue>> {
@@ -303,6 +356,8 @@ pub fn validate(
         check_timeout: 5,
         systemctl_path: "systemctl".to_string(),
         docker_socket: PathBuf::from("/var/run/docker.sock"),
+        file: None,
+        dir: None,
     };
 
     let interval = cx.seconds("interval_seconds", raw.interval_seconds, 30, 1);
@@ -359,39 +414,80 @@ pub fn validate(
     );
 
     let mut targets = Vec::new();
-    // each target's path in the config, for messages about it
-    let mut paths: Vec<String> = Vec::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    match raw.targets {
-        None => cx.err("targets", "is missing: list at least one target to watch"),
-        Some(ts) if ts.is_empty() => {
-            cx.err("targets", "is empty: list at least one target to watch")
+    let own = match raw.targets {
+        None if !included.used => {
+            cx.err("targets", "is missing: list at least one target to watch");
+            Vec::new()
         }
-        Some(ts) => {
-            for (i, t) in ts.into_iter().enumerate() {
-                let p = format!("targets[{i}]");
-                if let Some(name) = t.name.as_deref() {
-                    if let Some(first) = seen.get(name) {
-                        cx.err(
-                            format!("{p}.name"),
-                            format!("{name:?} is already the name of targets[{first}]: names must be unique"),
-                        );
+        Some(ts) if ts.is_empty() && !included.used => {
+            cx.err("targets", "is empty: list at least one target to watch");
+            Vec::new()
+        }
+        ts => ts.unwrap_or_default(),
+    };
+    let files = std::iter::once((None, own)).chain(
+        included
+            .files
+            .into_iter()
+            .map(|f| (Some(f.path), f.targets)),
+    );
+    let mut seen: HashMap<String, Origin> = HashMap::new();
+    for (file, ts) in files {
+        cx.dir = file.as_ref().map(|f| {
+            let dir = f.parent().unwrap_or(Path::new(""));
+            std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
+        });
+        cx.file = file.clone();
+        for (i, t) in ts.into_iter().enumerate() {
+            let origin = Origin {
+                file: file.clone().unwrap_or_else(|| source.to_path_buf()),
+                included: file.is_some(),
+                index: i,
+            };
+            let p = origin.path();
+            if let Some(name) = t.name.as_deref() {
+                if let Some(first) = seen.get(name) {
+                    let message = if first.file == origin.file {
+                        format!(
+                            "{name:?} is already the name of {}: names must be unique",
+                            first.path()
+                        )
                     } else {
-                        seen.insert(name.to_string(), i);
-                    }
+                        let in_file = first.included.then_some(first.file.as_path());
+                        let line = (included.line_of)(in_file, &format!("{}.name", first.path()))
+                            .map(|l| format!(", line {l}"))
+                            .unwrap_or_default();
+                        format!(
+                            "{name:?} is already the name of a target in {} ({}{line}): names must be unique across the config and the files it includes; rename one of them",
+                            first.file.display(),
+                            first.path()
+                        )
+                    };
+                    cx.err_at(&origin, ".name", message);
+                } else {
+                    seen.insert(name.to_string(), origin.clone());
                 }
-                if let Some(t) = target(&mut cx, &p, t, default_policy) {
-                    targets.push(t);
-                    paths.push(p);
-                }
+            }
+            if let Some(t) = target(&mut cx, &p, t, default_policy, origin) {
+                targets.push(t);
             }
         }
     }
-    dependency_graph(&mut cx, &targets, &paths, &seen);
-    for (t, p) in targets.iter().zip(&paths) {
+    cx.file = None;
+    cx.dir = None;
+    if included.used && targets.is_empty() && cx.issues.is_empty() {
+        cx.warn(
+            "include",
+            "no target to watch: the config has none of its own and the included files hold none (yet); passes check nothing until a file with targets is added",
+        );
+    }
+    dependency_graph(&mut cx, &targets, &seen);
+    for t in &targets {
         if t.interval.is_some_and(|i| i < interval) {
-            cx.warn(
-                format!("{p}.interval_seconds"),
+            let origin = t.origin.clone();
+            cx.warn_at(
+                &origin,
+                ".interval_seconds",
                 format!(
                     "is shorter than interval_seconds ({}s): the target is checked on every pass, not more often",
                     interval.as_secs()
@@ -447,6 +543,7 @@ pub fn validate(
                 Issue {
                     path: i.path,
                     message,
+                    file: i.file,
                 }
             })
             .collect()
@@ -482,6 +579,7 @@ pub fn validate(
         heartbeat,
         metrics,
         redactor,
+        includes: Vec::new(),
     };
     Ok((config, cx.warnings))
 }
@@ -588,7 +686,13 @@ fn policy(cx: &mut Ctx, p: &str, raw: Option<&RawPolicy>, base: Policy) -> Polic
     }
 }
 
-fn target(cx: &mut Ctx, p: &str, t: RawTarget, default_policy: Policy) -> Option<Target> {
+fn target(
+    cx: &mut Ctx,
+    p: &str,
+    t: RawTarget,
+    default_policy: Policy,
+    origin: Origin,
+) -> Option<Target> {
     let before = cx.issues.len();
     let name = match t.name {
         None => {
@@ -687,6 +791,7 @@ fn target(cx: &mut Ctx, p: &str, t: RawTarget, default_policy: Policy) -> Option
         on_give_up,
         depends_on,
         interval,
+        origin,
     })
 }
 
@@ -715,33 +820,25 @@ fn depends_on(cx: &mut Ctx, p: &str, name: &str, deps: Vec<String>) -> Vec<Strin
     out
 }
 
-/// Every `depends_on:` names a target of the config, and no target depends on itself through
-/// others (`a -> b -> a`): a cycle would hold every action in it forever once one is down.
-/// `paths[i]` is the path of `targets[i]` in the config (for messages).
-/// `named` holds every name given, also of targets with errors of their own (not reported
-/// again as unknown).
-fn dependency_graph(
-    cx: &mut Ctx,
-    targets: &[Target],
-    paths: &[String],
-    named: &HashMap<String, usize>,
-) {
+/// Every `depends_on:` names a target of the config (or of a file it includes), and no
+/// target depends on itself through others (`a -> b -> a`): a cycle would hold every action
+/// in it forever once one is down. `named` holds every name given, also of targets with
+/// errors of their own (not reported again as unknown).
+fn dependency_graph(cx: &mut Ctx, targets: &[Target], named: &HashMap<String, Origin>) {
     let index: HashMap<&str, usize> = targets
         .iter()
         .enumerate()
         .map(|(i, t)| (t.name.as_str(), i))
         .collect();
-    for (t, p) in targets.iter().zip(paths) {
+    for t in targets {
         for (j, d) in t.depends_on.iter().enumerate() {
             if !named.contains_key(d.as_str()) {
                 let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
                 let hint = super::de::suggest(d, &names)
                     .map(|c| format!(" (did you mean {c:?}?)"))
                     .unwrap_or_default();
-                cx.err(
-                    format!("{p}.depends_on[{j}]"),
-                    format!("{} is not the name of a target{hint}", cx.show(d)),
-                );
+                let message = format!("{} is not the name of a target{hint}", cx.show(d));
+                cx.err_at(&t.origin, &format!(".depends_on[{j}]"), message);
             }
         }
     }
@@ -785,13 +882,12 @@ fn dependency_graph(
                         .collect();
                     names.push(targets[to].name.as_str());
                     let (_, j) = stack[stack.len() - 1];
-                    cx.err(
-                        format!("{}.depends_on[{}]", paths[at], j - 1),
-                        format!(
-                            "makes a dependency cycle: {}; a cycle would hold every action in it while one is down: remove one of these dependencies",
-                            names.join(" -> ")
-                        ),
+                    let message = format!(
+                        "makes a dependency cycle: {}; a cycle would hold every action in it while one is down: remove one of these dependencies",
+                        names.join(" -> ")
                     );
+                    let origin = targets[at].origin.clone();
+                    cx.err_at(&origin, &format!(".depends_on[{}]", j - 1), message);
                 }
                 Mark::Done => {}
             }

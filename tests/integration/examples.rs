@@ -38,6 +38,29 @@ fn test_config_accepts_every_example() {
     }
 }
 
+/// examples/include.yml reads every file of examples/conf.d (a file added there that its glob
+/// does not match, or that does not parse, fails here), in name order, each target's file named.
+#[test]
+fn include_example_reads_every_file_of_its_conf_d() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut dropped: Vec<String> = std::fs::read_dir(dir.join("conf.d"))
+        .unwrap_or_else(|e| panic!("cannot read examples/conf.d: {e}"))
+        .map(|e| format!("conf.d/{}", e.unwrap().file_name().to_string_lossy()))
+        .collect();
+    dropped.sort();
+    assert!(dropped.len() >= 2, "examples/conf.d: {dropped:?}");
+    let path = dir.join("include.yml").display().to_string();
+    let out = Test::new().run_bare(&["test-config", "-c", &path]);
+    out.assert_code(0).assert_stdout_contains(&format!(
+        "include \"conf.d/*.yml\": {} files, read in this order: {}\n",
+        dropped.len(),
+        dropped.join(", ")
+    ));
+    for f in &dropped {
+        out.assert_stdout_contains(&format!(" (from {f})\n"));
+    }
+}
+
 /// The body of the summary (everything after its first line, which names the file).
 fn summary_body(path: &Path) -> String {
     let out = Test::new().run_bare(&["test-config", "-c", &path.display().to_string()]);
