@@ -585,15 +585,8 @@ fn http(cx: &mut Ctx, p: &str, c: RawCheck) -> Option<HttpCheck> {
                 format!("{p}.ca_file"),
                 "is set with tls_verify: false: choose one (ca_file verifies against that CA)",
             );
-        } else if let Err(e) = std::fs::metadata(f) {
-            cx.warn(
-                format!("{p}.ca_file"),
-                format!(
-                    "{} cannot be read ({}): the check will fail until it can",
-                    f.display(),
-                    crate::util::os_error(&e)
-                ),
-            );
+        } else {
+            ca_file_warnings(cx, &format!("{p}.ca_file"), f);
         }
     }
     if url.starts_with("http://") && (c.tls_verify.is_some() || ca_file.is_some()) {
@@ -628,6 +621,52 @@ fn http(cx: &mut Ctx, p: &str, c: RawCheck) -> Option<HttpCheck> {
         ca_file,
         max_body_bytes,
     })
+}
+
+/// What can be told of a `ca_file` when the config is loaded: it cannot be read now, or is not
+/// a regular file (the check fails until it is), or, as root, others than root could change it
+/// and so choose which certificates pass.
+fn ca_file_warnings(cx: &mut Ctx, p: &str, f: &std::path::Path) {
+    use std::os::unix::fs::MetadataExt;
+    let shown = cx.masked(&f.display().to_string());
+    match std::fs::metadata(f) {
+        Err(e) => cx.warn(
+            p,
+            format!(
+                "{shown} cannot be read ({}): the check will fail until it can",
+                crate::util::os_error(&e)
+            ),
+        ),
+        Ok(m) if !m.is_file() => cx.warn(
+            p,
+            format!(
+                "{shown} is {}, not a regular file: the check will fail until it is a PEM file",
+                crate::files::kind(m.file_type())
+            ),
+        ),
+        Ok(m) if cx.env.is_root => {
+            let mode = m.mode() & 0o7777;
+            let others = if m.uid() != 0 {
+                Some(format!(
+                    "is owned by uid {}, not root; fix: chown root {shown}",
+                    m.uid()
+                ))
+            } else if mode & 0o002 != 0 || (mode & 0o020 != 0 && m.gid() != 0) {
+                Some(format!(
+                    "is writable by others than root (mode {mode:04o}); fix: chmod go-w {shown}"
+                ))
+            } else {
+                None
+            };
+            if let Some(o) = others {
+                cx.warn(
+                    p,
+                    format!("{shown} {o}: whoever can change it chooses which certificates the check trusts"),
+                );
+            }
+        }
+        Ok(_) => {}
+    }
 }
 
 #[cfg(test)]
