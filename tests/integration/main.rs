@@ -40,3 +40,4 @@ mod servers;
 mod state;
 mod systemd;
 mod systemd_unit;
+mod tls_cert;
