@@ -6,6 +6,7 @@
 //! statuses are responses, not errors, and the body is read up to a cap.
 
 use crate::util::{os_error, secs};
+use rustls::pki_types::CertificateDer;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
@@ -91,6 +92,42 @@ impl Resolver for FixedResolver {
     }
 }
 
+/// The largest `ca_file` read: Debian's whole bundle of public roots weighs about 220 KiB.
+pub const MAX_CA_FILE_BYTES: u64 = 4 << 20;
+
+/// The certificates of a `ca_file` (PEM), read under the rules for files the config names: a
+/// regular file (a FIFO never blocks the check, `/dev/zero` is never read), at most
+/// [`MAX_CA_FILE_BYTES`]. `Err` is a short reason naming the file (http and tls_cert checks).
+pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    use crate::files::ReadError;
+    use rustls::pki_types::pem::PemObject;
+    let shown = path.display();
+    let pem = crate::files::read_capped(path, MAX_CA_FILE_BYTES, true).map_err(|e| match e {
+        ReadError::Missing => format!("ca_file {shown} does not exist"),
+        ReadError::NotRegular(kind) => {
+            format!("ca_file {shown} is {kind}, not a regular file")
+        }
+        ReadError::TooLarge(n) => format!(
+            "ca_file {shown} is too large ({n} bytes, more than {} MiB): give a PEM file of CA certificates",
+            MAX_CA_FILE_BYTES >> 20
+        ),
+        ReadError::Io(e) => format!("cannot read ca_file {shown}: {e}"),
+    })?;
+    let mut certs = Vec::new();
+    for item in CertificateDer::pem_slice_iter(&pem) {
+        match item {
+            Ok(c) => certs.push(c),
+            Err(e) => return Err(format!("ca_file {shown} is not valid PEM: {e}")),
+        }
+    }
+    if certs.is_empty() {
+        return Err(format!(
+            "ca_file {shown} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+        ));
+    }
+    Ok(certs)
+}
+
 /// Send one request. `Err` is a short, user-facing reason.
 pub fn send(req: &Request) -> Result<Response, String> {
     let tls = match req.tls {
@@ -99,20 +136,10 @@ pub fn send(req: &Request) -> Result<Response, String> {
             .disable_verification(true)
             .build(),
         Tls::CaFile(path) => {
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("cannot read ca_file {}: {}", path.display(), os_error(&e)))?;
-            let certs: Vec<_> = ureq::tls::parse_pem(&pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                    _ => None,
-                })
+            let certs: Vec<_> = read_ca_file(path)?
+                .iter()
+                .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
                 .collect();
-            if certs.is_empty() {
-                return Err(format!(
-                    "ca_file {} holds no PEM certificate",
-                    path.display()
-                ));
-            }
             ureq::tls::TlsConfig::builder()
                 .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
                 .build()

@@ -572,9 +572,7 @@ pub fn alerts(
         next.last_alert = Some(now);
     } else if let (true, Some(every)) = (next.status.is_down(), reminder_every) {
         let last = next.last_alert.or(next.down_since);
-        let due = last.map_or(true, |t| {
-            now.duration_since(t).unwrap_or(Duration::ZERO) >= every
-        });
+        let due = last.is_none_or(|t| now.duration_since(t).unwrap_or(Duration::ZERO) >= every);
         if due && !every.is_zero() {
             let downtime = next.down_since.and_then(|t| now.duration_since(t).ok());
             out.push(Alert {

@@ -36,7 +36,7 @@ impl Notifier {
         });
         let ours = std::env::var("WATCHDOG_PID")
             .ok()
-            .map_or(true, |p| p.trim() == std::process::id().to_string());
+            .is_none_or(|p| p.trim() == std::process::id().to_string());
         let ping_every = std::env::var("WATCHDOG_USEC")
             .ok()
             .and_then(|u| u.trim().parse::<u64>().ok())

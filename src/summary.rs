@@ -104,6 +104,25 @@ fn include_lines(s: &mut String, c: &Config) {
     }
 }
 
+/// What a tls_cert check fails on, after defaults.
+fn tls_cert_details(t: &crate::config::TlsCertCheck) -> String {
+    let name = if t.server_name.parse::<std::net::IpAddr>().is_ok() {
+        format!("certificate must be for {} (IP: no SNI)", t.server_name)
+    } else {
+        format!("certificate must be for {} (also the SNI)", t.server_name)
+    };
+    let expiry = match t.min_days_left {
+        0 => "fails once expired".to_string(),
+        1 => "fails 1 day before expiry".to_string(),
+        n => format!("fails {n} days before expiry"),
+    };
+    let roots = match &t.ca_file {
+        Some(f) => format!("verified against {} only", f.display()),
+        None => "verified against the Mozilla roots".to_string(),
+    };
+    format!("{name}, {roots}, {expiry}")
+}
+
 /// The summary text (already redacted).
 /// The summary of `test-config`. `due`: the state file and the time, to say when targets
 /// with an interval of their own are next checked (None: the state could not be read).
@@ -249,8 +268,14 @@ pub fn render(c: &Config, due: Option<(&crate::state::StateFile, SystemTime)>) -
                 ch.check.describe(r),
                 ch.timeout.as_secs()
             );
-            if let crate::config::Check::Http(h) = &ch.check {
-                let _ = writeln!(s, "       {}", http_details(h));
+            match &ch.check {
+                crate::config::Check::Http(h) => {
+                    let _ = writeln!(s, "       {}", http_details(h));
+                }
+                crate::config::Check::TlsCert(t) => {
+                    let _ = writeln!(s, "       {}", tls_cert_details(t));
+                }
+                _ => {}
             }
         }
         let _ = writeln!(s, "  policy: {}", policy_line(&t.policy));

@@ -12,6 +12,7 @@ mod resources;
 mod system;
 mod systemd_unit;
 mod tcp;
+mod tls_cert;
 
 use crate::config::{Check, CheckSpec};
 use crate::policy::Verdict;
@@ -115,6 +116,10 @@ pub struct Figures {
     /// Host figures (system).
     pub load_per_core: Option<f64>,
     pub mem_used_percent: Option<f64>,
+    /// Whole days until the certificate expires, negative once it has (tls_cert).
+    pub days_left: Option<i64>,
+    /// The certificate's notAfter date, UTC: `2026-12-06` (tls_cert).
+    pub expires: Option<String>,
 }
 
 /// What checks of one pass share: the /proc snapshot (taken once per pass), the redactor
@@ -197,6 +202,7 @@ pub fn run(spec: &CheckSpec, cx: &PassContext) -> CheckResult {
             ok_exit_codes,
         } => command::check(argv, ok_exit_codes, spec.timeout, &cx.redactor),
         Check::Http(h) => http::check(h, spec.timeout),
+        Check::TlsCert(t) => tls_cert::check(t, spec.timeout),
         Check::Docker { container, socket } => docker::check(socket, container, spec.timeout),
         Check::SystemdUnit { unit, systemctl } => {
             systemd_unit::check(systemctl, unit, spec.timeout, &cx.redactor)

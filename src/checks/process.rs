@@ -40,7 +40,7 @@ trait OptRegex {
 
 impl OptRegex for Option<&regex::Regex> {
     fn is_none_or_match(&self, s: &str) -> bool {
-        self.map_or(true, |r| r.is_match(s))
+        self.is_none_or(|r| r.is_match(s))
     }
 }
 
@@ -50,7 +50,7 @@ trait OptUid {
 
 impl OptUid for Option<u32> {
     fn is_none_or_eq(&self, uid: Option<u32>) -> bool {
-        self.map_or(true, |want| uid == Some(want))
+        self.is_none_or(|want| uid == Some(want))
     }
 }
 

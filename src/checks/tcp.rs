@@ -9,31 +9,40 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 pub fn check(host: &str, port: u16, timeout: Duration) -> CheckResult {
-    let deadline = Instant::now() + timeout;
-    let addrs = match resolve(host, port, timeout) {
-        Ok(a) => a,
-        Err(e) => return CheckResult::fail(e),
-    };
+    match connect(host, port, timeout, Instant::now() + timeout) {
+        Ok((_, addr)) => CheckResult {
+            addr: Some(addr.to_string()),
+            ..CheckResult::ok()
+        },
+        Err(e) => CheckResult::fail(e),
+    }
+}
+
+/// A connection to `host:port` by `deadline` (`timeout` is what messages call it), trying
+/// every address the host resolves to. `Err` is the reason: `connection refused`, `timed out
+/// after 3s`, `cannot resolve db.local: ...` (tcp_port, tls_cert).
+pub(super) fn connect(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+    deadline: Instant,
+) -> Result<(TcpStream, SocketAddr), String> {
+    let addrs = resolve(host, port, timeout)?;
     let mut last = String::from("no address");
     for addr in addrs {
         let now = Instant::now();
         if now >= deadline {
-            return CheckResult::fail(format!("timed out after {}", secs(timeout)));
+            return Err(format!("timed out after {}", secs(timeout)));
         }
         match TcpStream::connect_timeout(&addr, deadline - now) {
-            Ok(_) => {
-                return CheckResult {
-                    addr: Some(addr.to_string()),
-                    ..CheckResult::ok()
-                }
-            }
+            Ok(s) => return Ok((s, addr)),
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                 last = format!("timed out after {}", secs(timeout));
             }
             Err(e) => last = os_error(&e),
         }
     }
-    CheckResult::fail(last)
+    Err(last)
 }
 
 fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Vec<SocketAddr>, String> {

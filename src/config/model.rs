@@ -166,6 +166,9 @@ pub enum Check {
     },
     /// An HTTP(S) request answers as expected.
     Http(Box<HttpCheck>),
+    /// A TLS server presents a certificate that verifies, names the server and does not
+    /// expire soon.
+    TlsCert(TlsCertCheck),
     /// A Docker container is running (and healthy if it has a HEALTHCHECK).
     Docker { container: String, socket: PathBuf },
     /// A systemd unit is active, and its main process really runs.
@@ -234,6 +237,21 @@ pub struct HttpCheck {
     pub max_body_bytes: u64,
 }
 
+/// `tls_cert: host:port`.
+#[derive(Debug, Clone)]
+pub struct TlsCertCheck {
+    pub host: String,
+    pub port: u16,
+    /// The name the certificate must be for (a DNS name or an IP address), sent as SNI when it
+    /// is a DNS name. Default: the host.
+    pub server_name: String,
+    /// FAIL when the certificate expires in fewer days than this.
+    pub min_days_left: u32,
+    /// Verify against the CA certificates in this PEM file only (default: the bundled Mozilla
+    /// roots).
+    pub ca_file: Option<PathBuf>,
+}
+
 impl Check {
     /// The check waits on something outside the watchdog (a command, a socket, an HTTP or
     /// Docker answer, systemctl): it runs on a thread of its own. The others read memory or
@@ -245,6 +263,7 @@ impl Check {
             Check::TcpPort { .. }
                 | Check::Command { .. }
                 | Check::Http(_)
+                | Check::TlsCert(_)
                 | Check::Docker { .. }
                 | Check::SystemdUnit { .. }
         )
@@ -257,6 +276,7 @@ impl Check {
             Check::TcpPort { .. } => "tcp_port",
             Check::Command { .. } => "command",
             Check::Http(_) => "http",
+            Check::TlsCert(_) => "tls_cert",
             Check::Docker { .. } => "docker",
             Check::SystemdUnit { .. } => "systemd_unit",
             Check::FileFresh { .. } => "file_fresh",
@@ -298,13 +318,7 @@ impl Check {
                 };
                 s + &limits.describe()
             }
-            Check::TcpPort { host, port } => {
-                if host.contains(':') {
-                    format!("tcp_port [{host}]:{port}")
-                } else {
-                    format!("tcp_port {host}:{port}")
-                }
-            }
+            Check::TcpPort { host, port } => format!("tcp_port {}", host_port(host, *port)),
             Check::Command { argv, .. } => format!("command {}", redactor.argv(argv)),
             Check::Http(h) => {
                 let mut s = format!(
@@ -314,6 +328,13 @@ impl Check {
                 );
                 if let Some(ip) = h.resolve {
                     s.push_str(&format!(" (via {ip})"));
+                }
+                s
+            }
+            Check::TlsCert(t) => {
+                let mut s = format!("tls_cert {}", host_port(&t.host, t.port));
+                if t.server_name != t.host {
+                    s.push_str(&format!(" (name {})", t.server_name));
                 }
                 s
             }
@@ -354,6 +375,15 @@ impl Check {
                 format!("system ({})", parts.join(", "))
             }
         }
+    }
+}
+
+/// `host:port`, `[::1]:port` for IPv6.
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }
 

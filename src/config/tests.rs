@@ -236,7 +236,7 @@ targets:
     let expected = [
         "c.yml: interval_seconds: must be 1 or more, got 0 (line 2)",
         "c.yml: max_parallel: must be 1 or more, got -1 (line 3)",
-        "c.yml: targets[0].checks: is empty: give at least one check (process_name, pid_file, tcp_port, command, http, docker, systemd_unit, file_fresh, disk_free, system) (line 6)",
+        "c.yml: targets[0].checks: is empty: give at least one check (process_name, pid_file, tcp_port, command, http, tls_cert, docker, systemd_unit, file_fresh, disk_free, system) (line 6)",
         "c.yml: targets[1].name: \"web\" is already the name of targets[0]: names must be unique (line 8)",
         "c.yml: targets[1].checks[0].tcp_port: \"localhost\" has no port: write host:port, e.g. 127.0.0.1:8080 (line 10)",
         "c.yml: targets[1].checks[1].command: is an empty list: give the program and its arguments, e.g. [\"/usr/bin/curl\", \"-fsS\", \"http://127.0.0.1/\"] (line 11)",
@@ -653,11 +653,11 @@ fn check_kind_lists_and_error_order() {
     };
     assert_eq!(
         err(&base("tcp")),
-        "c.yml: targets[0].checks[0]: invalid type: string \"tcp\", expected a check map (one of process_name, pid_file, tcp_port, command, http, docker, systemd_unit, file_fresh, disk_free, system) (line 4, column 9)"
+        "c.yml: targets[0].checks[0]: invalid type: string \"tcp\", expected a check map (one of process_name, pid_file, tcp_port, command, http, tls_cert, docker, systemd_unit, file_fresh, disk_free, system) (line 4, column 9)"
     );
     assert_eq!(
         err(&base("{timeout_seconds: 3}")),
-        "c.yml: targets[0].checks[0]: has no check kind: give one of process_name, pid_file, tcp_port, command, http, docker, systemd_unit, file_fresh, disk_free, system (line 4)"
+        "c.yml: targets[0].checks[0]: has no check kind: give one of process_name, pid_file, tcp_port, command, http, tls_cert, docker, systemd_unit, file_fresh, disk_free, system (line 4)"
     );
     // the first kind after the first one is blamed, kinds named in table order (not map order)
     assert_eq!(
@@ -738,4 +738,130 @@ fn malformed_urls_are_refused_without_quoting_their_path() {
         "{e}"
     );
     assert!(!e.contains("SEC RET"), "{e}");
+}
+
+#[test]
+fn tls_cert_checks_get_defaults_and_labels() {
+    let c = ok(r#"targets:
+  - name: web
+    checks:
+      - tls_cert: svc.example.com:443
+      - {tls_cert: "127.0.0.1:8443", server_name: svc.example.com, min_days_left: 0, ca_file: /etc/ssl/ca.pem}
+      - {tls_cert: "[::1]:8443"}
+      - {tls_cert: "10.0.0.1:443", server_name: "[fd00::1]", min_days_left: 3650}
+    action: none
+"#);
+    let r = &c.redactor;
+    let checks = &c.targets[0].checks;
+    let tls = |i: usize| match &checks[i].check {
+        Check::TlsCert(t) => t.clone(),
+        other => panic!("not a tls_cert check: {other:?}"),
+    };
+    let t = tls(0);
+    assert_eq!((t.host.as_str(), t.port), ("svc.example.com", 443));
+    assert_eq!(t.server_name, "svc.example.com");
+    assert_eq!(t.min_days_left, 14);
+    assert_eq!(t.ca_file, None);
+    assert_eq!(checks[0].label(r), "tls_cert svc.example.com:443");
+    assert!(checks[0].check.waits());
+    let t = tls(1);
+    assert_eq!(t.server_name, "svc.example.com");
+    assert_eq!(t.min_days_left, 0);
+    assert_eq!(t.ca_file.as_deref(), Some(Path::new("/etc/ssl/ca.pem")));
+    assert_eq!(
+        checks[1].label(r),
+        "tls_cert 127.0.0.1:8443 (name svc.example.com)"
+    );
+    assert_eq!(tls(2).server_name, "::1");
+    assert_eq!(checks[2].label(r), "tls_cert [::1]:8443");
+    assert_eq!(tls(3).server_name, "fd00::1");
+    assert_eq!(tls(3).min_days_left, 3650);
+}
+
+#[test]
+fn tls_cert_errors_name_the_field_and_line() {
+    let e = err(r#"targets:
+  - name: web
+    checks:
+      - tls_cert: "443"
+      - {tls_cert: "svc.example.com:99999"}
+      - {tls_cert: svc.example.com}
+      - {tls_cert: "svc.example.com:443", min_days_left: 3651}
+      - {tls_cert: "svc.example.com:443", min_days_left: -1}
+      - {tls_cert: "127.0.0.1:443", server_name: "bad name!"}
+      - {tls_cert: "bad host!:443"}
+      - {tcp_port: "127.0.0.1:443", server_name: svc.example.com, min_days_left: 3}
+      - {tcp_port: "127.0.0.1:443", ca_file: /etc/ca.pem}
+      - {tls_cert: "svc.example.com:443", ca_file: ca.pem, max_body_bytes: 10}
+    action: none
+"#);
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            "c.yml: targets[0].checks[0].tls_cert: \"443\" has no host: write host:port, e.g. svc.example.com:443 (the host is also the name the certificate must be for) (line 4)",
+            "c.yml: targets[0].checks[1].tls_cert: port 99999 is out of range 1..65535 (line 5)",
+            "c.yml: targets[0].checks[2].tls_cert: \"svc.example.com\" has no port: write host:port, e.g. svc.example.com:443 (line 6)",
+            "c.yml: targets[0].checks[3].min_days_left: 3651 is out of range 0..3650: give the days a certificate must still be valid, e.g. 14 (0: fail only when expired) (line 7)",
+            "c.yml: targets[0].checks[4].min_days_left: -1 is out of range 0..3650: give the days a certificate must still be valid, e.g. 14 (0: fail only when expired) (line 8)",
+            "c.yml: targets[0].checks[5].server_name: \"bad name!\" is not a DNS name or an IP address: give the name the certificate must be for (it is also sent as SNI), e.g. svc.example.com (line 9)",
+            "c.yml: targets[0].checks[6].tls_cert: the host \"bad host!\" is not a DNS name or an IP address a certificate can be for: give server_name, e.g. server_name: svc.example.com (line 10)",
+            "c.yml: targets[0].checks[7].min_days_left: is a modifier of tls_cert checks only (line 11)",
+            "c.yml: targets[0].checks[7].server_name: is a modifier of tls_cert checks only (line 11)",
+            "c.yml: targets[0].checks[8].ca_file: is a modifier of http and tls_cert checks only (line 12)",
+            "c.yml: targets[0].checks[9].max_body_bytes: is a modifier of http checks only (line 13)",
+        ]
+    );
+}
+
+/// As root, a ca_file others could change is a warning: whoever writes it chooses which
+/// certificates pass. Not an error: the file holds no command.
+#[test]
+fn tls_cert_ca_file_others_can_write_is_warned_as_root() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "x").expect("write");
+    std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let env = Env {
+        lookup: &env_lookup,
+        is_root: true,
+        config_dir: "/etc/nw".into(),
+    };
+    let text = format!(
+        "targets:\n  - name: web\n    checks:\n      - {{tls_cert: \"h.example:443\", ca_file: {}}}\n    action: none\n",
+        ca.display()
+    );
+    let loaded = match parse(Path::new("c.yml"), &text, &env) {
+        Ok(l) => l,
+        Err(e) => panic!("{e}"),
+    };
+    let shown = ca.display();
+    let expected = if nix::unistd::geteuid().is_root() {
+        format!("{shown} is writable by others than root (mode 0666)")
+    } else {
+        format!(
+            "{shown} is owned by uid {}, not root",
+            nix::unistd::geteuid()
+        )
+    };
+    assert!(
+        loaded.warnings.iter().any(|w| w.contains(&expected)
+            && w.contains("targets[0].checks[0].ca_file")
+            && w.contains("whoever can change it chooses which certificates the check trusts")),
+        "{:?}",
+        loaded.warnings
+    );
+    let missing = text.replace(&ca.display().to_string(), "/nonexistent/ca.pem");
+    let loaded = match parse(Path::new("c.yml"), &missing, &env) {
+        Ok(l) => l,
+        Err(e) => panic!("{e}"),
+    };
+    assert!(
+        loaded.warnings.iter().any(|w| w.contains(
+            "ca_file: /nonexistent/ca.pem cannot be read (no such file or directory): the check will fail until it can"
+        )),
+        "{:?}",
+        loaded.warnings
+    );
 }

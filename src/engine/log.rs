@@ -235,6 +235,7 @@ fn check(name: &str, check: &str, r: &CheckResult) {
     let (rss_mb, cpu_percent, children) = (f.rss_mb, f.cpu_percent, f.children);
     let (age_s, free_percent, free_mb) = (f.age_s, f.free_percent, f.free_mb);
     let (load_per_core, mem_used_percent) = (f.load_per_core, f.mem_used_percent);
+    let (days_left, expires) = (f.days_left, f.expires.as_deref());
     if r.is_ok() {
         info!(
             target = name,
@@ -256,6 +257,8 @@ fn check(name: &str, check: &str, r: &CheckResult) {
             free_mb,
             load_per_core,
             mem_used_percent,
+            days_left,
+            expires,
             "check"
         );
     } else {
@@ -263,7 +266,8 @@ fn check(name: &str, check: &str, r: &CheckResult) {
         warn!(
             target = name, check, result = "FAIL", latency_ms, pid, exit, status, state,
             nrestarts, rss_mb, cpu_percent, children, age_s, free_percent, free_mb,
-            load_per_core, mem_used_percent, inconclusive, err = %r.reason, "check"
+            load_per_core, mem_used_percent, days_left, expires, inconclusive, err = %r.reason,
+            "check"
         );
     }
 }

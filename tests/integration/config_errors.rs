@@ -256,7 +256,7 @@ targets:
         "CFG: targets[0].checks[1].pid_file: \"run/web.pid\" is not an absolute path: start it with / (line 7)",
         "CFG: targets[0].policy.restart_cooldown_seconds: must be 0 or more (0 means none), got -1 (line 8)",
         "CFG: targets[1].name: \"web\" is already the name of targets[0]: names must be unique (line 10)",
-        "CFG: targets[1].checks: is empty: give at least one check (process_name, pid_file, tcp_port, command, http, docker, systemd_unit, file_fresh, disk_free, system) (line 11)",
+        "CFG: targets[1].checks: is empty: give at least one check (process_name, pid_file, tcp_port, command, http, tls_cert, docker, systemd_unit, file_fresh, disk_free, system) (line 11)",
         "CFG: targets[1].action.exec: needs `start:` or `restart:` (or both): the command that brings the target back (line 13)",
     ];
     for line in expected {
@@ -454,7 +454,7 @@ targets:
          CFG: targets[0].checks[0].timout: unknown field `timout`: did you mean `timeout_seconds`? (line 7)\n\
          CFG: targets[0].policy.fail_treshold: unknown field `fail_treshold`: did you mean `fail_threshold`? (line 8)\n\
          CFG: targets[0].action.sytemd: unknown field `sytemd`: did you mean `systemd`? (line 10)\n\
-         CFG: targets[1].checks[0].bogus: unknown field `bogus`: a check takes one kind (process_name, pid_file, tcp_port, command, http, docker, systemd_unit, file_fresh, disk_free, system), the modifiers of that kind and timeout_seconds (line 12)\n\
+         CFG: targets[1].checks[0].bogus: unknown field `bogus`: a check takes one kind (process_name, pid_file, tcp_port, command, http, tls_cert, docker, systemd_unit, file_fresh, disk_free, system), the modifiers of that kind and timeout_seconds (line 12)\n\
          CFG: targets[1].action.exec.strat: unknown field `strat`: did you mean `start`? (line 14)\n"
     );
     // JSON too (JSON messages carry no line for keys)

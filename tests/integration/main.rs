@@ -45,3 +45,4 @@ mod servers;
 mod state;
 mod systemd;
 mod systemd_unit;
+mod tls_cert;

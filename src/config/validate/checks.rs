@@ -47,6 +47,7 @@ const KEYS: &[Key] = &[
     key!(tcp_port, Kind),
     key!(command, Kind),
     key!(http, Kind),
+    key!(tls_cert, Kind),
     key!(docker, Kind),
     key!(systemd_unit, Kind),
     key!(file_fresh, Kind),
@@ -66,8 +67,10 @@ const KEYS: &[Key] = &[
     key!(resolve, ModifierOf(&["http"])),
     key!(ip_version, ModifierOf(&["http"])),
     key!(tls_verify, ModifierOf(&["http"])),
-    key!(ca_file, ModifierOf(&["http"])),
+    key!(ca_file, ModifierOf(&["http", "tls_cert"])),
     key!(max_body_bytes, ModifierOf(&["http"])),
+    key!(min_days_left, ModifierOf(&["tls_cert"])),
+    key!(server_name, ModifierOf(&["tls_cert"])),
     key!(docker_socket, ModifierOf(&["docker"])),
     key!(max_age_seconds, ModifierOf(&["file_fresh"])),
     key!(min_free_percent, ModifierOf(&["disk_free"])),
@@ -241,6 +244,7 @@ pub(super) fn check(cx: &mut Ctx, p: &str, c: RawCheck) -> Option<CheckSpec> {
             }
         }
         "http" => Check::Http(Box::new(http(cx, p, c)?)),
+        "tls_cert" => Check::TlsCert(tls_cert(cx, p, &c)?),
         "docker" => {
             let dp = format!("{p}.docker");
             let container = cx.expand(&dp, c.docker.as_deref().unwrap_or_default())?;
@@ -585,15 +589,8 @@ fn http(cx: &mut Ctx, p: &str, c: RawCheck) -> Option<HttpCheck> {
                 format!("{p}.ca_file"),
                 "is set with tls_verify: false: choose one (ca_file verifies against that CA)",
             );
-        } else if let Err(e) = std::fs::metadata(f) {
-            cx.warn(
-                format!("{p}.ca_file"),
-                format!(
-                    "{} cannot be read ({}): the check will fail until it can",
-                    f.display(),
-                    crate::util::os_error(&e)
-                ),
-            );
+        } else {
+            ca_file_warnings(cx, &format!("{p}.ca_file"), f);
         }
     }
     if url.starts_with("http://") && (c.tls_verify.is_some() || ca_file.is_some()) {
@@ -630,6 +627,141 @@ fn http(cx: &mut Ctx, p: &str, c: RawCheck) -> Option<HttpCheck> {
     })
 }
 
+/// The default of `tls_cert`'s `min_days_left`: two weeks, time to renew by hand.
+const DEFAULT_MIN_DAYS_LEFT: u32 = 14;
+/// The largest `min_days_left`: ten years.
+const MAX_MIN_DAYS_LEFT: i128 = 3650;
+
+fn tls_cert(cx: &mut Ctx, p: &str, c: &RawCheck) -> Option<TlsCertCheck> {
+    let before = cx.issues.len();
+    let tp = format!("{p}.tls_cert");
+    let s = cx.expand(&tp, c.tls_cert.as_deref().unwrap_or_default())?;
+    let s = s.trim();
+    let target = if !s.is_empty() && s.chars().all(|ch| ch.is_ascii_digit()) {
+        // tcp_port takes a bare port for 127.0.0.1; a certificate is for a name
+        let shown = cx.show(s);
+        cx.err(
+            &tp,
+            format!("{shown} has no host: write host:port, e.g. svc.example.com:443 (the host is also the name the certificate must be for)"),
+        );
+        None
+    } else {
+        let shown = |v: &str| cx.show(v);
+        match parse_host_port_shown(s, &shown) {
+            Ok(hp) => Some(hp),
+            Err(e) => {
+                let e = if s.contains(':') {
+                    e
+                } else {
+                    e.replace("e.g. 127.0.0.1:8080", "e.g. svc.example.com:443")
+                };
+                cx.err(&tp, e);
+                None
+            }
+        }
+    };
+    let server_name = match (c.server_name.as_deref(), &target) {
+        (Some(n), _) => server_name(cx, &format!("{p}.server_name"), n, None),
+        (None, Some((host, _))) => server_name(cx, &tp, host, Some(host)),
+        (None, None) => None,
+    };
+    let min_days_left = match c.min_days_left {
+        None => DEFAULT_MIN_DAYS_LEFT,
+        Some(n) if (0..=MAX_MIN_DAYS_LEFT).contains(&n) => n as u32,
+        Some(n) => {
+            cx.err(
+                format!("{p}.min_days_left"),
+                format!("{n} is out of range 0..{MAX_MIN_DAYS_LEFT}: give the days a certificate must still be valid, e.g. 14 (0: fail only when expired)"),
+            );
+            DEFAULT_MIN_DAYS_LEFT
+        }
+    };
+    let ca_file = c.ca_file.as_deref().and_then(|f| {
+        let fp = format!("{p}.ca_file");
+        let f = cx.abs_path(&fp, f)?;
+        ca_file_warnings(cx, &fp, &f);
+        Some(f)
+    });
+    if cx.issues.len() > before {
+        return None;
+    }
+    let (host, port) = target?;
+    Some(TlsCertCheck {
+        host,
+        port,
+        server_name: server_name?,
+        min_days_left,
+        ca_file,
+    })
+}
+
+/// A name a certificate can be for: a DNS name or an IP address (`[::1]` or `::1`). `host`:
+/// the name is the check's host (no `server_name:` given), which the message says.
+fn server_name(cx: &mut Ctx, p: &str, n: &str, host: Option<&str>) -> Option<String> {
+    let n = if host.is_some() {
+        n.to_string()
+    } else {
+        cx.expand(p, n)?
+    };
+    let bare = n.trim().trim_start_matches('[').trim_end_matches(']');
+    if rustls::pki_types::ServerName::try_from(bare).is_ok() && !bare.is_empty() {
+        return Some(bare.to_string());
+    }
+    let shown = cx.show(&n);
+    let what = match host {
+        Some(_) => format!("the host {shown} is not a DNS name or an IP address a certificate can be for: give server_name, e.g. server_name: svc.example.com"),
+        None => format!("{shown} is not a DNS name or an IP address: give the name the certificate must be for (it is also sent as SNI), e.g. svc.example.com"),
+    };
+    cx.err(p, what);
+    None
+}
+
+/// What can be told of a `ca_file` when the config is loaded: it cannot be read now, or is not
+/// a regular file (the check fails until it is), or, as root, others than root could change it
+/// and so choose which certificates pass.
+fn ca_file_warnings(cx: &mut Ctx, p: &str, f: &std::path::Path) {
+    use std::os::unix::fs::MetadataExt;
+    let shown = cx.masked(&f.display().to_string());
+    match std::fs::metadata(f) {
+        Err(e) => cx.warn(
+            p,
+            format!(
+                "{shown} cannot be read ({}): the check will fail until it can",
+                crate::util::os_error(&e)
+            ),
+        ),
+        Ok(m) if !m.is_file() => cx.warn(
+            p,
+            format!(
+                "{shown} is {}, not a regular file: the check will fail until it is a PEM file",
+                crate::files::kind(m.file_type())
+            ),
+        ),
+        Ok(m) if cx.env.is_root => {
+            let mode = m.mode() & 0o7777;
+            let others = if m.uid() != 0 {
+                Some(format!(
+                    "is owned by uid {}, not root; fix: chown root {shown}",
+                    m.uid()
+                ))
+            } else if mode & 0o002 != 0 || (mode & 0o020 != 0 && m.gid() != 0) {
+                Some(format!(
+                    "is writable by others than root (mode {mode:04o}); fix: chmod go-w {shown}"
+                ))
+            } else {
+                None
+            };
+            if let Some(o) = others {
+                cx.warn(
+                    p,
+                    format!("{shown} {o}: whoever can change it chooses which certificates the check trusts"),
+                );
+            }
+        }
+        Ok(_) => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -642,7 +774,7 @@ mod tests {
     fn kinds_text_is_the_list_users_know() {
         assert_eq!(
             kinds_text(),
-            "process_name, pid_file, tcp_port, command, http, docker, systemd_unit, file_fresh, disk_free, system"
+            "process_name, pid_file, tcp_port, command, http, tls_cert, docker, systemd_unit, file_fresh, disk_free, system"
         );
     }
 

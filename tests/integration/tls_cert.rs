@@ -1,0 +1,446 @@
+//! The tls_cert check against real TLS servers: `openssl s_server` serving certificates the
+//! openssl CLI makes in the test (a CA, leaves it signed with chosen validity dates and names,
+//! one self-signed), plus two servers in this test process for what a TLS server must not do
+//! (never answer, answer plain text). Exit codes, the FAIL reasons and the figures on the
+//! check line are asserted.
+
+use crate::harness::*;
+use std::io::Write;
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+const DAY: u64 = 86_400;
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let st = status_of(Command::new("openssl").args(args).current_dir(dir));
+    assert!(st.success(), "openssl {args:?} failed");
+}
+
+/// `base` moved by `days` (may be fractional; negative: the past).
+fn at(base: SystemTime, days: f64) -> SystemTime {
+    let by = Duration::from_secs_f64(days.abs() * DAY as f64);
+    if days < 0.0 {
+        base - by
+    } else {
+        base + by
+    }
+}
+
+/// `2026-12-06`: the UTC date of `t`, as the check writes it.
+fn date(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()[..10].to_string()
+}
+
+/// `20261206120000Z`: what `openssl ca -startdate/-enddate` take.
+fn asn1_time(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t)
+        .to_string()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .replace('T', "")
+}
+
+/// Each leaf certificate: file stem, subjectAltName, valid from and until (days from now).
+/// Half days keep the whole days left exact however long the test takes.
+const LEAVES: &[(&str, &str, f64, f64)] = &[
+    ("fresh", "DNS:svc.example.com", -1.0, 60.5),
+    ("soon", "DNS:soon.test", -1.0, 5.5),
+    (
+        "other",
+        "DNS:other.example.com,DNS:www.other.example.com",
+        -1.0,
+        60.5,
+    ),
+    ("expired", "DNS:old.test", -30.0, -3.5),
+    ("future", "DNS:future.test", 2.5, 60.0),
+];
+
+/// Made in the test's directory, once per test (EC keys: fast): `ca.pem` (the test CA),
+/// `NAME.pem` for each of [`LEAVES`], signed by it with `openssl ca` (which sets both
+/// dates), all with the key `leaf.key`; and `self.pem` (`self.key`), self-signed for
+/// self.test. Returns the time the validity dates count from.
+fn certificates(t: &Test) -> SystemTime {
+    let now = SystemTime::now();
+    let d = t.dir();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+    let mut ca = vec!["req", "-x509", "-nodes", "-keyout", "ca.key"];
+    ca.extend(ec);
+    ca.extend([
+        "-out",
+        "ca.pem",
+        "-days",
+        "90",
+        "-subj",
+        "/CN=neon-tls-test-ca",
+    ]);
+    openssl(d, &ca);
+    let mut csr = vec!["req", "-new", "-nodes", "-keyout", "leaf.key"];
+    csr.extend(ec);
+    csr.extend(["-out", "leaf.csr", "-subj", "/CN=neon-tls-test-leaf"]);
+    openssl(d, &csr);
+    t.write(
+        "ca.cnf",
+        "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\n\
+         default_md = sha256\npolicy = p\nunique_subject = no\n[p]\ncommonName = supplied\n",
+    );
+    t.write("index.txt", "");
+    t.write("serial", "1000\n");
+    for (name, san, from, until) in LEAVES {
+        let ext = format!("{name}.ext");
+        t.write(&ext, &format!("subjectAltName={san}\n"));
+        let (start, end) = (asn1_time(at(now, *from)), asn1_time(at(now, *until)));
+        let out = format!("{name}.pem");
+        openssl(
+            d,
+            &[
+                "ca",
+                "-batch",
+                "-notext",
+                "-config",
+                "ca.cnf",
+                "-cert",
+                "ca.pem",
+                "-keyfile",
+                "ca.key",
+                "-in",
+                "leaf.csr",
+                "-out",
+                &out,
+                "-startdate",
+                &start,
+                "-enddate",
+                &end,
+                "-extfile",
+                &ext,
+            ],
+        );
+    }
+    let mut own = vec!["req", "-x509", "-nodes", "-keyout", "self.key"];
+    own.extend(ec);
+    own.extend([
+        "-out",
+        "self.pem",
+        "-days",
+        "60",
+        "-subj",
+        "/CN=self.test",
+        "-addext",
+        "subjectAltName=DNS:self.test",
+    ]);
+    openssl(d, &own);
+    now
+}
+
+/// `openssl s_server` on 127.0.0.1 serving `cert` (with `key`); `sni`: a second certificate
+/// for clients that ask for that name (SNI), `(name, cert)`.
+fn tls_server(t: &Test, cert: &str, key: &str, sni: Option<(&str, &str)>) -> (ChildGuard, u16) {
+    let port = free_port();
+    let mut cmd = Command::new("openssl");
+    cmd.arg("s_server")
+        .arg("-accept")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-cert")
+        .arg(t.path(cert))
+        .arg("-key")
+        .arg(t.path(key))
+        .args(["-www", "-quiet"]);
+    if let Some((name, cert2)) = sni {
+        cmd.args(["-servername", name])
+            .arg("-cert2")
+            .arg(t.path(cert2))
+            .arg("-key2")
+            .arg(t.path(key));
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let guard = ChildGuard::spawn(cmd);
+    wait_for_port(port, Duration::from_secs(10));
+    (guard, port)
+}
+
+/// A port that accepts connections and never says a word (nor closes them).
+fn silent_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    port
+}
+
+/// A port that answers every connection in plain HTTP, not TLS.
+fn plain_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let _ = conn.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    port
+}
+
+/// One pass over every way a certificate or a server can fail, each target one case: the SNI
+/// picks the certificate (`sni` passes only if `server_name` is sent), a name mismatch lists
+/// the certificate's names, an IP host is matched as an IP, 5 days left fails the default 14
+/// and passes 3, expired and not-yet-valid say their dates, a self-signed certificate and one
+/// checked against the Mozilla roots do not verify (unknown issuer, and against what), and
+/// refused, silent and plain-text ports say so.
+#[test]
+fn expiry_names_and_verification_are_told_apart() {
+    let t = Test::new();
+    let made = certificates(&t);
+    // svc.example.com (fresh) only to clients that send that SNI; other.example.com otherwise
+    let (_sni, sni) = tls_server(
+        &t,
+        "other.pem",
+        "leaf.key",
+        Some(("svc.example.com", "fresh.pem")),
+    );
+    let (_fresh, fresh) = tls_server(&t, "fresh.pem", "leaf.key", None);
+    let (_soon, soon) = tls_server(&t, "soon.pem", "leaf.key", None);
+    let (_expired, expired) = tls_server(&t, "expired.pem", "leaf.key", None);
+    let (_future, future) = tls_server(&t, "future.pem", "leaf.key", None);
+    let (_own, own) = tls_server(&t, "self.pem", "self.key", None);
+    let (silent, plain, dead) = (silent_server(), plain_server(), free_port());
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: sni
+    checks: [{{tls_cert: "127.0.0.1:{sni}", server_name: svc.example.com, ca_file: "{{dir}}/ca.pem"}}]
+    action: none
+  - name: wrong-name
+    checks: [{{tls_cert: "127.0.0.1:{sni}", server_name: api.example.com, ca_file: "{{dir}}/ca.pem"}}]
+    action: none
+  - name: ip-host
+    checks: [{{tls_cert: "127.0.0.1:{fresh}", ca_file: "{{dir}}/ca.pem"}}]
+    action: none
+  - name: soon
+    checks: [{{tls_cert: "127.0.0.1:{soon}", server_name: soon.test, ca_file: "{{dir}}/ca.pem"}}]
+    action: none
+  - name: soon-3
+    checks: [{{tls_cert: "127.0.0.1:{soon}", server_name: soon.test, ca_file: "{{dir}}/ca.pem", min_days_left: 3}}]
+    action: none
+  - name: expired
+    checks: [{{tls_cert: "127.0.0.1:{expired}", server_name: old.test, ca_file: "{{dir}}/ca.pem", min_days_left: 0}}]
+    action: none
+  - name: future
+    checks: [{{tls_cert: "127.0.0.1:{future}", server_name: future.test, ca_file: "{{dir}}/ca.pem"}}]
+    action: none
+  - name: self-signed
+    checks: [{{tls_cert: "127.0.0.1:{own}", server_name: self.test, ca_file: "{{dir}}/ca.pem"}}]
+    action: none
+  - name: public-roots
+    checks: [{{tls_cert: "127.0.0.1:{fresh}", server_name: svc.example.com}}]
+    action: none
+  - name: refused
+    checks: [{{tls_cert: "127.0.0.1:{dead}"}}]
+    action: none
+  - name: silent
+    checks: [{{tls_cert: "127.0.0.1:{silent}", timeout_seconds: 1}}]
+    action: none
+  - name: plain
+    checks: [{{tls_cert: "127.0.0.1:{plain}"}}]
+    action: none
+"#
+    ));
+    let ca = t.path("ca.pem").display().to_string();
+    let out = t.run(&["check"]);
+    out.assert_code(2)
+        .assert_line_contains(
+            &["result=OK", "target=sni "],
+            &format!(
+                "check=\"tls_cert 127.0.0.1:{sni} (name svc.example.com)\" result=OK"
+            ),
+        )
+        .assert_line_contains(
+            &["result=OK", "target=sni "],
+            &format!("days_left=60 expires={}", date(at(made, 60.5))),
+        )
+        .assert_line_contains(
+            &["result=FAIL", "target=wrong-name "],
+            "err=\"certificate is for other.example.com, www.other.example.com, not api.example.com\"",
+        )
+        .assert_line_contains(
+            &["result=FAIL", "target=ip-host "],
+            "err=\"certificate is for svc.example.com, not 127.0.0.1\"",
+        )
+        .assert_line_contains(
+            &["result=FAIL", "target=soon "],
+            &format!(
+                "days_left=5 expires={} err=\"certificate for soon.test expires in 5 days ({}; min_days_left 14)\"",
+                date(at(made, 5.5)),
+                date(at(made, 5.5))
+            ),
+        )
+        .assert_line_contains(&["result=OK", "target=soon-3 "], "days_left=5")
+        .assert_line_contains(
+            &["result=FAIL", "target=expired "],
+            &format!(
+                "days_left=-4 expires={} err=\"certificate for old.test expired 3 days ago ({})\"",
+                date(at(made, -3.5)),
+                date(at(made, -3.5))
+            ),
+        )
+        .assert_line_contains(
+            &["result=FAIL", "target=future "],
+            &format!(
+                "err=\"certificate for future.test is not valid before {} (is this machine's clock right?)\"",
+                date(at(made, 2.5))
+            ),
+        )
+        .assert_line_contains(
+            &["result=FAIL", "target=self-signed "],
+            &format!(
+                "err=\"certificate for self.test does not verify: unknown issuer (self-signed, not signed by a CA in {ca})\""
+            ),
+        )
+        .assert_line_contains(
+            &["result=FAIL", "target=public-roots "],
+            "err=\"certificate for svc.example.com does not verify: unknown issuer (not signed by a CA of the bundled Mozilla roots; self-signed or a private CA? set ca_file)\"",
+        )
+        .assert_line_contains(
+            &["result=FAIL", "target=public-roots "],
+            "days_left=60",
+        )
+        .assert_line_contains(
+            &["result=FAIL", "target=refused "],
+            "err=\"connection refused\"",
+        )
+        .assert_line_contains(
+            &["result=FAIL", "target=silent "],
+            &format!(
+                "err=\"TLS handshake timed out after 1s (connected to 127.0.0.1:{silent}, no TLS answer: is it a TLS port?)\""
+            ),
+        )
+        .assert_line_contains(
+            &["result=FAIL", "target=plain "],
+            &format!("err=\"TLS handshake failed: 127.0.0.1:{plain} sent something that is not TLS"),
+        )
+        .assert_line_contains(&["msg=\"pass done\""], "healthy=2 failing=10");
+}
+
+/// Healthy certificates exit 0; the default of min_days_left is 14 days: a certificate with 5
+/// days left fails without it and passes with `min_days_left: 3`; the figures are fields of
+/// the JSON log too.
+#[test]
+fn healthy_certificates_exit_0_and_min_days_left_defaults_to_14() {
+    let t = Test::new();
+    let made = certificates(&t);
+    let (_fresh, fresh) = tls_server(&t, "fresh.pem", "leaf.key", None);
+    let (_soon, soon) = tls_server(&t, "soon.pem", "leaf.key", None);
+    let healthy = format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: web
+    checks:
+      - {{tls_cert: "localhost:{fresh}", server_name: svc.example.com, ca_file: "{{dir}}/ca.pem"}}
+      - {{tls_cert: "127.0.0.1:{soon}", server_name: soon.test, ca_file: "{{dir}}/ca.pem", min_days_left: 3}}
+    action: none
+"#
+    );
+    let t = t.config(&healthy);
+    let out = t.run(&["check", "--log-format", "json"]);
+    out.assert_code(0);
+    let lines = json_lines(&out);
+    let checks: Vec<_> = lines
+        .iter()
+        .filter(|l| l.get("msg").and_then(|m| m.as_str()) == Some("check"))
+        .collect();
+    assert_eq!(checks.len(), 2, "{out}");
+    assert_eq!(
+        checks[0]["check"],
+        format!("tls_cert localhost:{fresh} (name svc.example.com)")
+    );
+    assert_eq!(checks[0]["days_left"], 60, "{out}");
+    assert_eq!(checks[0]["expires"], date(at(made, 60.5)), "{out}");
+    assert_eq!(checks[1]["days_left"], 5, "{out}");
+    assert_eq!(checks[1]["result"], "OK");
+
+    // the default, 14 days, fails the 5-day certificate
+    let t = t.config(&healthy.replace(", min_days_left: 3", ""));
+    t.run(&["check"]).assert_code(2).assert_line_contains(
+        &["result=FAIL", "target=web "],
+        "certificate for soon.test expires in 5 days",
+    );
+    // test-config says what each check fails on
+    t.run(&["test-config"])
+        .assert_code(0)
+        .assert_stdout_contains(&format!(
+            "tls_cert localhost:{fresh} (name svc.example.com), timeout 5s"
+        ))
+        .assert_stdout_contains(&format!(
+            "certificate must be for soon.test (also the SNI), verified against {} only, fails 14 days before expiry",
+            t.path("ca.pem").display()
+        ));
+}
+
+#[test]
+fn tls_cert_config_errors_name_the_field_and_line() {
+    let t = Test::new().config(
+        r#"
+targets:
+  - name: web
+    checks:
+      - tls_cert: "svc.example.com"
+      - {tls_cert: "svc.example.com:443", min_days_left: 4000}
+      - {tcp_port: "127.0.0.1:443", server_name: svc.example.com}
+      - {tls_cert: "svc.example.com:443", server_name: "not a name"}
+    action: none
+"#,
+    );
+    let out = t.run(&["check"]);
+    out.assert_code(78)
+        .assert_stderr_contains(
+            "targets[0].checks[0].tls_cert: \"svc.example.com\" has no port: write host:port, e.g. svc.example.com:443 (line 5)",
+        )
+        .assert_stderr_contains(
+            "targets[0].checks[1].min_days_left: 4000 is out of range 0..3650: give the days a certificate must still be valid, e.g. 14 (0: fail only when expired) (line 6)",
+        )
+        .assert_stderr_contains(
+            "targets[0].checks[2].server_name: is a modifier of tls_cert checks only (line 7)",
+        )
+        .assert_stderr_contains(
+            "targets[0].checks[3].server_name: \"not a name\" is not a DNS name or an IP address",
+        );
+}
+
+/// The tls_cert check reads its ca_file as the http check does (tests/integration/http.rs): a
+/// FIFO there fails the check at once and test-config warns about it.
+#[test]
+fn a_fifo_as_ca_file_fails_the_check_instead_of_blocking_it() {
+    let t = Test::new();
+    let fifo = t.path("ca.pem");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let dead = free_port();
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: tls
+    checks: [{{tls_cert: "127.0.0.1:{dead}", ca_file: "{{dir}}/ca.pem"}}]
+    action: none
+"#
+    ));
+    let shown = fifo.display();
+    t.run(&["check"])
+        .assert_code(2)
+        .assert_line_contains(
+            &["result=FAIL", "target=tls "],
+            &format!("err=\"ca_file {shown} is a FIFO (named pipe), not a regular file\""),
+        )
+        .assert_faster_than(Duration::from_secs(10));
+    t.run(&["test-config"])
+        .assert_code(0)
+        .assert_stderr_contains(&format!(
+            "config.yml: targets[0].checks[0].ca_file: {shown} is a FIFO (named pipe), not a regular file: the check will fail until it is a PEM file (line 5)"
+        ));
+}
