@@ -186,3 +186,36 @@ fn unknown_self_and_cyclic_dependencies_are_config_errors_with_paths_and_lines()
     ));
     out.assert_stderr_contains("targets[1].depends_on[1]: \"db\" is listed twice");
 }
+
+#[test]
+fn dependencies_cross_included_files_and_their_errors_name_the_file() {
+    // db in the config, web in conf.d depending on it: held while db is down
+    let port = free_port();
+    let t = Test::new();
+    t.write(
+        "conf.d/web.yml",
+        "targets:\n  - name: web\n    depends_on: [db]\n    checks: [{command: [\"/bin/false\"]}]\n    policy: {fail_threshold: 1}\n    action: {exec: {restart: [\"/bin/sh\", \"-c\", \"echo run >> {dir}/runs\"]}}\n"
+            .replace("{dir}", &t.dir().display().to_string())
+            .as_str(),
+    );
+    let t = t.config(&format!(
+        "state_file: {{dir}}/state.json\ninclude: [conf.d/*.yml]\ntargets:\n  - name: db\n    checks: [{{tcp_port: 127.0.0.1:{port}}}]\n    action: none\n"
+    ));
+    t.run(&["check"]).assert_code(2).assert_line_contains(
+        &["target=web ", "action held"],
+        "reason=dependency_down dependency=db",
+    );
+    assert_eq!(t.count_lines("runs"), 0);
+
+    // a name that is nowhere: the error names the included file and its line
+    t.write(
+        "conf.d/web.yml",
+        "targets:\n  - name: web\n    depends_on: [dbb]\n    checks: [{command: [\"/bin/true\"]}]\n    action: none\n",
+    );
+    let out = t.run(&["test-config"]);
+    out.assert_code(78);
+    assert!(
+        out.stderr.contains("conf.d/web.yml: targets[0].depends_on[0]: \"dbb\" is not the name of a target (did you mean \"db\"?) (line 3)"),
+        "{out}"
+    );
+}
