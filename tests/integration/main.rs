@@ -27,6 +27,7 @@ mod examples;
 mod files;
 mod golden;
 mod http;
+mod install;
 mod intervals;
 mod journald;
 mod kinds;
