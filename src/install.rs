@@ -513,13 +513,18 @@ fn run_install(o: &Options) -> Result<(), Failure> {
     let l = Layout::new(o, "install")?;
     let bin = binary(o, &l)?;
     let usage = |e: String| fail(Exit::Usage, e);
-    let bin_word = unit_word(&bin, "--bin").map_err(usage)?;
+    let label = if o.bin.is_some() {
+        "--bin"
+    } else {
+        "this binary"
+    };
+    let bin_word = unit_word(&bin, label).map_err(usage)?;
     let config_word = unit_word(&l.config, "-c").map_err(usage)?;
     let cfg = plan_config(o, &l)?;
-    let (main, other) = if o.daemon {
-        (vec![Unit::Daemon], vec![Unit::Timer])
+    let main = if o.daemon {
+        vec![Unit::Daemon]
     } else {
-        (vec![Unit::Service, Unit::Timer], vec![Unit::Daemon])
+        vec![Unit::Service, Unit::Timer]
     };
 
     // everything is checked before anything is written
@@ -584,56 +589,46 @@ fn run_install(o: &Options) -> Result<(), Failure> {
         }
     }
 
-    let leader = *main.last().unwrap_or(&Unit::Timer);
-    let others: Vec<&str> = other
+    let leader = if o.daemon { Unit::Daemon } else { Unit::Timer };
+    let leader_updated = units
         .iter()
-        .filter(|u| l.has_unit(**u))
-        .map(|u| u.name())
-        .collect();
-    let updated = |u: Unit| {
-        units
-            .iter()
-            .any(|(x, _, _, s)| *x == u && *s == Step::Update)
-    };
-    let what = if o.daemon {
-        format!(
-            "{} runs `{} run -c {}`, a pass every {} s",
-            leader.name(),
-            bin.display(),
-            l.config.display(),
-            cfg.interval
-        )
+        .any(|(u, _, _, step)| *u == leader && *step == Step::Update);
+    let (cmd, every) = if o.daemon {
+        ("run", ", a pass every")
     } else {
-        format!(
-            "{} runs `{} check -c {}` every {} s",
-            leader.name(),
-            bin.display(),
-            l.config.display(),
-            cfg.interval
-        )
+        ("check", " every")
     };
+    let what = format!(
+        "{} runs `{} {cmd} -c {}`{every} {} s",
+        leader.name(),
+        bin.display(),
+        l.config.display(),
+        cfg.interval
+    );
+    enable(o, &l, leader, leader_updated, &what)
+}
+
+/// After the files: systemctl daemon-reload, disable --now the other mode if it is installed,
+/// enable --now `leader` (and restart it if its unit changed: a running timer or daemon keeps
+/// what it read). With --no-enable the commands are printed; with --root, the offline ones.
+fn enable(o: &Options, l: &Layout, leader: Unit, updated: bool, what: &str) -> Result<(), Failure> {
+    let other = if o.daemon { Unit::Timer } else { Unit::Daemon };
+    let other = l.has_unit(other).then_some(other.name());
     if let Some(root) = &l.root {
-        println!(
-            "installed under {} ({what}); ran no systemctl (--root). To enable it in that tree:",
-            root.display()
-        );
-        for o in &others {
-            println!("  systemctl --root={} disable {o}", root.display());
+        let root = root.display();
+        println!("installed under {root} ({what}); ran no systemctl (--root). To enable it in that tree:");
+        if let Some(other) = other {
+            println!("  systemctl --root={root} disable {other}");
         }
-        println!(
-            "  systemctl --root={} enable {}",
-            root.display(),
-            leader.name()
-        );
+        println!("  systemctl --root={root} enable {}", leader.name());
         return Ok(());
     }
     let mut calls: Vec<Vec<&str>> = vec![vec!["daemon-reload"]];
-    if !others.is_empty() {
-        calls.push([&["disable", "--now"][..], &others].concat());
+    if let Some(other) = other {
+        calls.push(vec!["disable", "--now", other]);
     }
     calls.push(vec!["enable", "--now", leader.name()]);
-    // a running timer or daemon keeps what it read until it restarts
-    if updated(leader) {
+    if updated {
         calls.push(vec!["restart", leader.name()]);
     }
     if o.no_enable {
@@ -646,13 +641,17 @@ fn run_install(o: &Options) -> Result<(), Failure> {
     for (i, c) in calls.iter().enumerate() {
         systemctl(c, &calls[i + 1..])?;
     }
-    let journal = if o.daemon {
-        "neon-watchdog-daemon"
-    } else {
-        "neon-watchdog"
-    };
+    let journal = leader_journal(leader);
     println!("installed and enabled: {what}; its log: journalctl -u {journal}");
     Ok(())
+}
+
+/// The unit whose journal holds the passes' log lines.
+fn leader_journal(leader: Unit) -> &'static str {
+    match leader {
+        Unit::Daemon => "neon-watchdog-daemon",
+        _ => "neon-watchdog",
+    }
 }
 
 /// Run `systemctl ARGS` (from PATH, with a timeout); on failure, say what to do, naming the
