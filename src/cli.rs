@@ -124,6 +124,43 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// As root: write the systemd units (a timer running `check`, or with --daemon the `run`
+    /// loop) and a starter config if none exists (never overwriting one), then enable them
+    Install {
+        #[command(flatten)]
+        args: InstallArgs,
+    },
+    /// As root: stop, disable and remove the units `install` wrote (only those); the config
+    /// and the state stay
+    Uninstall {
+        /// Remove them under DIR instead of /, and run no systemctl
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+    },
+}
+
+/// The flags of `install`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct InstallArgs {
+    /// Seconds between passes: the timer's OnUnitActiveSec and a new config's
+    /// interval_seconds (default: the existing config's interval_seconds, else 30; a value
+    /// the existing config disagrees with is refused: install never edits a config)
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub interval: Option<u64>,
+    /// The binary the units run, an absolute path (default: this binary)
+    #[arg(long, value_name = "PATH")]
+    pub bin: Option<PathBuf>,
+    /// Install the loop unit (neon-watchdog-daemon.service, `run`) instead of the timer, and
+    /// disable the timer if it is installed (without it: the timer, and the daemon disabled)
+    #[arg(long)]
+    pub daemon: bool,
+    /// Write everything under DIR (DIR/etc/systemd/system, DIR/<the config path>) and run no
+    /// systemctl: for packages and images
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Write the files, run no systemctl: print the commands that enable the units
+    #[arg(long)]
+    pub no_enable: bool,
 }
 
 impl Command {
@@ -171,6 +208,13 @@ pub fn main() -> Exit {
             };
         }
     };
+    // install and uninstall write a config if there is none: they must not need one that loads
+    if matches!(
+        cli.command,
+        Command::Install { .. } | Command::Uninstall { .. }
+    ) {
+        return install(&cli);
+    }
     let runs_commands = matches!(cli.command, Command::Check { .. } | Command::Run { .. });
     let act = cli.command.act(&cli);
     let nagios = matches!(
@@ -252,6 +296,8 @@ pub fn main() -> Exit {
         Command::Reset { ref target, .. } => {
             crate::status::reset(&cfg, target.as_deref(), act.dry_run)
         }
+        // handled before the config is loaded
+        Command::Install { .. } | Command::Uninstall { .. } => Ok(install(&cli)),
         Command::Run { once: false, .. } => {
             for w in &loaded.warnings {
                 warn!("{w}");
@@ -300,6 +346,37 @@ fn log_includes(c: &config::Config) {
         for (f, why) in &g.skipped {
             tracing::debug!(glob = %g.pattern, file = %f.display(), "include skipped {why}");
         }
+    }
+}
+
+/// `install` and `uninstall` (see [`crate::install`]).
+fn install(cli: &Cli) -> Exit {
+    if cli.dry_run {
+        eprintln!("neon-watchdog: install and uninstall have no --dry-run: --root DIR writes the files under DIR to look at, --no-enable runs no systemctl");
+        return Exit::Usage;
+    }
+    let mut o = crate::install::Options {
+        config: cli.config.clone(),
+        interval: None,
+        bin: None,
+        daemon: false,
+        root: None,
+        no_enable: false,
+    };
+    match &cli.command {
+        Command::Install { args } => {
+            o.interval = args.interval;
+            o.bin = args.bin.clone();
+            o.daemon = args.daemon;
+            o.root = args.root.clone();
+            o.no_enable = args.no_enable;
+            crate::install::install(&o)
+        }
+        Command::Uninstall { root } => {
+            o.root = root.clone();
+            crate::install::uninstall(&o)
+        }
+        _ => Exit::Internal,
     }
 }
 

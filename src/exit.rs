@@ -8,6 +8,7 @@
 //! | 3    | `status --format nagios` only: UNKNOWN (no state yet, stale or unreadable) |
 //! | 64   | usage error (unknown flag, missing argument) |
 //! | 75   | another instance holds the lock |
+//! | 77   | `install`/`uninstall` only: not root (and no `--root DIR`) |
 //! | 78   | configuration missing, unreadable or invalid |
 
 /// How the process ends. `main` turns this into the OS exit status and nothing else does.
@@ -20,6 +21,8 @@ pub enum Exit {
     PluginUnknown,
     Usage,
     Locked,
+    /// `install`/`uninstall` as a user other than root, without `--root DIR`.
+    NoPermission,
     Config,
 }
 
@@ -32,6 +35,7 @@ impl Exit {
             Exit::PluginUnknown => 3,
             Exit::Usage => 64,
             Exit::Locked => 75,
+            Exit::NoPermission => 77,
             Exit::Config => 78,
         }
     }
@@ -51,6 +55,7 @@ Exit codes:
   3   status --format nagios: UNKNOWN (it exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)
   64  usage error (unknown flag, missing argument)
   75  another instance holds the lock
+  77  install, uninstall: not root (use sudo, or --root DIR)
   78  config missing, unreadable or invalid
   1   any other error";
 
@@ -67,6 +72,7 @@ mod tests {
             (Exit::PluginUnknown, 3),
             (Exit::Usage, 64),
             (Exit::Locked, 75),
+            (Exit::NoPermission, 77),
             (Exit::Config, 78),
         ];
         for (e, c) in all {

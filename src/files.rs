@@ -121,15 +121,58 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32, dir_mode: u32) -> Resul
     let dir = parent(path);
     ensure_dir(&dir, dir_mode)?;
     regular_or_missing(path).map_err(|e| format!("{e}; it is left alone"))?;
-    let name = path
-        .file_name()
+    let name = file_name(path);
+    let tmp = filled_temp(&dir, &name, data, mode)?;
+    tmp.persist(path).map_err(|e| os_error(&e.error))?;
+    sync_dir(&dir);
+    remove_stale_temps(&dir, &name);
+    Ok(())
+}
+
+/// Create `path` with `data` and exactly `mode`, only if nothing stands there yet: a fresh
+/// temp file (O_EXCL, random name) in the same directory, filled and fsynced, then given its
+/// name without replacing anything (`renameat2(RENAME_NOREPLACE)`, or link + unlink). Whatever
+/// exists at `path` (a file, a symlink, even a dangling one, anything) is left exactly as it
+/// is, and nothing is followed: `Ok(false)`. `Ok(true)`: created. A missing directory is
+/// created with `dir_mode`.
+pub fn create_new(path: &Path, data: &[u8], mode: u32, dir_mode: u32) -> Result<bool, String> {
+    let dir = parent(path);
+    ensure_dir(&dir, dir_mode)?;
+    let tmp = filled_temp(&dir, &file_name(path), data, mode)?;
+    match tmp.persist_noclobber(path) {
+        Ok(_) => {
+            sync_dir(&dir);
+            Ok(true)
+        }
+        // the temp file is removed when the error is dropped
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(format!(
+            "cannot create {}: {}",
+            path.display(),
+            os_error(&e.error)
+        )),
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// A new temp file `.NAME.tmp-*` in `dir` (O_EXCL, random name) holding `data`, with exactly
+/// `mode`, fsynced. Removed when dropped unless persisted.
+fn filled_temp(
+    dir: &Path,
+    name: &str,
+    data: &[u8],
+    mode: u32,
+) -> Result<tempfile::NamedTempFile, String> {
     let err = |e: std::io::Error| os_error(&e);
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}.tmp-"))
         .permissions(std::fs::Permissions::from_mode(0o600))
-        .tempfile_in(&dir)
+        .tempfile_in(dir)
         .map_err(|e| {
             // tempfile wraps the OS error with the path; say it our way
             let os = e.raw_os_error().map(std::io::Error::from_raw_os_error);
@@ -144,12 +187,14 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32, dir_mode: u32) -> Resul
         .map_err(err)?;
     tmp.write_all(data).map_err(err)?;
     tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    if let Ok(d) = File::open(&dir) {
+    Ok(tmp)
+}
+
+/// fsync a directory, so a rename or link in it survives a crash (best effort).
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
-    remove_stale_temps(&dir, &name);
-    Ok(())
 }
 
 /// A writer killed between creating its temp file and the rename leaves `.NAME.tmp-*`
@@ -345,6 +390,41 @@ mod tests {
         assert!(m.file_type().is_file());
         assert_eq!(m.mode() & 0o777, 0o600);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{}");
+    }
+
+    #[test]
+    fn create_new_never_replaces_nor_follows_what_stands_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+        let path = dir.path().join("etc/neon/config.yml");
+        let r = create_new(&path, b"fresh", 0o600, 0o755);
+        nix::sys::stat::umask(old);
+        assert_eq!(r, Ok(true));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "fresh");
+        assert_eq!(mode_of(&path), 0o600);
+        assert_eq!(mode_of(&dir.path().join("etc/neon")), 0o755);
+        // an existing file keeps its bytes, its mode and its inode
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let ino = std::fs::metadata(&path).unwrap().ino();
+        assert_eq!(create_new(&path, b"other", 0o600, 0o755), Ok(false));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "fresh");
+        assert_eq!(mode_of(&path), 0o640);
+        assert_eq!(std::fs::metadata(&path).unwrap().ino(), ino);
+        // a symlink, dangling or not, is neither replaced nor followed
+        let victim = dir.path().join("victim");
+        let link = dir.path().join("link.yml");
+        symlink(&victim, &link).unwrap();
+        assert_eq!(create_new(&link, b"x", 0o600, 0o755), Ok(false));
+        assert!(!victim.exists(), "wrote through a dangling symlink");
+        std::fs::write(&victim, "precious").unwrap();
+        assert_eq!(create_new(&link, b"x", 0o600, 0o755), Ok(false));
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        // no temp file is left behind
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("etc/neon"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("config.yml")]);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! `layers` below keeps them so):
 //!
 //! ```text
-//! cli, daemon (the run loop, signals)                     the edges
+//! cli, daemon (the run loop, signals), install            the edges
 //! engine (one pass), status                               orchestration
 //! checks, actions, notify, heartbeat, metrics, summary    what a pass does
 //! state, config, events, logging                          the file, the settings, the news
@@ -26,6 +26,7 @@ pub mod exit;
 pub mod files;
 pub mod heartbeat;
 pub mod http_client;
+pub mod install;
 pub mod logging;
 pub mod metrics;
 pub mod notify;

@@ -3,13 +3,15 @@
 #
 # Usage: packaging/systemd/verify.sh [BINARY]
 #   BINARY  absolute path of an executable to stand in for
-#           /usr/local/bin/neon-watchdog (default: target/release/neon-watchdog
+#           /usr/bin/neon-watchdog (default: target/release/neon-watchdog
 #           of this repo). Use /bin/true to check the units before a build.
 #
-# The units reference /usr/local/bin/neon-watchdog, which does not exist on a
-# build/CI machine, and systemd-analyze verify rejects units whose ExecStart=
-# binary is missing. So we copy the units into a temp dir, rewrite that path
-# to BINARY, and verify the copies. Works without systemd as PID 1.
+# The units name /usr/bin/neon-watchdog (the Debian package's path), which does
+# not exist on a build/CI machine, and systemd-analyze verify rejects units
+# whose ExecStart= binary is missing. So we copy the units into a temp dir,
+# rewrite that path in their ExecStart= lines to BINARY, as
+# `neon-watchdog install` does, and verify the copies. Works without systemd as
+# PID 1. (The integration tests verify what `install --root` writes, too.)
 #
 # Fails (exit 1) on any diagnostic systemd-analyze prints about our units,
 # including warnings such as unknown keys or bad values, which
@@ -36,7 +38,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 for u in "${units[@]}"; do
-  sed "s|/usr/local/bin/neon-watchdog|$bin|g" "$here/$u" >"$tmp/$u"
+  sed "s|^ExecStart=/usr/bin/neon-watchdog |ExecStart=$bin |" "$here/$u" >"$tmp/$u"
+  grep -q "^ExecStart=$bin " "$tmp/$u" || [[ $u == *.timer ]] || {
+    echo "verify.sh: $u has no line ExecStart=/usr/bin/neon-watchdog ..." >&2; exit 1; }
 done
 # The config path is only an argument to the binary; verify does not open it,
 # so nothing to fake there.

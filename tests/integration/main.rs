@@ -28,6 +28,7 @@ mod files;
 mod golden;
 mod http;
 mod include;
+mod install;
 mod intervals;
 mod journald;
 mod kinds;
