@@ -420,6 +420,36 @@ fn syntax_hint(file: &impl std::fmt::Display, msg: &str, format: &str) -> String
     format!("{file}: {format} syntax error: {rest}; {advice}")
 }
 
+/// The longest string value a message quotes in full (`invalid type: string "..."`). A value
+/// in the wrong place can be anything: a token, or a whole file an `include:` glob or `-c`
+/// pointed at by mistake (`/etc/shadow` as root): its start says where it is, the rest stays
+/// out of the journal.
+const MAX_QUOTED: usize = 40;
+
+/// `invalid type: string "<long value>", expected ...` -> the value's first [`MAX_QUOTED`]
+/// characters and its length.
+fn shorten_quoted_string(msg: &str) -> String {
+    const AT: &str = "invalid type: string \"";
+    let Some(start) = msg.find(AT).map(|i| i + AT.len()) else {
+        return msg.to_string();
+    };
+    // the value ends at the last `", expected` (the value itself may hold quotes)
+    let Some(len) = msg[start..].rfind("\", expected") else {
+        return msg.to_string();
+    };
+    let value = &msg[start..start + len];
+    let n = value.chars().count();
+    if n <= MAX_QUOTED {
+        return msg.to_string();
+    }
+    let head: String = value.chars().take(MAX_QUOTED).collect();
+    format!(
+        "{}{head}...\" ({n} characters){}",
+        &msg[..start],
+        &msg[start + len + 1..]
+    )
+}
+
 /// Make serde's message readable: no internal struct names, keep the line/column.
 fn parse_error(file: &impl std::fmt::Display, path: &str, msg: &str) -> String {
     // yaml_serde puts its own (shorter) path first; ours is exact
@@ -455,6 +485,7 @@ fn parse_error(file: &impl std::fmt::Display, path: &str, msg: &str) -> String {
             }
         }
     }
+    let msg = shorten_quoted_string(&msg);
     // no name of a raw struct ever reaches a user, whoever worded the message
     let msg = de::describe_struct_names(&msg);
     if path.is_empty() || path == "." {

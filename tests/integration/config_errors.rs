@@ -699,3 +699,34 @@ metrics: {listen: "${NW_IT_QUOTED_SECRET}"}
         );
     }
 }
+
+/// A value in the wrong place is quoted by its start only: it may be a token, or a whole file
+/// an `include:` or `-c` named by mistake (as root, /etc/shadow), which must not land in the
+/// journal.
+#[test]
+fn a_long_value_in_the_wrong_place_is_not_quoted_whole() {
+    let secret = format!("root:x:0:0:{}", "s3cr3t-hash-".repeat(30));
+    let t = Test::new();
+    t.write("passwd", &format!("{secret}\n"));
+    let t = t.config(&format!(
+        "state_file: {{dir}}/state.json\ntargets: \"{secret}\"\n"
+    ));
+    let out = t.run(&["test-config"]);
+    out.assert_code(78)
+        .assert_stderr_contains("targets: invalid type: string \"root:x:0:0:s3cr3t-hash-s3cr3t-hash-s3cr3...\" (371 characters), expected a list");
+    assert!(
+        out.stderr.matches("s3cr3t-hash-").count() <= 4,
+        "the value is quoted whole:\n{out}"
+    );
+    t.write(
+        "config.yml",
+        "state_file: {dir}/state.json\ninclude: [passwd]\n",
+    );
+    let out = t.run(&["test-config"]);
+    out.assert_code(78)
+        .assert_stderr_contains("passwd: invalid type: string \"root:x:0:0:s3cr3t-hash-s3cr3t-hash-s3cr3...\" (371 characters), expected a map");
+    assert!(
+        out.stderr.matches("s3cr3t-hash-").count() <= 4,
+        "the value is quoted whole:\n{out}"
+    );
+}
