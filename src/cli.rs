@@ -124,6 +124,13 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Print the config's JSON Schema, for editors (completion, help, validation); reads no
+    /// config
+    Schema {
+        /// The schema of a file that `include:` reads (a `targets:` list only)
+        #[arg(long)]
+        included: bool,
+    },
 }
 
 impl Command {
@@ -171,6 +178,10 @@ pub fn main() -> Exit {
             };
         }
     };
+    // needs no config: handled before one is loaded
+    if let Command::Schema { included } = cli.command {
+        return print_schema(included);
+    }
     let runs_commands = matches!(cli.command, Command::Check { .. } | Command::Run { .. });
     let act = cli.command.act(&cli);
     let nagios = matches!(
@@ -252,6 +263,8 @@ pub fn main() -> Exit {
         Command::Reset { ref target, .. } => {
             crate::status::reset(&cfg, target.as_deref(), act.dry_run)
         }
+        // handled before the config is loaded
+        Command::Schema { .. } => Ok(Exit::Ok),
         Command::Run { once: false, .. } => {
             for w in &loaded.warnings {
                 warn!("{w}");
@@ -286,6 +299,23 @@ pub fn main() -> Exit {
         Err(e) => {
             error!("{e}");
             e.exit()
+        }
+    }
+}
+
+/// `neon-watchdog schema`: the JSON Schema on stdout.
+fn print_schema(included: bool) -> Exit {
+    use std::io::Write;
+    let text = config::schema::render(included);
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Exit::Ok,
+        Err(e) => {
+            eprintln!(
+                "neon-watchdog: cannot write the schema to stdout: {}",
+                crate::util::os_error(&e)
+            );
+            Exit::Internal
         }
     }
 }
