@@ -395,3 +395,23 @@ fn schema_and_loader_agree_on_every_kind_and_modifier_combination() {
         "valid {valid}, invalid {invalid}"
     );
 }
+
+/// A JSON file may name its schema with a `"$schema"` key (VS Code reads it): the loader takes
+/// it, in the config and in an included file, and ignores it.
+#[test]
+fn loader_takes_a_dollar_schema_key_in_json_files() {
+    let t = Test::new();
+    t.write(
+        "conf.d/a.json",
+        r#"{"$schema": "neon-watchdog-included.schema.json",
+            "targets": [{"name": "a", "checks": [{"command": ["/bin/true"]}], "action": "none"}]}"#,
+    );
+    let t = t.config_named(
+        "config.json",
+        r#"{"$schema": "neon-watchdog.schema.json", "state_file": "{dir}/state.json",
+            "include": ["conf.d/*.json"]}"#,
+    );
+    t.run(&["test-config"])
+        .assert_code(0)
+        .assert_stdout_contains("1 target");
+}
