@@ -137,6 +137,13 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
     },
+    /// Print the config's JSON Schema, for editors (completion, help, validation); reads no
+    /// config
+    Schema {
+        /// The schema of a file that `include:` reads (a `targets:` list only)
+        #[arg(long)]
+        included: bool,
+    },
 }
 
 /// The flags of `install`.
@@ -214,6 +221,10 @@ pub fn main() -> Exit {
         Command::Install { .. } | Command::Uninstall { .. }
     ) {
         return install(&cli);
+    }
+    // needs no config: handled before one is loaded
+    if let Command::Schema { included } = cli.command {
+        return print_schema(included);
     }
     let runs_commands = matches!(cli.command, Command::Check { .. } | Command::Run { .. });
     let act = cli.command.act(&cli);
@@ -298,6 +309,7 @@ pub fn main() -> Exit {
         }
         // handled before the config is loaded
         Command::Install { .. } | Command::Uninstall { .. } => Ok(install(&cli)),
+        Command::Schema { .. } => Ok(Exit::Ok),
         Command::Run { once: false, .. } => {
             for w in &loaded.warnings {
                 warn!("{w}");
@@ -332,6 +344,23 @@ pub fn main() -> Exit {
         Err(e) => {
             error!("{e}");
             e.exit()
+        }
+    }
+}
+
+/// `neon-watchdog schema`: the JSON Schema on stdout.
+fn print_schema(included: bool) -> Exit {
+    use std::io::Write;
+    let text = config::schema::render(included);
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Exit::Ok,
+        Err(e) => {
+            eprintln!(
+                "neon-watchdog: cannot write the schema to stdout: {}",
+                crate::util::os_error(&e)
+            );
+            Exit::Internal
         }
     }
 }

@@ -884,7 +884,12 @@ pub fn unknown_key_message(key: &str, fields: &[&str]) -> String {
             super::validate::kinds_text()
         );
     }
-    let list: Vec<String> = fields.iter().map(|f| format!("`{f}`")).collect();
+    // `$schema` is for editors (`schema.rs`): taken, not a setting to offer
+    let list: Vec<String> = fields
+        .iter()
+        .filter(|f| **f != "$schema")
+        .map(|f| format!("`{f}`"))
+        .collect();
     format!("unknown field `{key}`, expected one of {}", list.join(", "))
 }
 

@@ -9,6 +9,7 @@ mod include;
 mod locate;
 pub mod model;
 pub mod raw;
+pub mod schema;
 pub mod validate;
 
 pub use de::{MAX_TEXT, MAX_VALUES};

@@ -10,7 +10,7 @@ mod checks;
 mod notify;
 
 use checks::check;
-pub(super) use checks::kinds_text;
+pub(super) use checks::{check_key_roles, kinds_text};
 
 use super::env::expand;
 use super::model::*;
@@ -334,7 +334,7 @@ fn exe_warning(program: &str, shown: &str) -> Option<String> {
 
 /// Upper bound of every `*_seconds` value: beyond it, it is a typo, and time arithmetic would
 /// overflow.
-const MAX_SECONDS: i128 = 365 * 24 * 3600;
+pub(in crate::config) const MAX_SECONDS: i128 = 365 * 24 * 3600;
 
 /// The longest target name, in characters: it is in every log line, in metrics labels and in
 /// the name of the target's action log file (which must stay under 255 bytes).

@@ -40,6 +40,7 @@ mod nagios;
 mod notify;
 mod policy;
 mod run_loop;
+mod schema;
 mod sd_notify;
 mod secrets;
 mod servers;

@@ -86,6 +86,17 @@ pub(in crate::config) fn kinds_text() -> String {
     kind_keys().map(|k| k.name).collect::<Vec<_>>().join(", ")
 }
 
+/// Every key of the table: its name and, for a modifier, the kinds it belongs to (None: a
+/// kind). The config's JSON Schema says the same (`schema.rs`).
+pub(in crate::config) fn check_key_roles() -> Vec<(&'static str, Option<&'static [&'static str]>)> {
+    KEYS.iter()
+        .map(|k| match k.role {
+            Kind => (k.name, None),
+            ModifierOf(of) => (k.name, Some(of)),
+        })
+        .collect()
+}
+
 pub(super) fn check(cx: &mut Ctx, p: &str, c: RawCheck) -> Option<CheckSpec> {
     let before = cx.issues.len();
     let kinds: Vec<&str> = kind_keys()
