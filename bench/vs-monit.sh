@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# neon-watchdog side by side with monit 5.33 and with the floor of the same work, in one
-# hyperfine run per size:
+# neon-watchdog side by side with monit 5.33 and with the floor of the same work, per size
+# (neon and the floor in alternate runs, then monit under hyperfine):
 #   - the classic mix (40% process_name, 30% tcp_port, 30% command /bin/true) at N = 10, 100,
 #     1000, 5000 targets: `neon-watchdog check`, the floor (bench/floor.c: the same /proc scan,
 #     the same posix_spawns and loopback connects on 32 threads, one fsynced state write),
@@ -15,12 +15,14 @@
 #                                           hyperfine, time and gcc if missing)
 # Env:     NEON_WATCHDOG_BIN=/path/to/bin   use this binary, skip cargo build
 #          NEON_BENCH_SIZES="10 100 1000 5000"
-#          NEON_BENCH_RUNS=10               hyperfine --runs (3 at 5000)
+#          NEON_BENCH_RUNS=10               monit's runs under hyperfine (3 at 5000)
+#          NEON_BENCH_PAIRS=20              paired runs of neon and the floor
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 sizes=${NEON_BENCH_SIZES:-"10 100 1000 5000"}
 runs=${NEON_BENCH_RUNS:-10}
+pairs=${NEON_BENCH_PAIRS:-20}
 
 die() { echo "bench: $*" >&2; exit 1; }
 
@@ -129,31 +131,52 @@ make_case() {
   echo "${f[*]}" >"$tmp/$name.floor"
 }
 
-# one hyperfine run of neon, the floor and monit; prints and records one row
+# neon and the floor run in turn (A B A B ...), so that a machine whose speed drifts during the
+# run (a shared or busy machine) slows both alike: the ratio is the median of the pairs'
+# ratios. monit then runs alone under hyperfine (its runs take up to half a minute).
+# Prints and records one row.
 results=$repo/bench/results.tsv
 printf 'case\tneon_ms\tneon_cpu_ms\tfloor_ms\tneon_per_floor\tmonit_ms\tmonit_per_neon\tneon_rss_kib\n' >"$results"
 measure() {
   local name=$1 r=$2 label=${3:-$1} floor_args
   floor_args=$(<"$tmp/$name.floor")
   "$bin" check -c "$tmp/$name.yml" >/dev/null 2>&1 || die "$name: the pass is not healthy"
+  python3 - "$bin check -c $tmp/$name.yml" "$tmp/floor $floor_args" "$pairs" "$tmp/$name.pairs.json" <<'PY' ||
+import json, os, sys, time
+a, b, runs, out = sys.argv[1].split(), sys.argv[2].split(), int(sys.argv[3]), sys.argv[4]
+quiet = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+         (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
+         (os.POSIX_SPAWN_OPEN, 2, "/dev/null", os.O_WRONLY, 0)]
+def one(argv):
+    t0 = time.perf_counter()
+    pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=quiet)
+    _, _, ru = os.wait4(pid, 0)
+    return time.perf_counter() - t0, ru.ru_utime + ru.ru_stime
+for _ in range(2):  # warm-up
+    one(a), one(b)
+pairs = [(one(a), one(b)) for _ in range(runs)]
+json.dump(pairs, open(out, "w"))
+PY
+    die "$name: the paired runs failed"
   hyperfine -N -i --warmup 2 --runs "$r" --export-json "$tmp/$name.json" \
-    "$bin check -c $tmp/$name.yml" \
-    "$tmp/floor $floor_args" \
     "prlimit --nofile=1024 monit -c $tmp/$name.monitrc validate" >/dev/null 2>&1 ||
     die "$name: hyperfine failed"
   local rss
   /usr/bin/time -f '%M' -o "$tmp/rss" "$bin" check -c "$tmp/$name.yml" >/dev/null 2>&1 || true
   rss=$(tail -1 "$tmp/rss")
-  python3 - "$tmp/$name.json" "$label" "$rss" "$results" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))["results"]
-med = [x["median"] * 1000 for x in r]
-cpu = (r[0]["user"] + r[0]["system"]) * 1000
-row = [sys.argv[2], f"{med[0]:.1f}", f"{cpu:.1f}", f"{med[1]:.1f}", f"{med[0]/med[1]:.2f}",
-       f"{med[2]:.1f}", f"{med[2]/med[0]:.1f}", sys.argv[3]]
+  python3 - "$tmp/$name.pairs.json" "$tmp/$name.json" "$label" "$rss" "$results" <<'PY'
+import json, statistics as st, sys
+pairs = json.load(open(sys.argv[1]))
+neon = st.median(p[0][0] for p in pairs) * 1000
+cpu = st.median(p[0][1] for p in pairs) * 1000
+floor = st.median(p[1][0] for p in pairs) * 1000
+ratio = st.median(p[0][0] / p[1][0] for p in pairs)
+monit = json.load(open(sys.argv[2]))["results"][0]["median"] * 1000
+row = [sys.argv[3], f"{neon:.1f}", f"{cpu:.1f}", f"{floor:.1f}", f"{ratio:.2f}",
+       f"{monit:.1f}", f"{monit/neon:.1f}", sys.argv[4]]
 print("  ".join(f"{h}={v}" for h, v in zip(
     ["case", "neon_ms", "neon_cpu_ms", "floor_ms", "neon/floor", "monit_ms", "monit/neon", "rss_KiB"], row)))
-open(sys.argv[4], "a").write("\t".join(row) + "\n")
+open(sys.argv[5], "a").write("\t".join(row) + "\n")
 PY
 }
 

@@ -350,10 +350,11 @@ pub fn env_var(pid: i32, name: &str) -> Option<Vec<u8>> {
 /// sweep never sees another worker's fresh child). One read, whatever the number of threads.
 pub fn adopted_children() -> Vec<i32> {
     let me = std::process::id();
-    if let Ok(text) = std::fs::read_to_string(format!("/proc/self/task/{me}/children")) {
-        return text
-            .split_whitespace()
-            .filter_map(|p| p.parse::<i32>().ok())
+    let mut buf = Vec::with_capacity(256);
+    if read_small(&format!("/proc/self/task/{me}/children"), &mut buf, 1 << 24).is_some() {
+        return buf
+            .split(u8::is_ascii_whitespace)
+            .filter_map(|p| std::str::from_utf8(p).ok()?.parse::<i32>().ok())
             .collect();
     }
     // kernels without /proc/PID/task/TID/children: scan for our pid as parent

@@ -917,12 +917,10 @@ fn drain<R: Read>(pipe: &mut Option<R>, buf: &mut Tail) -> bool {
 
 /// Set or clear O_NONBLOCK on `fd`.
 fn set_nonblocking(fd: i32, on: bool) {
-    use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    if let Ok(flags) = fcntl(fd, FcntlArg::F_GETFL) {
-        let mut flags = OFlag::from_bits_truncate(flags);
-        flags.set(OFlag::O_NONBLOCK, on);
-        let _ = fcntl(fd, FcntlArg::F_SETFL(flags));
-    }
+    // one ioctl where fcntl takes two (get the flags, set them)
+    let arg: nix::libc::c_int = on.into();
+    // SAFETY: FIONBIO reads one int from the pointer given
+    unsafe { nix::libc::ioctl(fd, nix::libc::FIONBIO, &arg) };
 }
 
 /// Start a program that stays in the foreground, fully detached: a new session, stdin from

@@ -158,6 +158,33 @@ fn move_aside(path: &Path) -> Result<PathBuf, String> {
 
 /// Write the state atomically (mode 0600), creating its directory (0700) if missing.
 pub fn save(path: &Path, state: &StateFile, redactor: &Redactor) -> Result<(), String> {
+    let masked = masked(state, redactor);
+    let state = masked.as_ref().unwrap_or(state);
+    // compact: a third smaller and faster to write and read than pretty JSON at thousands of
+    // targets (`jq . state.json` shows it pretty)
+    let mut json = serde_json::to_vec(state).map_err(|e| e.to_string())?;
+    json.push(b'\n');
+    files::write_atomic(path, &json, 0o600, 0o700)
+        .map_err(|e| format!("cannot save state file {}: {e}", path.display()))
+}
+
+/// A copy of `state` with every reason masked, or None if masking changes none (then no copy
+/// is made: a copy of thousands of targets' state costs more than checking their reasons).
+fn masked(state: &StateFile, redactor: &Redactor) -> Option<StateFile> {
+    let changes = |r: &str| redactor.redact(r) != r;
+    let any = state
+        .pending_notifications
+        .iter()
+        .any(|p| changes(&p.event.reason))
+        || state.targets.values().any(|t| {
+            t.last_reason.as_deref().is_some_and(changes)
+                || t.transitions
+                    .iter()
+                    .any(|tr| tr.reason.as_deref().is_some_and(changes))
+        });
+    if !any {
+        return None;
+    }
     let mut state = state.clone();
     for p in &mut state.pending_notifications {
         p.event.reason = redactor.redact(&p.event.reason);
@@ -172,12 +199,7 @@ pub fn save(path: &Path, state: &StateFile, redactor: &Redactor) -> Result<(), S
             }
         }
     }
-    // compact: a third smaller and faster to write and read than pretty JSON at thousands of
-    // targets (`jq . state.json` shows it pretty)
-    let mut json = serde_json::to_vec(&state).map_err(|e| e.to_string())?;
-    json.push(b'\n');
-    files::write_atomic(path, &json, 0o600, 0o700)
-        .map_err(|e| format!("cannot save state file {}: {e}", path.display()))
+    Some(state)
 }
 
 /// Drop the state of targets no longer in the config.
@@ -356,6 +378,27 @@ mod tests {
         // no temp file left behind
         let names: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn masks_a_secret_anywhere_and_copies_nothing_without_one() {
+        let secret = Redactor::new(["hunter22".to_string()]);
+        let mut s = sample();
+        let web = s.targets.get_mut("web").unwrap();
+        web.last_reason = Some("exit 1".into());
+        web.transitions[0].reason = Some("exit 1: hunter22".into());
+        // only a transition's reason holds it: still masked
+        let m = masked(&s, &secret).expect("a reason to mask");
+        assert_eq!(
+            m.targets["web"].transitions[0].reason.as_deref(),
+            Some("exit 1: ***")
+        );
+        s.targets.get_mut("web").unwrap().transitions[0].reason = Some("exit 1".into());
+        assert!(masked(&s, &secret).is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        save(&path, &s, &secret).unwrap();
+        assert_eq!(load(&path, false).state, s);
     }
 
     #[test]
