@@ -167,6 +167,12 @@ pub struct TargetState {
     /// When a pass last found the target healthy.
     #[serde(with = "crate::util::opt_time")]
     pub last_healthy: Option<SystemTime>,
+    /// The last check could not be carried out (the watchdog's own trouble, e.g. a check's
+    /// program missing): `status` is what was known before, so the target is not known to be
+    /// in it now. It is due for a check on every pass until one is conclusive, and `status`
+    /// shows it unknown.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inconclusive: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -435,6 +441,7 @@ pub fn decide(
         .filter(|t| *t > window_start)
         .collect();
 
+    next.inconclusive = outcome.verdict == Verdict::Unknown;
     if outcome.verdict == Verdict::Unknown {
         // Not knowing is no failure: restarting a service because the watchdog ran out of
         // processes would make things worse. Why it could not tell is kept (status shows it).
@@ -594,8 +601,8 @@ fn due_slack(interval: Duration, tick: Duration) -> Duration {
 }
 
 /// When a target checked every `interval` (its own `interval_seconds`) is next due: `None`
-/// means now (no interval of its own; never checked; its status unknown, as after `reset` or
-/// a check that could not be carried out). A last check in the future (the clock went back)
+/// means now (no interval of its own; never checked; its status unknown, as after `reset`;
+/// its last check inconclusive). A last check in the future (the clock went back)
 /// is ignored.
 pub fn next_due(
     state: &TargetState,
@@ -604,7 +611,7 @@ pub fn next_due(
     now: SystemTime,
 ) -> Option<SystemTime> {
     let (last, interval) = (state.last_check?, interval?);
-    if last > now || state.status == Health::Unknown {
+    if last > now || state.status == Health::Unknown || state.inconclusive {
         return None;
     }
     let at = last

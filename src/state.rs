@@ -349,6 +349,7 @@ mod tests {
                 rate_limited: false,
                 checks_failed_total: 3,
                 last_healthy: Some(t),
+                inconclusive: false,
                 transitions: vec![Transition {
                     at: t,
                     from: Health::Degraded,

@@ -43,7 +43,11 @@ pub struct Report {
 pub struct Row {
     pub name: String,
     pub enabled: bool,
+    /// `unknown` too when the last check could not be carried out (`inconclusive`).
     pub status: &'static str,
+    /// The last check could not be carried out (see `last_reason`): the status before it is
+    /// not known to hold.
+    pub inconclusive: bool,
     #[serde(serialize_with = "crate::util::opt_time::serialize")]
     pub since: Option<SystemTime>,
     pub consecutive_failures: u32,
@@ -70,6 +74,9 @@ pub struct Row {
     /// The first of those (or of theirs) that is not healthy: while it is down, this target's
     /// action is held.
     pub dependency_down: Option<String>,
+    /// `action: none`: nothing to hold.
+    #[serde(skip)]
+    pub monitor_only: bool,
 }
 
 /// The report for `config`'s targets from `st` at `now` (pure: tested below).
@@ -86,6 +93,7 @@ pub fn report(config: &Config, st: &state::StateFile, now: SystemTime) -> Report
             let s = st.targets.get(&t.name).cloned().unwrap_or_default();
             let next_check = crate::policy::next_due(&s, t.interval, config.interval, now);
             let stale_after = t.interval.map_or(stale_after, |i| stale_after.max(i * 3));
+            let inconclusive = s.inconclusive;
             let TargetState {
                 status,
                 since,
@@ -101,7 +109,13 @@ pub fn report(config: &Config, st: &state::StateFile, now: SystemTime) -> Report
             Row {
                 name: t.name.clone(),
                 enabled: t.enabled,
-                status: status.as_str(),
+                // what was known before a check that could not be carried out is not known now
+                status: if inconclusive {
+                    Health::Unknown.as_str()
+                } else {
+                    status.as_str()
+                },
+                inconclusive,
                 since,
                 consecutive_failures,
                 restarts_last_hour: restarts.iter().filter(|r| **r > hour_ago).count(),
@@ -115,6 +129,7 @@ pub fn report(config: &Config, st: &state::StateFile, now: SystemTime) -> Report
                 next_check,
                 depends_on: t.depends_on.clone(),
                 dependency_down,
+                monitor_only: matches!(t.action, crate::config::Action::None),
                 // masked here, before any formatting, like the last reason (a state file
                 // written by an older version may hold anything)
                 transitions: transitions
@@ -165,8 +180,8 @@ fn dependencies_down(config: &Config, st: &state::StateFile) -> Vec<Option<Strin
         .targets
         .iter()
         .map(|t| {
-            let status = st.targets.get(&t.name).map(|s| s.status);
-            !t.enabled || status == Some(Health::Healthy)
+            let s = st.targets.get(&t.name);
+            !t.enabled || s.is_some_and(|s| s.status == Health::Healthy && !s.inconclusive)
         })
         .collect();
     crate::policy::dependencies_down(&deps, &healthy)
@@ -228,8 +243,14 @@ pub fn table(r: &Report, now: SystemTime) -> String {
             } else {
                 t.status.to_string()
             };
-            if let Some(d) = &t.dependency_down {
-                let _ = write!(status, " (held: {d} down)");
+            match (&t.dependency_down, t.monitor_only) {
+                (Some(d), false) => {
+                    let _ = write!(status, " (held: {d} down)");
+                }
+                (Some(d), true) => {
+                    let _ = write!(status, " ({d} down too)");
+                }
+                (None, _) => {}
             }
             let mut last_check = ago(t.last_check);
             if let Some(i) = t.interval_seconds {

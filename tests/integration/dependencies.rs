@@ -219,3 +219,53 @@ fn dependencies_cross_included_files_and_their_errors_name_the_file() {
         "{out}"
     );
 }
+
+#[test]
+fn an_inconclusive_dependency_holds_in_status_as_in_the_engine_and_monitor_only_is_not_held() {
+    let t = Test::new();
+    let probe = t.script("probe", "#!/bin/sh\nexit 0\n");
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: db
+    checks: [{{command: ["{}"]}}]
+    action: none
+  - name: web
+    depends_on: [db]
+    checks: [{{command: ["/bin/false"]}}]
+    policy: {{fail_threshold: 1}}
+    action: {{exec: {{restart: ["/bin/sh", "-c", "echo run >> {{dir}}/runs"]}}}}
+  - name: report
+    depends_on: [db]
+    checks: [{{command: ["/bin/false"]}}]
+    action: none
+"#,
+        probe.display()
+    ));
+    t.run(&["check"]).assert_code(2);
+    assert_eq!(t.count_lines("runs"), 1);
+    std::fs::remove_file(&probe).expect("remove the probe");
+    t.age_state(3600);
+    t.run(&["check"])
+        .assert_code(2)
+        .assert_line_contains(&["target=web ", "action held"], "dependency=db");
+    assert_eq!(
+        t.count_lines("runs"),
+        1,
+        "held while db could not be checked"
+    );
+    let table = t.run(&["status"]);
+    table
+        .assert_stdout_contains("failed (held: db down)")
+        .assert_stdout_contains("failed (db down too)");
+    let report = table
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("report "))
+        .unwrap_or_default();
+    assert!(
+        report.contains("(db down too)") && !report.contains("held"),
+        "{table}"
+    );
+}

@@ -153,3 +153,48 @@ fn interval_seconds_of_a_target_is_validated() {
         "targets[0].interval_seconds: is shorter than interval_seconds (30s): the target is checked on every pass",
     );
 }
+
+#[test]
+fn an_inconclusive_check_is_due_again_and_not_reported_healthy() {
+    // the check's program vanishes: the pass cannot tell (exit 1); the next tick must not
+    // call the target healthy on the strength of the check before, for a whole interval
+    let t = Test::new();
+    let probe = t.script("probe", "#!/bin/sh\nexit 0\n");
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: exp
+    interval_seconds: 300
+    checks: [{{command: ["{}"]}}]
+    action: none
+"#,
+        probe.display()
+    ));
+    t.run(&["check"]).assert_code(0);
+    std::fs::remove_file(&probe).expect("remove the probe");
+    t.age_state(400);
+    t.run(&["check"])
+        .assert_code(1)
+        .assert_line_contains(&["msg=\"pass done\""], "unknown=1");
+    // the next tick checks it again: still unknown, exit 1, not "healthy" and 0
+    t.run(&["check"])
+        .assert_code(1)
+        .assert_line_contains(&["msg=\"pass done\""], "healthy=0 failing=0 unknown=1");
+    let st = t.run(&["status", "--json"]);
+    st.assert_code(2);
+    let j: serde_json::Value = serde_json::from_str(&st.stdout).expect("status JSON");
+    assert_eq!(j["targets"][0]["status"], "unknown", "{j}");
+    assert_eq!(j["targets"][0]["inconclusive"], true, "{j}");
+    t.run(&["status", "--format", "nagios"]).assert_code(3);
+    // the program is back: healthy again, and no longer inconclusive
+    t.script("probe", "#!/bin/sh\nexit 0\n");
+    t.run(&["check"]).assert_code(0);
+    let st = t.run(&["status", "--json"]);
+    st.assert_code(0);
+    assert!(
+        st.stdout.contains("\"inconclusive\": false"),
+        "{}",
+        st.stdout
+    );
+}
