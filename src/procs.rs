@@ -40,6 +40,9 @@ pub struct Proc {
     pub rss_pages: u64,
     /// CPU time used so far (user + system), in clock ticks.
     pub cpu_ticks: u64,
+    /// When `cpu_ticks` was read: CPU percent is ticks over this time, not over the scan's
+    /// start (on a busy machine a scan of many processes takes long enough to skew it).
+    pub read_at: std::time::SystemTime,
 }
 
 impl Proc {
@@ -51,6 +54,7 @@ impl Proc {
     fn read(pid: i32, wanted: &dyn Fn(&str, Option<&str>) -> bool, uid: bool) -> Option<Proc> {
         let mut buf = Vec::with_capacity(512);
         let stat = read_stat(pid, &mut buf)?;
+        let read_at = std::time::SystemTime::now();
         let kernel = stat.flags & PF_KTHREAD != 0;
         let exe = if kernel {
             None
@@ -101,6 +105,7 @@ impl Proc {
             uid,
             rss_pages: stat.rss,
             cpu_ticks: stat.utime.saturating_add(stat.stime),
+            read_at,
         })
     }
 
@@ -142,8 +147,6 @@ fn basename(s: &str) -> &str {
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub procs: Vec<Proc>,
-    /// When it was taken (CPU samples are timed by it).
-    pub at: Option<std::time::SystemTime>,
 }
 
 /// The processes that match a process check.
@@ -175,7 +178,6 @@ impl Snapshot {
                 n == comm || exe == Some(n.as_str()) || (comm.len() >= 14 && n.len() > comm.len())
             })
         };
-        let at = Some(std::time::SystemTime::now());
         let procs = match std::fs::read_dir("/proc") {
             Ok(dir) => dir
                 .filter_map(Result::ok)
@@ -185,7 +187,7 @@ impl Snapshot {
                 .collect(),
             Err(_) => Vec::new(),
         };
-        Snapshot { procs, at }
+        Snapshot { procs }
     }
 
     /// Live (non-zombie) direct children of `pid`.
@@ -489,6 +491,7 @@ mod tests {
             uid: Some(0),
             rss_pages: 0,
             cpu_ticks: 0,
+            read_at: std::time::SystemTime::UNIX_EPOCH,
         };
         assert!(p.is_named("my-very-long-service"));
         assert!(!p.is_named("my-very-long-se-other"));

@@ -14,7 +14,7 @@ use crate::policy::Verdict;
 use crate::procs::CpuSample;
 use crate::procs::Proc;
 use crate::util::round1;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tracing::debug;
 
 fn key(p: &Proc) -> String {
@@ -23,7 +23,9 @@ fn key(p: &Proc) -> String {
 
 /// CPU percent of one core since the previous sample, and record this pass's sample. Err:
 /// why it cannot be judged this pass (for the debug line).
-fn cpu_percent(cx: &PassContext, p: &Proc, now: SystemTime) -> Result<f64, &'static str> {
+fn cpu_percent(cx: &PassContext, p: &Proc) -> Result<f64, &'static str> {
+    // the time its ticks were read, not the pass's or the scan's start
+    let now = p.read_at;
     let k = key(p);
     if let Ok(mut m) = cx.cpu.lock() {
         m.insert(
@@ -56,7 +58,6 @@ pub fn judge(cx: &PassContext, procs: &[&Proc], limits: &Limits, base: CheckResu
     if !limits.any() || procs.is_empty() {
         return base;
     }
-    let now = cx.snapshot().at.unwrap_or_else(SystemTime::now);
     let of = |pid: i32| {
         if procs.len() > 1 {
             format!("pid {pid}, the worst of {}", procs.len())
@@ -78,7 +79,7 @@ pub fn judge(cx: &PassContext, procs: &[&Proc], limits: &Limits, base: CheckResu
     if let Some(max) = limits.max_cpu_percent {
         let measured: Vec<(i32, f64)> = procs
             .iter()
-            .filter_map(|p| match cpu_percent(cx, p, now) {
+            .filter_map(|p| match cpu_percent(cx, p) {
                 Ok(c) => Some((p.pid, c)),
                 Err(why) => {
                     debug!(pid = p.pid, "{why}");
@@ -125,8 +126,13 @@ pub fn judge(cx: &PassContext, procs: &[&Proc], limits: &Limits, base: CheckResu
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+    use std::time::SystemTime;
 
     fn proc(pid: i32, starttime: u64, ticks: u64) -> Proc {
+        proc_at(pid, starttime, ticks, SystemTime::UNIX_EPOCH)
+    }
+
+    fn proc_at(pid: i32, starttime: u64, ticks: u64, read_at: SystemTime) -> Proc {
         Proc {
             pid,
             ppid: 1,
@@ -140,6 +146,7 @@ mod tests {
             uid: Some(0),
             rss_pages: 0,
             cpu_ticks: ticks,
+            read_at,
         }
     }
 
@@ -152,14 +159,15 @@ mod tests {
         let cx = PassContext::new(&[], false, false, Default::default(), prev);
         let later = t0 + Duration::from_secs(10);
         // the same pid and start time: 5 s of CPU in 10 s = 50%
-        let same = proc(7, 100, 5 * hz);
-        let c = cpu_percent(&cx, &same, later).expect("judged");
+        let same = proc_at(7, 100, 5 * hz, later);
+        let c = cpu_percent(&cx, &same).expect("judged");
         assert!((c - 50.0).abs() < 0.01, "{c}");
         // the pid was reused by a process started later: not judged
-        let e = cpu_percent(&cx, &proc(7, 999, 5 * hz), later).unwrap_err();
+        let e = cpu_percent(&cx, &proc_at(7, 999, 5 * hz, later)).unwrap_err();
         assert!(e.starts_with("no earlier CPU sample"), "{e}");
         // too close to the earlier sample, or fewer ticks than before: said so, not judged
-        let e = cpu_percent(&cx, &same, t0 + Duration::from_millis(50)).unwrap_err();
+        let soon = proc_at(7, 100, 5 * hz, t0 + Duration::from_millis(50));
+        let e = cpu_percent(&cx, &soon).unwrap_err();
         assert!(e.contains("less than 0.1 s old"), "{e}");
         // both were recorded for the next pass
         let samples = cx.take_cpu_samples();
