@@ -88,18 +88,20 @@ pub fn run(
         }
         reap_orphans();
         let report = engine::pass(&config, &mut st, opts);
-        engine::log_pass(&report);
-        systemd.ping();
-        if systemd.enabled() {
-            systemd.send(&status_line(&report));
-        }
-        reap_orphans();
+        // served before "pass done" is logged: whoever acts on that line finds this pass's
+        // metrics on /metrics, not the previous pass's (or none)
         if let (Some(text), Ok(mut sh)) = (&report.metrics, shared.lock()) {
             sh.text = text.clone();
             sh.last_pass = Some(Instant::now());
             // a pass is due every interval; three missed in a row is a hung loop
             sh.stale_after = (config.interval * 3).max(Duration::from_secs(60));
         }
+        engine::log_pass(&report);
+        systemd.ping();
+        if systemd.enabled() {
+            systemd.send(&status_line(&report));
+        }
+        reap_orphans();
         let next = started + config.interval;
         while signals.stop().is_none() && Instant::now() < next {
             systemd.ping();

@@ -245,18 +245,42 @@ impl Lock {
         use fs2::FileExt;
         let dir = files::parent(path);
         files::ensure_dir(&dir, 0o700).map_err(LockError::Io)?;
-        for _ in 0..5 {
+        let mut leftover_since: Option<std::time::Instant> = None;
+        let mut replaced = 0;
+        while replaced < 5 {
             let file = files::open_in_place(path, 0o600)
                 .map_err(|e| LockError::Io(format!("cannot use lock file: {e}")))?;
             if let Err(e) = file.try_lock_exclusive() {
                 if e.kind() == std::io::ErrorKind::WouldBlock
                     || e.raw_os_error() == fs2::lock_contended_error().raw_os_error()
                 {
-                    return Err(LockError::Held(
-                        holder(&file)
-                            .map(|p| format!(" (pid {p})"))
-                            .unwrap_or_default(),
-                    ));
+                    let pid = holder(&file);
+                    match pid.filter(|&p| !alive(p)) {
+                        Some(gone) => {
+                            let since = *leftover_since.get_or_insert_with(|| {
+                                tracing::warn!(
+                                    lock_file = %path.display(),
+                                    pid = gone,
+                                    "the lock is still held by a process left by pid {gone}, which has exited (a command it was starting); waiting up to {}s for it to let go",
+                                    LEFTOVER_WAIT.as_secs()
+                                );
+                                std::time::Instant::now()
+                            });
+                            if since.elapsed() < LEFTOVER_WAIT {
+                                std::thread::sleep(std::time::Duration::from_millis(10));
+                                continue;
+                            }
+                            return Err(LockError::Held(format!(
+                                " (by a process left by pid {gone}, which has exited; `fuser -v {}` names it)",
+                                path.display()
+                            )));
+                        }
+                        None => {
+                            return Err(LockError::Held(
+                                pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+                            ))
+                        }
+                    }
                 }
                 return Err(LockError::Io(format!(
                     "cannot lock {}: {}",
@@ -272,6 +296,7 @@ impl Lock {
                 lock.record_holder();
                 return Ok(lock);
             }
+            replaced += 1;
         }
         Err(LockError::Io(format!(
             "cannot lock {}: the file keeps being removed or replaced",
@@ -297,6 +322,28 @@ impl Lock {
         if self.file.write_all_at(pid.as_bytes(), 0).is_ok() {
             let _ = self.file.set_len(pid.len() as u64);
         }
+    }
+}
+
+/// How long a pass waits for a lock held by what an exited instance left behind. Every process
+/// the watchdog forks shares its lock (flock belongs to the open file, and a fork copies the
+/// descriptors) until it execs, closes its descriptors (the guardian does that first thing) or
+/// dies: a command being started, or the guardian just forked, when the watchdog is SIGKILLed.
+/// Such a process lets go as soon as the kernel runs it, but on a loaded machine that can take a
+/// while; exiting 75 meanwhile would name an instance that no longer exists. Well above any
+/// scheduling delay, and small beside a timer's tick.
+const LEFTOVER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The process `pid` runs (exists and is not a zombie: a zombie holds no descriptor). A pid of
+/// another pid namespace reads as gone: that costs a wait of [`LEFTOVER_WAIT`], then exit 75.
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // pid (comm) S ...; comm may hold spaces and parentheses
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_none_or(|state| state != "Z" && state != "X"),
+        Err(e) => e.kind() != std::io::ErrorKind::NotFound,
     }
 }
 

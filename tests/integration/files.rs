@@ -144,10 +144,27 @@ targets:
     );
     let mut run = t.spawn(&["run"]);
     wait_for_file(&t.path("state/state.json.lock"), Duration::from_secs(10));
-    std::fs::remove_dir_all(t.path("state")).unwrap();
+    // `rm -rf state`: `run` may be saving into it meanwhile, and a file created during the
+    // removal makes it fail (directory not empty), as `rm -rf` would; an operator runs it
+    // again, and so do we, until the directory is gone
+    let mut last_err = None;
+    let removed = wait_until(Duration::from_secs(10), || {
+        match std::fs::remove_dir_all(t.path("state")) {
+            Ok(()) => true,
+            Err(e) => {
+                last_err = Some(e);
+                false
+            }
+        }
+    });
+    assert!(removed, "cannot remove the state directory: {last_err:?}");
+    // the pid is written once the lock is taken: the new file exists a moment before that
+    let run_pid = run.pid().to_string();
     assert!(
-        wait_until(Duration::from_secs(10), || t
-            .exists("state/state.json.lock")),
+        wait_until(Duration::from_secs(10), || std::fs::read_to_string(
+            t.path("state/state.json.lock")
+        )
+        .is_ok_and(|s| s.trim() == run_pid)),
         "run did not take the lock again on a new lock file"
     );
     t.run(&["check"])

@@ -79,3 +79,32 @@ targets:
     done.assert_code(0);
     t.run(&["check"]).assert_code(0);
 }
+
+/// A lock still held after its instance died (SIGKILLed while it was starting a command: the
+/// half-started command, or the guardian just forked, shares the lock until it execs or closes
+/// its descriptors) is waited for, not reported as "another neon-watchdog (pid of the dead
+/// one)": the next pass runs once the leftover lets go. Here flock(1) plays the leftover and
+/// the lock file names a pid that has exited.
+#[test]
+fn a_lock_left_by_an_exited_instance_is_waited_for() {
+    let t = Test::new().config(FAILING);
+    let mut gone = Command::new("/bin/true").spawn().expect("spawn /bin/true");
+    let gone_pid = gone.id();
+    gone.wait().expect("reap /bin/true");
+    std::fs::write(t.path("state.json.lock"), format!("{gone_pid}\n")).unwrap();
+    let mut leftover = hold_lock(&t, "state.json.lock");
+    let mut check = t.spawn(&["check"]);
+    assert!(
+        check.wait_for_stderr(Duration::from_secs(10), |e| e
+            .contains(&format!("process left by pid {gone_pid}, which has exited"))),
+        "check did not wait for the leftover: {}",
+        check.stderr_so_far()
+    );
+    leftover.kill_now();
+    check
+        .wait_timeout(Duration::from_secs(10))
+        .expect("check exits once the lock is free")
+        .assert_code(2)
+        .assert_stderr_not_contains("another neon-watchdog holds the lock");
+    assert_eq!(t.count_lines("runs"), 1);
+}
