@@ -51,6 +51,15 @@ impl Systemd {
             .count()
     }
 
+    /// When each WATCHDOG=1 came.
+    fn pings(&self) -> Vec<Instant> {
+        self.got
+            .iter()
+            .filter(|(_, m)| m == "WATCHDOG=1")
+            .map(|(at, _)| *at)
+            .collect()
+    }
+
     fn texts(&self) -> Vec<&str> {
         self.got.iter().map(|(_, m)| m.as_str()).collect()
     }
@@ -97,12 +106,7 @@ targets:
         systemd.texts()
     );
     // pings every half period, not a flood
-    let pings: Vec<Instant> = systemd
-        .got
-        .iter()
-        .filter(|(_, m)| m == "WATCHDOG=1")
-        .map(|(at, _)| *at)
-        .collect();
+    let pings = systemd.pings();
     for w in pings.windows(2) {
         assert!(
             w[1] - w[0] >= Duration::from_millis(900),
@@ -178,12 +182,7 @@ targets:
     run.signal(Signal::SIGTERM);
     run.wait_timeout(Duration::from_secs(10))
         .expect("run did not exit on SIGTERM");
-    let pings: Vec<Instant> = systemd
-        .got
-        .iter()
-        .filter(|(_, m)| m == "WATCHDOG=1")
-        .map(|(at, _)| *at)
-        .collect();
+    let pings = systemd.pings();
     let longest = pings
         .windows(2)
         .map(|w| w[1] - w[0])
