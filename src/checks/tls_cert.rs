@@ -465,6 +465,8 @@ mod tests {
             dns_names: vec!["other.example.com".into(), "www.other.example.com".into()],
             ip_addrs: vec![],
             self_signed: false,
+            subject: b"leaf".to_vec(),
+            issuer: b"inter".to_vec(),
         }
     }
 
