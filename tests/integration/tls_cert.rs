@@ -414,9 +414,9 @@ targets:
 }
 
 /// The tls_cert check reads its ca_file as the http check does (tests/integration/http.rs): a
-/// FIFO there fails the check at once and test-config warns about it.
+/// FIFO there makes the check unknown at once (never blocks it) and test-config warns about it.
 #[test]
-fn a_fifo_as_ca_file_fails_the_check_instead_of_blocking_it() {
+fn a_fifo_as_ca_file_is_unknown_at_once_instead_of_blocking_the_check() {
     let t = Test::new();
     let fifo = t.path("ca.pem");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
@@ -432,10 +432,10 @@ targets:
     ));
     let shown = fifo.display();
     t.run(&["check"])
-        .assert_code(2)
+        .assert_code(1)
         .assert_line_contains(
             &["result=FAIL", "target=tls "],
-            &format!("err=\"ca_file {shown} is a FIFO (named pipe), not a regular file\""),
+            &format!("inconclusive=true err=\"ca_file {shown} is a FIFO (named pipe), not a regular file\""),
         )
         .assert_faster_than(Duration::from_secs(10));
     t.run(&["test-config"])
@@ -443,4 +443,79 @@ targets:
         .assert_stderr_contains(&format!(
             "config.yml: targets[0].checks[0].ca_file: {shown} is a FIFO (named pipe), not a regular file: the check will fail until it is a PEM file (line 5)"
         ));
+}
+
+/// A ca_file that cannot be used (not PEM, no certificate in it, a FIFO, missing) is a
+/// mistake in the config, not a sign the service is down: the result is unknown (nothing
+/// counted, no action, exit 1), pass after pass, for tls_cert and http alike, whereas a
+/// service that really fails is restarted.
+#[test]
+fn a_bad_ca_file_makes_the_check_unknown_and_never_restarts() {
+    let t = Test::new();
+    t.write("text.pem", "this is not PEM\n");
+    // PEM, but only a key
+    t.write(
+        "key.pem",
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF\n-----END PRIVATE KEY-----\n",
+    );
+    nix::unistd::mkfifo(
+        &t.path("fifo.pem"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .expect("mkfifo");
+    let port = free_port();
+    let mut yaml = String::from("state_file: {dir}/state.json\ntargets:\n");
+    let cases = [
+        ("tls-text", "tls_cert: \"127.0.0.1:PORT\"", "text.pem"),
+        ("tls-key", "tls_cert: \"127.0.0.1:PORT\"", "key.pem"),
+        ("tls-fifo", "tls_cert: \"127.0.0.1:PORT\"", "fifo.pem"),
+        ("tls-missing", "tls_cert: \"127.0.0.1:PORT\"", "missing.pem"),
+        ("http-text", "http: \"https://127.0.0.1:PORT/\"", "text.pem"),
+        ("http-key", "http: \"https://127.0.0.1:PORT/\"", "key.pem"),
+    ];
+    for (name, check, file) in cases {
+        let check = check.replace("PORT", &port.to_string());
+        yaml.push_str(&format!(
+            "  - name: {name}\n    checks: [{{{check}, ca_file: \"{{dir}}/{file}\"}}]\n    policy: {{fail_threshold: 1, restart_cooldown_seconds: 0}}\n    action:\n      exec:\n        restart: [\"/bin/sh\", \"-c\", \"echo {name} >> {{dir}}/runs\"]\n"
+        ));
+    }
+    let t = t.config(&yaml);
+    let text = t.path("text.pem").display().to_string();
+    let key = t.path("key.pem").display().to_string();
+    for _ in 0..2 {
+        let out = t.run(&["check"]);
+        out.assert_code(1)
+            .assert_line_contains(&["msg=\"pass done\""], "failing=0 unknown=6");
+        for (name, _, _) in cases {
+            out.assert_line_contains(
+                &["result=FAIL", &format!("target={name} ")],
+                "inconclusive=true",
+            )
+            .assert_line_contains(
+                &["level=error", "cannot tell", &format!("target={name} ")],
+                "ca_file",
+            );
+        }
+        out.assert_line_contains(
+            &["result=FAIL", "target=tls-text "],
+            &format!(
+                "err=\"ca_file {text} holds no PEM certificate (-----BEGIN CERTIFICATE-----)\""
+            ),
+        )
+        .assert_line_contains(
+            &["result=FAIL", "target=http-key "],
+            &format!(
+                "err=\"ca_file {key} holds no PEM certificate (-----BEGIN CERTIFICATE-----)\""
+            ),
+        )
+        .assert_line_contains(
+            &["result=FAIL", "target=tls-fifo "],
+            "is a FIFO (named pipe), not a regular file",
+        )
+        .assert_line_contains(&["result=FAIL", "target=tls-missing "], "does not exist");
+    }
+    assert!(!t.exists("runs"), "acted on a config mistake");
+    let st = t.state();
+    assert_eq!(st["targets"]["tls-text"]["consecutive_failures"], 0, "{st}");
+    assert_eq!(st["targets"]["http-key"]["consecutive_failures"], 0, "{st}");
 }
