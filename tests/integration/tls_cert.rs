@@ -519,3 +519,156 @@ fn a_bad_ca_file_makes_the_check_unknown_and_never_restarts() {
     assert_eq!(st["targets"]["tls-text"]["consecutive_failures"], 0, "{st}");
     assert_eq!(st["targets"]["http-key"]["consecutive_failures"], 0, "{st}");
 }
+
+/// `openssl s_server` on 127.0.0.1 serving `cert` (key `leaf.key`) followed by the
+/// certificates in `chain` (`-cert_chain`), as a server configured with a full chain does.
+fn chain_server(t: &Test, cert: &str, chain: &str) -> (ChildGuard, u16) {
+    let port = free_port();
+    let mut cmd = Command::new("openssl");
+    cmd.arg("s_server")
+        .arg("-accept")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-cert")
+        .arg(t.path(cert))
+        .arg("-key")
+        .arg(t.path("leaf.key"))
+        .arg("-cert_chain")
+        .arg(t.path(chain))
+        .args(["-www", "-quiet"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let guard = ChildGuard::spawn(cmd);
+    wait_for_port(port, Duration::from_secs(10));
+    (guard, port)
+}
+
+/// Beside [`certificates`]: one intermediate CA (`/CN=neon-tls-test-inter`, key `inter.key`)
+/// signed by `ca.pem` three times with other dates (days from now, in `INTERS`), and
+/// `chained.pem`, a leaf for svc.example.com valid 120.5 days issued by it (it verifies
+/// under each of the three). `long-and-root.pem` is `inter-long.pem` then `ca.pem`.
+fn chain_certificates(t: &Test, now: SystemTime) {
+    const INTERS: &[(&str, f64, f64)] = &[
+        ("inter-expired", -100.0, -2.5),
+        ("inter-soon", -100.0, 3.5),
+        ("inter-long", -100.0, 100.5),
+    ];
+    let d = t.dir();
+    let mut csr = vec!["req", "-new", "-nodes", "-keyout", "inter.key"];
+    csr.extend(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]);
+    csr.extend(["-out", "inter.csr", "-subj", "/CN=neon-tls-test-inter"]);
+    openssl(d, &csr);
+    t.write(
+        "inter.ext",
+        "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n",
+    );
+    t.write("chained.ext", "subjectAltName=DNS:svc.example.com\n");
+    let sign = |csr: &str, out: &str, ca: &str, key: &str, ext: &str, from: f64, until: f64| {
+        let (start, end) = (asn1_time(at(now, from)), asn1_time(at(now, until)));
+        openssl(
+            d,
+            &[
+                "ca",
+                "-batch",
+                "-notext",
+                "-config",
+                "ca.cnf",
+                "-cert",
+                ca,
+                "-keyfile",
+                key,
+                "-in",
+                csr,
+                "-out",
+                out,
+                "-startdate",
+                &start,
+                "-enddate",
+                &end,
+                "-extfile",
+                ext,
+            ],
+        );
+    };
+    for (name, from, until) in INTERS {
+        let out = format!("{name}.pem");
+        sign(
+            "inter.csr",
+            &out,
+            "ca.pem",
+            "ca.key",
+            "inter.ext",
+            *from,
+            *until,
+        );
+    }
+    sign(
+        "leaf.csr",
+        "chained.pem",
+        "inter-long.pem",
+        "inter.key",
+        "chained.ext",
+        -1.0,
+        120.5,
+    );
+    let both = std::fs::read_to_string(t.path("inter-long.pem")).expect("inter-long.pem")
+        + &std::fs::read_to_string(t.path("ca.pem")).expect("ca.pem");
+    t.write("long-and-root.pem", &both);
+}
+
+/// The chain is judged, not only the leaf: an expired intermediate says it is the one that
+/// expired, with its own date (not the leaf's future one); an intermediate that expires
+/// before the leaf sets days_left and fails min_days_left, naming it; a root the server
+/// also sends is the trust store's business and is not judged (the test CA expires in 90
+/// days, before the intermediate's 100).
+#[test]
+fn the_chain_is_judged_by_its_earliest_expiry() {
+    let t = Test::new();
+    let made = certificates(&t);
+    chain_certificates(&t, made);
+    let (_expired, expired) = chain_server(&t, "chained.pem", "inter-expired.pem");
+    let (_soon, soon) = chain_server(&t, "chained.pem", "inter-soon.pem");
+    let (_long, long) = chain_server(&t, "chained.pem", "long-and-root.pem");
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: inter-expired
+    checks: [{{tls_cert: "127.0.0.1:{expired}", server_name: svc.example.com, ca_file: "{{dir}}/ca.pem"}}]
+    action: none
+  - name: inter-soon
+    checks: [{{tls_cert: "127.0.0.1:{soon}", server_name: svc.example.com, ca_file: "{{dir}}/ca.pem"}}]
+    action: none
+  - name: inter-soon-2
+    checks: [{{tls_cert: "127.0.0.1:{soon}", server_name: svc.example.com, ca_file: "{{dir}}/ca.pem", min_days_left: 2}}]
+    action: none
+  - name: with-root
+    checks: [{{tls_cert: "127.0.0.1:{long}", server_name: svc.example.com, ca_file: "{{dir}}/ca.pem", min_days_left: 99}}]
+    action: none
+"#
+    ));
+    let (gone, soon_date) = (date(at(made, -2.5)), date(at(made, 3.5)));
+    t.run(&["check"])
+        .assert_code(2)
+        .assert_line_contains(
+            &["result=FAIL", "target=inter-expired "],
+            &format!(
+                "days_left=-3 expires={gone} err=\"certificate for svc.example.com does not verify: the chain's intermediate CA neon-tls-test-inter expired 2 days ago ({gone})\""
+            ),
+        )
+        .assert_line_contains(
+            &["result=FAIL", "target=inter-soon "],
+            &format!(
+                "days_left=3 expires={soon_date} err=\"intermediate CA neon-tls-test-inter in the chain for svc.example.com expires in 3 days ({soon_date}; min_days_left 14)\""
+            ),
+        )
+        .assert_line_contains(
+            &["result=OK", "target=inter-soon-2 "],
+            &format!("days_left=3 expires={soon_date}"),
+        )
+        .assert_line_contains(
+            &["result=OK", "target=with-root "],
+            &format!("days_left=100 expires={}", date(at(made, 100.5))),
+        )
+        .assert_line_contains(&["msg=\"pass done\""], "healthy=2 failing=2");
+}
