@@ -192,7 +192,11 @@ fn setup(c: &TlsCertCheck) -> Result<(Arc<Recorder>, Arc<ClientConfig>, String),
 
 /// Why a handshake did not complete.
 enum HandshakeError {
-    TimedOut,
+    /// With how many bytes the server had sent by then: none (not a TLS server, or a hung
+    /// one) or some (an answer too slow to complete in time).
+    TimedOut {
+        received: usize,
+    },
     Closed,
     Tls(rustls::Error),
     Io(std::io::Error),
@@ -208,25 +212,27 @@ fn handshake(
     deadline: Instant,
 ) -> Result<(), HandshakeError> {
     let mut conn = ClientConnection::new(config, name).map_err(HandshakeError::Tls)?;
-    let io = |e: std::io::Error| match e.kind() {
-        ErrorKind::WouldBlock | ErrorKind::TimedOut => HandshakeError::TimedOut,
+    let mut received = 0usize;
+    let io = |e: std::io::Error, received: usize| match e.kind() {
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => HandshakeError::TimedOut { received },
         ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset => HandshakeError::Closed,
         _ => HandshakeError::Io(e),
     };
     while conn.is_handshaking() {
         let now = Instant::now();
         if now >= deadline {
-            return Err(HandshakeError::TimedOut);
+            return Err(HandshakeError::TimedOut { received });
         }
         let left = Some(deadline - now);
         let _ = stream.set_read_timeout(left);
         let _ = stream.set_write_timeout(left);
         if conn.wants_write() {
-            conn.write_tls(stream).map_err(io)?;
+            conn.write_tls(stream).map_err(|e| io(e, received))?;
             continue;
         }
-        if conn.read_tls(stream).map_err(io)? == 0 {
-            return Err(HandshakeError::Closed);
+        match conn.read_tls(stream).map_err(|e| io(e, received))? {
+            0 => return Err(HandshakeError::Closed),
+            n => received = received.saturating_add(n),
         }
         if let Err(e) = conn.process_new_packets() {
             // tell the server why (an alert), without waiting on it
@@ -256,9 +262,20 @@ fn spaced(debug: String) -> String {
 
 fn handshake_reason(e: &HandshakeError, addr: SocketAddr, timeout: Duration) -> String {
     match e {
-        HandshakeError::TimedOut => format!(
+        HandshakeError::TimedOut { received: 0 } => format!(
             "TLS handshake timed out after {} (connected to {addr}, no TLS answer: is it a TLS port?)",
             crate::util::secs(timeout)
+        ),
+        HandshakeError::TimedOut { received } => format!(
+            "TLS handshake incomplete after {} (connected to {addr}, {received} bytes received: the server answers too slowly or stalled)",
+            crate::util::secs(timeout)
+        ),
+        // rustls takes handshake messages of up to 64 KiB; the certificate message is the
+        // one that grows (thousands of names, a long chain)
+        HandshakeError::Tls(rustls::Error::InvalidMessage(
+            rustls::InvalidMessage::HandshakePayloadTooLarge,
+        )) => format!(
+            "TLS handshake failed: {addr} sent a handshake message larger than this client takes (64 KiB, rustls's limit): its certificate chain is too large (thousands of names?)"
         ),
         HandshakeError::Closed => format!(
             "TLS handshake failed: {addr} closed the connection (is it a TLS port?)"
@@ -706,10 +723,24 @@ mod tests {
             r.reason,
             "certificate for svc.example.com does not verify: unknown issuer (not signed by a CA in /ca.pem)"
         );
-        let r = outcome(&check(14), None, Err(HandshakeError::TimedOut), "", NOW, at);
+        let timed_out = |received| {
+            outcome(
+                &check(14),
+                None,
+                Err(HandshakeError::TimedOut { received }),
+                "",
+                NOW,
+                at,
+            )
+            .reason
+        };
         assert_eq!(
-            r.reason,
+            timed_out(0),
             "TLS handshake timed out after 2s (connected to 127.0.0.1:8443, no TLS answer: is it a TLS port?)"
+        );
+        assert_eq!(
+            timed_out(7),
+            "TLS handshake incomplete after 2s (connected to 127.0.0.1:8443, 7 bytes received: the server answers too slowly or stalled)"
         );
     }
 

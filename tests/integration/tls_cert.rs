@@ -672,3 +672,83 @@ targets:
         )
         .assert_line_contains(&["msg=\"pass done\""], "healthy=2 failing=2");
 }
+
+/// A server that answers, but too slowly to finish the handshake in time, is not told "no
+/// TLS answer"; a certificate too large for rustls (1,500 long names: over 64 KiB) is TLS,
+/// not "something that is not TLS".
+#[test]
+fn slow_and_oversized_handshakes_say_what_happened() {
+    let t = Test::new();
+    // a TLS record header promising a 16 KiB handshake record, then a byte every 0.5 s
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let drip = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let _ = conn.write_all(&[0x16, 0x03, 0x03, 0x40, 0x00]);
+                for _ in 0..20 {
+                    std::thread::sleep(Duration::from_millis(500));
+                    if conn.write_all(&[0x02]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let names: String = (0..1500)
+        .map(|n| format!("DNS.{} = h{n}.{}.example.com\n", n + 1, "a".repeat(50)))
+        .collect();
+    t.write(
+        "big.cnf",
+        &format!(
+            "[req]\ndistinguished_name = dn\nx509_extensions = ext\nprompt = no\n[dn]\nCN = big.test\n[ext]\nsubjectAltName = @alt\n[alt]\n{names}"
+        ),
+    );
+    openssl(
+        t.dir(),
+        &[
+            "req",
+            "-x509",
+            "-nodes",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-keyout",
+            "big.key",
+            "-out",
+            "big.pem",
+            "-days",
+            "60",
+            "-config",
+            "big.cnf",
+        ],
+    );
+    let (_big, big) = tls_server(&t, "big.pem", "big.key", None);
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: drip
+    checks: [{{tls_cert: "127.0.0.1:{drip}", server_name: svc.example.com, timeout_seconds: 1}}]
+    action: none
+  - name: big
+    checks: [{{tls_cert: "127.0.0.1:{big}", server_name: big.test}}]
+    action: none
+"#
+    ));
+    t.run(&["check"])
+        .assert_code(2)
+        .assert_line_contains(
+            &["result=FAIL", "target=drip "],
+            &format!("err=\"TLS handshake incomplete after 1s (connected to 127.0.0.1:{drip}, "),
+        )
+        .assert_line_contains(
+            &["result=FAIL", "target=drip "],
+            " bytes received: the server answers too slowly or stalled)\"",
+        )
+        .assert_line_contains(
+            &["result=FAIL", "target=big "],
+            &format!("err=\"TLS handshake failed: 127.0.0.1:{big} sent a handshake message larger than this client takes (64 KiB, rustls's limit): its certificate chain is too large (thousands of names?)\""),
+        );
+}
