@@ -37,8 +37,9 @@ pub enum Tls<'a> {
     Verify,
     /// Not at all (self-signed certificates).
     NoVerify,
-    /// Against the CA certificates in this PEM file only.
-    CaFile(&'a Path),
+    /// Against these CA certificates only (a `ca_file`, read with [`read_ca_file`] by the
+    /// caller: a ca_file that cannot be used is the config's problem, not the server's).
+    CaCerts(&'a [CertificateDer<'static>]),
 }
 
 #[derive(Debug, Clone)]
@@ -97,7 +98,9 @@ pub const MAX_CA_FILE_BYTES: u64 = 4 << 20;
 
 /// The certificates of a `ca_file` (PEM), read under the rules for files the config names: a
 /// regular file (a FIFO never blocks the check, `/dev/zero` is never read), at most
-/// [`MAX_CA_FILE_BYTES`]. `Err` is a short reason naming the file (http and tls_cert checks).
+/// [`MAX_CA_FILE_BYTES`], PEM holding at least one certificate usable as a CA (only those are
+/// returned). `Err` is a short reason naming the file (http and tls_cert checks: their result
+/// is then unknown, never a FAIL: a config mistake must not restart a healthy service).
 pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     use crate::files::ReadError;
     use rustls::pki_types::pem::PemObject;
@@ -125,6 +128,14 @@ pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String>
             "ca_file {shown} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
         ));
     }
+    // the ones webpki can take as a trust anchor (both checks would drop the others)
+    let total = certs.len();
+    certs.retain(|c| rustls::RootCertStore::empty().add(c.clone()).is_ok());
+    if certs.is_empty() {
+        return Err(format!(
+            "ca_file {shown} holds no certificate that can be used as a CA: none of its {total} can be read as X.509"
+        ));
+    }
     Ok(certs)
 }
 
@@ -135,8 +146,8 @@ pub fn send(req: &Request) -> Result<Response, String> {
         Tls::NoVerify => ureq::tls::TlsConfig::builder()
             .disable_verification(true)
             .build(),
-        Tls::CaFile(path) => {
-            let certs: Vec<_> = read_ca_file(path)?
+        Tls::CaCerts(certs) => {
+            let certs: Vec<_> = certs
                 .iter()
                 .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
                 .collect();

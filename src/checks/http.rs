@@ -1,5 +1,6 @@
 //! http: one request answers as expected: a healthy status (`expect_status`, or any 2xx/3xx),
 //! and `body_contains` in the first `max_body_bytes` of the body. Redirects are not followed.
+//! A `ca_file` that cannot be used makes the result unknown, not a FAIL.
 
 use super::CheckResult;
 use crate::config::HttpCheck;
@@ -7,9 +8,18 @@ use crate::http_client::{self, Tls};
 use std::time::Duration;
 
 pub fn check(h: &HttpCheck, timeout: Duration) -> CheckResult {
+    let ca_certs;
     let tls = match (&h.ca_file, h.tls_verify) {
         (_, false) => Tls::NoVerify,
-        (Some(f), true) => Tls::CaFile(f),
+        (Some(f), true) => {
+            // a ca_file that cannot be used says nothing about the server: unknown (nothing
+            // counted, no action), as a command check whose program is missing
+            ca_certs = match http_client::read_ca_file(f) {
+                Ok(c) => c,
+                Err(e) => return CheckResult::unknown(e),
+            };
+            Tls::CaCerts(&ca_certs)
+        }
         (None, true) => Tls::Verify,
     };
     let req = http_client::Request {

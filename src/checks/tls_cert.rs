@@ -30,6 +30,11 @@ const MAX_NAMES_SHOWN: usize = 5;
 #[derive(Debug, Clone)]
 struct Seen {
     cert: Vec<u8>,
+    /// The other certificates the server sent, in its order (DER).
+    intermediates: Vec<Vec<u8>>,
+    /// The subjects of the trust anchors verified against (see `x509::CertInfo::subject`):
+    /// where the chain the server sent stops being the server's business.
+    anchors: Arc<Vec<Vec<u8>>>,
     error: Option<rustls::Error>,
 }
 
@@ -37,6 +42,7 @@ struct Seen {
 #[derive(Debug)]
 struct Recorder {
     inner: Arc<WebPkiServerVerifier>,
+    anchors: Arc<Vec<Vec<u8>>>,
     seen: Mutex<Option<Seen>>,
 }
 
@@ -65,6 +71,8 @@ impl ServerCertVerifier for Recorder {
         if let Ok(mut seen) = self.seen.lock() {
             *seen = Some(Seen {
                 cert: end_entity.as_ref().to_vec(),
+                intermediates: intermediates.iter().map(|c| c.as_ref().to_vec()).collect(),
+                anchors: self.anchors.clone(),
                 error: r.as_ref().err().cloned(),
             });
         }
@@ -96,14 +104,17 @@ impl ServerCertVerifier for Recorder {
 
 pub fn check(c: &TlsCertCheck, timeout: Duration) -> CheckResult {
     let deadline = Instant::now() + timeout;
+    // A check that cannot be set up (a ca_file that cannot be read or holds no CA) says
+    // nothing about the server: unknown, as a command check whose program is missing, so a
+    // mistake in the config never restarts a healthy service.
     let (recorder, config, against) = match setup(c) {
         Ok(s) => s,
-        Err(e) => return CheckResult::fail(e),
+        Err(e) => return CheckResult::unknown(e),
     };
     let name = match ServerName::try_from(c.server_name.clone()) {
         Ok(n) => n,
         // validated when the config was loaded
-        Err(_) => return CheckResult::fail(format!("{} is not a server name", c.server_name)),
+        Err(_) => return CheckResult::unknown(format!("{} is not a server name", c.server_name)),
     };
     let (mut stream, addr) = match super::tcp::connect(&c.host, c.port, timeout, deadline) {
         Ok(s) => s,
@@ -152,14 +163,7 @@ fn setup(c: &TlsCertCheck) -> Result<(Arc<Recorder>, Arc<ClientConfig>, String),
     let mut roots = RootCertStore::empty();
     let against = match &c.ca_file {
         Some(f) => {
-            let certs = crate::http_client::read_ca_file(f)?;
-            let (added, _) = roots.add_parsable_certificates(certs);
-            if added == 0 {
-                return Err(format!(
-                    "ca_file {} holds no certificate that can be used as a CA",
-                    f.display()
-                ));
-            }
+            roots.add_parsable_certificates(crate::http_client::read_ca_file(f)?);
             format!("not signed by a CA in {}", f.display())
         }
         None => {
@@ -167,12 +171,14 @@ fn setup(c: &TlsCertCheck) -> Result<(Arc<Recorder>, Arc<ClientConfig>, String),
             "not signed by a CA of the bundled Mozilla roots; self-signed or a private CA? set ca_file".to_string()
         }
     };
+    let anchors = Arc::new(roots.roots.iter().map(|a| a.subject.to_vec()).collect());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
         .map_err(|e| format!("cannot set up certificate verification: {e}"))?;
     let recorder = Arc::new(Recorder {
         inner,
+        anchors,
         seen: Mutex::new(None),
     });
     let config = ClientConfig::builder_with_provider(provider)
@@ -186,7 +192,11 @@ fn setup(c: &TlsCertCheck) -> Result<(Arc<Recorder>, Arc<ClientConfig>, String),
 
 /// Why a handshake did not complete.
 enum HandshakeError {
-    TimedOut,
+    /// With how many bytes the server had sent by then: none (not a TLS server, or a hung
+    /// one) or some (an answer too slow to complete in time).
+    TimedOut {
+        received: usize,
+    },
     Closed,
     Tls(rustls::Error),
     Io(std::io::Error),
@@ -202,25 +212,27 @@ fn handshake(
     deadline: Instant,
 ) -> Result<(), HandshakeError> {
     let mut conn = ClientConnection::new(config, name).map_err(HandshakeError::Tls)?;
-    let io = |e: std::io::Error| match e.kind() {
-        ErrorKind::WouldBlock | ErrorKind::TimedOut => HandshakeError::TimedOut,
+    let mut received = 0usize;
+    let io = |e: std::io::Error, received: usize| match e.kind() {
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => HandshakeError::TimedOut { received },
         ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset => HandshakeError::Closed,
         _ => HandshakeError::Io(e),
     };
     while conn.is_handshaking() {
         let now = Instant::now();
         if now >= deadline {
-            return Err(HandshakeError::TimedOut);
+            return Err(HandshakeError::TimedOut { received });
         }
         let left = Some(deadline - now);
         let _ = stream.set_read_timeout(left);
         let _ = stream.set_write_timeout(left);
         if conn.wants_write() {
-            conn.write_tls(stream).map_err(io)?;
+            conn.write_tls(stream).map_err(|e| io(e, received))?;
             continue;
         }
-        if conn.read_tls(stream).map_err(io)? == 0 {
-            return Err(HandshakeError::Closed);
+        match conn.read_tls(stream).map_err(|e| io(e, received))? {
+            0 => return Err(HandshakeError::Closed),
+            n => received = received.saturating_add(n),
         }
         if let Err(e) = conn.process_new_packets() {
             // tell the server why (an alert), without waiting on it
@@ -250,9 +262,20 @@ fn spaced(debug: String) -> String {
 
 fn handshake_reason(e: &HandshakeError, addr: SocketAddr, timeout: Duration) -> String {
     match e {
-        HandshakeError::TimedOut => format!(
+        HandshakeError::TimedOut { received: 0 } => format!(
             "TLS handshake timed out after {} (connected to {addr}, no TLS answer: is it a TLS port?)",
             crate::util::secs(timeout)
+        ),
+        HandshakeError::TimedOut { received } => format!(
+            "TLS handshake incomplete after {} (connected to {addr}, {received} bytes received: the server answers too slowly or stalled)",
+            crate::util::secs(timeout)
+        ),
+        // rustls takes handshake messages of up to 64 KiB; the certificate message is the
+        // one that grows (thousands of names, a long chain)
+        HandshakeError::Tls(rustls::Error::InvalidMessage(
+            rustls::InvalidMessage::HandshakePayloadTooLarge,
+        )) => format!(
+            "TLS handshake failed: {addr} sent a handshake message larger than this client takes (64 KiB, rustls's limit): its certificate chain is too large (thousands of names?)"
         ),
         HandshakeError::Closed => format!(
             "TLS handshake failed: {addr} closed the connection (is it a TLS port?)"
@@ -293,85 +316,191 @@ fn days(n: i64) -> String {
     }
 }
 
+/// The intermediates the server sent that link the leaf to a trust anchor, in order, found
+/// as webpki builds its path: an issuer that is a trust anchor ends it (so a root the server
+/// also sends is not judged: a root's expiry is the trust store's business), else the first
+/// certificate sent with that subject that is valid at `now`. By names only (webpki checked
+/// the signatures): it chooses what the figures and messages are about, never what is trusted.
+/// A stale cross-signed certificate the server still sends, which the path does not use,
+/// is not judged either.
+fn chain<'a>(
+    leaf: &x509::CertInfo,
+    sent: &'a [x509::CertInfo],
+    anchors: &[Vec<u8>],
+    now: i64,
+) -> Vec<&'a x509::CertInfo> {
+    let mut used = vec![false; sent.len()];
+    let mut out: Vec<&x509::CertInfo> = Vec::new();
+    let mut issuer = &leaf.issuer;
+    while !anchors.contains(issuer) {
+        let next = sent.iter().enumerate().find(|(i, c)| {
+            !used[*i] && c.subject == *issuer && c.not_before <= now && now <= c.not_after
+        });
+        let Some((i, c)) = next else { break };
+        used[i] = true;
+        out.push(c);
+        issuer = &c.issuer;
+    }
+    out
+}
+
+/// `intermediate CA Example R3`: how a reason names a CA certificate of the chain.
+fn ca_name(c: &x509::CertInfo) -> String {
+    match &c.common_name {
+        Some(cn) => format!("intermediate CA {cn}"),
+        None => "an intermediate CA (without a common name)".to_string(),
+    }
+}
+
+/// "in 5 days", "in less than a day".
+fn within(left: i64) -> String {
+    if left < DAY {
+        "in less than a day".to_string()
+    } else {
+        format!("in {}", days(left.div_euclid(DAY)))
+    }
+}
+
+/// "3 days ago", "less than a day ago".
+fn ago(t: i64, now: i64) -> String {
+    let ago = now.saturating_sub(t).div_euclid(DAY);
+    if ago < 1 {
+        "less than a day ago".to_string()
+    } else {
+        format!("{} ago", days(ago))
+    }
+}
+
 /// The verdict on the certificate the server presented, at `now` (seconds since the epoch).
+/// Once it verifies, the chain is judged by its earliest notAfter, the leaf's or that of an
+/// intermediate the server sent: the chain stops verifying when the first of them expires.
+/// The figures are that certificate's, and the reason names it when it is not the leaf.
 fn judge(c: &TlsCertCheck, seen: &Seen, against: &str, now: i64) -> CheckResult {
     let name = &c.server_name;
     let info = x509::parse(&seen.cert);
+    let sent: Vec<x509::CertInfo> = seen
+        .intermediates
+        .iter()
+        .filter_map(|d| x509::parse(d))
+        .collect();
+    // the notAfter the figures show
+    let mut shown = info.as_ref().map(|i| i.not_after);
     let mut r = match (&seen.error, &info) {
         (None, None) => CheckResult::unknown(format!(
             "certificate for {name} verifies, but its expiry date could not be read"
         )),
         (None, Some(info)) => {
-            let left = info.not_after.saturating_sub(now);
+            let path = chain(info, &sent, &seen.anchors, now);
+            // the leaf when it is among the earliest
+            let first = path
+                .iter()
+                .filter(|ca| ca.not_after < info.not_after)
+                .min_by_key(|ca| ca.not_after);
+            let not_after = first.map_or(info.not_after, |ca| ca.not_after);
+            shown = Some(not_after);
+            let left = not_after.saturating_sub(now);
             if left < i64::from(c.min_days_left) * DAY {
-                let when = if left < DAY {
-                    "in less than a day".to_string()
-                } else {
-                    format!("in {}", days(left.div_euclid(DAY)))
+                let what = match first {
+                    None => format!("certificate for {name}"),
+                    Some(ca) => format!("{} in the chain for {name}", ca_name(ca)),
                 };
                 CheckResult::fail(format!(
-                    "certificate for {name} expires {when} ({}; min_days_left {})",
-                    x509::date(info.not_after),
+                    "{what} expires {} ({}; min_days_left {})",
+                    within(left),
+                    x509::date(not_after),
                     c.min_days_left
                 ))
             } else {
                 CheckResult::ok()
             }
         }
-        (Some(e), info) => CheckResult::fail(failure(name, e, info.as_ref(), against, now)),
+        (Some(e), info) => {
+            let (reason, expired_at) = failure(name, e, info.as_ref(), &sent, against, now);
+            if expired_at.is_some() {
+                shown = expired_at;
+            }
+            CheckResult::fail(reason)
+        }
     };
-    if let Some(info) = &info {
-        r.figures.days_left = Some(info.not_after.saturating_sub(now).div_euclid(DAY));
-        r.figures.expires = Some(x509::date(info.not_after));
+    if let Some(t) = shown {
+        r.figures.days_left = Some(t.saturating_sub(now).div_euclid(DAY));
+        r.figures.expires = Some(x509::date(t));
     }
     r
 }
 
 /// Why verification refused the certificate, in words, with its dates and names when they
-/// could be read.
+/// could be read; and the notAfter of the certificate that expired, when that is the reason
+/// (the leaf, or an intermediate CA of the chain: webpki checks each one's dates).
 fn failure(
     name: &str,
     e: &rustls::Error,
     info: Option<&x509::CertInfo>,
+    sent: &[x509::CertInfo],
     against: &str,
     now: i64,
-) -> String {
+) -> (String, Option<i64>) {
     use CertificateError as C;
     let rustls::Error::InvalidCertificate(ce) = e else {
-        return format!("certificate for {name} does not verify: {e}");
+        return (format!("certificate for {name} does not verify: {e}"), None);
     };
     let from_rustls = |t: &UnixTime| i64::try_from(t.as_secs()).unwrap_or(i64::MAX);
-    match ce {
-        C::Expired | C::ExpiredContext { .. } => {
-            let not_after = match (info, ce) {
-                (Some(i), _) => Some(i.not_after),
-                (None, C::ExpiredContext { not_after, .. }) => Some(from_rustls(not_after)),
-                _ => None,
-            };
-            match not_after {
-                Some(t) => {
-                    let ago = now.saturating_sub(t).div_euclid(DAY);
-                    let when = if ago < 1 {
-                        "less than a day ago".to_string()
-                    } else {
-                        format!("{} ago", days(ago))
-                    };
-                    format!("certificate for {name} expired {when} ({})", x509::date(t))
+    // which certificate a date of webpki's belongs to: the leaf when its date is that (or
+    // when it cannot be read), else the intermediate sent with it
+    let whose = |t: i64, of: fn(&x509::CertInfo) -> i64| -> Option<String> {
+        match info {
+            Some(i) if of(i) == t => None,
+            None => None,
+            Some(_) => Some(match sent.iter().find(|c| of(c) == t) {
+                Some(ca) => format!(
+                    "certificate for {name} does not verify: the chain's {}",
+                    ca_name(ca)
+                ),
+                None => {
+                    format!("certificate for {name} does not verify: a CA certificate of the chain")
                 }
-                None => format!("certificate for {name} has expired"),
-            }
+            }),
+        }
+    };
+    let reason = match ce {
+        C::Expired | C::ExpiredContext { .. } => {
+            // webpki's own date first: it may be an intermediate's
+            let not_after = match ce {
+                C::ExpiredContext { not_after, .. } => Some(from_rustls(not_after)),
+                _ => info
+                    .map(|i| i.not_after)
+                    .filter(|t| *t < now)
+                    .or_else(|| sent.iter().map(|c| c.not_after).filter(|t| *t < now).min()),
+            };
+            return match not_after {
+                Some(t) => {
+                    let what = whose(t, |c| c.not_after)
+                        .unwrap_or_else(|| format!("certificate for {name}"));
+                    (
+                        format!("{what} expired {} ({})", ago(t, now), x509::date(t)),
+                        Some(t),
+                    )
+                }
+                None => (format!("certificate for {name} has expired"), None),
+            };
         }
         C::NotValidYet | C::NotValidYetContext { .. } => {
-            let not_before = match (info, ce) {
-                (Some(i), _) => Some(i.not_before),
-                (None, C::NotValidYetContext { not_before, .. }) => Some(from_rustls(not_before)),
-                _ => None,
+            let not_before = match ce {
+                C::NotValidYetContext { not_before, .. } => Some(from_rustls(not_before)),
+                _ => info
+                    .map(|i| i.not_before)
+                    .filter(|t| *t > now)
+                    .or_else(|| sent.iter().map(|c| c.not_before).filter(|t| *t > now).max()),
             };
             match not_before {
-                Some(t) => format!(
-                    "certificate for {name} is not valid before {} (is this machine's clock right?)",
-                    x509::date(t)
-                ),
+                Some(t) => {
+                    let what = whose(t, |c| c.not_before)
+                        .unwrap_or_else(|| format!("certificate for {name}"));
+                    format!(
+                        "{what} is not valid before {} (is this machine's clock right?)",
+                        x509::date(t)
+                    )
+                }
                 None => format!("certificate for {name} is not valid yet"),
             }
         }
@@ -383,7 +512,10 @@ fn failure(
                 }
             }
             if names.is_empty() {
-                return format!("certificate is not for {name} (it names no host)");
+                return (
+                    format!("certificate is not for {name} (it names no host)"),
+                    None,
+                );
             }
             let mut shown = names
                 .iter()
@@ -413,7 +545,8 @@ fn failure(
                 format!("certificate for {name} does not verify: {}", words(ce))
             }
         }
-    }
+    };
+    (reason, None)
 }
 
 /// What webpki found wrong with a certificate, in words (the causes not told apart above).
@@ -465,6 +598,32 @@ mod tests {
             dns_names: vec!["other.example.com".into(), "www.other.example.com".into()],
             ip_addrs: vec![],
             self_signed: false,
+            subject: b"leaf".to_vec(),
+            issuer: b"inter".to_vec(),
+        }
+    }
+
+    /// A CA certificate named `cn` issued by `issuer`.
+    fn ca(cn: &str, issuer: &str, not_before: i64, not_after: i64) -> x509::CertInfo {
+        x509::CertInfo {
+            not_before,
+            not_after,
+            common_name: Some(cn.into()),
+            dns_names: vec![],
+            ip_addrs: vec![],
+            self_signed: cn == issuer,
+            subject: cn.as_bytes().to_vec(),
+            issuer: issuer.as_bytes().to_vec(),
+        }
+    }
+
+    /// What the server presented: `cert`, nothing else, verified against no anchor.
+    fn presented(cert: Vec<u8>, error: Option<rustls::Error>) -> Seen {
+        Seen {
+            cert,
+            intermediates: vec![],
+            anchors: Arc::new(vec![]),
+            error,
         }
     }
 
@@ -481,10 +640,7 @@ mod tests {
 
     #[test]
     fn days_left_count_whole_days() {
-        let seen = Seen {
-            cert: test_cert(),
-            error: None,
-        };
+        let seen = presented(test_cert(), None);
         // the test certificate's notAfter is 2026-12-06 12:00:00Z
         let at = |days: f64| NOW - (days * DAY as f64) as i64;
         let r = judge(&check(14), &seen, "", at(5.5));
@@ -513,10 +669,7 @@ mod tests {
             r.reason,
             "certificate for svc.example.com expires in 1 day (2026-12-06; min_days_left 14)"
         );
-        let garbage = Seen {
-            cert: vec![0x30, 0x00],
-            error: None,
-        };
+        let garbage = presented(vec![0x30, 0x00], None);
         let r = judge(&check(14), &garbage, "", NOW);
         assert_eq!(r.verdict, Verdict::Unknown);
         assert_eq!(r.figures.days_left, None);
@@ -526,10 +679,7 @@ mod tests {
     /// handshake's reason, and still carries the certificate's figures.
     #[test]
     fn a_handshake_failing_after_verification_fails() {
-        let seen = Seen {
-            cert: test_cert(),
-            error: None,
-        };
+        let seen = presented(test_cert(), None);
         let at = ("127.0.0.1:8443".parse().unwrap(), Duration::from_secs(2));
         let r = outcome(
             &check(14),
@@ -553,12 +703,12 @@ mod tests {
         assert_eq!(r.verdict, Verdict::FAILING);
         assert_eq!(r.reason, "TLS handshake failed: bad signature");
         assert_eq!(r.figures.days_left, Some(30));
-        let refused = Seen {
-            cert: test_cert(),
-            error: Some(rustls::Error::InvalidCertificate(
+        let refused = presented(
+            test_cert(),
+            Some(rustls::Error::InvalidCertificate(
                 CertificateError::UnknownIssuer,
             )),
-        };
+        );
         let r = outcome(
             &check(14),
             Some(refused),
@@ -573,10 +723,24 @@ mod tests {
             r.reason,
             "certificate for svc.example.com does not verify: unknown issuer (not signed by a CA in /ca.pem)"
         );
-        let r = outcome(&check(14), None, Err(HandshakeError::TimedOut), "", NOW, at);
+        let timed_out = |received| {
+            outcome(
+                &check(14),
+                None,
+                Err(HandshakeError::TimedOut { received }),
+                "",
+                NOW,
+                at,
+            )
+            .reason
+        };
         assert_eq!(
-            r.reason,
+            timed_out(0),
             "TLS handshake timed out after 2s (connected to 127.0.0.1:8443, no TLS answer: is it a TLS port?)"
+        );
+        assert_eq!(
+            timed_out(7),
+            "TLS handshake incomplete after 2s (connected to 127.0.0.1:8443, 7 bytes received: the server answers too slowly or stalled)"
         );
     }
 
@@ -585,12 +749,12 @@ mod tests {
         let exp = rustls::Error::InvalidCertificate(CertificateError::Expired);
         let i = info(NOW - 90 * DAY, NOW - 3 * DAY - 3600);
         assert_eq!(
-            failure("svc.example.com", &exp, Some(&i), "", NOW),
+            failure("svc.example.com", &exp, Some(&i), &[], "", NOW).0,
             "certificate for svc.example.com expired 3 days ago (2026-12-03)"
         );
         let i = info(NOW - 90 * DAY, NOW - 3600);
         assert_eq!(
-            failure("svc.example.com", &exp, Some(&i), "", NOW),
+            failure("svc.example.com", &exp, Some(&i), &[], "", NOW).0,
             "certificate for svc.example.com expired less than a day ago (2026-12-06)"
         );
         let ctx = rustls::Error::InvalidCertificate(CertificateError::ExpiredContext {
@@ -598,42 +762,105 @@ mod tests {
             not_after: UnixTime::since_unix_epoch(Duration::from_secs((NOW - DAY) as u64)),
         });
         assert_eq!(
-            failure("x", &ctx, None, "", NOW),
+            failure("x", &ctx, None, &[], "", NOW).0,
             "certificate for x expired 1 day ago (2026-12-05)"
         );
         let early = rustls::Error::InvalidCertificate(CertificateError::NotValidYet);
         let i = info(NOW + 2 * DAY, NOW + 60 * DAY);
         assert_eq!(
-            failure("svc.example.com", &early, Some(&i), "", NOW),
+            failure("svc.example.com", &early, Some(&i), &[], "", NOW).0,
             "certificate for svc.example.com is not valid before 2026-12-08 (is this machine's clock right?)"
         );
         let wrong = rustls::Error::InvalidCertificate(CertificateError::NotValidForName);
         assert_eq!(
-            failure("svc.example.com", &wrong, Some(&info(0, NOW)), "", NOW),
+            failure("svc.example.com", &wrong, Some(&info(0, NOW)), &[], "", NOW).0,
             "certificate is for other.example.com, www.other.example.com, not svc.example.com"
         );
         let mut many = info(0, NOW);
         many.dns_names = (0..8).map(|n| format!("h{n}.example.com")).collect();
         assert_eq!(
-            failure("svc.example.com", &wrong, Some(&many), "", NOW),
+            failure("svc.example.com", &wrong, Some(&many), &[], "", NOW).0,
             "certificate is for h0.example.com, h1.example.com, h2.example.com, h3.example.com, h4.example.com and 3 more, not svc.example.com"
         );
         let mut cn_only = info(0, NOW);
         cn_only.dns_names.clear();
         assert_eq!(
-            failure("svc.example.com", &wrong, Some(&cn_only), "", NOW),
+            failure("svc.example.com", &wrong, Some(&cn_only), &[], "", NOW).0,
             "certificate is for cn.example.com, not svc.example.com"
         );
         let unknown = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
         let mut own = info(0, NOW);
         own.self_signed = true;
         assert_eq!(
-            failure("svc.example.com", &unknown, Some(&own), "not signed by a CA in /etc/ca.pem", NOW),
+            failure("svc.example.com", &unknown, Some(&own), &[], "not signed by a CA in /etc/ca.pem", NOW).0,
             "certificate for svc.example.com does not verify: unknown issuer (self-signed, not signed by a CA in /etc/ca.pem)"
         );
         assert_eq!(
-            failure("svc.example.com", &unknown, None, "not signed by a CA in /etc/ca.pem", NOW),
+            failure("svc.example.com", &unknown, None, &[], "not signed by a CA in /etc/ca.pem", NOW).0,
             "certificate for svc.example.com does not verify: unknown issuer (not signed by a CA in /etc/ca.pem)"
+        );
+    }
+    /// The path runs from the leaf's issuer through the certificates sent, taking the one
+    /// valid now among those of one subject (a stale cross-signed copy is skipped), and ends
+    /// at a trust anchor (a root sent too is not part of it).
+    #[test]
+    fn the_chain_is_the_path_to_an_anchor() {
+        let leaf = info(NOW - DAY, NOW + 60 * DAY);
+        let stale = ca("inter", "old-root", NOW - 900 * DAY, NOW - 10 * DAY);
+        let inter = ca("inter", "root", NOW - 90 * DAY, NOW + 30 * DAY);
+        let root = ca("root", "root", NOW - 900 * DAY, NOW + 5 * DAY);
+        let unrelated = ca("other", "root", NOW - 90 * DAY, NOW + DAY);
+        let sent = [stale, unrelated, inter, root];
+        let anchors = vec![b"root".to_vec()];
+        let path = chain(&leaf, &sent, &anchors, NOW);
+        assert_eq!(path.len(), 1);
+        assert_eq!(path[0].not_after, NOW + 30 * DAY);
+        // without the anchor, the root sent is walked into, and it ends there (no loop)
+        let path = chain(&leaf, &sent, &[], NOW);
+        assert_eq!(path.len(), 2);
+        assert_eq!(chain(&leaf, &[], &anchors, NOW).len(), 0);
+    }
+
+    /// An intermediate that expired or is not valid yet is named with its own date; the
+    /// figures then show the expired one's.
+    #[test]
+    fn an_intermediate_out_of_its_dates_is_named() {
+        let at = |t: i64| UnixTime::since_unix_epoch(Duration::from_secs(t as u64));
+        let leaf = info(NOW - DAY, NOW + 60 * DAY);
+        let sent = [ca("Example R3", "root", NOW - 90 * DAY, NOW - 2 * DAY - 60)];
+        let ctx = rustls::Error::InvalidCertificate(CertificateError::ExpiredContext {
+            time: at(NOW),
+            not_after: at(NOW - 2 * DAY - 60),
+        });
+        assert_eq!(
+            failure("svc.example.com", &ctx, Some(&leaf), &sent, "", NOW),
+            (
+                "certificate for svc.example.com does not verify: the chain's intermediate CA Example R3 expired 2 days ago (2026-12-04)".to_string(),
+                Some(NOW - 2 * DAY - 60)
+            )
+        );
+        // without a date from webpki, the one expired certificate sent
+        let bare = rustls::Error::InvalidCertificate(CertificateError::Expired);
+        assert_eq!(
+            failure("svc.example.com", &bare, Some(&leaf), &sent, "", NOW).1,
+            Some(NOW - 2 * DAY - 60)
+        );
+        let early = rustls::Error::InvalidCertificate(CertificateError::NotValidYetContext {
+            time: at(NOW),
+            not_before: at(NOW + 3 * DAY),
+        });
+        let sent = [ca("Example R3", "root", NOW + 3 * DAY, NOW + 90 * DAY)];
+        assert_eq!(
+            failure("svc.example.com", &early, Some(&leaf), &sent, "", NOW),
+            (
+                "certificate for svc.example.com does not verify: the chain's intermediate CA Example R3 is not valid before 2026-12-09 (is this machine's clock right?)".to_string(),
+                None
+            )
+        );
+        // a date matching none of the certificates sent
+        assert_eq!(
+            failure("svc.example.com", &ctx, Some(&leaf), &[], "", NOW).0,
+            "certificate for svc.example.com does not verify: a CA certificate of the chain expired 2 days ago (2026-12-04)"
         );
     }
 }

@@ -414,9 +414,9 @@ targets:
 }
 
 /// The tls_cert check reads its ca_file as the http check does (tests/integration/http.rs): a
-/// FIFO there fails the check at once and test-config warns about it.
+/// FIFO there makes the check unknown at once (never blocks it) and test-config warns about it.
 #[test]
-fn a_fifo_as_ca_file_fails_the_check_instead_of_blocking_it() {
+fn a_fifo_as_ca_file_is_unknown_at_once_instead_of_blocking_the_check() {
     let t = Test::new();
     let fifo = t.path("ca.pem");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
@@ -432,10 +432,10 @@ targets:
     ));
     let shown = fifo.display();
     t.run(&["check"])
-        .assert_code(2)
+        .assert_code(1)
         .assert_line_contains(
             &["result=FAIL", "target=tls "],
-            &format!("err=\"ca_file {shown} is a FIFO (named pipe), not a regular file\""),
+            &format!("inconclusive=true err=\"ca_file {shown} is a FIFO (named pipe), not a regular file\""),
         )
         .assert_faster_than(Duration::from_secs(10));
     t.run(&["test-config"])
@@ -443,4 +443,312 @@ targets:
         .assert_stderr_contains(&format!(
             "config.yml: targets[0].checks[0].ca_file: {shown} is a FIFO (named pipe), not a regular file: the check will fail until it is a PEM file (line 5)"
         ));
+}
+
+/// A ca_file that cannot be used (not PEM, no certificate in it, a FIFO, missing) is a
+/// mistake in the config, not a sign the service is down: the result is unknown (nothing
+/// counted, no action, exit 1), pass after pass, for tls_cert and http alike, whereas a
+/// service that really fails is restarted.
+#[test]
+fn a_bad_ca_file_makes_the_check_unknown_and_never_restarts() {
+    let t = Test::new();
+    t.write("text.pem", "this is not PEM\n");
+    // PEM, but only a key
+    t.write(
+        "key.pem",
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF\n-----END PRIVATE KEY-----\n",
+    );
+    nix::unistd::mkfifo(
+        &t.path("fifo.pem"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .expect("mkfifo");
+    let port = free_port();
+    let mut yaml = String::from("state_file: {dir}/state.json\ntargets:\n");
+    let cases = [
+        ("tls-text", "tls_cert: \"127.0.0.1:PORT\"", "text.pem"),
+        ("tls-key", "tls_cert: \"127.0.0.1:PORT\"", "key.pem"),
+        ("tls-fifo", "tls_cert: \"127.0.0.1:PORT\"", "fifo.pem"),
+        ("tls-missing", "tls_cert: \"127.0.0.1:PORT\"", "missing.pem"),
+        ("http-text", "http: \"https://127.0.0.1:PORT/\"", "text.pem"),
+        ("http-key", "http: \"https://127.0.0.1:PORT/\"", "key.pem"),
+    ];
+    for (name, check, file) in cases {
+        let check = check.replace("PORT", &port.to_string());
+        yaml.push_str(&format!(
+            "  - name: {name}\n    checks: [{{{check}, ca_file: \"{{dir}}/{file}\"}}]\n    policy: {{fail_threshold: 1, restart_cooldown_seconds: 0}}\n    action:\n      exec:\n        restart: [\"/bin/sh\", \"-c\", \"echo {name} >> {{dir}}/runs\"]\n"
+        ));
+    }
+    let t = t.config(&yaml);
+    let text = t.path("text.pem").display().to_string();
+    let key = t.path("key.pem").display().to_string();
+    for _ in 0..2 {
+        let out = t.run(&["check"]);
+        out.assert_code(1)
+            .assert_line_contains(&["msg=\"pass done\""], "failing=0 unknown=6");
+        for (name, _, _) in cases {
+            out.assert_line_contains(
+                &["result=FAIL", &format!("target={name} ")],
+                "inconclusive=true",
+            )
+            .assert_line_contains(
+                &["level=error", "cannot tell", &format!("target={name} ")],
+                "ca_file",
+            );
+        }
+        out.assert_line_contains(
+            &["result=FAIL", "target=tls-text "],
+            &format!(
+                "err=\"ca_file {text} holds no PEM certificate (-----BEGIN CERTIFICATE-----)\""
+            ),
+        )
+        .assert_line_contains(
+            &["result=FAIL", "target=http-key "],
+            &format!(
+                "err=\"ca_file {key} holds no PEM certificate (-----BEGIN CERTIFICATE-----)\""
+            ),
+        )
+        .assert_line_contains(
+            &["result=FAIL", "target=tls-fifo "],
+            "is a FIFO (named pipe), not a regular file",
+        )
+        .assert_line_contains(&["result=FAIL", "target=tls-missing "], "does not exist");
+    }
+    assert!(!t.exists("runs"), "acted on a config mistake");
+    let st = t.state();
+    assert_eq!(st["targets"]["tls-text"]["consecutive_failures"], 0, "{st}");
+    assert_eq!(st["targets"]["http-key"]["consecutive_failures"], 0, "{st}");
+}
+
+/// `openssl s_server` on 127.0.0.1 serving `cert` (key `leaf.key`) followed by the
+/// certificates in `chain` (`-cert_chain`), as a server configured with a full chain does.
+fn chain_server(t: &Test, cert: &str, chain: &str) -> (ChildGuard, u16) {
+    let port = free_port();
+    let mut cmd = Command::new("openssl");
+    cmd.arg("s_server")
+        .arg("-accept")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-cert")
+        .arg(t.path(cert))
+        .arg("-key")
+        .arg(t.path("leaf.key"))
+        .arg("-cert_chain")
+        .arg(t.path(chain))
+        .args(["-www", "-quiet"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let guard = ChildGuard::spawn(cmd);
+    wait_for_port(port, Duration::from_secs(10));
+    (guard, port)
+}
+
+/// Beside [`certificates`]: one intermediate CA (`/CN=neon-tls-test-inter`, key `inter.key`)
+/// signed by `ca.pem` three times with other dates (days from now, in `INTERS`), and
+/// `chained.pem`, a leaf for svc.example.com valid 120.5 days issued by it (it verifies
+/// under each of the three). `long-and-root.pem` is `inter-long.pem` then `ca.pem`.
+fn chain_certificates(t: &Test, now: SystemTime) {
+    const INTERS: &[(&str, f64, f64)] = &[
+        ("inter-expired", -100.0, -2.5),
+        ("inter-soon", -100.0, 3.5),
+        ("inter-long", -100.0, 100.5),
+    ];
+    let d = t.dir();
+    let mut csr = vec!["req", "-new", "-nodes", "-keyout", "inter.key"];
+    csr.extend(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]);
+    csr.extend(["-out", "inter.csr", "-subj", "/CN=neon-tls-test-inter"]);
+    openssl(d, &csr);
+    t.write(
+        "inter.ext",
+        "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n",
+    );
+    t.write("chained.ext", "subjectAltName=DNS:svc.example.com\n");
+    let sign = |csr: &str, out: &str, ca: &str, key: &str, ext: &str, from: f64, until: f64| {
+        let (start, end) = (asn1_time(at(now, from)), asn1_time(at(now, until)));
+        openssl(
+            d,
+            &[
+                "ca",
+                "-batch",
+                "-notext",
+                "-config",
+                "ca.cnf",
+                "-cert",
+                ca,
+                "-keyfile",
+                key,
+                "-in",
+                csr,
+                "-out",
+                out,
+                "-startdate",
+                &start,
+                "-enddate",
+                &end,
+                "-extfile",
+                ext,
+            ],
+        );
+    };
+    for (name, from, until) in INTERS {
+        let out = format!("{name}.pem");
+        sign(
+            "inter.csr",
+            &out,
+            "ca.pem",
+            "ca.key",
+            "inter.ext",
+            *from,
+            *until,
+        );
+    }
+    sign(
+        "leaf.csr",
+        "chained.pem",
+        "inter-long.pem",
+        "inter.key",
+        "chained.ext",
+        -1.0,
+        120.5,
+    );
+    let both = std::fs::read_to_string(t.path("inter-long.pem")).expect("inter-long.pem")
+        + &std::fs::read_to_string(t.path("ca.pem")).expect("ca.pem");
+    t.write("long-and-root.pem", &both);
+}
+
+/// The chain is judged, not only the leaf: an expired intermediate says it is the one that
+/// expired, with its own date (not the leaf's future one); an intermediate that expires
+/// before the leaf sets days_left and fails min_days_left, naming it; a root the server
+/// also sends is the trust store's business and is not judged (the test CA expires in 90
+/// days, before the intermediate's 100).
+#[test]
+fn the_chain_is_judged_by_its_earliest_expiry() {
+    let t = Test::new();
+    let made = certificates(&t);
+    chain_certificates(&t, made);
+    let (_expired, expired) = chain_server(&t, "chained.pem", "inter-expired.pem");
+    let (_soon, soon) = chain_server(&t, "chained.pem", "inter-soon.pem");
+    let (_long, long) = chain_server(&t, "chained.pem", "long-and-root.pem");
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: inter-expired
+    checks: [{{tls_cert: "127.0.0.1:{expired}", server_name: svc.example.com, ca_file: "{{dir}}/ca.pem"}}]
+    action: none
+  - name: inter-soon
+    checks: [{{tls_cert: "127.0.0.1:{soon}", server_name: svc.example.com, ca_file: "{{dir}}/ca.pem"}}]
+    action: none
+  - name: inter-soon-2
+    checks: [{{tls_cert: "127.0.0.1:{soon}", server_name: svc.example.com, ca_file: "{{dir}}/ca.pem", min_days_left: 2}}]
+    action: none
+  - name: with-root
+    checks: [{{tls_cert: "127.0.0.1:{long}", server_name: svc.example.com, ca_file: "{{dir}}/ca.pem", min_days_left: 99}}]
+    action: none
+"#
+    ));
+    let (gone, soon_date) = (date(at(made, -2.5)), date(at(made, 3.5)));
+    t.run(&["check"])
+        .assert_code(2)
+        .assert_line_contains(
+            &["result=FAIL", "target=inter-expired "],
+            &format!(
+                "days_left=-3 expires={gone} err=\"certificate for svc.example.com does not verify: the chain's intermediate CA neon-tls-test-inter expired 2 days ago ({gone})\""
+            ),
+        )
+        .assert_line_contains(
+            &["result=FAIL", "target=inter-soon "],
+            &format!(
+                "days_left=3 expires={soon_date} err=\"intermediate CA neon-tls-test-inter in the chain for svc.example.com expires in 3 days ({soon_date}; min_days_left 14)\""
+            ),
+        )
+        .assert_line_contains(
+            &["result=OK", "target=inter-soon-2 "],
+            &format!("days_left=3 expires={soon_date}"),
+        )
+        .assert_line_contains(
+            &["result=OK", "target=with-root "],
+            &format!("days_left=100 expires={}", date(at(made, 100.5))),
+        )
+        .assert_line_contains(&["msg=\"pass done\""], "healthy=2 failing=2");
+}
+
+/// A server that answers, but too slowly to finish the handshake in time, is not told "no
+/// TLS answer"; a certificate too large for rustls (1,500 long names: over 64 KiB) is TLS,
+/// not "something that is not TLS".
+#[test]
+fn slow_and_oversized_handshakes_say_what_happened() {
+    let t = Test::new();
+    // a TLS record header promising a 16 KiB handshake record, then a byte every 0.5 s
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let drip = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let _ = conn.write_all(&[0x16, 0x03, 0x03, 0x40, 0x00]);
+                for _ in 0..20 {
+                    std::thread::sleep(Duration::from_millis(500));
+                    if conn.write_all(&[0x02]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let names: String = (0..1500)
+        .map(|n| format!("DNS.{} = h{n}.{}.example.com\n", n + 1, "a".repeat(50)))
+        .collect();
+    t.write(
+        "big.cnf",
+        &format!(
+            "[req]\ndistinguished_name = dn\nx509_extensions = ext\nprompt = no\n[dn]\nCN = big.test\n[ext]\nsubjectAltName = @alt\n[alt]\n{names}"
+        ),
+    );
+    openssl(
+        t.dir(),
+        &[
+            "req",
+            "-x509",
+            "-nodes",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-keyout",
+            "big.key",
+            "-out",
+            "big.pem",
+            "-days",
+            "60",
+            "-config",
+            "big.cnf",
+        ],
+    );
+    let (_big, big) = tls_server(&t, "big.pem", "big.key", None);
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: drip
+    checks: [{{tls_cert: "127.0.0.1:{drip}", server_name: svc.example.com, timeout_seconds: 1}}]
+    action: none
+  - name: big
+    checks: [{{tls_cert: "127.0.0.1:{big}", server_name: big.test}}]
+    action: none
+"#
+    ));
+    t.run(&["check"])
+        .assert_code(2)
+        .assert_line_contains(
+            &["result=FAIL", "target=drip "],
+            &format!("err=\"TLS handshake incomplete after 1s (connected to 127.0.0.1:{drip}, "),
+        )
+        .assert_line_contains(
+            &["result=FAIL", "target=drip "],
+            " bytes received: the server answers too slowly or stalled)\"",
+        )
+        .assert_line_contains(
+            &["result=FAIL", "target=big "],
+            &format!("err=\"TLS handshake failed: 127.0.0.1:{big} sent a handshake message larger than this client takes (64 KiB, rustls's limit): its certificate chain is too large (thousands of names?)\""),
+        );
 }

@@ -19,6 +19,10 @@ pub struct CertInfo {
     pub ip_addrs: Vec<IpAddr>,
     /// Issued by its own subject.
     pub self_signed: bool,
+    /// The subject's and the issuer's Name, DER without the outer SEQUENCE header (as
+    /// webpki's trust anchors keep `subject`): how a chain links certificates.
+    pub subject: Vec<u8>,
+    pub issuer: Vec<u8>,
 }
 
 impl CertInfo {
@@ -111,6 +115,8 @@ pub fn parse(der: &[u8]) -> Option<CertInfo> {
         dns_names: Vec::new(),
         ip_addrs: Vec::new(),
         self_signed: issuer == subject,
+        subject: subject.to_vec(),
+        issuer: issuer.to_vec(),
     };
     // [1] issuerUniqueID, [2] subjectUniqueID, [3] extensions
     while !tbs.is_empty() {
@@ -281,6 +287,8 @@ mod tests {
             ]
         );
         assert!(!info.self_signed);
+        assert_ne!(info.subject, info.issuer);
+        assert_eq!(common_name(&info.subject), info.common_name);
         assert_eq!(
             info.names(),
             ["svc.example.com", "www.svc.example.com", "127.0.0.1", "::1"]
