@@ -177,6 +177,24 @@ fn zsh_and_fish_completions_name_every_command() {
                 "{shell} -n rejects the completion script: {}",
                 String::from_utf8_lossy(&check.stderr)
             );
+            // fish completes a command line on request, as on TAB
+            if shell == "fish" {
+                let complete = |line: &str| -> Vec<String> {
+                    let out = Command::new("fish")
+                        .arg("--no-config")
+                        .arg("-c")
+                        .arg(format!("source {}; complete -C'{line}'", path.display()))
+                        .output()
+                        .expect("run fish");
+                    String::from_utf8_lossy(&out.stdout)
+                        .lines()
+                        .filter_map(|l| l.split('\t').next())
+                        .map(str::to_string)
+                        .collect()
+                };
+                assert_eq!(complete("neon-watchdog st"), ["status"]);
+                assert_eq!(complete("neon-watchdog status --f"), ["--format"]);
+            }
         }
     }
     t.run_bare(&["completions", "powershell"])
