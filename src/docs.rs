@@ -102,15 +102,15 @@ const FILES: &[(&str, &str)] = &[
         "The output of the last exec action of a target (the last 64 KiB, secrets masked).",
     ),
     (
-        "/lib/systemd/system/neon-watchdog.timer",
+        "/usr/lib/systemd/system/neon-watchdog.timer",
         "Starts neon-watchdog.service every 30 seconds; the package enables it.",
     ),
     (
-        "/lib/systemd/system/neon-watchdog.service",
+        "/usr/lib/systemd/system/neon-watchdog.service",
         "One check pass with the config above.",
     ),
     (
-        "/lib/systemd/system/neon-watchdog-daemon.service",
+        "/usr/lib/systemd/system/neon-watchdog-daemon.service",
         "The loop (run) instead of the timer; not enabled by the package, and it conflicts \
          with the timer: systemctl disable --now neon-watchdog.timer, then systemctl enable \
          --now neon-watchdog-daemon.service.",
