@@ -11,9 +11,10 @@
 #    what the binary prints, the man page renders with groff without a warning, and bash
 #    completes `neon-watchdog st` to `status`;
 #  - with --install (as root): dpkg -i on this machine, test-config and a pass with the
-#    installed config, the timer enabled and the daemon not, a local edit of the config kept
-#    by a reinstall, then dpkg --purge leaves nothing behind. Refused, and nothing touched,
-#    when neon-watchdog is installed already or its paths exist.
+#    installed config, the timer enabled and the daemon not, a local edit of the config and
+#    an operator's switch to the daemon kept by a reinstall, then dpkg --purge leaves
+#    nothing behind. Refused, and nothing touched, when neon-watchdog is installed already
+#    or its paths exist.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -196,14 +197,26 @@ if [ "$install" = yes ]; then
         grep -q '^# a local edit' /etc/neon-watchdog/config.yml || fail "reinstalling lost a local edit of the conffile"
         ok "a reinstall keeps a local edit of the config (conffile)"
       fi
+      # an operator's switch to the loop survives an upgrade (systemctl edits the symlinks
+      # offline too; a reinstall runs postinst with the old version, as an upgrade does)
+      if systemctl disable neon-watchdog.timer >/dev/null 2>&1 &&
+         systemctl enable neon-watchdog-daemon.service >/dev/null 2>&1 && installed; then
+        [ -e /etc/systemd/system/timers.target.wants/neon-watchdog.timer ] && fail "an upgrade enabled the timer an operator had disabled"
+        [ -L /etc/systemd/system/multi-user.target.wants/neon-watchdog-daemon.service ] || fail "an upgrade disabled the daemon an operator had enabled"
+        ok "an upgrade keeps an operator's choice of the daemon over the timer"
+      else
+        fail "systemctl disable/enable (offline) or the reinstall failed"
+      fi
       purge
       left=()
       for p in /usr/bin/neon-watchdog /etc/neon-watchdog /var/lib/neon-watchdog \
                /usr/lib/systemd/system/neon-watchdog.timer \
                /etc/systemd/system/timers.target.wants/neon-watchdog.timer \
+               /etc/systemd/system/multi-user.target.wants/neon-watchdog-daemon.service \
                /etc/systemd/system/neon-watchdog.timer /etc/systemd/system/neon-watchdog.service \
                /var/lib/systemd/deb-systemd-helper-enabled/neon-watchdog.timer.dsh-also \
-               /var/lib/systemd/deb-systemd-helper-enabled/neon-watchdog.service.dsh-also; do
+               /var/lib/systemd/deb-systemd-helper-enabled/neon-watchdog.service.dsh-also \
+               /var/lib/systemd/deb-systemd-helper-enabled/neon-watchdog-daemon.service.dsh-also; do
         [ -e "$p" ] || [ -L "$p" ] && left+=("$p")
       done
       [ ${#left[@]} -eq 0 ] || fail "dpkg --purge left ${left[*]}"
