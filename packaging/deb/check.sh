@@ -10,9 +10,9 @@
 #    packaging/systemd's and pass systemd-analyze verify, the man page and completions are
 #    what the binary prints, the man page renders with groff without a warning, and bash
 #    completes `neon-watchdog st` to `status`;
-#  - with --install (as root): dpkg -i on this machine, test-config and a pass with the
+#  - with --install (as root): apt-get install of the .deb on this machine, test-config and a pass with the
 #    installed config, the timer enabled and the daemon not, a local edit of the config and
-#    an operator's switch to the daemon kept by a reinstall, then dpkg --purge leaves
+#    an operator's switch to the daemon kept by a reinstall, then a purge leaves
 #    nothing behind. Refused, and nothing touched, when neon-watchdog is installed already
 #    or its paths exist.
 set -euo pipefail
@@ -173,14 +173,17 @@ if [ "$install" = yes ]; then
   elif [ ${#taken[@]} -gt 0 ]; then
     fail "not installing: ${taken[*]} already there (not ours to overwrite or purge)"
   else
-    installed() {
-      DEBIAN_FRONTEND=noninteractive dpkg -i "$deb" >"$tmp/dpkg.txt" 2>&1 || { cat "$tmp/dpkg.txt"; fail "dpkg -i"; return 1; }
+    # apt, as README says (`apt install ./neon-watchdog_*.deb`), waiting for a dpkg lock
+    # another job may hold; --reinstall makes the second install an upgrade of the same
+    # version (postinst runs with the old version, as on an upgrade)
+    apt_() {
+      DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=300 "$@" >"$tmp/apt.txt" 2>&1 ||
+        { cat "$tmp/apt.txt"; fail "apt-get $*"; return 1; }
     }
-    purge() {
-      DEBIAN_FRONTEND=noninteractive dpkg --purge neon-watchdog >"$tmp/purge.txt" 2>&1 || { cat "$tmp/purge.txt"; fail "dpkg --purge"; }
-    }
+    installed() { apt_ install --reinstall "$deb"; }
+    purge() { apt_ purge neon-watchdog; }
     if installed; then
-      ok "dpkg -i $(basename "$deb")"
+      ok "apt-get install $(basename "$deb")"
       stat -c '%a %U:%G' /etc/neon-watchdog/config.yml | grep -qx '600 root:root' || fail "/etc/neon-watchdog/config.yml is $(stat -c '%a %U:%G' /etc/neon-watchdog/config.yml)"
       env -u NEON_WATCHDOG_CONFIG /usr/bin/neon-watchdog test-config >/dev/null 2>"$tmp/tc.txt" || { cat "$tmp/tc.txt"; fail "test-config rejects the installed config"; }
       [ -s "$tmp/tc.txt" ] && { cat "$tmp/tc.txt"; fail "test-config warns about the installed config"; }
@@ -219,8 +222,8 @@ if [ "$install" = yes ]; then
                /var/lib/systemd/deb-systemd-helper-enabled/neon-watchdog-daemon.service.dsh-also; do
         [ -e "$p" ] || [ -L "$p" ] && left+=("$p")
       done
-      [ ${#left[@]} -eq 0 ] || fail "dpkg --purge left ${left[*]}"
-      ok "dpkg --purge removed the package, its config, its state and its unit state"
+      [ ${#left[@]} -eq 0 ] || fail "purge left ${left[*]}"
+      ok "apt-get purge removed the package, its config, its state and its unit state"
     fi
   fi
 fi
