@@ -6,7 +6,7 @@ use crate::engine::{self, Options};
 use crate::error::Error;
 use crate::exit::{self, Exit};
 use crate::logging::{self, LogFormat};
-use clap::{ArgAction, Parser, Subcommand};
+use clap::{ArgAction, CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 use tracing::{error, warn};
 
@@ -15,7 +15,8 @@ use tracing::{error, warn};
     name = "neon-watchdog",
     version,
     about = "A process watchdog for Linux: checks targets, restarts what is down, never makes an outage worse.",
-    after_help = exit::TABLE
+    after_help = exit::TABLE,
+    subcommand_value_name = "COMMAND"
 )]
 pub struct Cli {
     /// Config file (YAML or JSON)
@@ -144,6 +145,16 @@ pub enum Command {
         #[arg(long)]
         included: bool,
     },
+    /// Print the completion script for a shell (the Debian package installs them; by hand:
+    /// `neon-watchdog completions bash > /usr/share/bash-completion/completions/neon-watchdog`)
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: crate::docs::Shell,
+    },
+    /// Print the manual page, roff: every command, flag and exit code (`neon-watchdog man |
+    /// man -l -`)
+    Man,
 }
 
 /// The flags of `install`.
@@ -215,6 +226,10 @@ pub fn main() -> Exit {
             };
         }
     };
+    // completions and man print what the clap definitions say: no config involved
+    if matches!(cli.command, Command::Completions { .. } | Command::Man) {
+        return self_docs(&cli.command);
+    }
     // install and uninstall write a config if there is none: they must not need one that loads
     if matches!(
         cli.command,
@@ -310,6 +325,7 @@ pub fn main() -> Exit {
         // handled before the config is loaded
         Command::Install { .. } | Command::Uninstall { .. } => Ok(install(&cli)),
         Command::Schema { .. } => Ok(Exit::Ok),
+        Command::Completions { .. } | Command::Man => Ok(self_docs(&cli.command)),
         Command::Run { once: false, .. } => {
             for w in &loaded.warnings {
                 warn!("{w}");
@@ -374,6 +390,33 @@ fn log_includes(c: &config::Config) {
         }
         for (f, why) in &g.skipped {
             tracing::debug!(glob = %g.pattern, file = %f.display(), "include skipped {why}");
+        }
+    }
+}
+
+/// `completions` and `man`: generated from the clap definitions (see [`crate::docs`]).
+fn self_docs(command: &Command) -> Exit {
+    let text = match command {
+        Command::Completions { shell } => {
+            crate::docs::completions(Cli::command(), *shell, "neon-watchdog")
+        }
+        Command::Man => crate::docs::man(Cli::command()),
+        _ => return Exit::Internal,
+    };
+    print_stdout(&text)
+}
+
+/// Write generated text to stdout. A reader that went away (`| head`) is not an error of
+/// ours; any other write error is (exit 1, said on stderr).
+fn print_stdout(bytes: &[u8]) -> Exit {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Exit::Ok,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::Ok,
+        Err(e) => {
+            eprintln!("neon-watchdog: cannot write to stdout: {e}");
+            Exit::Internal
         }
     }
 }

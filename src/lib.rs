@@ -3,7 +3,7 @@
 //! `layers` below keeps them so):
 //!
 //! ```text
-//! cli, daemon (the run loop, signals), install            the edges
+//! cli, daemon (the run loop, signals), install, docs      the edges
 //! engine (one pass), status                               orchestration
 //! checks, actions, notify, heartbeat, metrics, summary    what a pass does
 //! state, config, events, logging                          the file, the settings, the news
@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod docker;
+pub mod docs;
 pub mod engine;
 pub mod error;
 pub mod events;

@@ -16,6 +16,7 @@ mod harness;
 mod action_log;
 mod checks;
 mod cli;
+mod cli_docs;
 mod commands;
 mod config_errors;
 mod config_files;
