@@ -87,10 +87,13 @@ pub fn expand(
 ) -> Result<Expanded, Report> {
     let base = config.parent().unwrap_or(Path::new(""));
     let config_id = std::fs::metadata(config).ok().map(|m| (m.dev(), m.ino()));
-    let mut seen_dirs: Vec<PathBuf> = if is_root {
-        file::dirs_above(config)
-    } else {
-        Vec::new()
+    let mut seen_dirs = file::Seen {
+        dirs: if is_root {
+            file::dirs_above(config)
+        } else {
+            Vec::new()
+        },
+        listed: Vec::new(),
     };
     let mut ids: Vec<(u64, u64)> = Vec::new();
     // files that could not be read, by path as matched and by what it leads to (device and
@@ -191,7 +194,7 @@ pub fn expand(
                     .extend(file::included_writable_by_others(
                         &path,
                         &read.meta,
-                        &mut seen_dirs,
+                        &mut seen_dirs.dirs,
                     ));
             }
             match parse_included(config, &path, read.text, errors.room()) {

@@ -644,3 +644,38 @@ fn subdirectories_a_glob_walks_do_not_count_as_included_files() {
         .assert_code(0)
         .assert_stdout_contains(": valid, 2 targets");
 }
+
+/// A sticky world-writable directory (/tmp's mode, 1777) is no protection for a directory a
+/// glob lists: anyone can add a file it takes (a FIFO there would stop every check). It is
+/// refused as root like any directory others can write; above a named file it stays fine.
+#[test]
+fn a_sticky_world_writable_conf_d_is_refused_as_root() {
+    if !root() {
+        return;
+    }
+    let t = Test::new().config(&config_with("[conf.d/*.yml]"));
+    t.write(
+        "conf.d/api.yml",
+        &one_target("api", "command: [\"/bin/true\"]"),
+    );
+    let dir = t.path("conf.d");
+    chmod(&dir, 0o1777);
+    let shown = dir.display().to_string();
+    let problem = format!("include \"conf.d/*.yml\": directory {shown} is writable by everyone (mode 1777): whoever can write there can add or replace included files, whose commands run as root; the sticky bit does not help: the include glob lists this directory, and takes what anyone adds to it; fix: chmod go-w {shown}");
+    t.run(&["check"])
+        .assert_code(78)
+        .assert_stderr_contains("refusing to run commands as root")
+        .assert_stderr_contains(&problem);
+    assert!(!t.exists("state.json"), "a pass ran");
+    t.run(&["test-config"])
+        .assert_code(0)
+        .assert_stderr_contains(&format!("warning: {problem}"));
+    t.run(&["check", "--allow-unsafe-config"]).assert_code(0);
+    // a file named without wildcards in that directory: nobody can replace it (sticky)
+    let t2 = Test::new().config(&config_with(&format!("[{shown}/api.yml]")));
+    t2.run(&["check"])
+        .assert_code(0)
+        .assert_lines(&["result=OK", "target=api "], 1);
+    chmod(&dir, 0o755);
+    t.run(&["check"]).assert_code(0);
+}
