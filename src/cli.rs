@@ -482,7 +482,13 @@ fn report_unsafe_config(problems: &[String], format: LogFormat) {
 /// Config errors come before logging is set up: plain lines for humans, or JSON lines (one per
 /// problem) with `--log-format json`, so a log reader sees them too.
 fn report_config_error(msg: &str, format: LogFormat) {
-    let n = msg.lines().count();
+    // a capped report ends "and 80 more problems (100 in all; ...)": the header says 100
+    let n = msg
+        .lines()
+        .last()
+        .and_then(|l| l.split_once(" more problems ("))
+        .and_then(|(_, rest)| rest.split_once(" in all")?.0.parse::<usize>().ok())
+        .unwrap_or_else(|| msg.lines().count());
     match format {
         LogFormat::Json => {
             for line in msg.lines() {

@@ -200,6 +200,13 @@ pub fn render(c: &Config, due: Option<(&crate::state::StateFile, SystemTime)>) -
         );
     }
     include_lines(&mut s, c);
+    // looked up once per dependency: a long chain of targets stays linear
+    let disabled: std::collections::HashSet<&str> = c
+        .targets
+        .iter()
+        .filter(|t| !t.enabled)
+        .map(|t| t.name.as_str())
+        .collect();
     for t in &c.targets {
         let _ = writeln!(s);
         // with `include:`, every target says which file it is in
@@ -225,7 +232,7 @@ pub fn render(c: &Config, due: Option<(&crate::state::StateFile, SystemTime)>) -
                 .depends_on
                 .iter()
                 .map(|d| {
-                    let disabled = c.targets.iter().any(|o| &o.name == d && !o.enabled);
+                    let disabled = disabled.contains(d.as_str());
                     if disabled {
                         format!("{d} (disabled: counts as healthy)")
                     } else {

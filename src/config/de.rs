@@ -35,8 +35,10 @@ pub const STOPPED: &str = "reading stopped at this unknown key";
 /// A key problem found while reading: an unknown key or a key given twice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyProblem {
-    /// Path of the key itself (`default_policy.fail_treshold`).
+    /// Path of the key itself (`default_policy.fail_treshold`), to find its line.
     pub path: String,
+    /// The path as messages show it: a long key cut (see [`shorten_key`]).
+    pub shown: String,
     pub message: String,
     /// Which occurrence of the path holds the problem (1 = the second one, for a repeated key).
     pub occurrence: usize,
@@ -45,22 +47,42 @@ pub struct KeyProblem {
 /// Why reading stopped, or what it found on the way.
 #[derive(Debug)]
 pub struct Failure<E> {
-    /// Unknown and repeated keys, in document order.
+    /// Unknown and repeated keys, in document order: the first `max_keys` of them.
     pub keys: Vec<KeyProblem>,
+    /// How many more were found (counted, not worded: a file of 300,000 unknown keys must not
+    /// cost 300,000 messages).
+    pub more_keys: usize,
+    /// The first key of the document's top-level map, and whether it has a `targets` key:
+    /// whether the file looks like a config at all.
+    pub first_key: Option<String>,
+    pub has_targets: bool,
     /// The error that stopped reading, with the path where it happened ("" for the document).
     pub error: Option<(String, E)>,
 }
 
-/// Deserialize `T` through the adapter. `json`: serde_json reads an integer asked for as
-/// i128 as a bare number token, so a string there would be "invalid number" (a syntax
-/// error): integers are read with `deserialize_any` instead, which words a wrong type right.
-pub fn deserialize<'de, D, T>(d: D, json: bool) -> Result<T, Failure<D::Error>>
+/// How the document is read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// JSON: serde_json reads an integer asked for as i128 as a bare number token, so a string
+    /// there would be "invalid number" (a syntax error): integers are read with
+    /// `deserialize_any` instead, which words a wrong type right.
+    pub json: bool,
+    /// The text may hold YAML aliases (it has an `&anchor`): the size limits say so.
+    pub aliases: bool,
+    /// The most key problems worded; the rest are counted.
+    pub max_keys: usize,
+}
+
+/// Deserialize `T` through the adapter.
+pub fn deserialize<'de, D, T>(d: D, opts: Options) -> Result<T, Failure<D::Error>>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
 {
     let track = Track {
-        ints_via_any: json,
+        ints_via_any: opts.json,
+        aliases: opts.aliases,
+        max_keys: opts.max_keys,
         ..Track::default()
     };
     let result = T::deserialize(De {
@@ -68,14 +90,52 @@ where
         track: &track,
     });
     let keys = track.keys.take();
+    let more_keys = track.more_keys.get();
+    let first_key = track.first_key.take();
+    let has_targets = track.has_targets.get();
     match result {
-        Ok(t) if keys.is_empty() => Ok(t),
-        Ok(_) => Err(Failure { keys, error: None }),
+        Ok(t) if keys.is_empty() && more_keys == 0 => Ok(t),
+        Ok(_) => Err(Failure {
+            keys,
+            more_keys,
+            first_key,
+            has_targets,
+            error: None,
+        }),
         Err(e) => Err(Failure {
             keys,
+            more_keys,
+            first_key,
+            has_targets,
             error: Some((track.error_path.take().unwrap_or_default(), e)),
         }),
     }
+}
+
+/// The longest key a message quotes in full. A key can be anything: a line of a file an
+/// `include:` glob matched by mistake (`/etc/shadow` as root), or megabytes on one line: its
+/// start says which, the rest stays out of the journal.
+pub const MAX_QUOTED_KEY: usize = 40;
+
+/// `key` in backticks, as messages quote it: a long one cut (see [`shorten_key`]), its length
+/// after the backticks: `` `kkk...` (1048576 characters) ``.
+pub fn quote_key(key: &str) -> String {
+    let n = key.chars().count();
+    if n <= MAX_QUOTED_KEY {
+        return format!("`{key}`");
+    }
+    let head: String = key.chars().take(MAX_QUOTED_KEY).collect();
+    format!("`{head}...` ({n} characters)")
+}
+
+/// `key`, or its first [`MAX_QUOTED_KEY`] characters, `...` and its length (for a path).
+pub fn shorten_key(key: &str) -> String {
+    let n = key.chars().count();
+    if n <= MAX_QUOTED_KEY {
+        return key.to_string();
+    }
+    let head: String = key.chars().take(MAX_QUOTED_KEY).collect();
+    format!("{head}... ({n} characters)")
 }
 
 #[derive(Debug, Clone)]
@@ -90,9 +150,14 @@ struct Track {
     /// The path of the innermost error, recorded on its way out.
     error_path: RefCell<Option<String>>,
     keys: RefCell<Vec<KeyProblem>>,
+    more_keys: Cell<usize>,
+    max_keys: usize,
+    first_key: RefCell<Option<String>>,
+    has_targets: Cell<bool>,
     values: Cell<u64>,
     text: Cell<u64>,
     ints_via_any: bool,
+    aliases: bool,
 }
 
 fn render_path(segs: &[Seg]) -> String {
@@ -122,21 +187,35 @@ impl Track {
         self.values.set(values);
         self.text.set(text);
         if values > MAX_VALUES {
-            return Err(E::custom(format_args!(
-                "the config expands to more than {MAX_VALUES} values (keys, scalars, lists, maps) \
-                 once YAML aliases are expanded, more than a config may hold: an alias `*name` \
-                 repeats everything its anchor `&name` holds; write such parts out or use fewer aliases"
-            )));
+            return Err(E::custom(self.too_large(format_args!(
+                "more than {MAX_VALUES} values (keys, scalars, lists, maps; a simple target \
+                 holds about 13)"
+            ))));
         }
         if text > MAX_TEXT {
-            return Err(E::custom(format_args!(
-                "the config expands to more than {} MiB of text once YAML aliases are expanded, \
-                 more than a config may hold: an alias `*name` repeats everything its anchor \
-                 `&name` holds; write such parts out or use fewer aliases",
+            return Err(E::custom(self.too_large(format_args!(
+                "more than {} MiB of text (keys and strings)",
                 MAX_TEXT >> 20
-            )));
+            ))));
         }
         Ok(())
+    }
+
+    /// The error of a document past a size limit (`what`: which one): the words for YAML
+    /// aliases only where the text has an anchor.
+    fn too_large(&self, what: fmt::Arguments) -> String {
+        if self.aliases {
+            format!(
+                "the config expands to {what} once YAML aliases are expanded, past the size \
+                 limit of a config file: an alias `*name` repeats everything its anchor `&name` \
+                 holds; write such parts out or use fewer aliases"
+            )
+        } else {
+            format!(
+                "the file holds {what}: that is the size limit of a config file; is this the \
+                 right file?"
+            )
+        }
     }
 
     fn push(&self, seg: Seg) {
@@ -158,14 +237,41 @@ impl Track {
         r
     }
 
-    fn key_problem(&self, key: &str, message: String, occurrence: usize) {
+    /// Record a key problem; past `max_keys`, only count it (`message` is not even worded).
+    fn key_problem(&self, key: &str, message: impl FnOnce() -> String, occurrence: usize) {
+        if self.keys.borrow().len() >= self.max_keys {
+            self.more_keys.set(self.more_keys.get() + 1);
+            return;
+        }
         let mut segs = self.path.borrow().clone();
+        let parent = render_path(&segs);
         segs.push(Seg::Key(key.to_string()));
+        let short = shorten_key(key);
+        let shown = if parent.is_empty() {
+            short
+        } else {
+            format!("{parent}.{short}")
+        };
         self.keys.borrow_mut().push(KeyProblem {
             path: render_path(&segs),
-            message,
+            shown,
+            message: message(),
             occurrence,
         });
+    }
+
+    /// Note a key of the document's top-level map.
+    fn top_key(&self, key: &str) {
+        if !self.path.borrow().is_empty() {
+            return;
+        }
+        let mut first = self.first_key.borrow_mut();
+        if first.is_none() {
+            *first = Some(key.to_string());
+        }
+        if key == "targets" {
+            self.has_targets.set(true);
+        }
     }
 }
 
@@ -789,10 +895,16 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Map<'_, A> {
             let Some(key) = key else {
                 return Ok(None);
             };
+            if self.fields.is_some() {
+                self.track.top_key(&key);
+            }
             if self.seen.contains(&key) {
                 self.track.key_problem(
                     &key,
-                    format!("`{key}` is given twice in the same map: keep one"),
+                    || {
+                        let k = quote_key(&key);
+                        format!("{k} is given twice in the same map: keep one")
+                    },
                     1,
                 );
                 self.skip_value()?;
@@ -802,7 +914,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Map<'_, A> {
             if let Some(fields) = self.fields {
                 if !fields.contains(&key.as_str()) {
                     self.track
-                        .key_problem(&key, unknown_key_message(&key, fields), 0);
+                        .key_problem(&key, || unknown_key_message(&key, fields), 0);
                     self.skip_value()?;
                     continue;
                 }
@@ -816,7 +928,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Map<'_, A> {
                 // its seed is spent, so reading stops here, with the key reported
                 Err(KeyError::Unknown(fields)) => {
                     self.track
-                        .key_problem(&key, unknown_key_message(&key, fields), 0);
+                        .key_problem(&key, || unknown_key_message(&key, fields), 0);
                     self.track.mark(Err(de::Error::custom(STOPPED)))
                 }
                 Err(KeyError::Other(m)) => self.track.mark(Err(de::Error::custom(m))),
@@ -875,12 +987,13 @@ impl<'de, E: de::Error> MapAccess<'de> for EmptyMap<E> {
 /// "unknown field `fail_treshold`: did you mean `fail_threshold`?"; without a likely key, the
 /// keys this map takes (a check map's are many: its kinds are named instead).
 pub fn unknown_key_message(key: &str, fields: &[&str]) -> String {
+    let q = quote_key(key);
     if let Some(s) = suggest(key, fields) {
-        return format!("unknown field `{key}`: did you mean `{s}`?");
+        return format!("unknown field {q}: did you mean `{s}`?");
     }
     if fields.len() > 16 {
         return format!(
-            "unknown field `{key}`: a check takes one kind ({}), the modifiers of that kind and timeout_seconds",
+            "unknown field {q}: a check takes one kind ({}), the modifiers of that kind and timeout_seconds",
             super::validate::kinds_text()
         );
     }
@@ -890,7 +1003,7 @@ pub fn unknown_key_message(key: &str, fields: &[&str]) -> String {
         .filter(|f| **f != "$schema")
         .map(|f| format!("`{f}`"))
         .collect();
-    format!("unknown field `{key}`, expected one of {}", list.join(", "))
+    format!("unknown field {q}, expected one of {}", list.join(", "))
 }
 
 /// Edit distance (insertions, deletions, substitutions, and swaps of neighbours).
@@ -923,10 +1036,11 @@ fn distance(a: &str, b: &str) -> usize {
 /// start of a longer key (`tcp` -> `tcp_port`, `timeout` -> `timeout_seconds`).
 pub(in crate::config) fn suggest<'f>(key: &str, fields: &[&'f str]) -> Option<&'f str> {
     let norm = |s: &str| s.to_ascii_lowercase().replace('-', "_");
-    let k = norm(key);
-    if k.is_empty() {
+    // no key is this long: nothing to suggest (and the edit distance costs its length squared)
+    if key.is_empty() || key.len() > 64 {
         return None;
     }
+    let k = norm(key);
     if let Some(f) = fields.iter().find(|f| norm(f) == k) {
         return Some(f);
     }
@@ -1016,8 +1130,14 @@ mod tests {
     use super::*;
     use crate::config::raw::{RawActionMap, RawConfig, RawPolicy};
 
+    const OPTS: Options = Options {
+        json: false,
+        aliases: true,
+        max_keys: usize::MAX,
+    };
+
     fn read(yaml: &str) -> Result<RawConfig, String> {
-        deserialize(serde_yaml::Deserializer::from_str(yaml), false).map_err(|f| {
+        deserialize(serde_yaml::Deserializer::from_str(yaml), OPTS).map_err(|f| {
             let mut out: Vec<String> = f
                 .keys
                 .iter()
@@ -1113,7 +1233,7 @@ mod tests {
         }
         let e = deserialize::<_, std::collections::BTreeMap<String, serde_json::Value>>(
             serde_yaml::Deserializer::from_str(&yaml),
-            false,
+            OPTS,
         )
         .map(|_| ())
         .expect_err("bounded");
@@ -1132,7 +1252,7 @@ mod tests {
         );
         let e = deserialize::<_, std::collections::BTreeMap<String, serde_json::Value>>(
             serde_yaml::Deserializer::from_str(&wide),
-            false,
+            OPTS,
         )
         .map(|_| ())
         .expect_err("bounded");
@@ -1143,7 +1263,7 @@ mod tests {
         let yaml = format!("a: &a \"{big}\"\nb: [{}]\n", ["*a"; 10].join(", "));
         let e = deserialize::<_, std::collections::BTreeMap<String, serde_json::Value>>(
             serde_yaml::Deserializer::from_str(&yaml),
-            false,
+            OPTS,
         )
         .map(|_| ())
         .expect_err("bounded");

@@ -9,7 +9,9 @@
 //!   commands as root. The caller decides what that means (`check`/`run` refuse, `test-config`
 //!   warns).
 //! - Files the config includes (`include:`) are read by the same rules ([`Role::Included`]),
-//!   and so are the directories an include glob reads ([`dir_writable_by_others`]).
+//!   and so are the directories an include glob reads ([`dir_writable_by_others`]). A sticky
+//!   world-writable directory (`/tmp`) is fine above a file we read (others cannot replace
+//!   it), not as a directory a glob lists (others can add files to what it reads).
 
 use std::fs::{File, Metadata};
 use std::io::Read;
@@ -175,7 +177,13 @@ pub fn writable_by_others(path: &Path, file: &Metadata) -> Vec<String> {
     let replace = "whoever can write there can replace the config, whose commands run as root";
     let chown_hint = ", or keep the config in a root-owned directory such as /etc/neon-watchdog";
     for d in &dirs_above(path) {
-        out.extend(dir_problems(&shown.to_string(), d, replace, chown_hint));
+        out.extend(dir_problems(
+            &shown.to_string(),
+            d,
+            replace,
+            chown_hint,
+            Look::Above,
+        ));
     }
     out
 }
@@ -196,30 +204,64 @@ pub fn dirs_above(path: &Path) -> Vec<PathBuf> {
     dirs
 }
 
+/// How a directory is looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Look {
+    /// A directory above a file that is read: with the sticky bit (`/tmp`), others may add
+    /// entries but not rename or remove ours, so it is no way in.
+    Above,
+    /// A directory an include glob lists: whatever others add there, the glob takes (a file
+    /// of theirs runs commands as root; a FIFO makes every `check` a config error, and
+    /// monitoring stops). The sticky bit does not help.
+    Listed,
+    /// Only what [`Look::Listed`] finds beyond [`Look::Above`] (the directory was looked at
+    /// as one above a file already).
+    ListedSticky,
+}
+
 /// Who else than root could change directory `d`: one message each, starting with `prefix`.
 /// `replace` says what that allows; `chown_hint` follows the owner's fix.
-fn dir_problems(prefix: &str, d: &Path, replace: &str, chown_hint: &str) -> Vec<String> {
+fn dir_problems(
+    prefix: &str,
+    d: &Path,
+    replace: &str,
+    chown_hint: &str,
+    look: Look,
+) -> Vec<String> {
     let mut out = Vec::new();
     let Ok(m) = std::fs::metadata(d) else {
         return out;
     };
     let dm = m.mode() & 0o7777;
     let sticky = dm & 0o1000 != 0;
+    // writable by others, as far as this look goes
+    let counts = match look {
+        Look::Above => !sticky,
+        Look::Listed => true,
+        Look::ListedSticky => sticky,
+    };
     let ds = d.display();
-    if m.uid() != 0 {
+    if m.uid() != 0 && look != Look::ListedSticky {
         out.push(format!(
             "{prefix}: directory {ds} is owned by {}, not root: {replace}; fix: chown root {ds}{chown_hint}",
             user_name(m.uid())
         ));
     }
-    if dm & 0o002 != 0 && !sticky {
+    let how = if sticky {
+        "; the sticky bit does not help: the include glob lists this directory, and takes what anyone adds to it"
+    } else {
+        ""
+    };
+    if dm & 0o002 != 0 && counts {
         out.push(format!(
-            "{prefix}: directory {ds} is writable by everyone (mode {dm:04o}, no sticky bit): {replace}; fix: chmod go-w {ds}"
+            "{prefix}: directory {ds} is writable by everyone (mode {dm:04o}{}): {replace}{how}; fix: chmod go-w {ds}{}",
+            if sticky { "" } else { ", no sticky bit" },
+            if sticky { ", or keep included files in a directory of root's (e.g. /etc/neon-watchdog/conf.d)" } else { "" }
         ));
     }
-    if dm & 0o020 != 0 && m.gid() != 0 && !sticky {
+    if dm & 0o020 != 0 && m.gid() != 0 && counts {
         out.push(format!(
-            "{prefix}: directory {ds} is writable by {} (mode {dm:04o}): {replace}; fix: chmod go-w {ds}",
+            "{prefix}: directory {ds} is writable by {} (mode {dm:04o}): {replace}{how}; fix: chmod go-w {ds}",
             group_name(m.gid())
         ));
     }
@@ -261,33 +303,59 @@ pub fn included_writable_by_others(
     }
     for d in dirs_above(path) {
         if !seen.contains(&d) {
-            out.extend(dir_problems(&shown.to_string(), &d, REPLACE_INCLUDED, ""));
+            out.extend(dir_problems(
+                &shown.to_string(),
+                &d,
+                REPLACE_INCLUDED,
+                "",
+                Look::Above,
+            ));
             seen.push(d);
         }
     }
     out
 }
 
-/// Who else than root could change directory `dir`, which the include glob `glob` reads (and
+/// The directories looked at so far, each reported once.
+#[derive(Debug, Default)]
+pub struct Seen {
+    /// Looked at as a directory above a file ([`Look::Above`]) or as one a glob lists.
+    pub dirs: Vec<PathBuf>,
+    /// Looked at as a directory a glob lists ([`Look::Listed`]).
+    pub listed: Vec<PathBuf>,
+}
+
+/// Who else than root could change directory `dir`, which the include glob `glob` lists (and
 /// every directory above it, as given and as resolved), skipping those in `seen`: whoever can
-/// write there can drop a file the glob matches.
-pub fn dir_writable_by_others(glob: &str, dir: &Path, seen: &mut Vec<PathBuf>) -> Vec<String> {
+/// write there can drop a file the glob matches. For `dir` itself, the sticky bit is no
+/// excuse (see [`Look::Listed`]).
+pub fn dir_writable_by_others(glob: &str, dir: &Path, seen: &mut Seen) -> Vec<String> {
     let mut out = Vec::new();
     let given = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     let resolved = std::fs::canonicalize(dir).ok();
-    let mut dirs: Vec<PathBuf> = Vec::new();
+    let mut dirs: Vec<(PathBuf, bool)> = Vec::new();
     for p in std::iter::once(given).chain(resolved) {
-        for d in p.ancestors() {
-            if !d.as_os_str().is_empty() && !dirs.iter().any(|x| x == d) {
-                dirs.push(d.to_path_buf());
+        for (n, d) in p.ancestors().enumerate() {
+            if !d.as_os_str().is_empty() && !dirs.iter().any(|(x, _)| x == d) {
+                dirs.push((d.to_path_buf(), n == 0));
             }
         }
     }
     let prefix = format!("include {glob:?}");
-    for d in dirs {
-        if !seen.contains(&d) {
-            out.extend(dir_problems(&prefix, &d, REPLACE_INCLUDED, ""));
-            seen.push(d);
+    for (d, listed) in dirs {
+        let look = match (listed, seen.dirs.contains(&d)) {
+            (true, _) if seen.listed.contains(&d) => continue,
+            (true, false) => Look::Listed,
+            (true, true) => Look::ListedSticky,
+            (false, false) => Look::Above,
+            (false, true) => continue,
+        };
+        out.extend(dir_problems(&prefix, &d, REPLACE_INCLUDED, "", look));
+        if listed {
+            seen.listed.push(d.clone());
+        }
+        if !seen.dirs.contains(&d) {
+            seen.dirs.push(d);
         }
     }
     out

@@ -27,7 +27,7 @@ use super::file::{self, Role};
 use super::model::IncludeGlob;
 use super::raw::{RawConfig, RawIncluded, RawTarget};
 use super::validate::Issue;
-use super::{format_of, meaningful, read_raw, render, Format};
+use super::{format_of, meaningful, read_raw, render, Format, Report};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -77,28 +77,36 @@ pub struct Expanded {
 }
 
 /// Read the files the `include:` globs of `config` match. `at_line(path, message)` words a
-/// problem of the config's own `include[N]` (with its line). The error holds every problem,
-/// one per line.
+/// problem of the config's own `include[N]` (with its line). The error holds the problems
+/// (the first [`super::MAX_PROBLEMS`] worded, the rest counted).
 pub fn expand(
     config: &Path,
     patterns: &[String],
     is_root: bool,
     at_line: &dyn Fn(&str, &str) -> String,
-) -> Result<Expanded, String> {
+) -> Result<Expanded, Report> {
     let base = config.parent().unwrap_or(Path::new(""));
     let config_id = std::fs::metadata(config).ok().map(|m| (m.dev(), m.ino()));
-    let mut seen_dirs: Vec<PathBuf> = if is_root {
-        file::dirs_above(config)
-    } else {
-        Vec::new()
+    let mut seen_dirs = file::Seen {
+        dirs: if is_root {
+            file::dirs_above(config)
+        } else {
+            Vec::new()
+        },
+        listed: Vec::new(),
     };
     let mut ids: Vec<(u64, u64)> = Vec::new();
+    // files that could not be read, by path as matched and by what it leads to (device and
+    // inode, where stat can tell): a FIFO reached by two globs, or through a `self -> .`
+    // symlink, is one problem
+    let mut failed: Vec<PathBuf> = Vec::new();
+    let mut failed_ids: Vec<(u64, u64)> = Vec::new();
     let mut out = Expanded {
         files: Vec::new(),
         globs: Vec::new(),
         writable_by_others: Vec::new(),
     };
-    let mut errors: Vec<String> = Vec::new();
+    let mut errors = Report::default();
     let mut matched = 0;
     let mut targets = 0;
     for (i, pattern) in patterns.iter().enumerate() {
@@ -159,7 +167,16 @@ pub fn expand(
             let read = match file::read_as(&path, Role::Included) {
                 Ok(r) => r,
                 Err(e) => {
-                    errors.push(e);
+                    let id = std::fs::metadata(&path).ok().map(|m| (m.dev(), m.ino()));
+                    let again =
+                        failed.contains(&path) || id.is_some_and(|i| failed_ids.contains(&i));
+                    if again {
+                        glob.skipped.push((path, "already reported"));
+                    } else {
+                        errors.push(e);
+                        failed.push(path);
+                        failed_ids.extend(id);
+                    }
                     continue;
                 }
             };
@@ -177,16 +194,16 @@ pub fn expand(
                     .extend(file::included_writable_by_others(
                         &path,
                         &read.meta,
-                        &mut seen_dirs,
+                        &mut seen_dirs.dirs,
                     ));
             }
-            match parse_included(config, &path, read.text) {
+            match parse_included(config, &path, read.text, errors.room()) {
                 Ok(f) => {
                     targets += f.targets.len();
                     glob.files.push(path);
                     out.files.push(f);
                 }
-                Err(e) => errors.push(e),
+                Err(e) => errors.extend(e),
             }
         }
         out.globs.push(glob);
@@ -200,12 +217,18 @@ pub fn expand(
     if errors.is_empty() {
         Ok(out)
     } else {
-        Err(errors.join("\n"))
+        Err(errors)
     }
 }
 
-/// Parse one included file: a `targets:` list and nothing else.
-fn parse_included(config: &Path, path: &Path, text: String) -> Result<IncludedFile, String> {
+/// Parse one included file: a `targets:` list and nothing else. At most `room` problems are
+/// worded, the rest counted.
+fn parse_included(
+    config: &Path,
+    path: &Path,
+    text: String,
+    room: usize,
+) -> Result<IncludedFile, Report> {
     let shown = path.display();
     // a UTF-8 byte-order mark is not content
     let text = match text.strip_prefix('\u{feff}') {
@@ -224,20 +247,21 @@ fn parse_included(config: &Path, path: &Path, text: String) -> Result<IncludedFi
     let main = config.display();
     let only = "an included file holds only a `targets:` list";
     let top_key = |k: &str| -> String {
+        let q = super::de::quote_key(k);
         if k == "include" {
             format!("includes do not nest: {only}; list this glob in the `include:` of {main}")
         } else if super::de::fields_of::<RawConfig>().contains(&k) {
-            format!("`{k}` is a setting of the config ({main}), not of an included file: {only}")
+            format!("{q} is a setting of the config ({main}), not of an included file: {only}")
         } else {
             let m = super::de::unknown_key_message(k, &["targets"]);
             if m.contains("did you mean") {
                 format!("{m} ({only})")
             } else {
-                format!("unknown field `{k}`: {only}")
+                format!("unknown field {q}: {only}")
             }
         }
     };
-    let raw: RawIncluded = read_raw(&shown, &text, format, Some(&top_key))?;
+    let raw: RawIncluded = read_raw(&shown, &text, format, Some(&top_key), room)?;
     match raw.targets {
         Some(targets) => Ok(IncludedFile {
             path: path.to_path_buf(),
@@ -245,7 +269,7 @@ fn parse_included(config: &Path, path: &Path, text: String) -> Result<IncludedFi
             format,
             targets,
         }),
-        None => Err(render(
+        None => Err(Report::from(render(
             &shown,
             &text,
             format,
@@ -254,7 +278,7 @@ fn parse_included(config: &Path, path: &Path, text: String) -> Result<IncludedFi
                 message: format!("is missing: {only} (an empty file holds no targets)"),
                 file: None,
             },
-        )),
+        ))),
     }
 }
 
@@ -455,8 +479,19 @@ struct Walk {
     dirs: Vec<PathBuf>,
 }
 
-/// Expand the glob `parts` from `start`; more than `budget` matches is an error.
+/// The most directories a glob's wildcards may walk into (`conf.d/*/app.yml`: the
+/// subdirectories of conf.d), apart from the files it matches.
+pub const MAX_GLOB_DIRS: usize = 10 * MAX_INCLUDED_FILES;
+
+/// Expand the glob `parts` from `start`; more than `budget` matches (files of the last
+/// component: the directories walked through on the way do not count) is an error.
 fn walk(start: &Path, parts: &[Part], budget: usize) -> Result<Walk, String> {
+    let too_many = || {
+        format!(
+            "matches more than {budget} files{}, more than a config may include ({MAX_INCLUDED_FILES} in all): is the glob right?",
+            if budget < MAX_INCLUDED_FILES { " left" } else { "" }
+        )
+    };
     let mut w = Walk::default();
     let mut current = vec![start.to_path_buf()];
     for (n, part) in parts.iter().enumerate() {
@@ -512,10 +547,12 @@ fn walk(start: &Path, parts: &[Part], budget: usize) -> Result<Walk, String> {
                     continue;
                 }
                 found.push(path);
-                if found.len() + next.len() > budget {
+                if last && found.len() + next.len() > budget {
+                    return Err(too_many());
+                }
+                if !last && found.len() + next.len() > MAX_GLOB_DIRS {
                     return Err(format!(
-                        "matches more than {budget} files{}, more than a config may include ({MAX_INCLUDED_FILES} in all): is the glob right?",
-                        if budget < MAX_INCLUDED_FILES { " left" } else { "" }
+                        "walks into more than {MAX_GLOB_DIRS} directories: is the glob right?"
                     ));
                 }
             }
@@ -527,6 +564,9 @@ fn walk(start: &Path, parts: &[Part], budget: usize) -> Result<Walk, String> {
     if parts.iter().any(|p| p.wild) {
         // a literal name after a wildcard (`*/app.yml`): where it is there
         current.retain(|p| std::fs::symlink_metadata(p).is_ok());
+    }
+    if current.len() > budget {
+        return Err(too_many());
     }
     current.sort();
     w.skipped.sort();

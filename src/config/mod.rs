@@ -18,8 +18,107 @@ pub use include::{MAX_INCLUDED_FILES, MAX_INCLUDED_TARGETS};
 pub use model::*;
 pub use validate::Issue;
 
+use std::cell::OnceCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+/// The most problems a config error shows; the rest are counted ("and 15980 more problems").
+/// A file of 300,000 unknown keys is reported in the time it takes to read it, and in a few
+/// lines: each `check` of the timer would print it again.
+pub const MAX_PROBLEMS: usize = 20;
+
+/// The problems found: the first [`MAX_PROBLEMS`], worded (one line each), and how many more.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    lines: Vec<String>,
+    more: usize,
+}
+
+impl Report {
+    /// How many more problems would be worded.
+    fn room(&self) -> usize {
+        MAX_PROBLEMS.saturating_sub(self.lines.len())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lines.is_empty() && self.more == 0
+    }
+
+    /// Add a problem, worded only if it will be shown.
+    fn push_with(&mut self, line: impl FnOnce() -> String) {
+        if self.room() > 0 {
+            self.lines.push(line());
+        } else {
+            self.more += 1;
+        }
+    }
+
+    fn push(&mut self, line: String) {
+        self.push_with(|| line);
+    }
+
+    fn extend(&mut self, other: Report) {
+        for l in other.lines {
+            self.push(l);
+        }
+        self.more += other.more;
+    }
+
+    /// One problem per line; then how many were left out.
+    fn finish(self) -> String {
+        let mut out = self.lines.join("\n");
+        if self.more > 0 {
+            let n = self.lines.len() + self.more;
+            out.push_str(&format!(
+                "\nand {} more problems ({n} in all; the first {} are shown): fix these first",
+                self.more,
+                self.lines.len()
+            ));
+        }
+        out
+    }
+}
+
+impl From<String> for Report {
+    fn from(line: String) -> Self {
+        Report {
+            lines: vec![line],
+            more: 0,
+        }
+    }
+}
+
+/// A file's text, with its lines indexed on first use (see [`locate::Locator`]).
+struct Source<'a> {
+    name: String,
+    text: &'a str,
+    format: Format,
+    lines: OnceCell<locate::Locator<'a>>,
+}
+
+impl<'a> Source<'a> {
+    fn new(name: String, text: &'a str, format: Format) -> Self {
+        Source {
+            name,
+            text,
+            format,
+            lines: OnceCell::new(),
+        }
+    }
+
+    fn locator(&self) -> Option<&locate::Locator<'a>> {
+        (self.format == Format::Yaml)
+            .then(|| self.lines.get_or_init(|| locate::Locator::new(self.text)))
+    }
+
+    fn line_of(&self, path: &str) -> Option<usize> {
+        self.locator()?.line_of_nth(path, 0)
+    }
+
+    fn render(&self, i: &Issue) -> String {
+        render_at(&self.name, self.locator(), i)
+    }
+}
 /// A loaded config and the warnings found while validating it.
 #[derive(Debug)]
 pub struct Loaded {
@@ -88,22 +187,19 @@ pub fn parse(path: &Path, text: &str, env: &validate::Env) -> Result<Loaded, Str
         ));
     }
     let format = format_of(path, text);
-    let mut raw: raw::RawConfig = read_raw(&file, text, format, None)?;
+    let mut raw: raw::RawConfig =
+        read_raw(&file, text, format, None, MAX_PROBLEMS).map_err(Report::finish)?;
+    let main = Source::new(file.to_string(), text, format);
     let includes = match raw.include.take() {
         Some(globs) => {
             let at_line = |p: &str, msg: &str| {
-                render(
-                    &file,
-                    text,
-                    format,
-                    &Issue {
-                        path: p.to_string(),
-                        message: msg.to_string(),
-                        file: None,
-                    },
-                )
+                main.render(&Issue {
+                    path: p.to_string(),
+                    message: msg.to_string(),
+                    file: None,
+                })
             };
-            Some(include::expand(path, &globs.0, env.is_root, &at_line)?)
+            Some(include::expand(path, &globs.0, env.is_root, &at_line).map_err(Report::finish)?)
         }
         None => None,
     };
@@ -119,28 +215,29 @@ pub fn parse(path: &Path, text: &str, env: &validate::Env) -> Result<Loaded, Str
             targets: std::mem::take(&mut f.targets),
         })
         .collect();
-    // the text and format of a file by its name in an issue (None: the config itself)
-    let source = |of: Option<&Path>| -> (String, &str, Format) {
-        match of.and_then(|p| files.iter().find(|f| f.path == p)) {
-            Some(f) => (f.path.display().to_string(), f.text.as_str(), f.format),
-            None => (file.to_string(), text, format),
+    // each file by its name in an issue (None: the config itself), its lines indexed once
+    let sources: Vec<Source> = files
+        .iter()
+        .map(|f| Source::new(f.path.display().to_string(), &f.text, f.format))
+        .collect();
+    let by_path: HashMap<&Path, usize> = files
+        .iter()
+        .enumerate()
+        .map(|(n, f)| (f.path.as_path(), n))
+        .collect();
+    let source = |of: Option<&Path>| -> &Source {
+        match of.and_then(|p| by_path.get(p)) {
+            Some(&n) => &sources[n],
+            None => &main,
         }
     };
-    let line_of = |of: Option<&Path>, p: &str| {
-        let (_, text, format) = source(of);
-        (format == Format::Yaml)
-            .then(|| locate::line_of(text, p))
-            .flatten()
-    };
+    let line_of = |of: Option<&Path>, p: &str| source(of).line_of(p);
     let included = validate::Included {
         used,
         files: targets,
         line_of: &line_of,
     };
-    let shown = |i: &Issue| {
-        let (name, text, format) = source(i.file.as_deref());
-        render(&name, text, format, i)
-    };
+    let shown = |i: &Issue| source(i.file.as_deref()).render(i);
     match validate::validate(raw, included, path, env) {
         Ok((mut config, warnings)) => {
             config.includes = globs;
@@ -150,18 +247,27 @@ pub fn parse(path: &Path, text: &str, env: &validate::Env) -> Result<Loaded, Str
                 writable_by_others,
             })
         }
-        Err(issues) => Err(issues.iter().map(shown).collect::<Vec<_>>().join("\n")),
+        Err(issues) => {
+            let mut report = Report::default();
+            for i in &issues {
+                report.push_with(|| shown(i));
+            }
+            Err(report.finish())
+        }
     }
 }
 
 /// Parse `text` into the raw struct `T` (stage one). `top_key` words the message of an
-/// unknown top-level key (an included file's), instead of the generic one.
+/// unknown top-level key (an included file's, which is also how an included file is told
+/// from the config), instead of the generic one. At most `room` problems are worded, the
+/// rest counted.
 fn read_raw<T: for<'de> serde::Deserialize<'de>>(
     file: &impl std::fmt::Display,
     text: &str,
     format: Format,
     top_key: Option<&dyn Fn(&str) -> String>,
-) -> Result<T, String> {
+    room: usize,
+) -> Result<T, Report> {
     fn reword<E>(f: &mut de::Failure<E>, top_key: Option<&dyn Fn(&str) -> String>) {
         let Some(top_key) = top_key else { return };
         for k in &mut f.keys {
@@ -170,27 +276,43 @@ fn read_raw<T: for<'de> serde::Deserialize<'de>>(
             }
         }
     }
+    let included = top_key.is_some();
+    let opts = de::Options {
+        json: format == Format::Json,
+        aliases: format == Format::Yaml && text.contains('&'),
+        max_keys: room,
+    };
+    let fields = de::fields_of::<T>();
     match format {
         Format::Yaml => {
-            de::deserialize(serde_yaml::Deserializer::from_str(text), false).map_err(|mut f| {
+            de::deserialize(serde_yaml::Deserializer::from_str(text), opts).map_err(|mut f| {
+                if let Some(r) = not_a_config(file, text, format, &f, fields, included) {
+                    return r;
+                }
                 reword(&mut f, top_key);
-                failure(file, text, format, f, |path, e| {
+                failure(file, text, format, f, room, |path, e| {
                     yaml_error(file, text, path, e)
                 })
             })
         }
         Format::Json => {
             let mut d = serde_json::Deserializer::from_str(text);
-            let raw = de::deserialize(&mut d, true).and_then(|r| match d.end() {
+            let raw = de::deserialize(&mut d, opts).and_then(|r| match d.end() {
                 Ok(()) => Ok(r),
                 Err(e) => Err(de::Failure {
                     keys: Vec::new(),
+                    more_keys: 0,
+                    first_key: None,
+                    has_targets: false,
                     error: Some((String::new(), e)),
                 }),
             });
             raw.map_err(|mut f| {
+                if let Some(r) = not_a_config(file, text, format, &f, fields, included) {
+                    return r;
+                }
                 reword(&mut f, top_key);
-                failure(file, text, format, f, |path, e| {
+                failure(file, text, format, f, room, |path, e| {
                     json_error(file, path, text, e)
                 })
             })
@@ -198,37 +320,80 @@ fn read_raw<T: for<'de> serde::Deserialize<'de>>(
     }
 }
 
+/// A file whose first key is no setting (nor close to one) and that has no `targets:` is not
+/// a config with typos but some other file (`-c` or an include glob pointed at the wrong
+/// thing, `/etc/shadow` as root): one line says so, instead of one per line of the file, each
+/// quoting it.
+fn not_a_config<E>(
+    file: &impl std::fmt::Display,
+    text: &str,
+    format: Format,
+    f: &de::Failure<E>,
+    fields: &[&str],
+    included: bool,
+) -> Option<Report> {
+    let first = f.first_key.as_deref()?;
+    if (f.keys.is_empty() && f.more_keys == 0) || f.has_targets || fields.contains(&first) {
+        return None;
+    }
+    if de::suggest(first, fields).is_some() {
+        return None;
+    }
+    let line = match format {
+        Format::Yaml if !first.contains(['.', '[']) => locate::line_of(text, first),
+        _ => None,
+    }
+    .map(|l| format!(" (line {l})"))
+    .unwrap_or_default();
+    let key = de::quote_key(first);
+    let what = if included {
+        "an included file holds a `targets:` list: is the include glob right?"
+    } else {
+        "a config holds settings such as `targets:`: is this the right file? (the README's Configuration section shows one)"
+    };
+    Some(Report::from(format!(
+        "{file}: does not look like a neon-watchdog config file: its first key is {key}, which is not a setting, and it has no `targets:`; {what}{line}"
+    )))
+}
+
 /// Every problem found while reading: the unknown and repeated keys, then the error that
-/// stopped reading, if any. One line each.
+/// stopped reading, if any. One line each, the first `room` of them worded.
 fn failure<E>(
     file: &impl std::fmt::Display,
     text: &str,
     format: Format,
     f: de::Failure<E>,
+    room: usize,
     error: impl Fn(&str, &E) -> String,
-) -> String {
-    let mut lines: Vec<String> = f
-        .keys
-        .iter()
-        .map(|k| {
-            let line = match format {
-                Format::Yaml => locate::line_of_nth(text, &k.path, k.occurrence),
-                Format::Json => None,
-            };
-            match line {
-                Some(l) => format!("{file}: {}: {} (line {l})", k.path, k.message),
-                None => format!("{file}: {}: {}", k.path, k.message),
-            }
-        })
-        .collect();
+) -> Report {
+    // the lines of the file are indexed once for all its problems
+    let lines = (format == Format::Yaml && !f.keys.is_empty()).then(|| locate::Locator::new(text));
+    let mut report = Report {
+        lines: Vec::new(),
+        more: f.more_keys,
+    };
+    for k in &f.keys {
+        let line = lines
+            .as_ref()
+            .and_then(|x| x.line_of_nth(&k.path, k.occurrence));
+        report.lines.push(match line {
+            Some(l) => format!("{file}: {}: {} (line {l})", k.shown, k.message),
+            None => format!("{file}: {}: {}", k.shown, k.message),
+        });
+    }
     if let Some((path, e)) = &f.error {
         let msg = error(path, e);
         // the reader stops at an unknown key it could not skip: that key is reported above
-        if !msg.contains(de::STOPPED) || f.keys.is_empty() {
-            lines.push(msg);
+        let reported = f.keys.len() + f.more_keys > 0;
+        if !(msg.contains(de::STOPPED) && reported) {
+            if report.lines.len() < room {
+                report.lines.push(msg);
+            } else {
+                report.more += 1;
+            }
         }
     }
-    lines.join("\n")
+    report
 }
 
 /// A YAML error: syntax (with what to do about tabs and extra documents), or a wrong value.
@@ -358,12 +523,15 @@ fn tab_indent(text: &str, msg: &str) -> Option<(usize, usize)> {
     None
 }
 
+/// One issue of `text`, with its line (for one issue: the lines are scanned for it).
 fn render(file: &impl std::fmt::Display, text: &str, format: Format, i: &Issue) -> String {
-    let line = match format {
-        Format::Yaml => line_near(text, &i.path),
-        Format::Json => None,
-    };
-    match line {
+    let lines = (format == Format::Yaml).then(|| locate::Locator::new(text));
+    render_at(file, lines.as_ref(), i)
+}
+
+/// One issue, with its line found in `lines` (None: JSON, no lines).
+fn render_at(file: &impl std::fmt::Display, lines: Option<&locate::Locator>, i: &Issue) -> String {
+    match lines.and_then(|x| line_near(x, &i.path)) {
         Some(l) => format!("{file}: {}: {} (line {l})", i.path, i.message),
         None => format!("{file}: {}: {}", i.path, i.message),
     }
@@ -371,13 +539,13 @@ fn render(file: &impl std::fmt::Display, text: &str, format: Format, i: &Issue) 
 
 /// The line of `path`, or, for a key that is not in the file (`is missing`), of the map that
 /// should hold it (the nearest enclosing path that is).
-fn line_near(text: &str, path: &str) -> Option<usize> {
+fn line_near(lines: &locate::Locator, path: &str) -> Option<usize> {
     let mut p = path;
     loop {
         if p.is_empty() {
             return None;
         }
-        if let Some(l) = locate::line_of(text, p) {
+        if let Some(l) = lines.line_of_nth(p, 0) {
             return Some(l);
         }
         let cut = p.rfind(['.', '[']).unwrap_or(0);

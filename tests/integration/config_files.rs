@@ -151,7 +151,7 @@ fn a_billion_laughs_config_is_refused_quickly() {
     }
     let e = invalid_fast(&text);
     assert!(
-        e.contains("the config expands to more than 500000 values (keys, scalars, lists, maps) once YAML aliases are expanded, more than a config may hold: an alias `*name` repeats everything its anchor `&name` holds"),
+        e.contains("the config expands to more than 500000 values (keys, scalars, lists, maps; a simple target holds about 13) once YAML aliases are expanded, past the size limit of a config file: an alias `*name` repeats everything its anchor `&name` holds"),
         "{e}"
     );
 }
@@ -209,4 +209,117 @@ fn a_big_honest_config_loads() {
         .assert_code(0)
         .assert_stdout_contains("valid, 5000 targets (1 enabled, 4999 disabled)");
     t.run(&["check"]).assert_code(0);
+}
+
+/// Thousands of problems are read in the time the file takes to read, and reported in a few
+/// lines: the first 20, then how many more (each `check` of the timer prints them again). The
+/// config's own unknown keys and an included file's alike. Before: every problem rescanned the
+/// file for its line (4,000 keys took 12 s) and all of them were printed.
+#[test]
+fn ten_thousand_unknown_keys_are_reported_in_twenty_one_lines_and_quickly() {
+    let keys: String = (0..10_000).map(|i| format!("k{i}: 1\n")).collect();
+    // the config's own keys (after a setting: it is a config with typos, not some other file)
+    let t = Test::new().config(&format!(
+        "state_file: {{dir}}/state.json\n{keys}targets: []\n"
+    ));
+    let out = t.run(&["check"]);
+    out.assert_code(78)
+        .assert_faster_than(std::time::Duration::from_secs(10));
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 22, "{out}");
+    // the header counts them all, not the lines shown
+    assert_eq!(
+        lines[0],
+        "neon-watchdog: config is invalid (10000 problems):",
+        "{out}"
+    );
+    assert!(lines[1].ends_with("k0: unknown field `k0`, expected one of `interval_seconds`, `timeout_seconds`, `log_level`, `state_file`, `lock_file`, `max_parallel`, `systemctl_path`, `docker_socket`, `default_policy`, `targets`, `reminder_every_seconds`, `notify`, `heartbeat`, `metrics`, `include` (line 2)"), "{out}");
+    assert!(
+        lines[20].contains("k19: unknown field `k19`") && lines[20].ends_with("(line 21)"),
+        "{out}"
+    );
+    assert_eq!(
+        lines[21],
+        "and 9980 more problems (10000 in all; the first 20 are shown): fix these first"
+    );
+    // an included file's
+    let t = Test::new().config("state_file: {dir}/state.json\ninclude: [conf.d/*]\n");
+    t.write("conf.d/a.yml", &format!("targets: []\n{keys}"));
+    let out = t.run(&["test-config"]);
+    out.assert_code(78)
+        .assert_faster_than(std::time::Duration::from_secs(10));
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 22, "{out}");
+    assert!(
+        lines[1].ends_with(
+            "conf.d/a.yml: k0: unknown field `k0`: an included file holds only a `targets:` list (line 2)"
+        ),
+        "{out}"
+    );
+    assert!(lines[21].starts_with("and 9980 more problems"), "{out}");
+}
+
+/// The cap holds across included files: 50 files of 10 problems each show 20 in all.
+#[test]
+fn problems_of_many_included_files_are_capped_together() {
+    let t = Test::new().config("state_file: {dir}/state.json\ninclude: [conf.d/*.yml]\n");
+    let keys: String = (0..10).map(|i| format!("k{i}: 1\n")).collect();
+    for f in 0..50 {
+        t.write(
+            &format!("conf.d/{f:02}.yml"),
+            &format!("targets: []\n{keys}"),
+        );
+    }
+    let out = t.run(&["check"]);
+    out.assert_code(78);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 22, "{out}");
+    assert!(lines[1].contains("conf.d/00.yml: k0:"), "{out}");
+    assert!(lines[20].contains("conf.d/01.yml: k9:"), "{out}");
+    assert_eq!(
+        lines[21],
+        "and 480 more problems (500 in all; the first 20 are shown): fix these first"
+    );
+}
+
+/// Validation of 30,000 targets, each with a problem, in a YAML file: every issue's line was
+/// found by rescanning the file (quadratic); now the file's lines are indexed once.
+#[test]
+fn thirty_thousand_invalid_targets_are_reported_quickly() {
+    let mut text = String::from("state_file: {dir}/state.json\ntargets:\n");
+    for i in 0..30_000 {
+        text.push_str(&format!(
+            "  - name: t{i}\n    checks:\n      - tcp_port: 70000\n    action: none\n"
+        ));
+    }
+    let t = Test::new().config(&text);
+    let out = t.run(&["check"]);
+    out.assert_code(78)
+        .assert_faster_than(std::time::Duration::from_secs(20));
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 22, "{out}");
+    assert!(
+        lines[20].contains("config.yml: targets[19].checks[0].tcp_port: ")
+            && lines[20].ends_with("(line 81)"),
+        "{out}"
+    );
+    assert!(lines[21].starts_with("and 29980 more problems"), "{out}");
+}
+
+/// A big JSON config is not blamed on YAML aliases it does not have: the message says which
+/// size limit it passed.
+#[test]
+fn a_json_config_past_the_value_limit_says_so_without_aliases() {
+    let targets: Vec<String> = (0..45_000)
+        .map(|i| format!(r#"{{"name":"{i}","checks":[{{"tcp_port":1}}],"action":"none","depends_on":["1","2"]}}"#))
+        .collect();
+    let text = format!(
+        r#"{{"state_file":"{{dir}}/state.json","targets":[{}]}}"#,
+        targets.join(",")
+    );
+    let t = Test::new().config_named("config.json", &text);
+    let out = t.run(&["check"]);
+    out.assert_code(78)
+        .assert_stderr_contains("the file holds more than 500000 values (keys, scalars, lists, maps; a simple target holds about 13): that is the size limit of a config file; is this the right file?")
+        .assert_stderr_not_contains("alias");
 }

@@ -503,7 +503,7 @@ fn hidden_files_and_editor_leftovers_are_skipped() {
     t.write("conf.d/api.yml.rpmnew", "this: is not a target list\n");
     t.run(&["check"])
         .assert_code(78)
-        .assert_stderr_contains("conf.d/api.yml.rpmnew: this: unknown field `this`");
+        .assert_stderr_contains("conf.d/api.yml.rpmnew: does not look like a neon-watchdog config file: its first key is `this`");
 }
 
 #[test]
@@ -552,4 +552,130 @@ fn sighup_reads_a_file_added_to_conf_d() {
     run.wait_timeout(std::time::Duration::from_secs(10))
         .expect("run did not exit on SIGTERM")
         .assert_code(0);
+}
+
+/// A glob that matched some other file (`/etc/shadow` through a symlink, as root) says so once,
+/// quoting at most 40 characters of it: not one error per line, each quoting the line twice.
+#[test]
+fn a_file_that_is_no_config_is_reported_once_and_not_quoted_at_length() {
+    let t = Test::new().config(&config_with("[conf.d/*]"));
+    let secret = "s3cr3t-hash-".repeat(10);
+    let lines: String = (0..30)
+        .map(|i| format!("user{i}:{secret}:20228:0:99999:7::\n"))
+        .collect();
+    t.write("conf.d/shadow", &lines);
+    let out = t.run(&["test-config"]);
+    out.assert_code(78);
+    let shown = t.path("conf.d/shadow").display().to_string();
+    assert_eq!(
+        out.stderr,
+        format!("neon-watchdog: {shown}: does not look like a neon-watchdog config file: its first key is `user0:s3cr3t-hash-s3cr3t-hash-s3cr3t-has...` (143 characters), which is not a setting, and it has no `targets:`; an included file holds a `targets:` list: is the include glob right? (line 1)\n"),
+    );
+    out.assert_stderr_not_contains("user1");
+}
+
+/// Unknown keys of a file that does look like a config are each reported once, a long one cut
+/// at 40 characters with its length, in the path as in the message.
+#[test]
+fn a_long_unknown_key_is_cut() {
+    let t = Test::new().config(&config_with("[conf.d/*]"));
+    // (YAML takes keys of up to 1024 characters; JSON any)
+    let long = "k".repeat(1000);
+    t.write("conf.d/a.yml", &format!("targets: []\n{long}: 1\n"));
+    let out = t.run(&["check"]);
+    out.assert_code(78);
+    let head = "k".repeat(40);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "neon-watchdog: {}: {head}... (1000 characters): unknown field `{head}...` (1000 characters): an included file holds only a `targets:` list (line 2)\n",
+            t.path("conf.d/a.yml").display()
+        )
+    );
+    // and in JSON, a key of megabytes
+    let long = "k".repeat(3 << 20);
+    t.write("conf.d/a.yml", "targets: []\n");
+    t.write(
+        "conf.d/b.json",
+        &format!("{{\"targets\": [], \"{long}\": 1}}"),
+    );
+    let out = t.run(&["check"]);
+    out.assert_code(78);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "neon-watchdog: {}: {head}... (3145728 characters): unknown field `{head}...` (3145728 characters): an included file holds only a `targets:` list\n",
+            t.path("conf.d/b.json").display()
+        )
+    );
+}
+
+/// A FIFO reached by two paths (here through a `self -> .` symlink) is one problem, not two.
+#[test]
+fn a_fifo_reached_twice_is_reported_once() {
+    let t = Test::new().config(&config_with("[conf.d/*.yml, \"conf.d/*/*.yml\"]"));
+    std::fs::create_dir(t.path("conf.d")).expect("mkdir");
+    std::os::unix::fs::symlink(".", t.path("conf.d/self")).expect("symlink");
+    nix::unistd::mkfifo(&t.path("conf.d/zz.yml"), Mode::S_IRWXU).expect("mkfifo");
+    let out = t.run(&["check"]);
+    out.assert_code(78);
+    assert_eq!(
+        out.lines_with(&["zz.yml: cannot read included file: is a FIFO"])
+            .len(),
+        1,
+        "{out}"
+    );
+    assert_eq!(out.stderr.lines().count(), 1, "{out}");
+}
+
+/// `conf.d/*/app.yml`: the subdirectories walked through are not files the glob matches; only
+/// the files count toward the 1,000.
+#[test]
+fn subdirectories_a_glob_walks_do_not_count_as_included_files() {
+    let t = Test::new().config(&config_with("[\"conf.d/*/app.yml\"]"));
+    for i in 0..1200 {
+        std::fs::create_dir_all(t.path(&format!("conf.d/d{i:04}"))).expect("mkdir");
+    }
+    t.write(
+        "conf.d/d0007/app.yml",
+        &one_target("app", "command: [\"/bin/true\"]"),
+    );
+    t.run(&["test-config"])
+        .assert_code(0)
+        .assert_stdout_contains(": valid, 2 targets");
+}
+
+/// A sticky world-writable directory (/tmp's mode, 1777) is no protection for a directory a
+/// glob lists: anyone can add a file it takes (a FIFO there would stop every check). It is
+/// refused as root like any directory others can write; above a named file it stays fine.
+#[test]
+fn a_sticky_world_writable_conf_d_is_refused_as_root() {
+    if !root() {
+        return;
+    }
+    let t = Test::new().config(&config_with("[conf.d/*.yml]"));
+    t.write(
+        "conf.d/api.yml",
+        &one_target("api", "command: [\"/bin/true\"]"),
+    );
+    let dir = t.path("conf.d");
+    chmod(&dir, 0o1777);
+    let shown = dir.display().to_string();
+    let problem = format!("include \"conf.d/*.yml\": directory {shown} is writable by everyone (mode 1777): whoever can write there can add or replace included files, whose commands run as root; the sticky bit does not help: the include glob lists this directory, and takes what anyone adds to it; fix: chmod go-w {shown}");
+    t.run(&["check"])
+        .assert_code(78)
+        .assert_stderr_contains("refusing to run commands as root")
+        .assert_stderr_contains(&problem);
+    assert!(!t.exists("state.json"), "a pass ran");
+    t.run(&["test-config"])
+        .assert_code(0)
+        .assert_stderr_contains(&format!("warning: {problem}"));
+    t.run(&["check", "--allow-unsafe-config"]).assert_code(0);
+    // a file named without wildcards in that directory: nobody can replace it (sticky)
+    let t2 = Test::new().config(&config_with(&format!("[{shown}/api.yml]")));
+    t2.run(&["check"])
+        .assert_code(0)
+        .assert_lines(&["result=OK", "target=api "], 1);
+    chmod(&dir, 0o755);
+    t.run(&["check"]).assert_code(0);
 }
