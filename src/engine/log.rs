@@ -152,7 +152,7 @@ fn decision(
         Decision::Inconclusive => {
             error!(
                 target = name, reason = %outcome.reason,
-                "cannot tell whether the target is healthy: a check could not be carried out (its program missing or not executable, or the watchdog out of processes or memory: see reason); nothing counted, no action"
+                "cannot tell whether the target is healthy: a check could not be carried out (its program missing or not executable, a file it needs such as ca_file unusable, or the watchdog out of processes or memory: see reason); nothing counted, no action"
             );
         }
         Decision::BelowThreshold { .. } => {

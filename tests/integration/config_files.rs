@@ -229,8 +229,7 @@ fn ten_thousand_unknown_keys_are_reported_in_twenty_one_lines_and_quickly() {
     assert_eq!(lines.len(), 22, "{out}");
     // the header counts them all, not the lines shown
     assert_eq!(
-        lines[0],
-        "neon-watchdog: config is invalid (10000 problems):",
+        lines[0], "neon-watchdog: config is invalid (10000 problems):",
         "{out}"
     );
     assert!(lines[1].ends_with("k0: unknown field `k0`, expected one of `interval_seconds`, `timeout_seconds`, `log_level`, `state_file`, `lock_file`, `max_parallel`, `systemctl_path`, `docker_socket`, `default_policy`, `targets`, `reminder_every_seconds`, `notify`, `heartbeat`, `metrics`, `include` (line 2)"), "{out}");

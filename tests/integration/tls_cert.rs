@@ -441,7 +441,7 @@ targets:
     t.run(&["test-config"])
         .assert_code(0)
         .assert_stderr_contains(&format!(
-            "config.yml: targets[0].checks[0].ca_file: {shown} is a FIFO (named pipe), not a regular file: the check will fail until it is a PEM file (line 5)"
+            "config.yml: targets[0].checks[0].ca_file: {shown} is a FIFO (named pipe), not a regular file: the check cannot be carried out (unknown: nothing counted, no action) until it is a PEM file (line 5)"
         ));
 }
 

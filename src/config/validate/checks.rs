@@ -737,14 +737,14 @@ fn ca_file_warnings(cx: &mut Ctx, p: &str, f: &std::path::Path) {
         Err(e) => cx.warn(
             p,
             format!(
-                "{shown} cannot be read ({}): the check will fail until it can",
+                "{shown} cannot be read ({}): the check cannot be carried out (unknown: nothing counted, no action) until it can",
                 crate::util::os_error(&e)
             ),
         ),
         Ok(m) if !m.is_file() => cx.warn(
             p,
             format!(
-                "{shown} is {}, not a regular file: the check will fail until it is a PEM file",
+                "{shown} is {}, not a regular file: the check cannot be carried out (unknown: nothing counted, no action) until it is a PEM file",
                 crate::files::kind(m.file_type())
             ),
         ),
