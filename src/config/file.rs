@@ -148,32 +148,40 @@ fn group_name(gid: u32) -> String {
     }
 }
 
-/// Who else than root could change the config `path` (already opened: `file` is its fstat):
-/// the file itself, and every directory above it, of the path as given and as resolved
-/// through symlinks. Each problem is one message naming the file or directory, what is wrong
-/// and the fix.
-pub fn writable_by_others(path: &Path, file: &Metadata) -> Vec<String> {
+/// Who else than root could change the file `path` itself (`file` is its fstat; `what`:
+/// "the config", "the included file"): its owner, and its mode for everyone and its group.
+fn file_writable_by_others(path: &Path, file: &Metadata, what: &str) -> Vec<String> {
     let mut out = Vec::new();
     let shown = path.display();
     let runs = "whoever can change it runs commands as root";
     let mode = file.mode() & 0o7777;
     if file.uid() != 0 {
         out.push(format!(
-            "{shown}: the config is owned by {}, not root: {runs}; fix: chown root {shown}",
+            "{shown}: {what} is owned by {}, not root: {runs}; fix: chown root {shown}",
             user_name(file.uid())
         ));
     }
     if mode & 0o002 != 0 {
         out.push(format!(
-            "{shown}: the config is writable by everyone (mode {mode:04o}): {runs}; fix: chmod go-w {shown}"
+            "{shown}: {what} is writable by everyone (mode {mode:04o}): {runs}; fix: chmod go-w {shown}"
         ));
     }
     if mode & 0o020 != 0 && file.gid() != 0 {
         out.push(format!(
-            "{shown}: the config is writable by {} (mode {mode:04o}): {runs}; fix: chmod go-w {shown}",
+            "{shown}: {what} is writable by {} (mode {mode:04o}): {runs}; fix: chmod go-w {shown}",
             group_name(file.gid())
         ));
     }
+    out
+}
+
+/// Who else than root could change the config `path` (already opened: `file` is its fstat):
+/// the file itself, and every directory above it, of the path as given and as resolved
+/// through symlinks. Each problem is one message naming the file or directory, what is wrong
+/// and the fix.
+pub fn writable_by_others(path: &Path, file: &Metadata) -> Vec<String> {
+    let mut out = file_writable_by_others(path, file, "the config");
+    let shown = path.display();
     let replace = "whoever can write there can replace the config, whose commands run as root";
     let chown_hint = ", or keep the config in a root-owned directory such as /etc/neon-watchdog";
     for d in &dirs_above(path) {
@@ -280,27 +288,8 @@ pub fn included_writable_by_others(
     file: &Metadata,
     seen: &mut Vec<PathBuf>,
 ) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out = file_writable_by_others(path, file, "the included file");
     let shown = path.display();
-    let runs = "whoever can change it runs commands as root";
-    let mode = file.mode() & 0o7777;
-    if file.uid() != 0 {
-        out.push(format!(
-            "{shown}: the included file is owned by {}, not root: {runs}; fix: chown root {shown}",
-            user_name(file.uid())
-        ));
-    }
-    if mode & 0o002 != 0 {
-        out.push(format!(
-            "{shown}: the included file is writable by everyone (mode {mode:04o}): {runs}; fix: chmod go-w {shown}"
-        ));
-    }
-    if mode & 0o020 != 0 && file.gid() != 0 {
-        out.push(format!(
-            "{shown}: the included file is writable by {} (mode {mode:04o}): {runs}; fix: chmod go-w {shown}",
-            group_name(file.gid())
-        ));
-    }
     for d in dirs_above(path) {
         if !seen.contains(&d) {
             out.extend(dir_problems(

@@ -1192,3 +1192,28 @@ pub fn children_of(pid: i32) -> Vec<i32> {
     }
     out
 }
+
+/// A check (`check`: its kind and value, YAML flow style) whose `ca_file` is a FIFO: the
+/// check is unknown at once (exit 1, never blocked reading it), and test-config warns.
+#[track_caller]
+pub fn fifo_ca_file_is_unknown(check: &str) {
+    let t = Test::new();
+    let fifo = t.path("ca.pem");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let t = t.config(&format!(
+        "state_file: {{dir}}/state.json\ntargets:\n  - name: tls\n    checks: [{{{check}, ca_file: \"{{dir}}/ca.pem\"}}]\n    action: none\n"
+    ));
+    let shown = fifo.display();
+    t.run(&["check"])
+        .assert_code(1)
+        .assert_line_contains(
+            &["result=FAIL", "target=tls "],
+            &format!("inconclusive=true err=\"ca_file {shown} is a FIFO (named pipe), not a regular file\""),
+        )
+        .assert_faster_than(Duration::from_secs(10));
+    t.run(&["test-config"])
+        .assert_code(0)
+        .assert_stderr_contains(&format!(
+            "config.yml: targets[0].checks[0].ca_file: {shown} is a FIFO (named pipe), not a regular file: the check cannot be carried out (unknown: nothing counted, no action) until it is a PEM file (line 4)"
+        ));
+}
