@@ -274,6 +274,22 @@ impl Layout {
                 }
             }
         };
+        // a config is a file: `/etc/neon-watchdog/` or `.../.` would make the directory a file
+        let raw = o.config.as_os_str().as_encoded_bytes();
+        let last = o.config.components().next_back();
+        if raw.ends_with(b"/")
+            || raw.ends_with(b"/.")
+            || raw == b"."
+            || !matches!(last, Some(std::path::Component::Normal(_)))
+        {
+            return Err(fail(
+                Exit::Usage,
+                format!(
+                    "-c {}: name the config file, not a directory (e.g. -c /etc/neon-watchdog/config.yml)",
+                    o.config.display()
+                ),
+            ));
+        }
         let config = if o.config.is_absolute() {
             o.config.clone()
         } else if root.is_some() {

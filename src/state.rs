@@ -124,7 +124,7 @@ pub fn load(path: &Path, read_only: bool) -> Loaded {
         }
     };
     let aside = if read_only {
-        "left in place (dry run)".to_string()
+        "left in place (this command only reads it)".to_string()
     } else {
         match move_aside(path) {
             Ok(p) => format!("moved aside to {}", p.display()),

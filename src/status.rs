@@ -331,9 +331,16 @@ impl Plugin {
     }
 }
 
-/// Text for a plugin line: one line, no `|` (it starts the performance data).
+/// Text for a plugin line: one line, no `|` (it starts the performance data), no control
+/// character (a check's output may hold terminal escapes); for names as for reasons.
 fn plugin_text(s: &str) -> String {
-    s.replace('|', "/").replace(['\n', '\r'], " ")
+    s.chars()
+        .map(|c| match c {
+            '|' => '/',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .collect()
 }
 
 /// `status --format nagios` when the config cannot be loaded: UNKNOWN, with the first problem.
@@ -424,9 +431,16 @@ pub fn nagios(r: &Report, unreadable: Option<&str>) -> (String, Plugin) {
                 names.join(", ")
             ),
         )
+    } else if n == 0 {
+        (
+            Plugin::Unknown,
+            "no target is enabled: nothing is watched".to_string(),
+        )
     } else {
         (Plugin::Ok, format!("{healthy} of {n} targets healthy"))
     };
+    // names may hold `|` too: the whole text goes through plugin_text
+    let summary = plugin_text(&summary);
     let disabled = r.targets.len() - n;
     let mut out = format!(
         "NEON-WATCHDOG {} - {summary} | healthy={healthy};;;0;{n} degraded={degraded};;;0;{n} failed={failed};;;0;{n} gave_up={gave_up};;;0;{n} unknown={never};;;0;{n} stale={};;;0;{n} disabled={disabled}\n",
@@ -440,7 +454,7 @@ pub fn nagios(r: &Report, unreadable: Option<&str>) -> (String, Plugin) {
         let _ = writeln!(
             out,
             "{}: {}{}",
-            t.name,
+            plugin_text(&t.name),
             t.status,
             t.last_reason
                 .as_deref()

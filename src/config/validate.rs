@@ -248,6 +248,14 @@ impl Ctx<'_> {
             self.err(format!("{path}[0]"), "the program is an empty string");
             return None;
         }
+        // no program can take a NUL byte in an argument (a YAML "\0" or "\033" typo)
+        if let Some(i) = out.iter().position(|a| a.contains('\0')) {
+            self.err(
+                format!("{path}[{i}]"),
+                "holds a NUL byte (in YAML double quotes, \\0 or \\033 is one: write \\\\033 for a backslash), which no program can take",
+            );
+            return None;
+        }
         if !out[0].starts_with('/') && out[0].contains('/') {
             let base = base.map_or_else(|| self.base_dir(), Path::to_path_buf);
             let rel: PathBuf = Path::new(&out[0])

@@ -730,3 +730,16 @@ fn a_long_value_in_the_wrong_place_is_not_quoted_whole() {
         "the value is quoted whole:\n{out}"
     );
 }
+
+/// A NUL byte in an argument (YAML's "\033" in double quotes is "\0" then "33") used to be
+/// found only when the check ran ("cannot run /bin/sh: nul byte found"), making the target
+/// unknown on every pass; it is a config error with its place.
+#[test]
+fn a_nul_byte_in_an_argument_is_a_config_error() {
+    let t = Test::new().config(
+        "state_file: {dir}/state.json\ntargets:\n  - name: a\n    checks:\n      - command: [\"/bin/sh\", \"-c\", \"printf \\\"\\033[31m\\\"\"]\n    action: none\n",
+    );
+    t.run(&["test-config"]).assert_code(78).assert_stderr_contains(
+        "targets[0].checks[0].command[2]: holds a NUL byte (in YAML double quotes, \\0 or \\033 is one: write \\\\033 for a backslash), which no program can take (line 5)",
+    );
+}

@@ -572,3 +572,24 @@ fn install_has_no_dry_run() {
         .assert_stderr_contains("--root DIR writes the files under DIR");
     assert_eq!(std::fs::read_dir(t.path("root")).unwrap().count(), 0);
 }
+
+/// `-c /etc/neon-watchdog/` (a directory, by a trailing slash or `.`) turned the directory into
+/// a 0600 file and wrote a unit that could never load: refused, nothing written.
+#[test]
+fn a_config_path_naming_a_directory_is_refused() {
+    let t = Test::new();
+    for c in [
+        "/etc/neon-watchdog/",
+        "/etc/neon-watchdog/.",
+        "/etc/neon-watchdog/config.yml/",
+        "/etc/x/..",
+    ] {
+        install_root(&t, &["-c", c])
+            .assert_code(64)
+            .assert_stderr_contains("name the config file, not a directory");
+        assert!(
+            !t.path("root/etc").exists(),
+            "{c}: something was written under the root"
+        );
+    }
+}

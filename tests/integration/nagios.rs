@@ -121,3 +121,34 @@ fn a_config_that_cannot_be_used_is_unknown_on_stdout() {
     t.run(&["status", "--json", "--format", "table"])
         .assert_code(64);
 }
+
+#[test]
+fn names_and_output_can_never_break_the_plugin_line() {
+    // a `|` in a target's name, a terminal escape in a check's output
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: "a|b"
+    checks:
+      - command: ["/bin/sh", "-c", "printf '\\033[31mred\\n'; exit 1"]
+    action: none
+"#,
+    );
+    t.run(&["check"]).assert_code(2);
+    let out = t.run(&["status", "--format", "nagios"]);
+    let line = first_line(&out, "CRITICAL", 2);
+    assert!(
+        line.contains("1 of 1 targets failing: a/b (command: exit 1: "),
+        "{line}"
+    );
+    assert!(!out.stdout.contains('\u{1b}'), "{:?}", out.stdout);
+    assert_eq!(out.stdout.matches('|').count(), 1, "{:?}", out.stdout);
+
+    // nothing enabled: nothing is watched, which is no OK
+    let t = Test::new().config(
+        "state_file: {dir}/state.json\ntargets:\n  - name: a\n    enabled: false\n    checks: [{command: [\"/bin/true\"]}]\n    action: none\n",
+    );
+    let line = first_line(&t.run(&["status", "--format", "nagios"]), "UNKNOWN", 3);
+    assert!(line.contains("no target is enabled"), "{line}");
+}
