@@ -312,7 +312,45 @@ impl Layout {
                 )
             })?
         };
-        Ok(Layout { root, config })
+        let layout = Layout { root, config };
+        for dir in [
+            layout.unit_dir(),
+            crate::files::parent(&layout.config_file()),
+        ] {
+            layout.no_link_inside_root(&dir)?;
+        }
+        Ok(layout)
+    }
+
+    /// Under `--root`, no directory between the root and `dir` may be a symlink: an image's
+    /// absolute link (`etc/systemd/system -> /srv/x`) resolves on this machine, not in the
+    /// image, and would take the files out of the tree.
+    fn no_link_inside_root(&self, dir: &Path) -> Result<(), Failure> {
+        let Some(root) = &self.root else {
+            return Ok(());
+        };
+        let Ok(rel) = dir.strip_prefix(root) else {
+            return Ok(());
+        };
+        let mut at = root.clone();
+        for c in rel.components() {
+            at.push(c);
+            match std::fs::symlink_metadata(&at) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(fail(
+                        Exit::Internal,
+                        format!(
+                            "{} is a symbolic link inside --root: it would resolve on this machine, not in the image, and take the files out of the tree; make it a directory (or write to its target's place in the image)",
+                            at.display()
+                        ),
+                    ))
+                }
+                Ok(_) => {}
+                // not there yet: created as a directory
+                Err(_) => break,
+            }
+        }
+        Ok(())
     }
 
     /// `path` (absolute, as the installed system sees it) on this machine.

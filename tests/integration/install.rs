@@ -593,3 +593,23 @@ fn a_config_path_naming_a_directory_is_refused() {
         );
     }
 }
+
+/// An image's absolute symlink under `--root` resolves on this machine: writing through it
+/// put the units (and the 0600 config) outside the tree. Refused; the victim is untouched.
+#[test]
+fn a_symlink_inside_the_root_is_not_followed_out_of_the_tree() {
+    let t = Test::new();
+    let victim = t.path("victim");
+    std::fs::create_dir_all(&victim).expect("victim dir");
+    std::fs::create_dir_all(t.path("root/etc/systemd")).expect("etc/systemd");
+    std::os::unix::fs::symlink(&victim, t.path("root/etc/systemd/system")).expect("symlink");
+    install_root(&t, &["--no-enable"])
+        .assert_code(1)
+        .assert_stderr_contains("is a symbolic link inside --root");
+    assert_eq!(
+        std::fs::read_dir(&victim).expect("read victim").count(),
+        0,
+        "something was written through the link"
+    );
+    assert!(!t.path("root/etc/neon-watchdog").exists());
+}
