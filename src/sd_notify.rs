@@ -5,7 +5,7 @@
 //! The watchdog ping is the loop's to send, never a side thread's: a thread that kept pinging
 //! while the loop hung would hide the hang from systemd, which is what `WatchdogSec=` is for.
 //!
-//! A leaf: it imports nothing of the crate.
+//! It imports only `util` of the crate.
 
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 /// Where to send, and how often systemd wants to hear that the loop is alive.
 pub struct Notifier {
     socket: Option<(UnixDatagram, SocketAddr)>,
+    /// A send failed and was said on stderr (once: every ping would repeat it).
+    told: std::cell::Cell<bool>,
     /// Half of `WATCHDOG_USEC` (when `WATCHDOG_PID` is unset or names us).
     ping_every: Option<Duration>,
     last_ping: Option<Instant>,
@@ -50,6 +52,7 @@ impl Notifier {
         }
         Notifier {
             socket,
+            told: std::cell::Cell::new(false),
             ping_every,
             last_ping: None,
         }
@@ -64,7 +67,15 @@ impl Notifier {
     /// service goes on; systemd notices the silence on its own.
     pub fn send(&self, state: &str) {
         if let Some((sock, addr)) = &self.socket {
-            let _ = sock.send_to_addr(state.as_bytes(), addr);
+            if let Err(e) = sock.send_to_addr(state.as_bytes(), addr) {
+                // under Type=notify systemd would only say the start timed out: say why, once
+                if !self.told.replace(true) {
+                    eprintln!(
+                        "neon-watchdog: cannot tell systemd (NOTIFY_SOCKET): {}; under Type=notify systemd will time out waiting for READY=1",
+                        crate::util::os_error(&e)
+                    );
+                }
+            }
         }
     }
 

@@ -231,3 +231,38 @@ targets:
     quiet.until(Duration::from_millis(300), |_| false);
     assert!(quiet.got.is_empty(), "{:?}", quiet.texts());
 }
+
+#[test]
+fn a_notify_socket_that_cannot_be_used_is_said_once() {
+    // NOTIFY_SOCKET names a regular file: under Type=notify systemd would only report a start
+    // timeout; the watchdog says why, once, and runs on
+    let t = Test::new().config(
+        "state_file: {dir}/state.json\ninterval_seconds: 1\ntargets:\n  - name: a\n    checks: [{command: [\"/bin/true\"]}]\n    action: none\n",
+    );
+    t.write("not-a-socket", "");
+    let path = t.path("not-a-socket").display().to_string();
+    let t = t
+        .env("NOTIFY_SOCKET", &path)
+        .env("WATCHDOG_USEC", "1000000");
+    let mut run = t.spawn(&["run"]);
+    assert!(
+        run.wait_for_stderr(Duration::from_secs(10), |e| e
+            .matches("msg=\"pass done\"")
+            .count()
+            >= 2),
+        "{}",
+        run.stderr_so_far()
+    );
+    run.signal(Signal::SIGTERM);
+    let out = run
+        .wait_timeout(Duration::from_secs(10))
+        .expect("run did not exit on SIGTERM");
+    out.assert_code(0);
+    assert_eq!(
+        out.stderr
+            .matches("cannot tell systemd (NOTIFY_SOCKET)")
+            .count(),
+        1,
+        "{out}"
+    );
+}
