@@ -625,6 +625,32 @@ pub fn next_due(
 /// (a web app on a cache on a database is held while the database is down). `deps[i]` are the
 /// indexes target `i` depends on (disabled targets left out: they count as healthy);
 /// `healthy[i]` its verdict. A cycle, which the config refuses, ends the search.
+/// [`dependencies_down`] by name, for the engine and `status` alike: target `i` is named
+/// `names[i]`, depends on the targets named in `depends_on[i]`, and is healthy per
+/// `healthy[i]`; a name of no target here (a disabled one, left out of `names` by passing
+/// `None`) counts as healthy.
+pub fn dependencies_down_by_name(
+    names: &[Option<&str>],
+    depends_on: &[&[String]],
+    healthy: &[bool],
+) -> Vec<Option<usize>> {
+    let index: std::collections::HashMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| Some(((*n)?, i)))
+        .collect();
+    let deps: Vec<Vec<usize>> = depends_on
+        .iter()
+        .map(|ds| {
+            ds.iter()
+                .filter_map(|d| index.get(d.as_str()).copied())
+                .collect()
+        })
+        .collect();
+    dependencies_down(&deps, healthy)
+}
+
+/// [`dependencies_down_by_name`] on indexes: `deps[i]`, the targets `i` depends on.
 pub fn dependencies_down(deps: &[Vec<usize>], healthy: &[bool]) -> Vec<Option<usize>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Memo {

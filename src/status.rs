@@ -159,23 +159,12 @@ pub fn report(config: &Config, st: &state::StateFile, now: SystemTime) -> Report
 /// For each target of the config, the first target it depends on (or they do) that is not
 /// healthy by the state file, as the last pass saw them (a disabled one counts as healthy).
 fn dependencies_down(config: &Config, st: &state::StateFile) -> Vec<Option<String>> {
-    let index: std::collections::HashMap<&str, usize> = config
+    let names: Vec<Option<&str>> = config
         .targets
         .iter()
-        .enumerate()
-        .filter(|(_, t)| t.enabled)
-        .map(|(i, t)| (t.name.as_str(), i))
+        .map(|t| t.enabled.then_some(t.name.as_str()))
         .collect();
-    let deps: Vec<Vec<usize>> = config
-        .targets
-        .iter()
-        .map(|t| {
-            let known = t.depends_on.iter();
-            known
-                .filter_map(|d| index.get(d.as_str()).copied())
-                .collect()
-        })
-        .collect();
+    let deps: Vec<&[String]> = config.targets.iter().map(|t| &t.depends_on[..]).collect();
     let healthy: Vec<bool> = config
         .targets
         .iter()
@@ -184,7 +173,7 @@ fn dependencies_down(config: &Config, st: &state::StateFile) -> Vec<Option<Strin
             !t.enabled || s.is_some_and(|s| s.status == Health::Healthy && !s.inconclusive)
         })
         .collect();
-    crate::policy::dependencies_down(&deps, &healthy)
+    crate::policy::dependencies_down_by_name(&names, &deps, &healthy)
         .into_iter()
         .zip(&healthy)
         .map(|(d, healthy)| {

@@ -182,25 +182,18 @@ impl<'a> Evaluated<'a> {
 /// checked and reported, and judged as usual once the dependency is back. A disabled
 /// dependency counts as healthy (it is not watched). The config has no cycles.
 fn hold_for_dependencies(evaluated: &mut [Evaluated]) {
-    let index: std::collections::HashMap<&str, usize> = evaluated
+    let names: Vec<Option<&str>> = evaluated
         .iter()
-        .enumerate()
-        .map(|(i, ev)| (ev.target.name.as_str(), i))
+        .map(|ev| Some(ev.target.name.as_str()))
         .collect();
-    let deps: Vec<Vec<usize>> = evaluated
+    let deps: Vec<&[String]> = evaluated
         .iter()
-        .map(|ev| {
-            let known = ev.target.depends_on.iter();
-            known
-                .filter_map(|d| index.get(d.as_str()).copied())
-                .collect()
-        })
+        .map(|ev| &ev.target.depends_on[..])
         .collect();
     let healthy: Vec<bool> = evaluated.iter().map(|ev| ev.verdict.is_healthy()).collect();
-    let down = policy::dependencies_down(&deps, &healthy);
+    let down = policy::dependencies_down_by_name(&names, &deps, &healthy);
     for (i, d) in down.into_iter().enumerate() {
-        let ev = &mut evaluated[i];
-        if ev.verdict.is_healthy() {
+        if healthy[i] {
             continue;
         }
         let down = d.map(|j| evaluated[j].target.name.clone());
