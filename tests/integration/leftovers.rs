@@ -237,6 +237,18 @@ fn guardian_of(watchdog: i32) -> Option<i32> {
         .find(|pid| proc_info(*pid).is_some_and(|p| p.comm == GUARDIAN))
 }
 
+/// Bytes the guardian has read from its pipe (`rchar` in /proc/PID/io; zero at its fork).
+fn guardian_read(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("rchar: ").map(|v| v.trim().parse().ok()))
+        })
+        .flatten()
+        .unwrap_or(0)
+}
+
 /// `kill -9` of the watchdog (the OOM killer; systemd's TimeoutStartSec with KillMode=process)
 /// while a check command runs: the command and everything in its process group die with it,
 /// instead of running on under PID 1.
@@ -264,6 +276,17 @@ targets:
         wd.stderr_so_far()
     );
     let guardian = guardian_of(wd.pid());
+    // The watchdog tells the guardian right after the spawn returns; a kill in those
+    // microseconds is the documented gap. Kill once the guardian has read the "watch" record
+    // (8 bytes, its only reads: /proc/PID/io counts them), which a loaded machine can delay
+    // past the moment the check's processes appear.
+    if let Some(g) = guardian {
+        assert!(
+            wait_until(Duration::from_secs(10), || guardian_read(g) >= 8),
+            "the guardian never read the watch record: {} bytes",
+            guardian_read(g)
+        );
+    }
     wd.signal(Signal::SIGKILL);
     let out = wd
         .wait_timeout(Duration::from_secs(10))
