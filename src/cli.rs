@@ -276,6 +276,7 @@ pub fn main() -> Exit {
         dry_run: act.dry_run,
         in_process_state: false,
         unlocked: false,
+        one_pass: true,
     };
     let result: Result<Exit, Error> = match cli.command {
         Command::TestConfig => {
@@ -310,7 +311,10 @@ pub fn main() -> Exit {
             log_includes(&cfg);
             warn_allowed_unsafe(&loaded.writable_by_others);
             crate::spawn::become_subreaper();
-            engine::check(&cfg, opts, mode)
+            let result = engine::check(&cfg, opts, mode);
+            // the process exits next (see engine::check)
+            std::mem::forget(cfg);
+            result
         }
         Command::Status { json, format } => {
             let format = match (json, format) {

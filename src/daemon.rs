@@ -63,6 +63,7 @@ pub fn run(
     let mut systemd = crate::sd_notify::Notifier::from_env();
     let signals = Signals::install();
     opts.in_process_state = true;
+    opts.one_pass = false;
     engine::log_start(&config, "run", opts);
     let mut lock = engine::lock(&config, &mut opts)?;
     let mut st = engine::load_state(&config, opts);

@@ -51,9 +51,7 @@ fn map_ramping<T: Sync, R: Send>(
         }
     };
     let max = max.max(1).min(items.len());
-    // read once: it looks at the cgroup's CPU quota (three files)
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let cores = cores();
     std::thread::scope(|s| {
         // how many of `n` more threads could be started
         let start = |n: usize| {
@@ -91,6 +89,13 @@ fn map_ramping<T: Sync, R: Send>(
         }
     });
     results.into_inner().unwrap_or_default()
+}
+
+/// The processors this process may use (its affinity and its cgroup's CPU quota), read once:
+/// it reads three files.
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// How long items may wait for a free thread before more threads are started.

@@ -88,11 +88,14 @@ struct Live {
 struct Registry {
     live: Vec<Live>,
     guardian: Option<guardian::Guardian>,
+    /// Guardians let go early ([`let_guardian_go`]), to reap at exit.
+    let_go: Vec<i32>,
 }
 
 static REGISTRY: std::sync::Mutex<Registry> = std::sync::Mutex::new(Registry {
     live: Vec::new(),
     guardian: None,
+    let_go: Vec::new(),
 });
 
 fn registry() -> std::sync::MutexGuard<'static, Registry> {
@@ -126,6 +129,7 @@ fn spawn_tracked(cmd: &mut Command, cleanup: Option<Cleanup>) -> std::io::Result
     let child = cmd.spawn()?;
     let pid = child.id() as i32;
     let mut reg = held.take().unwrap_or_else(registry);
+    reg.reap_let_go();
     reg.live.push(Live {
         pid,
         sweeps_from: (cleanup == Some(Cleanup::KillAll)).then_some(started),
@@ -175,6 +179,26 @@ fn start_guardian() {
 }
 
 impl Registry {
+    /// Reap the guardians let go that have exited (no `<defunct>` one during a long action).
+    fn reap_let_go(&mut self) {
+        if self.let_go.is_empty() {
+            return;
+        }
+        let gone: Vec<i32> = self
+            .let_go
+            .iter()
+            .copied()
+            .filter(|pid| {
+                !matches!(
+                    waitpid(Pid::from_raw(*pid), Some(WaitPidFlag::WNOHANG)),
+                    Ok(WaitStatus::StillAlive)
+                )
+            })
+            .collect();
+        self.let_go.retain(|pid| !gone.contains(pid));
+        self.live.retain(|l| !gone.contains(&l.pid));
+    }
+
     fn tell_guardian(&mut self, op: guardian::Op, pgid: i32) {
         let Some(g) = &self.guardian else { return };
         if !g.tell(op, pgid) {
@@ -198,9 +222,23 @@ extern "C" fn release_guardian() {
         Err(std::sync::TryLockError::WouldBlock) => return,
     };
     if let Some(g) = reg.guardian.take() {
-        let pid = g.pid();
+        let pid = g.let_go();
+        reg.let_go.push(pid);
+    }
+    for pid in std::mem::take(&mut reg.let_go) {
         reg.live.retain(|l| l.pid != pid);
-        g.release();
+        guardian::reap(pid);
+    }
+}
+
+/// No command of ours runs now and none may for a while (a one-shot pass whose checks are
+/// done): let the guardian go, so that it exits while the pass goes on (logs, saves the
+/// state); it is reaped at exit. A command started later forks a new one.
+pub fn let_guardian_go() {
+    let mut reg = registry();
+    if let Some(g) = reg.guardian.take() {
+        let pid = g.let_go();
+        reg.let_go.push(pid);
     }
 }
 
@@ -1279,7 +1317,7 @@ mod tests {
         assert!(g.tell(guardian::Op::Watch, unwatched.id() as i32));
         assert!(g.tell(guardian::Op::Unwatch, unwatched.id() as i32));
         let guardian = g.pid();
-        g.release();
+        guardian::reap(g.let_go());
         assert!(
             crate::procs::stat(guardian).is_none(),
             "the guardian did not exit (or was not reaped)"

@@ -101,19 +101,25 @@ impl Guardian {
         }
     }
 
-    /// Let the guardian go (it reads EOF, has nothing watched, exits) and reap it; bounded.
-    pub(super) fn release(self) {
-        use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-        let pid = nix::unistd::Pid::from_raw(self.pid);
+    /// Let the guardian go: it reads EOF, has nothing watched (the caller made sure), and
+    /// exits. Returns its pid, to [`reap`] it.
+    pub(super) fn let_go(self) -> i32 {
         drop(self.fd);
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(1);
-        wait_for_exit(self.pid, until);
-        while let Ok(WaitStatus::StillAlive) = waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-            if std::time::Instant::now() >= until {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(1));
+        self.pid
+    }
+}
+
+/// Reap a guardian let go ([`Guardian::let_go`]); bounded.
+pub(super) fn reap(pid: i32) {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    wait_for_exit(pid, until);
+    let pid = nix::unistd::Pid::from_raw(pid);
+    while let Ok(WaitStatus::StillAlive) = waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+        if std::time::Instant::now() >= until {
+            return;
         }
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
 

@@ -304,6 +304,59 @@ targets:
     assert!(proc_info(guardian).is_none(), "{:?}", proc_info(guardian));
 }
 
+/// The guardian of the checks is let go once they are done (it exits while the pass saves
+/// its state), and no `<defunct>` one is left behind; a notifier run after that gets a new one,
+/// so `kill -9` of the watchdog still takes a hung notifier's process group along.
+#[test]
+fn kill_9_during_a_notifier_run_after_the_checks_takes_it_along() {
+    let t = Test::new();
+    let (name, _cleanup) = unique_sleep(&t);
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+notify:
+  - exec: ["/bin/sh", "-c", "{{dir}}/{name} 300 & {{dir}}/{name} 300; :"]
+    events: [down]
+    timeout_seconds: 60
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/false"]
+    action: none
+"#
+    ));
+    let mut wd = t.spawn(&["check"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || live_procs_named(&name).len()
+            == 2),
+        "the notifier did not start: {:?}\n{}",
+        procs_named(&name),
+        wd.stderr_so_far()
+    );
+    // one guardian, alive (the checks' one was let go and reaped when the notifier started)
+    let guardians: Vec<i32> = children_of(wd.pid())
+        .into_iter()
+        .filter(|pid| proc_info(*pid).is_some_and(|p| p.comm == GUARDIAN))
+        .collect();
+    assert_eq!(guardians.len(), 1, "guardians: {guardians:?}");
+    let g = guardians[0];
+    assert!(!is_zombie(g), "the guardian is a zombie");
+    assert!(
+        wait_until(Duration::from_secs(10), || guardian_read(g) >= 8),
+        "the guardian never read the watch record"
+    );
+    wd.signal(Signal::SIGKILL);
+    wd.wait_timeout(Duration::from_secs(10))
+        .expect("the watchdog survived SIGKILL");
+    assert!(
+        wait_until(Duration::from_secs(5), || live_procs_named(&name)
+            .is_empty()),
+        "the notifier outlived the watchdog: {:?}",
+        live_procs_named(&name)
+    );
+    reap(g, Duration::from_secs(5));
+}
+
 /// `kill -9` of the watchdog while an action runs: the action's command dies with it, but the
 /// daemon it already left behind and a detached start live on.
 #[test]
@@ -353,10 +406,13 @@ targets:
         "the running action outlived the watchdog: {:?}",
         live_procs_named(&hung)
     );
-    // once the guardian is gone, whatever the watchdog's death kills is dead
-    let guardian = guardian.expect("no guardian process under the watchdog");
-    reap(guardian, Duration::from_secs(5));
-    assert!(proc_info(guardian).is_none(), "{:?}", proc_info(guardian));
+    // The guardian of the checks was let go once they were done, and an exec action needs
+    // none (it dies by PR_SET_PDEATHSIG): if one is left, whatever it kills is dead once it
+    // is gone.
+    if let Some(guardian) = guardian {
+        reap(guardian, Duration::from_secs(5));
+        assert!(proc_info(guardian).is_none(), "{:?}", proc_info(guardian));
+    }
     for name in [&daemon, &detached] {
         assert_eq!(
             live_procs_named(name).len(),
