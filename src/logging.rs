@@ -246,18 +246,17 @@ impl<S: Subscriber> Layer<S> for LineLayer {
     fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
         let mut f = Fields::default();
         event.record(&mut f);
-        let redactor = match self.redactor.read() {
-            Ok(g) => g.clone(),
-            Err(_) => return,
+        let Ok(redactor) = self.redactor.read() else {
+            return;
         };
         let meta_level = event.metadata().level();
-        let level = meta_level.as_str().to_ascii_lowercase();
+        let level = level_name(meta_level);
         // journald stamps what it receives; JSON lines keep their ts
-        let ts = (matches!(self.sink, Sink::Stderr) || self.format == LogFormat::Json)
-            .then(|| crate::util::rfc3339(std::time::SystemTime::now()));
+        let ts =
+            (matches!(self.sink, Sink::Stderr) || self.format == LogFormat::Json).then(timestamp);
         let line = match self.format {
-            LogFormat::Logfmt => logfmt_line(ts.as_deref(), &level, &f, &redactor),
-            LogFormat::Json => json_line(ts.as_deref(), &level, &f, &redactor),
+            LogFormat::Logfmt => logfmt_line(ts.as_deref(), level, &f, &redactor),
+            LogFormat::Json => json_line(ts.as_deref(), level, &f, &redactor),
         };
         if let Sink::Journal(sock) = &self.sink {
             let entry = journal_entry(line.trim_end(), priority(meta_level), &f, &redactor);
@@ -283,6 +282,36 @@ impl<S: Subscriber> Layer<S> for LineLayer {
             let _ = err.write_all(format!("{prefix}{line}").as_bytes());
         }
     }
+}
+
+fn level_name(l: &Level) -> &'static str {
+    match *l {
+        Level::ERROR => "error",
+        Level::WARN => "warn",
+        Level::INFO => "info",
+        Level::DEBUG => "debug",
+        Level::TRACE => "trace",
+    }
+}
+
+/// Now, RFC 3339 with milliseconds; formatted once per millisecond and thread (a pass logs
+/// its hundreds of lines within a few).
+fn timestamp() -> String {
+    thread_local! {
+        static LAST: std::cell::RefCell<(u128, String)> =
+            const { std::cell::RefCell::new((0, String::new())) };
+    }
+    let now = std::time::SystemTime::now();
+    let ms = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != ms || last.1.is_empty() {
+            *last = (ms, crate::util::rfc3339(now));
+        }
+        last.1.clone()
+    })
 }
 
 thread_local! {
@@ -320,15 +349,18 @@ fn logfmt_line(ts: Option<&str>, level: &str, f: &Fields, r: &Redactor) -> Strin
     if let Some(ts) = ts {
         let _ = write!(line, "ts={ts} ");
     }
-    let _ = write!(line, "level={level} msg={}", quote(&r.redact(&f.message)));
+    let _ = write!(line, "level={level} msg=");
+    push_quoted(&mut line, &r.redact(&f.message));
     for (k, v) in &f.fields {
+        line.push(' ');
+        line.push_str(k);
+        line.push('=');
         // numbers and booleans come from the code, never from user data: not masked
-        let s = match v {
-            Value::Str(s) => r.redact(s),
-            Value::Num(s) => s.clone(),
-            Value::Bool(b) => b.to_string(),
-        };
-        let _ = write!(line, " {k}={}", quote(&s));
+        match v {
+            Value::Str(s) => push_quoted(&mut line, &r.redact(s)),
+            Value::Num(s) => push_quoted(&mut line, s),
+            Value::Bool(b) => line.push_str(if *b { "true" } else { "false" }),
+        }
     }
     line.push('\n');
     line
@@ -359,13 +391,23 @@ fn json_line(ts: Option<&str>, level: &str, f: &Fields, r: &Redactor) -> String 
 /// logfmt value: bare when safe, else double-quoted with `\"`, `\\`, `\n` escapes (the
 /// redactor knows this escaping: see [`crate::redact::logfmt_escape`]).
 pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    push_quoted(&mut out, s);
+    out
+}
+
+/// [`quote`], onto the end of `out`.
+fn push_quoted(out: &mut String, s: &str) {
     let bare = !s.is_empty()
         && s.chars()
             .all(|c| !c.is_whitespace() && !c.is_control() && c != '"' && c != '=' && c != '\\');
     if bare {
-        return s.to_string();
+        out.push_str(s);
+    } else {
+        out.push('"');
+        out.push_str(&crate::redact::logfmt_escape(s));
+        out.push('"');
     }
-    format!("\"{}\"", crate::redact::logfmt_escape(s))
 }
 
 #[cfg(test)]

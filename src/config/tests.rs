@@ -385,6 +385,26 @@ fn warnings_for_relative_or_missing_programs() {
     );
 }
 
+/// A program is looked at once however many commands name it (1,000 targets of `/bin/true`
+/// cost one stat), and each of them still gets its warning, at its own path.
+#[test]
+fn a_program_named_twice_is_warned_about_twice() {
+    let l = parse_as(
+        "c.yml",
+        "targets:\n  - name: a\n    checks:\n      - command: [/nonexistent/bin/x]\n    action: none\n  - name: b\n    checks:\n      - command: [/nonexistent/bin/x, -v]\n    action: none\n",
+    )
+    .unwrap();
+    assert_eq!(l.warnings.len(), 2, "{:?}", l.warnings);
+    for (i, w) in l.warnings.iter().enumerate() {
+        assert!(
+            w.starts_with(&format!(
+                "c.yml: targets[{i}].checks[0].command[0]: \"/nonexistent/bin/x\" cannot be found"
+            )),
+            "{w}"
+        );
+    }
+}
+
 #[test]
 fn check_programs_are_found_or_warned_about_and_relative_ones_sit_beside_the_config() {
     let l = parse_as(

@@ -70,6 +70,9 @@ struct Ctx<'a> {
     /// issues are reported against it, and its relative paths resolve against its directory.
     file: Option<PathBuf>,
     dir: Option<PathBuf>,
+    /// What [`exe_warning`] said of each program already looked at: 300 commands of
+    /// `/bin/true` cost one look, not 300 (it stats the file; it walks PATH for a bare name).
+    exe_looked: HashMap<String, Option<String>>,
 }
 
 impl Ctx<'_> {
@@ -264,7 +267,15 @@ impl Ctx<'_> {
                 .collect();
             out[0] = base.join(rel).display().to_string();
         }
-        if let Some(w) = exe_warning(&out[0], &self.show(&out[0])) {
+        let looked = match self.exe_looked.get(&out[0]) {
+            Some(w) => w.clone(),
+            None => {
+                let w = exe_warning(&out[0], &self.show(&out[0]));
+                self.exe_looked.insert(out[0].clone(), w.clone());
+                w
+            }
+        };
+        if let Some(w) = looked {
             self.warn(format!("{path}[0]"), w);
         }
         Some(out)
@@ -366,6 +377,7 @@ pub fn validate(
         docker_socket: PathBuf::from("/var/run/docker.sock"),
         file: None,
         dir: None,
+        exe_looked: HashMap::new(),
     };
 
     let interval = cx.seconds("interval_seconds", raw.interval_seconds, 30, 1);

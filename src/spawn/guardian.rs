@@ -123,16 +123,16 @@ pub(super) fn reap(pid: i32) {
     }
 }
 
-/// Wait until process `pid` (a child of ours) has exited, or until `until`, without reaping
-/// it: poll on its pidfd (Linux 5.3), which becomes readable when it exits. It exits as soon
-/// as it reads EOF, microseconds from now; a sleep here would cost the pass a millisecond.
-/// Returns at once where there are no pidfds.
-fn wait_for_exit(pid: i32, until: std::time::Instant) {
+/// Wait until process `pid` (a child of ours, not yet reaped) has exited, or until `until`,
+/// without reaping it: poll on its pidfd (Linux 5.3), which becomes readable when it exits.
+/// (A guardian exits as soon as it reads EOF, microseconds from now; a sleep here would cost
+/// the pass a millisecond.) False, at once, where there are no pidfds.
+pub(super) fn wait_for_exit(pid: i32, until: std::time::Instant) -> bool {
     use std::os::fd::{FromRawFd, OwnedFd};
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd < 0 {
-        return;
+        return false;
     }
     // SAFETY: a fresh descriptor, owned from here on
     let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
@@ -150,7 +150,7 @@ fn wait_for_exit(pid: i32, until: std::time::Instant) {
         if r < 0 && nix::errno::Errno::last() == nix::errno::Errno::EINTR && ms > 0 {
             continue;
         }
-        return;
+        return true;
     }
 }
 
