@@ -14,7 +14,10 @@
 //! group still watched, and exits. A normal exit has nothing watched; the watchdog then closes
 //! its end and reaps the guardian (libc `atexit`), so no zombie is left with PID 1.
 //!
-//! Started lazily by the first command that needs it; one per watchdog process. It names
+//! Started lazily by the first command that needs it; one at a time. A one-shot pass lets it
+//! go once its checks are done (it exits while the pass saves its state; a notifier or
+//! give-up command later in the pass starts another). It reads its pipe in batches, once a
+//! second or at once when the watchdog's end closes (see [`guard`]). It names
 //! itself `neon-wd-guard` (`ps -o comm`); its command line is the watchdog's. It ignores the
 //! signals a terminal or a service manager sends to stop the watchdog (it must outlive the
 //! watchdog by a moment to do its job) and leaves on EOF. The pipe's write end is close-on-exec:
