@@ -215,6 +215,7 @@ impl Cli {
 
 /// Parse the arguments and run; returns how to exit.
 pub fn main() -> Exit {
+    crate::spawn::default_sigchld();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

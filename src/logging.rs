@@ -246,8 +246,10 @@ impl<S: Subscriber> Layer<S> for LineLayer {
     fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
         let mut f = Fields::default();
         event.record(&mut f);
-        let Ok(redactor) = self.redactor.read() else {
-            return;
+        // a copy (an Arc): the lock is not held while the line is written
+        let redactor = match self.redactor.read() {
+            Ok(g) => g.clone(),
+            Err(_) => return,
         };
         let meta_level = event.metadata().level();
         let level = level_name(meta_level);
@@ -305,13 +307,15 @@ fn timestamp() -> String {
     let ms = now
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
-    LAST.with(|last| {
+    LAST.try_with(|last| {
         let mut last = last.borrow_mut();
         if last.0 != ms || last.1.is_empty() {
             *last = (ms, crate::util::rfc3339(now));
         }
         last.1.clone()
     })
+    // a line logged while the thread ends
+    .unwrap_or_else(|_| crate::util::rfc3339(now))
 }
 
 thread_local! {

@@ -160,6 +160,12 @@ fn guardian_running() -> bool {
 fn start_guardian() {
     let mut reg = registry();
     if reg.guardian.is_none() {
+        // one let go is on its way out (it read EOF): reaped first, so that no <defunct> one
+        // stays beside the new one while a long notifier runs
+        for pid in std::mem::take(&mut reg.let_go) {
+            reg.live.retain(|l| l.pid != pid);
+            guardian::reap(pid);
+        }
         // no guardian (cannot fork one): the command still runs; only SIGKILL of the
         // watchdog would leave its group running
         if let Some(g) = guardian::Guardian::start() {
@@ -616,6 +622,16 @@ pub fn open_output_file(path: &Path) -> std::io::Result<std::fs::File> {
 }
 
 /// Re-parent orphans of our commands to us (Linux PR_SET_CHILD_SUBREAPER), so we can reap them.
+/// Put SIGCHLD back to its default. The watchdog waits for its children; a parent that starts
+/// it with SIGCHLD ignored (a disposition that survives exec) would have the kernel reap each
+/// command as it exits, every wait would find nothing, and every command would be reported
+/// as timed out.
+pub fn default_sigchld() {
+    use nix::sys::signal::{signal, SigHandler};
+    // SAFETY: installs the default disposition, no handler code
+    let _ = unsafe { signal(Signal::SIGCHLD, SigHandler::SigDfl) };
+}
+
 pub fn become_subreaper() {
     // Failure only means orphans go to PID 1 as usual.
     let _ = nix::sys::prctl::set_child_subreaper(true);
@@ -1353,6 +1369,18 @@ mod tests {
     /// died), the guardian kills the groups still watched, not those unwatched, and exits.
     #[test]
     fn guardian_kills_the_groups_still_watched_when_the_watchdog_is_gone() {
+        guardian_kills_what_is_watched_at_the_end(0);
+    }
+
+    /// The same after 40,000 other records (5 times what its pipe holds: the watchdog waits
+    /// while it is full), read in batches across many reads: none lost, none out of order.
+    #[test]
+    fn guardian_reads_every_record_in_order_when_they_come_faster_than_it_reads() {
+        guardian_kills_what_is_watched_at_the_end(20_000);
+    }
+
+    /// `noise` groups watched then unwatched (ids above any pid) before the real ones.
+    fn guardian_kills_what_is_watched_at_the_end(noise: i32) {
         let spawn = || {
             spawn_registered(
                 Command::new("sleep")
@@ -1364,6 +1392,12 @@ mod tests {
         };
         let (mut watched, mut unwatched) = (spawn(), spawn());
         let g = guardian::Guardian::start().expect("fork the guardian");
+        for i in 0..noise {
+            // pid_max is at most 2^22
+            let fake = (1 << 22) + 1 + i;
+            assert!(g.tell(guardian::Op::Watch, fake));
+            assert!(g.tell(guardian::Op::Unwatch, fake));
+        }
         assert!(g.tell(guardian::Op::Watch, watched.id() as i32));
         assert!(g.tell(guardian::Op::Watch, unwatched.id() as i32));
         assert!(g.tell(guardian::Op::Unwatch, unwatched.id() as i32));

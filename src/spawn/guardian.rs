@@ -16,8 +16,8 @@
 //!
 //! Started lazily by the first command that needs it; one at a time. A one-shot pass lets it
 //! go once its checks are done (it exits while the pass saves its state; a notifier or
-//! give-up command later in the pass starts another). It reads its pipe in batches, once a
-//! second or at once when the watchdog's end closes (see [`guard`]). It names
+//! give-up command later in the pass starts another). It reads its pipe in batches (see
+//! [`guard`]). It names
 //! itself `neon-wd-guard` (`ps -o comm`); its command line is the watchdog's. It ignores the
 //! signals a terminal or a service manager sends to stop the watchdog (it must outlive the
 //! watchdog by a moment to do its job) and leaves on EOF. The pipe's write end is close-on-exec:
@@ -142,7 +142,8 @@ pub(super) fn wait_for_exit(pid: i32, until: std::time::Instant) -> bool {
     use std::os::fd::AsRawFd;
     loop {
         let left = until.saturating_duration_since(std::time::Instant::now());
-        let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
+        // rounded up: never back before `until`
+        let ms = i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
         let mut p = libc::pollfd {
             fd: fd.as_raw_fd(),
             events: libc::POLLIN,
@@ -157,8 +158,10 @@ pub(super) fn wait_for_exit(pid: i32, until: std::time::Instant) -> bool {
     }
 }
 
-/// How often, at most, the guardian reads the records waiting in its pipe (see [`guard`]).
-const DRAIN_MS: i32 = 1000;
+/// How long the guardian lets records gather after the first one before it reads them (see
+/// [`guard`]): two per command, read in one go instead of one wake-up each. The pipe holds
+/// at least 512 records (4,096 by default), far more than come in this time.
+const BATCH_MS: i32 = 20;
 
 /// Apply one record ([`RECORD`] bytes) to the watched groups.
 fn record(rec: &[u8], groups: &mut [i32; SLOTS], n: &mut usize) {
@@ -247,11 +250,10 @@ unsafe fn guard(read_fd: i32) -> ! {
     );
     let mut groups = [0i32; SLOTS];
     let mut n = 0usize;
-    // Records are read in batches: the guardian sleeps in poll() asking for no event, so that
-    // only the watchdog's end closing (POLLHUP: it is gone, however it went) or DRAIN_MS
-    // wakes it, not every record (two per command: waking for each cost a busy 2-core machine
-    // a few per cent of a pass of commands). The pipe holds 8,192 records, far more than the
-    // watchdog writes in DRAIN_MS; at EOF every record still in it is read first.
+    // Records are read in batches: woken by the first one, the guardian naps BATCH_MS before
+    // it reads what has come (two records per command: a wake-up for each cost a busy 2-core
+    // machine about 1% of a pass of commands). The watchdog's end closing (POLLHUP: it is
+    // gone, however it went) is read at once, after every record still in the pipe.
     libc::fcntl(0, libc::F_SETFL, libc::O_NONBLOCK);
     let mut buf = [0u8; 4096];
     // bytes at the start of `buf`: a record's first bytes, carried over
@@ -291,12 +293,19 @@ unsafe fn guard(read_fd: i32) -> ! {
             }
             have -= whole;
         }
+        // nothing to read: sleep until a record comes or the watchdog is gone, then, for a
+        // record, let the next ones come for BATCH_MS and read them together
         let mut p = libc::pollfd {
             fd: 0,
-            events: 0,
+            events: libc::POLLIN,
             revents: 0,
         };
-        libc::poll(&mut p, 1, DRAIN_MS);
+        let r = libc::poll(&mut p, 1, -1);
+        if r > 0 && p.revents & (libc::POLLHUP | libc::POLLERR) == 0 {
+            // the nap: asking for no event, only the watchdog's end closing ends it early
+            p.events = 0;
+            libc::poll(&mut p, 1, BATCH_MS);
+        }
     }
     let mut i = 0;
     while i < n {

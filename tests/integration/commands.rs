@@ -477,3 +477,36 @@ targets:
         "targets[1].checks[0].command[0]: \"/usr/bin/crul\" cannot be found",
     );
 }
+
+/// Started with SIGCHLD ignored (a disposition that survives exec: `trap '' CHLD` in a script,
+/// some supervisors), the kernel would reap each command as it exits and every wait would
+/// find nothing: a `/bin/true` check was reported "timed out after 3s" (and the watchdog
+/// before that crashed). The watchdog puts SIGCHLD back to its default.
+#[test]
+fn a_parent_that_ignores_sigchld_does_not_make_commands_time_out() {
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/state.json
+timeout_seconds: 3
+targets:
+  - name: ok
+    checks:
+      - command: ["/bin/true"]
+    action: none
+"#,
+    );
+    // bash, not dash: dash leaves SIGCHLD alone under `trap '' CHLD`
+    let mut cmd = std::process::Command::new("/bin/bash");
+    cmd.arg("-c")
+        .arg(r#"trap '' CHLD; exec "$0" check -c "$1""#)
+        .arg(BIN)
+        .arg(t.config_path())
+        .stdin(std::process::Stdio::null());
+    let out = cmd.output().expect("run bash");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("result=OK") && !stderr.contains("timed out"),
+        "{stderr}"
+    );
+}

@@ -279,8 +279,8 @@ targets:
     // The watchdog tells the guardian right after the spawn returns; a kill in those
     // microseconds is the documented gap, which a loaded machine can stretch past the moment
     // the check's processes appear. Kill once the guardian has read the "watch" record (8
-    // bytes, its only reads: /proc/PID/io counts them; it reads its pipe once a second, and
-    // at once when the watchdog is gone).
+    // bytes, its only reads: /proc/PID/io counts them; it reads its pipe 20 ms after a
+    // record comes, and at once when the watchdog is gone).
     if let Some(g) = guardian {
         assert!(
             wait_until(Duration::from_secs(10), || guardian_read(g) >= 8),
