@@ -128,7 +128,7 @@ fn spawn_tracked(cmd: &mut Command, cleanup: Option<Cleanup>) -> std::io::Result
     let child = cmd.spawn()?;
     let pid = child.id() as i32;
     let mut reg = held.take().unwrap_or_else(registry);
-    reg.reap_let_go();
+    reg.reap_let_go(false);
     reg.live.push(Live {
         pid,
         sweeps_from: (cleanup == Some(Cleanup::KillAll)).then_some(started),
@@ -162,10 +162,7 @@ fn start_guardian() {
     if reg.guardian.is_none() {
         // one let go is on its way out (it read EOF): reaped first, so that no <defunct> one
         // stays beside the new one while a long notifier runs
-        for pid in std::mem::take(&mut reg.let_go) {
-            reg.live.retain(|l| l.pid != pid);
-            guardian::reap(pid);
-        }
+        reg.reap_let_go(true);
         // no guardian (cannot fork one): the command still runs; only SIGKILL of the
         // watchdog would leave its group running
         if let Some(g) = guardian::Guardian::start() {
@@ -184,8 +181,18 @@ fn start_guardian() {
 }
 
 impl Registry {
-    /// Reap the guardians let go that have exited (no `<defunct>` one during a long action).
-    fn reap_let_go(&mut self) {
+    /// Let the guardian go (see [`let_guardian_go`]); it is reaped by [`Registry::reap_let_go`].
+    fn let_guardian_go(&mut self) {
+        if let Some(g) = self.guardian.take() {
+            let pid = g.let_go();
+            self.let_go.push(pid);
+        }
+    }
+
+    /// Reap the guardians let go: those that have exited, or with `wait` each of them once
+    /// it exits (bounded, see [`guardian::reap`]). No `<defunct>` one stays during a long
+    /// action.
+    fn reap_let_go(&mut self, wait: bool) {
         if self.let_go.is_empty() {
             return;
         }
@@ -193,9 +200,13 @@ impl Registry {
             .let_go
             .iter()
             .copied()
-            .filter(|pid| {
+            .filter(|&pid| {
+                if wait {
+                    guardian::reap(pid);
+                    return true;
+                }
                 !matches!(
-                    waitpid(Pid::from_raw(*pid), Some(WaitPidFlag::WNOHANG)),
+                    waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)),
                     Ok(WaitStatus::StillAlive)
                 )
             })
@@ -226,25 +237,15 @@ extern "C" fn release_guardian() {
         Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
         Err(std::sync::TryLockError::WouldBlock) => return,
     };
-    if let Some(g) = reg.guardian.take() {
-        let pid = g.let_go();
-        reg.let_go.push(pid);
-    }
-    for pid in std::mem::take(&mut reg.let_go) {
-        reg.live.retain(|l| l.pid != pid);
-        guardian::reap(pid);
-    }
+    reg.let_guardian_go();
+    reg.reap_let_go(true);
 }
 
 /// No command of ours runs now and none may for a while (a one-shot pass whose checks are
 /// done): let the guardian go, so that it exits while the pass goes on (logs, saves the
 /// state); it is reaped at exit. A command started later forks a new one.
 pub fn let_guardian_go() {
-    let mut reg = registry();
-    if let Some(g) = reg.guardian.take() {
-        let pid = g.let_go();
-        reg.let_go.push(pid);
-    }
+    registry().let_guardian_go();
 }
 
 pub(crate) fn unregister(pid: i32) {
