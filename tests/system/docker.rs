@@ -1,0 +1,1 @@
+//! Against a real dockerd (Debian's docker.io), started by the tests.
