@@ -16,7 +16,7 @@
 //! inside a JSON body) escapes it twice. Masking must not depend on every call site redacting
 //! before it formats, so each secret is registered with every form it can take in our output:
 //! as it is, escaped once and twice by each escaper the watchdog uses (Rust `{:?}` and
-//! `escape_debug`, JSON, logfmt), inside POSIX sh single quotes, and percent-encoded (URLs).
+//! `escape_debug`, JSON, logfmt, the terminal escaping of tables and summaries), inside POSIX sh single quotes, and percent-encoded (URLs).
 //!
 //! **Cut text.** Output tails are cut out of longer streams. A cut can fall inside a secret,
 //! and the part on our side of it is no full match. [`Redactor::redact_cut`] masks, at a cut,
@@ -55,8 +55,13 @@ pub struct Redactor {
 
 /// The escapers a string can go through on its way out, each giving the text between the
 /// quotes it would add.
-const ESCAPERS: &[fn(&str) -> String] =
-    &[rust_debug, rust_escape_debug, json_escape, logfmt_escape];
+const ESCAPERS: &[fn(&str) -> String] = &[
+    rust_debug,
+    rust_escape_debug,
+    json_escape,
+    logfmt_escape,
+    crate::util::printable,
+];
 
 /// `format!("{s:?}")` without its quotes (escapes `"`, not `'`).
 fn rust_debug(s: &str) -> String {

@@ -348,5 +348,6 @@ pub fn render(c: &Config, due: Option<(&crate::state::StateFile, SystemTime)>) -
             }
         }
     }
-    r.redact(&s)
+    // a path or a name may hold a terminal escape: shown escaped, line breaks kept
+    crate::util::printable_lines(&r.redact(&s))
 }

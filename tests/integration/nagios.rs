@@ -152,3 +152,32 @@ targets:
     let line = first_line(&t.run(&["status", "--format", "nagios"]), "UNKNOWN", 3);
     assert!(line.contains("no target is enabled"), "{line}");
 }
+
+/// L1: a check's output is shown by `status`, which root runs in a terminal: a terminal
+/// escape in it (a title change, a screen clear, a right-to-left override) is shown escaped,
+/// never obeyed; so is one in a path shown by `test-config`.
+#[test]
+fn terminal_escapes_never_reach_the_terminal() {
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/sh", "-c", "printf '\\033]0;pwned\\007\\033[2J\\342\\200\\256evil\\n'; exit 1"]
+      - file_fresh: "{dir}/beat\e[2J"
+        max_age_seconds: 60
+    action: none
+"#,
+    );
+    t.run(&["check"]).assert_code(2);
+    let bad = |c: char| c.is_control() && c != '\n' || c == '\u{202e}';
+    let out = t.run(&["status"]);
+    out.assert_code(2);
+    assert!(!out.stdout.contains(bad), "{:?}", out.stdout);
+    out.assert_stdout_contains("\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{202e}evil");
+    let out = t.run(&["test-config"]);
+    out.assert_code(0);
+    assert!(!out.stdout.contains(bad), "{:?}", out.stdout);
+    out.assert_stdout_contains("beat\\u{1b}[2J");
+}
