@@ -325,3 +325,45 @@ targets:
     ];
     assert_eq!(words, expected, "displayed as: {shown}");
 }
+
+// --- look-alike names -----------------------------------------------------------------------
+
+/// L6: two names that print the same are two names no one can tell apart in logs, `status`
+/// and alerts, nor type for `reset`: a target or check name holding an invisible or
+/// bidirectional formatting character (or a space that is not the ASCII one) is refused at
+/// load, saying where, which character and what to do.
+#[test]
+fn look_alike_names_are_refused_at_load() {
+    for (name, code) in [
+        ("web\u{200b}", "U+200B"),
+        ("web\u{202e}gol", "U+202E"),
+        ("\u{2066}web", "U+2066"),
+        ("web\u{feff}", "U+FEFF"),
+        ("my\u{a0}web", "U+00A0"),
+    ] {
+        let t = Test::new().config(&format!(
+            r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: web
+    checks:
+      - command: ["/bin/true"]
+    action: none
+  - name: "{name}"
+    checks:
+      - command: ["/bin/true"]
+        name: "ping{name}"
+    action: none
+"#
+        ));
+        for args in [&["test-config"][..], &["check"][..]] {
+            let out = t.run(args);
+            out.assert_code(78)
+                .assert_stderr_contains("targets[1].name: ")
+                .assert_stderr_contains("targets[1].checks[0].name: ")
+                .assert_stderr_contains(&format!("({code}, character "))
+                .assert_stderr_contains("retype the name with visible characters only")
+                .assert_stderr_contains("line 8");
+        }
+    }
+}

@@ -396,6 +396,10 @@ fn check_name(cx: &mut Ctx, p: &str, n: &str) -> Option<String> {
         );
         return None;
     }
+    if let Some(why) = super::hidden_character(&n) {
+        cx.err(p, format!("{} {why}", cx.show(&n)));
+        return None;
+    }
     if n.chars().count() > super::MAX_NAME_CHARS || n.chars().any(char::is_control) {
         cx.err(
             p,
