@@ -207,7 +207,13 @@ targets:
         assert!(!got.is_empty(), "nothing sent to {path}: {reqs:#?}");
         for r in got {
             assert_no_escapy(&format!("the body sent to {path}"), &r.body);
-            assert!(r.body.contains("***"), "{path}: {}", r.body);
+            // Discord shows `\*\*\*` (its markup escaped) as `***`
+            let mask = if path == "/discord" { r"\*\*\*" } else { "***" };
+            let shown = match path {
+                "/discord" => r.json()["content"].as_str().unwrap_or_default().to_string(),
+                _ => r.body.clone(),
+            };
+            assert!(shown.contains(mask), "{path}: {}", r.body);
         }
     }
 }
