@@ -201,8 +201,12 @@ targets:
     action: none
 "#,
     );
-    t.run(&["check"]).assert_code(2);
     let bad = |c: char| c.is_control() && c != '\n' || c == '\u{202e}';
+    // the log lines of the pass, on root's terminal too
+    let out = t.run(&["check"]);
+    out.assert_code(2);
+    assert!(!out.stderr.contains(bad), "{:?}", out.stderr);
+    assert!(out.stderr.contains("\\u{202e}evil"), "{}", out.stderr);
     let out = t.run(&["status"]);
     out.assert_code(2);
     assert!(!out.stdout.contains(bad), "{:?}", out.stdout);

@@ -367,8 +367,9 @@ fn assert_no_secret_in_metrics(what: &str, text: &str) {
 /// `/metrics` answers anyone who connects), so no label may carry a secret from any place a
 /// check takes one: an http URL (`${NAME}` in its path, `token=`/`password=`/`api_key=` in
 /// its query), file_fresh, pid_file and disk_free paths, a docker container, a systemd unit,
-/// a tls_cert `server_name`, and a check's own `name:`. Each check is still there, under a
-/// label that says which it is.
+/// a tls_cert `server_name`, and a check's own `name:` (the value with `"` and `\\` in a path
+/// and a name, where escaping changes it). Each check is still there, under a label that says
+/// which it is.
 #[test]
 fn no_secret_reaches_the_metrics_textfile_or_endpoint() {
     let port = free_port();
@@ -390,6 +391,8 @@ targets:
       - pid_file: "{{dir}}/${{NW_IT_SECRET}}.pid"
       - disk_free: "{{dir}}/${{NW_IT_SECRET}}"
         min_free_mb: 1
+      - disk_free: "{{dir}}/${{NW_IT_ESCAPY}}"
+        min_free_mb: 1
       - docker: "${{NW_IT_SECRET}}"
         docker_socket: "{{dir}}/no-docker.sock"
       - systemd_unit: "${{NW_IT_SECRET}}.service"
@@ -410,6 +413,7 @@ targets:
         "file_fresh",
         "pid_file",
         "disk_free",
+        "disk_free#2",
         "docker",
         "systemd_unit",
         "tls_cert",
