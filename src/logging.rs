@@ -403,8 +403,14 @@ pub fn quote(s: &str) -> String {
 /// [`quote`], onto the end of `out`.
 fn push_quoted(out: &mut String, s: &str) {
     let bare = !s.is_empty()
-        && s.chars()
-            .all(|c| !c.is_whitespace() && !c.is_control() && c != '"' && c != '=' && c != '\\');
+        && s.chars().all(|c| {
+            !c.is_whitespace()
+                && !c.is_control()
+                && !crate::util::is_invisible(c)
+                && c != '"'
+                && c != '='
+                && c != '\\'
+        });
     if bare {
         out.push_str(s);
     } else {

@@ -7,14 +7,21 @@
 //! neon_watchdog_target_consecutive_failures{target="web"} 0
 //! neon_watchdog_target_restarts_total{target="web"} 3
 //! neon_watchdog_target_status{target="web",status="healthy"} 1   (one series per status)
-//! neon_watchdog_check_up{target="web",check="0",kind="tcp_port"} 1
-//! neon_watchdog_check_duration_seconds{target="web",check="0",kind="tcp_port"} 0.0004
+//! neon_watchdog_check_up{target="web",check="tcp_port",kind="tcp_port"} 1
+//! neon_watchdog_check_duration_seconds{target="web",check="tcp_port",kind="tcp_port"} 0.0004
 //! neon_watchdog_last_run_timestamp_seconds 1.7637e9
 //! neon_watchdog_run_duration_seconds 0.021
 //! ```
+//!
+//! **No secret in a label.** The textfile is world-readable and shipped to Prometheus, and
+//! `/metrics` answers anyone who can connect: every label value is written by [`Labels`],
+//! the one place that masks it with the config's [`Redactor`] (the one the logs use) before
+//! escaping it. The `check` label is never the check's description (see
+//! [`crate::config::Target::check_series`]), so URLs, paths and unit names stay out of it.
 
 use crate::config::Config;
 use crate::policy::{Health, TargetState, Verdict};
+use crate::redact::Redactor;
 use crate::util::secs_exact;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -38,15 +45,28 @@ pub struct TargetReport {
 /// One check's result in a pass.
 #[derive(Debug, Clone)]
 pub struct CheckReport {
-    /// Its `name:`, else its description: a label that stays when checks are reordered.
+    /// The `check` label of its series: its `name:`, else its kind (`http`, `http#2`); see
+    /// [`crate::config::Target::check_series`]. Stays when a threshold changes.
     pub name: String,
     pub kind: &'static str,
     pub ok: bool,
     pub latency: Duration,
 }
 
+/// Writes every label value of the metrics: masked by the redactor, then escaped. No label
+/// value reaches the text any other way.
+struct Labels<'a>(&'a Redactor);
+
+impl Labels<'_> {
+    /// `v` as a label value: secrets masked (before escaping, so no escaped form is missed),
+    /// then escaped as the exposition format wants.
+    fn value(&self, v: &str) -> String {
+        escape(&self.0.redact(v))
+    }
+}
+
 /// A label value, escaped as the exposition format wants: `\\`, `\"`, `\n`.
-fn label(v: &str) -> String {
+fn escape(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
     for c in v.chars() {
         match c {
@@ -87,7 +107,7 @@ pub fn publish(
     pass: &Pass,
     dry_run: bool,
 ) -> String {
-    let text = render(targets, states, pass);
+    let text = render(targets, states, pass, &config.redactor);
     if let (Some(path), false) = (&config.metrics.textfile, dry_run) {
         if let Err(e) = write_textfile(path, &text) {
             error!("{e}");
@@ -145,16 +165,19 @@ const PER_TARGET: [PerTarget; 5] = [
     ),
 ];
 
-/// The exposition text of one pass: `targets` as checked, with the figures of their `states`.
+/// The exposition text of one pass: `targets` as checked, with the figures of their `states`;
+/// every label value masked by `redactor`.
 pub fn render(
     targets: &[TargetReport],
     states: &BTreeMap<String, TargetState>,
     pass: &Pass,
+    redactor: &Redactor,
 ) -> String {
     let mut s = String::new();
     let none = TargetState::default();
     let state = |name: &str| states.get(name).unwrap_or(&none);
-    let t = |name: &str| label(name);
+    let labels = Labels(redactor);
+    let t = |v: &str| labels.value(v);
     header(
         &mut s,
         "neon_watchdog_build_info",
@@ -164,7 +187,7 @@ pub fn render(
     let _ = writeln!(
         s,
         "neon_watchdog_build_info{{version=\"{}\"}} 1",
-        env!("CARGO_PKG_VERSION")
+        t(env!("CARGO_PKG_VERSION"))
     );
     for (name, kind, help, value) in PER_TARGET {
         header(&mut s, name, kind, help);
@@ -186,7 +209,7 @@ pub fn render(
                 s,
                 "neon_watchdog_target_status{{target=\"{}\",status=\"{}\"}} {}",
                 t(&x.name),
-                st.as_str(),
+                t(st.as_str()),
                 u8::from(state(&x.name).status == st)
             );
         }
@@ -204,7 +227,7 @@ pub fn render(
                 "neon_watchdog_check_up{{target=\"{}\",check=\"{}\",kind=\"{}\"}} {}",
                 t(&x.name),
                 t(&c.name),
-                c.kind,
+                t(c.kind),
                 u8::from(c.ok)
             );
         }
@@ -222,7 +245,7 @@ pub fn render(
                 "neon_watchdog_check_duration_seconds{{target=\"{}\",check=\"{}\",kind=\"{}\"}} {}",
                 t(&x.name),
                 t(&c.name),
-                c.kind,
+                t(c.kind),
                 secs_exact(c.latency)
             );
         }
@@ -432,7 +455,7 @@ mod tests {
             name: name.into(),
             verdict: Verdict::FAILING,
             checks: vec![CheckReport {
-                name: "tcp_port 127.0.0.1:80".into(),
+                name: "tcp_port".into(),
                 kind: "tcp_port",
                 ok: false,
                 latency: Duration::from_millis(1500),
@@ -454,14 +477,14 @@ mod tests {
             interval: Duration::from_secs(30),
             passes_total: 7,
         };
-        let text = render(&targets, &states, &pass);
+        let text = render(&targets, &states, &pass, &Redactor::default());
         assert!(
             text.contains("neon_watchdog_target_up{target=\"we\\\"b\\\\1\\n\"} 0"),
             "{text}"
         );
         assert_eq!(text.matches("neon_watchdog_target_status{").count(), 5);
         assert!(text.contains("status=\"gave_up\"} 1"));
-        assert!(text.contains("check=\"tcp_port 127.0.0.1:80\",kind=\"tcp_port\"} 1.500000"));
+        assert!(text.contains("check=\"tcp_port\",kind=\"tcp_port\"} 1.500000"));
         assert!(text.contains("neon_watchdog_last_run_timestamp_seconds 1800000000.000000"));
         assert!(text.contains("neon_watchdog_run_duration_seconds 0.021000"));
         assert!(text.contains("neon_watchdog_passes_total 7\n"));
@@ -473,5 +496,62 @@ mod tests {
         )));
         // never healthy: no timestamp sample (a 0 would read as "healthy in 1970")
         assert!(!text.contains("neon_watchdog_target_last_healthy_timestamp_seconds{"));
+    }
+
+    #[test]
+    fn every_label_value_is_masked_before_it_is_escaped() {
+        let secret = r#"tok"en\x-9876"#;
+        let redactor = Redactor::new([secret.to_string()]);
+        let targets = [TargetReport {
+            name: format!("api {secret}"),
+            verdict: Verdict::Healthy,
+            checks: vec![CheckReport {
+                name: format!("db password=hunter22 {secret}"),
+                kind: "command",
+                ok: true,
+                latency: Duration::from_millis(1),
+            }],
+        }];
+        let pass = Pass {
+            finished: SystemTime::UNIX_EPOCH,
+            duration: Duration::ZERO,
+            ok: true,
+            interval: Duration::from_secs(30),
+            passes_total: 1,
+        };
+        let text = render(&targets, &BTreeMap::new(), &pass, &redactor);
+        for piece in ["9876", "hunter22", "tok"] {
+            assert!(!text.contains(piece), "{piece} in:\n{text}");
+        }
+        assert!(
+            text.contains(r#"neon_watchdog_check_up{target="api ***",check="db password=*** ***",kind="command"} 1"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn check_series_are_names_else_kinds_and_never_collide() {
+        let config = crate::config::parse(
+            std::path::Path::new("/etc/nw/c.yml"),
+            "state_file: /var/lib/nw/state.json\ntargets:\n  - name: web\n    checks:\n      - {tcp_port: 1}\n      - {http: \"http://127.0.0.1:1/\"}\n      - {tcp_port: 2}\n      - {command: [\"/bin/true\"], name: \"tcp_port#3\"}\n      - {tcp_port: 3}\n      - {tcp_port: 4, name: http}\n    action: none\n",
+            &crate::config::validate::Env {
+                lookup: &|_| None,
+                is_root: true,
+                config_dir: "/etc/nw".into(),
+            },
+        )
+        .unwrap()
+        .config;
+        assert_eq!(
+            config.targets[0].check_series(),
+            [
+                "tcp_port",
+                "http",
+                "tcp_port#2",
+                "tcp_port#3",
+                "tcp_port#3 #2",
+                "http #2"
+            ]
+        );
     }
 }

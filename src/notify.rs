@@ -12,6 +12,10 @@
 //! - Owed deliveries older than a day, or beyond 100, are dropped with an error line; so are
 //!   deliveries owed to a notifier that was removed or changed in the config.
 //! - Failures are logged; they never change the exit code.
+//! - Slack and Discord read their text as markup: what a check's output or a name puts in
+//!   it is shown, never obeyed ([`Markup`]). No `@everyone`/`@here`/`@channel` ping, no
+//!   `<!channel>` or `<@U123>` mention, no `<https://evil|https://good>` or `[good](evil)`
+//!   link in disguise; Discord bodies also carry `allowed_mentions: {parse: []}`.
 
 use crate::config::{Config, Notifier, NotifierKind, Webhook, WebhookFormat};
 use crate::events::{Event, Pending};
@@ -161,7 +165,7 @@ fn run_notifier(n: &Notifier, jobs: Vec<Job>, r: &Redactor, now: SystemTime) -> 
 fn send(n: &Notifier, e: &Event, r: &Redactor) -> Result<u32, String> {
     match &n.kind {
         NotifierKind::Webhook(w) => {
-            let body = r.redact(&body(w.format, e));
+            let body = r.redact(&body(w.format, e, r));
             let mut last = String::new();
             for attempt in 0..=w.retries {
                 if attempt > 0 {
@@ -176,7 +180,7 @@ fn send(n: &Notifier, e: &Event, r: &Redactor) -> Result<u32, String> {
             Err(last)
         }
         NotifierKind::Exec { argv, timeout } => {
-            let json = r.redact(&body(WebhookFormat::Json, e));
+            let json = r.redact(&body(WebhookFormat::Json, e, r));
             let env = e.env();
             let env: std::collections::BTreeMap<String, String> =
                 env.into_iter().map(|(k, v)| (k, r.redact(&v))).collect();
@@ -228,9 +232,104 @@ fn human(d: u64) -> String {
     }
 }
 
-/// The one-line human message of Slack, Discord (and exec notifiers' logs).
-pub fn message(e: &Event, host: &str) -> String {
-    let who = format!("[neon-watchdog@{host}] {}", e.target);
+/// How a chat service reads a message's text, and how text we do not control (a check's
+/// output in the reason, names, the host name) is written so that it shows as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Markup {
+    /// Shown as it is (tests, logs).
+    Plain,
+    /// Slack's mrkdwn: `&`, `<`, `>` as `&amp;`, `&lt;`, `&gt;` (Slack's own rule: then no
+    /// `<!channel>`, `<@U123>`, `<url|text>` can be formed), and `@here`-style words broken.
+    Slack,
+    /// Discord's markdown: its markup characters backslash-escaped (no `[text](url)` link, no
+    /// `<@123>` mention, no formatting), `@everyone`-style words broken. The body also says
+    /// `allowed_mentions: {parse: []}`, so nothing in it can ping anyone.
+    Discord,
+}
+
+impl Markup {
+    /// `s` (text we do not control) as it must be written to show as it is.
+    pub fn text(self, s: &str) -> String {
+        match self {
+            Markup::Plain => s.to_string(),
+            Markup::Slack => {
+                let mut out = String::with_capacity(s.len());
+                for c in s.chars() {
+                    match c {
+                        '&' => out.push_str("&amp;"),
+                        '<' => out.push_str("&lt;"),
+                        '>' => out.push_str("&gt;"),
+                        c => out.push(c),
+                    }
+                }
+                break_pings(&out)
+            }
+            Markup::Discord => {
+                let mut out = String::with_capacity(s.len());
+                for c in s.chars() {
+                    if matches!(
+                        c,
+                        '\\' | '*'
+                            | '_'
+                            | '~'
+                            | '`'
+                            | '|'
+                            | '['
+                            | ']'
+                            | '('
+                            | ')'
+                            | '<'
+                            | '>'
+                            | '#'
+                    ) {
+                        out.push('\\');
+                    }
+                    out.push(c);
+                }
+                break_pings(&out)
+            }
+        }
+    }
+
+    /// `s` inside a code span: shown literally, backticks (which would end it) become `'`.
+    fn code(self, s: &str) -> String {
+        match self {
+            Markup::Plain => s.to_string(),
+            // Slack decodes its three entities in code too: escape them, break no ping
+            Markup::Slack => self.text(s),
+            Markup::Discord => s.replace('`', "'"),
+        }
+    }
+}
+
+/// `@everyone`, `@here`, `@channel` (any case) with a zero-width space after the `@`: it reads
+/// the same and pings no one (the way Discord's own libraries escape mentions).
+fn break_pings(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('@') {
+        out.push_str(&rest[..=i]);
+        rest = &rest[i + 1..];
+        let lower = rest.get(..8).unwrap_or(rest).to_ascii_lowercase();
+        if ["everyone", "here", "channel"]
+            .iter()
+            .any(|w| lower.starts_with(w))
+        {
+            out.push('\u{200b}');
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The one-line human message of Slack, Discord (and exec notifiers' logs), with what we do
+/// not control written for `markup`.
+pub fn message(e: &Event, host: &str, markup: Markup) -> String {
+    let m = |s: &str| markup.text(s);
+    let host = m(host);
+    let target = m(&e.target);
+    let reason = m(&e.reason);
+    let who = format!("[neon-watchdog@{host}] {target}");
     let restarts = match e.restarts_last_hour {
         1 => "1 restart in the last hour".to_string(),
         n => format!("{n} restarts in the last hour"),
@@ -245,9 +344,9 @@ pub fn message(e: &Event, host: &str) -> String {
             e.downtime_seconds
                 .map(|d| format!(" after {}", human(d)))
                 .unwrap_or_default(),
-            e.reason
+            reason
         ),
-        EventKind::Down => format!("{who} is DOWN: {} ({failures}, {restarts})", e.reason),
+        EventKind::Down => format!("{who} is DOWN: {reason} ({failures}, {restarts})"),
         EventKind::Recovered => format!(
             "{who} RECOVERED{}",
             e.downtime_seconds
@@ -255,18 +354,18 @@ pub fn message(e: &Event, host: &str) -> String {
                 .unwrap_or_default()
         ),
         EventKind::GaveUp => format!(
-            "CRITICAL {who} GAVE UP: restarts did not bring it back: {} ({failures}, {restarts}); run `neon-watchdog reset {}` once fixed",
-            e.reason, e.target
+            "CRITICAL {who} GAVE UP: restarts did not bring it back: {reason} ({failures}, {restarts}); run `neon-watchdog reset {}` once fixed",
+            markup.code(&e.target)
         ),
-        EventKind::Restart => format!("{who} restarted: {} ({restarts})", e.reason),
-        EventKind::RestartFailed => format!("{who} restart FAILED: {}", e.reason),
+        EventKind::Restart => format!("{who} restarted: {reason} ({restarts})"),
+        EventKind::RestartFailed => format!("{who} restart FAILED: {reason}"),
         EventKind::RateLimited => format!(
-            "{who} is failing but restarts are paused: the hourly cap is reached ({restarts}): {}",
-            e.reason
+            "{who} is failing but restarts are paused: the hourly cap is reached ({restarts}): {reason}"
         ),
     };
     match &e.dependency_down {
         Some(d) if e.event != EventKind::Recovered => {
+            let d = m(d);
             format!("{line}; {d}, which it depends on, is down too: no restart until {d} is back")
         }
         _ => line,
@@ -283,9 +382,17 @@ struct JsonBody<'a> {
     version: &'static str,
 }
 
-/// The request body for `format`.
-pub fn body(format: WebhookFormat, e: &Event) -> String {
+/// The request body for `format`. For Slack and Discord, what we do not control is masked by
+/// `r` before it is escaped for their markup (an escaped secret would no longer match).
+pub fn body(format: WebhookFormat, e: &Event, r: &Redactor) -> String {
     let host = crate::util::hostname();
+    let masked = || {
+        let mut e = e.clone();
+        e.target = r.redact(&e.target);
+        e.reason = r.redact(&e.reason);
+        e.dependency_down = e.dependency_down.map(|d| r.redact(&d));
+        e
+    };
     let v = match format {
         WebhookFormat::Json => serde_json::to_value(JsonBody {
             event: e,
@@ -294,8 +401,13 @@ pub fn body(format: WebhookFormat, e: &Event) -> String {
             version: env!("CARGO_PKG_VERSION"),
         })
         .unwrap_or_default(),
-        WebhookFormat::Slack => serde_json::json!({ "text": message(e, &host) }),
-        WebhookFormat::Discord => serde_json::json!({ "content": message(e, &host) }),
+        WebhookFormat::Slack => {
+            serde_json::json!({ "text": message(&masked(), &r.redact(&host), Markup::Slack) })
+        }
+        WebhookFormat::Discord => serde_json::json!({
+            "content": message(&masked(), &r.redact(&host), Markup::Discord),
+            "allowed_mentions": { "parse": [] },
+        }),
     };
     v.to_string()
 }
@@ -323,8 +435,12 @@ mod tests {
 
     #[test]
     fn json_body_has_the_documented_fields() {
-        let v: serde_json::Value =
-            serde_json::from_str(&body(WebhookFormat::Json, &event(EventKind::Down))).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&body(
+            WebhookFormat::Json,
+            &event(EventKind::Down),
+            &Redactor::default(),
+        ))
+        .unwrap();
         let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort();
         assert_eq!(
@@ -348,7 +464,7 @@ mod tests {
 
     #[test]
     fn human_messages() {
-        let m = message(&event(EventKind::Down), "h1");
+        let m = message(&event(EventKind::Down), "h1", Markup::Plain);
         assert_eq!(
             m,
             "[neon-watchdog@h1] web is DOWN: tcp_port: connection refused (3 failures, 1 restart in the last hour)"
@@ -356,19 +472,60 @@ mod tests {
         let mut r = event(EventKind::Recovered);
         r.downtime_seconds = Some(312);
         assert_eq!(
-            message(&r, "h1"),
+            message(&r, "h1", Markup::Plain),
             "[neon-watchdog@h1] web RECOVERED after 5m 12s down"
         );
         let mut rem = event(EventKind::Down);
         rem.reminder = true;
         rem.downtime_seconds = Some(7300);
-        assert!(message(&rem, "h1").contains("is STILL DOWN after 2h 1m"));
-        assert!(message(&event(EventKind::GaveUp), "h1").contains("neon-watchdog reset web"));
-        let slack: serde_json::Value =
-            serde_json::from_str(&body(WebhookFormat::Slack, &event(EventKind::Down))).unwrap();
+        assert!(message(&rem, "h1", Markup::Plain).contains("is STILL DOWN after 2h 1m"));
+        assert!(message(&event(EventKind::GaveUp), "h1", Markup::Plain)
+            .contains("neon-watchdog reset web"));
+        let slack: serde_json::Value = serde_json::from_str(&body(
+            WebhookFormat::Slack,
+            &event(EventKind::Down),
+            &Redactor::default(),
+        ))
+        .unwrap();
         assert!(slack["text"].as_str().unwrap().contains("web is DOWN"));
-        let discord: serde_json::Value =
-            serde_json::from_str(&body(WebhookFormat::Discord, &event(EventKind::Down))).unwrap();
+        let discord: serde_json::Value = serde_json::from_str(&body(
+            WebhookFormat::Discord,
+            &event(EventKind::Down),
+            &Redactor::default(),
+        ))
+        .unwrap();
         assert!(discord["content"].as_str().unwrap().contains("web is DOWN"));
+    }
+
+    #[test]
+    fn chat_markup_shows_hostile_text_as_it_is() {
+        let mut e = event(EventKind::Down);
+        e.reason = "command: exit 1: @everyone <!channel> <@U024BE7LH> <https://evil.example|https://good.example> [good](https://evil.example) @Here a&b".into();
+        let slack = Markup::Slack.text(&e.reason);
+        assert!(!slack.contains('<') && !slack.contains('>'), "{slack}");
+        assert!(
+            slack.contains("&lt;!channel&gt;") && slack.contains("a&amp;b"),
+            "{slack}"
+        );
+        assert!(
+            slack.contains("@\u{200b}everyone") && slack.contains("@\u{200b}Here"),
+            "{slack}"
+        );
+        let discord = Markup::Discord.text(&e.reason);
+        assert!(discord.contains("\\[good\\]\\(https"), "{discord}");
+        assert!(discord.contains("\\<@U024BE7LH\\>"), "{discord}");
+        assert!(discord.contains("@\u{200b}everyone"), "{discord}");
+        let v: serde_json::Value =
+            serde_json::from_str(&body(WebhookFormat::Discord, &e, &Redactor::default())).unwrap();
+        assert_eq!(v["allowed_mentions"]["parse"], serde_json::json!([]));
+        // the reset hint is a code span: shown literally, it cannot be closed early
+        e.event = EventKind::GaveUp;
+        e.target = "a_b`c".into();
+        let m = message(&e, "h", Markup::Discord);
+        assert!(m.contains("`neon-watchdog reset a_b'c`"), "{m}");
+        assert_eq!(
+            break_pings("mail me @ home, @heRe, @channels"),
+            "mail me @ home, @\u{200b}heRe, @\u{200b}channels"
+        );
     }
 }

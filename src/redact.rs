@@ -16,7 +16,8 @@
 //! inside a JSON body) escapes it twice. Masking must not depend on every call site redacting
 //! before it formats, so each secret is registered with every form it can take in our output:
 //! as it is, escaped once and twice by each escaper the watchdog uses (Rust `{:?}` and
-//! `escape_debug`, JSON, logfmt), inside POSIX sh single quotes, and percent-encoded (URLs).
+//! `escape_debug`, JSON, logfmt, the terminal escaping of tables and summaries), inside POSIX
+//! sh single quotes, and percent-encoded (URLs).
 //!
 //! **Cut text.** Output tails are cut out of longer streams. A cut can fall inside a secret,
 //! and the part on our side of it is no full match. [`Redactor::redact_cut`] masks, at a cut,
@@ -55,8 +56,13 @@ pub struct Redactor {
 
 /// The escapers a string can go through on its way out, each giving the text between the
 /// quotes it would add.
-const ESCAPERS: &[fn(&str) -> String] =
-    &[rust_debug, rust_escape_debug, json_escape, logfmt_escape];
+const ESCAPERS: &[fn(&str) -> String] = &[
+    rust_debug,
+    rust_escape_debug,
+    json_escape,
+    logfmt_escape,
+    crate::util::printable,
+];
 
 /// `format!("{s:?}")` without its quotes (escapes `"`, not `'`).
 fn rust_debug(s: &str) -> String {
@@ -79,8 +85,8 @@ fn json_escape(s: &str) -> String {
         .to_string()
 }
 
-/// A logfmt quoted value's contents: `\"`, `\\`, `\n`, `\r`, `\t`, other controls as
-/// `\u{..}`. The logger quotes with this (see `logging::quote`), so the two cannot differ.
+/// A logfmt quoted value's contents: `\"`, `\\`, `\n`, `\r`, `\t`, other controls and
+/// invisible or bidirectional characters ([`crate::util::is_invisible`]) as `\u{..}`. The logger quotes with this (see `logging::quote`), so the two cannot differ.
 pub fn logfmt_escape(s: &str) -> String {
     use std::fmt::Write as _;
     let mut out = String::with_capacity(s.len());
@@ -91,7 +97,7 @@ pub fn logfmt_escape(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
+            c if c.is_control() || crate::util::is_invisible(c) => {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
             c => out.push(c),

@@ -47,7 +47,7 @@ pub struct StateFile {
 /// One check's result, kept for a target that is not checked on every pass.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckRecord {
-    /// Its label: `name:`, else its description.
+    /// The `check` label of its metrics series (`name:`, else its kind; masked).
     pub name: String,
     pub ok: bool,
     pub latency_ms: u64,

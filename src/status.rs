@@ -245,6 +245,8 @@ pub fn table(r: &Report, now: SystemTime) -> String {
             if let Some(i) = t.interval_seconds {
                 let _ = write!(last_check, " (every {})", age(Duration::from_secs(i)));
             }
+            // a check's output may hold terminal escapes, and a newline would forge a row:
+            // every cell is shown escaped
             [
                 t.name.clone(),
                 status,
@@ -254,6 +256,7 @@ pub fn table(r: &Report, now: SystemTime) -> String {
                 last_check,
                 t.last_reason.clone().unwrap_or_else(|| "-".to_string()),
             ]
+            .map(|cell| crate::util::printable(&cell))
         })
         .collect();
     let mut widths = header.map(str::len);
@@ -320,16 +323,11 @@ impl Plugin {
     }
 }
 
-/// Text for a plugin line: one line, no `|` (it starts the performance data), no control
-/// character (a check's output may hold terminal escapes); for names as for reasons.
+/// Text for a plugin line: one line, no `|` (it starts the performance data), no control or
+/// invisible character (a check's output may hold terminal escapes: they are shown escaped,
+/// as in the table, by [`crate::util::printable`]); for names as for reasons.
 fn plugin_text(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '|' => '/',
-            c if c.is_control() => ' ',
-            c => c,
-        })
-        .collect()
+    crate::util::printable(s).replace('|', "/")
 }
 
 /// `status --format nagios` when the config cannot be loaded: UNKNOWN, with the first problem.

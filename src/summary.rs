@@ -267,13 +267,24 @@ pub fn render(c: &Config, due: Option<(&crate::state::StateFile, SystemTime)>) -
             );
         }
         let _ = writeln!(s, "  checks (all must pass):");
-        for (i, ch) in t.checks.iter().enumerate() {
+        let metrics = c.metrics.textfile.is_some() || c.metrics.listen.is_some();
+        for (i, (ch, series)) in t.checks.iter().zip(t.check_series()).enumerate() {
+            // its `name:` first, as logs call it; with metrics, the `check` label of its series
             let _ = writeln!(
                 s,
-                "    {}. {}, timeout {}s",
+                "    {}. {}{}, timeout {}s{}",
                 i + 1,
+                ch.name
+                    .as_ref()
+                    .map(|n| format!("{n}: "))
+                    .unwrap_or_default(),
                 ch.check.describe(r),
-                ch.timeout.as_secs()
+                ch.timeout.as_secs(),
+                if metrics {
+                    format!(" (metrics: check=\"{series}\")")
+                } else {
+                    String::new()
+                }
             );
             match &ch.check {
                 crate::config::Check::Http(h) => {
@@ -348,5 +359,6 @@ pub fn render(c: &Config, due: Option<(&crate::state::StateFile, SystemTime)>) -
             }
         }
     }
-    r.redact(&s)
+    // a path or a name may hold a terminal escape: shown escaped, line breaks kept
+    crate::util::printable_lines(&r.redact(&s))
 }

@@ -120,6 +120,72 @@ pub mod time_vec {
     }
 }
 
+/// A character that prints as nothing or changes how the text around it is laid out: the
+/// zero-width and joiner characters, the bidirectional marks, embeddings, overrides and
+/// isolates (`U+202E` RIGHT-TO-LEFT OVERRIDE shows `web\u{202e}gol` as `weblog`), the other
+/// Unicode format characters (category Cf), invisible fillers, variation selectors and tags.
+/// Two names that differ only by one print identically; a name is refused with one in it.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'                     // soft hyphen
+            | '\u{034F}'               // combining grapheme joiner
+            | '\u{061C}'               // Arabic letter mark
+            | '\u{115F}'..='\u{1160}' // Hangul fillers
+            | '\u{17B4}'..='\u{17B5}' // Khmer inherent vowels
+            | '\u{180B}'..='\u{180F}' // Mongolian variation selectors, vowel separator
+            | '\u{200B}'..='\u{200F}' // zero width space, (non-)joiner, LRM, RLM
+            | '\u{202A}'..='\u{202E}' // embeddings and overrides
+            | '\u{2060}'..='\u{206F}' // word joiner, invisible operators, isolates
+            | '\u{3164}'               // Hangul filler
+            | '\u{FE00}'..='\u{FE0F}' // variation selectors
+            | '\u{FEFF}'               // zero width no-break space (BOM)
+            | '\u{FFA0}'               // halfwidth Hangul filler
+            | '\u{FFF9}'..='\u{FFFB}' // interlinear annotation
+            | '\u{1D173}'..='\u{1D17A}' // musical format characters
+            | '\u{E0000}'..='\u{E0FFF}' // tags, variation selectors supplement
+    )
+}
+
+/// A space other than the ASCII one (no-break, en, em, ideographic, ...): it prints as a
+/// space, so `web` and `web\u{a0}` look the same.
+pub fn is_unusual_space(c: char) -> bool {
+    c != ' ' && c.is_whitespace() && !c.is_ascii()
+}
+
+/// `s` as it is safe to print on a terminal and in a table: each control character (the
+/// start of a terminal escape sequence, a newline that would forge a line) and each invisible
+/// or bidirectional formatting character ([`is_invisible`]) is written as an escape a person
+/// can read: `\n`, `\r`, `\t`, `\u{1b}`, `\u{202e}` (the Unicode line and paragraph
+/// separators too). Everything else is left as it is.
+pub fn printable(s: &str) -> String {
+    use std::fmt::Write as _;
+    let hidden =
+        |c: char| c.is_control() || is_invisible(c) || matches!(c, '\u{2028}' | '\u{2029}');
+    if !s.chars().any(hidden) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if hidden(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// [`printable`], line by line: the line breaks of a multi-line text stay, every other
+/// control or invisible character is escaped (`test-config`'s summary).
+pub fn printable_lines(s: &str) -> String {
+    s.split('\n').map(printable).collect::<Vec<_>>().join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +211,23 @@ mod tests {
         assert_eq!(fnv1a("a"), 0xe40c_292c);
         assert_eq!(round1(12.345), 12.3);
         assert_eq!(round1(0.05), 0.1);
+    }
+
+    #[test]
+    fn printable_escapes_terminal_escapes_and_invisible_characters() {
+        assert_eq!(printable("plain text: ok"), "plain text: ok");
+        assert_eq!(
+            printable("\u{1b}]0;pwned\u{7}\u{1b}[2Jx"),
+            "\\u{1b}]0;pwned\\u{7}\\u{1b}[2Jx"
+        );
+        assert_eq!(printable("a\nb\tc\r"), "a\\nb\\tc\\r");
+        assert_eq!(printable("web\u{202e}gol"), "web\\u{202e}gol");
+        assert_eq!(printable("we\u{200b}b"), "we\\u{200b}b");
+        assert_eq!(printable("caf\u{e9} \u{65e5}"), "caf\u{e9} \u{65e5}");
+        assert_eq!(printable_lines("a\u{1b}\nb"), "a\\u{1b}\nb");
+        assert!(is_invisible('\u{200b}') && is_invisible('\u{2066}') && is_invisible('\u{feff}'));
+        assert!(!is_invisible('a') && !is_invisible('\u{e9}'));
+        assert!(is_unusual_space('\u{a0}') && is_unusual_space('\u{3000}'));
+        assert!(!is_unusual_space(' ') && !is_unusual_space('\t'));
     }
 }

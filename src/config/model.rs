@@ -119,6 +119,36 @@ pub struct OnGiveUp {
     pub timeout: Duration,
 }
 
+impl Target {
+    /// The `check` label of each check's metrics series, in order: its `name:`, else its kind,
+    /// with `#2`, `#3`... for the second and later checks of that kind in the target
+    /// (`http`, `http#2`). Never its description, which holds thresholds (changing one would
+    /// rename the series) and values a secret may hide in (URLs, paths, unit names). A label
+    /// already taken (a `name:` that reads like another check's kind) gets ` #2`, ` #3`...
+    pub fn check_series(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::with_capacity(self.checks.len());
+        let mut of_kind: std::collections::HashMap<&str, usize> = Default::default();
+        for spec in &self.checks {
+            let kind = spec.check.kind();
+            let n = of_kind.entry(kind).or_insert(0);
+            *n += 1;
+            let base = match (&spec.name, *n) {
+                (Some(name), _) => name.clone(),
+                (None, 1) => kind.to_string(),
+                (None, n) => format!("{kind}#{n}"),
+            };
+            let mut label = base.clone();
+            let mut k = 1;
+            while out.contains(&label) {
+                k += 1;
+                label = format!("{base} #{k}");
+            }
+            out.push(label);
+        }
+        out
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct CheckSpec {
     pub check: Check,
@@ -128,7 +158,7 @@ pub struct CheckSpec {
 }
 
 impl CheckSpec {
-    /// What log lines and metrics call the check: its `name:`, else its description (secrets
+    /// What log lines call the check: its `name:`, else its description (secrets
     /// masked). Stable when checks are reordered, unlike an index.
     pub fn label(&self, redactor: &Redactor) -> String {
         match &self.name {

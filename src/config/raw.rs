@@ -250,7 +250,7 @@ pub struct RawOnGiveUp {
     transform = s::check_kinds
 )]
 pub struct RawCheck {
-    /// What logs and metrics call the check (default: its description); unique in the target.
+    /// What logs, status and metrics call the check (default: its description in logs, its kind in metrics); unique in the target.
     #[schemars(length(min = 1, max = super::validate::MAX_NAME_CHARS))]
     pub name: Option<String>,
     // kinds

@@ -359,6 +359,28 @@ pub(in crate::config) const MAX_SECONDS: i128 = 365 * 24 * 3600;
 /// the name of the target's action log file (which must stay under 255 bytes).
 pub const MAX_NAME_CHARS: usize = 100;
 
+/// What is wrong with a name (a target's, a check's) that holds a character no one sees: an
+/// invisible or bidirectional formatting one (`web\u{200b}` and `web` print the same; a
+/// right-to-left override shows `web\u{202e}gol` as `weblog`), or a space other than the
+/// ASCII one. Names are what people read in logs, `status` and alerts, and what `reset`,
+/// `depends_on` and metrics queries are typed with: two must never look alike.
+pub(in crate::config) fn hidden_character(n: &str) -> Option<String> {
+    let (i, c) = n
+        .chars()
+        .enumerate()
+        .find(|(_, c)| crate::util::is_invisible(*c) || crate::util::is_unusual_space(*c))?;
+    let what = if crate::util::is_invisible(c) {
+        "an invisible or bidirectional formatting character"
+    } else {
+        "a space that is not the ASCII space"
+    };
+    Some(format!(
+        "contains {what} (U+{:04X}, character {} of the name): it would print like another name; retype the name with visible characters only",
+        c as u32,
+        i + 1
+    ))
+}
+
 /// Validate a raw config into the model. `Err` holds every problem found; the `Ok` side
 /// carries warnings (things that will work but probably not as meant).
 pub fn validate(
@@ -735,6 +757,12 @@ fn target(
                 format!("{p}.name"),
                 format!("{shown} contains control characters"),
             );
+            n
+        }
+        Some(n) if hidden_character(&n).is_some() => {
+            let why = hidden_character(&n).unwrap_or_default();
+            let shown = cx.show(&n);
+            cx.err(format!("{p}.name"), format!("{shown} {why}"));
             n
         }
         Some(n) if n.chars().count() > MAX_NAME_CHARS => {

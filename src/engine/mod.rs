@@ -147,8 +147,9 @@ impl<'a> Evaluated<'a> {
         let checks = target
             .checks
             .iter()
-            .filter_map(|spec| {
-                let name = spec.label(&config.redactor);
+            .zip(target.check_series())
+            .filter_map(|(spec, series)| {
+                let name = config.redactor.redact(&series);
                 let r = kept?.iter().find(|r| r.name == name)?;
                 Some(CheckReport {
                     name,
@@ -467,25 +468,32 @@ fn evaluate<'a>(
     let mut verdicts = Vec::with_capacity(target.checks.len());
     let mut check_reports = Vec::with_capacity(target.checks.len());
     let mut lines = Vec::with_capacity(target.checks.len());
-    for spec in &target.checks {
+    for (spec, series) in target.checks.iter().zip(target.check_series()) {
         let r = checks::run(spec, cx);
         let mut label = spec.label(&config.redactor);
-        // two identical unnamed checks: their series must still differ
-        let same = check_reports
+        // two identical unnamed checks: their log lines must still differ
+        let same = lines
             .iter()
-            .filter(|c: &&CheckReport| c.name == label || c.name.starts_with(&format!("{label} #")))
+            .filter(|(l, _): &&(String, CheckResult)| {
+                *l == label || l.starts_with(&format!("{label} #"))
+            })
             .count();
         if same > 0 {
             label = format!("{label} #{}", same + 1);
         }
         check_reports.push(CheckReport {
-            name: label.clone(),
+            // masked here too: it is kept in the state file
+            name: config.redactor.redact(&series),
             kind: spec.check.kind(),
             ok: r.is_ok(),
             latency: r.latency,
         });
         if !r.is_ok() {
-            reasons.push(format!("{}: {}", spec.check.kind(), r.reason));
+            // a named check says which it is (status, Nagios, notifications read the reason)
+            match &spec.name {
+                Some(name) => reasons.push(format!("{} ({name}): {}", spec.check.kind(), r.reason)),
+                None => reasons.push(format!("{}: {}", spec.check.kind(), r.reason)),
+            }
         }
         verdicts.push(r.verdict);
         lines.push((label, r));

@@ -142,10 +142,11 @@ fn the_shipped_alert_rules_pass_promtool_and_their_unit_tests() {
     }
 }
 
-/// Checks are labelled by their `name:`, else their description: a label that stays when
-/// checks are reordered, and that two identical checks do not share.
+/// Checks are labelled by their `name:`, else their kind (`command`, `command#2`): never by
+/// their description, which holds thresholds and values a secret may hide in. Logs still
+/// show the description (two identical ones told apart).
 #[test]
-fn checks_are_labelled_by_name_not_by_position() {
+fn checks_are_labelled_by_name_else_by_kind() {
     let t = Test::new().config(
         r#"
 state_file: {dir}/state.json
@@ -157,23 +158,44 @@ targets:
         name: liveness
       - command: ["/bin/true"]
       - command: ["/bin/true"]
+      - tcp_port: 1
     action: none
 "#,
     );
     let out = t.run(&["check"]);
-    out.assert_code(0)
+    out.assert_code(2)
         .assert_line_contains(&["msg=check", "check=liveness"], "result=OK")
         .assert_lines(&["msg=check", "check=\"command /bin/true\""], 1)
         .assert_lines(&["msg=check", "check=\"command /bin/true #2\""], 1);
     let text = t.read("nw.prom");
-    for series in [
-        "neon_watchdog_check_up{target=\"app\",check=\"liveness\",kind=\"command\"}",
-        "neon_watchdog_check_up{target=\"app\",check=\"command /bin/true\",kind=\"command\"}",
-        "neon_watchdog_check_up{target=\"app\",check=\"command /bin/true #2\",kind=\"command\"}",
+    for (series, v) in [
+        (
+            "neon_watchdog_check_up{target=\"app\",check=\"liveness\",kind=\"command\"}",
+            1.0,
+        ),
+        (
+            "neon_watchdog_check_up{target=\"app\",check=\"command#2\",kind=\"command\"}",
+            1.0,
+        ),
+        (
+            "neon_watchdog_check_up{target=\"app\",check=\"command#3\",kind=\"command\"}",
+            1.0,
+        ),
+        (
+            "neon_watchdog_check_up{target=\"app\",check=\"tcp_port\",kind=\"tcp_port\"}",
+            0.0,
+        ),
     ] {
-        assert_eq!(value(&text, series), Some(1.0), "{series} in:\n{text}");
+        assert_eq!(value(&text, series), Some(v), "{series} in:\n{text}");
     }
-    assert!(!text.contains("check=\"0\""), "{text}");
+    assert!(!text.contains("/bin/true"), "{text}");
+    // test-config says what each check is called in the metrics
+    let out = t.run(&["test-config"]);
+    out.assert_code(0)
+        .assert_stdout_contains(
+            "1. liveness: command /bin/true, timeout 5s (metrics: check=\"liveness\")",
+        )
+        .assert_stdout_contains("3. command /bin/true, timeout 5s (metrics: check=\"command#3\")");
     // a name given twice in a target is an error that says why
     let t = Test::new().config(
         r#"
@@ -191,4 +213,39 @@ targets:
         .assert_stderr_contains(
             "targets[0].checks[1].name: \"live\" names another check of this target too",
         );
+}
+
+/// Issue 19: changing a threshold (or anything else in a check's description) keeps its
+/// series: dashboards and alerts on `check="disk_free"` go on working.
+#[test]
+fn changing_a_threshold_keeps_the_series() {
+    let config = |min: u32| {
+        format!(
+            r#"
+state_file: {{dir}}/state.json
+metrics: {{textfile: "{{dir}}/nw.prom"}}
+targets:
+  - name: app
+    checks:
+      - disk_free: "{{dir}}"
+        min_free_mb: {min}
+      - tcp_port: 1
+        timeout_seconds: {min}
+    action: none
+"#
+        )
+    };
+    let t = Test::new().config(&config(1));
+    t.run(&["check"]).assert_code(2);
+    let series = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("neon_watchdog_check_"))
+            .map(|l| l.rsplit_once(' ').map_or(l, |(s, _)| s).to_string())
+            .collect()
+    };
+    let before = series(&t.read("nw.prom"));
+    assert_eq!(before.len(), 4, "{before:?}");
+    std::fs::write(t.config_path(), t.expand(&config(2))).expect("rewrite the config");
+    t.run(&["check"]).assert_code(2);
+    assert_eq!(series(&t.read("nw.prom")), before);
 }

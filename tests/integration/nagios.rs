@@ -152,3 +152,67 @@ targets:
     let line = first_line(&t.run(&["status", "--format", "nagios"]), "UNKNOWN", 3);
     assert!(line.contains("no target is enabled"), "{line}");
 }
+
+/// Issue 19: a check's `name:` shows wherever its failure is told, as in logs: the status
+/// table, `status --json` and the plugin line all name the check that failed.
+#[test]
+fn a_named_check_is_named_in_status_json_and_the_plugin_line() {
+    let t = two_targets(
+        r#"["/bin/false"]
+        name: app-ping"#,
+        "{}",
+    );
+    t.run(&["check"]).assert_code(2);
+    let out = t.run(&["status"]);
+    out.assert_code(2);
+    let row = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("app "))
+        .unwrap_or_default();
+    assert!(row.ends_with("command (app-ping): exit 1"), "{out}");
+    let json: serde_json::Value =
+        serde_json::from_str(&t.run(&["status", "--json"]).stdout).expect("status --json");
+    assert_eq!(
+        json["targets"][0]["last_reason"], "command (app-ping): exit 1",
+        "{json}"
+    );
+    let line = first_line(&t.run(&["status", "--format", "nagios"]), "CRITICAL", 2);
+    assert!(
+        line.contains("1 of 2 targets failing: app (command (app-ping): exit 1) |"),
+        "{line}"
+    );
+}
+
+/// L1: a check's output is shown by `status`, which root runs in a terminal: a terminal
+/// escape in it (a title change, a screen clear, a right-to-left override) is shown escaped,
+/// never obeyed; so is one in a path shown by `test-config`.
+#[test]
+fn terminal_escapes_never_reach_the_terminal() {
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/sh", "-c", "printf '\\033]0;pwned\\007\\033[2J\\342\\200\\256evil\\n'; exit 1"]
+      - file_fresh: "{dir}/beat\e[2J"
+        max_age_seconds: 60
+    action: none
+"#,
+    );
+    let bad = |c: char| c.is_control() && c != '\n' || c == '\u{202e}';
+    // the log lines of the pass, on root's terminal too
+    let out = t.run(&["check"]);
+    out.assert_code(2);
+    assert!(!out.stderr.contains(bad), "{:?}", out.stderr);
+    assert!(out.stderr.contains("\\u{202e}evil"), "{}", out.stderr);
+    let out = t.run(&["status"]);
+    out.assert_code(2);
+    assert!(!out.stdout.contains(bad), "{:?}", out.stdout);
+    out.assert_stdout_contains("\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{202e}evil");
+    let out = t.run(&["test-config"]);
+    out.assert_code(0);
+    assert!(!out.stdout.contains(bad), "{:?}", out.stdout);
+    out.assert_stdout_contains("beat\\u{1b}[2J");
+}

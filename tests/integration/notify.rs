@@ -416,9 +416,8 @@ fn metrics_textfile_passes_promtool() {
     std::fs::remove_file(t.path("up")).expect("rm up");
     t.run(&["check"]).assert_code(2);
     let text = t.read("nw.prom");
-    let check_up = t.expand(
-        "neon_watchdog_check_up{target=\"app\",check=\"command /bin/test -e {dir}/up\",kind=\"command\"} 0",
-    );
+    let check_up =
+        "neon_watchdog_check_up{target=\"app\",check=\"command\",kind=\"command\"} 0".to_string();
     for line in [
         check_up.as_str(),
         "neon_watchdog_target_up{target=\"app\"} 0",
@@ -550,5 +549,73 @@ fn heartbeat_suffixes_go_before_a_query_string() {
             "/ping/key/my-slug/start?create=1",
             "/ping/key/my-slug/fail?create=1"
         ]
+    );
+}
+
+/// L4: a check's output goes into the chat message, and the service reads the message as
+/// markup: the output must be shown, never obeyed. No `@everyone`/`@here`/`@channel` ping,
+/// no `<!channel>`/`<!here>`/`<@U...>` mention, no `<url|text>` or `[text](url)` link that
+/// shows one address and opens another. The posted bodies, as a real receiver gets them.
+#[test]
+fn check_output_cannot_ping_mention_or_disguise_links_in_chat() {
+    let hook = Recorder::start(0);
+    let hostile = "@everyone @here @channel <!channel> <!here> <@U024BE7LH> <https://evil.example/x|https://good.example/> [https://good.example/](https://evil.example/y)";
+    let t = Test::new().config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+notify:
+  - webhook: {{url: "{slack}", format: slack}}
+  - webhook: {{url: "{discord}", format: discord}}
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/sh", "-c", "echo \"$0\"; exit 1", "{hostile}"]
+    action: none
+"#,
+        slack = hook.url("/slack"),
+        discord = hook.url("/discord"),
+    ));
+    t.run(&["check"]).assert_code(2);
+    let got = hook.delivered();
+    let text = |path: &str, field: &str| -> (String, serde_json::Value) {
+        let r = got
+            .iter()
+            .find(|r| r.path == path)
+            .unwrap_or_else(|| panic!("nothing posted to {path}: {got:#?}"));
+        let v = r.json();
+        (v[field].as_str().unwrap_or_default().to_string(), v)
+    };
+    let (slack, _) = text("/slack", "text");
+    let (discord, body) = text("/discord", "content");
+    for (what, m) in [("slack", &slack), ("discord", &discord)] {
+        assert!(m.contains("app is DOWN"), "{what}: {m}");
+        for ping in ["@everyone", "@here", "@channel"] {
+            assert!(!m.contains(ping), "{what} would ping {ping}: {m}");
+        }
+        for markup in [
+            "<!channel>",
+            "<!here>",
+            "<@U024BE7LH>",
+            "<https://evil.example/x|",
+        ] {
+            assert!(!m.contains(markup), "{what} obeys {markup:?}: {m}");
+        }
+    }
+    // a markdown link is Discord's (Slack shows `[text](url)` as it is)
+    assert!(
+        !discord.contains("](https://evil.example/y)"),
+        "discord obeys a markdown link: {discord}"
+    );
+    // Slack's own escaping: the text is still there to read
+    assert!(slack.contains("&lt;!channel&gt;"), "{slack}");
+    assert!(
+        slack.contains("&lt;https://evil.example/x|https://good.example/&gt;"),
+        "{slack}"
+    );
+    // Discord: no mention of any kind is allowed to notify anyone
+    assert_eq!(
+        body["allowed_mentions"],
+        serde_json::json!({"parse": []}),
+        "{body}"
     );
 }

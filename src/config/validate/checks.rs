@@ -386,14 +386,18 @@ pub(super) fn check(cx: &mut Ctx, p: &str, c: RawCheck) -> Option<CheckSpec> {
     })
 }
 
-/// A check's `name:`: what logs and metrics call it.
+/// A check's `name:`: what logs, `status`, notifications and metrics call it.
 fn check_name(cx: &mut Ctx, p: &str, n: &str) -> Option<String> {
     let n = cx.expand(p, n)?;
     if n.trim().is_empty() {
         cx.err(
             p,
-            "is empty: give the check a name, or leave `name:` out (its description is used)",
+            "is empty: give the check a name, or leave `name:` out (logs use its description, metrics its kind)",
         );
+        return None;
+    }
+    if let Some(why) = super::hidden_character(&n) {
+        cx.err(p, format!("{} {why}", cx.show(&n)));
         return None;
     }
     if n.chars().count() > super::MAX_NAME_CHARS || n.chars().any(char::is_control) {
