@@ -358,12 +358,17 @@ pub fn dir_writable_by_others(glob: &str, dir: &Path, seen: &mut Seen) -> Vec<St
 /// config (writable by others without the sticky bit, or owned by another user), of the path
 /// as given and as resolved. One message each, ending with `harm` (what a file planted there
 /// does) and the fix (`fix`: where to put the file instead).
-pub fn dir_open_to_others(path: &Path, harm: &str, fix: &str) -> Vec<String> {
+///
+/// Each message says whether it is an error (true) or a warning: a sticky directory (`/tmp`)
+/// where a missing directory of ours would be created is a warning only. Another user could
+/// create that directory first, but then it is theirs, which the next load refuses, loudly
+/// (where the file itself would be created in it, they could hold it without a word).
+pub fn dir_open_to_others(path: &Path, harm: &str, fix: &str) -> Vec<(bool, String)> {
     let given = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let Some(first) = given
         .ancestors()
         .skip(1)
-        .find(|d| !d.as_os_str().is_empty() && std::fs::metadata(d).is_ok())
+        .find(|d| !d.as_os_str().is_empty() && std::fs::metadata(d).is_ok_and(|m| m.is_dir()))
     else {
         return Vec::new();
     };
@@ -373,6 +378,8 @@ pub fn dir_open_to_others(path: &Path, harm: &str, fix: &str) -> Vec<String> {
             holders.push(r);
         }
     }
+    // the file itself goes in `first`, or a directory of ours still to be created
+    let direct = given.parent() == Some(first);
     let me = nix::unistd::geteuid().as_raw();
     let mut out = Vec::new();
     let mut seen: Vec<PathBuf> = Vec::new();
@@ -398,20 +405,39 @@ pub fn dir_open_to_others(path: &Path, harm: &str, fix: &str) -> Vec<String> {
                 ""
             };
             if m.uid() != 0 && m.uid() != me {
-                out.push(format!(
-                    "directory {ds} is owned by {}, not root: {harm}; fix: {fix}",
-                    user_name(m.uid())
+                out.push((
+                    true,
+                    format!(
+                        "directory {ds} is owned by {}, not root: {harm}; fix: {fix}",
+                        user_name(m.uid())
+                    ),
                 ));
             }
+            // a sticky directory where a directory of ours is still to be created
+            let error = !(holds && sticky && !direct);
+            let (harm, note) = if error {
+                (harm, note)
+            } else {
+                (
+                    "another user could create the missing directory on the way first (then it is theirs, and the config is refused)",
+                    "",
+                )
+            };
             if mode & 0o002 != 0 && open {
-                out.push(format!(
-                    "directory {ds} is writable by everyone (mode {mode:04o}): {harm}{note}; fix: {fix}"
+                out.push((
+                    error,
+                    format!(
+                        "directory {ds} is writable by everyone (mode {mode:04o}): {harm}{note}; fix: {fix}"
+                    ),
                 ));
             }
             if mode & 0o020 != 0 && m.gid() != 0 && open {
-                out.push(format!(
-                    "directory {ds} is writable by {} (mode {mode:04o}): {harm}{note}; fix: {fix}",
-                    group_name(m.gid())
+                out.push((
+                    error,
+                    format!(
+                        "directory {ds} is writable by {} (mode {mode:04o}): {harm}{note}; fix: {fix}",
+                        group_name(m.gid())
+                    ),
                 ));
             }
         }
@@ -447,7 +473,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         chmod(d, 0o755);
-        let open = |p: &Path| dir_open_to_others(p, "HARM", "FIX");
+        let open = |p: &Path| -> Vec<String> {
+            dir_open_to_others(p, "HARM", "FIX")
+                .into_iter()
+                .map(|(error, m)| format!("{}{m}", if error { "" } else { "warning: " }))
+                .collect()
+        };
         // root's own, 0700: nothing
         std::fs::create_dir(d.join("own")).unwrap();
         chmod(&d.join("own"), 0o700);
@@ -465,8 +496,15 @@ mod tests {
             sticky.display()
         )];
         assert_eq!(open(&sticky.join("x.lock")), want);
-        // ... nor where a missing directory of ours would be created
-        assert_eq!(open(&sticky.join("sub/x.lock")), want);
+        // where a missing directory of ours would be created: whoever creates it first owns
+        // it, which is refused loudly at the next load (below)
+        assert_eq!(
+            open(&sticky.join("sub/x.lock")),
+            vec![format!(
+                "warning: directory {} is writable by everyone (mode 1777): another user could create the missing directory on the way first (then it is theirs, and the config is refused); fix: FIX",
+                sticky.display()
+            )]
+        );
         // but above a directory of root's, it does (others cannot rename it away)
         std::fs::create_dir(sticky.join("root")).unwrap();
         chmod(&sticky.join("root"), 0o700);

@@ -173,14 +173,19 @@ impl Ctx<'_> {
     }
 
     /// As root: the state file and the lock must live where no other user can create them
-    /// first (see `file::dir_open_to_others`); one error per problem.
+    /// first (see `file::dir_open_to_others`): an error per problem (a warning where only a
+    /// missing directory of ours could be created first).
     fn dir_of_ours(&mut self, key: &str, p: &Path, harm: &str, fix: &str) {
         if !self.env.is_root || p.as_os_str().is_empty() {
             return;
         }
-        for m in super::file::dir_open_to_others(p, harm, fix) {
+        for (error, m) in super::file::dir_open_to_others(p, harm, fix) {
             let m = self.masked(&m);
-            self.err(key, m);
+            if error {
+                self.err(key, m);
+            } else {
+                self.warn(key, m);
+            }
         }
     }
 
