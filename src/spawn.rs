@@ -1409,6 +1409,70 @@ mod tests {
         assert_eq!(caught & sigchld, 0, "SIGCHLD is caught: SigCgt {caught:x}");
     }
 
+    /// A guardian that stopped reading (a real SIGSTOP) is replaced once its pipe is full, the
+    /// writer never waiting; the new one is told of the group still running, and kills it when
+    /// the watchdog's end closes (as when it dies). Run alone in a child process of this test
+    /// binary: it lets the process's guardian go, which would kill the commands of tests
+    /// running beside it.
+    #[test]
+    fn a_stopped_guardian_is_replaced_by_one_that_watches_what_still_runs() {
+        const NAME: &str =
+            "spawn::tests::a_stopped_guardian_is_replaced_by_one_that_watches_what_still_runs";
+        if std::env::var_os("NW_TEST_ALONE").is_none() {
+            let out = Command::new(std::env::current_exe().expect("the test binary"))
+                .args([NAME, "--exact", "--test-threads=1", "--nocapture"])
+                .env("NW_TEST_ALONE", "1")
+                .stdin(Stdio::null())
+                .output()
+                .expect("run the test alone");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && stdout.contains(" 1 passed"),
+                "{stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return;
+        }
+        let guardian = || registry().guardian.as_ref().map(|g| g.pid());
+        prepare();
+        let old = guardian().expect("a guardian");
+        let runner = std::thread::spawn(|| {
+            let argv = ["sleep".to_string(), "300".to_string()];
+            run(&Spec::new(&argv, Duration::from_secs(120))).map(|o| o.status)
+        });
+        let until = Instant::now() + Duration::from_secs(30);
+        while !registry().live.iter().any(|l| l.watched) {
+            assert!(
+                Instant::now() < until,
+                "the command's group is never watched"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        nix::sys::signal::kill(Pid::from_raw(old), Signal::SIGSTOP).expect("SIGSTOP");
+        // more records than its pipe holds (8,192), for groups above any pid; none waits
+        let t0 = Instant::now();
+        for i in 0..6_000 {
+            let fake = (1 << 22) + 1 + i;
+            let mut reg = registry();
+            reg.tell_guardian(guardian::Op::Watch, fake);
+            reg.tell_guardian(guardian::Op::Unwatch, fake);
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+        let new = guardian().expect("a new guardian");
+        assert_ne!(new, old, "the stopped guardian was kept");
+        // the stopped one is killed and reaped
+        registry().reap_let_go(true);
+        assert!(
+            crate::procs::stat(old).is_none(),
+            "{:?}",
+            crate::procs::stat(old)
+        );
+        // the new one knows the group: it kills it when the watchdog's end closes
+        let_guardian_go();
+        let status = runner.join().expect("the runner");
+        assert_eq!(status, Ok(Status::Signaled(nix::libc::SIGKILL)));
+    }
+
     /// When the watchdog's end of the pipe closes (here: on purpose; in life: the watchdog
     /// died), the guardian kills the groups still watched, not those unwatched, and exits.
     #[test]
