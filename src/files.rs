@@ -265,7 +265,10 @@ pub fn read_capped(path: &Path, cap: u64, follow: bool) -> Result<Vec<u8>, ReadE
 /// symlink followed, no FIFO waited on; it must be a regular file with a single link.
 /// Read-write if possible (then it must be ours, and one writable by group or others is
 /// narrowed to `mode`), else read-only (an existing file we may not write, as in a read-only
-/// state directory: still good for a lock, and never written).
+/// state directory: still good for a lock, and never written), if it is ours or root's.
+/// Another user's file is never used, even read-only: in a directory where others may create
+/// files (`/tmp`, `/run/lock`), it is theirs to hold locked (as root, fs.protected_regular
+/// refuses the read-write open of it, which led to the read-only one before).
 pub fn open_in_place(path: &Path, mode: u32) -> Result<File, String> {
     let mut rw = std::fs::OpenOptions::new();
     rw.read(true).write(true).create(true);
@@ -284,6 +287,9 @@ pub fn open_in_place(path: &Path, mode: u32) -> Result<File, String> {
         Err(e) => return Err(opening(path, &e)),
     };
     let m = vet(&file, path, writable)?;
+    if !writable && m.uid() != 0 {
+        vet(&file, path, true)?;
+    }
     if writable && m.mode() & 0o022 != 0 {
         let _ = file.set_permissions(std::fs::Permissions::from_mode(mode));
     }

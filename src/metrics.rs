@@ -293,7 +293,12 @@ pub fn render(
 /// another user).
 pub fn write_textfile(path: &Path, text: &str) -> Result<(), String> {
     crate::files::write_atomic(path, text.as_bytes(), 0o644, 0o755)
-        .map_err(|e| format!("cannot write metrics textfile {}: {e}", path.display()))
+        .map_err(|e| {
+            format!(
+                "cannot write metrics textfile {}: {e} (the checks and actions go on; fix it or set another metrics.textfile)",
+                path.display()
+            )
+        })
 }
 
 /// What the `run` loop shares with the metrics server.

@@ -79,6 +79,9 @@ struct Live {
     /// A check command ([`Cleanup::KillAll`]): its start time (clock ticks after boot). An
     /// unmarked orphan adopted since then may be its; other sweeps leave such orphans to it.
     sweeps_from: Option<u64>,
+    /// Its process group must die with the watchdog: the guardian watches it (a new
+    /// guardian is told of every such group still running).
+    watched: bool,
 }
 
 /// The children some thread is waiting for, and the guardian. Locked while spawning and while
@@ -132,6 +135,7 @@ fn spawn_tracked(cmd: &mut Command, cleanup: Option<Cleanup>) -> std::io::Result
     reg.live.push(Live {
         pid,
         sweeps_from: (cleanup == Some(Cleanup::KillAll)).then_some(started),
+        watched,
     });
     if watched {
         reg.tell_guardian(guardian::Op::Watch, pid);
@@ -163,20 +167,7 @@ fn start_guardian() {
         // one let go is on its way out (it read EOF): reaped first, so that no <defunct> one
         // stays beside the new one while a long notifier runs
         reg.reap_let_go(true);
-        // no guardian (cannot fork one): the command still runs; only SIGKILL of the
-        // watchdog would leave its group running
-        if let Some(g) = guardian::Guardian::start() {
-            reg.live.push(Live {
-                pid: g.pid(),
-                sweeps_from: None,
-            });
-            reg.guardian = Some(g);
-            static AT_EXIT: std::sync::Once = std::sync::Once::new();
-            // SAFETY: registers a plain function; nothing to uphold
-            AT_EXIT.call_once(|| unsafe {
-                nix::libc::atexit(release_guardian);
-            });
-        }
+        reg.fork_guardian();
     }
 }
 
@@ -215,15 +206,56 @@ impl Registry {
         self.live.retain(|l| !gone.contains(&l.pid));
     }
 
+    /// Fork a guardian (none runs) and tell it of every group still watched: those of
+    /// commands started under one that is gone or was replaced. No guardian (cannot fork
+    /// one): the commands still run; only SIGKILL of the watchdog would leave their groups
+    /// running.
+    fn fork_guardian(&mut self) {
+        let Some(g) = guardian::Guardian::start() else {
+            return;
+        };
+        for l in self.live.iter().filter(|l| l.watched) {
+            // a fresh pipe holds 8,192 records: as many groups as run side by side
+            if g.tell(guardian::Op::Watch, l.pid) != guardian::Told::Yes {
+                break;
+            }
+        }
+        self.live.push(Live {
+            pid: g.pid(),
+            sweeps_from: None,
+            watched: false,
+        });
+        self.guardian = Some(g);
+        static AT_EXIT: std::sync::Once = std::sync::Once::new();
+        // SAFETY: registers a plain function; nothing to uphold
+        AT_EXIT.call_once(|| unsafe {
+            nix::libc::atexit(release_guardian);
+        });
+    }
+
+    /// Tell the guardian, never waiting for it (the caller holds the registry: a wait here
+    /// would stop every thread of the pass). Called after `live` says what is watched.
     fn tell_guardian(&mut self, op: guardian::Op, pgid: i32) {
         let Some(g) = &self.guardian else { return };
-        if !g.tell(op, pgid) {
-            // it is gone (killed?): forget it, reap it if we can; the next command starts
-            // a new one
-            let pid = g.pid();
-            self.guardian = None;
-            self.live.retain(|l| l.pid != pid);
-            let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+        match g.tell(op, pgid) {
+            guardian::Told::Yes => {}
+            guardian::Told::Gone => {
+                // it is gone (killed?): forget it, reap it if we can; the next command
+                // starts a new one, told of the groups still watched
+                let pid = g.pid();
+                self.guardian = None;
+                self.live.retain(|l| l.pid != pid);
+                let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+            }
+            guardian::Told::Full => {
+                // it stopped reading (SIGSTOP, a cgroup freezer): a new one takes over, told
+                // of every group watched now (this record's change included), and the stuck
+                // one goes (reaped once it has, see `reap_let_go`)
+                if let Some(stuck) = self.guardian.take() {
+                    self.let_go.push(stuck.kill());
+                }
+                self.fork_guardian();
+            }
         }
     }
 }
@@ -257,7 +289,11 @@ pub(crate) fn unregister(pid: i32) {
 
 /// The command's group no longer needs killing when the watchdog dies.
 fn unwatch(pgid: i32) {
-    registry().tell_guardian(guardian::Op::Unwatch, pgid);
+    let mut reg = registry();
+    if let Some(l) = reg.live.iter_mut().find(|l| l.pid == pgid) {
+        l.watched = false;
+    }
+    reg.tell_guardian(guardian::Op::Unwatch, pgid);
 }
 
 /// Which adopted orphans (children re-parented to us, the subreaper, that no thread waits
@@ -731,11 +767,19 @@ pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
         set_nonblocking(stdin.as_raw_fd(), true);
         let _ = stdin.write_all(data);
     }
-    let deadline = start + spec.timeout;
+    // The timeout is the command's: it counts from when the command runs, not from before a
+    // spawn that may have waited (a fork under load), and a command found exited is never
+    // "timed out", however late the watchdog looks (it may itself have been stopped or frozen
+    // for longer than the timeout: SIGSTOP, `systemctl freeze`).
+    let deadline = Instant::now() + spec.timeout;
 
     let mut pipes = Pipes::new(&mut child);
     let mut status = None;
     while status.is_none() {
+        status = child.try_wait().ok().flatten();
+        if status.is_some() {
+            break;
+        }
         let now = Instant::now();
         if now >= deadline {
             break;
@@ -746,7 +790,6 @@ pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
             break;
         }
         pipes.pump(remaining.min(Duration::from_millis(50)));
-        status = child.try_wait().ok().flatten();
     }
     let status = match status {
         Some(st) => {
@@ -1366,6 +1409,70 @@ mod tests {
         assert_eq!(caught & sigchld, 0, "SIGCHLD is caught: SigCgt {caught:x}");
     }
 
+    /// A guardian that stopped reading (a real SIGSTOP) is replaced once its pipe is full, the
+    /// writer never waiting; the new one is told of the group still running, and kills it when
+    /// the watchdog's end closes (as when it dies). Run alone in a child process of this test
+    /// binary: it lets the process's guardian go, which would kill the commands of tests
+    /// running beside it.
+    #[test]
+    fn a_stopped_guardian_is_replaced_by_one_that_watches_what_still_runs() {
+        const NAME: &str =
+            "spawn::tests::a_stopped_guardian_is_replaced_by_one_that_watches_what_still_runs";
+        if std::env::var_os("NW_TEST_ALONE").is_none() {
+            let out = Command::new(std::env::current_exe().expect("the test binary"))
+                .args([NAME, "--exact", "--test-threads=1", "--nocapture"])
+                .env("NW_TEST_ALONE", "1")
+                .stdin(Stdio::null())
+                .output()
+                .expect("run the test alone");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && stdout.contains(" 1 passed"),
+                "{stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return;
+        }
+        let guardian = || registry().guardian.as_ref().map(|g| g.pid());
+        prepare();
+        let old = guardian().expect("a guardian");
+        let runner = std::thread::spawn(|| {
+            let argv = ["sleep".to_string(), "300".to_string()];
+            run(&Spec::new(&argv, Duration::from_secs(120))).map(|o| o.status)
+        });
+        let until = Instant::now() + Duration::from_secs(30);
+        while !registry().live.iter().any(|l| l.watched) {
+            assert!(
+                Instant::now() < until,
+                "the command's group is never watched"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        nix::sys::signal::kill(Pid::from_raw(old), Signal::SIGSTOP).expect("SIGSTOP");
+        // more records than its pipe holds (8,192), for groups above any pid; none waits
+        let t0 = Instant::now();
+        for i in 0..6_000 {
+            let fake = (1 << 22) + 1 + i;
+            let mut reg = registry();
+            reg.tell_guardian(guardian::Op::Watch, fake);
+            reg.tell_guardian(guardian::Op::Unwatch, fake);
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+        let new = guardian().expect("a new guardian");
+        assert_ne!(new, old, "the stopped guardian was kept");
+        // the stopped one is killed and reaped
+        registry().reap_let_go(true);
+        assert!(
+            crate::procs::stat(old).is_none(),
+            "{:?}",
+            crate::procs::stat(old)
+        );
+        // the new one knows the group: it kills it when the watchdog's end closes
+        let_guardian_go();
+        let status = runner.join().expect("the runner");
+        assert_eq!(status, Ok(Status::Signaled(nix::libc::SIGKILL)));
+    }
+
     /// When the watchdog's end of the pipe closes (here: on purpose; in life: the watchdog
     /// died), the guardian kills the groups still watched, not those unwatched, and exits.
     #[test]
@@ -1373,8 +1480,9 @@ mod tests {
         guardian_kills_what_is_watched_at_the_end(0);
     }
 
-    /// The same after 40,000 other records (5 times what its pipe holds: the watchdog waits
-    /// while it is full), read in batches across many reads: none lost, none out of order.
+    /// The same after 40,000 other records (5 times what its pipe holds: here the writer
+    /// tries again while it is full), read in batches across many reads: none lost, none out
+    /// of order.
     #[test]
     fn guardian_reads_every_record_in_order_when_they_come_faster_than_it_reads() {
         guardian_kills_what_is_watched_at_the_end(20_000);
@@ -1393,15 +1501,27 @@ mod tests {
         };
         let (mut watched, mut unwatched) = (spawn(), spawn());
         let g = guardian::Guardian::start().expect("fork the guardian");
+        // the watchdog never waits (a full pipe replaces the guardian); this test does
+        let tell = |op, pgid| {
+            let until = Instant::now() + Duration::from_secs(30);
+            loop {
+                match g.tell(op, pgid) {
+                    guardian::Told::Full if Instant::now() < until => {
+                        std::thread::sleep(Duration::from_millis(1))
+                    }
+                    told => return told == guardian::Told::Yes,
+                }
+            }
+        };
         for i in 0..noise {
             // pid_max is at most 2^22
             let fake = (1 << 22) + 1 + i;
-            assert!(g.tell(guardian::Op::Watch, fake));
-            assert!(g.tell(guardian::Op::Unwatch, fake));
+            assert!(tell(guardian::Op::Watch, fake));
+            assert!(tell(guardian::Op::Unwatch, fake));
         }
-        assert!(g.tell(guardian::Op::Watch, watched.id() as i32));
-        assert!(g.tell(guardian::Op::Watch, unwatched.id() as i32));
-        assert!(g.tell(guardian::Op::Unwatch, unwatched.id() as i32));
+        assert!(tell(guardian::Op::Watch, watched.id() as i32));
+        assert!(tell(guardian::Op::Watch, unwatched.id() as i32));
+        assert!(tell(guardian::Op::Unwatch, unwatched.id() as i32));
         let guardian = g.pid();
         guardian::reap(g.let_go());
         assert!(

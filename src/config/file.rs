@@ -350,6 +350,101 @@ pub fn dir_writable_by_others(glob: &str, dir: &Path, seen: &mut Seen) -> Vec<St
     out
 }
 
+/// Who else than root (or the user we run as) could create entries where a file of ours
+/// lives (the state file, the lock), before we do: the nearest existing directory on its
+/// path (where the file, or the first missing directory we would create, goes), writable by
+/// others with or without the sticky bit (a sticky `/tmp` or `/run/lock` lets anyone create a
+/// name no one holds yet), or owned by another user; and every directory above it, as for the
+/// config (writable by others without the sticky bit, or owned by another user), of the path
+/// as given and as resolved. One message each, ending with `harm` (what a file planted there
+/// does) and the fix (`fix`: where to put the file instead).
+///
+/// Each message says whether it is an error (true) or a warning: a sticky directory (`/tmp`)
+/// where a missing directory of ours would be created is a warning only. Another user could
+/// create that directory first, but then it is theirs, which the next load refuses, loudly
+/// (where the file itself would be created in it, they could hold it without a word).
+pub fn dir_open_to_others(path: &Path, harm: &str, fix: &str) -> Vec<(bool, String)> {
+    let given = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let Some(first) = given
+        .ancestors()
+        .skip(1)
+        .find(|d| !d.as_os_str().is_empty() && std::fs::metadata(d).is_ok_and(|m| m.is_dir()))
+    else {
+        return Vec::new();
+    };
+    let mut holders = vec![first.to_path_buf()];
+    if let Ok(r) = std::fs::canonicalize(first) {
+        if r != first {
+            holders.push(r);
+        }
+    }
+    // the file itself goes in `first`, or a directory of ours still to be created
+    let direct = given.parent() == Some(first);
+    let me = nix::unistd::geteuid().as_raw();
+    let mut out = Vec::new();
+    let mut seen: Vec<PathBuf> = Vec::new();
+    for h in &holders {
+        for (n, d) in h.ancestors().enumerate() {
+            if d.as_os_str().is_empty() || seen.iter().any(|x| x == d) {
+                continue;
+            }
+            seen.push(d.to_path_buf());
+            let Ok(m) = std::fs::metadata(d) else {
+                continue;
+            };
+            let mode = m.mode() & 0o7777;
+            let sticky = mode & 0o1000 != 0;
+            // where our entry is created, the sticky bit does not help: it only keeps others
+            // from removing or renaming what is already there
+            let holds = n == 0;
+            let open = holds || !sticky;
+            let ds = d.display();
+            let note = if holds && sticky {
+                "; the sticky bit does not help: anyone may create a name no one holds yet"
+            } else {
+                ""
+            };
+            if m.uid() != 0 && m.uid() != me {
+                out.push((
+                    true,
+                    format!(
+                        "directory {ds} is owned by {}, not root: {harm}; fix: {fix}",
+                        user_name(m.uid())
+                    ),
+                ));
+            }
+            // a sticky directory where a directory of ours is still to be created
+            let error = !(holds && sticky && !direct);
+            let (harm, note) = if error {
+                (harm, note)
+            } else {
+                (
+                    "another user could create the missing directory on the way first (then it is theirs, and the config is refused)",
+                    "",
+                )
+            };
+            if mode & 0o002 != 0 && open {
+                out.push((
+                    error,
+                    format!(
+                        "directory {ds} is writable by everyone (mode {mode:04o}): {harm}{note}; fix: {fix}"
+                    ),
+                ));
+            }
+            if mode & 0o020 != 0 && m.gid() != 0 && open {
+                out.push((
+                    error,
+                    format!(
+                        "directory {ds} is writable by {} (mode {mode:04o}): {harm}{note}; fix: {fix}",
+                        group_name(m.gid())
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// A path the config names for a file of ours (state_file, lock_file, metrics.textfile): if
 /// something exists there that is not a regular file, what it is. Symlinks count as not
 /// regular: we never write through one.
@@ -357,5 +452,84 @@ pub fn not_regular(path: &Path) -> Option<&'static str> {
     match std::fs::symlink_metadata(path) {
         Ok(m) if !m.file_type().is_file() => Some(kind_of(&m)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn chmod(p: &Path, mode: u32) {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// Where others may create entries, a file of ours could be created first by them: the
+    /// directory it goes in (sticky or not), a missing one's nearest existing parent, a
+    /// directory of another user's; above them, only what lets others rename the way (the
+    /// tests run as root, in a root-owned temp directory).
+    #[test]
+    fn a_directory_where_others_can_create_our_file_first_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        chmod(d, 0o755);
+        let open = |p: &Path| -> Vec<String> {
+            dir_open_to_others(p, "HARM", "FIX")
+                .into_iter()
+                .map(|(error, m)| format!("{}{m}", if error { "" } else { "warning: " }))
+                .collect()
+        };
+        // root's own, 0700: nothing
+        std::fs::create_dir(d.join("own")).unwrap();
+        chmod(&d.join("own"), 0o700);
+        assert_eq!(open(&d.join("own/x.lock")), Vec::<String>::new());
+        assert_eq!(
+            open(&d.join("own/missing/deeper/x.lock")),
+            Vec::<String>::new()
+        );
+        // sticky 1777 (/run/lock): the sticky bit does not help where the file is created
+        let sticky = d.join("sticky");
+        std::fs::create_dir(&sticky).unwrap();
+        chmod(&sticky, 0o1777);
+        let want = vec![format!(
+            "directory {} is writable by everyone (mode 1777): HARM; the sticky bit does not help: anyone may create a name no one holds yet; fix: FIX",
+            sticky.display()
+        )];
+        assert_eq!(open(&sticky.join("x.lock")), want);
+        // where a missing directory of ours would be created: whoever creates it first owns
+        // it, which is refused loudly at the next load (below)
+        assert_eq!(
+            open(&sticky.join("sub/x.lock")),
+            vec![format!(
+                "warning: directory {} is writable by everyone (mode 1777): another user could create the missing directory on the way first (then it is theirs, and the config is refused); fix: FIX",
+                sticky.display()
+            )]
+        );
+        // but above a directory of root's, it does (others cannot rename it away)
+        std::fs::create_dir(sticky.join("root")).unwrap();
+        chmod(&sticky.join("root"), 0o700);
+        assert_eq!(open(&sticky.join("root/x.lock")), Vec::<String>::new());
+        // a directory of another user's, even one only they can write
+        let theirs = sticky.join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        chmod(&theirs, 0o700);
+        nix::unistd::chown(&theirs, Some(65534.into()), None).unwrap();
+        let got = open(&theirs.join("x.lock"));
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].starts_with(&format!(
+                "directory {} is owned by uid 65534",
+                theirs.display()
+            )),
+            "{got:?}"
+        );
+        // group-writable, not root's group
+        let group = d.join("group");
+        std::fs::create_dir(&group).unwrap();
+        nix::unistd::chown(&group, None, Some(65534.into())).unwrap();
+        chmod(&group, 0o770);
+        let got = open(&group.join("x.lock"));
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(got[0].contains("(mode 0770): HARM; fix: FIX"), "{got:?}");
     }
 }

@@ -159,13 +159,33 @@ impl Ctx<'_> {
 
     /// A path of the config for a file of ours (state, lock, metrics): whatever is there must
     /// be a regular file, never something to rename over, block on or read forever.
-    fn our_file(&mut self, key: &str, p: &Path) {
+    /// Whatever is at `p` is left alone and never stops a pass (it may have been planted by
+    /// someone who can write to that directory): a warning saying what it costs
+    /// (`consequence`), for test-config and `run`.
+    fn our_file(&mut self, key: &str, p: &Path, consequence: &str) {
         if let Some(kind) = super::file::not_regular(p) {
             let shown = self.masked(&p.display().to_string());
-            self.err(
+            self.warn(
                 key,
-                format!("{shown} is {kind}, not a regular file: remove it or choose another path"),
+                format!("{shown} is {kind}, not a regular file: {consequence}; remove it or choose another path"),
             );
+        }
+    }
+
+    /// As root: the state file and the lock must live where no other user can create them
+    /// first (see `file::dir_open_to_others`): an error per problem (a warning where only a
+    /// missing directory of ours could be created first).
+    fn dir_of_ours(&mut self, key: &str, p: &Path, harm: &str, fix: &str) {
+        if !self.env.is_root || p.as_os_str().is_empty() {
+            return;
+        }
+        for (error, m) in super::file::dir_open_to_others(p, harm, fix) {
+            let m = self.masked(&m);
+            if error {
+                self.err(key, m);
+            } else {
+                self.warn(key, m);
+            }
         }
     }
 
@@ -539,10 +559,39 @@ pub fn validate(
     }
 
     if !state_file.as_os_str().is_empty() {
-        cx.our_file("state_file", &state_file);
+        cx.our_file(
+            "state_file",
+            &state_file,
+            "the state cannot be saved there, so the checks run but no action does",
+        );
     }
     if !lock_file.as_os_str().is_empty() && lock_file != state_file {
-        cx.our_file("lock_file", &lock_file);
+        cx.our_file(
+            "lock_file",
+            &lock_file,
+            "the lock cannot be taken there, so the checks run but no action does",
+        );
+    }
+    if crate::files::parent(&lock_file) == crate::files::parent(&state_file) {
+        cx.dir_of_ours(
+            "state_file",
+            &state_file,
+            "another user can create the state file or the lock file there first (a FIFO, a lock they hold), and then no action could run",
+            "keep the state in a directory only root can write: leave state_file unset (/var/lib/neon-watchdog/state.json)",
+        );
+    } else {
+        cx.dir_of_ours(
+            "state_file",
+            &state_file,
+            "another user can create the state file there first (a FIFO, a file of theirs), and then no action could run",
+            "keep the state in a directory only root can write: leave state_file unset (/var/lib/neon-watchdog/state.json)",
+        );
+        cx.dir_of_ours(
+            "lock_file",
+            &lock_file,
+            "another user can create the lock file there first and hold it, and then no action could run",
+            "put the lock in a directory only root can write: leave lock_file unset (it lives beside the state file) or use /run/neon-watchdog/neon-watchdog.lock",
+        );
     }
     if lock_file == state_file && !state_file.as_os_str().is_empty() {
         cx.err(

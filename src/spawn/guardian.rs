@@ -17,11 +17,28 @@
 //! Started lazily by the first command that needs it; one at a time. A one-shot pass lets it
 //! go once its checks are done (it exits while the pass saves its state; a notifier or
 //! give-up command later in the pass starts another). It reads its pipe in batches (see
-//! [`guard`]). It names
-//! itself `neon-wd-guard` (`ps -o comm`); its command line is the watchdog's. It ignores the
-//! signals a terminal or a service manager sends to stop the watchdog (it must outlive the
-//! watchdog by a moment to do its job) and leaves on EOF. The pipe's write end is close-on-exec:
-//! no command inherits it past its exec, so no command can hold the guardian's EOF back.
+//! [`guard`]). It ignores the signals a terminal or a service manager sends to stop the
+//! watchdog (it must outlive the watchdog by a moment to do its job) and leaves on EOF. The
+//! pipe's write end is close-on-exec: no command inherits it past its exec, so no command can
+//! hold the guardian's EOF back.
+//!
+//! The watchdog never waits for it: its end of the pipe is non-blocking. A guardian that stops
+//! reading (SIGSTOP, a cgroup freezer) lets its pipe fill (8,192 records, about 4,000
+//! commands); the next record that does not fit ([`Told::Full`]) makes the watchdog replace
+//! it: a new guardian is forked and told of every group still watched, and the stuck one is
+//! SIGKILLed (it never gets to run its EOF sweep) and reaped once it is gone. Before, the
+//! write blocked under the registry lock and every thread of the pass with it, for good.
+//!
+//! It shows what it is: `comm` is `neon-wd-guard` (`ps -o comm`, `pgrep`), and its command
+//! line (`ps`, `systemctl status`, which read /proc/PID/cmdline) reads `neon-watchdog:
+//! guardian of PID N`, the way sshd and PostgreSQL name their helpers: the forked child
+//! overwrites its own copy of the argv area (see [`Title`]). Chosen over PR_SET_MM_ARG_START
+//! (needs CAP_SYS_RESOURCE, and the kernel checks the order of each field against the others)
+//! and over re-executing the binary with a new argv[0] (an exec per guardian, about a
+//! millisecond a pass, and a binary replaced by an upgrade would be the one run): plain stores
+//! into memory the child owns, no system call, no privilege; the title is cut to the
+//! argv area's length (the watchdog's own command line, 20 bytes at least for
+//! `neon-watchdog check`).
 //!
 //! A group id is a pid; it is only reused once the group is empty. The watchdog writes
 //! "unwatch" right after the group is dead, so the guardian could kill a reused group only if
@@ -44,6 +61,96 @@ pub(super) struct Guardian {
     pid: i32,
 }
 
+/// How telling the guardian went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Told {
+    Yes,
+    /// Its pipe is full: it has not read for thousands of records (stopped, frozen).
+    Full,
+    /// It is gone (the pipe is broken).
+    Gone,
+}
+
+/// The guardian's command line: written by the forked child over its copy of the argv area
+/// (`arg_start..arg_end`, as /proc/self/stat gives them), ended by a NUL and padded with
+/// non-zero bytes up to the area's last one, the form the kernel reads as a title set by
+/// setproctitle(3): /proc/PID/cmdline is then the title up to its NUL. Prepared before the
+/// fork, where allocating is allowed; the child only copies bytes.
+#[derive(Debug, Clone, Copy)]
+struct Title {
+    area: (usize, usize),
+    text: [u8; 64],
+    len: usize,
+}
+
+impl Title {
+    /// The title for a guardian of the process `watchdog`, or None if the argv area cannot be
+    /// found (then the command line stays the watchdog's).
+    fn new(watchdog: u32) -> Option<Title> {
+        Title::for_area(argv_area()?, watchdog)
+    }
+
+    /// The title to write over `start..end`.
+    fn for_area((start, end): (usize, usize), watchdog: u32) -> Option<Title> {
+        let room = (end - start).checked_sub(1)?;
+        // the first that fits, else the shortest cut to the room
+        let full = format!("neon-watchdog: guardian of PID {watchdog}");
+        let short = format!("neon-wd-guard {watchdog}");
+        let pick = [full.as_str(), short.as_str(), "neon-wd-guard"]
+            .into_iter()
+            .find(|t| t.len() <= room)
+            .unwrap_or("neon-wd-guard");
+        let mut text = [0u8; 64];
+        let len = pick.len().min(room).min(text.len());
+        text.get_mut(..len)?
+            .copy_from_slice(pick.as_bytes().get(..len)?);
+        Some(Title {
+            area: (start, end),
+            text,
+            len,
+        })
+    }
+
+    /// Write the title over the argv area.
+    ///
+    /// # Safety
+    /// Only in the freshly forked guardian, whose copy of the argv area nothing else reads
+    /// (the kernel sets the area at exec, writable, on the initial stack; it stays mapped for
+    /// the process's life). No allocation, no lock.
+    unsafe fn apply(&self) {
+        let (start, end) = self.area;
+        let p = start as *mut u8;
+        let size = end - start;
+        let mut i = 0;
+        while i < size {
+            let b = if i < self.len {
+                self.text.get(i).copied().unwrap_or(b' ')
+            } else if i == self.len {
+                0
+            } else {
+                b' '
+            };
+            p.add(i).write_volatile(b);
+            i += 1;
+        }
+    }
+}
+
+/// Where the process's argv strings lie (fields 48 and 49 of /proc/self/stat, `arg_start` and
+/// `arg_end`); read once. None when unreadable or empty.
+fn argv_area() -> Option<(usize, usize)> {
+    static AREA: std::sync::OnceLock<Option<(usize, usize)>> = std::sync::OnceLock::new();
+    *AREA.get_or_init(|| {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // fields from the 3rd on follow the last ')' (comm may hold anything)
+        let rest = stat.rsplit_once(')')?.1;
+        let mut f = rest.split_whitespace().skip(48 - 3);
+        let start: usize = f.next()?.parse().ok()?;
+        let end: usize = f.next()?.parse().ok()?;
+        (start > 0 && end > start).then_some((start, end))
+    })
+}
+
 /// Groups watched at once, at most: commands running side by side (up to `max_parallel`
 /// checks, plus notifications). Beyond that, a group is not killed when the watchdog dies.
 const SLOTS: usize = 16384;
@@ -57,9 +164,11 @@ impl Guardian {
     /// Fork the guardian; None if that fails (out of processes or descriptors).
     pub(super) fn start() -> Option<Guardian> {
         use std::os::fd::{FromRawFd, OwnedFd};
+        let title = Title::new(std::process::id());
         let mut fds = [0i32; 2];
-        // SAFETY: pipe2 writes two descriptors into the array we pass
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        // SAFETY: pipe2 writes two descriptors into the array we pass. Both ends non-blocking:
+        // the watchdog never waits for the guardian (see the module doc); the guardian polls.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
             return None;
         }
         // SAFETY: fresh descriptors, owned from here on
@@ -69,7 +178,12 @@ impl Guardian {
         // returns (see there)
         match unsafe { libc::fork() } {
             -1 => None,
-            0 => unsafe { guard(fds[0]) },
+            0 => unsafe {
+                if let Some(t) = &title {
+                    t.apply();
+                }
+                guard(fds[0])
+            },
             pid => {
                 drop(read_end);
                 Some(Guardian { fd: write_end, pid })
@@ -81,8 +195,8 @@ impl Guardian {
         self.pid
     }
 
-    /// False when the guardian is gone (the pipe is broken).
-    pub(super) fn tell(&self, op: Op, pgid: i32) -> bool {
+    /// Tell it a record, never waiting: a full pipe is [`Told::Full`].
+    pub(super) fn tell(&self, op: Op, pgid: i32) -> Told {
         use std::os::fd::AsRawFd;
         let mut rec = [0u8; RECORD];
         rec[0] = match op {
@@ -94,14 +208,26 @@ impl Guardian {
             // SAFETY: writes RECORD bytes from a buffer of that size
             let n = unsafe { libc::write(self.fd.as_raw_fd(), rec.as_ptr().cast(), RECORD) };
             if n == RECORD as isize {
-                return true;
+                return Told::Yes;
             }
-            if n < 0 && nix::errno::Errno::last() == nix::errno::Errno::EINTR {
-                continue;
+            // a record of 8 bytes is written whole or not at all (PIPE_BUF)
+            match (n < 0).then(nix::errno::Errno::last) {
+                Some(nix::errno::Errno::EINTR) => continue,
+                Some(nix::errno::Errno::EAGAIN) => return Told::Full,
+                // EPIPE (Rust ignores SIGPIPE): the guardian is gone
+                _ => return Told::Gone,
             }
-            // EPIPE (Rust ignores SIGPIPE): the guardian is gone
-            return false;
         }
+    }
+
+    /// Get rid of a guardian that stopped reading: SIGKILL (which also ends a stopped
+    /// process; a frozen one dies once thawed, without running its EOF sweep) and close our
+    /// end. Returns its pid, to reap it once it is gone.
+    pub(super) fn kill(self) -> i32 {
+        // SAFETY: a signal to our own child, not yet reaped (its pid cannot be reused)
+        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        drop(self.fd);
+        self.pid
     }
 
     /// Let the guardian go: it reads EOF, has nothing watched (the caller made sure), and
@@ -320,6 +446,33 @@ unsafe fn guard(read_fd: i32) -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The title as the kernel shows it: up to its NUL, the rest of the area non-zero (read
+    /// as a title), or cut to the area, NUL last (read as one argument).
+    #[test]
+    fn the_title_fits_the_argv_area() {
+        let write = |area: &mut [u8]| {
+            let at = area.as_mut_ptr() as usize;
+            let t = Title::for_area((at, at + area.len()), 4242).expect("a title");
+            // SAFETY: the area is this test's buffer
+            unsafe { t.apply() };
+        };
+        let mut area = [b'x'; 40];
+        write(&mut area);
+        let want = b"neon-watchdog: guardian of PID 4242";
+        assert_eq!(&area[..want.len()], want);
+        assert_eq!(area[want.len()], 0);
+        assert!(area[want.len() + 1..].iter().all(|&b| b == b' '));
+        // `neon-watchdog check`: the short form
+        let mut area = [b'x'; 20];
+        write(&mut area);
+        assert_eq!(&area, b"neon-wd-guard 4242\0 ");
+        let mut area = [b'x'; 10];
+        write(&mut area);
+        assert_eq!(&area, b"neon-wd-g\0");
+        // the real one is found
+        assert!(argv_area().is_some());
+    }
 
     #[test]
     fn waits_for_a_child_to_exit_not_for_the_bound() {

@@ -510,3 +510,26 @@ targets:
         "{stderr}"
     );
 }
+
+/// A check's timeout counts the command's time, not the time the watchdog itself could not
+/// run (SIGSTOP, a cgroup freezer: `systemctl freeze`). Here the check stops the watchdog
+/// (its parent) for 3 s, longer than its 1 s timeout, and exits at once; a helper it leaves
+/// wakes the watchdog up. Before, the check read "timed out after 1s".
+#[test]
+fn time_the_watchdog_was_stopped_is_no_check_timeout() {
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: ok
+    checks:
+      - command: ["/bin/sh", "-c", "kill -STOP $PPID; (sleep 3; kill -CONT $PPID) &"]
+        timeout_seconds: 1
+    action: none
+"#,
+    );
+    t.run(&["check"])
+        .assert_code(0)
+        .assert_line_contains(&["target=ok ", "msg=check"], "result=OK")
+        .assert_stderr_not_contains("timed out");
+}

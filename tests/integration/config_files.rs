@@ -1,5 +1,6 @@
-//! What is at the config's paths is not trusted: a FIFO, a device or a directory where a file
-//! belongs is a config error (78) at once, never a hang or an endless read; a config too large,
+//! What is at the config's paths is not trusted: a FIFO, a device or a directory where the
+//! config belongs is a config error (78) at once, never a hang or an endless read (where a
+//! file of ours belongs, it never stops the checks); a config too large,
 //! or one whose YAML aliases expand beyond the limits, is refused quickly, in bounded memory;
 //! a big honest config still loads.
 //!
@@ -52,10 +53,14 @@ fn a_symlink_to_a_config_file_is_fine() {
     t.run_bare(&["check", "-c", &link]).assert_code(0);
 }
 
-/// state_file, lock_file and metrics.textfile name files of ours: whatever else is there is
-/// refused when the config is loaded (78, test-config too), naming the path and what it is.
+/// state_file, lock_file and metrics.textfile name files of ours: whatever else stands there
+/// (whoever can write to that directory could have put it there) never stops the checks.
+/// `check` runs them and leaves each thing as it is, saying on error lines what it could not
+/// do: no action without the state or the lock, exit 1 (the watchdog's own trouble).
+/// test-config warns, naming the path, what it is and what it costs. (Before, each was a
+/// config error: exit 78, no check at all.)
 #[test]
-fn a_file_of_ours_that_is_not_a_regular_file_is_a_config_error() {
+fn a_file_of_ours_that_is_not_a_regular_file_never_stops_the_checks() {
     let t = Test::new().config(&format!(
         "{OK}metrics: {{textfile: {{dir}}/metrics.prom}}\n"
     ));
@@ -63,26 +68,44 @@ fn a_file_of_ours_that_is_not_a_regular_file_is_a_config_error() {
     mkfifo(&t.path("state.json"));
     std::fs::create_dir(t.path("state.json.lock")).expect("mkdir");
     std::os::unix::fs::symlink("/etc/passwd", t.path("metrics.prom")).expect("symlink");
-    for sub in ["check", "test-config"] {
-        let out = t.run(&[sub]);
-        out.assert_code(78);
-        let cfg = t.config_path().display().to_string();
-        assert_eq!(
-            out.stderr.replace(&cfg, "CFG"),
-            format!(
-                "neon-watchdog: config is invalid (3 problems):\n\
-                 CFG: metrics.textfile: {dir}/metrics.prom is a symbolic link, not a regular file: remove it or choose another path (line 6)\n\
-                 CFG: state_file: {dir}/state.json is a FIFO (named pipe), not a regular file: remove it or choose another path (line 1)\n\
-                 CFG: lock_file: {dir}/state.json.lock is a directory, not a regular file: remove it or choose another path\n"
-            )
+    t.run(&["check"])
+        .assert_code(1)
+        .assert_line_contains(&["result=OK", "target=web "], "latency_ms")
+        .assert_line_contains(&["level=error", "cannot use lock file"], "is a directory")
+        .assert_line_contains(&["level=error", "cannot save state file"], "is a FIFO")
+        .assert_line_contains(
+            &["level=error", "cannot write metrics textfile"],
+            "is a symbolic link",
         );
-    }
+    let out = t.run(&["test-config"]);
+    out.assert_code(0);
+    let cfg = t.config_path().display().to_string();
+    let warnings: Vec<String> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .map(|l| l.replace(&cfg, "CFG"))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            format!("warning: CFG: metrics.textfile: {dir}/metrics.prom is a symbolic link, not a regular file: the metrics cannot be written there (an error line each pass; checks and actions go on); remove it or choose another path (line 6)"),
+            format!("warning: CFG: state_file: {dir}/state.json is a FIFO (named pipe), not a regular file: the state cannot be saved there, so the checks run but no action does; remove it or choose another path (line 1)"),
+            format!("warning: CFG: lock_file: {dir}/state.json.lock is a directory, not a regular file: the lock cannot be taken there, so the checks run but no action does; remove it or choose another path"),
+        ]
+    );
     // nothing was replaced, nothing read
     assert!(std::fs::symlink_metadata(t.path("metrics.prom"))
         .expect("link")
         .file_type()
         .is_symlink());
     assert!(t.path("state.json.lock").is_dir());
+    assert_eq!(
+        std::fs::read_to_string("/etc/passwd")
+            .map(|s| s.is_empty())
+            .ok(),
+        Some(false)
+    );
 }
 
 /// `run` re-reads the config on SIGHUP: a config that has become a FIFO is an error logged

@@ -68,17 +68,21 @@ fn links_planted_for_the_temp_files_never_redirect_a_write() {
 }
 
 #[test]
-fn a_lock_file_planted_as_a_link_is_refused_and_its_victim_untouched() {
+fn a_lock_file_planted_as_a_link_is_never_followed_nor_stops_the_checks() {
     let t = Test::new().config(FAILING_WITH_ACTION);
     let victim = t.write("victim", "precious\n");
     std::fs::create_dir_all(t.path("state")).unwrap();
     std::fs::create_dir_all(t.path("out")).unwrap();
     std::os::unix::fs::symlink(&victim, t.path("state/state.json.lock")).unwrap();
-    // found at load time: a config error naming the path (no pass, nothing written)
+    // never followed, and no reason to stop checking: the checks run, no action does
     t.run(&["check"])
-        .assert_code(78)
-        .assert_stderr_contains("state.json.lock")
-        .assert_stderr_contains("is a symbolic link");
+        .assert_code(2)
+        .assert_line_contains(
+            &["level=error", "cannot use lock file"],
+            "state.json.lock is a symbolic link, not a regular file",
+        )
+        .assert_line_contains(&["result=FAIL", "target=app "], "exit 1")
+        .assert_line_contains(&["level=error", "target=app "], "reason=no_lock");
     assert_eq!(
         t.read("victim"),
         "precious\n",
@@ -88,6 +92,7 @@ fn a_lock_file_planted_as_a_link_is_refused_and_its_victim_untouched() {
     // a hard link to another file is a regular file to the loader, but no lock file: the
     // pass runs its checks, no action (the lock could not be taken), the victim untouched
     std::fs::remove_file(t.path("state/state.json.lock")).unwrap();
+    std::fs::remove_file(t.path("state/state.json")).unwrap();
     std::fs::hard_link(&victim, t.path("state/state.json.lock")).unwrap();
     t.run(&["check"])
         .assert_code(2)
@@ -308,4 +313,70 @@ targets:
         .exists("runs")
         && std::fs::read_to_string(t.path("app.log"))
             .is_ok_and(|s| s.contains("hello"))));
+}
+
+/// Run `script` with /bin/sh as user nobody (a real unprivileged process) and wait for it.
+fn as_nobody(t: &Test, script: &str) {
+    let st = Command::new("/usr/bin/setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/bin/sh",
+            "-ec",
+            &t.expand(script),
+        ])
+        .stdin(Stdio::null())
+        .status()
+        .expect("run setpriv");
+    assert!(st.success(), "{script}: {st}");
+}
+
+/// The metrics textfile's directory often belongs to the node exporter's user (here: nobody),
+/// who can plant a symlink or a FIFO where the textfile goes. Before, that made every `check`
+/// a config error (exit 78: no check, no action, tick after tick). Now the checks and the
+/// actions go on; the write is refused with an error line that names the path and what is
+/// there, which is left as it is (the link's victim untouched), and test-config warns.
+#[test]
+fn a_link_or_fifo_planted_at_the_textfile_stops_neither_checks_nor_actions() {
+    let t = Test::new().config(FAILING_WITH_ACTION);
+    t.write("victim", "precious\n");
+    std::fs::set_permissions(t.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(t.path("out")).unwrap();
+    std::fs::create_dir_all(t.path("metrics")).unwrap();
+    nix::unistd::chown(&t.path("metrics"), Some(65534.into()), Some(65534.into())).unwrap();
+    as_nobody(&t, "ln -s {dir}/victim {dir}/metrics/neon.prom");
+    t.run(&["check"])
+        .assert_code(2)
+        .assert_line_contains(&["result=FAIL", "target=app "], "exit 1")
+        .assert_line_contains(
+            &["level=error", "cannot write metrics textfile"],
+            "neon.prom is a symbolic link, not a regular file",
+        )
+        .assert_stderr_contains("action done");
+    assert_eq!(t.count_lines("out/runs"), 1, "the action did not run");
+    assert_eq!(t.read("victim"), "precious\n");
+    assert!(std::fs::symlink_metadata(t.path("metrics/neon.prom"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    // a FIFO: never opened, never waited on
+    std::fs::remove_file(t.path("metrics/neon.prom")).unwrap();
+    as_nobody(&t, "mkfifo {dir}/metrics/neon.prom");
+    // fresh state: the policy acts again at once
+    std::fs::remove_file(t.path("state/state.json")).unwrap();
+    t.run(&["check"])
+        .assert_code(2)
+        .assert_line_contains(
+            &["level=error", "cannot write metrics textfile"],
+            "neon.prom is a FIFO (named pipe), not a regular file",
+        )
+        .assert_faster_than(Duration::from_secs(15));
+    assert_eq!(t.count_lines("out/runs"), 2, "the action did not run");
+    let out = t.run(&["test-config"]);
+    out.assert_code(0).assert_stderr_contains(&format!(
+        "warning: {}: metrics.textfile: {} is a FIFO (named pipe), not a regular file: the metrics cannot be written there (an error line each pass; checks and actions go on)",
+        t.config_path().display(),
+        t.path("metrics/neon.prom").display()
+    ));
 }

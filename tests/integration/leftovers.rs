@@ -423,3 +423,103 @@ targets:
         );
     }
 }
+
+/// The guardians among the watchdog's children that have not exited.
+fn live_guardians_of(watchdog: i32) -> Vec<i32> {
+    children_of(watchdog)
+        .into_iter()
+        .filter(|pid| {
+            proc_info(*pid).is_some_and(|p| p.comm == GUARDIAN && p.state != 'Z' && p.state != 'X')
+        })
+        .collect()
+}
+
+/// `run` with `targets` targets of `checks` `/bin/true` checks each, a pass every second.
+fn many_true_checks(t: Test, targets: usize, checks: usize) -> Test {
+    let mut yaml = String::from("state_file: {dir}/state.json\ninterval_seconds: 1\ntargets:\n");
+    for i in 0..targets {
+        yaml.push_str(&format!("  - name: t{i}\n    checks:\n"));
+        for _ in 0..checks {
+            yaml.push_str("      - command: [\"/bin/true\"]\n");
+        }
+        yaml.push_str("    action: none\n");
+    }
+    t.config(&yaml)
+}
+
+/// A guardian that has stopped reading (SIGSTOP, a cgroup freezer) never blocks the watchdog.
+/// Before, its pipe filled after about 4,000 commands (two 8-byte records each, 64 KiB) and
+/// `run` hung for good in write(), and once the guardian went on, the checks in flight read
+/// "timed out". Now a guardian whose pipe is full is replaced by a new one, told of every
+/// group still running, and the passes go on. Here: a real SIGSTOP of the real guardian, then
+/// passes of 400 commands until more than its pipe holds have run.
+#[test]
+fn a_stopped_guardian_never_blocks_the_pass() {
+    let t = many_true_checks(Test::new(), 40, 10);
+    let mut wd = t.spawn(&["run"]);
+    let passes = |s: &str| s.matches("msg=\"pass done\"").count();
+    assert!(
+        wd.wait_for_stderr(Duration::from_secs(60), |s| passes(s) >= 1),
+        "no pass: {}",
+        wd.stderr_so_far()
+    );
+    let old = guardian_of(wd.pid()).expect("no guardian under run");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(old), Signal::SIGSTOP).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || proc_info(old)
+            .is_some_and(|p| p.state == 'T')),
+        "the guardian did not stop"
+    );
+    let before = passes(&wd.stderr_so_far());
+    // 12 passes: 9,600 records, more than the 8,192 its pipe holds
+    let went_on = wd.wait_for_stderr(Duration::from_secs(120), |s| passes(s) >= before + 12);
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(old), Signal::SIGCONT);
+    assert!(
+        went_on,
+        "run stopped passing with its guardian stopped: {} passes after the stop",
+        passes(&wd.stderr_so_far()) - before
+    );
+    // the stopped one is gone, a new one watches
+    let now = live_guardians_of(wd.pid());
+    assert!(!now.contains(&old), "the stopped guardian is still there");
+    assert_eq!(now.len(), 1, "guardians: {now:?}");
+    wd.signal(Signal::SIGTERM);
+    wd.wait_timeout(Duration::from_secs(30))
+        .expect("run exits on SIGTERM")
+        .assert_code(0)
+        .assert_stderr_not_contains("timed out")
+        .assert_stderr_not_contains("result=FAIL");
+}
+
+/// `ps` and `systemctl status` (which shows /proc/PID/cmdline) tell the guardian from the
+/// watchdog: before, its command line was the watchdog's own, a second identical
+/// `neon-watchdog run -c ...` line.
+#[test]
+fn the_guardian_shows_what_it_is_in_ps() {
+    let t = many_true_checks(Test::new(), 1, 1);
+    let mut wd = t.spawn(&["run"]);
+    assert!(
+        wd.wait_for_stderr(Duration::from_secs(30), |s| s.contains("pass done")),
+        "no pass: {}",
+        wd.stderr_so_far()
+    );
+    let g = guardian_of(wd.pid()).expect("no guardian under run");
+    let cmdline = |pid: i32| {
+        let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        String::from_utf8_lossy(&raw)
+            .trim_end_matches('\0')
+            .replace('\0', " ")
+    };
+    let mine = cmdline(g);
+    assert_eq!(mine, format!("neon-watchdog: guardian of PID {}", wd.pid()));
+    assert!(
+        cmdline(wd.pid()).contains(" run -c "),
+        "{}",
+        cmdline(wd.pid())
+    );
+    assert_eq!(proc_info(g).map(|p| p.comm), Some(GUARDIAN.to_string()));
+    wd.signal(Signal::SIGTERM);
+    wd.wait_timeout(Duration::from_secs(30))
+        .expect("run exits on SIGTERM")
+        .assert_code(0);
+}

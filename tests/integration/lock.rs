@@ -2,6 +2,7 @@
 
 use crate::harness::*;
 use nix::sys::signal::Signal;
+use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -107,4 +108,67 @@ fn a_lock_left_by_an_exited_instance_is_waited_for() {
         .assert_code(2)
         .assert_stderr_not_contains("another neon-watchdog holds the lock");
     assert_eq!(t.count_lines("runs"), 1);
+}
+
+/// Run `script` with /bin/sh as user nobody (a real unprivileged process); returns it
+/// running (killed with its group when dropped).
+fn as_nobody(t: &Test, script: &str) -> ChildGuard {
+    let mut cmd = Command::new("/usr/bin/setpriv");
+    cmd.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "/bin/sh",
+        "-c",
+        &t.expand(script),
+    ])
+    .stdin(Stdio::null());
+    ChildGuard::spawn(cmd)
+}
+
+/// A lock file in a directory anyone can write (`/run/lock`, `/tmp`: mode 1777) can be
+/// created first by any user, who then holds it: before, root's pass could then never act
+/// (exit 75, or `reason=no_lock`), tick after tick. Such a lock path is refused when the
+/// config is loaded (`check` and `test-config` alike), naming where to put it, whoever holds
+/// it. In its default place (beside the state file, in a directory of root's) no other user
+/// can create it, and root acts.
+#[test]
+fn another_user_cannot_take_the_lock_first() {
+    let t = Test::new().config(&failing_config("lock_file: {dir}/lock/neon.lock", ""));
+    // nobody must reach the sticky directory, as everyone reaches /run/lock
+    std::fs::set_permissions(t.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir(t.path("lock")).unwrap();
+    std::fs::set_permissions(t.path("lock"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let _planted = as_nobody(
+        &t,
+        "exec /usr/bin/flock -x {dir}/lock/neon.lock -c 'echo held > {dir}/lock/held; exec sleep 60'",
+    );
+    wait_for_file(&t.path("lock/held"), Duration::from_secs(20));
+    let lock = t.path("lock").display().to_string();
+    for sub in ["check", "test-config"] {
+        t.run(&[sub])
+            .assert_code(78)
+            .assert_stderr_contains(&format!(
+                "lock_file: directory {lock} is writable by everyone (mode 1777): another user can create the lock file there first and hold it, and then no action could run"
+            ))
+            .assert_stderr_contains("leave lock_file unset");
+    }
+    assert_eq!(t.count_lines("runs"), 0);
+    // the default place: nobody cannot create the lock file first, root's pass acts
+    std::fs::create_dir_all(t.path("state")).unwrap();
+    t.write(
+        "config.yml",
+        &FAILING.replace("{dir}/state.json", "{dir}/state/state.json"),
+    );
+    t.run(&["check"]).assert_code(2);
+    assert_eq!(t.count_lines("runs"), 1);
+    let mut nobody = as_nobody(
+        &t,
+        "/usr/bin/flock -x -n {dir}/state/state.json.lock true; echo $? > {dir}/lock/tried",
+    );
+    wait_for_file(&t.path("lock/tried"), Duration::from_secs(20));
+    nobody.kill_now();
+    assert_ne!(t.read("lock/tried").trim(), "0", "nobody took root's lock");
+    let st = std::fs::metadata(t.path("state/state.json.lock")).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&st), 0);
 }

@@ -235,7 +235,13 @@ pub(super) fn metrics(cx: &mut Ctx, raw: Option<RawMetrics>) -> MetricsConfig {
         .as_deref()
         .and_then(|f| cx.file_path("metrics.textfile", f));
     if let Some(f) = &textfile {
-        cx.our_file("metrics.textfile", f);
+        // its directory is often writable by the node exporter's user: what stands there is
+        // refused at each write (an error line), never a reason to stop checking
+        cx.our_file(
+            "metrics.textfile",
+            f,
+            "the metrics cannot be written there (an error line each pass; checks and actions go on)",
+        );
         if f.extension().and_then(|e| e.to_str()) != Some("prom") {
             cx.warn(
                 "metrics.textfile",
