@@ -194,8 +194,9 @@ pub fn run(spec: &CheckSpec, cx: &PassContext) -> CheckResult {
         Check::PidFile {
             path,
             process_name,
+            user,
             limits,
-        } => pid_file::check(cx, path, process_name.as_deref(), limits),
+        } => pid_file::check(cx, path, process_name.as_deref(), *user, limits),
         Check::TcpPort { host, port } => tcp::check(host, *port, spec.timeout),
         Check::Command {
             argv,

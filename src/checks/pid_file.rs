@@ -1,5 +1,26 @@
 //! pid_file: the file names a PID that is alive, not a zombie, and (with `process_name`) the
 //! expected program, so a stale file whose PID was reused is not taken for the service.
+//!
+//! A name does not make a process the service: after the service dies, any user can fork until
+//! the kernel hands out the dead pid (seconds with pid_max 32768) and name the process like the
+//! service. So the process must also run as the service's owner (its real uid, see
+//! [`Proc::uid`]):
+//! - with `user:`, that user;
+//! - without it, root, a system account (as for process_name checks) or the pid file's owner
+//!   (the service that wrote it).
+//!
+//! A pid file others than root can write (its owner is not root, or its group or everyone may
+//! write it) says what its writers want: the process it names must run as `user:` or as the
+//! file's owner, and is never pid 1 nor a kernel thread (a service's user writing `1` would
+//! otherwise keep the check green forever). A root-only pid file may name pid 1 (a service
+//! that is pid 1 of its container).
+//!
+//! Not used: "the process started after the pid file was written" as proof of reuse. It is
+//! the same attack seen through clocks: the start time counts from boot, the file's mtime is
+//! wall-clock time, and a wall-clock step forward after the file was written (NTP at boot on a
+//! machine without an RTC, a VM resumed) would make a healthy service look stale and get it
+//! restarted, which is worse than what it guards against; the owner rule closes the attack
+//! without a clock.
 
 use super::{resources, CheckResult, PassContext};
 use crate::config::Limits;
@@ -11,10 +32,12 @@ pub fn check(
     cx: &PassContext,
     path: &Path,
     process_name: Option<&str>,
+    user: Option<u32>,
     limits: &Limits,
 ) -> CheckResult {
+    use std::os::unix::fs::MetadataExt;
     let file = path.display();
-    let text = match read_small(path) {
+    let (text, meta) = match read_small(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return CheckResult::down(format!("pid file {file} does not exist"))
@@ -39,6 +62,12 @@ pub fn check(
     if proc.is_zombie() {
         return CheckResult::down(format!("pid {pid} from {file} is a zombie"));
     }
+    if proc.kernel {
+        return CheckResult::down(format!(
+            "pid {pid} from {file} is the kernel thread {:?}, not a service (stale pid file, pid reused)",
+            proc.comm
+        ));
+    }
     if let Some(name) = process_name {
         if !proc.is_named(name) {
             return CheckResult::down(format!(
@@ -47,6 +76,52 @@ pub fn check(
             ));
         }
     }
+    let mode = meta.mode();
+    let others_write =
+        meta.uid() != 0 || mode & 0o002 != 0 || (mode & 0o020 != 0 && meta.gid() != 0);
+    let owner = proc.uid;
+    let shown =
+        |u: Option<u32>| u.map_or_else(|| "an unknown owner".to_string(), crate::procs::uid_shown);
+    if others_write && pid == 1 {
+        return CheckResult::down(format!(
+            "{file} names pid 1, the init process: not the service; the file is writable by {}, who can put any pid in it",
+            writers(&meta)
+        ));
+    }
+    let owned = match (user, others_write) {
+        (Some(u), _) => owner == Some(u),
+        (None, true) => owner == Some(meta.uid()),
+        (None, false) => {
+            owner.is_some_and(|o| crate::procs::is_service_owner(o) || o == meta.uid())
+        }
+    };
+    if !owned {
+        let want = match (user, others_write) {
+            (Some(u), _) => format!("{} (user:)", crate::procs::uid_shown(u)),
+            (None, true) => format!(
+                "{}, the owner of the pid file (which {} can write)",
+                crate::procs::uid_shown(meta.uid()),
+                writers(&meta)
+            ),
+            (None, false) => format!(
+                "root, a system account or {}, the owner of the pid file",
+                crate::procs::uid_shown(meta.uid())
+            ),
+        };
+        let hint = if user.is_none() {
+            match owner.and_then(|o| nix::unistd::User::from_uid(o.into()).ok().flatten()) {
+                Some(u) => format!("; if it is the service, say so with user: {}", u.name),
+                None => String::new(),
+            }
+        } else {
+            String::new()
+        };
+        return CheckResult::down(format!(
+            "pid {pid} from {file} ({:?}) runs as {}, not {want}: a look-alike, not the service (stale pid file, pid reused?){hint}",
+            proc.name(),
+            shown(owner)
+        ));
+    }
     let base = CheckResult {
         pid: Some(pid),
         ..CheckResult::ok()
@@ -54,21 +129,38 @@ pub fn check(
     resources::judge(cx, &[&proc], limits, base)
 }
 
+/// Who other than root can write the pid file `m`: its owner, its group, everyone.
+fn writers(m: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let mut w = Vec::new();
+    if m.uid() != 0 {
+        w.push(crate::procs::uid_shown(m.uid()));
+    }
+    if m.mode() & 0o020 != 0 && m.gid() != 0 {
+        w.push(format!("group gid {}", m.gid()));
+    }
+    if m.mode() & 0o002 != 0 {
+        w.push("everyone".to_string());
+    }
+    w.join(" and ")
+}
+
 /// Read at most 64 bytes of a regular file, never blocking: a FIFO or device put where the
-/// pid file should be must not hang the pass.
-fn read_small(path: &Path) -> std::io::Result<String> {
+/// pid file should be must not hang the pass. Also its fstat (who can write it).
+fn read_small(path: &Path) -> std::io::Result<(String, std::fs::Metadata)> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let f = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_NONBLOCK)
         .open(path)?;
-    if !f.metadata()?.is_file() {
+    let meta = f.metadata()?;
+    if !meta.is_file() {
         return Err(std::io::Error::other("not a regular file"));
     }
     let mut buf = Vec::with_capacity(64);
     f.take(64).read_to_end(&mut buf)?;
-    Ok(String::from_utf8_lossy(&buf).into_owned())
+    Ok((String::from_utf8_lossy(&buf).into_owned(), meta))
 }
 
 #[cfg(test)]
@@ -85,7 +177,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("x.pid");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
-        let r = check(&cx(), &fifo, None, &Limits::default());
+        let r = check(&cx(), &fifo, None, None, &Limits::default());
         assert!(!r.is_ok());
         assert!(r.reason.ends_with("not a regular file"), "{}", r.reason);
     }
@@ -95,13 +187,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("me.pid");
         std::fs::write(&f, format!("{}\n", std::process::id())).unwrap();
-        let r = check(&cx(), &f, None, &Limits::default());
+        let r = check(&cx(), &f, None, None, &Limits::default());
         assert!(r.is_ok(), "{}", r.reason);
         assert_eq!(r.pid, Some(std::process::id() as i32));
         let r = check(
             &cx(),
             &f,
             Some("surely-not-this-program"),
+            None,
             &Limits::default(),
         );
         assert!(!r.is_ok());

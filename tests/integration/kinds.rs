@@ -237,12 +237,28 @@ targets:
   - name: regex
     checks: [{{process_name: {name}, cmdline_regex: '^{name} 9+$'}}]
     action: none
+  - name: default
+    checks: [{{process_name: {name}}}]
+    action: none
 "#
     ));
     t.run(&["check", "-v"])
         .assert_code(2)
         .assert_lines(&["result=FAIL", "target=nobody "], 0)
-        .assert_line_contains(&["result=FAIL", "target=root "], "run by uid 0 (1 named")
+        .assert_line_contains(
+            &["result=FAIL", "target=root "],
+            "run by uid 0: 1 look-alike of another owner (not uid 0 (root)) not counted: pid ",
+        )
+        // without user:, a process of nobody is not the service's (issue 18, M1): the
+        // FAIL says what it saw and what to write if it is the service after all
+        .assert_line_contains(
+            &["result=FAIL", "target=default "],
+            "(not root or a system account) not counted: pid ",
+        )
+        .assert_line_contains(
+            &["result=FAIL", "target=default "],
+            "(uid 65534 (nobody)); if that is the service, say so with user: nobody",
+        )
         .assert_line_contains(
             &["result=FAIL", "target=regex "],
             "with a command line matching",
