@@ -103,6 +103,7 @@ pub fn check(
                 crate::procs::uid_shown(meta.uid()),
                 writers(&meta)
             ),
+            (None, false) if meta.uid() == 0 => "root or a system account".to_string(),
             (None, false) => format!(
                 "root, a system account or {}, the owner of the pid file",
                 crate::procs::uid_shown(meta.uid())
