@@ -137,9 +137,12 @@ pub fn check(cx: &PassContext, want: &Want, limits: &Limits) -> CheckResult {
             _ => String::new(),
         };
         return CheckResult::down(format!(
-            "no process named {what}: {} look-alike{} of another owner ({whose}) not counted: {}{hint}",
-            named.len(),
-            if named.len() == 1 { "" } else { "s" },
+            "no process named {what}: {} of another owner ({whose}) not counted: {}{hint}",
+            if named.len() == 1 {
+                "a look-alike".to_string()
+            } else {
+                format!("{} look-alikes", named.len())
+            },
             shown.join(", ")
         ));
     }

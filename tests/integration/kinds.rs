@@ -247,7 +247,7 @@ targets:
         .assert_lines(&["result=FAIL", "target=nobody "], 0)
         .assert_line_contains(
             &["result=FAIL", "target=root "],
-            "run by uid 0: 1 look-alike of another owner (not uid 0 (root)) not counted: pid ",
+            "run by uid 0: a look-alike of another owner (not uid 0 (root)) not counted: pid ",
         )
         // without user:, a process of nobody is not the service's (issue 18, M1): the
         // FAIL says what it saw and what to write if it is the service after all
@@ -262,6 +262,16 @@ targets:
         .assert_line_contains(
             &["result=FAIL", "target=regex "],
             "with a command line matching",
+        );
+    // test-config looks now, and says which check without user: a pass would fail for that
+    // reason (a service run as a login user, found before the owner rule): before an upgrade
+    // restarts it
+    t.run(&["test-config"])
+        .assert_code(0)
+        .assert_lines(&["warning: ", "a pass now would fail"], 1)
+        .assert_line_contains(
+            &["warning: targets[3].checks[0] (process_name ", "a pass now would fail"],
+            "say so with user: nobody",
         );
 }
 

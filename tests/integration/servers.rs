@@ -462,7 +462,7 @@ targets:
     out.assert_code(2).assert_line_contains(
         &["result=FAIL", "target=redis "],
         &format!(
-            "1 look-alike of another owner (not root or a system account) not counted: pid {} (uid 65534 (nobody))",
+            "a look-alike of another owner (not root or a system account) not counted: pid {} (uid 65534 (nobody))",
             decoy.pid()
         ),
     );
