@@ -617,6 +617,21 @@ mod tests {
     }
 
     #[test]
+    fn the_owner_is_the_real_uid_and_system_accounts_are_services() {
+        let status = b"Name:\tx\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t1000\t0\t0\t0\nGid:\t1000\t1000\t1000\t1000\n";
+        // a setuid program run by uid 1000: effective 0, real 1000
+        assert_eq!(real_uid(status), Some(1000));
+        assert_eq!(real_uid(b"Name:\tx\n"), None);
+        let me = Proc::by_pid(std::process::id() as i32).expect("myself");
+        assert_eq!(me.uid, Some(nix::unistd::getuid().as_raw()));
+        assert!(!me.kernel);
+        assert!(is_service_owner(0));
+        assert!(is_service_owner(33) && is_service_owner(999) || sys_uid_max() < 999);
+        assert!(!is_service_owner(1000));
+        assert!(!is_service_owner(65534));
+    }
+
+    #[test]
     fn long_names_match_by_argv0() {
         let p = Proc {
             pid: 1,

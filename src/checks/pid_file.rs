@@ -184,6 +184,45 @@ mod tests {
     }
 
     #[test]
+    fn a_kernel_thread_is_never_the_service_and_pid_1_only_from_roots_own_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("k.pid");
+        // pid 2 is kthreadd where the kernel's threads are visible
+        if Proc::by_pid(2).is_some_and(|p| p.kernel) {
+            std::fs::write(&f, "2\n").unwrap();
+            let r = check(&cx(), &f, None, None, &Limits::default());
+            assert!(r.reason.contains("is the kernel thread"), "{}", r.reason);
+            assert_eq!(r.verdict, Verdict::NOT_RUNNING);
+        }
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        // root's own file (0644): pid 1 may be a container's service
+        std::fs::write(&f, "1\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let pid1 = Proc::by_pid(1).expect("pid 1");
+        let r = check(&cx(), &f, None, None, &Limits::default());
+        assert_eq!(
+            r.is_ok(),
+            pid1.uid == Some(0) && !pid1.kernel,
+            "{}",
+            r.reason
+        );
+        // the same file writable by everyone: anyone could have written that 1
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let r = check(&cx(), &f, None, None, &Limits::default());
+        assert!(!r.is_ok());
+        assert!(
+            r.reason.contains(
+                "names pid 1, the init process: not the service; the file is writable by everyone"
+            ),
+            "{}",
+            r.reason
+        );
+    }
+
+    #[test]
     fn own_pid_is_alive_and_named() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("me.pid");

@@ -270,7 +270,10 @@ targets:
         .assert_code(0)
         .assert_lines(&["warning: ", "a pass now would fail"], 1)
         .assert_line_contains(
-            &["warning: targets[3].checks[0] (process_name ", "a pass now would fail"],
+            &[
+                "warning: targets[3].checks[0] (process_name ",
+                "a pass now would fail",
+            ],
             "say so with user: nobody",
         );
 }
