@@ -355,3 +355,57 @@ targets:
         )
         .assert_line_contains(&["msg=\"pass done\""], "healthy=3 failing=4");
 }
+
+/// A child of the service that ran another program is not the service's by descent (issue 18,
+/// M1): a root-owned program (a copy of python3 under a unique name) starts, as user nobody,
+/// a python3 renamed like it with `exec -a` and holding 100 MiB, as a user's shell under
+/// sshd could. Only the parent is judged against `max_rss_mb: 60`: healthy.
+#[test]
+fn a_child_of_the_service_running_another_program_as_another_user_is_not_counted() {
+    let t = Test::new();
+    let name = unique_name("nwkid");
+    std::fs::set_permissions(t.dir(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod dir");
+    let code = format!(
+        "import subprocess, time\nsubprocess.Popen(['/usr/bin/setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', '/bin/bash', '-c', 'exec -a {name} {PYTHON} -c \"b = bytearray(100 << 20)\\nfor i in range(0, len(b), 4096): b[i] = 1\\nimport time; time.sleep(120)\"'])\ntime.sleep(120)"
+    );
+    let parent = python_named(&t, &name, &code);
+    let child = || {
+        all_procs()
+            .into_iter()
+            .find(|p| p.ppid == parent.pid() && p.state != 'Z')
+            .map(|p| p.pid)
+    };
+    let rss = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            })
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || child().is_some_and(|c| {
+            std::fs::read(format!("/proc/{c}/cmdline"))
+                .is_ok_and(|a| a.starts_with(name.as_bytes()))
+                && rss(c) > 90 * 1024
+        })),
+        "the child did not become a 100 MiB {name}"
+    );
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: svc
+    checks: [{{process_name: {name}, max_rss_mb: 60}}]
+    action: none
+"#
+    ));
+    let out = t.run(&["check"]);
+    out.assert_code(0);
+    let line = out.line(&["result=OK", "target=svc "]);
+    assert!(line.contains(&format!("pid={} ", parent.pid())), "{line}");
+    assert!(!line.contains("matches="), "{line}");
+}
