@@ -13,7 +13,8 @@
 //! write it) says what its writers want: the process it names must run as `user:` or as the
 //! file's owner, and is never pid 1 nor a kernel thread (a service's user writing `1` would
 //! otherwise keep the check green forever). A root-only pid file may name pid 1 (a service
-//! that is pid 1 of its container).
+//! that is pid 1 of its container). A pid file path that is a symlink another user made
+//! counts as written by that user (it can point at any root file holding a number).
 //!
 //! Not used: "the process started after the pid file was written" as proof of reuse. It is
 //! the same attack seen through clocks: the start time counts from boot, the file's mtime is
@@ -35,7 +36,6 @@ pub fn check(
     user: Option<u32>,
     limits: &Limits,
 ) -> CheckResult {
-    use std::os::unix::fs::MetadataExt;
     let file = path.display();
     let (text, meta) = match read_small(path) {
         Ok(t) => t,
@@ -76,38 +76,28 @@ pub fn check(
             ));
         }
     }
-    let mode = meta.mode();
-    let others_write =
-        meta.uid() != 0 || mode & 0o002 != 0 || (mode & 0o020 != 0 && meta.gid() != 0);
+    let w = Writers::of(path, &meta);
     let owner = proc.uid;
     let shown =
         |u: Option<u32>| u.map_or_else(|| "an unknown owner".to_string(), crate::procs::uid_shown);
-    if others_write && pid == 1 {
+    if let (Some(others), 1) = (&w.others, pid) {
         return CheckResult::down(format!(
-            "{file} names pid 1, the init process: not the service; the file is writable by {}, who can put any pid in it",
-            writers(&meta)
+            "{file} names pid 1, the init process: not the service; the file is writable by {others}, who can put any pid in it"
         ));
     }
-    let owned = match (user, others_write) {
+    let owned = match (user, &w.others) {
         (Some(u), _) => owner == Some(u),
-        (None, true) => owner == Some(meta.uid()),
-        (None, false) => {
-            owner.is_some_and(|o| crate::procs::is_service_owner(o) || o == meta.uid())
-        }
+        (None, Some(_)) => owner == Some(w.owner),
+        (None, None) => owner.is_some_and(crate::procs::is_service_owner),
     };
     if !owned {
-        let want = match (user, others_write) {
+        let want = match (user, &w.others) {
             (Some(u), _) => format!("{} (user:)", crate::procs::uid_shown(u)),
-            (None, true) => format!(
-                "{}, the owner of the pid file (which {} can write)",
-                crate::procs::uid_shown(meta.uid()),
-                writers(&meta)
+            (None, Some(others)) => format!(
+                "{}, the owner of the pid file (which {others} can write)",
+                crate::procs::uid_shown(w.owner),
             ),
-            (None, false) if meta.uid() == 0 => "root or a system account".to_string(),
-            (None, false) => format!(
-                "root, a system account or {}, the owner of the pid file",
-                crate::procs::uid_shown(meta.uid())
-            ),
+            (None, None) => "root or a system account".to_string(),
         };
         let hint = if user.is_none() {
             match owner.and_then(|o| nix::unistd::User::from_uid(o.into()).ok().flatten()) {
@@ -130,20 +120,43 @@ pub fn check(
     resources::judge(cx, &[&proc], limits, base)
 }
 
-/// Who other than root can write the pid file `m`: its owner, its group, everyone.
-fn writers(m: &std::fs::Metadata) -> String {
-    use std::os::unix::fs::MetadataExt;
-    let mut w = Vec::new();
-    if m.uid() != 0 {
-        w.push(crate::procs::uid_shown(m.uid()));
+/// Who wrote the pid file, as far as can be told: its owner, and who other than root could
+/// have written it (None: root alone).
+struct Writers {
+    /// The file's owner; the symlink's, when the path is a symlink another user made (whoever
+    /// may write in the directory can point it at any file holding a number).
+    owner: u32,
+    others: Option<String>,
+}
+
+impl Writers {
+    fn of(path: &Path, m: &std::fs::Metadata) -> Writers {
+        use std::os::unix::fs::MetadataExt;
+        let mut w = Vec::new();
+        let mut owner = m.uid();
+        if let Ok(l) = std::fs::symlink_metadata(path) {
+            if l.file_type().is_symlink() && l.uid() != 0 {
+                owner = l.uid();
+                w.push(format!(
+                    "{} (who made the symlink)",
+                    crate::procs::uid_shown(l.uid())
+                ));
+            }
+        }
+        if m.uid() != 0 {
+            w.push(crate::procs::uid_shown(m.uid()));
+        }
+        if m.mode() & 0o020 != 0 && m.gid() != 0 {
+            w.push(format!("group gid {}", m.gid()));
+        }
+        if m.mode() & 0o002 != 0 {
+            w.push("everyone".to_string());
+        }
+        Writers {
+            owner,
+            others: (!w.is_empty()).then(|| w.join(" and ")),
+        }
     }
-    if m.mode() & 0o020 != 0 && m.gid() != 0 {
-        w.push(format!("group gid {}", m.gid()));
-    }
-    if m.mode() & 0o002 != 0 {
-        w.push("everyone".to_string());
-    }
-    w.join(" and ")
 }
 
 /// Read at most 64 bytes of a regular file, never blocking: a FIFO or device put where the
@@ -217,6 +230,36 @@ mod tests {
             r.reason.contains(
                 "names pid 1, the init process: not the service; the file is writable by everyone"
             ),
+            "{}",
+            r.reason
+        );
+    }
+
+    #[test]
+    fn a_symlink_another_user_made_is_their_pid_file() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        // root's own pid file (this test process, root) is fine read directly ...
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("root.pid");
+        std::fs::write(&real, format!("{}\n", std::process::id())).unwrap();
+        assert!(check(&cx(), &real, None, None, &Limits::default()).is_ok());
+        // ... not through a symlink user nobody made: nobody's pid file names root's process
+        let link = dir.path().join("svc.pid");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        nix::unistd::fchownat(
+            None,
+            &link,
+            Some(nix::unistd::Uid::from_raw(65534)),
+            None,
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .unwrap();
+        let r = check(&cx(), &link, None, None, &Limits::default());
+        assert!(!r.is_ok());
+        assert!(
+            r.reason.contains("runs as uid 0 (root), not uid 65534 (nobody), the owner of the pid file (which uid 65534 (nobody) (who made the symlink) can write)"),
             "{}",
             r.reason
         );
