@@ -6,15 +6,15 @@
 //! service. So the process must also run as the service's owner (its real uid, see
 //! [`Proc::uid`]):
 //! - with `user:`, that user;
-//! - without it, root, a system account (as for process_name checks) or the pid file's owner
-//!   (the service that wrote it).
+//! - without it, for a pid file only root can write: root or a system account (as for
+//!   process_name checks);
+//! - without it, for a pid file others than root can write (its owner is not root, its group
+//!   or everyone may write it, or the path is a symlink another user made, which can point at
+//!   any root file holding a number): the file's owner (redis's pid file, redis's process).
 //!
-//! A pid file others than root can write (its owner is not root, or its group or everyone may
-//! write it) says what its writers want: the process it names must run as `user:` or as the
-//! file's owner, and is never pid 1 nor a kernel thread (a service's user writing `1` would
-//! otherwise keep the check green forever). A root-only pid file may name pid 1 (a service
-//! that is pid 1 of its container). A pid file path that is a symlink another user made
-//! counts as written by that user (it can point at any root file holding a number).
+//! A pid file others than root can write never names the service with pid 1 (a service's user
+//! writing `1` would otherwise keep the check green forever); a root-only one may (a service
+//! that is pid 1 of its container). A kernel thread is never the service.
 //!
 //! Not used: "the process started after the pid file was written" as proof of reuse. It is
 //! the same attack seen through clocks: the start time counts from boot, the file's mtime is

@@ -155,8 +155,8 @@ pub enum Check {
     PidFile {
         path: PathBuf,
         process_name: Option<String>,
-        /// The process's owner (real uid). None: root, a system account or the pid file's
-        /// owner (only the file's owner when others than root can write the file).
+        /// The process's owner (real uid). None: root or a system account for a pid file only
+        /// root can write, else the pid file's owner.
         user: Option<u32>,
         limits: Limits,
     },
