@@ -180,11 +180,12 @@ fn sys_uid_max() -> u32 {
 }
 
 /// Who a process check counts by default (no `user:`): root and the system accounts services
-/// run as (postgres, redis, www-data: uids up to `SYS_UID_MAX` of /etc/login.defs). Not the
-/// login users, nor `nobody` (65534), whose processes anyone with a shell or a sandbox can
-/// start under any name.
+/// run as (postgres, redis, www-data: uids up to `SYS_UID_MAX` of /etc/login.defs), and the
+/// user the watchdog runs as (a user watching their own programs). Not the other login users,
+/// nor `nobody` (65534), whose processes anyone with a shell or a sandbox can start under any
+/// name.
 pub fn is_service_owner(uid: u32) -> bool {
-    uid == 0 || uid <= sys_uid_max()
+    uid == 0 || uid <= sys_uid_max() || uid == nix::unistd::getuid().as_raw()
 }
 
 /// A uid as messages show it: `uid 65534 (nobody)`.

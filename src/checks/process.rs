@@ -9,7 +9,8 @@
 //! - with `user:`, only that user's processes count;
 //! - without it, only those of root and of system accounts (uid up to `SYS_UID_MAX` of
 //!   /etc/login.defs, 999 on Debian): postgres, redis, nginx's root master and its www-data
-//!   workers are all found as before. A login user's or `nobody`'s process of the same name is
+//!   workers are all found as before (and those of the user the watchdog runs as, when not
+//!   root). A login user's or `nobody`'s process of the same name is
 //!   a look-alike: not counted, not judged by the limits, and named in the FAIL reason when
 //!   it is all there is (with the `user:` to write if it is the service after all). Except
 //!   the children of a counted process that run its executable, whoever they run as (nginx's
