@@ -294,6 +294,9 @@ pub fn main() -> Exit {
             for w in &loaded.warnings {
                 eprintln!("warning: {}", cfg.redactor.redact(w));
             }
+            for w in crate::checks::owner_warnings(&cfg) {
+                eprintln!("warning: {}", cfg.redactor.redact(&w));
+            }
             // CI runs test-config on checkouts it does not own: a warning, not an error
             for w in &loaded.writable_by_others {
                 eprintln!("warning: {w} (`check` and `run` refuse this config as root)");

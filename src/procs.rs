@@ -34,8 +34,13 @@ pub struct Proc {
     pub exe: Option<String>,
     /// argv joined by spaces.
     pub cmdline: String,
-    /// Effective uid (owner of /proc/PID), when readable.
+    /// Real uid (the `Uid:` line of /proc/PID/status), when read: the owner, which a process
+    /// cannot shed or borrow without privilege. Not the owner of /proc/PID: that is root for
+    /// a process that made itself non-dumpable, and the effective uid of a setuid program run
+    /// by anyone (a user's `passwd` renamed by a symlink would pass for root).
     pub uid: Option<u32>,
+    /// A kernel thread: no command line, no executable, never a service.
+    pub kernel: bool,
     /// Resident set size, in pages.
     pub rss_pages: u64,
     /// CPU time used so far (user + system), in clock ticks.
@@ -50,8 +55,13 @@ impl Proc {
     /// only when `wanted(comm, exe)` says it may match: reading /proc/PID/cmdline takes the
     /// target's memory lock, and one process stuck in the kernel must not stall every
     /// process check. A kernel thread has no command line nor executable: neither is read.
-    /// The owner is read only with `uid` (some check asks for a user).
-    fn read(pid: i32, wanted: &dyn Fn(&str, Option<&str>) -> bool, uid: bool) -> Option<Proc> {
+    /// The owner is read when `owner(comm, argv0, exe)` says so (the process is named like a
+    /// wanted program: who runs it decides whether it counts).
+    fn read(
+        pid: i32,
+        wanted: &dyn Fn(&str, Option<&str>) -> bool,
+        owner: &dyn Fn(&str, &str, Option<&str>) -> bool,
+    ) -> Option<Proc> {
         let mut buf = Vec::with_capacity(512);
         let stat = read_stat(pid, &mut buf)?;
         let read_at = std::time::SystemTime::now();
@@ -84,11 +94,10 @@ impl Proc {
             .first()
             .map(|a| basename(a).to_string())
             .unwrap_or_default();
-        let uid = if uid {
-            use std::os::unix::fs::MetadataExt;
-            std::fs::metadata(format!("/proc/{pid}"))
-                .ok()
-                .map(|m| m.uid())
+        let uid = if owner(&stat.comm, &argv0, exe.as_deref()) {
+            buf.clear();
+            read_small(&format!("/proc/{pid}/status"), &mut buf, 8192);
+            real_uid(&buf)
         } else {
             None
         };
@@ -103,6 +112,7 @@ impl Proc {
             exe,
             cmdline: argv.join(" "),
             uid,
+            kernel,
             rss_pages: stat.rss,
             cpu_ticks: stat.utime.saturating_add(stat.stime),
             read_at,
@@ -116,7 +126,7 @@ impl Proc {
 
     /// Read one process directly (not from a snapshot); None if it does not exist.
     pub fn by_pid(pid: i32) -> Option<Proc> {
-        Proc::read(pid, &|_, _| true, true)
+        Proc::read(pid, &|_, _| true, &|_, _, _| true)
     }
 
     pub fn is_zombie(&self) -> bool {
@@ -136,6 +146,53 @@ impl Proc {
         } else {
             &self.argv0
         }
+    }
+}
+
+/// The real uid in the text of /proc/PID/status (`Uid:\treal\teffective\tsaved\tfs`).
+fn real_uid(status: &[u8]) -> Option<u32> {
+    let text = std::str::from_utf8(status).ok()?;
+    let line = text.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    line.split_ascii_whitespace().next()?.parse().ok()
+}
+
+/// The highest uid of a system account: `SYS_UID_MAX` of /etc/login.defs, else one below its
+/// `UID_MIN`, else 999 (Debian's and most distributions' split). Read once.
+fn sys_uid_max() -> u32 {
+    static MAX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *MAX.get_or_init(|| {
+        let text = std::fs::read_to_string("/etc/login.defs").unwrap_or_default();
+        let get = |key: &str| {
+            text.lines().find_map(|l| {
+                let mut w = l.split_ascii_whitespace();
+                (w.next() == Some(key))
+                    .then(|| w.next()?.parse::<u32>().ok())
+                    .flatten()
+            })
+        };
+        match (get("SYS_UID_MAX"), get("UID_MIN")) {
+            (Some(m), _) => m,
+            (None, Some(min)) => min.saturating_sub(1),
+            _ => 999,
+        }
+        .min(65533)
+    })
+}
+
+/// Who a process check counts by default (no `user:`): root and the system accounts services
+/// run as (postgres, redis, www-data: uids up to `SYS_UID_MAX` of /etc/login.defs), and the
+/// user the watchdog runs as (a user watching their own programs). Not the other login users,
+/// nor `nobody` (65534), whose processes anyone with a shell or a sandbox can start under any
+/// name.
+pub fn is_service_owner(uid: u32) -> bool {
+    uid == 0 || uid <= sys_uid_max() || uid == nix::unistd::getuid().as_raw()
+}
+
+/// A uid as messages show it: `uid 65534 (nobody)`.
+pub fn uid_shown(uid: u32) -> String {
+    match nix::unistd::User::from_uid(uid.into()) {
+        Ok(Some(u)) => format!("uid {uid} ({})", u.name),
+        _ => format!("uid {uid}"),
     }
 }
 
@@ -172,8 +229,8 @@ impl Matches<'_> {
 }
 
 impl Snapshot {
-    /// Scan /proc once. `names` are the programs the pass looks for (see [`Proc::read`]);
-    /// `uids`: read each process's owner (a check asks for a user).
+    /// Scan /proc once. `names` are the programs the pass looks for (see [`Proc::read`]): the
+    /// owner of each process named like one is read; `uids`: read every process's owner.
     pub fn take(names: &[String], uids: bool) -> Snapshot {
         Snapshot::take_in_parts(names, uids, SCAN_PART)
     }
@@ -196,9 +253,14 @@ impl Snapshot {
                 .collect(),
             Err(_) => Vec::new(),
         };
+        let owner = |comm: &str, argv0: &str, exe: Option<&str>| {
+            uids || names
+                .iter()
+                .any(|n| n == comm || n == argv0 || exe == Some(n.as_str()))
+        };
         let read = |pids: &[i32]| -> Vec<Proc> {
             pids.iter()
-                .filter_map(|pid| Proc::read(*pid, &wanted, uids))
+                .filter_map(|pid| Proc::read(*pid, &wanted, &owner))
                 .collect()
         };
         // Reading /proc is the kernel's work, 20-30 microseconds per process: on a machine
@@ -556,6 +618,21 @@ mod tests {
     }
 
     #[test]
+    fn the_owner_is_the_real_uid_and_system_accounts_are_services() {
+        let status = b"Name:\tx\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t1000\t0\t0\t0\nGid:\t1000\t1000\t1000\t1000\n";
+        // a setuid program run by uid 1000: effective 0, real 1000
+        assert_eq!(real_uid(status), Some(1000));
+        assert_eq!(real_uid(b"Name:\tx\n"), None);
+        let me = Proc::by_pid(std::process::id() as i32).expect("myself");
+        assert_eq!(me.uid, Some(nix::unistd::getuid().as_raw()));
+        assert!(!me.kernel);
+        assert!(is_service_owner(0));
+        assert!(is_service_owner(33) && is_service_owner(999) || sys_uid_max() < 999);
+        assert!(!is_service_owner(1000));
+        assert!(!is_service_owner(65534));
+    }
+
+    #[test]
     fn long_names_match_by_argv0() {
         let p = Proc {
             pid: 1,
@@ -568,6 +645,7 @@ mod tests {
             exe: None,
             cmdline: "my-very-long-service".into(),
             uid: Some(0),
+            kernel: false,
             rss_pages: 0,
             cpu_ticks: 0,
             read_at: std::time::SystemTime::UNIX_EPOCH,

@@ -1,5 +1,27 @@
 //! pid_file: the file names a PID that is alive, not a zombie, and (with `process_name`) the
 //! expected program, so a stale file whose PID was reused is not taken for the service.
+//!
+//! A name does not make a process the service: after the service dies, any user can fork until
+//! the kernel hands out the dead pid (seconds with pid_max 32768) and name the process like the
+//! service. So the process must also run as the service's owner (its real uid, see
+//! [`Proc::uid`]):
+//! - with `user:`, that user;
+//! - without it, for a pid file only root can write: root or a system account (as for
+//!   process_name checks);
+//! - without it, for a pid file others than root can write (its owner is not root, its group
+//!   or everyone may write it, or the path is a symlink another user made, which can point at
+//!   any root file holding a number): the file's owner (redis's pid file, redis's process).
+//!
+//! A pid file others than root can write never names the service with pid 1 (a service's user
+//! writing `1` would otherwise keep the check green forever); a root-only one may (a service
+//! that is pid 1 of its container). A kernel thread is never the service.
+//!
+//! Not used: "the process started after the pid file was written" as proof of reuse. It is
+//! the same attack seen through clocks: the start time counts from boot, the file's mtime is
+//! wall-clock time, and a wall-clock step forward after the file was written (NTP at boot on a
+//! machine without an RTC, a VM resumed) would make a healthy service look stale and get it
+//! restarted, which is worse than what it guards against; the owner rule closes the attack
+//! without a clock.
 
 use super::{resources, CheckResult, PassContext};
 use crate::config::Limits;
@@ -11,10 +33,11 @@ pub fn check(
     cx: &PassContext,
     path: &Path,
     process_name: Option<&str>,
+    user: Option<u32>,
     limits: &Limits,
 ) -> CheckResult {
     let file = path.display();
-    let text = match read_small(path) {
+    let (text, meta) = match read_small(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return CheckResult::down(format!("pid file {file} does not exist"))
@@ -39,6 +62,12 @@ pub fn check(
     if proc.is_zombie() {
         return CheckResult::down(format!("pid {pid} from {file} is a zombie"));
     }
+    if proc.kernel {
+        return CheckResult::down(format!(
+            "pid {pid} from {file} is the kernel thread {:?}, not a service (stale pid file, pid reused)",
+            proc.comm
+        ));
+    }
     if let Some(name) = process_name {
         if !proc.is_named(name) {
             return CheckResult::down(format!(
@@ -47,6 +76,43 @@ pub fn check(
             ));
         }
     }
+    let w = Writers::of(path, &meta);
+    let owner = proc.uid;
+    let shown =
+        |u: Option<u32>| u.map_or_else(|| "an unknown owner".to_string(), crate::procs::uid_shown);
+    if let (Some(others), 1) = (&w.others, pid) {
+        return CheckResult::down(format!(
+            "{file} names pid 1, the init process: not the service; the file is writable by {others}, who can put any pid in it"
+        ));
+    }
+    let owned = match (user, &w.others) {
+        (Some(u), _) => owner == Some(u),
+        (None, Some(_)) => owner == Some(w.owner),
+        (None, None) => owner.is_some_and(crate::procs::is_service_owner),
+    };
+    if !owned {
+        let want = match (user, &w.others) {
+            (Some(u), _) => format!("{} (user:)", crate::procs::uid_shown(u)),
+            (None, Some(others)) => format!(
+                "{}, the owner of the pid file (which {others} can write)",
+                crate::procs::uid_shown(w.owner),
+            ),
+            (None, None) => "root or a system account".to_string(),
+        };
+        let hint = if user.is_none() {
+            match owner.and_then(|o| nix::unistd::User::from_uid(o.into()).ok().flatten()) {
+                Some(u) => format!("; if it is the service, say so with user: {}", u.name),
+                None => String::new(),
+            }
+        } else {
+            String::new()
+        };
+        return CheckResult::down(format!(
+            "pid {pid} from {file} ({:?}) runs as {}, not {want}: a look-alike, not the service (stale pid file, pid reused?){hint}",
+            proc.name(),
+            shown(owner)
+        ));
+    }
     let base = CheckResult {
         pid: Some(pid),
         ..CheckResult::ok()
@@ -54,21 +120,61 @@ pub fn check(
     resources::judge(cx, &[&proc], limits, base)
 }
 
+/// Who wrote the pid file, as far as can be told: its owner, and who other than root could
+/// have written it (None: root alone).
+struct Writers {
+    /// The file's owner; the symlink's, when the path is a symlink another user made (whoever
+    /// may write in the directory can point it at any file holding a number).
+    owner: u32,
+    others: Option<String>,
+}
+
+impl Writers {
+    fn of(path: &Path, m: &std::fs::Metadata) -> Writers {
+        use std::os::unix::fs::MetadataExt;
+        let mut w = Vec::new();
+        let mut owner = m.uid();
+        if let Ok(l) = std::fs::symlink_metadata(path) {
+            if l.file_type().is_symlink() && l.uid() != 0 {
+                owner = l.uid();
+                w.push(format!(
+                    "{} (who made the symlink)",
+                    crate::procs::uid_shown(l.uid())
+                ));
+            }
+        }
+        if m.uid() != 0 {
+            w.push(crate::procs::uid_shown(m.uid()));
+        }
+        if m.mode() & 0o020 != 0 && m.gid() != 0 {
+            w.push(format!("group gid {}", m.gid()));
+        }
+        if m.mode() & 0o002 != 0 {
+            w.push("everyone".to_string());
+        }
+        Writers {
+            owner,
+            others: (!w.is_empty()).then(|| w.join(" and ")),
+        }
+    }
+}
+
 /// Read at most 64 bytes of a regular file, never blocking: a FIFO or device put where the
-/// pid file should be must not hang the pass.
-fn read_small(path: &Path) -> std::io::Result<String> {
+/// pid file should be must not hang the pass. Also its fstat (who can write it).
+fn read_small(path: &Path) -> std::io::Result<(String, std::fs::Metadata)> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let f = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_NONBLOCK)
         .open(path)?;
-    if !f.metadata()?.is_file() {
+    let meta = f.metadata()?;
+    if !meta.is_file() {
         return Err(std::io::Error::other("not a regular file"));
     }
     let mut buf = Vec::with_capacity(64);
     f.take(64).read_to_end(&mut buf)?;
-    Ok(String::from_utf8_lossy(&buf).into_owned())
+    Ok((String::from_utf8_lossy(&buf).into_owned(), meta))
 }
 
 #[cfg(test)]
@@ -85,9 +191,78 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("x.pid");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
-        let r = check(&cx(), &fifo, None, &Limits::default());
+        let r = check(&cx(), &fifo, None, None, &Limits::default());
         assert!(!r.is_ok());
         assert!(r.reason.ends_with("not a regular file"), "{}", r.reason);
+    }
+
+    #[test]
+    fn a_kernel_thread_is_never_the_service_and_pid_1_only_from_roots_own_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("k.pid");
+        // pid 2 is kthreadd where the kernel's threads are visible
+        if Proc::by_pid(2).is_some_and(|p| p.kernel) {
+            std::fs::write(&f, "2\n").unwrap();
+            let r = check(&cx(), &f, None, None, &Limits::default());
+            assert!(r.reason.contains("is the kernel thread"), "{}", r.reason);
+            assert_eq!(r.verdict, Verdict::NOT_RUNNING);
+        }
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        // root's own file (0644): pid 1 may be a container's service
+        std::fs::write(&f, "1\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let pid1 = Proc::by_pid(1).expect("pid 1");
+        let r = check(&cx(), &f, None, None, &Limits::default());
+        assert_eq!(
+            r.is_ok(),
+            pid1.uid == Some(0) && !pid1.kernel,
+            "{}",
+            r.reason
+        );
+        // the same file writable by everyone: anyone could have written that 1
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let r = check(&cx(), &f, None, None, &Limits::default());
+        assert!(!r.is_ok());
+        assert!(
+            r.reason.contains(
+                "names pid 1, the init process: not the service; the file is writable by everyone"
+            ),
+            "{}",
+            r.reason
+        );
+    }
+
+    #[test]
+    fn a_symlink_another_user_made_is_their_pid_file() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        // root's own pid file (this test process, root) is fine read directly ...
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("root.pid");
+        std::fs::write(&real, format!("{}\n", std::process::id())).unwrap();
+        assert!(check(&cx(), &real, None, None, &Limits::default()).is_ok());
+        // ... not through a symlink user nobody made: nobody's pid file names root's process
+        let link = dir.path().join("svc.pid");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        nix::unistd::fchownat(
+            None,
+            &link,
+            Some(nix::unistd::Uid::from_raw(65534)),
+            None,
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .unwrap();
+        let r = check(&cx(), &link, None, None, &Limits::default());
+        assert!(!r.is_ok());
+        assert!(
+            r.reason.contains("runs as uid 0 (root), not uid 65534 (nobody), the owner of the pid file (which uid 65534 (nobody) (who made the symlink) can write)"),
+            "{}",
+            r.reason
+        );
     }
 
     #[test]
@@ -95,13 +270,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("me.pid");
         std::fs::write(&f, format!("{}\n", std::process::id())).unwrap();
-        let r = check(&cx(), &f, None, &Limits::default());
+        let r = check(&cx(), &f, None, None, &Limits::default());
         assert!(r.is_ok(), "{}", r.reason);
         assert_eq!(r.pid, Some(std::process::id() as i32));
         let r = check(
             &cx(),
             &f,
             Some("surely-not-this-program"),
+            None,
             &Limits::default(),
         );
         assert!(!r.is_ok());

@@ -144,6 +144,7 @@ mod tests {
             exe: None,
             cmdline: "x".into(),
             uid: Some(0),
+            kernel: false,
             rss_pages: 0,
             cpu_ticks: ticks,
             read_at,

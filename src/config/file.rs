@@ -276,6 +276,28 @@ fn dir_problems(
     out
 }
 
+/// Who else than root could change the program `path` that the config runs as root (a check
+/// command, an action, a notifier): the file (followed through symlinks) and every directory
+/// above it, as given and as resolved, by the rules the config itself is held to. Empty when
+/// it does not exist (the config's own warning says so).
+pub fn program_writable_by_others(path: &Path) -> Vec<String> {
+    let Ok(m) = std::fs::metadata(path) else {
+        return Vec::new();
+    };
+    let mut out = file_writable_by_others(path, &m, "the program");
+    let shown = path.display().to_string();
+    for d in &dirs_above(path) {
+        out.extend(dir_problems(
+            &shown,
+            d,
+            "whoever can write there can replace the program, which runs as root",
+            "",
+            Look::Above,
+        ));
+    }
+    out
+}
+
 const REPLACE_INCLUDED: &str =
     "whoever can write there can add or replace included files, whose commands run as root";
 

@@ -176,7 +176,7 @@ pub enum Check {
         name: String,
         cmdline_contains: Option<String>,
         cmdline_regex: Option<regex::Regex>,
-        /// The process's effective uid (owner of /proc/PID).
+        /// The process's owner (real uid). None: root's and system accounts' processes count.
         user: Option<u32>,
         limits: Limits,
     },
@@ -185,6 +185,9 @@ pub enum Check {
     PidFile {
         path: PathBuf,
         process_name: Option<String>,
+        /// The process's owner (real uid). None: root or a system account for a pid file only
+        /// root can write, else the pid file's owner.
+        user: Option<u32>,
         limits: Limits,
     },
     /// A TCP connect to `host:port` succeeds within the timeout.
@@ -340,12 +343,16 @@ impl Check {
             Check::PidFile {
                 path,
                 process_name,
+                user,
                 limits,
             } => {
-                let s = match process_name {
+                let mut s = match process_name {
                     Some(n) => format!("pid_file {} (process {n})", path.display()),
                     None => format!("pid_file {}", path.display()),
                 };
+                if let Some(u) = user {
+                    s.push_str(&format!(" (uid {u})"));
+                }
                 s + &limits.describe()
             }
             Check::TcpPort { host, port } => format!("tcp_port {}", host_port(host, *port)),

@@ -282,7 +282,9 @@ pub struct RawCheck {
     pub cmdline_contains: Option<String>,
     /// process_name: the space-joined argv matches this regex.
     pub cmdline_regex: Option<String>,
-    /// process_name: the process's effective user (a name, or a uid).
+    /// process_name, pid_file: the user the process runs as (its real uid; a name, or a uid).
+    /// Without it, only processes of root and system accounts count (pid_file: of the pid
+    /// file's owner when others than root can write it).
     pub user: Option<UserSpec>,
     /// process_name, pid_file: most resident memory of each process, MiB.
     #[schemars(range(min = 1, max = s::MAX_MIB))]

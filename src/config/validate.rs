@@ -73,6 +73,8 @@ struct Ctx<'a> {
     /// What [`exe_warning`] said of each program already looked at: 300 commands of
     /// `/bin/true` cost one look, not 300 (it stats the file; it walks PATH for a bare name).
     exe_looked: HashMap<String, Option<String>>,
+    /// What [`program_warnings`] said of each program already looked at (as root).
+    perms_looked: HashMap<String, Vec<String>>,
 }
 
 impl Ctx<'_> {
@@ -298,6 +300,22 @@ impl Ctx<'_> {
         if let Some(w) = looked {
             self.warn(format!("{path}[0]"), w);
         }
+        if self.env.is_root {
+            for (i, program) in programs_run(&out) {
+                let ws = match self.perms_looked.get(&program) {
+                    Some(w) => w.clone(),
+                    None => {
+                        let w =
+                            crate::config::file::program_writable_by_others(Path::new(&program));
+                        self.perms_looked.insert(program.clone(), w.clone());
+                        w
+                    }
+                };
+                for w in ws {
+                    self.warn(format!("{path}[{i}]"), self.masked(&w));
+                }
+            }
+        }
         Some(out)
     }
 
@@ -371,6 +389,40 @@ fn exe_warning(program: &str, shown: &str) -> Option<String> {
     }
 }
 
+/// The files an argv runs as code, with their index: argv[0] (looked up in PATH when it is a
+/// bare name), and the script an interpreter is given (`["/bin/sh", "/opt/x/restart.sh"]`,
+/// `python3 /srv/app/check.py`: the first argument, when it is an absolute path and no option
+/// such as `-c` comes first).
+fn programs_run(argv: &[String]) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let first = if argv[0].starts_with('/') {
+        Some(argv[0].clone())
+    } else {
+        std::env::var("PATH")
+            .unwrap_or_default()
+            .split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| Path::new(d).join(&argv[0]))
+            .find(|p| p.is_file())
+            .map(|p| p.display().to_string())
+    };
+    if let Some(f) = first {
+        out.push((0, f));
+    }
+    let base = argv[0].rsplit('/').next().unwrap_or_default();
+    let interpreter = [
+        "sh", "bash", "dash", "zsh", "ksh", "perl", "ruby", "node", "php",
+    ]
+    .contains(&base)
+        || base.starts_with("python");
+    if interpreter {
+        if let Some(script) = argv.get(1).filter(|a| a.starts_with('/')) {
+            out.push((1, script.clone()));
+        }
+    }
+    out
+}
+
 /// Upper bound of every `*_seconds` value: beyond it, it is a typo, and time arithmetic would
 /// overflow.
 pub(in crate::config) const MAX_SECONDS: i128 = 365 * 24 * 3600;
@@ -420,6 +472,7 @@ pub fn validate(
         file: None,
         dir: None,
         exe_looked: HashMap::new(),
+        perms_looked: HashMap::new(),
     };
 
     let interval = cx.seconds("interval_seconds", raw.interval_seconds, 30, 1);

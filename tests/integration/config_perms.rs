@@ -219,3 +219,63 @@ fn sighup_refuses_a_config_that_became_unsafe() {
     out.assert_code(0);
     assert!(!out.stderr.contains("config reloaded"), "{out}");
 }
+
+/// Programs the config runs as root (a check command, an action, a notifier, a script given to
+/// a shell) that someone else could change are warned about by `test-config`, by the rules the
+/// config itself is held to (issue 18, L3): the file owned by another user, writable by a
+/// group other than root's, or in a directory everyone can write. Root's own programs are not.
+#[test]
+fn programs_others_can_change_are_warned_about_as_root() {
+    if !root() {
+        return;
+    }
+    let t = Test::new();
+    let owned = t.script("owned.sh", "#!/bin/sh\nexit 0\n");
+    chown(&owned, Some(Uid::from_raw(65534)), None).expect("chown nobody");
+    let group = t.script("group.sh", "#!/bin/sh\nexit 0\n");
+    chown(&group, None, Some(Gid::from_raw(65534))).expect("chgrp nogroup");
+    chmod(&group, 0o775);
+    std::fs::create_dir(t.path("open")).expect("mkdir open");
+    chmod(&t.path("open"), 0o777);
+    let in_open = t.script("open/notify.sh", "#!/bin/sh\nexit 0\n");
+    let script = t.script("script.sh", "exit 0\n");
+    chown(&script, Some(Uid::from_raw(65534)), None).expect("chown nobody");
+    let t = t.config(
+        r#"
+state_file: {dir}/state.json
+notify:
+  - exec: ["{dir}/open/notify.sh"]
+targets:
+  - name: web
+    checks:
+      - command: ["{dir}/owned.sh"]
+      - command: ["/bin/true"]
+    action:
+      exec:
+        restart: ["/bin/sh", "{dir}/script.sh"]
+        start: ["{dir}/group.sh"]
+"#,
+    );
+    let out = t.run(&["test-config"]);
+    out.assert_code(0).assert_stdout_contains(": valid,");
+    let d = t.dir().display().to_string();
+    out.assert_line_contains(
+        &["warning: ", "targets[0].checks[0].command[0]"],
+        &format!("{}: the program is owned by uid 65534 (nobody), not root: whoever can change it runs commands as root; fix: chown root {}", owned.display(), owned.display()),
+    )
+    .assert_line_contains(
+        &["warning: ", "targets[0].action.exec.start[0]"],
+        "the program is writable by group nogroup (gid 65534) (mode 0775)",
+    )
+    .assert_line_contains(
+        &["warning: ", "notify[0].exec[0]"],
+        &format!("{}: directory {d}/open is writable by everyone (mode 0777, no sticky bit): whoever can write there can replace the program, which runs as root", in_open.display()),
+    )
+    .assert_line_contains(
+        &["warning: ", "targets[0].action.exec.restart[1]"],
+        &format!("{}: the program is owned by uid 65534 (nobody)", script.display()),
+    )
+    .assert_lines(&["warning: ", "/bin/true"], 0)
+    .assert_lines(&["warning: ", "/bin/sh"], 0)
+    .assert_lines(&["warning: ", "command[0]"], 1);
+}

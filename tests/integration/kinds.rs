@@ -237,15 +237,44 @@ targets:
   - name: regex
     checks: [{{process_name: {name}, cmdline_regex: '^{name} 9+$'}}]
     action: none
+  - name: default
+    checks: [{{process_name: {name}}}]
+    action: none
 "#
     ));
     t.run(&["check", "-v"])
         .assert_code(2)
         .assert_lines(&["result=FAIL", "target=nobody "], 0)
-        .assert_line_contains(&["result=FAIL", "target=root "], "run by uid 0 (1 named")
+        .assert_line_contains(
+            &["result=FAIL", "target=root "],
+            "run by uid 0: a look-alike of another owner (not uid 0 (root)) not counted: pid ",
+        )
+        // without user:, a process of nobody is not the service's (issue 18, M1): the
+        // FAIL says what it saw and what to write if it is the service after all
+        .assert_line_contains(
+            &["result=FAIL", "target=default "],
+            "(not root or a system account) not counted: pid ",
+        )
+        .assert_line_contains(
+            &["result=FAIL", "target=default "],
+            "(uid 65534 (nobody)); if that is the service, say so with user: nobody",
+        )
         .assert_line_contains(
             &["result=FAIL", "target=regex "],
             "with a command line matching",
+        );
+    // test-config looks now, and says which check without user: a pass would fail for that
+    // reason (a service run as a login user, found before the owner rule): before an upgrade
+    // restarts it
+    t.run(&["test-config"])
+        .assert_code(0)
+        .assert_lines(&["warning: ", "a pass now would fail"], 1)
+        .assert_line_contains(
+            &[
+                "warning: targets[3].checks[0] (process_name ",
+                "a pass now would fail",
+            ],
+            "say so with user: nobody",
         );
 }
 
@@ -325,4 +354,58 @@ targets:
             "% used (max 0.001%",
         )
         .assert_line_contains(&["msg=\"pass done\""], "healthy=3 failing=4");
+}
+
+/// A child of the service that ran another program is not the service's by descent (issue 18,
+/// M1): a root-owned program (a copy of python3 under a unique name) starts, as user nobody,
+/// a python3 renamed like it with `exec -a` and holding 100 MiB, as a user's shell under
+/// sshd could. Only the parent is judged against `max_rss_mb: 60`: healthy.
+#[test]
+fn a_child_of_the_service_running_another_program_as_another_user_is_not_counted() {
+    let t = Test::new();
+    let name = unique_name("nwkid");
+    std::fs::set_permissions(t.dir(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod dir");
+    let code = format!(
+        "import subprocess, time\nsubprocess.Popen(['/usr/bin/setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', '/bin/bash', '-c', 'exec -a {name} {PYTHON} -c \"b = bytearray(100 << 20)\\nfor i in range(0, len(b), 4096): b[i] = 1\\nimport time; time.sleep(120)\"'])\ntime.sleep(120)"
+    );
+    let parent = python_named(&t, &name, &code);
+    let child = || {
+        all_procs()
+            .into_iter()
+            .find(|p| p.ppid == parent.pid() && p.state != 'Z')
+            .map(|p| p.pid)
+    };
+    let rss = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            })
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || child().is_some_and(|c| {
+            std::fs::read(format!("/proc/{c}/cmdline"))
+                .is_ok_and(|a| a.starts_with(name.as_bytes()))
+                && rss(c) > 90 * 1024
+        })),
+        "the child did not become a 100 MiB {name}"
+    );
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: svc
+    checks: [{{process_name: {name}, max_rss_mb: 60}}]
+    action: none
+"#
+    ));
+    let out = t.run(&["check"]);
+    out.assert_code(0);
+    let line = out.line(&["result=OK", "target=svc "]);
+    assert!(line.contains(&format!("pid={} ", parent.pid())), "{line}");
+    assert!(!line.contains("matches="), "{line}");
 }

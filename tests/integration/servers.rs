@@ -316,3 +316,430 @@ targets:
     );
     t.run(&["check"]).assert_code(0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Whose process it is (issue 18, M1 and M2): Debian's redis run as its own user `redis` (as its
+// systemd unit does, here through setpriv), Debian's nginx with its root master and www-data
+// workers, and look-alikes started by user `nobody`.
+// ---------------------------------------------------------------------------------------------
+
+/// `argv` run as user `user` (setpriv, with that user's groups).
+fn as_user(user: &str, argv: &[String]) -> Vec<String> {
+    let group = if user == "nobody" { "nogroup" } else { user };
+    let mut v: Vec<String> = [
+        "/usr/bin/setpriv",
+        &format!("--reuid={user}"),
+        &format!("--regid={group}"),
+        "--clear-groups",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend(argv.iter().cloned());
+    v
+}
+
+/// A directory `redis` in the test dir owned by user redis (the test dir made traversable),
+/// where redis keeps its pid file, log and data, as /run/redis and /var/lib/redis are.
+fn redis_dir(t: &Test) -> String {
+    std::fs::set_permissions(t.dir(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod test dir");
+    let dir = t.path("redis");
+    std::fs::create_dir(&dir).expect("mkdir redis");
+    let status = status_of(Command::new("/bin/chown").arg("redis:redis").arg(&dir));
+    assert!(status.success(), "chown redis {status}");
+    dir.display().to_string()
+}
+
+/// Start a real redis-server as user redis; its pid (from the pid file it writes as redis).
+fn start_redis_as_redis(argv: &[String], dir: &str) -> Guard {
+    let argv = as_user("redis", argv);
+    let status = status_of(Command::new(&argv[0]).args(&argv[1..]));
+    assert!(
+        status.success(),
+        "redis-server failed to start ({status}): {:?}",
+        std::fs::read_to_string(format!("{dir}/redis.log"))
+    );
+    let pid_file = std::path::Path::new(dir).join("redis.pid");
+    wait_for_file(&pid_file, Duration::from_secs(10));
+    Guard::from_pid_file(&pid_file).expect("redis pid")
+}
+
+/// A process of user nobody that looks like `name` (`exec -a name`) and runs `python3 -c code
+/// args...`: holds what `code` makes it hold.
+fn nobody_look_alike(name: &str, code: &str, args: &[&str]) -> ChildGuard {
+    let mut argv = vec![
+        "/bin/bash".to_string(),
+        "-c".to_string(),
+        format!("exec -a {name} {PYTHON} -c \"$0\" \"$@\""),
+        code.to_string(),
+    ];
+    argv.extend(args.iter().map(|s| s.to_string()));
+    let argv = as_user("nobody", &argv);
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    ChildGuard::spawn(cmd)
+}
+
+/// Python holding `mib` MiB of resident memory, then sleeping.
+fn holding(mib: u32) -> String {
+    format!(
+        "import time\nb = bytearray({mib} * 1024 * 1024)\nfor i in range(0, len(b), 4096): b[i] = 1\ntime.sleep(120)"
+    )
+}
+
+/// Resident memory of `pid` in MiB (VmRSS), 0 when gone.
+fn rss_mib(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib / 1024)
+}
+
+/// M1: a process of another user named like the target neither fails its resource limits nor
+/// keeps it "healthy" once the real one is gone. The target is Debian's redis-server run as
+/// user redis (found by default, no `user:`); the look-alike is user nobody's python3 under
+/// `exec -a redis-server`, holding 100 MiB against `max_rss_mb: 60`.
+#[test]
+fn a_look_alike_of_another_user_neither_fails_nor_keeps_alive_a_redis_run_as_redis() {
+    let port = free_port();
+    let t = Test::new();
+    let dir = redis_dir(&t);
+    let argv = as_user("redis", &redis_argv(port, &dir));
+    let argv_json = serde_json::to_string(&argv).unwrap();
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+timeout_seconds: 3
+default_policy: {{fail_threshold: 1, restart_cooldown_seconds: 0}}
+targets:
+  - name: redis
+    checks:
+      - process_name: redis-server
+        cmdline_contains: "127.0.0.1:{port}"
+        max_rss_mb: 60
+    action:
+      exec:
+        start: {argv_json}
+        timeout_seconds: 20
+"#
+    ));
+    let first = start_redis_as_redis(&redis_argv(port, &dir), &dir);
+    wait_for_port(port, Duration::from_secs(10));
+    let decoy = nobody_look_alike(
+        "redis-server",
+        &holding(100),
+        &[&format!("127.0.0.1:{port}")],
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || rss_mib(decoy.pid()) >= 90),
+        "the look-alike did not grow to 100 MiB"
+    );
+
+    // the look-alike's 100 MiB is not redis's: healthy, nothing done
+    let out = t.run(&["check"]);
+    out.assert_code(0)
+        .assert_lines(&["result=OK", "target=redis "], 1)
+        .assert_lines(&["msg=\"target failing; running action\""], 0);
+    let line = out.line(&["result=OK", "target=redis "]);
+    assert!(line.contains(&format!("pid={}", first.id())), "{line}");
+
+    // redis dies; the look-alike alone does not keep it "healthy": it is started again
+    let old_pid = first.id();
+    drop(first);
+    assert!(
+        !is_alive_or_zombie(old_pid),
+        "redis {old_pid} survived kill -9"
+    );
+    let out = t.run(&["check"]);
+    out.assert_code(2).assert_line_contains(
+        &["result=FAIL", "target=redis "],
+        &format!(
+            "a look-alike of another owner (not root or a system account) not counted: pid {} (uid 65534 (nobody))",
+            decoy.pid()
+        ),
+    );
+    out.line(&["msg=\"action done\"", "action=start", "exit=0"]);
+    wait_for_port(port, Duration::from_secs(10));
+    let pid_file = t.path("redis/redis.pid");
+    assert!(
+        wait_until(Duration::from_secs(10), || read_pid(&pid_file)
+            .is_some_and(|p| p != old_pid)),
+        "redis did not write a new pid file"
+    );
+    let _second = Guard::from_pid_file(&pid_file).expect("new redis pid");
+    t.run(&["check"]).assert_code(0);
+}
+
+/// Debian's nginx in its default master/worker mode: the root master and its workers are found
+/// without `user:` (a default that stopped finding them would restart a healthy nginx), with
+/// Debian's `user www-data;` and without a `user` directive (the workers then run as nobody,
+/// like the look-alike: they count as the root master's children); user nobody's 100 MiB
+/// python3 named `nginx` is not counted against `max_rss_mb`; `user: root` on a pid_file check
+/// is accepted and holds.
+#[test]
+fn nginx_master_and_workers_are_found_by_default_and_a_look_alike_is_not() {
+    for (user_line, worker_uid) in [("user www-data;", 33), ("", 65534)] {
+        nginx_with_a_look_alike(user_line, worker_uid);
+    }
+}
+
+fn nginx_with_a_look_alike(user_line: &str, worker_uid: u32) {
+    let port = free_port();
+    let t = Test::new();
+    std::fs::set_permissions(t.dir(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod test dir");
+    t.write(
+        "nginx.conf",
+        &format!(
+            r#"
+{user_line}
+daemon on;
+worker_processes 2;
+pid {{dir}}/nginx.pid;
+error_log {{dir}}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {{dir}}/tmp-body;
+    proxy_temp_path {{dir}}/tmp-proxy;
+    fastcgi_temp_path {{dir}}/tmp-fastcgi;
+    uwsgi_temp_path {{dir}}/tmp-uwsgi;
+    scgi_temp_path {{dir}}/tmp-scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ return 200 "ok\n"; }}
+    }}
+}}
+"#
+        ),
+    );
+    let t = t.config(
+        r#"
+state_file: {dir}/state.json
+timeout_seconds: 3
+default_policy: {fail_threshold: 1, restart_cooldown_seconds: 0}
+targets:
+  - name: master
+    checks:
+      - pid_file: {dir}/nginx.pid
+        process_name: nginx
+        user: root
+        max_children: 2
+    action: {exec: {restart: ["/usr/bin/touch", "{dir}/master-restarted"]}}
+  - name: workers
+    checks:
+      - process_name: nginx
+        max_rss_mb: 60
+    action: {exec: {restart: ["/usr/bin/touch", "{dir}/workers-restarted"]}}
+"#,
+    );
+    let status = status_of(
+        Command::new("/usr/sbin/nginx")
+            .arg("-p")
+            .arg(t.dir())
+            .arg("-e")
+            .arg(t.path("error.log"))
+            .arg("-c")
+            .arg(t.path("nginx.conf")),
+    );
+    assert!(
+        status.success(),
+        "nginx failed ({status}): {:?}",
+        std::fs::read_to_string(t.path("error.log"))
+    );
+    wait_for_file(&t.path("nginx.pid"), Duration::from_secs(10));
+    let master = read_pid(&t.path("nginx.pid")).expect("nginx master pid");
+    let _group = Guard::group(master);
+    wait_for_port(port, Duration::from_secs(10));
+    let workers = || -> Vec<i32> {
+        all_procs()
+            .into_iter()
+            .filter(|p| p.pgrp == master && p.pid != master && p.state != 'Z')
+            .map(|p| p.pid)
+            .collect()
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || workers().len() == 2),
+        "nginx did not start two workers: {:?}",
+        workers()
+    );
+    for w in workers() {
+        let status = std::fs::read_to_string(format!("/proc/{w}/status")).unwrap_or_default();
+        assert!(
+            status.contains(&format!("\nUid:\t{worker_uid}\t")),
+            "worker {w} is not uid {worker_uid}: {status}"
+        );
+    }
+    let decoy = nobody_look_alike("nginx", &holding(100), &[]);
+    assert!(
+        wait_until(Duration::from_secs(20), || rss_mib(decoy.pid()) >= 90),
+        "the look-alike did not grow to 100 MiB"
+    );
+    let out = t.run(&["check"]);
+    out.assert_code(0)
+        .assert_lines(&["result=OK", "target=master "], 1)
+        .assert_lines(&["msg=\"target failing; running action\""], 0);
+    // the master and both workers are counted (other tests' nginx may run too), the
+    // look-alike is not: its 100 MiB would have failed the check
+    let line = out.line(&["result=OK", "target=workers "]);
+    let matches: usize = line
+        .split(" matches=")
+        .nth(1)
+        .and_then(|v| v.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no matches= in {line}"));
+    assert!(matches >= 3, "{line}");
+    assert!(!t.exists("master-restarted") && !t.exists("workers-restarted"));
+}
+
+/// Fork children until one gets `pid` (set the kernel's last pid just below it first, as CRIU
+/// does), and run `argv` in it: the PID reuse an attacker gets by forking until the pid comes
+/// round, without waiting for a wrap-around. Other tests fork too: tried up to 200 times.
+fn spawn_at_pid(pid: i32, argv: &[String]) -> ChildGuard {
+    for _ in 0..200 {
+        if std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).is_err() {
+            panic!("cannot write /proc/sys/kernel/ns_last_pid (root in the initial pid namespace needed)");
+        }
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let g = ChildGuard::spawn(cmd);
+        if g.pid() == pid {
+            return g;
+        }
+        drop(g);
+    }
+    panic!("could not get pid {pid} back in 200 forks");
+}
+
+/// M2: redis (as user redis) dies; user nobody gets its pid and names the process
+/// `redis-server`: the stale pid file with `process_name` no longer reads healthy, and redis
+/// is started again. Then redis's user writes `1` in its own pid file: pid 1 is not redis
+/// either. And `user: redis` on a pid_file check is accepted.
+#[test]
+fn a_reused_pid_or_pid_1_in_redis_pid_file_is_not_redis() {
+    let port = free_port();
+    let t = Test::new();
+    let dir = redis_dir(&t);
+    let argv = as_user("redis", &redis_argv(port, &dir));
+    let argv_json = serde_json::to_string(&argv).unwrap();
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+timeout_seconds: 3
+default_policy: {{fail_threshold: 1, restart_cooldown_seconds: 0}}
+targets:
+  - name: named
+    checks:
+      - pid_file: {dir}/redis.pid
+        process_name: redis-server
+    action:
+      exec:
+        start: {argv_json}
+        timeout_seconds: 20
+  - name: bare
+    checks:
+      - pid_file: {dir}/redis.pid
+    action: {{exec: {{restart: ["/usr/bin/touch", "{{dir}}/bare-restarted"]}}}}
+  - name: as-redis
+    checks:
+      - pid_file: {dir}/redis.pid
+        user: redis
+    action: {{exec: {{restart: ["/usr/bin/touch", "{{dir}}/as-redis-restarted"]}}}}
+"#
+    ));
+    let first = start_redis_as_redis(&redis_argv(port, &dir), &dir);
+    wait_for_port(port, Duration::from_secs(10));
+    t.run(&["check"])
+        .assert_code(0)
+        .assert_lines(&["result=OK"], 3);
+
+    // redis dies; nobody forks until it holds redis's pid, named redis-server
+    let old_pid = first.id();
+    drop(first);
+    assert!(
+        !is_alive_or_zombie(old_pid),
+        "redis {old_pid} survived kill -9"
+    );
+    let reused = spawn_at_pid(
+        old_pid,
+        &as_user(
+            "nobody",
+            &[
+                "/bin/bash".to_string(),
+                "-c".to_string(),
+                "exec -a redis-server /bin/sleep 120".to_string(),
+            ],
+        ),
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || std::fs::read(format!(
+            "/proc/{old_pid}/cmdline"
+        ))
+        .is_ok_and(|c| c.starts_with(b"redis-server\0"))),
+        "the reused pid did not become a look-alike"
+    );
+    let out = t.run(&["check"]);
+    out.assert_code(2);
+    for target in ["named", "bare", "as-redis"] {
+        out.assert_line_contains(
+            &["result=FAIL", &format!("target={target} ")],
+            &format!("pid {old_pid} from {dir}/redis.pid (\\\"redis-server\\\") runs as uid 65534 (nobody), not"),
+        );
+    }
+    out.line(&[
+        "msg=\"action done\"",
+        "target=named",
+        "action=start",
+        "exit=0",
+    ]);
+    wait_for_port(port, Duration::from_secs(10));
+    let pid_file = std::path::Path::new(&dir).join("redis.pid");
+    assert!(
+        wait_until(Duration::from_secs(10), || read_pid(&pid_file)
+            .is_some_and(|p| p != old_pid)),
+        "redis did not write a new pid file"
+    );
+    drop(reused);
+    let second = Guard::from_pid_file(&pid_file).expect("new redis pid");
+    t.run(&["check"]).assert_code(0);
+
+    // redis dies again, and its user (who can write the pid file) puts 1 in it
+    let pid2 = second.id();
+    drop(second);
+    assert!(!is_alive_or_zombie(pid2), "redis {pid2} survived kill -9");
+    let echo = as_user(
+        "redis",
+        &[
+            "/bin/sh".to_string(),
+            "-c".to_string(),
+            format!("echo 1 > {dir}/redis.pid"),
+        ],
+    );
+    assert!(status_of(Command::new(&echo[0]).args(&echo[1..])).success());
+    assert_eq!(read_pid(&pid_file), Some(1));
+    let _ = std::fs::remove_file(t.path("bare-restarted"));
+    let out = t.run(&["check"]);
+    out.assert_code(2).assert_line_contains(
+        &["result=FAIL", "target=bare "],
+        &format!("{dir}/redis.pid names pid 1, the init process: not the service"),
+    );
+    out.line(&["msg=\"action done\"", "target=bare", "exit=0"]);
+    assert!(t.exists("bare-restarted"));
+    wait_for_port(port, Duration::from_secs(10));
+    assert!(
+        wait_until(Duration::from_secs(10), || read_pid(&pid_file)
+            .is_some_and(|p| p > 1)),
+        "redis did not write a new pid file"
+    );
+    let _third = Guard::from_pid_file(&pid_file).expect("new redis pid");
+}

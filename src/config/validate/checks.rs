@@ -55,7 +55,7 @@ const KEYS: &[Key] = &[
     key!(system, Kind),
     key!(cmdline_contains, ModifierOf(&["process_name"])),
     key!(cmdline_regex, ModifierOf(&["process_name"])),
-    key!(user, ModifierOf(&["process_name"])),
+    key!(user, ModifierOf(&["process_name", "pid_file"])),
     key!(max_rss_mb, ModifierOf(&["process_name", "pid_file"])),
     key!(max_cpu_percent, ModifierOf(&["process_name", "pid_file"])),
     key!(max_children, ModifierOf(&["process_name", "pid_file"])),
@@ -164,10 +164,15 @@ pub(super) fn check(cx: &mut Ctx, p: &str, c: RawCheck) -> Option<CheckSpec> {
                 Some(n) => Some(process_name(cx, &format!("{p}.process_name"), n)?),
                 None => None,
             };
+            let user = c
+                .user
+                .as_ref()
+                .and_then(|u| user(cx, &format!("{p}.user"), &u.0));
             let limits = limits(cx, p, &c);
             Check::PidFile {
                 path: path?,
                 process_name: name,
+                user,
                 limits,
             }
         }
