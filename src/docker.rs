@@ -17,15 +17,39 @@ const MAX_BODY: usize = 1 << 20;
 pub struct Reply {
     pub status: u16,
     pub body: Vec<u8>,
+    /// The body was longer than [`MAX_BODY`] and was cut.
+    pub truncated: bool,
 }
 
+/// At most this many characters of an engine's message are shown.
+const MAX_MESSAGE: usize = 200;
+
 impl Reply {
-    /// The engine's `{"message": "..."}`, or the body as text.
+    /// The engine's `{"message": "..."}`, or the body as text: on one line, at most
+    /// [`MAX_MESSAGE`] characters (a proxy's HTML error page is not a log line).
     pub fn message(&self) -> String {
-        serde_json::from_slice::<serde_json::Value>(&self.body)
+        let text = serde_json::from_slice::<serde_json::Value>(&self.body)
             .ok()
             .and_then(|v| v["message"].as_str().map(str::to_string))
-            .unwrap_or_else(|| String::from_utf8_lossy(&self.body).trim().to_string())
+            .unwrap_or_else(|| String::from_utf8_lossy(&self.body).into_owned());
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if text.chars().count() > MAX_MESSAGE {
+            let cut: String = text.chars().take(MAX_MESSAGE).collect();
+            format!("{cut}...")
+        } else {
+            text
+        }
+    }
+
+    /// Why the body is not what was asked for, in words: cut, or not JSON.
+    pub fn json(&self) -> Result<serde_json::Value, String> {
+        if self.truncated {
+            return Err(format!(
+                "Docker API sent an answer larger than {} MiB (cut)",
+                MAX_BODY >> 20
+            ));
+        }
+        serde_json::from_slice(&self.body).map_err(|e| format!("Docker API sent invalid JSON: {e}"))
     }
 }
 
@@ -49,7 +73,18 @@ pub fn request(
     path: &str,
     timeout: Duration,
 ) -> Result<Reply, String> {
-    let deadline = Instant::now() + timeout;
+    request_by(socket, method, path, Instant::now() + timeout, timeout)
+}
+
+/// [`request`], answered by `deadline`: one of several requests sharing a `timeout` (the
+/// one a timeout error names).
+pub fn request_by(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<Reply, String> {
     let unreachable = |e: &std::io::Error| {
         let hint = match e.kind() {
             std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
@@ -111,7 +146,10 @@ pub fn request(
             Err(e) => return Err(format!("Docker API: {}", os_error(&e))),
         }
     }
-    parse(&raw).ok_or_else(|| "Docker API sent a malformed answer".to_string())
+    if raw.is_empty() {
+        return Err("Docker API closed the connection without answering".to_string());
+    }
+    parse(&raw).ok_or_else(|| "Docker API sent a malformed answer (not HTTP)".to_string())
 }
 
 fn head_end(raw: &[u8]) -> Option<usize> {
@@ -156,8 +194,13 @@ fn parse(raw: &[u8]) -> Option<Reply> {
     } else {
         rest.to_vec()
     };
+    let truncated = body.len() > MAX_BODY;
     body.truncate(MAX_BODY);
-    Some(Reply { status, body })
+    Some(Reply {
+        status,
+        body,
+        truncated,
+    })
 }
 
 fn dechunk(mut rest: &[u8]) -> Vec<u8> {
