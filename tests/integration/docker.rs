@@ -382,3 +382,70 @@ targets:
     // the check's second and the action's (its inspect and its request share one)
     assert!(out.elapsed < Duration::from_secs(5), "{:?}", out.elapsed);
 }
+
+/// A listening Unix socket whose accept queue is full (backlog 0, one connection waiting)
+/// and that never accepts: a stopped engine (`kill -STOP`) after its queue filled up.
+struct FullQueue {
+    _listener: std::os::fd::OwnedFd,
+    _queued: UnixStream,
+}
+
+impl FullQueue {
+    fn new(path: &Path) -> FullQueue {
+        use nix::libc;
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        use std::os::unix::ffi::OsStrExt;
+        // SAFETY: plain socket calls on a descriptor we own; the address is zeroed, then
+        // filled within sun_path's bounds (asserted).
+        let listener = unsafe {
+            let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            assert!(fd >= 0, "socket");
+            let fd = OwnedFd::from_raw_fd(fd);
+            let mut addr: libc::sockaddr_un = std::mem::zeroed();
+            addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+            let bytes = path.as_os_str().as_bytes();
+            assert!(bytes.len() < addr.sun_path.len(), "socket path too long");
+            for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
+                *d = *s as libc::c_char;
+            }
+            let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+            let r = libc::bind(
+                fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_un).cast(),
+                len,
+            );
+            assert_eq!(r, 0, "bind {}", path.display());
+            assert_eq!(libc::listen(fd.as_raw_fd(), 0), 0, "listen");
+            fd
+        };
+        let queued = UnixStream::connect(path).expect("the one connection the queue holds");
+        FullQueue {
+            _listener: listener,
+            _queued: queued,
+        }
+    }
+}
+
+#[test]
+fn stand_in_engine_that_accepts_no_connection_costs_the_timeout() {
+    let t = Test::new();
+    let _engine = FullQueue::new(&t.path("docker.sock"));
+    let t = t.config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: web
+    checks: [{docker: web, docker_socket: "{dir}/docker.sock", timeout_seconds: 1}]
+    action:
+      docker: {container: web, docker_socket: "{dir}/docker.sock", stop_timeout_seconds: 0, timeout_seconds: 1}
+"#,
+    );
+    let out = t.run(&["check"]);
+    out.assert_code(2)
+        .assert_line_contains(
+            &["result=FAIL"],
+            "err=\"Docker API did not accept the connection within 1s (its queue is full: is the engine hung?)\"",
+        )
+        .assert_line_contains(&["msg=\"action failed\""], "did not accept the connection within 1s");
+    assert!(out.elapsed < Duration::from_secs(5), "{:?}", out.elapsed);
+}
