@@ -1,5 +1,6 @@
 //! A minimal Docker Engine API client over its Unix socket: one HTTP/1.1 request per
-//! connection, a hard deadline for the whole exchange, the body capped. No docker CLI needed.
+//! connection, a hard deadline for the whole exchange (the connect included: an engine that
+//! accepts no connection any more costs the timeout, not a hang), the body capped. No docker CLI needed.
 //! Paths are unversioned (`/containers/{name}/json`): the engine answers with its own API
 //! version.
 
@@ -17,15 +18,39 @@ const MAX_BODY: usize = 1 << 20;
 pub struct Reply {
     pub status: u16,
     pub body: Vec<u8>,
+    /// The body was longer than [`MAX_BODY`] and was cut.
+    pub truncated: bool,
 }
 
+/// At most this many characters of an engine's message are shown.
+const MAX_MESSAGE: usize = 200;
+
 impl Reply {
-    /// The engine's `{"message": "..."}`, or the body as text.
+    /// The engine's `{"message": "..."}`, or the body as text: on one line, at most
+    /// [`MAX_MESSAGE`] characters (a proxy's HTML error page is not a log line).
     pub fn message(&self) -> String {
-        serde_json::from_slice::<serde_json::Value>(&self.body)
+        let text = serde_json::from_slice::<serde_json::Value>(&self.body)
             .ok()
             .and_then(|v| v["message"].as_str().map(str::to_string))
-            .unwrap_or_else(|| String::from_utf8_lossy(&self.body).trim().to_string())
+            .unwrap_or_else(|| String::from_utf8_lossy(&self.body).into_owned());
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if text.chars().count() > MAX_MESSAGE {
+            let cut: String = text.chars().take(MAX_MESSAGE).collect();
+            format!("{cut}...")
+        } else {
+            text
+        }
+    }
+
+    /// Why the body is not what was asked for, in words: cut, or not JSON.
+    pub fn json(&self) -> Result<serde_json::Value, String> {
+        if self.truncated {
+            return Err(format!(
+                "Docker API sent an answer larger than {} MiB (cut)",
+                MAX_BODY >> 20
+            ));
+        }
+        serde_json::from_slice(&self.body).map_err(|e| format!("Docker API sent invalid JSON: {e}"))
     }
 }
 
@@ -49,7 +74,18 @@ pub fn request(
     path: &str,
     timeout: Duration,
 ) -> Result<Reply, String> {
-    let deadline = Instant::now() + timeout;
+    request_by(socket, method, path, Instant::now() + timeout, timeout)
+}
+
+/// [`request`], answered by `deadline`: one of several requests sharing a `timeout` (the
+/// one a timeout error names).
+pub fn request_by(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<Reply, String> {
     let unreachable = |e: &std::io::Error| {
         let hint = match e.kind() {
             std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
@@ -66,7 +102,16 @@ pub fn request(
             os_error(e)
         )
     };
-    let mut s = UnixStream::connect(socket).map_err(|e| unreachable(&e))?;
+    let mut s = match connect(socket, deadline) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            return Err(format!(
+                "Docker API did not accept the connection within {} (its queue is full: is the engine hung?)",
+                secs(timeout)
+            ))
+        }
+        Err(e) => return Err(unreachable(&e)),
+    };
     let timed_out = || format!("Docker API did not answer within {}", secs(timeout));
     let left = || deadline.saturating_duration_since(Instant::now());
     s.set_write_timeout(Some(left().max(Duration::from_millis(1))))
@@ -111,7 +156,72 @@ pub fn request(
             Err(e) => return Err(format!("Docker API: {}", os_error(&e))),
         }
     }
-    parse(&raw).ok_or_else(|| "Docker API sent a malformed answer".to_string())
+    if raw.is_empty() {
+        return Err("Docker API closed the connection without answering".to_string());
+    }
+    parse(&raw).ok_or_else(|| "Docker API sent a malformed answer (not HTTP)".to_string())
+}
+
+/// Connect to the Unix socket at `path` by `deadline`. A blocking connect waits without
+/// bound while the listener's accept queue is full (an engine that is stopped or wedged
+/// stops accepting, and the queue fills up with the connections of earlier passes), so the
+/// socket is non-blocking and the connect is retried until the deadline: `WouldBlock` then.
+fn connect(path: &Path, deadline: Instant) -> std::io::Result<UnixStream> {
+    use nix::libc;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    // SAFETY: zeroed is a valid sockaddr_un (plain integers and bytes).
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.len() >= addr.sun_path.len() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "path too long for a socket",
+        ));
+    }
+    for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    let len = (std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1) as libc::socklen_t;
+    // SAFETY: a new descriptor, owned at once.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd is a socket just created and not owned elsewhere.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    loop {
+        // SAFETY: addr is a sockaddr_un that outlives the call; len is within it.
+        let r = unsafe {
+            libc::connect(
+                fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_un).cast(),
+                len,
+            )
+        };
+        if r == 0 {
+            break;
+        }
+        let e = std::io::Error::last_os_error();
+        match e.kind() {
+            std::io::ErrorKind::Interrupted => {}
+            // the accept queue is full: retry until the deadline
+            std::io::ErrorKind::WouldBlock if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            _ => return Err(e),
+        }
+    }
+    let s = UnixStream::from(fd);
+    s.set_nonblocking(false)?;
+    Ok(s)
 }
 
 fn head_end(raw: &[u8]) -> Option<usize> {
@@ -156,8 +266,13 @@ fn parse(raw: &[u8]) -> Option<Reply> {
     } else {
         rest.to_vec()
     };
+    let truncated = body.len() > MAX_BODY;
     body.truncate(MAX_BODY);
-    Some(Reply { status, body })
+    Some(Reply {
+        status,
+        body,
+        truncated,
+    })
 }
 
 fn dechunk(mut rest: &[u8]) -> Vec<u8> {

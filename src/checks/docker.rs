@@ -18,9 +18,9 @@ pub fn check(socket: &Path, container: &str, timeout: Duration) -> CheckResult {
         404 => return CheckResult::down(format!("no such container: {container}")),
         s => return CheckResult::fail(format!("Docker API {s}: {}", reply.message())),
     }
-    let v: serde_json::Value = match serde_json::from_slice(&reply.body) {
+    let v = match reply.json() {
         Ok(v) => v,
-        Err(e) => return CheckResult::fail(format!("Docker API sent invalid JSON: {e}")),
+        Err(e) => return CheckResult::fail(e),
     };
     judge(&v["State"])
 }
@@ -33,7 +33,11 @@ fn judge(state: &serde_json::Value) -> CheckResult {
     let restarting = state["Restarting"].as_bool().unwrap_or(false);
     let oom = state["OOMKilled"].as_bool().unwrap_or(false);
     let code = state["ExitCode"].as_i64().unwrap_or(0);
-    let health = state["Health"]["Status"].as_str();
+    // Podman's Docker-compatible API sends `"Health": {"Status": ""}` for a container without
+    // a HEALTHCHECK, and Docker calls a disabled one `none`: neither is a health
+    let health = state["Health"]["Status"]
+        .as_str()
+        .filter(|h| !h.is_empty() && *h != "none");
     let exit = || {
         if oom {
             format!("code {code}, OOM killed")
@@ -69,7 +73,10 @@ fn judge(state: &serde_json::Value) -> CheckResult {
     } else {
         CheckResult::down(format!("container is {status}, not running"))
     };
-    r.figures.state = Some(match health {
+    // the engine keeps the last health of a container that has stopped (its probes stopped
+    // with it): shown only while the container lives
+    let alive = matches!(status, "running" | "paused");
+    r.figures.state = Some(match health.filter(|_| alive) {
         Some(h) => format!("{status}/{h}"),
         None => status.to_string(),
     });
@@ -106,5 +113,22 @@ mod tests {
         assert_eq!(r.verdict, Verdict::NOT_RUNNING);
         let r = judge(&json!({"Status": "paused", "Running": true, "Paused": true}));
         assert_eq!(r.reason, "container is paused");
+    }
+
+    #[test]
+    fn no_healthcheck_shows_no_health() {
+        // Podman without a HEALTHCHECK; Docker's word for a disabled one
+        for h in ["", "none"] {
+            let r = judge(&json!({"Status": "running", "Running": true, "Health": {"Status": h}}));
+            assert!(r.is_ok());
+            assert_eq!(r.figures.state.as_deref(), Some("running"), "{h:?}");
+        }
+        // a dead container's last health is stale
+        let r = judge(
+            &json!({"Status": "exited", "Running": false, "ExitCode": 137,
+            "Health": {"Status": "unhealthy", "FailingStreak": 2}}),
+        );
+        assert_eq!(r.figures.state.as_deref(), Some("exited"));
+        assert_eq!(r.reason, "container exited (code 137)");
     }
 }
