@@ -4,7 +4,6 @@
 
 use crate::harness::*;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 fn examples() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
@@ -106,7 +105,7 @@ fn quickstart_example_works() {
     // whatever it started is ours to clean up: find it by the test dir in its command line
     let _demo = DemoCleanup(t.dir().display().to_string());
     out.assert_code(2).assert_stderr_contains("action=start");
-    wait_for_port(port, Duration::from_secs(15));
+    wait_for_port(port, EVENT_LIMIT);
     t.run(&["check"]).assert_code(0);
 }
 

@@ -245,11 +245,11 @@ targets:
 "#,
     );
     let mut check = t.spawn(&["check"]);
-    wait_for_file(&t.path("action.pgid"), Duration::from_secs(10));
+    wait_for_file(&t.path("action.pgid"), EVENT_LIMIT);
     let _action = Guard::group(read_pid(&t.path("action.pgid")).expect("action pgid"));
     check.signal(nix::sys::signal::Signal::SIGKILL);
     check
-        .wait_timeout(Duration::from_secs(5))
+        .wait_timeout(EVENT_LIMIT)
         .expect("check survived SIGKILL");
     let st = t.state();
     assert_eq!(
@@ -284,7 +284,7 @@ fn sigkill_at_any_moment_never_tears_the_state_file() {
         rng ^= rng << 17;
         std::thread::sleep(Duration::from_micros(rng % 25_000));
         running.signal(Signal::SIGKILL);
-        let _ = running.wait_timeout(Duration::from_secs(10));
+        let _ = running.wait_timeout(EVENT_LIMIT);
         if t.exists("state.json") {
             let text = t.read("state.json");
             let v: serde_json::Value = serde_json::from_str(&text)
