@@ -152,9 +152,14 @@ pub enum Command {
         #[arg(value_enum)]
         shell: crate::docs::Shell,
     },
-    /// Print the manual page, roff: every command, flag and exit code (`neon-watchdog man |
-    /// man -l -`)
-    Man,
+    /// Print a manual page, roff: section 1 (the default), neon-watchdog(1), every command,
+    /// flag and exit code; section 5, neon-watchdog.yml(5), every key of the config file
+    /// (`neon-watchdog man 5 | man -l -`)
+    Man {
+        /// The section: 1 the command, 5 the config file
+        #[arg(value_parser = ["1", "5"], default_value = "1")]
+        section: String,
+    },
 }
 
 /// The flags of `install`.
@@ -228,7 +233,10 @@ pub fn main() -> Exit {
         }
     };
     // completions and man print what the clap definitions say: no config involved
-    if matches!(cli.command, Command::Completions { .. } | Command::Man) {
+    if matches!(
+        cli.command,
+        Command::Completions { .. } | Command::Man { .. }
+    ) {
         return self_docs(&cli.command);
     }
     // install and uninstall write a config if there is none: they must not need one that loads
@@ -333,7 +341,7 @@ pub fn main() -> Exit {
         // handled before the config is loaded
         Command::Install { .. } | Command::Uninstall { .. } => Ok(install(&cli)),
         Command::Schema { .. } => Ok(Exit::Ok),
-        Command::Completions { .. } | Command::Man => Ok(self_docs(&cli.command)),
+        Command::Completions { .. } | Command::Man { .. } => Ok(self_docs(&cli.command)),
         Command::Run { once: false, .. } => {
             for w in &loaded.warnings {
                 warn!("{w}");
@@ -408,7 +416,10 @@ fn self_docs(command: &Command) -> Exit {
         Command::Completions { shell } => {
             crate::docs::completions(Cli::command(), *shell, "neon-watchdog")
         }
-        Command::Man => crate::docs::man(Cli::command()),
+        Command::Man { section } if section == "5" => {
+            crate::docs::config_man(env!("CARGO_PKG_VERSION"))
+        }
+        Command::Man { .. } => crate::docs::man(Cli::command()),
         _ => return Exit::Internal,
     };
     print_stdout(&text)

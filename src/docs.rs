@@ -12,6 +12,8 @@
 //! An edge module beside `cli`: only `cli` imports it; it takes the `clap::Command` as an
 //! argument instead of importing `cli` (no cycle).
 
+mod config_page;
+
 use crate::exit::TABLE;
 use clap::Command;
 use clap_mangen::roff::{bold, italic, roman, Roff};
@@ -72,8 +74,8 @@ const DESCRIPTION: &[&str] = &[
      the actions, and exits with the codes under EXIT STATUS.",
     "The configuration (YAML or JSON) holds commands that run as root: keep it owned by root \
      and not writable by others; check and run refuse it otherwise. Every key is described in \
-     the README (below under SEE ALSO); neon-watchdog test-config validates a config and \
-     prints what it means after defaults.",
+     neon-watchdog.yml(5) (neon-watchdog man 5) and the README (below under SEE ALSO); \
+     neon-watchdog test-config validates a config and prints what it means after defaults.",
 ];
 
 /// FILES: path and what it is.
@@ -119,6 +121,7 @@ const FILES: &[(&str, &str)] = &[
 
 /// SEE ALSO: (page, section).
 const SEE_ALSO: &[(&str, &str)] = &[
+    ("neon-watchdog.yml", "5"),
     ("systemctl", "1"),
     ("journalctl", "1"),
     ("systemd.timer", "5"),
@@ -260,6 +263,12 @@ pub fn man(cmd: Command) -> Vec<u8> {
     ]);
     append_roff(&mut page, &r);
     page
+}
+
+/// The config file's manual page, neon-watchdog.yml(5), as roff: every key, from the JSON
+/// Schema (see [`config_page`]).
+pub fn config_man(version: &str) -> Vec<u8> {
+    config_page::page(version)
 }
 
 /// Which lines of a clap_mangen section to keep.

@@ -452,6 +452,67 @@ pub fn nagios(r: &Report, unreadable: Option<&str>) -> (String, Plugin) {
     (out, state)
 }
 
+/// What `status` can tell of the state file without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// There is something at the path (loading it says whether it is usable).
+    Present,
+    /// Nothing at the path: no pass has saved state there.
+    Missing,
+    /// Its directory cannot be searched by this user (the package's is root's only).
+    Denied,
+}
+
+fn seen(path: &std::path::Path) -> Seen {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Seen::Missing,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Seen::Denied,
+        _ => Seen::Present,
+    }
+}
+
+/// Below the table: why enabled targets show `never` as their last check, and what to do
+/// (empty when every enabled target was checked). No state file: no pass ran with this
+/// config (the timer is not running, or runs another config, whose state is elsewhere).
+pub fn never_checked(config: &Config, r: &Report, state: Seen) -> String {
+    let never: Vec<&str> = r
+        .targets
+        .iter()
+        .filter(|t| t.enabled && t.last_check.is_none())
+        .map(|t| t.name.as_str())
+        .collect();
+    if never.is_empty() {
+        return String::new();
+    }
+    let (file, cfg) = (config.state_file.display(), config.source.display());
+    match state {
+        Seen::Missing => format!(
+            "\nNever checked: no state file {file}: no pass has run with this config yet.\n\
+             - The passes come from the timer: is it enabled and running? `systemctl enable --now \
+             neon-watchdog.timer`, then `systemctl status neon-watchdog.timer` (the loop instead: \
+             `systemctl status neon-watchdog-daemon.service`).\n\
+             - A timer running another config saves its state where that config's state_file \
+             says: `systemctl cat neon-watchdog.service` shows the -c it runs; give status the same -c.\n\
+             - A pass now: `neon-watchdog check -c {cfg}`.\n"
+        ),
+        Seen::Denied => format!(
+            "\nNever checked, as far as this user can see: {file} cannot be read (permission \
+             denied); run `sudo neon-watchdog status -c {cfg}`.\n"
+        ),
+        Seen::Present => {
+            let mut out = String::from("\n");
+            for name in never {
+                let _ = writeln!(
+                    out,
+                    "{name}: not checked yet: no pass has checked it since it was added to the \
+                     config (the next pass does)."
+                );
+            }
+            out
+        }
+    }
+}
+
 /// `neon-watchdog status [--json | --format nagios]`: reads the state file, runs no check.
 pub fn status(config: &Config, format: Format) -> Result<Exit, Error> {
     let loaded = state::load(&config.state_file, true);
@@ -467,7 +528,11 @@ pub fn status(config: &Config, format: Format) -> Result<Exit, Error> {
             s.push('\n');
             s
         }
-        Format::Table => table(&r, now),
+        Format::Table => {
+            let mut text = table(&r, now);
+            text.push_str(&never_checked(config, &r, seen(&config.state_file)));
+            text
+        }
         Format::Nagios => {
             let (text, state) = nagios(&r, loaded.warning.as_deref());
             print!("{}", config.redactor.redact(&text));

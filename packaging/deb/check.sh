@@ -7,13 +7,14 @@
 #    scripts (the timer enabled and started, the daemon unit never enabled);
 #  - lintian --fail-on error;
 #  - unpacked into a temp dir (dpkg -x): the config passes test-config, the units are
-#    packaging/systemd's and pass systemd-analyze verify, the man page and completions are
-#    what the binary prints, the man page renders with groff without a warning, and bash
-#    completes `neon-watchdog st` to `status`;
+#    packaging/systemd's and pass systemd-analyze verify, the man pages (neon-watchdog(1),
+#    neon-watchdog.yml(5)), the JSON Schemas and the completions are what the binary prints,
+#    the man pages render with groff without a warning, and bash completes `neon-watchdog st`
+#    to `status`;
 #  - with --install (as root): apt-get install of the .deb on this machine, test-config and a pass with the
 #    installed config, the timer enabled and the daemon not, a local edit of the config and
 #    an operator's switch to the daemon kept by a reinstall, then a purge leaves
-#    nothing behind. Refused, and nothing touched, when neon-watchdog is installed already
+#    nothing behind (not /etc/neon-watchdog, its conf.d, nor /usr/share/neon-watchdog). Refused, and nothing touched, when neon-watchdog is installed already
 #    or its paths exist.
 set -euo pipefail
 
@@ -56,25 +57,32 @@ for u in neon-watchdog.service neon-watchdog.timer neon-watchdog-daemon.service;
   expect -rw-r--r-- "usr/lib/systemd/system/$u"
 done
 expect -rw-r--r-- usr/share/man/man1/neon-watchdog.1.gz
+expect -rw-r--r-- usr/share/man/man5/neon-watchdog.yml.5.gz
+expect -rw-r--r-- usr/share/neon-watchdog/schema.json
+expect -rw-r--r-- usr/share/neon-watchdog/included.schema.json
 expect -rw-r--r-- usr/share/bash-completion/completions/neon-watchdog
 expect -rw-r--r-- usr/share/zsh/vendor-completions/_neon-watchdog
 expect -rw-r--r-- usr/share/fish/vendor_completions.d/neon-watchdog.fish
 expect -rw------- etc/neon-watchdog/config.yml
+# the drop-in directory, shipped (its README holds it: dpkg ships no empty directory simply),
+# so that dpkg owns it and a purge removes it
+expect drwxr-xr-x etc/neon-watchdog/conf.d/
+expect -rw-r--r-- etc/neon-watchdog/conf.d/README
 for d in copyright changelog.Debian.gz README.md changelog.gz; do
   expect -rw-r--r-- "usr/share/doc/neon-watchdog/$d"
 done
 expect -rw-r--r-- usr/share/lintian/overrides/neon-watchdog
 # no unit where dpkg would install it twice (/lib and /usr/lib are one on merged-/usr)
 if grep -qE '\./lib/' <<<"$list"; then fail "files under /lib: $(grep -E '\./lib/' <<<"$list")"; fi
-extra=$(awk '$1 !~ /^d/ {print $6}' <<<"$list" | grep -vxE '\./(usr/bin/neon-watchdog|usr/lib/systemd/system/neon-watchdog(-daemon)?\.(service|timer)|usr/share/man/man1/neon-watchdog\.1\.gz|usr/share/bash-completion/completions/neon-watchdog|usr/share/zsh/vendor-completions/_neon-watchdog|usr/share/fish/vendor_completions\.d/neon-watchdog\.fish|etc/neon-watchdog/config\.yml|usr/share/doc/neon-watchdog/(copyright|changelog\.Debian\.gz|README\.md|changelog\.gz)|usr/share/lintian/overrides/neon-watchdog)' || true)
+extra=$(awk '$1 !~ /^d/ {print $6}' <<<"$list" | grep -vxE '\./(usr/bin/neon-watchdog|usr/lib/systemd/system/neon-watchdog(-daemon)?\.(service|timer)|usr/share/man/man1/neon-watchdog\.1\.gz|usr/share/man/man5/neon-watchdog\.yml\.5\.gz|usr/share/neon-watchdog/(included\.)?schema\.json|etc/neon-watchdog/conf\.d/README|usr/share/bash-completion/completions/neon-watchdog|usr/share/zsh/vendor-completions/_neon-watchdog|usr/share/fish/vendor_completions\.d/neon-watchdog\.fish|etc/neon-watchdog/config\.yml|usr/share/doc/neon-watchdog/(copyright|changelog\.Debian\.gz|README\.md|changelog\.gz)|usr/share/lintian/overrides/neon-watchdog)' || true)
 [ -z "$extra" ] || fail "files nobody expects: $extra"
 ok "files: $(awk '$1 !~ /^d/' <<<"$list" | wc -l) files with the expected paths, modes and owners"
 
 # --- control files: conffiles, maintainer scripts ---------------------------------------
 mkdir "$tmp/control"
 dpkg-deb -e "$deb" "$tmp/control"
-[ "$(cat "$tmp/control/conffiles" 2>/dev/null)" = /etc/neon-watchdog/config.yml ] ||
-  fail "conffiles is not exactly /etc/neon-watchdog/config.yml: $(cat "$tmp/control/conffiles" 2>/dev/null)"
+[ "$(sort "$tmp/control/conffiles" 2>/dev/null | tr '\n' ' ')" = "/etc/neon-watchdog/conf.d/README /etc/neon-watchdog/config.yml " ] ||
+  fail "conffiles are not exactly /etc/neon-watchdog/config.yml and conf.d/README: $(cat "$tmp/control/conffiles" 2>/dev/null)"
 ok "conffiles: $(tr '\n' ' ' <"$tmp/control/conffiles")"
 postinst=$(cat "$tmp/control/postinst")
 prerm=$(cat "$tmp/control/prerm")
@@ -134,14 +142,22 @@ else
   fail "systemd-analyze is not installed"
 fi
 zcat "$root/usr/share/man/man1/neon-watchdog.1.gz" | cmp -s - <("$bin" man) || fail "the man page is not what \`neon-watchdog man\` prints"
+zcat "$root/usr/share/man/man5/neon-watchdog.yml.5.gz" | cmp -s - <("$bin" man 5) || fail "neon-watchdog.yml(5) is not what \`neon-watchdog man 5\` prints"
+cmp -s "$root/usr/share/neon-watchdog/schema.json" <("$bin" schema) || fail "schema.json is not what \`neon-watchdog schema\` prints"
+cmp -s "$root/usr/share/neon-watchdog/included.schema.json" <("$bin" schema --included) || fail "included.schema.json is not what \`neon-watchdog schema --included\` prints"
+grep -q 'include: \[conf.d/\*.yml\]' "$root/etc/neon-watchdog/conf.d/README" || fail "conf.d/README does not say how the config reads conf.d"
 cmp -s "$root/usr/share/bash-completion/completions/neon-watchdog" <("$bin" completions bash) || fail "bash completion differs from the binary's"
 cmp -s "$root/usr/share/zsh/vendor-completions/_neon-watchdog" <("$bin" completions zsh) || fail "zsh completion differs from the binary's"
 cmp -s "$root/usr/share/fish/vendor_completions.d/neon-watchdog.fish" <("$bin" completions fish) || fail "fish completion differs from the binary's"
-ok "man page and completions are what the packaged binary prints"
+ok "man pages, schemas and completions are what the packaged binary prints"
 warnings=$(zcat "$root/usr/share/man/man1/neon-watchdog.1.gz" | groff -man -Tutf8 -ww 2>&1 >"$tmp/man.txt") || fail "groff failed"
 [ -z "$warnings" ] || fail "groff warns about the man page: $warnings"
 grep -q 'EXIT STATUS' "$tmp/man.txt" || fail "the rendered man page has no EXIT STATUS"
 ok "man page renders ($(wc -l <"$tmp/man.txt") lines, no groff warning)"
+warnings=$(zcat "$root/usr/share/man/man5/neon-watchdog.yml.5.gz" | groff -man -Tutf8 -ww 2>&1 >"$tmp/man5.txt") || fail "groff failed on neon-watchdog.yml(5)"
+[ -z "$warnings" ] || fail "groff warns about neon-watchdog.yml(5): $warnings"
+grep -q 'the configuration of neon' "$tmp/man5.txt" || fail "the rendered neon-watchdog.yml(5) lacks its NAME line"
+ok "neon-watchdog.yml(5) renders ($(wc -l <"$tmp/man5.txt") lines, no groff warning)"
 # bash, as on TAB: the function `complete -p` names, with COMP_WORDS/COMP_CWORD
 complete_bash() {  # WORDS... -> COMPREPLY, space-separated
   bash --norc -c '
@@ -185,6 +201,9 @@ if [ "$install" = yes ]; then
     if installed; then
       ok "apt-get install $(basename "$deb")"
       stat -c '%a %U:%G' /etc/neon-watchdog/config.yml | grep -qx '600 root:root' || fail "/etc/neon-watchdog/config.yml is $(stat -c '%a %U:%G' /etc/neon-watchdog/config.yml)"
+      stat -c '%a %U:%G' /etc/neon-watchdog/conf.d | grep -qx '755 root:root' || fail "/etc/neon-watchdog/conf.d is $(stat -c '%a %U:%G' /etc/neon-watchdog/conf.d 2>&1)"
+      [ -f /usr/share/neon-watchdog/schema.json ] || fail "no /usr/share/neon-watchdog/schema.json"
+      [ -f /usr/share/man/man5/neon-watchdog.yml.5.gz ] || fail "no /usr/share/man/man5/neon-watchdog.yml.5.gz"
       env -u NEON_WATCHDOG_CONFIG /usr/bin/neon-watchdog test-config >/dev/null 2>"$tmp/tc.txt" || { cat "$tmp/tc.txt"; fail "test-config rejects the installed config"; }
       [ -s "$tmp/tc.txt" ] && { cat "$tmp/tc.txt"; fail "test-config warns about the installed config"; }
       code=0; env -u NEON_WATCHDOG_CONFIG /usr/bin/neon-watchdog check 2>"$tmp/check.txt" || code=$?
@@ -213,6 +232,7 @@ if [ "$install" = yes ]; then
       purge
       left=()
       for p in /usr/bin/neon-watchdog /etc/neon-watchdog /var/lib/neon-watchdog \
+               /usr/share/neon-watchdog /usr/share/man/man5/neon-watchdog.yml.5.gz \
                /usr/lib/systemd/system/neon-watchdog.timer \
                /etc/systemd/system/timers.target.wants/neon-watchdog.timer \
                /etc/systemd/system/multi-user.target.wants/neon-watchdog-daemon.service \
@@ -223,7 +243,7 @@ if [ "$install" = yes ]; then
         [ -e "$p" ] || [ -L "$p" ] && left+=("$p")
       done
       [ ${#left[@]} -eq 0 ] || fail "purge left ${left[*]}"
-      ok "apt-get purge removed the package, its config, its state and its unit state"
+      ok "apt-get purge removed the package, its config and conf.d, its state and its unit state"
     fi
   fi
 fi

@@ -5,7 +5,6 @@
 
 use crate::harness::*;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::time::Duration;
 
 const SECRET: &str = "Kx7Qz9Wv2Lp5Rn8Tj3Yb";
 /// What the log may hold beyond the last 64 KiB of output: one line saying it was cut.
@@ -149,7 +148,7 @@ fn a_daemon_left_behind_keeps_writing_to_the_same_log() {
     let ino = std::fs::metadata(t.path("api.action.log")).unwrap().ino();
     t.write("go", "");
     assert!(
-        wait_until(Duration::from_secs(5), || t
+        wait_until(EVENT_LIMIT, || t
             .read("api.action.log")
             .contains("daemon says hi")),
         "{}",

@@ -180,7 +180,7 @@ fn process_name_matches_a_renamed_argv0() {
         .stdin(Stdio::null());
     let child = ChildGuard::spawn(cmd);
     assert!(
-        wait_until(std::time::Duration::from_secs(5), || {
+        wait_until(EVENT_LIMIT, || {
             std::fs::read_to_string(format!("/proc/{}/cmdline", child.pid()))
                 .is_ok_and(|c| c.starts_with(&name))
         }),

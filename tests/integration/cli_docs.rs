@@ -304,3 +304,88 @@ fn a_closed_pipe_is_no_panic() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+/// Every key of a JSON Schema (`properties` at any depth), sorted, once each.
+fn schema_keys(schema: &serde_json::Value) -> BTreeSet<String> {
+    fn walk(v: &serde_json::Value, out: &mut BTreeSet<String>) {
+        match v {
+            serde_json::Value::Object(o) => {
+                if let Some(serde_json::Value::Object(p)) = o.get("properties") {
+                    out.extend(p.keys().cloned());
+                }
+                o.values().for_each(|v| walk(v, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(schema, &mut out);
+    out
+}
+
+/// `man 5` is the config file's page, neon-watchdog.yml(5): it renders with groff, every
+/// warning on, and has an item for every key of the config and of an included file (the keys
+/// `neon-watchdog schema` lists), with the sections a section-5 page has.
+#[test]
+fn config_man_page_renders_and_names_every_config_key() {
+    let t = no_config();
+    let out = t.run_bare(&["man", "5"]);
+    out.assert_code(0)
+        .assert_stdout_contains(".TH NEON-WATCHDOG.YML 5");
+    let page = t.path("neon-watchdog.yml.5");
+    std::fs::write(&page, &out.stdout).expect("write the page");
+    let groff = Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-P-c", "-P-b", "-P-u"])
+        .arg(&page)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run groff (Debian: groff-base)");
+    let warnings = String::from_utf8_lossy(&groff.stderr);
+    assert!(
+        groff.status.success() && warnings.is_empty(),
+        "groff: {:?}\n{warnings}",
+        groff.status
+    );
+    let text = String::from_utf8_lossy(&groff.stdout)
+        .replace("\u{2010}\n", "")
+        .replace("-\n", "");
+    let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    for needle in [
+        "NAME",
+        "neon-watchdog.yml - the configuration of neon-watchdog",
+        "SYNOPSIS",
+        "DESCRIPTION",
+        "KEYS",
+        "INCLUDED FILES",
+        "EXAMPLE",
+        "FILES",
+        "/etc/neon-watchdog/conf.d/",
+        "/usr/share/neon-watchdog/schema.json",
+        "SEE ALSO",
+        "neon-watchdog(1)",
+    ] {
+        assert!(text.contains(needle), "the page lacks {needle:?}:\n{text}");
+    }
+    let mut keys = BTreeSet::new();
+    for args in [&["schema"][..], &["schema", "--included"]] {
+        let schema = t.run_bare(args);
+        schema.assert_code(0);
+        let v: serde_json::Value = serde_json::from_str(&schema.stdout).expect("schema JSON");
+        keys.extend(schema_keys(&v));
+    }
+    assert!(keys.len() > 50, "too few keys in the schemas: {keys:?}");
+    for key in &keys {
+        // an item of its own (`.TP`, the key in bold), and in the rendered text
+        assert!(
+            out.stdout.contains(&format!(".TP\n\\fB{key}\\fR\n")),
+            "no item for the config key {key:?} in `man 5`"
+        );
+        assert!(text.contains(key.as_str()), "{key:?} is not in the text");
+    }
+    // section 1 points to it (in roff, `-` is `\-`)
+    let one = t.run_bare(&["man"]);
+    one.assert_code(0)
+        .assert_stdout_contains("\\fBneon\\-watchdog.yml\\fR(5)");
+    t.run_bare(&["man", "8"]).assert_code(64);
+}

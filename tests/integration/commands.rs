@@ -157,8 +157,7 @@ targets:
     // the watchdog is gone; the daemon goes on writing to its stdout
     let ticks = t.count_lines("ticks");
     assert!(
-        wait_until(Duration::from_secs(5), || t.count_lines("ticks")
-            >= ticks + 10),
+        wait_until(EVENT_LIMIT, || t.count_lines("ticks") >= ticks + 10),
         "the daemon stopped writing after the pass: {:?}",
         proc_info(daemon.id())
     );
@@ -314,10 +313,10 @@ targets:
     t.run(&["check"])
         .assert_code(2)
         .assert_line_contains(&["msg=\"action started\""], "detached=true");
-    wait_for_file(&t.path("detached.pid"), Duration::from_secs(5));
+    wait_for_file(&t.path("detached.pid"), EVENT_LIMIT);
     let _reap = Guard::from_pid_file(&t.path("detached.pid"));
     assert!(
-        wait_until(Duration::from_secs(5), || t.count_lines("app.log") == 2),
+        wait_until(EVENT_LIMIT, || t.count_lines("app.log") == 2),
         "log_file did not get both lines: {:?}",
         std::fs::read_to_string(t.path("app.log"))
     );

@@ -10,7 +10,6 @@
 use crate::harness::*;
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
-use std::time::Duration;
 
 const OK: &str = "state_file: {dir}/state.json\ntargets:\n  - name: web\n    checks: [{command: [\"/bin/true\"]}]\n    action: none\n";
 
@@ -115,7 +114,7 @@ fn sighup_after_the_config_became_a_fifo_keeps_the_running_config() {
     let t = Test::new().config(&OK.replace("targets:", "interval_seconds: 1\ntargets:"));
     let mut run = t.spawn(&["run"]);
     assert!(
-        run.wait_for_stderr(Duration::from_secs(10), |s| s.contains("pass done")),
+        run.wait_for_stderr(EVENT_LIMIT, |s| s.contains("pass done")),
         "no pass: {}",
         run.stderr_so_far()
     );
@@ -123,14 +122,14 @@ fn sighup_after_the_config_became_a_fifo_keeps_the_running_config() {
     mkfifo(t.config_path());
     run.signal(Signal::SIGHUP);
     assert!(
-        run.wait_for_stderr(Duration::from_secs(10), |s| s
+        run.wait_for_stderr(EVENT_LIMIT, |s| s
             .lines()
             .any(|l| l.contains("config reload failed") && l.contains("is a FIFO"))),
         "the reload did not fail at once: {}",
         run.stderr_so_far()
     );
     run.signal(Signal::SIGTERM);
-    run.wait_timeout(Duration::from_secs(10))
+    run.wait_timeout(EVENT_LIMIT)
         .expect("run did not exit on SIGTERM")
         .assert_code(0);
 }

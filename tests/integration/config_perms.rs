@@ -11,7 +11,6 @@ use nix::sys::signal::Signal;
 use nix::unistd::{chown, Gid, Uid};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::time::Duration;
 
 const OK: &str = "state_file: {dir}/state.json\ntargets:\n  - name: web\n    checks: [{command: [\"/bin/true\"]}]\n    action: none\n";
 
@@ -199,14 +198,14 @@ fn sighup_refuses_a_config_that_became_unsafe() {
     let t = Test::new().config(&OK.replace("targets:", "interval_seconds: 1\ntargets:"));
     let mut run = t.spawn(&["run"]);
     assert!(
-        run.wait_for_stderr(Duration::from_secs(10), |s| s.contains("pass done")),
+        run.wait_for_stderr(EVENT_LIMIT, |s| s.contains("pass done")),
         "no pass: {}",
         run.stderr_so_far()
     );
     chmod(t.config_path(), 0o666);
     run.signal(Signal::SIGHUP);
     assert!(
-        run.wait_for_stderr(Duration::from_secs(10), |s| s.lines().any(|l| l
+        run.wait_for_stderr(EVENT_LIMIT, |s| s.lines().any(|l| l
             .contains("config reload failed")
             && l.contains("writable by everyone"))),
         "the reload was not refused: {}",
@@ -214,7 +213,7 @@ fn sighup_refuses_a_config_that_became_unsafe() {
     );
     run.signal(Signal::SIGTERM);
     let out = run
-        .wait_timeout(Duration::from_secs(10))
+        .wait_timeout(EVENT_LIMIT)
         .expect("run did not exit on SIGTERM");
     out.assert_code(0);
     assert!(!out.stderr.contains("config reloaded"), "{out}");

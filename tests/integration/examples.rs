@@ -4,7 +4,6 @@
 
 use crate::harness::*;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 fn examples() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
@@ -106,7 +105,7 @@ fn quickstart_example_works() {
     // whatever it started is ours to clean up: find it by the test dir in its command line
     let _demo = DemoCleanup(t.dir().display().to_string());
     out.assert_code(2).assert_stderr_contains("action=start");
-    wait_for_port(port, Duration::from_secs(15));
+    wait_for_port(port, EVENT_LIMIT);
     t.run(&["check"]).assert_code(0);
 }
 
@@ -156,4 +155,126 @@ targets:
     // the summary says what the config means after defaults
     out.assert_stdout_contains("target web")
         .assert_stdout_contains("fail_threshold 1");
+}
+
+/// `bash examples/quickstart.sh ARGS` from a copy of the repository's quickstart files in the
+/// test dir (readable by every user), as root or as nobody, with `base` as TMPDIR and no
+/// XDG_RUNTIME_DIR (the shared /tmp case), running the test's binary: (exit code, output).
+fn quickstart_sh(t: &Test, base: &Path, nobody: bool, args: &[&str]) -> (Option<i32>, String) {
+    let script = t.path("repo/examples/quickstart.sh");
+    let mut cmd = if nobody {
+        let mut c = std::process::Command::new("/usr/bin/setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/bin/bash",
+        ]);
+        c
+    } else {
+        std::process::Command::new("/bin/bash")
+    };
+    let who = if nobody { "nobody" } else { "root" };
+    let log = t.path(&format!("quickstart-{who}-{}.out", unique_name("q")));
+    let out = std::fs::File::create(&log).expect("create the output file");
+    cmd.arg(&script)
+        .args(args)
+        .env_remove("XDG_RUNTIME_DIR")
+        .env("TMPDIR", base)
+        .env("NEON_WATCHDOG_BIN", t.path("repo/neon-watchdog"))
+        .stdin(std::process::Stdio::null())
+        .stdout(out.try_clone().expect("dup"))
+        .stderr(out);
+    let mut child = spawn_cmd(&mut cmd);
+    let mut code = None;
+    let exited = wait_until(EVENT_LIMIT, || match child.try_wait() {
+        Ok(Some(status)) => {
+            code = status.code();
+            true
+        }
+        _ => false,
+    });
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(exited, "quickstart.sh {args:?} as {who} hung:\n{text}");
+    (code, text)
+}
+
+/// README's first command, run by two users side by side on one host (root and nobody, one
+/// shared /tmp): each gets a directory and a port of its own, both demos run at once, and
+/// `stop` stops only the user's own. It used to share /tmp/neon-watchdog-quickstart and port
+/// 8765: the second user's run failed (root's files in the way, the port taken).
+#[test]
+fn quickstart_script_runs_side_by_side_for_two_users() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let t = Test::new();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::create_dir_all(t.path("repo/examples")).expect("mkdir");
+    for f in ["quickstart.sh", "quickstart.yml"] {
+        std::fs::copy(
+            repo.join("examples").join(f),
+            t.path(&format!("repo/examples/{f}")),
+        )
+        .expect("copy the quickstart");
+    }
+    t.copy_program(BIN, "repo/neon-watchdog");
+    // a shared, sticky directory, as /tmp
+    let base = t.path("tmp");
+    std::fs::create_dir(&base).expect("mkdir tmp");
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+    std::fs::set_permissions(t.dir(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let _demos = DemoCleanup(base.display().to_string());
+
+    let (code, out) = quickstart_sh(&t, &base, false, &[]);
+    assert_eq!(code, Some(0), "root's quickstart:\n{out}");
+    assert!(out.contains("quickstart OK"), "{out}");
+    // root's demo still runs: nobody's quickstart must not care
+    let (code, out) = quickstart_sh(&t, &base, true, &[]);
+    assert_eq!(code, Some(0), "nobody's quickstart beside root's:\n{out}");
+    assert!(out.contains("quickstart OK"), "{out}");
+
+    let (mut ports, mut pids) = (Vec::new(), Vec::new());
+    for uid in [0, 65534] {
+        let dir = base.join(format!("neon-watchdog-quickstart-{uid}"));
+        let meta = std::fs::symlink_metadata(&dir).expect("the user's quickstart directory");
+        assert!(meta.is_dir(), "{}", dir.display());
+        assert_eq!(meta.uid(), uid, "{} is not uid {uid}'s", dir.display());
+        assert_eq!(meta.mode() & 0o777, 0o700, "{}", dir.display());
+        let port: u16 = std::fs::read_to_string(dir.join("port"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+            .expect("a port file");
+        let pid = read_pid(&dir.join("demo.pid")).expect("a demo pid");
+        let owner = std::fs::metadata(format!("/proc/{pid}")).map(|m| m.uid());
+        assert_eq!(owner.ok(), Some(uid), "demo {pid} of uid {uid}");
+        assert!(
+            port_open(port),
+            "uid {uid}'s demo does not listen on {port}"
+        );
+        ports.push(port);
+        pids.push(pid);
+    }
+    assert_ne!(ports[0], ports[1], "both users' demos on one port");
+
+    // each user's stop stops that user's demo only
+    let (code, out) = quickstart_sh(&t, &base, true, &["stop"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("stopped"), "{out}");
+    assert!(
+        wait_until(EVENT_LIMIT, || !port_open(ports[1])),
+        "nobody's demo still listens"
+    );
+    // detached, it was re-parented to this test process (a subreaper): reap it
+    reap(pids[1], EVENT_LIMIT);
+    assert!(port_open(ports[0]), "nobody's stop stopped root's demo");
+    let (code, out) = quickstart_sh(&t, &base, false, &["stop"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        wait_until(EVENT_LIMIT, || !port_open(ports[0])),
+        "root's demo still listens"
+    );
+    reap(pids[0], EVENT_LIMIT);
 }

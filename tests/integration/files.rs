@@ -7,7 +7,6 @@ use nix::sys::signal::Signal;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 const FAILING_WITH_ACTION: &str = r#"
 state_file: {dir}/state/state.json
@@ -148,12 +147,12 @@ targets:
 "#,
     );
     let mut run = t.spawn(&["run"]);
-    wait_for_file(&t.path("state/state.json.lock"), Duration::from_secs(10));
+    wait_for_file(&t.path("state/state.json.lock"), EVENT_LIMIT);
     // `rm -rf state`: `run` may be saving into it meanwhile, and a file created during the
     // removal makes it fail (directory not empty), as `rm -rf` would; an operator runs it
     // again, and so do we, until the directory is gone
     let mut last_err = None;
-    let removed = wait_until(Duration::from_secs(10), || {
+    let removed = wait_until(EVENT_LIMIT, || {
         match std::fs::remove_dir_all(t.path("state")) {
             Ok(()) => true,
             Err(e) => {
@@ -166,7 +165,7 @@ targets:
     // the pid is written once the lock is taken: the new file exists a moment before that
     let run_pid = run.pid().to_string();
     assert!(
-        wait_until(Duration::from_secs(10), || std::fs::read_to_string(
+        wait_until(EVENT_LIMIT, || std::fs::read_to_string(
             t.path("state/state.json.lock")
         )
         .is_ok_and(|s| s.trim() == run_pid)),
@@ -176,9 +175,7 @@ targets:
         .assert_code(75)
         .assert_stderr_contains(&format!("(pid {})", run.pid()));
     run.signal(Signal::SIGTERM);
-    let done = run
-        .wait_timeout(Duration::from_secs(10))
-        .expect("run exits");
+    let done = run.wait_timeout(EVENT_LIMIT).expect("run exits");
     done.assert_code(0)
         .assert_stderr_contains("the lock file was removed or replaced while running");
 }
@@ -199,7 +196,7 @@ fn the_exit_75_message_always_names_the_holder() {
         ))
         .stdin(Stdio::null());
     let holder = ChildGuard::spawn(cmd);
-    wait_for_file(&t.path("held"), Duration::from_secs(10));
+    wait_for_file(&t.path("held"), EVENT_LIMIT);
     t.run(&["check"])
         .assert_code(75)
         .assert_stderr_contains(&format!("(pid {})", holder.pid()));
@@ -257,14 +254,12 @@ fn a_read_only_state_directory_does_not_stop_the_checks() {
     // the policy's memory in the process, as it does whenever the state cannot be saved)
     let mut run = t.spawn_wrapped(&nobody, &["run"]);
     assert!(
-        run.wait_for_stderr(Duration::from_secs(10), |s| s.contains("pass done")),
+        run.wait_for_stderr(EVENT_LIMIT, |s| s.contains("pass done")),
         "run did not start a pass: {}",
         run.stderr_so_far()
     );
     run.signal(Signal::SIGTERM);
-    let done = run
-        .wait_timeout(Duration::from_secs(10))
-        .expect("run exits");
+    let done = run.wait_timeout(EVENT_LIMIT).expect("run exits");
     done.assert_code(0)
         .assert_line_contains(&["result=FAIL", "target=app "], "exit 1")
         .assert_line_contains(
@@ -309,8 +304,7 @@ targets:
     std::fs::remove_file(t.path("app.log")).unwrap();
     std::fs::remove_file(t.path("state.json")).unwrap();
     t.run(&["check"]).assert_code(2);
-    assert!(wait_until(std::time::Duration::from_secs(10), || t
-        .exists("runs")
+    assert!(wait_until(EVENT_LIMIT, || t.exists("runs")
         && std::fs::read_to_string(t.path("app.log"))
             .is_ok_and(|s| s.contains("hello"))));
 }
@@ -371,7 +365,7 @@ fn a_link_or_fifo_planted_at_the_textfile_stops_neither_checks_nor_actions() {
             &["level=error", "cannot write metrics textfile"],
             "neon.prom is a FIFO (named pipe), not a regular file",
         )
-        .assert_faster_than(Duration::from_secs(15));
+        .assert_faster_than(std::time::Duration::from_secs(15));
     assert_eq!(t.count_lines("out/runs"), 2, "the action did not run");
     let out = t.run(&["test-config"]);
     out.assert_code(0).assert_stderr_contains(&format!(

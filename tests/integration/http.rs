@@ -280,7 +280,7 @@ s.serve_forever()
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let guard = ChildGuard::spawn(cmd);
-    wait_for_port(port, Duration::from_secs(10));
+    wait_for_port(port, EVENT_LIMIT);
     (guard, port)
 }
 

@@ -64,9 +64,7 @@ fn targets_of_two_conf_d_files_are_checked_and_in_status() {
         "conf.d/worker.yml",
         &one_target("worker", &format!("process_name: {name}")),
     );
-    wait_until(std::time::Duration::from_secs(10), || {
-        !live_procs_named(&name).is_empty()
-    });
+    wait_until(EVENT_LIMIT, || !live_procs_named(&name).is_empty());
     let out = t.run(&["check"]);
     out.assert_code(0)
         .assert_lines(&["result=OK", "target=main "], 1)
@@ -531,8 +529,7 @@ fn sighup_reads_a_file_added_to_conf_d() {
     );
     let mut run = t.spawn(&["run"]);
     assert!(
-        run.wait_for_stderr(std::time::Duration::from_secs(10), |s| s
-            .contains("pass done")),
+        run.wait_for_stderr(EVENT_LIMIT, |s| s.contains("pass done")),
         "no pass: {}",
         run.stderr_so_far()
     );
@@ -542,14 +539,14 @@ fn sighup_reads_a_file_added_to_conf_d() {
     );
     run.signal(nix::sys::signal::Signal::SIGHUP);
     assert!(
-        run.wait_for_stderr(std::time::Duration::from_secs(10), |s| s
+        run.wait_for_stderr(EVENT_LIMIT, |s| s
             .lines()
             .any(|l| l.contains("result=OK") && l.contains("target=api "))),
         "the added file's target was not checked: {}",
         run.stderr_so_far()
     );
     run.signal(nix::sys::signal::Signal::SIGTERM);
-    run.wait_timeout(std::time::Duration::from_secs(10))
+    run.wait_timeout(EVENT_LIMIT)
         .expect("run did not exit on SIGTERM")
         .assert_code(0);
 }

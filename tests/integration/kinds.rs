@@ -17,7 +17,7 @@ fn python_named(t: &Test, name: &str, code: &str) -> ChildGuard {
         .stderr(Stdio::null());
     let g = ChildGuard::spawn(cmd);
     assert!(
-        wait_until(Duration::from_secs(10), || procs_named(name).len() == 1),
+        wait_until(EVENT_LIMIT, || procs_named(name).len() == 1),
         "{name} did not start"
     );
     g
@@ -56,7 +56,7 @@ targets:
     action: none
 "#
     ));
-    assert!(wait_until(Duration::from_secs(10), || {
+    assert!(wait_until(EVENT_LIMIT, || {
         procs_named(&fat)
             .first()
             .and_then(|p| std::fs::read_to_string(format!("/proc/{}/status", p.pid)).ok())
@@ -67,7 +67,7 @@ targets:
             })
             .is_some_and(|kib| kib > 70 * 1024)
     }));
-    assert!(wait_until(Duration::from_secs(10), || {
+    assert!(wait_until(EVENT_LIMIT, || {
         let pid = procs_named(&parent).first().map(|p| p.pid);
         all_procs().iter().filter(|p| Some(p.ppid) == pid).count() == 5
     }));
@@ -109,9 +109,9 @@ fn cpu_is_judged_across_passes() {
             marker.display()
         ),
     );
-    wait_for_file(&marker, Duration::from_secs(10));
+    wait_for_file(&marker, EVENT_LIMIT);
     assert!(
-        wait_until(Duration::from_secs(10), || {
+        wait_until(EVENT_LIMIT, || {
             proc_info(idle_g.pid()).is_some_and(|p| p.state == 'S')
         }),
         "{idle} is not asleep: {:?}",
@@ -145,7 +145,7 @@ targets:
     let hz = procfs::ticks_per_second();
     let mut used = 0;
     assert!(
-        wait_until(Duration::from_secs(60), || {
+        wait_until(EVENT_LIMIT, || {
             used = cpu_ticks(busy_g.pid())
                 .unwrap_or(first)
                 .saturating_sub(first);
@@ -219,7 +219,7 @@ fn user_and_cmdline_regex_narrow_the_match() {
         .arg("61")
         .stdin(Stdio::null());
     let _g = ChildGuard::spawn(cmd);
-    assert!(wait_until(Duration::from_secs(10), || {
+    assert!(wait_until(EVENT_LIMIT, || {
         procs_named(&name).iter().any(|p| {
             std::fs::read(format!("/proc/{}/cmdline", p.pid)).is_ok_and(|c| c.ends_with(b"61\0"))
         })
@@ -387,7 +387,7 @@ fn a_child_of_the_service_running_another_program_as_another_user_is_not_counted
             .unwrap_or(0)
     };
     assert!(
-        wait_until(Duration::from_secs(20), || child().is_some_and(|c| {
+        wait_until(EVENT_LIMIT, || child().is_some_and(|c| {
             std::fs::read(format!("/proc/{c}/cmdline"))
                 .is_ok_and(|a| a.starts_with(name.as_bytes()))
                 && rss(c) > 90 * 1024

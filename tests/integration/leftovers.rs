@@ -269,8 +269,7 @@ targets:
     ));
     let mut wd = t.spawn(&["check"]);
     assert!(
-        wait_until(Duration::from_secs(10), || live_procs_named(&name).len()
-            == 2),
+        wait_until(EVENT_LIMIT, || live_procs_named(&name).len() == 2),
         "the check's two processes did not start: {:?}\n{}",
         procs_named(&name),
         wd.stderr_so_far()
@@ -283,19 +282,18 @@ targets:
     // record comes, and at once when the watchdog is gone).
     if let Some(g) = guardian {
         assert!(
-            wait_until(Duration::from_secs(10), || guardian_read(g) >= 8),
+            wait_until(EVENT_LIMIT, || guardian_read(g) >= 8),
             "the guardian never read the watch record: {} bytes",
             guardian_read(g)
         );
     }
     wd.signal(Signal::SIGKILL);
     let out = wd
-        .wait_timeout(Duration::from_secs(10))
+        .wait_timeout(EVENT_LIMIT)
         .expect("the watchdog survived SIGKILL");
     assert_eq!(out.code, None, "{out}");
     assert!(
-        wait_until(Duration::from_secs(5), || live_procs_named(&name)
-            .is_empty()),
+        wait_until(EVENT_LIMIT, || live_procs_named(&name).is_empty()),
         "the check's processes outlived the watchdog: {:?}",
         live_procs_named(&name)
     );
@@ -328,8 +326,7 @@ targets:
     ));
     let mut wd = t.spawn(&["check"]);
     assert!(
-        wait_until(Duration::from_secs(10), || live_procs_named(&name).len()
-            == 2),
+        wait_until(EVENT_LIMIT, || live_procs_named(&name).len() == 2),
         "the notifier did not start: {:?}\n{}",
         procs_named(&name),
         wd.stderr_so_far()
@@ -343,15 +340,14 @@ targets:
     let g = guardians[0];
     assert!(!is_zombie(g), "the guardian is a zombie");
     assert!(
-        wait_until(Duration::from_secs(10), || guardian_read(g) >= 8),
+        wait_until(EVENT_LIMIT, || guardian_read(g) >= 8),
         "the guardian never read the watch record"
     );
     wd.signal(Signal::SIGKILL);
-    wd.wait_timeout(Duration::from_secs(10))
+    wd.wait_timeout(EVENT_LIMIT)
         .expect("the watchdog survived SIGKILL");
     assert!(
-        wait_until(Duration::from_secs(5), || live_procs_named(&name)
-            .is_empty()),
+        wait_until(EVENT_LIMIT, || live_procs_named(&name).is_empty()),
         "the notifier outlived the watchdog: {:?}",
         live_procs_named(&name)
     );
@@ -393,17 +389,16 @@ targets:
             .all(|n| live_procs_named(n).len() == 1)
     };
     assert!(
-        wait_until(Duration::from_secs(10), all_up),
+        wait_until(EVENT_LIMIT, all_up),
         "the actions did not start\n{}",
         wd.stderr_so_far()
     );
     let guardian = guardian_of(wd.pid());
     wd.signal(Signal::SIGKILL);
-    wd.wait_timeout(Duration::from_secs(10))
+    wd.wait_timeout(EVENT_LIMIT)
         .expect("the watchdog survived SIGKILL");
     assert!(
-        wait_until(Duration::from_secs(5), || live_procs_named(&hung)
-            .is_empty()),
+        wait_until(EVENT_LIMIT, || live_procs_named(&hung).is_empty()),
         "the running action outlived the watchdog: {:?}",
         live_procs_named(&hung)
     );
@@ -466,7 +461,7 @@ fn a_stopped_guardian_never_blocks_the_pass() {
     let old = guardian_of(wd.pid()).expect("no guardian under run");
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(old), Signal::SIGSTOP).unwrap();
     assert!(
-        wait_until(Duration::from_secs(10), || proc_info(old)
+        wait_until(EVENT_LIMIT, || proc_info(old)
             .is_some_and(|p| p.state == 'T')),
         "the guardian did not stop"
     );
@@ -484,7 +479,7 @@ fn a_stopped_guardian_never_blocks_the_pass() {
     assert!(!now.contains(&old), "the stopped guardian is still there");
     assert_eq!(now.len(), 1, "guardians: {now:?}");
     wd.signal(Signal::SIGTERM);
-    wd.wait_timeout(Duration::from_secs(30))
+    wd.wait_timeout(EVENT_LIMIT)
         .expect("run exits on SIGTERM")
         .assert_code(0)
         .assert_stderr_not_contains("timed out")
@@ -499,7 +494,7 @@ fn the_guardian_shows_what_it_is_in_ps() {
     let t = many_true_checks(Test::new(), 1, 1);
     let mut wd = t.spawn(&["run"]);
     assert!(
-        wd.wait_for_stderr(Duration::from_secs(30), |s| s.contains("pass done")),
+        wd.wait_for_stderr(EVENT_LIMIT, |s| s.contains("pass done")),
         "no pass: {}",
         wd.stderr_so_far()
     );
@@ -519,7 +514,7 @@ fn the_guardian_shows_what_it_is_in_ps() {
     );
     assert_eq!(proc_info(g).map(|p| p.comm), Some(GUARDIAN.to_string()));
     wd.signal(Signal::SIGTERM);
-    wd.wait_timeout(Duration::from_secs(30))
+    wd.wait_timeout(EVENT_LIMIT)
         .expect("run exits on SIGTERM")
         .assert_code(0);
 }

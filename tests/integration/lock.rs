@@ -18,7 +18,7 @@ fn hold_lock(t: &Test, lock: &str) -> ChildGuard {
         ))
         .stdin(Stdio::null());
     let guard = ChildGuard::spawn(cmd);
-    wait_for_file(&t.path("held"), Duration::from_secs(10));
+    wait_for_file(&t.path("held"), EVENT_LIMIT);
     guard
 }
 
@@ -69,13 +69,13 @@ targets:
 "#,
     );
     let mut run = t.spawn(&["run"]);
-    wait_for_file(&t.path("state.json"), Duration::from_secs(10));
+    wait_for_file(&t.path("state.json"), EVENT_LIMIT);
     let out = t.run(&["check"]);
     out.assert_code(75)
         .assert_stderr_contains(&format!("(pid {})", run.pid()));
     run.signal(Signal::SIGTERM);
     let done = run
-        .wait_timeout(Duration::from_secs(10))
+        .wait_timeout(EVENT_LIMIT)
         .expect("run did not exit after SIGTERM");
     done.assert_code(0);
     t.run(&["check"]).assert_code(0);
@@ -96,14 +96,14 @@ fn a_lock_left_by_an_exited_instance_is_waited_for() {
     let mut leftover = hold_lock(&t, "state.json.lock");
     let mut check = t.spawn(&["check"]);
     assert!(
-        check.wait_for_stderr(Duration::from_secs(10), |e| e
+        check.wait_for_stderr(EVENT_LIMIT, |e| e
             .contains(&format!("process left by pid {gone_pid}, which has exited"))),
         "check did not wait for the leftover: {}",
         check.stderr_so_far()
     );
     leftover.kill_now();
     check
-        .wait_timeout(Duration::from_secs(10))
+        .wait_timeout(EVENT_LIMIT)
         .expect("check exits once the lock is free")
         .assert_code(2)
         .assert_stderr_not_contains("another neon-watchdog holds the lock");
@@ -143,7 +143,7 @@ fn another_user_cannot_take_the_lock_first() {
         &t,
         "exec /usr/bin/flock -x {dir}/lock/neon.lock -c 'echo held > {dir}/lock/held; exec sleep 60'",
     );
-    wait_for_file(&t.path("lock/held"), Duration::from_secs(20));
+    wait_for_file(&t.path("lock/held"), EVENT_LIMIT);
     let lock = t.path("lock").display().to_string();
     for sub in ["check", "test-config"] {
         t.run(&[sub])
@@ -166,7 +166,7 @@ fn another_user_cannot_take_the_lock_first() {
         &t,
         "/usr/bin/flock -x -n {dir}/state/state.json.lock true; echo $? > {dir}/lock/tried",
     );
-    wait_for_file(&t.path("lock/tried"), Duration::from_secs(20));
+    wait_for_file(&t.path("lock/tried"), EVENT_LIMIT);
     nobody.kill_now();
     assert_ne!(t.read("lock/tried").trim(), "0", "nobody took root's lock");
     let st = std::fs::metadata(t.path("state/state.json.lock")).unwrap();

@@ -479,7 +479,7 @@ fn run_serves_metrics_and_healthz() {
     t.write("up", "");
     let mut run = t.spawn(&["run"]);
     assert!(
-        run.wait_for_stderr(Duration::from_secs(10), |s| s.contains("msg=\"pass done\"")),
+        run.wait_for_stderr(EVENT_LIMIT, |s| s.contains("msg=\"pass done\"")),
         "no pass: {}",
         run.stderr_so_far()
     );
@@ -493,9 +493,7 @@ fn run_serves_metrics_and_healthz() {
     assert_eq!((code, body.as_str()), (200, "ok\n"));
     assert_eq!(http_get(port, "/nope").0, 404);
     run.signal(nix::sys::signal::Signal::SIGTERM);
-    let out = run
-        .wait_timeout(Duration::from_secs(10))
-        .expect("run exits on SIGTERM");
+    let out = run.wait_timeout(EVENT_LIMIT).expect("run exits on SIGTERM");
     out.assert_code(0);
 }
 

@@ -3,7 +3,6 @@
 
 use crate::harness::*;
 use nix::sys::signal::Signal;
-use std::time::Duration;
 
 #[test]
 fn run_loops_and_exits_0_on_sigterm_with_state_saved() {
@@ -19,17 +18,17 @@ targets:
 "#,
     );
     let mut run = t.spawn(&["run"]);
-    wait_for_file(&t.path("state.json"), Duration::from_secs(10));
+    wait_for_file(&t.path("state.json"), EVENT_LIMIT);
     // a second pass, about one interval later
     assert!(
-        wait_until(Duration::from_secs(5), || t.count_lines("checks") >= 2),
-        "no second pass within 5 s: {}",
+        wait_until(EVENT_LIMIT, || t.count_lines("checks") >= 2),
+        "no second pass: {}",
         run.stderr_so_far()
     );
     run.signal(Signal::SIGTERM);
     let out = run
-        .wait_timeout(Duration::from_secs(5))
-        .expect("run did not exit within 5 s of SIGTERM");
+        .wait_timeout(EVENT_LIMIT)
+        .expect("run did not exit after SIGTERM");
     out.assert_code(0)
         .assert_stderr_contains("mode=run")
         .assert_stderr_contains("signal received");
@@ -54,10 +53,10 @@ targets:
 "#,
     );
     let mut run = t.spawn(&["run"]);
-    wait_for_file(&t.path("state.json"), Duration::from_secs(10));
+    wait_for_file(&t.path("state.json"), EVENT_LIMIT);
     run.signal(Signal::SIGINT);
-    run.wait_timeout(Duration::from_secs(5))
-        .expect("run did not exit within 5 s of SIGINT")
+    run.wait_timeout(EVENT_LIMIT)
+        .expect("run did not exit after SIGINT")
         .assert_code(0);
 }
 
@@ -79,14 +78,14 @@ targets:
     );
     let mut run = t.spawn(&["run"]);
     assert!(
-        wait_until(Duration::from_secs(10), || t.exists("in-pass")),
+        wait_until(EVENT_LIMIT, || t.exists("in-pass")),
         "the check never started: {}",
         run.stderr_so_far()
     );
     run.signal(Signal::SIGTERM);
     let out = run
-        .wait_timeout(Duration::from_secs(10))
-        .expect("run did not exit within 10 s of SIGTERM");
+        .wait_timeout(EVENT_LIMIT)
+        .expect("run did not exit after SIGTERM");
     out.assert_code(0)
         .assert_lines(&["result=FAIL"], 0)
         .assert_lines(&["msg=\"pass done\""], 1);
@@ -114,19 +113,16 @@ targets:
     };
     let t = Test::new().config(&cfg("first"));
     let mut run = t.spawn(&["run"]);
-    assert!(wait_until(Duration::from_secs(10), || t
-        .count_lines("first.checks")
-        >= 1));
+    assert!(wait_until(EVENT_LIMIT, || t.count_lines("first.checks") >= 1));
     t.write("config.yml", &cfg("second"));
     run.signal(Signal::SIGHUP);
     assert!(
-        wait_until(Duration::from_secs(5), || t.count_lines("second.checks")
-            >= 1),
+        wait_until(EVENT_LIMIT, || t.count_lines("second.checks") >= 1),
         "the reloaded target was never checked: {}",
         run.stderr_so_far()
     );
-    assert!(run.wait_for_stderr(Duration::from_secs(2), |s| s.contains("config reloaded")));
-    assert!(wait_until(Duration::from_secs(5), || {
+    assert!(run.wait_for_stderr(EVENT_LIMIT, |s| s.contains("config reloaded")));
+    assert!(wait_until(EVENT_LIMIT, || {
         std::fs::read_to_string(t.path("state.json"))
             .ok()
             .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
@@ -139,15 +135,13 @@ targets:
     t.write("config.yml", "targets: [");
     run.signal(Signal::SIGHUP);
     assert!(
-        run.wait_for_stderr(Duration::from_secs(5), |s| s
-            .contains("config reload failed")),
+        run.wait_for_stderr(EVENT_LIMIT, |s| s.contains("config reload failed")),
         "{}",
         run.stderr_so_far()
     );
     let before = t.count_lines("second.checks");
     assert!(
-        wait_until(Duration::from_secs(5), || t.count_lines("second.checks")
-            > before),
+        wait_until(EVENT_LIMIT, || t.count_lines("second.checks") > before),
         "the loop stopped after a bad reload"
     );
 
@@ -158,14 +152,13 @@ targets:
     );
     run.signal(Signal::SIGHUP);
     assert!(
-        run.wait_for_stderr(Duration::from_secs(5), |s| s
-            .contains("config reload refused")),
+        run.wait_for_stderr(EVENT_LIMIT, |s| s.contains("config reload refused")),
         "{}",
         run.stderr_so_far()
     );
     assert!(!t.exists("third.checks") && !t.exists("other.json"));
     run.signal(Signal::SIGTERM);
-    run.wait_timeout(Duration::from_secs(5))
+    run.wait_timeout(EVENT_LIMIT)
         .expect("run did not exit after SIGTERM")
         .assert_code(0);
 }
@@ -192,14 +185,14 @@ targets:
 "#
     ));
     let mut run = t.spawn(&["run"]);
-    wait_for_file(&t.path("orphan.pid"), Duration::from_secs(10));
+    wait_for_file(&t.path("orphan.pid"), EVENT_LIMIT);
     let orphan = read_pid(&t.path("orphan.pid")).expect("orphan pid");
     let _guard = Guard::pid(orphan);
     // it dies after 0.5 s; within a pass or two it must be gone from /proc altogether
-    let gone = wait_until(Duration::from_secs(5), || !is_alive_or_zombie(orphan));
+    let gone = wait_until(EVENT_LIMIT, || !is_alive_or_zombie(orphan));
     let info = proc_info(orphan);
     run.signal(Signal::SIGTERM);
-    run.wait_timeout(Duration::from_secs(5))
+    run.wait_timeout(EVENT_LIMIT)
         .expect("run did not exit after SIGTERM")
         .assert_code(0);
     assert!(gone, "the action's orphan lingers under `run`: {info:?}");
@@ -227,16 +220,13 @@ targets:
     t.write("not-a-dir", "a file where a directory should be");
     let mut run = t.spawn(&["run"]);
     assert!(
-        run.wait_for_stderr(Duration::from_secs(15), |e| e
-            .matches("msg=\"pass done\"")
-            .count()
-            >= 3),
+        run.wait_for_stderr(EVENT_LIMIT, |e| e.matches("msg=\"pass done\"").count() >= 3),
         "fewer than 3 passes: {}",
         run.stderr_so_far()
     );
     run.signal(Signal::SIGTERM);
     let out = run
-        .wait_timeout(Duration::from_secs(10))
+        .wait_timeout(EVENT_LIMIT)
         .expect("run did not exit after SIGTERM");
     out.assert_code(0)
         .assert_lines(&["reason=state_unwritable"], 0);
@@ -276,17 +266,17 @@ targets:
     let t = Test::new().config(&cfg("warn"));
     let mut run = t.spawn(&["run"]);
     // nothing is logged at warn: the state file the first pass writes says it ran
-    wait_for_file(&t.path("state.json"), Duration::from_secs(10));
+    wait_for_file(&t.path("state.json"), EVENT_LIMIT);
     assert!(!run.stderr_so_far().contains("result=OK"));
     t.write("config.yml", &cfg("info"));
     run.signal(Signal::SIGHUP);
     assert!(
-        run.wait_for_stderr(Duration::from_secs(5), |s| s.contains("result=OK")),
+        run.wait_for_stderr(EVENT_LIMIT, |s| s.contains("result=OK")),
         "debug lines never appeared after the reload: {}",
         run.stderr_so_far()
     );
     run.signal(Signal::SIGTERM);
-    run.wait_timeout(Duration::from_secs(5))
+    run.wait_timeout(EVENT_LIMIT)
         .expect("run did not exit after SIGTERM")
         .assert_code(0);
 }

@@ -134,7 +134,7 @@ targets:
     // SIGTERM: STOPPING=1, exit 0
     run.signal(Signal::SIGTERM);
     let out = run
-        .wait_timeout(Duration::from_secs(10))
+        .wait_timeout(EVENT_LIMIT)
         .expect("run did not exit on SIGTERM");
     out.assert_code(0);
     systemd.until(Duration::from_millis(500), |g| {
@@ -180,7 +180,7 @@ targets:
         run.stderr_so_far()
     );
     run.signal(Signal::SIGTERM);
-    run.wait_timeout(Duration::from_secs(10))
+    run.wait_timeout(EVENT_LIMIT)
         .expect("run did not exit on SIGTERM");
     let pings = systemd.pings();
     let longest = pings
@@ -214,9 +214,9 @@ targets:
         .env("NOTIFY_SOCKET", &path)
         .env("WATCHDOG_USEC", "2000000");
     let mut run = t.spawn(&["run"]);
-    wait_for_file(&t.path("env"), Duration::from_secs(10));
+    wait_for_file(&t.path("env"), EVENT_LIMIT);
     run.signal(Signal::SIGTERM);
-    run.wait_timeout(Duration::from_secs(10)).expect("exit");
+    run.wait_timeout(EVENT_LIMIT).expect("exit");
     assert_eq!(t.read("env").lines().next(), Some("[][]"));
     systemd.until(Duration::from_millis(300), |_| false);
     assert!(!systemd.got.is_empty());
@@ -246,16 +246,13 @@ fn a_notify_socket_that_cannot_be_used_is_said_once() {
         .env("WATCHDOG_USEC", "1000000");
     let mut run = t.spawn(&["run"]);
     assert!(
-        run.wait_for_stderr(Duration::from_secs(10), |e| e
-            .matches("msg=\"pass done\"")
-            .count()
-            >= 2),
+        run.wait_for_stderr(EVENT_LIMIT, |e| e.matches("msg=\"pass done\"").count() >= 2),
         "{}",
         run.stderr_so_far()
     );
     run.signal(Signal::SIGTERM);
     let out = run
-        .wait_timeout(Duration::from_secs(10))
+        .wait_timeout(EVENT_LIMIT)
         .expect("run did not exit on SIGTERM");
     out.assert_code(0);
     assert_eq!(

@@ -51,8 +51,8 @@ targets:
         .arg(t.path("web.pid"))
         .stdin(Stdio::null());
     let mut first = ChildGuard::spawn(cmd);
-    wait_for_port(port, Duration::from_secs(10));
-    wait_for_file(&t.path("web.pid"), Duration::from_secs(5));
+    wait_for_port(port, EVENT_LIMIT);
+    wait_for_file(&t.path("web.pid"), EVENT_LIMIT);
     t.run(&["check"]).assert_code(0);
 
     // kill -9: the next pass notices and starts it
@@ -71,9 +71,9 @@ targets:
     out.line(&["msg=\"target failing; running action\"", "action=start"]);
     out.line(&["msg=\"action started\"", "detached=true"]);
 
-    wait_for_port(port, Duration::from_secs(10));
+    wait_for_port(port, EVENT_LIMIT);
     assert!(
-        wait_until(Duration::from_secs(5), || {
+        wait_until(EVENT_LIMIT, || {
             read_pid(&t.path("web.pid")).is_some_and(|p| p != old_pid)
         }),
         "the restarted server did not write a new pid file"
@@ -151,9 +151,9 @@ targets:
         "redis-server failed to start ({status}): {:?}",
         std::fs::read_to_string(t.path("redis.log"))
     );
-    wait_for_file(&t.path("redis.pid"), Duration::from_secs(10));
+    wait_for_file(&t.path("redis.pid"), EVENT_LIMIT);
     let first = Guard::from_pid_file(&t.path("redis.pid")).expect("redis pid");
-    wait_for_port(port, Duration::from_secs(10));
+    wait_for_port(port, EVENT_LIMIT);
     t.run(&["check"]).assert_code(0);
 
     let old_pid = first.id();
@@ -171,9 +171,9 @@ targets:
     out.line(&["msg=\"target failing; running action\"", "action=start"]);
     out.line(&["msg=\"action done\"", "exit=0"]);
 
-    wait_for_port(port, Duration::from_secs(10));
+    wait_for_port(port, EVENT_LIMIT);
     assert!(
-        wait_until(Duration::from_secs(5), || {
+        wait_until(EVENT_LIMIT, || {
             read_pid(&t.path("redis.pid")).is_some_and(|p| p != old_pid)
         }),
         "redis did not write a new pid file"
@@ -185,15 +185,26 @@ targets:
         .assert_stderr_contains("msg=\"target recovered\"");
 }
 
-/// A real nginx as Debian ships it: a master and its workers (`master_process` on, the
-/// default). `kill -9` of the master leaves the workers running, still named `nginx` and still
-/// holding the listening socket: a `process_name: nginx` + `tcp_port` config would call that
-/// healthy, and a plain `start` would fail on "Address already in use" every pass. The recipe
-/// that tells the truth: `pid_file` with the name guard (the master's pid), and a `stop:`
-/// that kills what is left of the old master's process group before `start:`.
-#[test]
-fn real_nginx_master_killed_with_sigkill_is_restarted_without_its_orphaned_workers() {
-    let port = free_port();
+/// README's `stop:` for nginx (the recipe under Actions), `stop: [...]` as written there, with
+/// its pid file moved to `pid_file`: the tests run the recipe users copy, not a copy of it.
+fn readme_nginx_stop(pid_file: &str) -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("read README.md");
+    let lines: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.trim_start().starts_with("stop: [") && l.contains("/run/nginx.pid"))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "README.md should have one nginx stop recipe: {lines:?}"
+    );
+    lines[0].trim().replace("/run/nginx.pid", pid_file)
+}
+
+/// A config watching a real nginx (its files in the test dir, on `port`) the README's way:
+/// `pid_file` + `process_name: nginx`, an http check, README's `stop:`, then `start:`.
+fn nginx_test(port: u16) -> Test {
     let t = Test::new();
     t.write(
         "nginx.conf",
@@ -219,7 +230,8 @@ http {{
 "#
         ),
     );
-    let t = t.config(&format!(
+    let stop = readme_nginx_stop(&t.path("nginx.pid").display().to_string());
+    t.config(&format!(
         r#"
 state_file: {{dir}}/state.json
 timeout_seconds: 3
@@ -231,12 +243,22 @@ targets:
       - http: http://127.0.0.1:{port}/
     action:
       exec:
-        # the workers of a dead master keep its process group (the master's pid)
-        # and it waits until none runs: a dying worker may hold the port a moment longer
-        stop: ["/bin/sh", "-c", "pg=$(cat {{dir}}/nginx.pid); /usr/bin/pkill -KILL -g \"$pg\"; while /usr/bin/pgrep -g \"$pg\" -r R,S,D,T >/dev/null; do sleep 0.05; done"]
+        {stop}
         start: ["/usr/sbin/nginx", "-p", "{{dir}}", "-e", "{{dir}}/error.log", "-c", "{{dir}}/nginx.conf"]
 "#
-    ));
+    ))
+}
+
+/// A real nginx as Debian ships it: a master and its workers (`master_process` on, the
+/// default). `kill -9` of the master leaves the workers running, still named `nginx` and still
+/// holding the listening socket: a `process_name: nginx` + `tcp_port` config would call that
+/// healthy, and a plain `start` would fail on "Address already in use" every pass. The recipe
+/// that tells the truth (README's): `pid_file` with the name guard (the master's pid), and a
+/// `stop:` that kills what is left of the old master's process group before `start:`.
+#[test]
+fn real_nginx_master_killed_with_sigkill_is_restarted_without_its_orphaned_workers() {
+    let port = free_port();
+    let t = nginx_test(port);
     let status = status_of(
         Command::new("/usr/sbin/nginx")
             .arg("-p")
@@ -251,11 +273,11 @@ targets:
         "nginx failed ({status}): {:?}",
         std::fs::read_to_string(t.path("error.log"))
     );
-    wait_for_file(&t.path("nginx.pid"), Duration::from_secs(10));
+    wait_for_file(&t.path("nginx.pid"), EVENT_LIMIT);
     let master = read_pid(&t.path("nginx.pid")).expect("nginx master pid");
     // the whole old group is killed at the end of the test, whatever happens
     let _old_group = Guard::group(master);
-    wait_for_port(port, Duration::from_secs(10));
+    wait_for_port(port, EVENT_LIMIT);
     let workers = || -> Vec<i32> {
         all_procs()
             .into_iter()
@@ -264,7 +286,7 @@ targets:
             .collect()
     };
     assert!(
-        wait_until(Duration::from_secs(10), || workers().len() == 2),
+        wait_until(EVENT_LIMIT, || workers().len() == 2),
         "nginx did not start two workers: {:?}",
         workers()
     );
@@ -276,11 +298,8 @@ targets:
         nix::sys::signal::Signal::SIGKILL,
     )
     .expect("kill master");
-    assert!(wait_until(Duration::from_secs(10), || !is_alive_or_zombie(
-        master
-    ) || is_zombie(
-        master
-    )));
+    assert!(wait_until(EVENT_LIMIT, || !is_alive_or_zombie(master)
+        || is_zombie(master)));
     reap(master, Duration::from_secs(5));
     assert!(
         port_open(port),
@@ -293,9 +312,9 @@ targets:
     out.assert_code(2)
         .assert_line_contains(&["result=FAIL", "target=nginx "], "stale pid file")
         .assert_line_contains(&["msg=\"action done\"", "action=start"], "stop=\"exit 0\"");
-    wait_for_port(port, Duration::from_secs(10));
+    wait_for_port(port, EVENT_LIMIT);
     assert!(
-        wait_until(Duration::from_secs(10), || read_pid(&t.path("nginx.pid"))
+        wait_until(EVENT_LIMIT, || read_pid(&t.path("nginx.pid"))
             .is_some_and(|p| p != master)),
         "no new master"
     );
@@ -303,8 +322,7 @@ targets:
     let _new = Guard::group(read_pid(&t.path("nginx.pid")).expect("new nginx master"));
     for w in orphans {
         assert!(
-            wait_until(Duration::from_secs(5), || !is_alive_or_zombie(w)
-                || is_zombie(w)),
+            wait_until(EVENT_LIMIT, || !is_alive_or_zombie(w) || is_zombie(w)),
             "orphaned worker {w} still runs"
         );
     }
@@ -361,7 +379,7 @@ fn start_redis_as_redis(argv: &[String], dir: &str) -> Guard {
         std::fs::read_to_string(format!("{dir}/redis.log"))
     );
     let pid_file = std::path::Path::new(dir).join("redis.pid");
-    wait_for_file(&pid_file, Duration::from_secs(10));
+    wait_for_file(&pid_file, EVENT_LIMIT);
     Guard::from_pid_file(&pid_file).expect("redis pid")
 }
 
@@ -432,14 +450,14 @@ targets:
 "#
     ));
     let first = start_redis_as_redis(&redis_argv(port, &dir), &dir);
-    wait_for_port(port, Duration::from_secs(10));
+    wait_for_port(port, EVENT_LIMIT);
     let decoy = nobody_look_alike(
         "redis-server",
         &holding(100),
         &[&format!("127.0.0.1:{port}")],
     );
     assert!(
-        wait_until(Duration::from_secs(20), || rss_mib(decoy.pid()) >= 90),
+        wait_until(EVENT_LIMIT, || rss_mib(decoy.pid()) >= 90),
         "the look-alike did not grow to 100 MiB"
     );
 
@@ -467,10 +485,10 @@ targets:
         ),
     );
     out.line(&["msg=\"action done\"", "action=start", "exit=0"]);
-    wait_for_port(port, Duration::from_secs(10));
+    wait_for_port(port, EVENT_LIMIT);
     let pid_file = t.path("redis/redis.pid");
     assert!(
-        wait_until(Duration::from_secs(10), || read_pid(&pid_file)
+        wait_until(EVENT_LIMIT, || read_pid(&pid_file)
             .is_some_and(|p| p != old_pid)),
         "redis did not write a new pid file"
     );
@@ -555,10 +573,10 @@ targets:
         "nginx failed ({status}): {:?}",
         std::fs::read_to_string(t.path("error.log"))
     );
-    wait_for_file(&t.path("nginx.pid"), Duration::from_secs(10));
+    wait_for_file(&t.path("nginx.pid"), EVENT_LIMIT);
     let master = read_pid(&t.path("nginx.pid")).expect("nginx master pid");
     let _group = Guard::group(master);
-    wait_for_port(port, Duration::from_secs(10));
+    wait_for_port(port, EVENT_LIMIT);
     let workers = || -> Vec<i32> {
         all_procs()
             .into_iter()
@@ -567,7 +585,7 @@ targets:
             .collect()
     };
     assert!(
-        wait_until(Duration::from_secs(10), || workers().len() == 2),
+        wait_until(EVENT_LIMIT, || workers().len() == 2),
         "nginx did not start two workers: {:?}",
         workers()
     );
@@ -580,7 +598,7 @@ targets:
     }
     let decoy = nobody_look_alike("nginx", &holding(100), &[]);
     assert!(
-        wait_until(Duration::from_secs(20), || rss_mib(decoy.pid()) >= 90),
+        wait_until(EVENT_LIMIT, || rss_mib(decoy.pid()) >= 90),
         "the look-alike did not grow to 100 MiB"
     );
     let out = t.run(&["check"]);
@@ -658,7 +676,7 @@ targets:
 "#
     ));
     let first = start_redis_as_redis(&redis_argv(port, &dir), &dir);
-    wait_for_port(port, Duration::from_secs(10));
+    wait_for_port(port, EVENT_LIMIT);
     t.run(&["check"])
         .assert_code(0)
         .assert_lines(&["result=OK"], 3);
@@ -682,7 +700,7 @@ targets:
         ),
     );
     assert!(
-        wait_until(Duration::from_secs(10), || std::fs::read(format!(
+        wait_until(EVENT_LIMIT, || std::fs::read(format!(
             "/proc/{old_pid}/cmdline"
         ))
         .is_ok_and(|c| c.starts_with(b"redis-server\0"))),
@@ -702,10 +720,10 @@ targets:
         "action=start",
         "exit=0",
     ]);
-    wait_for_port(port, Duration::from_secs(10));
+    wait_for_port(port, EVENT_LIMIT);
     let pid_file = std::path::Path::new(&dir).join("redis.pid");
     assert!(
-        wait_until(Duration::from_secs(10), || read_pid(&pid_file)
+        wait_until(EVENT_LIMIT, || read_pid(&pid_file)
             .is_some_and(|p| p != old_pid)),
         "redis did not write a new pid file"
     );
@@ -735,11 +753,62 @@ targets:
     );
     out.line(&["msg=\"action done\"", "target=bare", "exit=0"]);
     assert!(t.exists("bare-restarted"));
-    wait_for_port(port, Duration::from_secs(10));
+    wait_for_port(port, EVENT_LIMIT);
     assert!(
-        wait_until(Duration::from_secs(10), || read_pid(&pid_file)
-            .is_some_and(|p| p > 1)),
+        wait_until(EVENT_LIMIT, || read_pid(&pid_file).is_some_and(|p| p > 1)),
         "redis did not write a new pid file"
     );
     let _third = Guard::from_pid_file(&pid_file).expect("new redis pid");
+}
+
+/// README's nginx recipe when the pid file names no process group (an empty pid file, as a
+/// crash while nginx writes it leaves, then none at all): its `stop:` says there is nothing
+/// to stop and leaves `start:` to run. It used to hand `pkill -g ""` and `pgrep -g ""` an
+/// empty group, whose usage text filled the action log.
+#[test]
+fn readme_nginx_recipe_with_an_empty_pid_file_stops_nothing_and_starts_nginx() {
+    let port = free_port();
+    let t = nginx_test(port);
+    for pid_file in ["empty", "missing"] {
+        if pid_file == "empty" {
+            t.write("nginx.pid", "");
+        } else {
+            let _ = std::fs::remove_file(t.path("nginx.pid"));
+            // the first round's start two hours ago: past any cooldown, grace or hourly cap
+            t.age_state(7200);
+        }
+        let out = t.run(&["check"]);
+        out.assert_code(2);
+        // the stop's output ends up on the action's line (and in the action log)
+        let line = out.line(&["msg=\"action done\"", "action=start"]);
+        let said = format!(
+            "stop=\"exit 0: no master pid in {}: nothing to stop\"",
+            t.path("nginx.pid").display()
+        );
+        assert!(
+            line.contains(&said),
+            "{pid_file} pid file: the stop did not say that it stopped nothing: {line}\n{out}"
+        );
+        let log = std::fs::read_to_string(t.path("nginx.action.log")).unwrap_or_default();
+        for noise in ["Usage", "No such file"] {
+            assert!(
+                !line.contains(noise) && !log.contains(noise),
+                "{pid_file} pid file: the stop command's errors are in the output: {line}\naction log:\n{log}"
+            );
+        }
+        wait_for_port(port, EVENT_LIMIT);
+        assert!(
+            wait_until(EVENT_LIMIT, || read_pid(&t.path("nginx.pid")).is_some()),
+            "{pid_file} pid file: nginx did not write its pid file"
+        );
+        let master = read_pid(&t.path("nginx.pid")).expect("nginx master pid");
+        let group = Guard::group(master);
+        t.run(&["check"]).assert_code(0);
+        // stopped for the next round: its group killed, the port free again
+        drop(group);
+        assert!(
+            wait_until(EVENT_LIMIT, || !port_open(port)),
+            "nginx still listens"
+        );
+    }
 }

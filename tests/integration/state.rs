@@ -245,11 +245,11 @@ targets:
 "#,
     );
     let mut check = t.spawn(&["check"]);
-    wait_for_file(&t.path("action.pgid"), Duration::from_secs(10));
+    wait_for_file(&t.path("action.pgid"), EVENT_LIMIT);
     let _action = Guard::group(read_pid(&t.path("action.pgid")).expect("action pgid"));
     check.signal(nix::sys::signal::Signal::SIGKILL);
     check
-        .wait_timeout(Duration::from_secs(5))
+        .wait_timeout(EVENT_LIMIT)
         .expect("check survived SIGKILL");
     let st = t.state();
     assert_eq!(
@@ -284,7 +284,7 @@ fn sigkill_at_any_moment_never_tears_the_state_file() {
         rng ^= rng << 17;
         std::thread::sleep(Duration::from_micros(rng % 25_000));
         running.signal(Signal::SIGKILL);
-        let _ = running.wait_timeout(Duration::from_secs(10));
+        let _ = running.wait_timeout(EVENT_LIMIT);
         if t.exists("state.json") {
             let text = t.read("state.json");
             let v: serde_json::Value = serde_json::from_str(&text)
@@ -302,4 +302,51 @@ fn sigkill_at_any_moment_never_tears_the_state_file() {
     left.sort();
     assert_eq!(left, ["state.json", "state.json.lock"]);
     assert_eq!(t.state()["targets"].as_object().map(|m| m.len()), Some(40));
+}
+
+/// `status` before any pass saved state (no timer running yet, or a timer that runs another
+/// config): the targets were never checked, and the table says why and what to do instead of
+/// a bare "never". Once a pass ran, a target added since is "not checked yet", and the note
+/// about the missing state file is gone.
+#[test]
+fn status_without_a_state_file_says_why_nothing_was_checked() {
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/true"]
+    action: none
+"#,
+    );
+    let out = t.run(&["status"]);
+    out.assert_code(2);
+    let config = t.config_path().display().to_string();
+    let state = t.path("state.json").display().to_string();
+    for said in [
+        format!("Never checked: no state file {state}: no pass has run with this config yet."),
+        "systemctl enable --now neon-watchdog.timer".to_string(),
+        "systemctl status neon-watchdog.timer".to_string(),
+        // a timer that runs another config keeps its state elsewhere
+        "systemctl cat neon-watchdog.service".to_string(),
+        format!("neon-watchdog check -c {config}"),
+    ] {
+        out.assert_stdout_contains(&said);
+    }
+    // JSON stays a document
+    let json = t.run(&["status", "--json"]);
+    serde_json::from_str::<serde_json::Value>(&json.stdout)
+        .unwrap_or_else(|e| panic!("status --json is not JSON ({e})\n{json}"));
+
+    t.run(&["check"]).assert_code(0);
+    let mut yaml = std::fs::read_to_string(t.config_path()).expect("read config");
+    yaml.push_str(
+        "  - name: added\n    checks:\n      - command: [\"/bin/true\"]\n    action: none\n",
+    );
+    std::fs::write(t.config_path(), yaml).expect("write config");
+    let out = t.run(&["status"]);
+    out.assert_code(2)
+        .assert_stdout_contains("added: not checked yet: no pass has checked it since it was added to the config (the next pass does).");
+    assert!(!out.stdout.contains("no state file"), "{out}");
 }

@@ -157,7 +157,7 @@ fn tls_server(t: &Test, cert: &str, key: &str, sni: Option<(&str, &str)>) -> (Ch
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let guard = ChildGuard::spawn(cmd);
-    wait_for_port(port, Duration::from_secs(10));
+    wait_for_port(port, EVENT_LIMIT);
     (guard, port)
 }
 
@@ -515,7 +515,7 @@ fn chain_server(t: &Test, cert: &str, chain: &str) -> (ChildGuard, u16) {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let guard = ChildGuard::spawn(cmd);
-    wait_for_port(port, Duration::from_secs(10));
+    wait_for_port(port, EVENT_LIMIT);
     (guard, port)
 }
 
