@@ -604,15 +604,28 @@ fn due_slack(interval: Duration, tick: Duration) -> Duration {
 /// means now (no interval of its own; never checked; its status unknown, as after `reset`;
 /// its last check inconclusive). A last check in the future (the clock went back)
 /// is ignored.
+///
+/// After an action, the verdict that called for it is stale: the target is due again as soon
+/// as the action's `grace` (its `restart_grace`) is over, on the next pass without one, not a
+/// whole interval later: a dependency its action fixed must not hold its dependents, nor read
+/// `failed`, for an hour.
 pub fn next_due(
     state: &TargetState,
     interval: Option<Duration>,
     tick: Duration,
+    grace: Duration,
     now: SystemTime,
 ) -> Option<SystemTime> {
     let (last, interval) = (state.last_check?, interval?);
     if last > now || state.status == Health::Unknown || state.inconclusive {
         return None;
+    }
+    if let Some(acted) = state.last_restart {
+        // not checked since the action, or only inside its grace (a verdict not counted)
+        let settled = acted.checked_add(grace)?;
+        if last <= acted || last < settled {
+            return (settled > now).then_some(settled);
+        }
     }
     let at = last
         .checked_add(interval)?
@@ -753,23 +766,92 @@ mod tests {
             ..TargetState::default()
         };
         let st = checked(Health::Healthy);
-        assert_eq!(next_due(&st, every, tick, at(1100)), Some(at(1285)));
-        assert_eq!(next_due(&st, every, tick, at(1285)), None);
+        assert_eq!(
+            next_due(&st, every, tick, Duration::ZERO, at(1100)),
+            Some(at(1285))
+        );
+        assert_eq!(next_due(&st, every, tick, Duration::ZERO, at(1285)), None);
         // no interval of its own, never checked, unknown, a clock gone back: due now
-        assert_eq!(next_due(&st, None, tick, at(1100)), None);
+        assert_eq!(next_due(&st, None, tick, Duration::ZERO, at(1100)), None);
         assert_eq!(
-            next_due(&TargetState::default(), every, tick, at(1100)),
+            next_due(
+                &TargetState::default(),
+                every,
+                tick,
+                Duration::ZERO,
+                at(1100)
+            ),
             None
         );
         assert_eq!(
-            next_due(&checked(Health::Unknown), every, tick, at(1100)),
+            next_due(
+                &checked(Health::Unknown),
+                every,
+                tick,
+                Duration::ZERO,
+                at(1100)
+            ),
             None
         );
-        assert_eq!(next_due(&st, every, tick, at(900)), None);
+        assert_eq!(next_due(&st, every, tick, Duration::ZERO, at(900)), None);
         // a failing target waits its interval too; a short interval gets half itself as slack
-        assert!(next_due(&checked(Health::Failed), every, tick, at(1100)).is_some());
+        assert!(next_due(
+            &checked(Health::Failed),
+            every,
+            tick,
+            Duration::ZERO,
+            at(1100)
+        )
+        .is_some());
         let short = Some(Duration::from_secs(10));
-        assert_eq!(next_due(&st, short, tick, at(1001)), Some(at(1005)));
+        assert_eq!(
+            next_due(&st, short, tick, Duration::ZERO, at(1001)),
+            Some(at(1005))
+        );
+    }
+
+    #[test]
+    fn after_an_action_a_target_is_due_again_once_its_grace_is_over() {
+        let tick = Duration::from_secs(30);
+        let hourly = Some(HOUR);
+        // failed at 1000 and acted on in that pass
+        let acted = TargetState {
+            status: Health::Failed,
+            last_check: Some(at(1000)),
+            last_restart: Some(at(1000)),
+            ..TargetState::default()
+        };
+        // no grace: due on the next pass, not an hour later
+        assert_eq!(
+            next_due(&acted, hourly, tick, Duration::ZERO, at(1030)),
+            None
+        );
+        // a grace of 20 s: due once it is over
+        let grace = Duration::from_secs(20);
+        assert_eq!(
+            next_due(&acted, hourly, tick, grace, at(1010)),
+            Some(at(1020))
+        );
+        assert_eq!(next_due(&acted, hourly, tick, grace, at(1020)), None);
+        // checked inside the grace (not counted): still due when it ends
+        let in_grace = TargetState {
+            last_check: Some(at(1010)),
+            ..acted.clone()
+        };
+        assert_eq!(
+            next_due(&in_grace, hourly, tick, grace, at(1015)),
+            Some(at(1020))
+        );
+        // checked after it: its interval again
+        let checked = TargetState {
+            status: Health::Healthy,
+            last_check: Some(at(1030)),
+            ..acted.clone()
+        };
+        assert_eq!(
+            next_due(&checked, hourly, tick, grace, at(1040)),
+            Some(at(1030 + 3600 - 15))
+        );
     }
 
     #[test]

@@ -240,7 +240,13 @@ pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
         .iter()
         .map(|t| {
             let prev = st.targets.get(&t.name).cloned().unwrap_or_default();
-            policy::next_due(&prev, t.interval, config.interval, now)
+            policy::next_due(
+                &prev,
+                t.interval,
+                config.interval,
+                t.policy.restart_grace,
+                now,
+            )
         })
         .collect();
     let due: Vec<&Target> = targets

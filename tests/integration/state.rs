@@ -303,3 +303,20 @@ fn sigkill_at_any_moment_never_tears_the_state_file() {
     assert_eq!(left, ["state.json", "state.json.lock"]);
     assert_eq!(t.state()["targets"].as_object().map(|m| m.len()), Some(40));
 }
+
+/// A real listener (python) on a port, detached by the action that starts it; it writes its
+/// pid file once it listens.
+pub(crate) const LISTENER: &str = r#"
+import os, socket, sys
+port, pid_file = int(sys.argv[1]), sys.argv[2]
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", port))
+s.listen(16)
+with open(pid_file + ".tmp", "w") as f:
+    f.write(str(os.getpid()))
+os.rename(pid_file + ".tmp", pid_file)
+while True:
+    c, _ = s.accept()
+    c.close()
+"#;
