@@ -12,7 +12,7 @@
 use crate::error::Error;
 use crate::events::Pending;
 use crate::files::{self, ReadError};
-use crate::policy::TargetState;
+use crate::policy::{ClockReading, Step, TargetState};
 use crate::procs::CpuSample;
 use crate::redact::Redactor;
 use serde::{Deserialize, Serialize};
@@ -42,6 +42,10 @@ pub struct StateFile {
     /// its own: a pass that does not check it reports these (metrics keep their series).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub last_checks: BTreeMap<String, Vec<CheckRecord>>,
+    /// The clocks when the times above were last brought onto the wall clock (see [`rebase`]):
+    /// absent in files of earlier versions, and where the system has no boot id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<ClockReading>,
 }
 
 /// One check's result, kept for a target that is not checked on every pass.
@@ -62,6 +66,7 @@ impl Default for StateFile {
             cpu_samples: BTreeMap::new(),
             passes_total: 0,
             last_checks: BTreeMap::new(),
+            clock: None,
         }
     }
 }
@@ -200,6 +205,34 @@ fn masked(state: &StateFile, redactor: &Redactor) -> Option<StateFile> {
         }
     }
     Some(state)
+}
+
+/// Bring every time in the state onto the wall clock of now, before a pass measures anything
+/// with them: if the wall clock stepped since the state was saved (NTP corrected it, someone
+/// set it), every recorded time moves with it (see `policy::clock_step`), so cooldown, backoff,
+/// the hourly cap, grace and intervals count the time that really passed. `reading`: this
+/// boot's clocks, read with `now`; it is kept for the next pass. Returns the step, if any.
+pub fn rebase(st: &mut StateFile, now: SystemTime, reading: Option<ClockReading>) -> Option<Step> {
+    let latest = st
+        .targets
+        .values()
+        .filter_map(TargetState::latest_time)
+        .max();
+    let step = crate::policy::clock_step(st.clock.as_ref(), now, reading.as_ref(), latest);
+    if let Some(step) = step {
+        for t in st.targets.values_mut() {
+            t.shift_times(step);
+        }
+        for p in &mut st.pending_notifications {
+            p.first_failed = step.apply(p.first_failed);
+            p.event.timestamp = step.apply(p.event.timestamp);
+        }
+        for c in st.cpu_samples.values_mut() {
+            c.at = step.apply(c.at);
+        }
+    }
+    st.clock = reading;
+    step
 }
 
 /// Drop the state of targets no longer in the config.

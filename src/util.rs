@@ -58,6 +58,22 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "unknown-host".to_string())
 }
 
+/// This boot's id (`/proc/sys/kernel/random/boot_id`); None where the system does not tell.
+pub fn boot_id() -> Option<String> {
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let id = id.trim();
+    (!id.is_empty() && id.len() <= 64).then(|| id.to_string())
+}
+
+/// The time since boot in milliseconds (`CLOCK_BOOTTIME`: it counts suspend, and no step of
+/// the wall clock moves it); None where the system does not tell.
+pub fn boottime_ms() -> Option<u64> {
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).ok()?;
+    let secs = u64::try_from(ts.tv_sec()).ok()?;
+    let ms = u64::try_from(ts.tv_nsec()).ok()? / 1_000_000;
+    secs.checked_mul(1000)?.checked_add(ms)
+}
+
 /// A time as an RFC 3339 UTC string with milliseconds: `2026-11-23T10:00:00.000Z` (the state
 /// file, `status --json`, notification bodies).
 pub fn rfc3339(t: std::time::SystemTime) -> String {

@@ -228,8 +228,19 @@ enum Work {
 /// it still acts. The error is logged on every pass.
 pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
     let started = Instant::now();
-    // the one clock reading of the pass's decisions and events
+    // the one clock reading of the pass's decisions and events, with the clock no step moves
+    let boot_id = crate::util::boot_id();
     let now = SystemTime::now();
+    let reading = boot_id
+        .zip(crate::util::boottime_ms())
+        .map(|(boot_id, boottime_ms)| policy::ClockReading {
+            wall: now,
+            boot_id,
+            boottime_ms,
+        });
+    if let Some(step) = state::rebase(st, now, reading) {
+        log::clock_stepped(step);
+    }
     if let (Some(hb), false) = (&config.heartbeat, opts.dry_run) {
         crate::heartbeat::start(hb, &config.redactor);
     }
