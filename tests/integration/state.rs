@@ -320,3 +320,74 @@ while True:
     c, _ = s.accept()
     c.close()
 "#;
+
+/// One slow check never costs the other targets their recovery (issue 18 M4): beside a check
+/// that hangs for a minute (longer than the pass may live under the shipped unit's
+/// `TimeoutStartSec`), a dead server is started again while that check still hangs, with the
+/// restart on disk before its action ran, and a healthy target's status is saved too. The pass
+/// is then killed as systemd would kill it: what was done stays done.
+#[test]
+fn a_hung_check_does_not_hold_back_another_targets_recovery() {
+    use nix::sys::signal::Signal;
+    let port = free_port();
+    let t = Test::new().config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+default_policy: {{fail_threshold: 1, restart_cooldown_seconds: 3600}}
+targets:
+  - name: slow
+    checks:
+      - command: ["/bin/sh", "-c", "echo $$ > {{dir}}/slow.pgid; exec sleep 60"]
+        timeout_seconds: 60
+    action: none
+  - name: dead
+    checks:
+      - tcp_port: 127.0.0.1:{port}
+    action:
+      exec:
+        start: ["{PYTHON}", "{{dir}}/listener.py", "{port}", "{{dir}}/dead.pid"]
+        detach: true
+        log_file: {{dir}}/listener.log
+  - name: fine
+    checks:
+      - command: ["/bin/true"]
+    action: none
+"#
+    ));
+    t.write("listener.py", LISTENER);
+    let mut check = t.spawn(&["check"]);
+    wait_for_file(&t.path("slow.pgid"), Duration::from_secs(10));
+    let _slow = Guard::group(read_pid(&t.path("slow.pgid")).expect("slow check pgid"));
+    // the dead server is back while the slow check still hangs
+    wait_for_port(port, Duration::from_secs(30));
+    wait_for_file(&t.path("dead.pid"), Duration::from_secs(10));
+    let _server = Guard::from_pid_file(&t.path("dead.pid")).expect("server pid");
+    // and the state on disk says so, with the healthy target's status, before the pass ends
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let st = t.state();
+            st["targets"]["fine"]["status"] == "healthy"
+                && st["targets"]["dead"]["restarts"].as_array().map(Vec::len) == Some(1)
+        }),
+        "the state on disk does not record the restart and the healthy target: {}",
+        t.read("state.json")
+    );
+    assert!(
+        is_alive_or_zombie(read_pid(&t.path("slow.pgid")).unwrap_or(1)),
+        "the slow check ended before the test looked: the test proves nothing"
+    );
+    // systemd's TimeoutStartSec: SIGKILL of the pass. What it did stays done.
+    check.signal(Signal::SIGKILL);
+    check
+        .wait_timeout(Duration::from_secs(10))
+        .expect("check survived SIGKILL");
+    let st = t.state();
+    assert_eq!(st["targets"]["dead"]["status"], "failed", "{st}");
+    assert_eq!(st["targets"]["fine"]["status"], "healthy", "{st}");
+    assert_eq!(
+        st["targets"]["slow"]["status"],
+        serde_json::Value::Null,
+        "the slow target was never judged: {st}"
+    );
+    assert!(port_open(port));
+}
