@@ -391,3 +391,55 @@ targets:
     );
     assert!(port_open(port));
 }
+
+/// test-config warns about checks that may take as long as the shipped units let a pass run
+/// (TimeoutStartSec=120s of neon-watchdog.service, WatchdogSec=300s of the daemon unit), and
+/// about targets whose action waits for such checks (issue 18 M4); not about the others.
+#[test]
+fn test_config_warns_when_checks_could_outlive_the_units_limits() {
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: slow
+    checks:
+      - command: ["/bin/true"]
+        timeout_seconds: 100
+      - tcp_port: 127.0.0.1:1
+        timeout_seconds: 30
+    action: none
+  - name: slower
+    checks:
+      - command: ["/bin/true"]
+        timeout_seconds: 400
+    action: none
+  - name: web
+    depends_on: [slow]
+    checks:
+      - command: ["/bin/true"]
+    action: none
+  - name: quick
+    checks:
+      - command: ["/bin/true"]
+        timeout_seconds: 60
+      - command: ["/bin/true"]
+        timeout_seconds: 59
+    action: none
+"#,
+    );
+    let out = t.run(&["test-config"]);
+    out.assert_code(0)
+        .assert_line_contains(
+            &["warning:", "targets[0].checks:"],
+            "may take up to 130s (the timeout_seconds of its 2 checks, one after the other), at least as long as the shipped units let a pass run (neon-watchdog.service kills a `check` pass after TimeoutStartSec=120s)",
+        )
+        .assert_line_contains(
+            &["warning:", "targets[1].checks:"],
+            "TimeoutStartSec=120s; neon-watchdog-daemon.service kills `run` when a pass outlasts WatchdogSec=300s",
+        )
+        .assert_line_contains(
+            &["warning:", "targets[2].depends_on:"],
+            "its action waits for the checks of \"slow\", which may take up to 130s",
+        )
+        .assert_stderr_not_contains("targets[3]");
+}
