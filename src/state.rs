@@ -407,6 +407,7 @@ fn holder(file: &File) -> Option<u32> {
 mod tests {
     use super::*;
     use crate::policy::{Health, Transition};
+    use crate::procs::CpuSample;
     use std::time::Duration;
 
     fn sample() -> StateFile {
@@ -665,6 +666,49 @@ mod tests {
         assert_eq!(web.restarts.len(), 1);
         assert_eq!(web.restarts_since_healthy, 0);
         assert!(web.transitions.is_empty());
+    }
+
+    #[test]
+    fn rebase_moves_every_time_with_a_step_of_the_wall_clock_and_keeps_the_reading() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let reading = |wall: SystemTime, ms: u64| ClockReading {
+            wall,
+            boot_id: "b1".into(),
+            boottime_ms: ms,
+        };
+        let mut s = sample();
+        s.cpu_samples
+            .insert("1:2".into(), CpuSample { ticks: 5, at: t0 });
+        s.clock = Some(reading(t0, 1_000_000));
+        let before = s.clone();
+        // 10 s later by the boot clock, the wall clock reads an hour less than it should
+        let now = t0 + Duration::from_secs(10) - crate::policy::HOUR;
+        let step = rebase(&mut s, now, Some(reading(now, 1_010_000)));
+        assert_eq!(
+            step,
+            Some(Step {
+                back: true,
+                by: crate::policy::HOUR
+            })
+        );
+        let (web, was) = (&s.targets["web"], &before.targets["web"]);
+        assert_eq!(web.restarts[0], was.restarts[0] - crate::policy::HOUR);
+        assert_eq!(
+            web.transitions[0].at,
+            was.transitions[0].at - crate::policy::HOUR
+        );
+        assert_eq!(s.cpu_samples["1:2"].at, t0 - crate::policy::HOUR);
+        assert_eq!(s.clock, Some(reading(now, 1_010_000)));
+        // saved and loaded with its reading; a file without one (an earlier version) loads
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        save(&path, &s, &Redactor::default()).unwrap();
+        assert_eq!(load(&path, false).state.clock, s.clock);
+        // no step: nothing moves
+        let again = s.clone();
+        let later = now + Duration::from_secs(30);
+        assert_eq!(rebase(&mut s, later, Some(reading(later, 1_040_000))), None);
+        assert_eq!(s.targets, again.targets);
     }
 
     #[test]

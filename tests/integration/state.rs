@@ -443,3 +443,56 @@ targets:
         )
         .assert_stderr_not_contains("targets[3]");
 }
+
+/// The same under `run` (issue 18 M4, `WatchdogSec`): the daemon's first pass starts the dead
+/// server while a check of another target hangs, and saves it; systemd's watchdog would kill
+/// the daemon after `WatchdogSec` (SIGKILL here), and what the pass did stays done.
+#[test]
+fn under_run_a_hung_check_does_not_hold_back_another_targets_recovery() {
+    use nix::sys::signal::Signal;
+    let port = free_port();
+    let t = Test::new().config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+default_policy: {{fail_threshold: 1, restart_cooldown_seconds: 3600}}
+targets:
+  - name: slow
+    checks:
+      - command: ["/bin/sh", "-c", "echo $$ > {{dir}}/slow.pgid; exec sleep 60"]
+        timeout_seconds: 60
+    action: none
+  - name: dead
+    checks:
+      - tcp_port: 127.0.0.1:{port}
+    action:
+      exec:
+        start: ["{PYTHON}", "{{dir}}/listener.py", "{port}", "{{dir}}/dead.pid"]
+        detach: true
+        log_file: {{dir}}/listener.log
+"#
+    ));
+    t.write("listener.py", LISTENER);
+    let mut run = t.spawn(&["run"]);
+    wait_for_file(&t.path("slow.pgid"), Duration::from_secs(10));
+    let slow = read_pid(&t.path("slow.pgid")).expect("slow check pgid");
+    let _slow = Guard::group(slow);
+    wait_for_port(port, Duration::from_secs(30));
+    wait_for_file(&t.path("dead.pid"), Duration::from_secs(10));
+    let _server = Guard::from_pid_file(&t.path("dead.pid")).expect("server pid");
+    assert!(
+        is_alive_or_zombie(slow),
+        "the slow check ended before the test looked: the test proves nothing"
+    );
+    assert_eq!(
+        t.state()["targets"]["dead"]["restarts"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "{}",
+        t.read("state.json")
+    );
+    run.signal(Signal::SIGKILL);
+    run.wait_timeout(Duration::from_secs(10))
+        .expect("run survived SIGKILL");
+    assert!(port_open(port));
+}
