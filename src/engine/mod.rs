@@ -401,18 +401,31 @@ impl<'a> Progress<'a> {
             self.finished[i] = true;
             self.unsaved = true;
         }
-        // each target's lines written in one go: those finished in config order, then any
-        // acted on now (its lines before its action's)
-        let batch = crate::logging::Batch::start();
+        // a target acted on now is logged now, its lines before its action's (after those of
+        // the targets above it that are finished); the others wait for `log_finished`, so
+        // that a pass without slow checks writes its lines in one go
+        if !jobs.is_empty() {
+            let _batch = crate::logging::Batch::start();
+            self.log_in_order();
+            for job in &jobs {
+                self.log(job.index);
+            }
+        }
+        jobs
+    }
+
+    /// Log the finished targets not logged yet, in config order, up to the first one not
+    /// finished; each target's lines together, all in one write.
+    fn log_finished(&mut self) {
+        let _batch = crate::logging::Batch::start();
+        self.log_in_order();
+    }
+
+    fn log_in_order(&mut self) {
         while self.cursor < self.targets.len() && self.finished[self.cursor] {
             self.log(self.cursor);
             self.cursor += 1;
         }
-        for job in &jobs {
-            self.log(job.index);
-        }
-        drop(batch);
-        jobs
     }
 
     fn log(&mut self, i: usize) {
@@ -594,7 +607,9 @@ pub fn pass<'a>(config: &'a Config, st: &mut StateFile, opts: Options) -> PassRe
                     let jobs = progress.advance(st);
                     start(progress.may_run(st, jobs));
                 }
+                // waiting for a slow check: say and save what is known so far
                 stream::Step::Idle => {
+                    progress.log_finished();
                     if progress.unsaved {
                         progress.save(st);
                     }
@@ -604,6 +619,7 @@ pub fn pass<'a>(config: &'a Config, st: &mut StateFile, opts: Options) -> PassRe
         );
         let jobs = progress.advance(st);
         start(progress.may_run(st, jobs));
+        progress.log_finished();
         if opts.one_pass && !progress.acted {
             // no command runs until a notification needs one, which forks another
             crate::spawn::let_guardian_go();
