@@ -2,11 +2,15 @@
 //! (`daemon`).
 //!
 //! ```text
-//! heartbeat start -> one clock reading (`now`) and one /proc scan for the whole pass
+//! one clock reading (`now`, and the state's times moved by any step of the wall clock)
+//!   -> heartbeat start -> one /proc scan for the whole pass
 //!   -> for each enabled target (side by side, up to max_parallel):
-//!        run its checks in order (all of them) -> verdict -> policy::decide -> log lines
-//!   -> record the actions that will run -> drop state of removed targets
-//!   -> save state atomically -> run the decided actions (side by side)
+//!        run its checks in order (all of them) -> verdict -> policy::decide
+//!   -> as soon as a target's checks and those of all it depends on are done (`stream`):
+//!        hold for dependencies -> record its action -> save state atomically
+//!        -> run its action (beside the checks still running)
+//!   -> log lines (config order; a target acted on early first) -> drop state of removed
+//!      targets -> save state -> wait for the actions
 //!   -> notifications, heartbeat, metrics
 //! ```
 //!
