@@ -365,7 +365,10 @@ targets:
     // and the state on disk says so, with the healthy target's status, before the pass ends
     assert!(
         wait_until(Duration::from_secs(20), || {
-            let st = t.state();
+            let Ok(text) = std::fs::read_to_string(t.path("state.json")) else {
+                return false;
+            };
+            let st: serde_json::Value = serde_json::from_str(&text).expect("state JSON");
             st["targets"]["fine"]["status"] == "healthy"
                 && st["targets"]["dead"]["restarts"].as_array().map(Vec::len) == Some(1)
         }),
