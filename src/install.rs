@@ -82,9 +82,9 @@ impl Unit {
 
     fn template(self) -> &'static str {
         match self {
-            Unit::Service => include_str!("../packaging/systemd/neon-watchdog.service"),
-            Unit::Timer => include_str!("../packaging/systemd/neon-watchdog.timer"),
-            Unit::Daemon => include_str!("../packaging/systemd/neon-watchdog-daemon.service"),
+            Unit::Service => crate::util::units::SERVICE,
+            Unit::Timer => crate::util::units::TIMER,
+            Unit::Daemon => crate::util::units::DAEMON,
         }
     }
 

@@ -24,8 +24,11 @@
 //!   restart storm.
 //! - `start` when a process check found the process not running, else `restart`; fall back to
 //!   whichever the action defines.
-//! - Timestamps in the future (the clock went back) are clamped to `now`, so a clock jump can
-//!   delay one restart by one cooldown at most, never block recovery for hours.
+//! - Durations are measured on the time that really passed: before a pass decides, every time
+//!   recorded is moved by the step of the wall clock since the state was saved ([`clock_step`],
+//!   measured against `CLOCK_BOOTTIME` within a boot), so a clock step neither fills the hourly
+//!   cap with restarts "in the future" nor empties it. A time still in the future is clamped to
+//!   `now`.
 //! - A pass whose only failures are the watchdog's own (a check command could not be started
 //!   for lack of processes or memory) is inconclusive: not counted, no action.
 //!
@@ -173,6 +176,112 @@ pub struct TargetState {
     /// shows it unknown.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub inconclusive: bool,
+}
+
+impl TargetState {
+    /// The latest time recorded in it.
+    pub fn latest_time(&self) -> Option<SystemTime> {
+        let one = [
+            self.since,
+            self.last_check,
+            self.last_restart,
+            self.down_since,
+            self.last_alert,
+            self.last_healthy,
+        ];
+        one.into_iter()
+            .flatten()
+            .chain(self.restarts.iter().copied())
+            .chain(self.transitions.iter().map(|t| t.at))
+            .max()
+    }
+
+    /// Move every time recorded in it by `step` (onto the wall clock of now).
+    pub fn shift_times(&mut self, step: Step) {
+        for t in [
+            &mut self.since,
+            &mut self.last_check,
+            &mut self.last_restart,
+            &mut self.down_since,
+            &mut self.last_alert,
+            &mut self.last_healthy,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *t = step.apply(*t);
+        }
+        for t in &mut self.restarts {
+            *t = step.apply(*t);
+        }
+        for tr in &mut self.transitions {
+            tr.at = step.apply(tr.at);
+        }
+    }
+}
+
+/// One reading of the clocks: the wall clock, and at the same moment the boot it was taken in
+/// and the time since that boot (`CLOCK_BOOTTIME`: it counts suspend, and no step of the wall
+/// clock moves it). Saved with the state, it tells the next pass of the same boot how much time
+/// really passed, whatever the wall clock did meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockReading {
+    #[serde(with = "crate::util::time_rfc3339")]
+    pub wall: SystemTime,
+    pub boot_id: String,
+    pub boottime_ms: u64,
+}
+
+/// A step of the wall clock: how far a time recorded before it must move to read on the wall
+/// clock of now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    /// The clock went back (times move back with it).
+    pub back: bool,
+    pub by: Duration,
+}
+
+impl Step {
+    pub fn apply(self, t: SystemTime) -> SystemTime {
+        if self.back {
+            t.checked_sub(self.by).unwrap_or(SystemTime::UNIX_EPOCH)
+        } else {
+            t.checked_add(self.by).unwrap_or(t)
+        }
+    }
+}
+
+/// Steps smaller than this are not told apart from the moment between the two clock readings
+/// (and suspend's rounding): the times stay as they are.
+pub const STEP_TOLERANCE: Duration = Duration::from_secs(1);
+
+/// How far the wall clock stepped since the state was saved (`saved`: the reading saved with
+/// it; `now` and `reading`: this pass's). Within one boot the time that really passed is the
+/// difference of the two `CLOCK_BOOTTIME` readings, so a step either way is measured exactly.
+/// Across boots, or without readings (an older state file), only a step back shows, as times
+/// recorded in the future (`latest`: the latest recorded): the last of them is taken as just
+/// now, so the recorded times keep their spacing. Either way, a step never makes a restart
+/// look more recent than it was, so it never blocks recovery for longer than the policy would
+/// without it (at most one cooldown, measured from the last pass before the step).
+pub fn clock_step(
+    saved: Option<&ClockReading>,
+    now: SystemTime,
+    reading: Option<&ClockReading>,
+    latest: Option<SystemTime>,
+) -> Option<Step> {
+    if let (Some(a), Some(b)) = (saved, reading) {
+        if a.boot_id == b.boot_id && b.boottime_ms >= a.boottime_ms {
+            let passed = Duration::from_millis(b.boottime_ms - a.boottime_ms);
+            let expected = a.wall.checked_add(passed)?;
+            let (back, by) = match now.duration_since(expected) {
+                Ok(d) => (false, d),
+                Err(e) => (true, e.duration()),
+            };
+            return (by >= STEP_TOLERANCE).then_some(Step { back, by });
+        }
+    }
+    let by = latest?.duration_since(now).ok()?;
+    (!by.is_zero()).then_some(Step { back: true, by })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -604,15 +713,28 @@ fn due_slack(interval: Duration, tick: Duration) -> Duration {
 /// means now (no interval of its own; never checked; its status unknown, as after `reset`;
 /// its last check inconclusive). A last check in the future (the clock went back)
 /// is ignored.
+///
+/// After an action, the verdict that called for it is stale: the target is due again as soon
+/// as the action's `grace` (its `restart_grace`) is over, on the next pass without one, not a
+/// whole interval later: a dependency its action fixed must not hold its dependents, nor read
+/// `failed`, for an hour.
 pub fn next_due(
     state: &TargetState,
     interval: Option<Duration>,
     tick: Duration,
+    grace: Duration,
     now: SystemTime,
 ) -> Option<SystemTime> {
     let (last, interval) = (state.last_check?, interval?);
     if last > now || state.status == Health::Unknown || state.inconclusive {
         return None;
+    }
+    if let Some(acted) = state.last_restart {
+        // not checked since the action, or only inside its grace (a verdict not counted)
+        let settled = acted.checked_add(grace)?;
+        if last <= acted || last < settled {
+            return (settled > now).then_some(settled);
+        }
     }
     let at = last
         .checked_add(interval)?
@@ -753,23 +875,92 @@ mod tests {
             ..TargetState::default()
         };
         let st = checked(Health::Healthy);
-        assert_eq!(next_due(&st, every, tick, at(1100)), Some(at(1285)));
-        assert_eq!(next_due(&st, every, tick, at(1285)), None);
+        assert_eq!(
+            next_due(&st, every, tick, Duration::ZERO, at(1100)),
+            Some(at(1285))
+        );
+        assert_eq!(next_due(&st, every, tick, Duration::ZERO, at(1285)), None);
         // no interval of its own, never checked, unknown, a clock gone back: due now
-        assert_eq!(next_due(&st, None, tick, at(1100)), None);
+        assert_eq!(next_due(&st, None, tick, Duration::ZERO, at(1100)), None);
         assert_eq!(
-            next_due(&TargetState::default(), every, tick, at(1100)),
+            next_due(
+                &TargetState::default(),
+                every,
+                tick,
+                Duration::ZERO,
+                at(1100)
+            ),
             None
         );
         assert_eq!(
-            next_due(&checked(Health::Unknown), every, tick, at(1100)),
+            next_due(
+                &checked(Health::Unknown),
+                every,
+                tick,
+                Duration::ZERO,
+                at(1100)
+            ),
             None
         );
-        assert_eq!(next_due(&st, every, tick, at(900)), None);
+        assert_eq!(next_due(&st, every, tick, Duration::ZERO, at(900)), None);
         // a failing target waits its interval too; a short interval gets half itself as slack
-        assert!(next_due(&checked(Health::Failed), every, tick, at(1100)).is_some());
+        assert!(next_due(
+            &checked(Health::Failed),
+            every,
+            tick,
+            Duration::ZERO,
+            at(1100)
+        )
+        .is_some());
         let short = Some(Duration::from_secs(10));
-        assert_eq!(next_due(&st, short, tick, at(1001)), Some(at(1005)));
+        assert_eq!(
+            next_due(&st, short, tick, Duration::ZERO, at(1001)),
+            Some(at(1005))
+        );
+    }
+
+    #[test]
+    fn after_an_action_a_target_is_due_again_once_its_grace_is_over() {
+        let tick = Duration::from_secs(30);
+        let hourly = Some(HOUR);
+        // failed at 1000 and acted on in that pass
+        let acted = TargetState {
+            status: Health::Failed,
+            last_check: Some(at(1000)),
+            last_restart: Some(at(1000)),
+            ..TargetState::default()
+        };
+        // no grace: due on the next pass, not an hour later
+        assert_eq!(
+            next_due(&acted, hourly, tick, Duration::ZERO, at(1030)),
+            None
+        );
+        // a grace of 20 s: due once it is over
+        let grace = Duration::from_secs(20);
+        assert_eq!(
+            next_due(&acted, hourly, tick, grace, at(1010)),
+            Some(at(1020))
+        );
+        assert_eq!(next_due(&acted, hourly, tick, grace, at(1020)), None);
+        // checked inside the grace (not counted): still due when it ends
+        let in_grace = TargetState {
+            last_check: Some(at(1010)),
+            ..acted.clone()
+        };
+        assert_eq!(
+            next_due(&in_grace, hourly, tick, grace, at(1015)),
+            Some(at(1020))
+        );
+        // checked after it: its interval again
+        let checked = TargetState {
+            status: Health::Healthy,
+            last_check: Some(at(1030)),
+            ..acted.clone()
+        };
+        assert_eq!(
+            next_due(&checked, hourly, tick, grace, at(1040)),
+            Some(at(1030 + 3600 - 15))
+        );
     }
 
     #[test]
@@ -1087,6 +1278,94 @@ mod tests {
         // one cooldown later it acts: recovery is delayed, never blocked for hours
         let (_, d) = step(&st, &fail(), &p, BOTH, at(60));
         assert_eq!(d, Decision::Act(ActionKind::Restart));
+    }
+
+    #[test]
+    fn a_clock_step_is_measured_on_the_clock_no_step_moves() {
+        let reading = |wall: SystemTime, ms: u64, boot: &str| ClockReading {
+            wall,
+            boot_id: boot.into(),
+            boottime_ms: ms,
+        };
+        // the last pass: wall at(10_000), 5,000 s after boot
+        let saved = reading(at(10_000), 5_000_000, "b1");
+        let step = |wall: u64, ms: u64, boot: &str, latest: Option<u64>| {
+            let now = reading(at(wall), ms, boot);
+            clock_step(Some(&saved), at(wall), Some(&now), latest.map(at))
+        };
+        let back = |secs| {
+            Some(Step {
+                back: true,
+                by: Duration::from_secs(secs),
+            })
+        };
+        // 30 s later by the boot clock, the wall clock reads two hours less than it should
+        assert_eq!(step(10_030 - 7200, 5_030_000, "b1", None), back(7200));
+        // or two hours more
+        assert_eq!(
+            step(10_030 + 7200, 5_030_000, "b1", None),
+            Some(Step {
+                back: false,
+                by: Duration::from_secs(7200)
+            })
+        );
+        // no step: the wall clock moved as much as the boot clock
+        assert_eq!(step(10_030, 5_030_400, "b1", Some(10_000)), None);
+        // another boot: only a step back shows, as recorded times in the future; the last of
+        // them is taken as just now
+        assert_eq!(step(2830, 30_000, "b2", Some(10_000)), back(7170));
+        assert_eq!(step(12_000, 30_000, "b2", Some(10_000)), None);
+        assert_eq!(
+            clock_step(None, at(2830), None, Some(at(10_000))),
+            back(7170)
+        );
+        assert_eq!(clock_step(None, at(2830), None, None), None);
+    }
+
+    #[test]
+    fn after_a_clock_step_back_recovery_waits_one_cooldown_at_most() {
+        let p = policy(1, 60, 3);
+        // recorded before the step: restarts at 6000, 6300 and 9970, the last pass at 10_000
+        let before = TargetState {
+            status: Health::Failed,
+            consecutive_failures: 3,
+            last_check: Some(at(10_000)),
+            last_restart: Some(at(9970)),
+            restarts: vec![at(6000), at(6300), at(9970)],
+            restarts_since_healthy: 3,
+            ..TargetState::default()
+        };
+        // clamping alone (no clock reading): all three "just now", the cap full for an hour
+        let (_, d) = step(&before, &fail(), &p, BOTH, at(2830));
+        assert_eq!(
+            d,
+            Decision::Skip(Skip::Cooldown {
+                remaining: Duration::from_secs(60)
+            })
+        );
+        // 30 s after the last pass by the boot clock, the wall clock went back two hours
+        let saved = ClockReading {
+            wall: at(10_000),
+            boot_id: "b1".into(),
+            boottime_ms: 5_000_000,
+        };
+        let now = ClockReading {
+            wall: at(2830),
+            boot_id: "b1".into(),
+            boottime_ms: 5_030_000,
+        };
+        let s = clock_step(Some(&saved), at(2830), Some(&now), before.latest_time()).unwrap();
+        let mut moved = before.clone();
+        moved.shift_times(s);
+        assert_eq!(
+            moved.restarts,
+            vec![at(6000) - HOUR * 2, at(6300) - HOUR * 2, at(2770)]
+        );
+        assert_eq!(moved.last_check, Some(at(2800)));
+        // the last restart was 60 s ago, the others left the hourly window: it acts
+        let (next, d) = step(&moved, &fail(), &p, BOTH, at(2830));
+        assert_eq!(d, Decision::Act(ActionKind::Restart));
+        assert_eq!(next.restarts, vec![at(2770), at(2830)]);
     }
 
     #[test]

@@ -12,7 +12,7 @@
 use crate::error::Error;
 use crate::events::Pending;
 use crate::files::{self, ReadError};
-use crate::policy::TargetState;
+use crate::policy::{ClockReading, Step, TargetState};
 use crate::procs::CpuSample;
 use crate::redact::Redactor;
 use serde::{Deserialize, Serialize};
@@ -42,6 +42,10 @@ pub struct StateFile {
     /// its own: a pass that does not check it reports these (metrics keep their series).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub last_checks: BTreeMap<String, Vec<CheckRecord>>,
+    /// The clocks when the times above were last brought onto the wall clock (see [`rebase`]):
+    /// absent in files of earlier versions, and where the system has no boot id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<ClockReading>,
 }
 
 /// One check's result, kept for a target that is not checked on every pass.
@@ -62,6 +66,7 @@ impl Default for StateFile {
             cpu_samples: BTreeMap::new(),
             passes_total: 0,
             last_checks: BTreeMap::new(),
+            clock: None,
         }
     }
 }
@@ -200,6 +205,34 @@ fn masked(state: &StateFile, redactor: &Redactor) -> Option<StateFile> {
         }
     }
     Some(state)
+}
+
+/// Bring every time in the state onto the wall clock of now, before a pass measures anything
+/// with them: if the wall clock stepped since the state was saved (NTP corrected it, someone
+/// set it), every recorded time moves with it (see `policy::clock_step`), so cooldown, backoff,
+/// the hourly cap, grace and intervals count the time that really passed. `reading`: this
+/// boot's clocks, read with `now`; it is kept for the next pass. Returns the step, if any.
+pub fn rebase(st: &mut StateFile, now: SystemTime, reading: Option<ClockReading>) -> Option<Step> {
+    let latest = st
+        .targets
+        .values()
+        .filter_map(TargetState::latest_time)
+        .max();
+    let step = crate::policy::clock_step(st.clock.as_ref(), now, reading.as_ref(), latest);
+    if let Some(step) = step {
+        for t in st.targets.values_mut() {
+            t.shift_times(step);
+        }
+        for p in &mut st.pending_notifications {
+            p.first_failed = step.apply(p.first_failed);
+            p.event.timestamp = step.apply(p.event.timestamp);
+        }
+        for c in st.cpu_samples.values_mut() {
+            c.at = step.apply(c.at);
+        }
+    }
+    st.clock = reading;
+    step
 }
 
 /// Drop the state of targets no longer in the config.
@@ -374,6 +407,7 @@ fn holder(file: &File) -> Option<u32> {
 mod tests {
     use super::*;
     use crate::policy::{Health, Transition};
+    use crate::procs::CpuSample;
     use std::time::Duration;
 
     fn sample() -> StateFile {
@@ -632,6 +666,49 @@ mod tests {
         assert_eq!(web.restarts.len(), 1);
         assert_eq!(web.restarts_since_healthy, 0);
         assert!(web.transitions.is_empty());
+    }
+
+    #[test]
+    fn rebase_moves_every_time_with_a_step_of_the_wall_clock_and_keeps_the_reading() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let reading = |wall: SystemTime, ms: u64| ClockReading {
+            wall,
+            boot_id: "b1".into(),
+            boottime_ms: ms,
+        };
+        let mut s = sample();
+        s.cpu_samples
+            .insert("1:2".into(), CpuSample { ticks: 5, at: t0 });
+        s.clock = Some(reading(t0, 1_000_000));
+        let before = s.clone();
+        // 10 s later by the boot clock, the wall clock reads an hour less than it should
+        let now = t0 + Duration::from_secs(10) - crate::policy::HOUR;
+        let step = rebase(&mut s, now, Some(reading(now, 1_010_000)));
+        assert_eq!(
+            step,
+            Some(Step {
+                back: true,
+                by: crate::policy::HOUR
+            })
+        );
+        let (web, was) = (&s.targets["web"], &before.targets["web"]);
+        assert_eq!(web.restarts[0], was.restarts[0] - crate::policy::HOUR);
+        assert_eq!(
+            web.transitions[0].at,
+            was.transitions[0].at - crate::policy::HOUR
+        );
+        assert_eq!(s.cpu_samples["1:2"].at, t0 - crate::policy::HOUR);
+        assert_eq!(s.clock, Some(reading(now, 1_010_000)));
+        // saved and loaded with its reading; a file without one (an earlier version) loads
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        save(&path, &s, &Redactor::default()).unwrap();
+        assert_eq!(load(&path, false).state.clock, s.clock);
+        // no step: nothing moves
+        let again = s.clone();
+        let later = now + Duration::from_secs(30);
+        assert_eq!(rebase(&mut s, later, Some(reading(later, 1_040_000))), None);
+        assert_eq!(s.targets, again.targets);
     }
 
     #[test]

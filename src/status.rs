@@ -91,7 +91,13 @@ pub fn report(config: &Config, st: &state::StateFile, now: SystemTime) -> Report
         .zip(down)
         .map(|(t, dependency_down)| {
             let s = st.targets.get(&t.name).cloned().unwrap_or_default();
-            let next_check = crate::policy::next_due(&s, t.interval, config.interval, now);
+            let next_check = crate::policy::next_due(
+                &s,
+                t.interval,
+                config.interval,
+                t.policy.restart_grace,
+                now,
+            );
             let stale_after = t.interval.map_or(stale_after, |i| stale_after.max(i * 3));
             let inconclusive = s.inconclusive;
             let TargetState {

@@ -249,7 +249,7 @@ pub fn render(c: &Config, due: Option<(&crate::state::StateFile, SystemTime)>) -
         if let Some(every) = t.interval {
             let next = match due.map(|(st, now)| {
                 let prev = st.targets.get(&t.name).cloned().unwrap_or_default();
-                crate::policy::next_due(&prev, t.interval, c.interval, now)
+                crate::policy::next_due(&prev, t.interval, c.interval, t.policy.restart_grace, now)
                     .map(|at| (at, at.duration_since(now).unwrap_or_default()))
             }) {
                 Some(Some((at, wait))) => format!(

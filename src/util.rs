@@ -58,6 +58,22 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "unknown-host".to_string())
 }
 
+/// This boot's id (`/proc/sys/kernel/random/boot_id`); None where the system does not tell.
+pub fn boot_id() -> Option<String> {
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let id = id.trim();
+    (!id.is_empty() && id.len() <= 64).then(|| id.to_string())
+}
+
+/// The time since boot in milliseconds (`CLOCK_BOOTTIME`: it counts suspend, and no step of
+/// the wall clock moves it); None where the system does not tell.
+pub fn boottime_ms() -> Option<u64> {
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).ok()?;
+    let secs = u64::try_from(ts.tv_sec()).ok()?;
+    let ms = u64::try_from(ts.tv_nsec()).ok()? / 1_000_000;
+    secs.checked_mul(1000)?.checked_add(ms)
+}
+
 /// A time as an RFC 3339 UTC string with milliseconds: `2026-11-23T10:00:00.000Z` (the state
 /// file, `status --json`, notification bodies).
 pub fn rfc3339(t: std::time::SystemTime) -> String {
@@ -229,5 +245,70 @@ mod tests {
         assert!(!is_invisible('a') && !is_invisible('\u{e9}'));
         assert!(is_unusual_space('\u{a0}') && is_unusual_space('\u{3000}'));
         assert!(!is_unusual_space(' ') && !is_unusual_space('\t'));
+    }
+}
+
+/// The systemd units shipped in `packaging/systemd` (what `install` and the Debian package
+/// install), and the limits they put on a pass: read from the unit files themselves, so a
+/// change there is a change here.
+pub mod units {
+    use std::time::Duration;
+
+    pub const SERVICE: &str = include_str!("../packaging/systemd/neon-watchdog.service");
+    pub const TIMER: &str = include_str!("../packaging/systemd/neon-watchdog.timer");
+    pub const DAEMON: &str = include_str!("../packaging/systemd/neon-watchdog-daemon.service");
+
+    /// A time span setting `key=` of a unit (`120s`, `2min`, `1h 30s`, a bare number of
+    /// seconds); None if absent or not understood.
+    pub fn span(unit: &str, key: &str) -> Option<Duration> {
+        let value = unit
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix(key)?.trim_start().strip_prefix('='))
+            .next_back()?
+            .trim();
+        let mut total = 0u64;
+        for part in value.split_whitespace() {
+            let digits = part
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(part.len());
+            let n: u64 = part[..digits].parse().ok()?;
+            let per = match &part[digits..] {
+                "" | "s" | "sec" | "second" | "seconds" => 1,
+                "m" | "min" | "minute" | "minutes" => 60,
+                "h" | "hr" | "hour" | "hours" => 3600,
+                _ => return None,
+            };
+            total = total.checked_add(n.checked_mul(per)?)?;
+        }
+        Some(Duration::from_secs(total))
+    }
+
+    /// How long the shipped oneshot unit lets a `check` pass run before systemd kills it.
+    pub fn timeout_start() -> Option<Duration> {
+        span(SERVICE, "TimeoutStartSec")
+    }
+
+    /// How long the shipped daemon unit lets `run` go without a sign of life (it gives none
+    /// while a pass runs) before systemd kills it.
+    pub fn watchdog() -> Option<Duration> {
+        span(DAEMON, "WatchdogSec")
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn the_shipped_limits_are_read_from_the_units() {
+            assert_eq!(timeout_start(), Some(Duration::from_secs(120)));
+            assert_eq!(watchdog(), Some(Duration::from_secs(300)));
+            assert_eq!(span("A=2min 30s\n", "A"), Some(Duration::from_secs(150)));
+            assert_eq!(
+                span("# A=5s\nAB=3\nA = 7\n", "A"),
+                Some(Duration::from_secs(7))
+            );
+            assert_eq!(span("A=infinity\n", "A"), None);
+            assert_eq!(span("B=1\n", "A"), None);
+        }
     }
 }

@@ -7,6 +7,7 @@
 
 mod actions;
 mod checks;
+mod limits;
 mod notify;
 
 use checks::check;
@@ -597,6 +598,7 @@ pub fn validate(
         );
     }
     dependency_graph(&mut cx, &targets, &seen);
+    limits::warn(&mut cx, &targets);
     for t in &targets {
         if t.interval.is_some_and(|i| i < interval) {
             let origin = t.origin.clone();

@@ -364,3 +364,14 @@ pub(super) fn state_unsaved(err: &str, in_process_state: bool) {
     };
     error!("{err}; fix permissions or free space, or set state_file ({consequence})");
 }
+
+/// The wall clock stepped since the state was saved: the times in it moved with it.
+pub(super) fn clock_stepped(step: crate::policy::Step) {
+    let direction = if step.back { "back" } else { "forward" };
+    warn!(
+        direction,
+        step_s = step.by.as_secs(),
+        "the wall clock stepped {direction} by {} since the state was saved; the times in the state moved with it, so cooldown, backoff and the hourly cap count the time that really passed",
+        humantime::format_duration(std::time::Duration::from_secs(step.by.as_secs()))
+    );
+}

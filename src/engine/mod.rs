@@ -2,17 +2,22 @@
 //! (`daemon`).
 //!
 //! ```text
-//! heartbeat start -> one clock reading (`now`) and one /proc scan for the whole pass
+//! one clock reading (`now`, and the state's times moved by any step of the wall clock)
+//!   -> heartbeat start -> one /proc scan for the whole pass
 //!   -> for each enabled target (side by side, up to max_parallel):
-//!        run its checks in order (all of them) -> verdict -> policy::decide -> log lines
-//!   -> record the actions that will run -> drop state of removed targets
-//!   -> save state atomically -> run the decided actions (side by side)
+//!        run its checks in order (all of them) -> verdict -> policy::decide
+//!   -> as soon as a target's checks and those of all it depends on are done (`stream`):
+//!        hold for dependencies -> record its action -> save state atomically
+//!        -> run its action (beside the checks still running)
+//!   -> log lines (config order; a target acted on early first) -> drop state of removed
+//!      targets -> save state -> wait for the actions
 //!   -> notifications, heartbeat, metrics
 //! ```
 //!
 //! The log lines of a pass are worded in `log`.
 
 mod log;
+mod stream;
 
 pub use log::{log_pass, log_start};
 
@@ -183,31 +188,18 @@ impl<'a> Evaluated<'a> {
 /// to be healthy; or down in turn because of its own dependencies) does not act: restarting
 /// a web app because its database is down only adds restarts to the outage. It is still
 /// checked and reported, and judged as usual once the dependency is back. A disabled
-/// dependency counts as healthy (it is not watched). The config has no cycles.
-fn hold_for_dependencies(evaluated: &mut [Evaluated]) {
-    let names: Vec<Option<&str>> = evaluated
-        .iter()
-        .map(|ev| Some(ev.target.name.as_str()))
-        .collect();
-    let deps: Vec<&[String]> = evaluated
-        .iter()
-        .map(|ev| &ev.target.depends_on[..])
-        .collect();
-    let healthy: Vec<bool> = evaluated.iter().map(|ev| ev.verdict.is_healthy()).collect();
-    let down = policy::dependencies_down_by_name(&names, &deps, &healthy);
-    for (i, d) in down.into_iter().enumerate() {
-        if healthy[i] {
-            continue;
-        }
-        let down = d.map(|j| evaluated[j].target.name.clone());
-        let ev = &mut evaluated[i];
-        if let (Some(dependency), Decision::Act(_)) = (&down, &ev.decision) {
-            ev.decision = Decision::Skip(policy::Skip::DependencyDown {
-                dependency: dependency.clone(),
-            });
-        }
-        ev.dependency_down = down;
+/// dependency counts as healthy (it is not watched). The config has no cycles. `down`: the
+/// first target it depends on that is down, if any.
+fn hold_for_dependencies(ev: &mut Evaluated, down: Option<String>) {
+    if ev.verdict.is_healthy() {
+        return;
     }
+    if let (Some(dependency), Decision::Act(_)) = (&down, &ev.decision) {
+        ev.decision = Decision::Skip(policy::Skip::DependencyDown {
+            dependency: dependency.clone(),
+        });
+    }
+    ev.dependency_down = down;
 }
 
 /// Phase three's work for one target.
@@ -217,20 +209,328 @@ enum Work {
     GiveUp,
 }
 
+/// An action (or `on_give_up`) to run for a target, decided and recorded.
+struct Job<'a> {
+    /// The target's index in the pass.
+    index: usize,
+    target: &'a Target,
+    work: Work,
+    /// The target's state with the action recorded (what the action's environment tells).
+    state: TargetState,
+    /// The state without it: put back if the action may not run after all.
+    unrecorded: Option<TargetState>,
+}
+
+/// How long a pass waits for a slow check without saving what it has found so far: a pass
+/// killed while it waits (systemd's `TimeoutStartSec`, `WatchdogSec`) loses nothing the other
+/// targets found. Far above a pass without slow checks, which saves once, at its end.
+const CHECKPOINT_AFTER: Duration = Duration::from_secs(1);
+
+/// A pass in progress: targets are finished (held for their dependencies, counted, logged,
+/// their actions recorded and saved) round by round, each as soon as its own checks and those
+/// of every target it depends on are done: one slow check holds back only the targets that
+/// wait for it (issue 18 M4).
+struct Progress<'a> {
+    config: &'a Config,
+    opts: Options,
+    now: SystemTime,
+    targets: Vec<&'a Target>,
+    /// Per target, the targets it depends on (indexes into `targets`; disabled ones left
+    /// out: they count as healthy).
+    deps: Vec<Vec<usize>>,
+    /// Per target, every target it depends on, directly or not.
+    needs: Vec<Vec<usize>>,
+    evaluated: Vec<Option<Evaluated<'a>>>,
+    finished: Vec<bool>,
+    /// Lines are logged target after target in config order, from `cursor`; a target acted
+    /// on before those above it are finished is logged then, out of order.
+    logged: Vec<bool>,
+    cursor: usize,
+    events: Vec<Vec<Event>>,
+    reports: Vec<Option<TargetReport>>,
+    healthy: usize,
+    failing: usize,
+    unknown: usize,
+    /// Targets were finished since the state was last saved.
+    unsaved: bool,
+    /// A save failed this pass (its error is logged once).
+    save_failed: bool,
+    /// Jobs were started this pass.
+    acted: bool,
+}
+
+impl<'a> Progress<'a> {
+    fn new(config: &'a Config, opts: Options, now: SystemTime, targets: Vec<&'a Target>) -> Self {
+        let index: std::collections::HashMap<&str, usize> = targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.as_str(), i))
+            .collect();
+        let deps: Vec<Vec<usize>> = targets
+            .iter()
+            .map(|t| {
+                t.depends_on
+                    .iter()
+                    .filter_map(|d| index.get(d.as_str()).copied())
+                    .collect()
+            })
+            .collect();
+        let needs = (0..targets.len())
+            .map(|i| {
+                if deps[i].is_empty() {
+                    return Vec::new();
+                }
+                let mut seen = vec![false; targets.len()];
+                let mut todo = deps[i].clone();
+                while let Some(j) = todo.pop() {
+                    if !std::mem::replace(&mut seen[j], true) {
+                        todo.extend(&deps[j]);
+                    }
+                }
+                (0..targets.len()).filter(|&j| seen[j] && j != i).collect()
+            })
+            .collect();
+        let n = targets.len();
+        Progress {
+            config,
+            opts,
+            now,
+            targets,
+            deps,
+            needs,
+            evaluated: (0..n).map(|_| None).collect(),
+            finished: vec![false; n],
+            logged: vec![false; n],
+            cursor: 0,
+            events: (0..n).map(|_| Vec::new()).collect(),
+            reports: (0..n).map(|_| None).collect(),
+            healthy: 0,
+            failing: 0,
+            unknown: 0,
+            unsaved: false,
+            save_failed: false,
+            acted: false,
+        }
+    }
+
+    /// Finish every target whose checks, and those of all it depends on, are done; return
+    /// the jobs they call for, recorded in `st` (not yet saved).
+    fn advance(&mut self, st: &mut StateFile) -> Vec<Job<'a>> {
+        let ready: Vec<usize> = (0..self.targets.len())
+            .filter(|&i| {
+                !self.finished[i]
+                    && self.evaluated[i].is_some()
+                    && self.needs[i].iter().all(|&j| self.evaluated[j].is_some())
+            })
+            .collect();
+        if ready.is_empty() {
+            return Vec::new();
+        }
+        // targets not checked yet are in no ready target's dependencies
+        let down = if ready.iter().any(|&i| !self.deps[i].is_empty()) {
+            let healthy: Vec<bool> = self
+                .evaluated
+                .iter()
+                .map(|ev| ev.as_ref().is_none_or(|ev| ev.verdict.is_healthy()))
+                .collect();
+            policy::dependencies_down(&self.deps, &healthy)
+        } else {
+            vec![None; self.targets.len()]
+        };
+        let mut jobs = Vec::new();
+        for &i in &ready {
+            let name_of = |j: usize| self.targets[j].name.clone();
+            let dependency = down[i].map(name_of);
+            let Some(ev) = self.evaluated[i].as_mut() else {
+                continue;
+            };
+            hold_for_dependencies(ev, dependency);
+            match ev.verdict {
+                Verdict::Healthy => self.healthy += 1,
+                Verdict::Failing { .. } => self.failing += 1,
+                Verdict::Unknown => self.unknown += 1,
+            }
+            if !self.opts.dry_run {
+                match ev.decision {
+                    Decision::Act(kind) => {
+                        let unrecorded = ev.state.clone();
+                        // counted now, saved before it runs
+                        policy::record_action(&mut ev.state, self.now);
+                        jobs.push(Job {
+                            index: i,
+                            target: ev.target,
+                            work: Work::Act(kind),
+                            state: ev.state.clone(),
+                            unrecorded: Some(unrecorded),
+                        });
+                    }
+                    Decision::GiveUp { .. } if ev.target.on_give_up.is_some() => jobs.push(Job {
+                        index: i,
+                        target: ev.target,
+                        work: Work::GiveUp,
+                        state: ev.state.clone(),
+                        unrecorded: None,
+                    }),
+                    _ => {}
+                }
+            }
+            for a in &ev.alerts {
+                let mut e = event(
+                    self.config,
+                    ev.target,
+                    ev.prev.status,
+                    &ev.state,
+                    *a,
+                    self.now,
+                );
+                e.dependency_down = ev.dependency_down.clone();
+                self.events[i].push(e);
+            }
+            if ev.target.interval.is_some() && ev.next_due.is_none() {
+                let kept = ev.checks.iter().map(|c| state::CheckRecord {
+                    name: c.name.clone(),
+                    ok: c.ok,
+                    latency_ms: c.latency.as_millis() as u64,
+                });
+                st.last_checks
+                    .insert(ev.target.name.clone(), kept.collect());
+            } else if ev.target.interval.is_none() {
+                st.last_checks.remove(&ev.target.name);
+            }
+            self.reports[i] = Some(TargetReport {
+                name: ev.target.name.clone(),
+                verdict: ev.verdict,
+                checks: std::mem::take(&mut ev.checks),
+            });
+            st.targets.insert(ev.target.name.clone(), ev.state.clone());
+            self.finished[i] = true;
+            self.unsaved = true;
+        }
+        // a target acted on now is logged now, its lines before its action's (after those of
+        // the targets above it that are finished); the others wait for `log_finished`, so
+        // that a pass without slow checks writes its lines in one go
+        if !jobs.is_empty() {
+            let _batch = crate::logging::Batch::start();
+            self.log_in_order();
+            for job in &jobs {
+                self.log(job.index);
+            }
+        }
+        jobs
+    }
+
+    /// Log the finished targets not logged yet, in config order, up to the first one not
+    /// finished; each target's lines together, all in one write.
+    fn log_finished(&mut self) {
+        let _batch = crate::logging::Batch::start();
+        self.log_in_order();
+    }
+
+    fn log_in_order(&mut self) {
+        while self.cursor < self.targets.len() && self.finished[self.cursor] {
+            self.log(self.cursor);
+            self.cursor += 1;
+        }
+    }
+
+    fn log(&mut self, i: usize) {
+        if let (false, Some(ev)) = (self.logged[i], &self.evaluated[i]) {
+            log::target(self.config, ev, self.opts, self.now);
+            self.logged[i] = true;
+        }
+    }
+
+    /// Save the state as it is now. A failure is logged once a pass.
+    fn save(&mut self, st: &StateFile) -> bool {
+        if self.opts.dry_run {
+            return true;
+        }
+        match state::save(&self.config.state_file, st, &self.config.redactor) {
+            Ok(()) => {
+                self.unsaved = false;
+                true
+            }
+            Err(e) => {
+                if !std::mem::replace(&mut self.save_failed, true) {
+                    log::state_unsaved(&e, self.opts.in_process_state);
+                }
+                false
+            }
+        }
+    }
+
+    /// Before `jobs` run: save the state with their actions recorded. Returns those that may
+    /// run: without its memory on disk a oneshot pass may not act (the policy could not hold
+    /// the cooldown and the cap), nor without the lock (another instance may be acting on the
+    /// same targets); such an action is put back as not run (and said so).
+    fn may_run(&mut self, st: &mut StateFile, mut jobs: Vec<Job<'a>>) -> Vec<Job<'a>> {
+        if jobs.is_empty() {
+            return jobs;
+        }
+        let put_back = |st: &mut StateFile, jobs: &mut Vec<Job<'a>>| {
+            for job in jobs.iter_mut() {
+                if let Some(before) = job.unrecorded.take() {
+                    st.targets.insert(job.target.name.clone(), before);
+                }
+            }
+        };
+        let reason = if self.opts.unlocked {
+            put_back(st, &mut jobs);
+            // saved all the same, to tell which of the two it is
+            Some(if self.save(st) {
+                "no_lock"
+            } else {
+                "state_unwritable"
+            })
+        } else if !self.save(st) && !self.opts.in_process_state {
+            put_back(st, &mut jobs);
+            self.unsaved = true;
+            Some("state_unwritable")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            jobs.retain(|job| match job.work {
+                Work::Act(kind) => {
+                    log::action_unsafe(&job.target.name, kind, reason);
+                    false
+                }
+                Work::GiveUp => true,
+            });
+        }
+        self.acted |= !jobs.is_empty();
+        jobs
+    }
+}
+
 /// Run one pass over every enabled target:
-/// 1. checks and decisions, side by side;
-/// 2. the new state is saved *before* any action runs, so a restart is on disk even if the
+/// 1. the checks, side by side; each target is decided as soon as its own checks and those of
+///    every target it depends on are done;
+/// 2. before its action runs, the new state is saved, so a restart is on disk even if the
 ///    pass is killed mid-action, and cooldown and the hourly cap hold across passes;
-/// 3. the actions, side by side.
+/// 3. its action runs at once, beside the checks still running: one slow check never holds
+///    back another target's recovery. What the pass found is saved while it waits for a slow
+///    check ([`CHECKPOINT_AFTER`]), and once more at its end.
 ///
 /// If the state cannot be saved, a oneshot pass runs no action (`reason=state_unwritable`):
 /// without its memory the policy could not enforce cooldown or the hourly cap, and restarting
 /// on every pass is how a watchdog makes an outage worse. `run` keeps the state in memory, so
 /// it still acts. The error is logged on every pass.
-pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
+pub fn pass<'a>(config: &'a Config, st: &mut StateFile, opts: Options) -> PassReport {
     let started = Instant::now();
-    // the one clock reading of the pass's decisions and events
+    // the one clock reading of the pass's decisions and events, with the clock no step moves
+    let boot_id = crate::util::boot_id();
     let now = SystemTime::now();
+    let reading = boot_id
+        .zip(crate::util::boottime_ms())
+        .map(|(boot_id, boottime_ms)| policy::ClockReading {
+            wall: now,
+            boot_id,
+            boottime_ms,
+        });
+    if let Some(step) = state::rebase(st, now, reading) {
+        log::clock_stepped(step);
+    }
     if let (Some(hb), false) = (&config.heartbeat, opts.dry_run) {
         crate::heartbeat::start(hb, &config.redactor);
     }
@@ -241,7 +541,13 @@ pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
         .iter()
         .map(|t| {
             let prev = st.targets.get(&t.name).cloned().unwrap_or_default();
-            policy::next_due(&prev, t.interval, config.interval, now)
+            policy::next_due(
+                &prev,
+                t.interval,
+                config.interval,
+                t.policy.restart_grace,
+                now,
+            )
         })
         .collect();
     let due: Vec<&Target> = targets
@@ -251,159 +557,117 @@ pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
         .map(|(t, _)| *t)
         .collect();
     let cx = context(config, &due, st);
-
-    let prev_state: &StateFile = st;
-    let prev_of = |target: &Target| {
-        prev_state
-            .targets
-            .get(&target.name)
-            .cloned()
-            .unwrap_or_default()
-    };
-    let eval = |i: usize| evaluate(config, targets[i], prev_of(targets[i]), &cx, now);
+    let prev: Vec<TargetState> = targets
+        .iter()
+        .map(|t| st.targets.get(&t.name).cloned().unwrap_or_default())
+        .collect();
+    let eval = |i: usize| evaluate(config, targets[i], prev[i].clone(), &cx, now);
     // targets whose checks wait (commands, sockets) run side by side on threads; the others
     // read memory and files and run here, one after the other, where a thread would cost
     // more than the check
     let (waiting, inline): (Vec<usize>, Vec<usize>) = (0..targets.len())
         .filter(|&i| next_due[i].is_none())
         .partition(|&i| targets[i].checks.iter().any(|c| c.check.waits()));
-    let mut evaluated: Vec<Option<Evaluated>> = (0..targets.len()).map(|_| None).collect();
+    let mut progress = Progress::new(config, opts, now, targets.clone());
     for (i, at) in next_due.iter().enumerate() {
         if let Some(at) = at {
-            let (target, prev) = (targets[i], prev_of(targets[i]));
-            let kept = prev_state.last_checks.get(&target.name);
-            evaluated[i] = Some(Evaluated::kept(config, target, prev, kept, *at));
+            let kept = st.last_checks.get(&targets[i].name);
+            let ev = Evaluated::kept(config, targets[i], prev[i].clone(), kept, *at);
+            progress.evaluated[i] = Some(ev);
         }
     }
     for &i in &inline {
-        evaluated[i] = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| eval(i))).ok();
+        let ev = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| eval(i)));
+        progress.evaluated[i] =
+            Some(ev.unwrap_or_else(|_| Evaluated::lost(targets[i], prev[i].clone())));
     }
     if !waiting.is_empty() {
         // forked now, from this one thread, not later from a worker amid many
         crate::spawn::prepare();
     }
-    let results = crate::parallel::map(&waiting, config.max_parallel, |&i| eval(i));
-    if opts.one_pass {
-        // no command runs until an action or a notification needs one, which forks another
-        crate::spawn::let_guardian_go();
-    }
-    for (i, r) in waiting.iter().zip(results) {
-        evaluated[*i] = r;
-    }
     let mut report = PassReport {
         unlocked: opts.unlocked,
         ..PassReport::default()
     };
-    let mut work = Vec::new();
-    let mut evaluated: Vec<Evaluated> = targets
-        .iter()
-        .zip(evaluated)
-        .map(|(target, ev)| {
-            ev.unwrap_or_else(|| {
-                Evaluated::lost(
-                    target,
-                    st.targets.get(&target.name).cloned().unwrap_or_default(),
-                )
-            })
-        })
-        .collect();
-    hold_for_dependencies(&mut evaluated);
-    // each target's lines, in config order, written in one go
-    let batch = crate::logging::Batch::start();
-    for mut ev in evaluated {
-        log::target(config, &ev, opts, now);
-        match ev.verdict {
-            Verdict::Healthy => report.healthy += 1,
-            Verdict::Failing { .. } => report.failing += 1,
-            Verdict::Unknown => report.unknown += 1,
-        }
-        if !opts.dry_run {
-            match ev.decision {
-                Decision::Act(kind) => {
-                    // counted now, saved below before it runs
-                    policy::record_action(&mut ev.state, now);
-                    work.push((ev.target, Work::Act(kind), ev.state.clone()));
-                }
-                Decision::GiveUp { .. } if ev.target.on_give_up.is_some() => {
-                    work.push((ev.target, Work::GiveUp, ev.state.clone()))
-                }
-                _ => {}
+    let done = std::thread::scope(|s| {
+        let mut running = Vec::new();
+        let mut start = |jobs: Vec<Job<'a>>| {
+            if !jobs.is_empty() {
+                running.push(start_jobs(s, config, jobs));
             }
+        };
+        let jobs = progress.advance(st);
+        start(progress.may_run(st, jobs));
+        stream::each(
+            &waiting,
+            config.max_parallel,
+            |&i| eval(i),
+            |step| match step {
+                stream::Step::Done(done) => {
+                    for (k, ev) in done {
+                        let i = waiting[k];
+                        let ev = ev.unwrap_or_else(|| Evaluated::lost(targets[i], prev[i].clone()));
+                        progress.evaluated[i] = Some(ev);
+                    }
+                    let jobs = progress.advance(st);
+                    start(progress.may_run(st, jobs));
+                }
+                // waiting for a slow check: say and save what is known so far
+                stream::Step::Idle => {
+                    progress.log_finished();
+                    if progress.unsaved {
+                        progress.save(st);
+                    }
+                }
+            },
+            CHECKPOINT_AFTER,
+        );
+        let jobs = progress.advance(st);
+        start(progress.may_run(st, jobs));
+        progress.log_finished();
+        if opts.one_pass && !progress.acted {
+            // no command runs until a notification needs one, which forks another
+            crate::spawn::let_guardian_go();
         }
-        for a in &ev.alerts {
-            let mut e = event(config, ev.target, ev.prev.status, &ev.state, *a, now);
-            e.dependency_down = ev.dependency_down.clone();
-            report.events.push(e);
-        }
-        if ev.target.interval.is_some() && ev.next_due.is_none() {
-            let kept = ev.checks.iter().map(|c| state::CheckRecord {
-                name: c.name.clone(),
-                ok: c.ok,
-                latency_ms: c.latency.as_millis() as u64,
-            });
-            st.last_checks
-                .insert(ev.target.name.clone(), kept.collect());
-        } else if ev.target.interval.is_none() {
-            st.last_checks.remove(&ev.target.name);
-        }
-        report.targets.push(TargetReport {
-            name: ev.target.name.clone(),
-            verdict: ev.verdict,
-            checks: ev.checks,
-        });
-        st.targets.insert(ev.target.name.clone(), ev.state);
-    }
-    drop(batch);
-    state::retain_targets(st, config.targets.iter().map(|t| t.name.as_str()));
-    st.cpu_samples = cx.take_cpu_samples();
-    st.passes_total = st.passes_total.saturating_add(1);
-
-    report.saved = save_state(config, st, opts);
-    // without its memory the policy cannot hold the cooldown and the cap; without the lock
-    // another instance may be acting on the same targets
-    let unsafe_reason = if !report.saved && !opts.in_process_state {
-        Some("state_unwritable")
-    } else if opts.unlocked {
-        Some(if report.saved {
-            "no_lock"
-        } else {
-            "state_unwritable"
-        })
-    } else {
-        None
-    };
-    if let Some(reason) = unsafe_reason {
-        work.retain(|(target, w, _)| match w {
-            Work::Act(kind) => {
-                log::action_unsafe(&target.name, *kind, reason);
-                false
-            }
-            Work::GiveUp => true,
-        });
-    }
-    let done = crate::parallel::map(&work, config.max_parallel, |(target, w, state)| {
-        run_work(config, target, *w, state)
+        state::retain_targets(st, config.targets.iter().map(|t| t.name.as_str()));
+        st.cpu_samples = cx.take_cpu_samples();
+        st.passes_total = st.passes_total.saturating_add(1);
+        report.saved = progress.save(st);
+        running
+            .into_iter()
+            .filter_map(|rx| rx.recv().ok())
+            .collect::<Vec<_>>()
     });
-    for ((target, w, state), done) in work.iter().zip(done) {
-        match (w, done) {
-            (_, None) => error!(target = %target.name, "internal error while running the action"),
-            (Work::Act(_), Some(r)) => {
-                let (kind, reason) = if r.ok {
-                    let reason = state.last_reason.clone().unwrap_or_default();
-                    (EventKind::Restart, reason)
-                } else {
-                    (EventKind::RestartFailed, config.redactor.redact(&r.error))
-                };
-                let alert = Alert {
-                    kind,
-                    reminder: false,
-                    downtime: None,
-                };
-                let mut e = event(config, target, state.status, state, alert, now);
-                e.reason = reason;
-                report.events.push(e);
+    report.healthy = progress.healthy;
+    report.failing = progress.failing;
+    report.unknown = progress.unknown;
+    report.targets = progress.reports.into_iter().flatten().collect();
+    report.events = progress.events.into_iter().flatten().collect();
+    for (jobs, results) in done {
+        for (job, r) in jobs.iter().zip(results) {
+            let (target, state) = (job.target, &job.state);
+            match (job.work, r) {
+                (_, None) => {
+                    error!(target = %target.name, "internal error while running the action")
+                }
+                (Work::Act(_), Some(r)) => {
+                    let (kind, reason) = if r.ok {
+                        let reason = state.last_reason.clone().unwrap_or_default();
+                        (EventKind::Restart, reason)
+                    } else {
+                        (EventKind::RestartFailed, config.redactor.redact(&r.error))
+                    };
+                    let alert = Alert {
+                        kind,
+                        reminder: false,
+                        downtime: None,
+                    };
+                    let mut e = event(config, target, state.status, state, alert, now);
+                    e.reason = reason;
+                    report.events.push(e);
+                }
+                (Work::GiveUp, Some(_)) => {}
             }
-            (Work::GiveUp, Some(_)) => {}
         }
     }
     tell(config, st, &mut report, opts, now);
@@ -426,10 +690,46 @@ pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
     report
 }
 
+/// What a batch of jobs did.
+type Ran<'a> = (Vec<Job<'a>>, Vec<Option<ActionResult>>);
+
+/// Start `jobs` side by side on a thread of the pass's scope (here, if no thread can be had);
+/// their results come on the channel returned.
+fn start_jobs<'scope, 'a: 'scope>(
+    s: &'scope std::thread::Scope<'scope, '_>,
+    config: &'a Config,
+    jobs: Vec<Job<'a>>,
+) -> std::sync::mpsc::Receiver<Ran<'a>> {
+    let run = move |jobs: &[Job<'a>]| {
+        crate::parallel::map(jobs, config.max_parallel, |job| {
+            run_work(config, job.target, job.work, &job.state)
+        })
+    };
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<Vec<Job<'a>>>();
+    let tx = done_tx.clone();
+    let spawned = std::thread::Builder::new().spawn_scoped(s, move || {
+        if let Ok(jobs) = jobs_rx.recv() {
+            let results = run(&jobs);
+            let _ = tx.send((jobs, results));
+        }
+    });
+    match spawned {
+        Ok(_) => {
+            let _ = jobs_tx.send(jobs);
+        }
+        Err(_) => {
+            let results = run(&jobs);
+            let _ = done_tx.send((jobs, results));
+        }
+    }
+    done_rx
+}
+
 /// What the checks of this pass share: the /proc snapshot, taken here once and before any
 /// command of the pass runs (so the watchdog's own commands can never satisfy a process
 /// check), and the CPU samples of the previous pass.
-fn context(config: &Config, targets: &[&Target], st: &mut StateFile) -> PassContext {
+fn context(config: &Config, targets: &[&Target], st: &StateFile) -> PassContext {
     let process_names: Vec<String> = targets
         .iter()
         .flat_map(|t| &t.checks)
@@ -452,7 +752,8 @@ fn context(config: &Config, targets: &[&Target], st: &mut StateFile) -> PassCont
         scan,
         uids,
         config.redactor.clone(),
-        std::mem::take(&mut st.cpu_samples),
+        // kept in the state until the pass ends: a pass killed meanwhile keeps them
+        st.cpu_samples.clone(),
     )
 }
 

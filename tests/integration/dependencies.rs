@@ -269,3 +269,67 @@ targets:
         "{table}"
     );
 }
+
+/// A dependency checked only hourly (its own `interval_seconds`) is checked again once its
+/// action's grace is over, not an hour later (issue 18 M5): its `failed` from before the action
+/// no longer holds its dead dependent. Both are real listeners their actions start; time passes
+/// by ageing the state file.
+#[test]
+fn a_dependency_fixed_by_its_action_is_checked_again_and_releases_its_dependent() {
+    let (db_port, web_port) = (free_port(), free_port());
+    let t = Test::new().config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: db
+    interval_seconds: 3600
+    checks:
+      - tcp_port: 127.0.0.1:{db_port}
+    policy: {{fail_threshold: 1, restart_grace_seconds: 20}}
+    action:
+      exec:
+        start: ["{PYTHON}", "{{dir}}/listener.py", "{db_port}", "{{dir}}/db.pid"]
+        detach: true
+        log_file: {{dir}}/db.log
+  - name: web
+    depends_on: [db]
+    checks:
+      - tcp_port: 127.0.0.1:{web_port}
+    policy: {{fail_threshold: 1}}
+    action:
+      exec:
+        start: ["{PYTHON}", "{{dir}}/listener.py", "{web_port}", "{{dir}}/web.pid"]
+        detach: true
+        log_file: {{dir}}/web.log
+"#
+    ));
+    t.write("listener.py", crate::state::LISTENER);
+    // both down: db is started, web held
+    t.run(&["check"])
+        .assert_code(2)
+        .assert_line_contains(&["target=web ", "action held"], "dependency=db");
+    wait_for_port(db_port, EVENT_LIMIT);
+    wait_for_file(&t.path("db.pid"), EVENT_LIMIT);
+    let _db = Guard::from_pid_file(&t.path("db.pid")).expect("db pid");
+    // inside db's grace it is not checked yet: web still held
+    t.run(&["check"])
+        .assert_code(2)
+        .assert_line_contains(&["target=db ", "target not due"], "status=failed")
+        .assert_line_contains(&["target=web ", "action held"], "dependency=db");
+    assert!(!port_open(web_port));
+    // its grace over (20 s later, not an hour): db is checked, healthy, and web acts
+    t.age_state(25);
+    t.run(&["check"])
+        .assert_code(2)
+        .assert_line_contains(&["target=db ", "result=OK"], "tcp_port")
+        .assert_line_contains(&["target=web ", "running action"], "action=start");
+    wait_for_port(web_port, EVENT_LIMIT);
+    wait_for_file(&t.path("web.pid"), EVENT_LIMIT);
+    let _web = Guard::from_pid_file(&t.path("web.pid")).expect("web pid");
+    let st = t.state();
+    assert_eq!(st["targets"]["db"]["status"], "healthy", "{st}");
+    // and db keeps its hourly interval from now on
+    t.run(&["check"])
+        .assert_code(0)
+        .assert_stderr_not_contains(&format!("tcp_port 127.0.0.1:{db_port}"));
+}

@@ -350,3 +350,199 @@ targets:
         .assert_stdout_contains("added: not checked yet: no pass has checked it since it was added to the config (the next pass does).");
     assert!(!out.stdout.contains("no state file"), "{out}");
 }
+
+/// A real listener (python) on a port, detached by the action that starts it; it writes its
+/// pid file once it listens.
+pub(crate) const LISTENER: &str = r#"
+import os, socket, sys
+port, pid_file = int(sys.argv[1]), sys.argv[2]
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", port))
+s.listen(16)
+with open(pid_file + ".tmp", "w") as f:
+    f.write(str(os.getpid()))
+os.rename(pid_file + ".tmp", pid_file)
+while True:
+    c, _ = s.accept()
+    c.close()
+"#;
+
+/// One slow check never costs the other targets their recovery (issue 18 M4): beside a check
+/// that hangs for five minutes (longer than the pass may live under the shipped unit's
+/// `TimeoutStartSec`), a dead server is started again while that check still hangs, with the
+/// restart on disk before its action ran, and a healthy target's status is saved too. The pass
+/// is then killed as systemd would kill it: what was done stays done.
+#[test]
+fn a_hung_check_does_not_hold_back_another_targets_recovery() {
+    use nix::sys::signal::Signal;
+    let port = free_port();
+    let t = Test::new().config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+default_policy: {{fail_threshold: 1, restart_cooldown_seconds: 3600}}
+targets:
+  - name: slow
+    checks:
+      - command: ["/bin/sh", "-c", "echo $$ > {{dir}}/slow.pgid; exec sleep 300"]
+        timeout_seconds: 300
+    action: none
+  - name: dead
+    checks:
+      - tcp_port: 127.0.0.1:{port}
+    action:
+      exec:
+        start: ["{PYTHON}", "{{dir}}/listener.py", "{port}", "{{dir}}/dead.pid"]
+        detach: true
+        log_file: {{dir}}/listener.log
+  - name: fine
+    checks:
+      - command: ["/bin/true"]
+    action: none
+"#
+    ));
+    t.write("listener.py", LISTENER);
+    let mut check = t.spawn(&["check"]);
+    wait_for_file(&t.path("slow.pgid"), EVENT_LIMIT);
+    let _slow = Guard::group(read_pid(&t.path("slow.pgid")).expect("slow check pgid"));
+    // the dead server is back while the slow check still hangs
+    wait_for_port(port, EVENT_LIMIT);
+    wait_for_file(&t.path("dead.pid"), EVENT_LIMIT);
+    let _server = Guard::from_pid_file(&t.path("dead.pid")).expect("server pid");
+    // and the state on disk says so, with the healthy target's status, before the pass ends
+    assert!(
+        wait_until(EVENT_LIMIT, || {
+            let Ok(text) = std::fs::read_to_string(t.path("state.json")) else {
+                return false;
+            };
+            let st: serde_json::Value = serde_json::from_str(&text).expect("state JSON");
+            st["targets"]["fine"]["status"] == "healthy"
+                && st["targets"]["dead"]["restarts"].as_array().map(Vec::len) == Some(1)
+        }),
+        "the state on disk does not record the restart and the healthy target: {}",
+        t.read("state.json")
+    );
+    assert!(
+        is_alive_or_zombie(read_pid(&t.path("slow.pgid")).unwrap_or(1)),
+        "the slow check ended before the test looked: the test proves nothing"
+    );
+    // systemd's TimeoutStartSec: SIGKILL of the pass. What it did stays done.
+    check.signal(Signal::SIGKILL);
+    check
+        .wait_timeout(Duration::from_secs(10))
+        .expect("check survived SIGKILL");
+    let st = t.state();
+    assert_eq!(st["targets"]["dead"]["status"], "failed", "{st}");
+    assert_eq!(st["targets"]["fine"]["status"], "healthy", "{st}");
+    assert_eq!(
+        st["targets"]["slow"]["status"],
+        serde_json::Value::Null,
+        "the slow target was never judged: {st}"
+    );
+    assert!(port_open(port));
+}
+
+/// test-config warns about checks that may take as long as the shipped units let a pass run
+/// (TimeoutStartSec=120s of neon-watchdog.service, WatchdogSec=300s of the daemon unit), and
+/// about targets whose action waits for such checks (issue 18 M4); not about the others.
+#[test]
+fn test_config_warns_when_checks_could_outlive_the_units_limits() {
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: slow
+    checks:
+      - command: ["/bin/true"]
+        timeout_seconds: 100
+      - tcp_port: 127.0.0.1:1
+        timeout_seconds: 30
+    action: none
+  - name: slower
+    checks:
+      - command: ["/bin/true"]
+        timeout_seconds: 400
+    action: none
+  - name: web
+    depends_on: [slow]
+    checks:
+      - command: ["/bin/true"]
+    action: none
+  - name: quick
+    checks:
+      - command: ["/bin/true"]
+        timeout_seconds: 60
+      - command: ["/bin/true"]
+        timeout_seconds: 59
+    action: none
+"#,
+    );
+    let out = t.run(&["test-config"]);
+    out.assert_code(0)
+        .assert_line_contains(
+            &["warning:", "targets[0].checks:"],
+            "may take up to 130s (the timeout_seconds of its 2 checks, one after the other), at least as long as the shipped units let a pass run (neon-watchdog.service kills a `check` pass after TimeoutStartSec=120s)",
+        )
+        .assert_line_contains(
+            &["warning:", "targets[1].checks:"],
+            "TimeoutStartSec=120s; neon-watchdog-daemon.service kills `run` when a pass outlasts WatchdogSec=300s",
+        )
+        .assert_line_contains(
+            &["warning:", "targets[2].depends_on:"],
+            "its action waits for the checks of \"slow\", which may take up to 130s",
+        )
+        .assert_stderr_not_contains("targets[3]");
+}
+
+/// The same under `run` (issue 18 M4, `WatchdogSec`): the daemon's first pass starts the dead
+/// server while a check of another target hangs, and saves it; systemd's watchdog would kill
+/// the daemon after `WatchdogSec` (SIGKILL here), and what the pass did stays done.
+#[test]
+fn under_run_a_hung_check_does_not_hold_back_another_targets_recovery() {
+    use nix::sys::signal::Signal;
+    let port = free_port();
+    let t = Test::new().config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+default_policy: {{fail_threshold: 1, restart_cooldown_seconds: 3600}}
+targets:
+  - name: slow
+    checks:
+      - command: ["/bin/sh", "-c", "echo $$ > {{dir}}/slow.pgid; exec sleep 300"]
+        timeout_seconds: 300
+    action: none
+  - name: dead
+    checks:
+      - tcp_port: 127.0.0.1:{port}
+    action:
+      exec:
+        start: ["{PYTHON}", "{{dir}}/listener.py", "{port}", "{{dir}}/dead.pid"]
+        detach: true
+        log_file: {{dir}}/listener.log
+"#
+    ));
+    t.write("listener.py", LISTENER);
+    let mut run = t.spawn(&["run"]);
+    wait_for_file(&t.path("slow.pgid"), EVENT_LIMIT);
+    let slow = read_pid(&t.path("slow.pgid")).expect("slow check pgid");
+    let _slow = Guard::group(slow);
+    wait_for_port(port, EVENT_LIMIT);
+    wait_for_file(&t.path("dead.pid"), EVENT_LIMIT);
+    let _server = Guard::from_pid_file(&t.path("dead.pid")).expect("server pid");
+    assert!(
+        is_alive_or_zombie(slow),
+        "the slow check ended before the test looked: the test proves nothing"
+    );
+    assert_eq!(
+        t.state()["targets"]["dead"]["restarts"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "{}",
+        t.read("state.json")
+    );
+    run.signal(Signal::SIGKILL);
+    run.wait_timeout(Duration::from_secs(10))
+        .expect("run survived SIGKILL");
+    assert!(port_open(port));
+}
