@@ -8,6 +8,7 @@ mod file;
 mod include;
 mod locate;
 pub mod model;
+mod nesting;
 pub mod raw;
 pub mod schema;
 pub mod validate;
@@ -285,6 +286,13 @@ fn read_raw<T: for<'de> serde::Deserialize<'de>>(
     let fields = de::fields_of::<T>();
     match format {
         Format::Yaml => {
+            // before the parser, whose scanner takes quadratic time on deep flow nesting
+            if let Some(line) = nesting::too_deep(text) {
+                return Err(Report::from(format!(
+                    "{file}: lists and maps are nested too deeply at line {line}: more than {} levels of `[` and `{{`, where a config needs a few; is this the right file? (line {line})",
+                    nesting::MAX_FLOW_DEPTH
+                )));
+            }
             de::deserialize(serde_yaml::Deserializer::from_str(text), opts).map_err(|mut f| {
                 if let Some(r) = not_a_config(file, text, format, &f, fields, included) {
                     return r;
