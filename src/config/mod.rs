@@ -281,6 +281,7 @@ fn read_raw<T: for<'de> serde::Deserialize<'de>>(
     let opts = de::Options {
         json: format == Format::Json,
         aliases: format == Format::Yaml && text.contains('&'),
+        merge_keys: format == Format::Yaml,
         max_keys: room,
     };
     let fields = de::fields_of::<T>();
@@ -545,8 +546,9 @@ fn render_at(file: &impl std::fmt::Display, lines: Option<&locate::Locator>, i: 
     }
 }
 
-/// The line of `path`, or, for a key that is not in the file (`is missing`), of the map that
-/// should hold it (the nearest enclosing path that is).
+/// The line of `path`; for a key a merge key brought in, of that `<<`; for a key that is not
+/// in the file (`is missing`), of the map that should hold it (the nearest enclosing path that
+/// is).
 fn line_near(lines: &locate::Locator, path: &str) -> Option<usize> {
     let mut p = path;
     loop {
@@ -557,6 +559,15 @@ fn line_near(lines: &locate::Locator, path: &str) -> Option<usize> {
             return Some(l);
         }
         let cut = p.rfind(['.', '[']).unwrap_or(0);
+        if !p[cut..].starts_with('[') {
+            let merge = match cut {
+                0 => "<<".to_string(),
+                _ => format!("{}.<<", &p[..cut]),
+            };
+            if let Some(l) = lines.line_of_nth(&merge, 0) {
+                return Some(l);
+            }
+        }
         p = &p[..cut];
     }
 }
