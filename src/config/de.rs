@@ -1430,6 +1430,38 @@ mod tests {
         assert!(e.to_string().contains("MiB of text"), "{e}");
     }
 
+    /// A map's own keys override what `<<` merges, an earlier map of the list a later one; a
+    /// template's own merge key is applied before it is merged; in JSON `<<` is a key.
+    #[test]
+    fn merge_keys_override_in_order() {
+        type Maps = std::collections::BTreeMap<String, std::collections::BTreeMap<String, i64>>;
+        let yaml = "a: &a {x: 1, y: 1}\nb: &b {x: 2, y: 2, z: 2}\nc: {<<: [*a, *b], y: 3}\nd: &d {<<: *b, w: 4}\ne: {<<: *d, <<: {v: 5}, z: 6}\n";
+        let m: Maps = deserialize(serde_yaml::Deserializer::from_str(yaml), OPTS)
+            .map_err(|f| f.error.map(|(p, e)| format!("{p}: {e}")))
+            .expect("merges");
+        let of = |k: &str| {
+            m[k].iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(of("c"), "x=1 y=3 z=2");
+        assert_eq!(of("d"), "w=4 x=2 y=2 z=2");
+        assert_eq!(of("e"), "v=5 w=4 x=2 y=2 z=6");
+        let json = Options {
+            json: true,
+            merge_keys: false,
+            ..OPTS
+        };
+        let m: std::collections::BTreeMap<String, serde_json::Value> = deserialize(
+            &mut serde_json::Deserializer::from_str(r#"{"<<": {"x": 1}}"#),
+            json,
+        )
+        .map_err(|_| ())
+        .expect("JSON");
+        assert_eq!(m["<<"]["x"], 1);
+    }
+
     #[test]
     fn a_list_example_is_what_to_write() {
         assert_eq!(
