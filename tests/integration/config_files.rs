@@ -112,6 +112,44 @@ fn sighup_after_the_config_became_a_fifo_keeps_the_running_config() {
         .assert_code(0);
 }
 
+/// A SIGHUP reload of a config nesting flow collections 80,000 deep (160 KB) used to keep
+/// `run` in the YAML parser for 11 s (quadratic): it is refused at once, the running config
+/// kept, and the loop answers SIGTERM.
+#[test]
+fn sighup_with_deeply_nested_yaml_is_refused_at_once_and_run_goes_on() {
+    let t = Test::new().config(&OK.replace("targets:", "interval_seconds: 1\ntargets:"));
+    let mut run = t.spawn(&["run"]);
+    assert!(
+        run.wait_for_stderr(Duration::from_secs(30), |s| s.contains("pass done")),
+        "no pass: {}",
+        run.stderr_so_far()
+    );
+    let n = 80_000;
+    t.write(
+        "config.yml",
+        &format!("{}x: {}{}\n", OK, "[".repeat(n), "]".repeat(n)),
+    );
+    let sent = std::time::Instant::now();
+    run.signal(Signal::SIGHUP);
+    assert!(
+        run.wait_for_stderr(Duration::from_secs(30), |s| s.lines().any(|l| l
+            .contains("config reload failed")
+            && l.contains("nested too deeply at line 6"))),
+        "the reload was not refused: {}",
+        run.stderr_so_far()
+    );
+    // a hang guard, not a benchmark: the parser took 11 s (release) on this file
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        sent.elapsed()
+    );
+    run.signal(Signal::SIGTERM);
+    run.wait_timeout(Duration::from_secs(30))
+        .expect("run did not exit on SIGTERM")
+        .assert_code(0);
+}
+
 #[test]
 fn a_config_larger_than_4_mib_is_refused_at_once() {
     let mut text = OK.to_string();
