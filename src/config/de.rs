@@ -1104,7 +1104,12 @@ impl<'de, A: MapAccess<'de>> Map<'_, A> {
                     self.track.key_problem_at(
                         &key,
                         MERGE_KEY,
-                        || unknown_key_message(&key, fields),
+                        || {
+                            format!(
+                                "{} (brought in by the merge key `<<`)",
+                                unknown_key_message(&key, fields)
+                            )
+                        },
                         0,
                     );
                     self.track.mark(Err(de::Error::custom(STOPPED)))
