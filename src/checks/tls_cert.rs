@@ -5,8 +5,9 @@
 //! with rustls, within the check's timeout. The certificate is verified by rustls-webpki, the
 //! verifier the http check uses, against the bundled Mozilla roots or only the `ca_file`. The
 //! verifier is wrapped so that it also records the certificate the server presented and what
-//! verification said of it: a certificate that fails is still read (`x509`), and the FAIL
-//! says which way it failed, with its dates and names. The wrapper decides exactly as webpki
+//! verification said of it: a certificate that fails is still read (`x509`, with RustCrypto's
+//! `x509-cert`: what a server sends is hostile input, read as root, by a maintained parser),
+//! and the FAIL says which way it failed, with its dates and names. The wrapper decides exactly as webpki
 //! does; the connection is closed right after the handshake, nothing is sent over it.
 
 mod x509;

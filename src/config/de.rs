@@ -8,6 +8,12 @@
 //!   anchor (`&name`) holds, so a small file can stand for gigabytes ("billion laughs"): past
 //!   [`MAX_VALUES`] values or [`MAX_TEXT`] bytes of text, reading stops with an error, in bounded
 //!   time and memory, whatever the shape of the document;
+//! - it takes YAML merge keys (`<<: *template`, or `<<: [*a, *b]`) in every map: the entries
+//!   of the maps they name are read after the map's own keys, which override them (an earlier
+//!   map overrides a later one), and are held to the same rules (an unknown key is reported,
+//!   at the line of its `<<`). What a merge brings in counts towards the limits each time it
+//!   is merged, as an alias does. A top-level key that starts with `x-` is no setting and is
+//!   skipped: the place for the templates' anchors (`x-web: &web {...}`, as docker compose);
 //! - it says what a value should be in the words of the file: `true or false`, `an integer`,
 //!   `a list, e.g. ["/usr/sbin/nginx", "-c", "x"]`, a described map — never a Rust type or the
 //!   name of a raw struct.
@@ -16,8 +22,9 @@
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde_yaml::Value;
 use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
 
 /// At most this many values (every key, scalar, list and map counts one) once YAML aliases are
@@ -69,6 +76,8 @@ pub struct Options {
     pub json: bool,
     /// The text may hold YAML aliases (it has an `&anchor`): the size limits say so.
     pub aliases: bool,
+    /// `<<` is a YAML merge key (YAML; in JSON it is a key like any other).
+    pub merge_keys: bool,
     /// The most key problems worded; the rest are counted.
     pub max_keys: usize,
 }
@@ -82,6 +91,7 @@ where
     let track = Track {
         ints_via_any: opts.json,
         aliases: opts.aliases,
+        merge_keys: opts.merge_keys,
         max_keys: opts.max_keys,
         ..Track::default()
     };
@@ -158,6 +168,7 @@ struct Track {
     text: Cell<u64>,
     ints_via_any: bool,
     aliases: bool,
+    merge_keys: bool,
 }
 
 fn render_path(segs: &[Seg]) -> String {
@@ -239,13 +250,25 @@ impl Track {
 
     /// Record a key problem; past `max_keys`, only count it (`message` is not even worded).
     fn key_problem(&self, key: &str, message: impl FnOnce() -> String, occurrence: usize) {
+        self.key_problem_at(key, key, message, occurrence);
+    }
+
+    /// [`Track::key_problem`] of a key found at the line of `line_key` (a key a merge key
+    /// brought in is not in the map's lines: its `<<` is).
+    fn key_problem_at(
+        &self,
+        key: &str,
+        line_key: &str,
+        message: impl FnOnce() -> String,
+        occurrence: usize,
+    ) {
         if self.keys.borrow().len() >= self.max_keys {
             self.more_keys.set(self.more_keys.get() + 1);
             return;
         }
         let mut segs = self.path.borrow().clone();
         let parent = render_path(&segs);
-        segs.push(Seg::Key(key.to_string()));
+        segs.push(Seg::Key(line_key.to_string()));
         let short = shorten_key(key);
         let shown = if parent.is_empty() {
             short
@@ -726,6 +749,9 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Vis<'_, V> {
             fields,
             seen: HashSet::new(),
             current: None,
+            merged: VecDeque::new(),
+            own_done: false,
+            pending: None,
         })
     }
 
@@ -791,7 +817,21 @@ struct Map<'t, A> {
     fields: Option<&'static [&'static str]>,
     seen: HashSet<String>,
     current: Option<String>,
+    /// The entries the map's merge keys (`<<`) bring in, in order of precedence: read once the
+    /// map's own keys are (each one not already given).
+    merged: VecDeque<(String, Value)>,
+    /// The map's own keys have all been read.
+    own_done: bool,
+    /// The value of the merged key handed out last.
+    pending: Option<Value>,
 }
+
+/// The YAML merge key.
+const MERGE_KEY: &str = "<<";
+
+/// The start of a top-level key that is no setting and is ignored (as docker compose does): a
+/// place for the anchors merge keys name (`x-web: &web {...}`).
+pub const EXTENSION: &str = "x-";
 
 /// Reads a key as text (any scalar key: YAML allows `80: x`).
 struct KeyText<'t> {
@@ -889,12 +929,31 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Map<'_, A> {
         seed: K,
     ) -> Result<Option<K::Value>, A::Error> {
         loop {
+            if self.own_done {
+                return self.next_merged_key(seed);
+            }
             let key = self
                 .track
                 .mark(self.inner.next_key_seed(KeyText { track: self.track }))?;
             let Some(key) = key else {
-                return Ok(None);
+                self.own_done = true;
+                continue;
             };
+            if key == MERGE_KEY && self.track.merge_keys {
+                // several `<<` in a map are taken (as PyYAML and editors take them), the
+                // first one first
+                self.read_merge()?;
+                continue;
+            }
+            if self.fields.is_some()
+                && key.starts_with(EXTENSION)
+                && self.track.path.borrow().is_empty()
+            {
+                // a top-level extension key: a place for anchors of templates, not a setting
+                self.seen.insert(key);
+                self.skip_value()?;
+                continue;
+            }
             if self.fields.is_some() {
                 self.track.top_key(&key);
             }
@@ -939,10 +998,17 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Map<'_, A> {
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
         let key = self.current.take().unwrap_or_default();
         self.track.push(Seg::Key(key));
-        let r = self.track.mark(self.inner.next_value_seed(Seed {
+        let seed = Seed {
             inner: seed,
             track: self.track,
-        }));
+        };
+        let r = match self.pending.take() {
+            // a merged key's value, read from what its `<<` held (counted again: each merge
+            // expands it, as an alias does)
+            Some(v) => seed.deserialize(v).map_err(de::Error::custom),
+            None => self.inner.next_value_seed(seed),
+        };
+        let r = self.track.mark(r);
         self.track.pop();
         r
     }
@@ -959,7 +1025,104 @@ impl<'de, A: MapAccess<'de>> Map<'_, A> {
             .mark(self.inner.next_value::<IgnoredAny>())
             .map(|_| ())
     }
+
+    /// The value of a merge key `<<`: a map, or a list of maps (an earlier one overrides a
+    /// later one), whose entries are queued. Read through the adapter, so that it counts
+    /// towards the limits and its own merge keys are applied.
+    fn read_merge(&mut self) -> Result<(), A::Error> {
+        self.track.push(Seg::Key(MERGE_KEY.to_string()));
+        let r = self
+            .inner
+            .next_value_seed(Seed {
+                inner: std::marker::PhantomData::<Value>,
+                track: self.track,
+            })
+            .and_then(|v| {
+                let maps = match v {
+                    Value::Mapping(m) => vec![m],
+                    Value::Sequence(items) => items
+                        .into_iter()
+                        .map(|item| match item {
+                            Value::Mapping(m) => Ok(m),
+                            _ => Err(de::Error::custom(MERGE_TAKES)),
+                        })
+                        .collect::<Result<Vec<_>, A::Error>>()?,
+                    _ => return Err(de::Error::custom(MERGE_TAKES)),
+                };
+                for m in maps {
+                    for (k, v) in m {
+                        // keys are read as text (`KeyText`): never anything else here
+                        let k = match k {
+                            Value::String(k) => k,
+                            _ => return Err(de::Error::custom(MERGE_TAKES)),
+                        };
+                        self.merged.push_back((k, v));
+                    }
+                }
+                Ok(())
+            });
+        let r = self.track.mark(r);
+        self.track.pop();
+        r
+    }
+
+    /// The next merged entry whose key the map does not give itself (nor an earlier merge).
+    fn next_merged_key<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        while let Some((key, value)) = self.merged.pop_front() {
+            if !self.seen.insert(key.clone()) {
+                continue;
+            }
+            if self.fields.is_some() {
+                self.track.top_key(&key);
+            }
+            if let Some(fields) = self.fields {
+                if !fields.contains(&key.as_str()) {
+                    self.track.key_problem_at(
+                        &key,
+                        MERGE_KEY,
+                        || {
+                            format!(
+                                "{} (brought in by the merge key `<<`)",
+                                unknown_key_message(&key, fields)
+                            )
+                        },
+                        0,
+                    );
+                    continue;
+                }
+            }
+            return match seed.deserialize(KeyDe(&key)) {
+                Ok(v) => {
+                    self.current = Some(key);
+                    self.pending = Some(value);
+                    Ok(Some(v))
+                }
+                Err(KeyError::Unknown(fields)) => {
+                    self.track.key_problem_at(
+                        &key,
+                        MERGE_KEY,
+                        || {
+                            format!(
+                                "{} (brought in by the merge key `<<`)",
+                                unknown_key_message(&key, fields)
+                            )
+                        },
+                        0,
+                    );
+                    self.track.mark(Err(de::Error::custom(STOPPED)))
+                }
+                Err(KeyError::Other(m)) => self.track.mark(Err(de::Error::custom(m))),
+            };
+        }
+        Ok(None)
+    }
 }
+
+/// What a merge key takes.
+const MERGE_TAKES: &str = "the merge key `<<` takes a map or a list of maps, e.g. `<<: *defaults` (with `defaults: &defaults {...}` earlier in the file) or `<<: [*a, *b]`";
 
 /// A map with nothing in it: what an empty value (`key:` with nothing after it) is, where a
 /// map is expected.
@@ -1133,6 +1296,7 @@ mod tests {
     const OPTS: Options = Options {
         json: false,
         aliases: true,
+        merge_keys: true,
         max_keys: usize::MAX,
     };
 
@@ -1269,6 +1433,38 @@ mod tests {
         .expect_err("bounded");
         let (_, e) = e.error.expect("an error");
         assert!(e.to_string().contains("MiB of text"), "{e}");
+    }
+
+    /// A map's own keys override what `<<` merges, an earlier map of the list a later one; a
+    /// template's own merge key is applied before it is merged; in JSON `<<` is a key.
+    #[test]
+    fn merge_keys_override_in_order() {
+        type Maps = std::collections::BTreeMap<String, std::collections::BTreeMap<String, i64>>;
+        let yaml = "a: &a {x: 1, y: 1}\nb: &b {x: 2, y: 2, z: 2}\nc: {<<: [*a, *b], y: 3}\nd: &d {<<: *b, w: 4}\ne: {<<: *d, <<: {v: 5}, z: 6}\n";
+        let m: Maps = deserialize(serde_yaml::Deserializer::from_str(yaml), OPTS)
+            .map_err(|f| f.error.map(|(p, e)| format!("{p}: {e}")))
+            .expect("merges");
+        let of = |k: &str| {
+            m[k].iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(of("c"), "x=1 y=3 z=2");
+        assert_eq!(of("d"), "w=4 x=2 y=2 z=2");
+        assert_eq!(of("e"), "v=5 w=4 x=2 y=2 z=6");
+        let json = Options {
+            json: true,
+            merge_keys: false,
+            ..OPTS
+        };
+        let m: std::collections::BTreeMap<String, serde_json::Value> = deserialize(
+            &mut serde_json::Deserializer::from_str(r#"{"<<": {"x": 1}}"#),
+            json,
+        )
+        .map_err(|_| ())
+        .expect("JSON");
+        assert_eq!(m["<<"]["x"], 1);
     }
 
     #[test]

@@ -356,6 +356,9 @@ fn parse_glob(pattern: &str) -> Result<Vec<Part>, String> {
     if pattern.trim().is_empty() {
         return Err("is empty: give a glob, e.g. conf.d/*.yml".into());
     }
+    if pattern.contains('\0') {
+        return Err("holds a NUL byte (in YAML double quotes, \\0 is one), which no path can hold (the system stops reading at it)".into());
+    }
     let mut parts = Vec::new();
     for c in Path::new(pattern).components() {
         match c {

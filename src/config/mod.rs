@@ -8,6 +8,7 @@ mod file;
 mod include;
 mod locate;
 pub mod model;
+mod nesting;
 pub mod raw;
 pub mod schema;
 pub mod validate;
@@ -280,11 +281,19 @@ fn read_raw<T: for<'de> serde::Deserialize<'de>>(
     let opts = de::Options {
         json: format == Format::Json,
         aliases: format == Format::Yaml && text.contains('&'),
+        merge_keys: format == Format::Yaml,
         max_keys: room,
     };
     let fields = de::fields_of::<T>();
     match format {
         Format::Yaml => {
+            // before the parser, whose scanner takes quadratic time on deep flow nesting
+            if let Some(line) = nesting::too_deep(text) {
+                return Err(Report::from(format!(
+                    "{file}: lists and maps are nested too deeply at line {line}: more than {} levels of `[` and `{{`, where a config needs a few; is this the right file? (line {line})",
+                    nesting::MAX_FLOW_DEPTH
+                )));
+            }
             de::deserialize(serde_yaml::Deserializer::from_str(text), opts).map_err(|mut f| {
                 if let Some(r) = not_a_config(file, text, format, &f, fields, included) {
                     return r;
@@ -537,8 +546,9 @@ fn render_at(file: &impl std::fmt::Display, lines: Option<&locate::Locator>, i: 
     }
 }
 
-/// The line of `path`, or, for a key that is not in the file (`is missing`), of the map that
-/// should hold it (the nearest enclosing path that is).
+/// The line of `path`; for a key a merge key brought in, of that `<<`; for a key that is not
+/// in the file (`is missing`), of the map that should hold it (the nearest enclosing path that
+/// is).
 fn line_near(lines: &locate::Locator, path: &str) -> Option<usize> {
     let mut p = path;
     loop {
@@ -549,6 +559,15 @@ fn line_near(lines: &locate::Locator, path: &str) -> Option<usize> {
             return Some(l);
         }
         let cut = p.rfind(['.', '[']).unwrap_or(0);
+        if !p[cut..].starts_with('[') {
+            let merge = match cut {
+                0 => "<<".to_string(),
+                _ => format!("{}.<<", &p[..cut]),
+            };
+            if let Some(l) = lines.line_of_nth(&merge, 0) {
+                return Some(l);
+            }
+        }
         p = &p[..cut];
     }
 }

@@ -169,6 +169,7 @@ pub struct RawMetrics {
     /// A .prom file for node exporter's textfile collector, written after every pass.
     pub textfile: Option<String>,
     /// `run` only: serve /metrics and /healthz at this IP:PORT, e.g. 127.0.0.1:9798.
+    #[schemars(with = "Option<s::ListenAddr>")]
     pub listen: Option<String>,
 }
 
@@ -266,6 +267,7 @@ pub struct RawCheck {
     /// Kind: this http(s) URL answers 2xx/3xx (or expect_status).
     pub http: Option<String>,
     /// Kind: the certificate at host:port verifies and expires in min_days_left days or more.
+    #[schemars(with = "Option<s::HostPort>")]
     pub tls_cert: Option<String>,
     /// Kind: this container (name or id) runs, and is healthy if it has a HEALTHCHECK.
     pub docker: Option<String>,

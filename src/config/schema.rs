@@ -57,6 +57,13 @@ pub fn generate<T: JsonSchema>(id: &str) -> Value {
     let mut v = schema.to_value();
     if let Value::Object(root) = &mut v {
         root.insert("$id".into(), Value::from(id));
+        // top-level `x-...` keys: not settings, a place for the anchors of templates
+        root.insert(
+            "patternProperties".into(),
+            json!({ format!("^{}", super::de::EXTENSION): {
+                "description": "Not a setting (ignored): a place for YAML anchors that merge keys name, e.g. `x-web: &web {...}` then `<<: *web` in a target."
+            } }),
+        );
         yaml_scalars(root);
         if let Some(Value::Object(defs)) = root.get_mut("definitions") {
             for def in defs.values_mut() {
@@ -77,7 +84,8 @@ pub fn generate<T: JsonSchema>(id: &str) -> Value {
 fn yaml_scalars(def: &mut Map<String, Value>) {
     fn widen(s: &mut Value) {
         let Value::Object(o) = s else { return };
-        if o.contains_key("enum") || o.contains_key("const") {
+        // words, and strings of a form (host:port), which a number or true/false is not
+        if o.contains_key("enum") || o.contains_key("const") || o.contains_key("pattern") {
             return;
         }
         match o.get_mut("type") {
@@ -227,6 +235,54 @@ word_schema!(
 );
 
 // ---------------------------------------------------------------------------------------------
+// Addresses: host:port, IP:PORT
+// ---------------------------------------------------------------------------------------------
+
+/// A port 1..65535, without leading zeros.
+const PORT: &str =
+    "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})";
+
+/// A value holding `${NAME}`: what it is, the loader knows once it is expanded.
+const VARIABLE: &str = "[\\s\\S]*\\$\\{[\\s\\S]*";
+
+/// `host:port` or `[IPv6]:port` as the loader reads them (`parse_host_port` in validation):
+/// blanks around, any host without a `:` (IPv6 in brackets, nothing after them but the
+/// port), a port 1..65535 (as an integer is
+/// read: leading zeros and a `+` taken); `bare_port`: a port alone too (tcp_port:
+/// 127.0.0.1), of digits only.
+pub fn host_port_pattern(bare_port: bool) -> String {
+    let port = format!("\\+?0*{PORT}");
+    let mut forms = vec![
+        format!("\\[[^\\]]+\\]:{port}"),
+        format!("[^\\s:\\[][^:]*:{port}"),
+    ];
+    if bare_port {
+        forms.push(format!("0*{PORT}"));
+    }
+    format!("^(?:\\s*(?:{})\\s*|{VARIABLE})$", forms.join("|"))
+}
+
+/// `IP:PORT` as `metrics.listen` takes it (Rust's `SocketAddr`): IPv4 in four decimal octets
+/// without leading zeros, or IPv6 in brackets (its form loosely), and a port 0..65535 (0: any
+/// free port), nothing around.
+pub fn listen_pattern() -> String {
+    let octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
+    let port = format!("(?:0*{PORT}|0+)");
+    format!(
+        "^(?:{octet}(?:\\.{octet}){{3}}:{port}|\\[[0-9A-Fa-f:.]+(?:%[0-9A-Za-z]+)?\\]:{port}|{VARIABLE})$"
+    )
+}
+
+word_schema!(
+    /// tls_cert's `host:port` (no bare port: the host is also the name).
+    HostPort => json_schema!({ "type": "string", "pattern": host_port_pattern(false) })
+);
+word_schema!(
+    /// metrics.listen's `IP:PORT`.
+    ListenAddr => json_schema!({ "type": "string", "pattern": listen_pattern() })
+);
+
+// ---------------------------------------------------------------------------------------------
 // The types `raw.rs` reads with a deserializer of its own
 // ---------------------------------------------------------------------------------------------
 
@@ -258,7 +314,7 @@ impl JsonSchema for PortSpec {
         json_schema!({
             "anyOf": [
                 { "type": "integer", "minimum": 1, "maximum": 65535 },
-                { "type": "string" }
+                { "type": "string", "pattern": host_port_pattern(true) }
             ]
         })
     }

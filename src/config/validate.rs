@@ -114,8 +114,24 @@ impl Ctx<'_> {
         });
     }
 
-    /// Expand `${NAME}`; on error, record it and return None.
+    /// Expand `${NAME}`; on error, record it and return None. A value holding a NUL byte is
+    /// an error too: every value of the config ends up in a path, a name, an address or an
+    /// argument the system takes, none of which can hold one (it used to pass `test-config`
+    /// and fail every pass: "nul byte found in provided data").
     fn expand(&mut self, path: &str, s: &str) -> Option<String> {
+        let v = self.expand_text(path, s)?;
+        if v.contains('\0') {
+            self.err(
+                path,
+                format!("{NUL_BYTE}, which no path, name or address can hold (the system stops reading at it)"),
+            );
+            return None;
+        }
+        Some(v)
+    }
+
+    /// [`Ctx::expand`] without the NUL check (for values that check it themselves).
+    fn expand_text(&mut self, path: &str, s: &str) -> Option<String> {
         let before = self.secrets.len();
         match expand(s, self.env.lookup, &mut self.secrets) {
             Ok(v) => {
@@ -262,7 +278,7 @@ impl Ctx<'_> {
         let mut out = Vec::with_capacity(argv.len());
         let mut ok = true;
         for (i, a) in argv.iter().enumerate() {
-            match self.expand(&format!("{path}[{i}]"), a) {
+            match self.expand_text(&format!("{path}[{i}]"), a) {
                 Some(v) => out.push(v),
                 None => ok = false,
             }
@@ -278,7 +294,7 @@ impl Ctx<'_> {
         if let Some(i) = out.iter().position(|a| a.contains('\0')) {
             self.err(
                 format!("{path}[{i}]"),
-                "holds a NUL byte (in YAML double quotes, \\0 or \\033 is one: write \\\\033 for a backslash), which no program can take",
+                format!("{NUL_BYTE}, which no program can take"),
             );
             return None;
         }
@@ -423,6 +439,9 @@ fn programs_run(argv: &[String]) -> Vec<(usize, String)> {
     }
     out
 }
+/// The start of the message of a value holding a NUL byte, and how one gets there.
+const NUL_BYTE: &str =
+    "holds a NUL byte (in YAML double quotes, \\0 or \\033 is one: write \\\\033 for a backslash)";
 
 /// Upper bound of every `*_seconds` value: beyond it, it is a typo, and time arithmetic would
 /// overflow.

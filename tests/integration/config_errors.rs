@@ -2,6 +2,7 @@
 //! path, line), every problem at once, never a panic. Messages are asserted nearly verbatim.
 
 use crate::harness::*;
+use std::time::Duration;
 
 /// Run `check` and `test-config` on `text` (written as `name`); both must exit 78 with the
 /// same message. Returns the stderr of `check` with the config's path replaced by `CFG`.
@@ -639,6 +640,8 @@ fn no_internal_type_name_reaches_a_user() {
         // a few of the values fit where they are put (`timeout_seconds: 5`)
         assert!(matches!(out.code, Some(0 | 78)), "{out}");
         invalid += usize::from(out.code == Some(78));
+        // the test's random directory name could spell one of the words below
+        let stderr = out.stderr.replace(&t.dir().display().to_string(), "{dir}");
         for bad in [
             "Raw",
             "struct ",
@@ -650,7 +653,7 @@ fn no_internal_type_name_reaches_a_user() {
             "a boolean",
         ] {
             assert!(
-                !out.stderr.contains(bad),
+                !stderr.contains(bad),
                 "{bad:?} in the message for\n{text}\n{out}"
             );
         }
@@ -741,5 +744,112 @@ fn a_nul_byte_in_an_argument_is_a_config_error() {
     );
     t.run(&["test-config"]).assert_code(78).assert_stderr_contains(
         "targets[0].checks[0].command[2]: holds a NUL byte (in YAML double quotes, \\0 or \\033 is one: write \\\\033 for a backslash), which no program can take (line 5)",
+    );
+}
+
+/// Flow collections nested 80,000 deep (160 KB of `x: [[[[...]]]]`) used to cost the YAML
+/// scanner quadratic time (11 s, a SIGHUP reload of such a file stalled `run`): they are
+/// refused before the parser starts, with the line, in the time it takes to read the file.
+/// Deep nesting of block lists is bounded by the parser's own depth limit.
+#[test]
+fn deeply_nested_flow_collections_are_refused_at_once_with_their_line() {
+    let n = 80_000;
+    let deep = format!(
+        "state_file: {{dir}}/state.json\ntargets: []\nx: {}{}\n",
+        "[".repeat(n),
+        "]".repeat(n)
+    );
+    let t = Test::new().config(&deep);
+    for cmd in ["test-config", "check"] {
+        // a hang guard, not a benchmark: it took 11 s in a release build
+        t.run(&[cmd])
+            .assert_code(78)
+            .assert_faster_than(Duration::from_secs(30))
+            .assert_stderr_contains(
+                ": lists and maps are nested too deeply at line 3: more than 128 levels of `[` and `{`, where a config needs a few; is this the right file? (line 3)",
+            );
+    }
+    // the same in an included file
+    let t =
+        Test::new().config("state_file: {dir}/state.json\ninclude: conf.d/*.yml\ntargets: []\n");
+    t.write(
+        "conf.d/deep.yml",
+        &format!(
+            "targets:\n  - {}{}\n",
+            "{a: ".repeat(n / 2),
+            "}".repeat(n / 2)
+        ),
+    );
+    t.run(&["test-config"])
+        .assert_code(78)
+        .assert_faster_than(Duration::from_secs(30))
+        .assert_stderr_contains("conf.d/deep.yml: lists and maps are nested too deeply at line 2");
+    // 128 levels pass this look (the parser's own limit): what is wrong there is said as before
+    let e = invalid(
+        "config.yml",
+        &format!("targets: []\nx: {}{}\n", "[".repeat(128), "]".repeat(128)),
+    );
+    assert!(e.contains("x: unknown field `x`"), "{e}");
+    assert!(!e.contains("nested too deeply"), "{e}");
+}
+
+/// A NUL byte in a path (YAML's "\0" in double quotes) used to pass `test-config` and fail
+/// every pass (the system cannot take it: "nul byte found in provided data"): every path
+/// field, and every other value the system takes (names of programs, units, containers), is
+/// a config error at load, with its field path and line.
+#[test]
+fn a_nul_byte_in_a_path_or_a_name_is_a_config_error_with_its_place() {
+    let t = Test::new().config(
+        r#"state_file: "{dir}/st\0ate.json"
+lock_file: "{dir}/lo\0ck"
+metrics: {textfile: "{dir}/m\0.prom"}
+targets:
+  - name: a
+    checks:
+      - pid_file: "/run/a\0.pid"
+      - file_fresh: "/tmp/f\0"
+        max_age_seconds: 60
+      - disk_free: "/\0"
+        min_free_percent: 5
+      - tls_cert: "127.0.0.1:443"
+        ca_file: "/etc/ssl/ca\0.pem"
+      - process_name: "ngi\0nx"
+    action:
+      exec:
+        start: [/bin/true]
+        cwd: "/tm\0p"
+        detach: true
+        log_file: "/tmp/l\0og"
+  - name: b
+    checks: [{docker: web, docker_socket: "/run/d\0.sock"}, {docker: "we\0b"}]
+    action: {systemd: {unit: "ngi\0nx.service"}}
+"#,
+    );
+    let out = t.run(&["test-config"]);
+    out.assert_code(78);
+    let nul = "holds a NUL byte (in YAML double quotes, \\0 or \\033 is one: write \\\\033 for a backslash), which no path, name or address can hold (the system stops reading at it)";
+    for (path, line) in [
+        ("state_file", 1),
+        ("lock_file", 2),
+        ("metrics.textfile", 3),
+        ("targets[0].checks[0].pid_file", 7),
+        ("targets[0].checks[1].file_fresh", 8),
+        ("targets[0].checks[2].disk_free", 10),
+        ("targets[0].checks[3].ca_file", 13),
+        ("targets[0].checks[4].process_name", 14),
+        ("targets[0].action.exec.cwd", 18),
+        ("targets[0].action.exec.log_file", 20),
+        ("targets[1].checks[1].docker", 22),
+        ("targets[1].checks[0].docker_socket", 22),
+        ("targets[1].action.systemd.unit", 23),
+    ] {
+        out.assert_stderr_contains(&format!(": {path}: {nul} (line {line})\n"));
+    }
+    assert!(!t.exists("state.json"));
+    // an include glob
+    let t = Test::new()
+        .config("state_file: {dir}/state.json\ninclude: [\"conf.d/*\\0.yml\"]\ntargets: []\n");
+    t.run(&["test-config"]).assert_code(78).assert_stderr_contains(
+        ": include[0]: \"conf.d/*\\0.yml\": holds a NUL byte (in YAML double quotes, \\0 is one), which no path can hold (the system stops reading at it) (line 2)",
     );
 }

@@ -134,6 +134,44 @@ fn sighup_after_the_config_became_a_fifo_keeps_the_running_config() {
         .assert_code(0);
 }
 
+/// A SIGHUP reload of a config nesting flow collections 80,000 deep (160 KB) used to keep
+/// `run` in the YAML parser for 11 s (quadratic): it is refused at once, the running config
+/// kept, and the loop answers SIGTERM.
+#[test]
+fn sighup_with_deeply_nested_yaml_is_refused_at_once_and_run_goes_on() {
+    let t = Test::new().config(&OK.replace("targets:", "interval_seconds: 1\ntargets:"));
+    let mut run = t.spawn(&["run"]);
+    assert!(
+        run.wait_for_stderr(EVENT_LIMIT, |s| s.contains("pass done")),
+        "no pass: {}",
+        run.stderr_so_far()
+    );
+    let n = 80_000;
+    t.write(
+        "config.yml",
+        &format!("{}x: {}{}\n", OK, "[".repeat(n), "]".repeat(n)),
+    );
+    let sent = std::time::Instant::now();
+    run.signal(Signal::SIGHUP);
+    assert!(
+        run.wait_for_stderr(EVENT_LIMIT, |s| s.lines().any(|l| l
+            .contains("config reload failed")
+            && l.contains("nested too deeply at line 6"))),
+        "the reload was not refused: {}",
+        run.stderr_so_far()
+    );
+    // a hang guard, not a benchmark: the parser took 11 s (release, over a minute in a debug build) on this file
+    assert!(
+        sent.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        sent.elapsed()
+    );
+    run.signal(Signal::SIGTERM);
+    run.wait_timeout(EVENT_LIMIT)
+        .expect("run did not exit on SIGTERM")
+        .assert_code(0);
+}
+
 #[test]
 fn a_config_larger_than_4_mib_is_refused_at_once() {
     let mut text = OK.to_string();
@@ -343,4 +381,112 @@ fn a_json_config_past_the_value_limit_says_so_without_aliases() {
     out.assert_code(78)
         .assert_stderr_contains("the file holds more than 500000 values (keys, scalars, lists, maps; a simple target holds about 13): that is the size limit of a config file; is this the right file?")
         .assert_stderr_not_contains("alias");
+}
+
+/// YAML merge keys (`<<: *template`), the common way to share settings between similar
+/// targets, used to be refused as an unknown field. They are taken in every map (a target, a
+/// check, a policy, an action, env): the map's own keys override what is merged, an earlier
+/// map of a `<<: [*a, *b]` list overrides a later one, a template may merge another, and the
+/// templates live under top-level `x-` keys, which are no settings. What is merged runs: the
+/// merged command check passes, the merged policy and action are the target's.
+#[test]
+fn yaml_merge_keys_share_settings_between_targets_and_checks() {
+    let t = Test::new().config(
+        r#"state_file: {dir}/state.json
+x-probe: &probe
+  command: ["/bin/sh", "-c", "exit $CODE"]
+  timeout_seconds: 7
+x-policy: &policy {fail_threshold: 3, restart_cooldown_seconds: 600}
+x-service: &service
+  policy: *policy
+  action:
+    exec:
+      start: ["/bin/sh", "-c", "echo started >> {dir}/$NAME.log"]
+      env: &env {NAME: none, KEEP: "yes"}
+targets:
+  - <<: *service
+    name: ok
+    checks:
+      - <<: *probe
+        name: probe
+  - <<: [{name: failing, enabled: false}, *service]
+    enabled: true
+    checks:
+      - {<<: *probe, command: ["/bin/false"]}
+    action:
+      exec:
+        start: ["/bin/sh", "-c", "echo started >> {dir}/$NAME.log"]
+        env: {<<: *env, NAME: failing}
+    policy: {<<: *policy, fail_threshold: 1}
+"#,
+    );
+    let out = t.run(&["test-config"]);
+    out.assert_code(0)
+        .assert_stdout_contains("valid, 2 targets (2 enabled, 0 disabled)")
+        .assert_stdout_contains("timeout 7s")
+        .assert_stdout_contains("policy: fail_threshold 3, restart_cooldown 600s")
+        .assert_stdout_contains("policy: fail_threshold 1, restart_cooldown 600s");
+    // the merged check and action run: `ok`'s command exits 0 (CODE unset: `exit` alone),
+    // `failing`'s own /bin/false fails and its action runs with the merged env overridden
+    let out = t.run(&["check"]);
+    out.assert_code(2)
+        .assert_line_contains(&["target=ok ", "check=probe"], "result=OK")
+        .assert_line_contains(&["target=failing ", "check="], "result=FAIL");
+    assert!(
+        wait_until(EVENT_LIMIT, || t.exists("failing.log")),
+        "the merged action did not run"
+    );
+    assert_eq!(t.read("failing.log"), "started\n");
+    assert!(!t.exists("none.log"));
+}
+
+/// Merge keys keep the rules of every map: an unknown key a template brings in is reported
+/// (at the line of the `<<` that merged it), as is an unknown key beside a `<<`; a `<<` that
+/// names no map says what it takes; in JSON `<<` is no merge key; and what merges expand to
+/// counts towards the limits, as aliases do.
+#[test]
+fn merge_keys_keep_unknown_keys_and_the_expansion_limits() {
+    let refused_as = |name: &str, text: &str| {
+        let out = Test::new().config_named(name, text).run(&["test-config"]);
+        out.assert_code(78);
+        out.stderr.clone()
+    };
+    let refused = |text: &str| refused_as("config.yml", text);
+    let e = refused(
+        "state_file: {dir}/state.json\nx-t: &t {checks: [{command: [/bin/true]}], acton: none}\ntargets:\n  - name: a\n    <<: *t\n    action: none\n    nmae: b\n",
+    );
+    assert!(
+        e.contains("targets[0].nmae: unknown field `nmae`: did you mean `name`? (line 7)"),
+        "{e}"
+    );
+    assert!(e.contains("targets[0].acton: unknown field `acton`: did you mean `action`? (brought in by the merge key `<<`) (line 5)"), "{e}");
+    let e = refused(
+        "state_file: {dir}/state.json\ntargets:\n  - name: a\n    <<: [x]\n    checks: [{command: [/bin/true]}]\n    action: none\n",
+    );
+    assert!(
+        e.contains(
+            "targets[0].<<: the merge key `<<` takes a map or a list of maps, e.g. `<<: *defaults`"
+        ),
+        "{e}"
+    );
+    let e = refused_as(
+        "config.json",
+        r#"{"state_file": "{dir}/state.json", "targets": [{"<<": {"name": "a"}, "checks": [{"command": ["/bin/true"]}], "action": "none"}]}"#,
+    );
+    assert!(e.contains("targets[0].<<: unknown field `<<`"), "{e}");
+    // each level merges the one below ten times: 10^6 copies of a small map
+    let mut text = String::from("state_file: {dir}/state.json\nx-0: &l0 {k0: a, k1: b, k2: c}\n");
+    for i in 1..7 {
+        text.push_str(&format!(
+            "x-{i}: &l{i} {{<<: [{}]}}\n",
+            vec![format!("*l{}", i - 1); 10].join(", ")
+        ));
+    }
+    text.push_str("targets:\n  - name: a\n    checks: [{command: [/bin/true]}]\n    action: {exec: {start: [/bin/true], env: {<<: *l6}}}\n");
+    let e = invalid_fast(&text);
+    assert!(
+        e.contains("once YAML aliases are expanded, past the size limit of a config file")
+            || e.contains("the config expands to too much once YAML aliases are expanded"),
+        "{e}"
+    );
 }

@@ -202,6 +202,12 @@ fn schema_and_loader_agree_on_bad_and_odd_configs() {
         ("wrong type: a word for a boolean", config_with("", "name: t\n    enabled: maybe\n    checks: [{command: [/bin/true]}]\n    action: none")),
         ("out of range: 0 seconds", config_with("interval_seconds: 0", GOOD_TARGET)),
         ("out of range: a port", check("tcp_port: 70000")),
+        ("out of range: the port of host:port", check("tcp_port: 127.0.0.1:70000")),
+        ("out of range: the port of [IPv6]:port", check("tcp_port: \"[::1]:0\"")),
+        ("out of range: tls_cert's port", check("tls_cert: svc.example.com:65536")),
+        ("tls_cert without a host", check("tls_cert: \"443\"")),
+        ("out of range: the port of metrics.listen", config_with("metrics: {listen: \"127.0.0.1:70000\"}", GOOD_TARGET)),
+        ("not an IP:PORT: metrics.listen", config_with("metrics: {listen: \"localhost:9798\"}", GOOD_TARGET)),
         ("out of range: an exit code", check("command: [/bin/true]\n        ok_exit_codes: [256]")),
         ("out of range: a policy count", config_with("default_policy: {fail_threshold: 4294967296}", GOOD_TARGET)),
         ("out of range: a float", check("system: {max_memory_used_percent: 100.5}")),
@@ -226,6 +232,8 @@ fn schema_and_loader_agree_on_bad_and_odd_configs() {
         ("a target without a name", config_with("", "checks: [{command: [/bin/true]}]\n    action: none")),
         ("a target without checks", config_with("", "name: t\n    checks: []\n    action: none")),
         ("a target without an action", config_with("", "name: t\n    checks: [{command: [/bin/true]}]")),
+        ("an x- key below the top level", config_with("", "name: t\n    x-note: 1\n    checks: [{command: [/bin/true]}]\n    action: none")),
+        ("a merged key that is unknown", config_with("x-t: &t {acton: none}", "name: t\n    <<: *t\n    checks: [{command: [/bin/true]}]\n    action: none")),
         ("a webhook without url", config_with("notify: [{webhook: {format: slack}}]", GOOD_TARGET)),
     ];
     let good: Vec<(&str, String)> = vec![
@@ -235,12 +243,16 @@ fn schema_and_loader_agree_on_bad_and_odd_configs() {
         ("a number as an env value", config_with("", "name: t\n    checks: [{command: [/bin/true]}]\n    action: {exec: {start: [/bin/true], env: {PORT: 8080}}}")),
         ("a bare port", check("tcp_port: 8080")),
         ("host:port", check("tcp_port: \"[::1]:80\"")),
+        ("host:port at the edges", check("tcp_port: 127.0.0.1:65535")),
+        ("tls_cert's host:port", check("tls_cert: svc.example.com:1")),
+        ("metrics.listen", config_with("metrics: {listen: \"127.0.0.1:65535\"}", GOOD_TARGET)),
         ("a uid", check("process_name: x\n        user: 0")),
         ("a pid_file guarded by process_name", check("pid_file: /run/x.pid\n        process_name: x\n        max_rss_mb: 10")),
         ("log_level in capitals", config_with("log_level: WARNING", GOOD_TARGET)),
         ("http method in lower case", check("http: http://127.0.0.1/\n        method: head")),
         ("include as one glob", config_with("include: \"conf.d/*.yml\"", GOOD_TARGET)),
         ("$schema", config_with("$schema: ../schema/neon-watchdog.schema.json", GOOD_TARGET)),
+        ("a YAML merge key and an x- template", config_with("x-check: &c {command: [/bin/true], timeout_seconds: 2}\nx-policy: &p {fail_threshold: 2}", "name: t\n    checks: [{<<: *c, timeout_seconds: 3}]\n    policy: {<<: *p, restart_cooldown_seconds: 5}\n    action: none")),
         ("the edges", config_with("interval_seconds: 31536000\nmax_parallel: 4294967295\ndefault_policy: {backoff_multiplier: 1, give_up_after_restarts: 0}", "name: t\n    checks:\n      - {tcp_port: 65535}\n      - {system: {max_load_per_core: 1000, max_memory_used_percent: 100}}\n      - {command: [/bin/true], ok_exit_codes: [0, 255]}\n    action: none")),
     ];
     let t = Test::new();
@@ -249,10 +261,14 @@ fn schema_and_loader_agree_on_bad_and_odd_configs() {
         .map(|(w, c)| (*w, t.expand(c), false))
         .chain(good.iter().map(|(w, c)| (*w, t.expand(c), true)))
         .collect();
+    // as editors read YAML: merge keys applied (yaml-language-server does since 0.7)
     let values: Vec<Value> = texts
         .iter()
         .map(|(what, text, _)| {
-            serde_yaml::from_str(text).unwrap_or_else(|e| panic!("{what}: {e}\n{text}"))
+            let mut v: serde_yaml::Value =
+                serde_yaml::from_str(text).unwrap_or_else(|e| panic!("{what}: {e}\n{text}"));
+            v.apply_merge().expect("merge keys");
+            serde_json::to_value(v).expect("YAML as JSON")
         })
         .collect();
     let schema = printed(false);

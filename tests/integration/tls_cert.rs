@@ -1,7 +1,8 @@
 //! The tls_cert check against real TLS servers: `openssl s_server` serving certificates the
 //! openssl CLI makes in the test (a CA, leaves it signed with chosen validity dates and names,
-//! one self-signed), plus two servers in this test process for what a TLS server must not do
-//! (never answer, answer plain text). Exit codes, the FAIL reasons and the figures on the
+//! one self-signed), plus servers in this test process for what a TLS server must not do
+//! (never answer, answer plain text, drip, and a stand-in that sends a malformed certificate,
+//! which no real server can be made to serve). Exit codes, the FAIL reasons and the figures on the
 //! check line are asserted.
 
 use crate::harness::*;
@@ -727,4 +728,117 @@ targets:
             &["result=FAIL", "target=big "],
             &format!("err=\"TLS handshake failed: 127.0.0.1:{big} sent a handshake message larger than this client takes (64 KiB, rustls's limit): its certificate chain is too large (thousands of names?)\""),
         );
+}
+
+/// A stand-in TLS 1.2 server, for what no real server can be made to do (openssl and every
+/// TLS library refuse to serve a malformed certificate): it reads the ClientHello and answers
+/// with a ServerHello (ECDHE-ECDSA-AES128-GCM-SHA256), a Certificate message holding `cert`
+/// (any bytes), a ServerKeyExchange (an X25519 share, a signature of zeros) and a
+/// ServerHelloDone, in plain handshake records: the client verifies the certificate when the
+/// ServerHelloDone arrives, before the signature is looked at.
+fn malformed_certificate_server(cert: Vec<u8>) -> u16 {
+    use std::io::Read;
+    fn handshake(kind: u8, body: &[u8]) -> Vec<u8> {
+        let n = body.len();
+        let mut m = vec![kind, (n >> 16) as u8, (n >> 8) as u8, n as u8];
+        m.extend_from_slice(body);
+        m
+    }
+    let u24 = |n: usize| [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+    let mut hello = vec![0x03, 0x03];
+    hello.extend([0x42; 32]); // server random
+    hello.extend([0x00, 0xc0, 0x2b, 0x00, 0x00, 0x00]); // no session id, suite, null compression, no extensions
+    let mut certs = u24(cert.len() + 3).to_vec();
+    certs.extend(u24(cert.len()));
+    certs.extend(&cert);
+    let mut kx = vec![0x03, 0x00, 0x1d, 0x20];
+    kx.extend([0x09; 32]);
+    kx.extend([0x04, 0x03, 0x00, 0x40]);
+    kx.extend([0x00; 64]);
+    let mut flight = handshake(2, &hello);
+    flight.extend(handshake(11, &certs));
+    flight.extend(handshake(12, &kx));
+    flight.extend(handshake(14, &[]));
+    let mut record = vec![
+        0x16,
+        0x03,
+        0x03,
+        (flight.len() >> 8) as u8,
+        flight.len() as u8,
+    ];
+    record.extend(flight);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let record = record.clone();
+            std::thread::spawn(move || {
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+                let mut header = [0u8; 5];
+                if conn.read_exact(&mut header).is_err() {
+                    return;
+                }
+                let mut hello = vec![0u8; usize::from(header[3]) << 8 | usize::from(header[4])];
+                if conn.read_exact(&mut hello).is_err() {
+                    return;
+                }
+                let _ = conn.write_all(&record);
+                // until the client has said why and closed
+                let _ = conn.read_to_end(&mut Vec::new());
+            });
+        }
+    });
+    port
+}
+
+/// A server that sends a malformed certificate (random bytes, a real certificate cut in the
+/// middle, a length claiming 4 GiB) gets a FAIL that says so, from a parser that never
+/// panics on what a server sends (the tls_cert check reads it as root): no figures, no
+/// unknown, the next target still judged.
+#[test]
+fn a_malformed_certificate_fails_the_check_and_says_so() {
+    let t = Test::new();
+    certificates(&t);
+    let (_fresh, fresh) = tls_server(&t, "fresh.pem", "leaf.key", None);
+    openssl(
+        t.dir(),
+        &[
+            "x509",
+            "-in",
+            "fresh.pem",
+            "-outform",
+            "DER",
+            "-out",
+            "fresh.der",
+        ],
+    );
+    let real = std::fs::read(t.path("fresh.der")).expect("fresh.der");
+    assert!(real.len() > 300 && real[0] == 0x30, "a DER certificate");
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("garbage", b"this is not a certificate, it is text".to_vec()),
+        ("cut", real[..real.len() / 2].to_vec()),
+        ("huge", vec![0x30, 0x84, 0xff, 0xff, 0xff, 0xff, 0x30, 0x00]),
+    ];
+    let mut config = String::from("state_file: {dir}/state.json\ntargets:\n");
+    for (name, bytes) in &cases {
+        let port = malformed_certificate_server(bytes.clone());
+        config.push_str(&format!(
+            "  - name: {name}\n    checks: [{{tls_cert: \"127.0.0.1:{port}\", server_name: svc.example.com, ca_file: \"{{dir}}/ca.pem\"}}]\n    action: none\n"
+        ));
+    }
+    config.push_str(&format!(
+        "  - name: fine\n    checks: [{{tls_cert: \"127.0.0.1:{fresh}\", server_name: svc.example.com, ca_file: \"{{dir}}/ca.pem\"}}]\n    action: none\n"
+    ));
+    let t = t.config(&config);
+    let out = t.run(&["check"]);
+    out.assert_code(2).assert_stderr_not_contains("panicked");
+    for (name, _) in &cases {
+        out.assert_line_contains(
+            &["result=FAIL", &format!("target={name} ")],
+            "err=\"certificate for svc.example.com does not verify: it is malformed\"",
+        );
+        let line = out.line(&["result=FAIL", &format!("target={name} ")]);
+        assert!(!line.contains("days_left="), "{line}");
+    }
+    out.assert_line_contains(&["target=fine ", "check="], "result=OK");
 }

@@ -236,6 +236,120 @@ fn schema_and_loader_agree_at_every_edge() {
     assert!(checked.len() >= 35, "{checked:?}");
 }
 
+/// The patterns of addresses (`tcp_port`, `tls_cert`, `metrics.listen`) say what the loader
+/// says, ports at both edges first: `tcp_port: 127.0.0.1:70000` was taken by the schema and
+/// refused by the loader.
+#[test]
+fn address_patterns_are_the_loaders() {
+    let schema = generate::<RawConfig>("test");
+    let pattern_of = |def: &str, key: &str| -> regex::Regex {
+        let mut ls = Vec::new();
+        leaves(
+            &schema["definitions"][def]["properties"][key],
+            false,
+            &mut ls,
+        );
+        let p = ls
+            .iter()
+            .find_map(|l| l.schema.get("pattern").and_then(Value::as_str))
+            .unwrap_or_else(|| panic!("{def}.{key} has no pattern"));
+        regex::Regex::new(p).unwrap_or_else(|e| panic!("{def}.{key}: {e}"))
+    };
+    let host_port = [
+        "127.0.0.1:1",
+        "127.0.0.1:65535",
+        "127.0.0.1:0",
+        "127.0.0.1:65536",
+        "127.0.0.1:70000",
+        "127.0.0.1:99999",
+        "localhost:080",
+        "localhost:+80",
+        "svc.example.com:443",
+        "[::1]:443",
+        "[::1]:0",
+        "[::1]:65536",
+        "[fe80::1%eth0]:22",
+        " localhost:80 ",
+        "localhost",
+        "localhost:",
+        ":80",
+        "[::1]",
+        "[::1]443",
+        "[]:80",
+        "::1:80",
+        "a b:80",
+        " [a]b:80",
+        "[::1]:80]",
+        "localhost:8o",
+        "localhost:-1",
+        "80",
+        "0",
+        "65536",
+        "0080",
+        "localhost:6553500",
+        "localhost:00000000000000000000080",
+    ];
+    let listen = [
+        "127.0.0.1:9798",
+        "0.0.0.0:0",
+        "127.0.0.1:65535",
+        "127.0.0.1:65536",
+        "127.0.0.1:70000",
+        "127.0.0.1:009798",
+        "[::1]:9798",
+        "[::]:65536",
+        "[fe80::1%2]:80",
+        "256.0.0.1:80",
+        "01.2.3.4:80",
+        "1.2.3:80",
+        "localhost:80",
+        " 127.0.0.1:80",
+        "127.0.0.1",
+        "127.0.0.1:+80",
+        ":80",
+        "[::1]:",
+    ];
+    // tls_cert's host is also the certificate's name unless server_name is given: a rule
+    // between keys, the loader's alone
+    let tls_cert: Vec<&str> = host_port
+        .iter()
+        .copied()
+        .filter(|v| !["a b:80", "[fe80::1%eth0]:22"].contains(v))
+        .collect();
+    let cases: Vec<(&str, &str, &[&str])> = vec![
+        ("Check", "tcp_port", &host_port),
+        ("Check", "tls_cert", &tls_cert),
+        ("Metrics", "listen", &listen),
+    ];
+    let mut wrong = Vec::new();
+    for (def, key, values) in cases {
+        let re = pattern_of(def, key);
+        for v in values {
+            let schema_takes = re.is_match(v);
+            let loader = loads(&place(def, key, json!(v)));
+            if schema_takes != loader.is_ok() {
+                wrong.push(format!(
+                    "{def}.{key} = {v:?}: the schema {}, the loader {}",
+                    if schema_takes {
+                        "takes it"
+                    } else {
+                        "refuses it"
+                    },
+                    match loader {
+                        Ok(()) => "takes it".to_string(),
+                        Err(e) => format!("says: {e}"),
+                    }
+                ));
+            }
+        }
+        // `${NAME}`: known once expanded, at load time
+        for v in ["${HOST}:443", "127.0.0.1:${PORT}", "${ADDR}"] {
+            assert!(re.is_match(v), "{def}.{key}: {v}");
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 /// A number setting without a range would take anything in an editor: validation gives every
 /// one a range (or a set of values).
 #[test]
@@ -353,7 +467,13 @@ fn schema_words_are_the_loaders() {
                     }
                 }
             }
-            if let Some(pattern) = s.get("pattern").and_then(Value::as_str) {
+            // (the patterns of addresses: `address_patterns_are_the_loaders`)
+            let address = ["tcp_port", "tls_cert", "listen"].contains(&key.as_str());
+            if let Some(pattern) = s
+                .get("pattern")
+                .and_then(Value::as_str)
+                .filter(|_| !address)
+            {
                 any_case.push(format!("{def}.{key}"));
                 let re = regex::Regex::new(pattern).expect("the schema's pattern compiles");
                 for w in pattern_words(pattern) {
