@@ -146,7 +146,12 @@ pub fn is_invisible(c: char) -> bool {
         c,
         '\u{00AD}'                     // soft hyphen
             | '\u{034F}'               // combining grapheme joiner
+            | '\u{0600}'..='\u{0605}' // Arabic number signs (prepended format characters)
             | '\u{061C}'               // Arabic letter mark
+            | '\u{06DD}'               // Arabic end of ayah
+            | '\u{070F}'               // Syriac abbreviation mark
+            | '\u{0890}'..='\u{0891}' // Arabic pound and piastre marks above
+            | '\u{08E2}'               // Arabic disputed end of ayah
             | '\u{115F}'..='\u{1160}' // Hangul fillers
             | '\u{17B4}'..='\u{17B5}' // Khmer inherent vowels
             | '\u{180B}'..='\u{180F}' // Mongolian variation selectors, vowel separator
@@ -158,7 +163,11 @@ pub fn is_invisible(c: char) -> bool {
             | '\u{FEFF}'               // zero width no-break space (BOM)
             | '\u{FFA0}'               // halfwidth Hangul filler
             | '\u{FFF9}'..='\u{FFFB}' // interlinear annotation
+            | '\u{110BD}' | '\u{110CD}' // Kaithi number signs
+            | '\u{13430}'..='\u{1343F}' // Egyptian hieroglyph format controls
+            | '\u{1BCA0}'..='\u{1BCA3}' // shorthand format controls
             | '\u{1D173}'..='\u{1D17A}' // musical format characters
+            | '\u{2800}'               // braille pattern blank (prints as a space)
             | '\u{E0000}'..='\u{E0FFF}' // tags, variation selectors supplement
     )
 }
@@ -242,6 +251,21 @@ mod tests {
         assert_eq!(printable("caf\u{e9} \u{65e5}"), "caf\u{e9} \u{65e5}");
         assert_eq!(printable_lines("a\u{1b}\nb"), "a\\u{1b}\nb");
         assert!(is_invisible('\u{200b}') && is_invisible('\u{2066}') && is_invisible('\u{feff}'));
+        // every format character (Cf) of Unicode 15, and blanks that print as a space
+        for c in [
+            '\u{600}',
+            '\u{605}',
+            '\u{6dd}',
+            '\u{70f}',
+            '\u{8e2}',
+            '\u{110bd}',
+            '\u{13430}',
+        ]
+        .into_iter()
+        .chain(['\u{1bca0}', '\u{e0001}', '\u{2800}'])
+        {
+            assert!(is_invisible(c), "{c:?}");
+        }
         assert!(!is_invisible('a') && !is_invisible('\u{e9}'));
         assert!(is_unusual_space('\u{a0}') && is_unusual_space('\u{3000}'));
         assert!(!is_unusual_space(' ') && !is_unusual_space('\t'));
