@@ -53,17 +53,36 @@ pub fn version_of(deb: &Path) -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
+/// A directory of this test run under /var/tmp/neon-watchdog-tests (`what-<pid>`), emptied;
+/// those earlier runs left (their process gone) are deleted.
+fn scratch(what: &str) -> PathBuf {
+    let base = Path::new("/var/tmp/neon-watchdog-tests");
+    if let Ok(d) = std::fs::read_dir(base) {
+        for e in d.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name
+                .strip_prefix(&format!("{what}-"))
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let dir = base.join(format!("{what}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+    dir
+}
+
 /// The same package under a higher version (`+systest1`): what an upgrade installs.
 pub fn upgrade_deb() -> PathBuf {
     static UP: OnceLock<PathBuf> = OnceLock::new();
     UP.get_or_init(|| {
         let deb = deb();
-        let dir = PathBuf::from(format!(
-            "/var/tmp/neon-watchdog-tests/upgrade-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+        let dir = scratch("upgrade");
         let tree = dir.join("tree");
         let o = host(Command::new("dpkg-deb").arg("-R").arg(&deb).arg(&tree));
         assert!(o.status.success(), "dpkg-deb -R: {o:?}");
@@ -134,11 +153,7 @@ pub fn config(c: &Container, interval: u64, body: &str) {
 pub fn binary_only(c: &Container) {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     let bin = BIN.get_or_init(|| {
-        let dir = PathBuf::from(format!(
-            "/var/tmp/neon-watchdog-tests/binary-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = scratch("binary");
         let o = host(Command::new("dpkg-deb").arg("-x").arg(deb()).arg(&dir));
         assert!(o.status.success(), "dpkg-deb -x: {o:?}");
         dir.join("usr/bin/neon-watchdog")
