@@ -369,8 +369,76 @@ pub struct Container {
     dir: PathBuf,
     merged: PathBuf,
     /// Dropped after the container is killed (fields drop after `Drop::drop`).
+    _cgroup: Cgroup,
     _overlay: Overlay,
     _slot: Slot,
+}
+
+/// The container's own cgroup, beside the caller's in each hierarchy systemd uses (v1's
+/// `name=systemd`, v2's unified one): removed on drop, deepest first.
+struct Cgroup {
+    dirs: Vec<PathBuf>,
+}
+
+impl Cgroup {
+    fn create(name: &str) -> Cgroup {
+        let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        let mut dirs = Vec::new();
+        for line in text.lines() {
+            let mut parts = line.splitn(3, ':');
+            let (Some(id), Some(ctrl), Some(path)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let base = if ctrl == "name=systemd" {
+                Path::new("/sys/fs/cgroup/systemd")
+            } else if id == "0" && ctrl.is_empty() {
+                if Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() {
+                    Path::new("/sys/fs/cgroup/unified")
+                } else {
+                    Path::new("/sys/fs/cgroup")
+                }
+            } else {
+                continue;
+            };
+            let dir = base
+                .join(path.trim_start_matches('/'))
+                .join(format!("neon-watchdog-test-{name}"));
+            if let Err(e) = std::fs::create_dir_all(&dir) {
+                cannot(&format!("cannot create the cgroup {}: {e}", dir.display()));
+            }
+            dirs.push(dir);
+        }
+        if dirs.is_empty() {
+            cannot("no cgroup hierarchy of systemd's in /proc/self/cgroup");
+        }
+        Cgroup { dirs }
+    }
+}
+
+/// Remove a cgroup directory and the ones below it (rmdir only: cgroupfs has no files to
+/// delete); true once gone.
+fn remove_cgroup(dir: &Path) -> bool {
+    if let Ok(d) = std::fs::read_dir(dir) {
+        for e in d.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_cgroup(&e.path());
+            }
+        }
+    }
+    std::fs::remove_dir(dir).is_ok() || !dir.exists()
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        // the killed processes leave their cgroups a moment after the kill
+        let end = Instant::now() + Duration::from_secs(10);
+        for d in &self.dirs {
+            while !remove_cgroup(d) && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
 }
 
 /// The container's overlay mount and its directory: unmounted and deleted on drop.
@@ -467,7 +535,22 @@ impl Container {
             Ok(f) => f,
             Err(e) => cannot(&format!("cannot create the nspawn log: {e}")),
         };
-        let spawned = Command::new("systemd-nspawn")
+        // a cgroup of its own: containers sharing the caller's would share /system.slice,
+        // and one's systemd would remove what another's is starting a unit in
+        let cgroup = Cgroup::create(&name);
+        let joined = cgroup
+            .dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(":");
+        let spawned = Command::new("/bin/sh")
+            .args([
+                "-c",
+                "IFS=:; for d in $NWT_CGROUPS; do echo $$ > \"$d/cgroup.procs\" || exit 97; done; unset IFS NWT_CGROUPS; exec systemd-nspawn \"$@\"",
+                "sh",
+            ])
+            .env("NWT_CGROUPS", joined)
             .arg("-D")
             .arg(&merged)
             .args([
@@ -494,6 +577,7 @@ impl Container {
             nspawn,
             dir,
             merged,
+            _cgroup: cgroup,
             _overlay: overlay,
             _slot: slot,
         };
