@@ -192,7 +192,7 @@ fn relock(config: &Config, lock: &mut Option<crate::state::Lock>, opts: &mut Opt
 
 /// systemd's one-line status of the service (`systemctl status`): the last pass's counts,
 /// each failing target's name right after the failing count, and a refused reload (`refused`:
-/// why) until a reload succeeds.
+/// the last reload was refused, for this reason) until a reload succeeds.
 fn status_line(report: &engine::PassReport, refused: Option<&str>) -> String {
     let failing: Vec<&str> = report
         .targets
@@ -217,10 +217,12 @@ fn status_line(report: &engine::PassReport, refused: Option<&str>) -> String {
         report.unknown,
         report.duration.as_millis()
     ));
-    if let Some(why) = refused {
-        s.push_str(&format!(
-            "; new config refused, running the previous one: {why}"
-        ));
+    // why stays out of it: anyone may read a unit's status, a config error may quote the
+    // config; the journal and the reload's answer (root's) say why
+    if refused.is_some() {
+        s.push_str(
+            "; new config refused, running the previous one (journalctl -u neon-watchdog-daemon)",
+        );
     }
     s
 }
@@ -237,7 +239,8 @@ fn first_line(s: &str) -> String {
 /// The answer to a SIGHUP for the unit's `ExecReload=`, which waits for it (so that
 /// `systemctl reload` returns once the config is reloaded, and fails when it was refused):
 /// `$RUNTIME_DIRECTORY/reload` holds `<pid>.<n> reloaded` or `<pid>.<n> refused: <why>`, a
-/// new first word each time. Without `RUNTIME_DIRECTORY` (not under systemd) nothing is written.
+/// new first word each time; root's only (the reason may quote the config). Without
+/// `RUNTIME_DIRECTORY` (not under systemd) nothing is written.
 fn answer_reload(reloads: &mut u64, answer: &Result<(), String>) {
     *reloads += 1;
     let Some(dir) = std::env::var_os("RUNTIME_DIRECTORY") else {
@@ -257,7 +260,7 @@ fn answer_reload(reloads: &mut u64, answer: &Result<(), String>) {
             first_line(why)
         ),
     };
-    if let Err(e) = crate::files::write_atomic(&dir.join("reload"), text.as_bytes(), 0o644, 0o755) {
+    if let Err(e) = crate::files::write_atomic(&dir.join("reload"), text.as_bytes(), 0o600, 0o755) {
         warn!(err = %e, "cannot write the reload's answer; `systemctl reload` will time out waiting for it");
     }
 }
