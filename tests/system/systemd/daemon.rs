@@ -147,6 +147,15 @@ fn reload_waits_for_the_daemon_and_fails_when_the_new_config_is_refused() {
     assert!(r.stderr.contains("failed"), "{r}");
     let status = c.prop(UNIT, "StatusText");
     assert!(status.contains("refused"), "StatusText={status}");
+    // the reason: in the unit's journal (the ExecReload said it), not in the world-readable
+    // status
+    let said = messages(&journal(&c, "-u neon-watchdog-daemon"));
+    assert!(
+        said.iter()
+            .any(|m| m.contains("neon-watchdog refused: state_file and lock_file cannot change")),
+        "{said:?}"
+    );
+    assert!(!status.contains("state_file"), "StatusText={status}");
     // still the same daemon on the previous config (three targets), and the refusal stays in
     // view
     let s = c.show(UNIT, &["ActiveState", "MainPID"]);
