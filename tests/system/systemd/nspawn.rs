@@ -8,8 +8,10 @@
 //!   so a killed build never leaves a half cache (the next run deletes the partial one).
 //! - Each [`Container`] boots an overlay of that rootfs (its writes land in its own upper
 //!   directory under `/var/tmp/neon-watchdog-tests/`), with its own network namespace (only
-//!   `lo`: nginx on port 80 in two containers at once cannot collide), and is torn down by
-//!   `Drop` even when the test fails: its PID 1 killed, the overlay unmounted and deleted.
+//!   `lo`: nginx on port 80 in two containers at once cannot collide) and a cgroup of its own
+//!   (two systemds sharing one would share `/system.slice`), and is torn down by `Drop` even
+//!   when the test fails: its PID 1 killed, its cgroup removed, the overlay unmounted and
+//!   deleted.
 //! - At most [`max_containers`] run at once (2 by default, `NEON_WATCHDOG_SYSTEM_CONTAINERS`):
 //!   a test waits for a slot before booting.
 //! - [`Container::sh`] runs a shell script inside, through
