@@ -74,6 +74,9 @@ pub fn run(
     }
     // started: the config is valid, the lock taken, the state read
     systemd.send("READY=1\nSTATUS=first pass running");
+    // the last reload's refusal, shown on every STATUS line until a reload succeeds
+    let mut refused: Option<String> = None;
+    let mut reloads = 0u64;
     loop {
         let started = Instant::now();
         systemd.ping();
@@ -99,20 +102,26 @@ pub fn run(
         }
         engine::log_pass(&report);
         systemd.ping();
+        let mut status = status_line(&report, refused.as_deref());
         if systemd.enabled() {
-            systemd.send(&status_line(&report));
+            systemd.send(&status);
         }
         reap_orphans();
         let next = started + config.interval;
-        while signals.stop().is_none() && Instant::now() < next {
+        // a SIGHUP is answered even when passes take longer than the interval
+        let mut first = true;
+        while signals.stop().is_none() && (first || Instant::now() < next) {
+            first = false;
             systemd.ping();
             if signals.reload() {
                 systemd.reloading();
-                match reload() {
+                let answer = match reload() {
                     Ok(c)
                         if c.lock_file != config.lock_file || c.state_file != config.state_file =>
                     {
-                        error!("config reload refused: state_file and lock_file cannot change while running; restart neon-watchdog instead");
+                        let why = "state_file and lock_file cannot change while running; restart neon-watchdog instead";
+                        error!("config reload refused: {why}");
+                        Err(why.to_string())
                     }
                     Ok(c) => {
                         if c.metrics.listen != listen {
@@ -124,10 +133,19 @@ pub fn run(
                             targets = config.enabled_targets().count(),
                             "config reloaded"
                         );
+                        Ok(())
                     }
-                    Err(e) => error!(err = %e, "config reload failed; keeping the running config"),
-                }
-                systemd.send("READY=1");
+                    Err(e) => {
+                        error!(err = %e, "config reload failed; keeping the running config");
+                        Err(e)
+                    }
+                };
+                refused = answer.as_ref().err().map(|e| first_line(e));
+                status = status_line(&report, refused.as_deref());
+                // the STATUS first, so that `systemctl status` shows the refusal by the time
+                // `systemctl reload` (waiting for the answer below) returns
+                systemd.send(&format!("READY=1\n{status}"));
+                answer_reload(&mut reloads, &answer);
             }
             std::thread::sleep(
                 Duration::from_millis(100).min(next.saturating_duration_since(Instant::now())),
@@ -172,8 +190,10 @@ fn relock(config: &Config, lock: &mut Option<crate::state::Lock>, opts: &mut Opt
     }
 }
 
-/// systemd's one-line status of the service (`systemctl status`): the last pass's counts.
-fn status_line(report: &engine::PassReport) -> String {
+/// systemd's one-line status of the service (`systemctl status`): the last pass's counts,
+/// each failing target's name right after the failing count, and a refused reload (`refused`:
+/// the last reload was refused, for this reason) until a reload succeeds.
+fn status_line(report: &engine::PassReport, refused: Option<&str>) -> String {
     let failing: Vec<&str> = report
         .targets
         .iter()
@@ -182,8 +202,8 @@ fn status_line(report: &engine::PassReport) -> String {
         .take(5)
         .collect();
     let mut s = format!(
-        "STATUS={} healthy, {} failing, {} unknown",
-        report.healthy, report.failing, report.unknown
+        "STATUS={} healthy, {} failing",
+        report.healthy, report.failing
     );
     if !failing.is_empty() {
         s.push_str(&format!(
@@ -192,8 +212,57 @@ fn status_line(report: &engine::PassReport) -> String {
             if report.failing > 5 { ", ..." } else { "" }
         ));
     }
-    s.push_str(&format!("; last pass {} ms", report.duration.as_millis()));
+    s.push_str(&format!(
+        ", {} unknown; last pass {} ms",
+        report.unknown,
+        report.duration.as_millis()
+    ));
+    // why stays out of it: anyone may read a unit's status, a config error may quote the
+    // config; the journal and the reload's answer (root's) say why
+    if refused.is_some() {
+        s.push_str(
+            "; new config refused, running the previous one (journalctl -u neon-watchdog-daemon)",
+        );
+    }
     s
+}
+
+/// The first line of a message, at most 200 characters: a STATUS= line is one line.
+fn first_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or("");
+    match line.char_indices().nth(200) {
+        Some((i, _)) => format!("{}...", &line[..i]),
+        None => line.to_string(),
+    }
+}
+
+/// The answer to a SIGHUP for the unit's `ExecReload=`, which waits for it (so that
+/// `systemctl reload` returns once the config is reloaded, and fails when it was refused):
+/// `$RUNTIME_DIRECTORY/reload` holds `<pid>.<n> reloaded` or `<pid>.<n> refused: <why>`, a
+/// new first word each time; root's only (the reason may quote the config). Without
+/// `RUNTIME_DIRECTORY` (not under systemd) nothing is written.
+fn answer_reload(reloads: &mut u64, answer: &Result<(), String>) {
+    *reloads += 1;
+    let Some(dir) = std::env::var_os("RUNTIME_DIRECTORY") else {
+        return;
+    };
+    // systemd sets it to an absolute path (several, colon-separated, for several directories)
+    let dir = std::path::PathBuf::from(dir);
+    if !dir.is_absolute() {
+        return;
+    }
+    let text = match answer {
+        Ok(()) => format!("{}.{} reloaded\n", std::process::id(), reloads),
+        Err(why) => format!(
+            "{}.{} refused: {}\n",
+            std::process::id(),
+            reloads,
+            first_line(why)
+        ),
+    };
+    if let Err(e) = crate::files::write_atomic(&dir.join("reload"), text.as_bytes(), 0o600, 0o755) {
+        warn!(err = %e, "cannot write the reload's answer; `systemctl reload` will time out waiting for it");
+    }
 }
 
 /// Sleep until `until` or a stop signal, telling systemd the loop is alive.

@@ -280,3 +280,32 @@ targets:
         .expect("run did not exit after SIGTERM")
         .assert_code(0);
 }
+
+/// A pass longer than the interval left no time between passes, and a SIGHUP was then never
+/// handled: the reload waited forever (and `systemctl reload` with it).
+#[test]
+fn sighup_is_answered_when_passes_take_longer_than_the_interval() {
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/state.json
+interval_seconds: 1
+targets:
+  - name: slow
+    checks:
+      - command: ["/bin/sh", "-c", "echo x >> {dir}/slow.checks; sleep 2"]
+    action: none
+"#,
+    );
+    let mut run = t.spawn(&["run"]);
+    assert!(wait_until(EVENT_LIMIT, || t.count_lines("slow.checks") >= 1));
+    run.signal(Signal::SIGHUP);
+    assert!(
+        run.wait_for_stderr(EVENT_LIMIT, |s| s.contains("config reloaded")),
+        "the SIGHUP was never handled: {}",
+        run.stderr_so_far()
+    );
+    run.signal(Signal::SIGTERM);
+    run.wait_timeout(EVENT_LIMIT)
+        .expect("run did not exit on SIGTERM")
+        .assert_code(0);
+}

@@ -429,7 +429,7 @@ targets:
     // systemd's TimeoutStartSec: SIGKILL of the pass. What it did stays done.
     check.signal(Signal::SIGKILL);
     check
-        .wait_timeout(Duration::from_secs(10))
+        .wait_timeout(EVENT_LIMIT)
         .expect("check survived SIGKILL");
     let st = t.state();
     assert_eq!(st["targets"]["dead"]["status"], "failed", "{st}");
@@ -542,7 +542,6 @@ targets:
         t.read("state.json")
     );
     run.signal(Signal::SIGKILL);
-    run.wait_timeout(Duration::from_secs(10))
-        .expect("run survived SIGKILL");
+    run.wait_timeout(EVENT_LIMIT).expect("run survived SIGKILL");
     assert!(port_open(port));
 }

@@ -1,7 +1,9 @@
-//! The systemd_unit check. No systemd runs as PID 1 here, so `systemctl_path` points at a
-//! STAND-IN script that prints what real `systemctl show -p ...` prints (KEY=VALUE lines)
-//! for units described in files the test writes, and records its argv. The reconciliation
-//! with /proc is real: MainPID points at a live process, a dead pid, or a real zombie.
+//! The systemd_unit check where the real systemd cannot be made to answer: a unit systemd still
+//! calls active whose main process is gone or a zombie (the real one notices at once). A
+//! STAND-IN `systemctl` script (`systemctl_path`) prints what real `systemctl show -p ...`
+//! prints (KEY=VALUE lines) for units described in files the test writes, and records its
+//! argv; the reconciliation with /proc is real (a live process, a dead pid, a real zombie).
+//! Every state the real systemd gives is read from it in tests/system/systemd/units.rs.
 
 use crate::harness::*;
 use std::process::{Command, Stdio};
@@ -14,11 +16,11 @@ fn show(load: &str, active: &str, sub: &str, result: &str, pid: i32, restarts: u
 }
 
 #[test]
-fn unit_state_is_reconciled_with_the_process() {
+fn standin_systemctl_active_unit_whose_pid_is_gone_or_a_zombie_has_crashed() {
     let t = Test::new();
     t.script(
         "systemctl",
-        "#!/bin/sh\n# stand-in for systemctl (no systemd as PID 1 here): prints `systemctl show` output\necho \"$*\" >> {dir}/calls\nfor last; do :; done\ncat \"{dir}/units/$last\" 2>/dev/null || printf 'LoadState=not-found\\nActiveState=inactive\\nSubState=dead\\nResult=success\\nMainPID=0\\nNRestarts=0\\n'\n",
+        "#!/bin/sh\n# STAND-IN for systemctl: states the real one never shows: prints `systemctl show` output\necho \"$*\" >> {dir}/calls\nfor last; do :; done\ncat \"{dir}/units/$last\" 2>/dev/null || printf 'LoadState=not-found\\nActiveState=inactive\\nSubState=dead\\nResult=success\\nMainPID=0\\nNRestarts=0\\n'\n",
     );
     let mut cmd = Command::new("/bin/sleep");
     cmd.arg("60").stdin(Stdio::null());
@@ -37,22 +39,6 @@ fn unit_state_is_reconciled_with_the_process() {
         "units/zombie.service",
         &show("loaded", "active", "running", "success", zombie.pid, 0),
     );
-    t.write(
-        "units/oneshot.service",
-        &show("loaded", "active", "exited", "success", 0, 0),
-    );
-    t.write(
-        "units/failed.service",
-        &show("loaded", "failed", "failed", "exit-code", 0, 7),
-    );
-    t.write(
-        "units/stopped.service",
-        &show("loaded", "inactive", "dead", "success", 0, 0),
-    );
-    t.write(
-        "units/looping.service",
-        &show("loaded", "activating", "auto-restart", "exit-code", 0, 12),
-    );
     let t = t.config(
         r#"
 state_file: {dir}/state.json
@@ -61,11 +47,6 @@ targets:
   - {name: web, checks: [{systemd_unit: web.service}], action: none}
   - {name: gone, checks: [{systemd_unit: gone.service}], action: none}
   - {name: zombie, checks: [{systemd_unit: zombie.service}], action: none}
-  - {name: oneshot, checks: [{systemd_unit: oneshot.service}], action: none}
-  - {name: failed, checks: [{systemd_unit: failed.service}], action: none}
-  - {name: stopped, checks: [{systemd_unit: stopped.service}], action: none}
-  - {name: looping, checks: [{systemd_unit: looping.service}], action: none}
-  - {name: unknown, checks: [{systemd_unit: nosuch.service}], action: none}
 "#,
     );
     let out = t.run(&["check", "-v"]);
@@ -91,21 +72,7 @@ targets:
                 zombie.pid
             ),
         )
-        .assert_lines(&["result=FAIL", "target=oneshot "], 0)
-        .assert_line_contains(
-            &["result=FAIL", "target=failed "],
-            "failed (Result=exit-code)",
-        )
-        .assert_line_contains(&["result=FAIL", "target=stopped "], "inactive (dead)")
-        .assert_line_contains(
-            &["result=FAIL", "target=looping "],
-            "activating (auto-restart)",
-        )
-        .assert_line_contains(
-            &["result=FAIL", "target=unknown "],
-            "unit nosuch.service not found",
-        )
-        .assert_line_contains(&["msg=\"pass done\""], "healthy=2 failing=6");
+        .assert_line_contains(&["msg=\"pass done\""], "healthy=1 failing=2");
     let calls = t.read("calls");
     assert!(
         calls.lines().any(|l| l
