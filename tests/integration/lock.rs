@@ -197,5 +197,24 @@ fn another_user_cannot_take_the_lock_first() {
             .assert_stderr_contains("another neon-watchdog holds the lock");
     }
     assert_eq!(t.count_lines("runs"), 1);
+    // `run` says at its start where it takes the lock, acts, and holds that lock: `check`
+    // finds it held by `run` (fresh state: the policy acts at once)
+    std::fs::remove_file(t.path("state.json")).unwrap();
+    let mut run = t.spawn(&["run"]);
+    assert!(
+        wait_until(EVENT_LIMIT, || t.count_lines("runs") == 2),
+        "run did not act"
+    );
+    t.run(&["check"])
+        .assert_code(75)
+        .assert_stderr_contains(&format!("(pid {})", run.pid()));
+    run.signal(Signal::SIGTERM);
+    let done = run
+        .wait_timeout(EVENT_LIMIT)
+        .expect("run did not exit after SIGTERM");
+    done.assert_code(0).assert_line_contains(
+        &["level=warn", "lock_file"],
+        &format!("so the lock is taken at {safe} instead"),
+    );
     let _ = std::fs::remove_file(&safe);
 }
