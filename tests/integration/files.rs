@@ -405,6 +405,7 @@ fn a_state_file_where_others_can_create_files_never_stops_the_checks() {
         .and_then(|s| s.split(' ').next())
         .expect("test-config names where the lock is taken")
         .to_string();
+    let _remove = RemoveOnDrop(lock.clone());
     for plant in ["", "mkfifo {dir}/open/state.json"] {
         if !plant.is_empty() {
             as_nobody(&t, plant);
@@ -429,5 +430,14 @@ fn a_state_file_where_others_can_create_files_never_stops_the_checks() {
         .unwrap()
         .file_type()
         .is_fifo());
-    let _ = std::fs::remove_file(lock);
+}
+
+/// Removes a file the watchdog made outside the test's directory (the lock it takes under
+/// /run/neon-watchdog/) when the test ends, passed or failed.
+struct RemoveOnDrop(String);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
