@@ -381,10 +381,12 @@ pub fn dir_writable_by_others(glob: &str, dir: &Path, seen: &mut Seen) -> Vec<St
 /// as given and as resolved. One message each, ending with `harm` (what a file planted there
 /// does) and the fix (`fix`: where to put the file instead).
 ///
-/// Each message says whether it is an error (true) or a warning: a sticky directory (`/tmp`)
-/// where a missing directory of ours would be created is a warning only. Another user could
-/// create that directory first, but then it is theirs, which the next load refuses, loudly
-/// (where the file itself would be created in it, they could hold it without a word).
+/// Each message says whether the file itself could be created first by another user (true;
+/// the caller then keeps nothing of ours there: the lock moves to a safe path, the state is
+/// not used), or only a missing directory of ours on the way, in a sticky directory (`/tmp`):
+/// another user could create that directory first, but then it is theirs, which the next
+/// load sees (where the file itself would be created in it, they could hold it without a
+/// word). Either way only a warning: nothing here may stop the checks.
 pub fn dir_open_to_others(path: &Path, harm: &str, fix: &str) -> Vec<(bool, String)> {
     let given = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let Some(first) = given
@@ -441,7 +443,7 @@ pub fn dir_open_to_others(path: &Path, harm: &str, fix: &str) -> Vec<(bool, Stri
                 (harm, note)
             } else {
                 (
-                    "another user could create the missing directory on the way first (then it is theirs, and the config is refused)",
+                    "another user could create the missing directory on the way first (then it is theirs, which the next load sees: a state file there is not used, a lock there is taken elsewhere)",
                     "",
                 )
             };
@@ -523,7 +525,7 @@ mod tests {
         assert_eq!(
             open(&sticky.join("sub/x.lock")),
             vec![format!(
-                "warning: directory {} is writable by everyone (mode 1777): another user could create the missing directory on the way first (then it is theirs, and the config is refused); fix: FIX",
+                "warning: directory {} is writable by everyone (mode 1777): another user could create the missing directory on the way first (then it is theirs, which the next load sees: a state file there is not used, a lock there is taken elsewhere); fix: FIX",
                 sticky.display()
             )]
         );

@@ -14,6 +14,11 @@ pub struct Config {
     pub timeout: Duration,
     pub log_level: Option<LogLevel>,
     pub state_file: PathBuf,
+    /// As root, `state_file` lies where other users can create files (/tmp): why it is
+    /// neither read nor written (the pass runs as with an unwritable state). None: use it.
+    pub state_untrusted: Option<String>,
+    /// Where the lock is taken: `lock_file`, or, as root when that lies where other users can
+    /// create files (/run/lock), a path under /run/neon-watchdog/ (see test-config).
     pub lock_file: PathBuf,
     pub max_parallel: usize,
     pub systemctl_path: String,

@@ -191,21 +191,22 @@ impl Ctx<'_> {
         }
     }
 
-    /// As root: the state file and the lock must live where no other user can create them
-    /// first (see `file::dir_open_to_others`): an error per problem (a warning where only a
-    /// missing directory of ours could be created first).
-    fn dir_of_ours(&mut self, key: &str, p: &Path, harm: &str, fix: &str) {
+    /// As root: whether another user could create the state file or the lock (`p`) first,
+    /// because its directory lets others create entries (see `file::dir_open_to_others`).
+    /// Each problem is a warning, never an error: such a path must not stop the checks (the
+    /// caller moves the lock to a safe place, or treats the state as unwritable). True when
+    /// the file itself could be created first (not merely a missing directory of ours).
+    fn dir_of_ours(&mut self, key: &str, p: &Path, harm: &str, fix: &str) -> bool {
         if !self.env.is_root || p.as_os_str().is_empty() {
-            return;
+            return false;
         }
-        for (error, m) in super::file::dir_open_to_others(p, harm, fix) {
+        let mut open = false;
+        for (first, m) in super::file::dir_open_to_others(p, harm, fix) {
             let m = self.masked(&m);
-            if error {
-                self.err(key, m);
-            } else {
-                self.warn(key, m);
-            }
+            self.warn(key, m);
+            open |= first;
         }
+        open
     }
 
     fn seconds(&mut self, path: &str, v: Option<i128>, default: u64, min: i128) -> Duration {
@@ -632,41 +633,6 @@ pub fn validate(
         }
     }
 
-    if !state_file.as_os_str().is_empty() {
-        cx.our_file(
-            "state_file",
-            &state_file,
-            "the state cannot be saved there, so the checks run but no action does",
-        );
-    }
-    if !lock_file.as_os_str().is_empty() && lock_file != state_file {
-        cx.our_file(
-            "lock_file",
-            &lock_file,
-            "the lock cannot be taken there, so the checks run but no action does",
-        );
-    }
-    if crate::files::parent(&lock_file) == crate::files::parent(&state_file) {
-        cx.dir_of_ours(
-            "state_file",
-            &state_file,
-            "another user can create the state file or the lock file there first (a FIFO, a lock they hold), and then no action could run",
-            "keep the state in a directory only root can write: leave state_file unset (/var/lib/neon-watchdog/state.json)",
-        );
-    } else {
-        cx.dir_of_ours(
-            "state_file",
-            &state_file,
-            "another user can create the state file there first (a FIFO, a file of theirs), and then no action could run",
-            "keep the state in a directory only root can write: leave state_file unset (/var/lib/neon-watchdog/state.json)",
-        );
-        cx.dir_of_ours(
-            "lock_file",
-            &lock_file,
-            "another user can create the lock file there first and hold it, and then no action could run",
-            "put the lock in a directory only root can write: leave lock_file unset (it lives beside the state file) or use /run/neon-watchdog/neon-watchdog.lock",
-        );
-    }
     if lock_file == state_file && !state_file.as_os_str().is_empty() {
         cx.err(
             "lock_file",
@@ -680,6 +646,54 @@ pub fn validate(
             "lock_file"
         };
         cx.err(which, "is the config file itself: choose another path");
+    }
+    // As root, a state file or a lock in a directory other users can create entries in
+    // (/run/lock, /tmp) could be created first by them: a FIFO, a file of theirs, a lock they
+    // hold. That never stops the checks (a config error would stop every one of them, which is
+    // worse than what it prevents): the lock moves to a path only root can write, the same
+    // for every instance of this config; the state is not used, as an unwritable one.
+    let state_untrusted = cx
+        .dir_of_ours(
+            "state_file",
+            &state_file,
+            "another user could create the state file there first (a FIFO, a file of theirs), so it is neither read nor written: the checks run and are logged, but `check` runs no action (reason=state_unwritable; `run` keeps its memory in the process)",
+            "leave state_file unset (/var/lib/neon-watchdog/state.json) or put it in a directory only root can write",
+        )
+        .then(|| {
+            format!(
+                "state file {} is not used: other users can create files in {}; fix: leave state_file unset (/var/lib/neon-watchdog/state.json) or put it in a directory only root can write (see `neon-watchdog test-config`)",
+                cx.masked(&state_file.display().to_string()),
+                cx.masked(&crate::files::parent(&state_file).display().to_string()),
+            )
+        });
+    if state_untrusted.is_none() && !state_file.as_os_str().is_empty() {
+        cx.our_file(
+            "state_file",
+            &state_file,
+            "the state cannot be saved there, so the checks run but no action does",
+        );
+    }
+    let mut lock_file = lock_file;
+    if !lock_file.as_os_str().is_empty() && lock_file != state_file {
+        let safe = safe_lock_path(&lock_file);
+        let harm = format!(
+            "another user could create the lock file there first and hold it, so the lock is taken at {} instead (a directory only root can write): the checks and actions go on, whatever is put at the configured path",
+            safe.display()
+        );
+        if cx.dir_of_ours(
+            "lock_file",
+            &lock_file,
+            &harm,
+            "leave lock_file unset (it lives beside the state file) or put it in a directory only root can write (/run/neon-watchdog/)",
+        ) {
+            lock_file = safe;
+        } else {
+            cx.our_file(
+                "lock_file",
+                &lock_file,
+                "the lock cannot be taken there, so the checks run but no action does",
+            );
+        }
     }
 
     // Messages may quote expanded values: mask them like every other output.
@@ -734,6 +748,7 @@ pub fn validate(
         timeout,
         log_level,
         state_file,
+        state_untrusted,
         lock_file,
         max_parallel,
         systemctl_path,
@@ -747,6 +762,30 @@ pub fn validate(
         includes: Vec::new(),
     };
     Ok((config, cx.warnings))
+}
+
+/// Where the lock is taken, as root, when `lock_file` lies in a directory other users can
+/// create entries in: /run/neon-watchdog/ (created 0700; only root can write /run), under a
+/// name every instance of the same config computes alike (the configured name, then a hash
+/// of the whole configured path: two configs that share a lock_file still share the lock).
+pub(crate) fn safe_lock_path(configured: &Path) -> PathBuf {
+    let name: String = configured
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    let name = name.trim_start_matches('.');
+    let hash = crate::util::fnv1a(&configured.to_string_lossy());
+    PathBuf::from(format!("/run/neon-watchdog/{name}-{hash:08x}"))
 }
 
 fn default_state_file(env: &Env) -> PathBuf {
@@ -1136,5 +1175,30 @@ fn parse_host_port_shown(s: &str, show: &dyn Fn(&str) -> String) -> Result<(Stri
             show(&p.to_string()).trim_matches('"')
         )),
         Err(_) => Err(format!("{} is not a port number (1..65535)", show(port))),
+    }
+}
+
+#[cfg(test)]
+mod lock_path_tests {
+    use super::safe_lock_path;
+    use std::path::Path;
+
+    /// Every instance of a config computes the same safe lock path from the same lock_file
+    /// (so they still keep apart), and distinct lock_files get distinct ones.
+    #[test]
+    fn the_safe_lock_path_is_the_same_for_the_same_lock_file() {
+        let a = safe_lock_path(Path::new("/run/lock/neon-watchdog.lock"));
+        assert_eq!(a, safe_lock_path(Path::new("/run/lock/neon-watchdog.lock")));
+        assert!(a.starts_with("/run/neon-watchdog/"), "{a:?}");
+        assert!(a
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("neon-watchdog.lock-"));
+        assert_ne!(a, safe_lock_path(Path::new("/tmp/neon-watchdog.lock")));
+        // a name that would be hidden or odd is made plain, and stays one component
+        let b = safe_lock_path(Path::new("/tmp/.a b/..\n"));
+        assert_eq!(b.parent(), Some(Path::new("/run/neon-watchdog")), "{b:?}");
     }
 }

@@ -356,13 +356,20 @@ pub(super) fn unlocked(e: &crate::error::Error) {
     error!("{e}; the checks run, but no action runs until the lock can be taken");
 }
 
-pub(super) fn state_unsaved(err: &str, in_process_state: bool) {
+/// The state could not be saved: `err` says why, and what to do when `err` holds its own fix
+/// (a state file where other users can create files), else the usual causes are named.
+pub(super) fn state_unsaved(err: &str, own_fix: bool, in_process_state: bool) {
     let consequence = if in_process_state {
         "the state is kept in memory until then"
     } else {
         "no action runs until the state can be saved"
     };
-    error!("{err}; fix permissions or free space, or set state_file ({consequence})");
+    let fix = if own_fix {
+        ""
+    } else {
+        "; fix permissions or free space, or set state_file"
+    };
+    error!("{err}{fix} ({consequence})");
 }
 
 /// The wall clock stepped since the state was saved: the times in it moved with it.

@@ -445,14 +445,18 @@ impl<'a> Progress<'a> {
         if self.opts.dry_run {
             return true;
         }
-        match state::save(&self.config.state_file, st, &self.config.redactor) {
+        match save_file(self.config, st) {
             Ok(()) => {
                 self.unsaved = false;
                 true
             }
             Err(e) => {
                 if !std::mem::replace(&mut self.save_failed, true) {
-                    log::state_unsaved(&e, self.opts.in_process_state);
+                    log::state_unsaved(
+                        &e,
+                        self.config.state_untrusted.is_some(),
+                        self.opts.in_process_state,
+                    );
                 }
                 false
             }
@@ -935,7 +939,12 @@ fn tell(
 }
 
 /// Load the state for a pass (a bad file is reported and replaced by fresh state).
+/// A state file where other users can create files (see `Config::state_untrusted`) is not
+/// read: fresh state, and every save fails (said once a pass), as for an unwritable state.
 pub fn load_state(config: &Config, opts: Options) -> StateFile {
+    if config.state_untrusted.is_some() {
+        return StateFile::default();
+    }
     let loaded = state::load(&config.state_file, opts.dry_run);
     if let Some(w) = loaded.warning {
         tracing::warn!("{w}");
@@ -948,12 +957,21 @@ fn save_state(config: &Config, st: &StateFile, opts: Options) -> bool {
     if opts.dry_run {
         return true;
     }
-    match state::save(&config.state_file, st, &config.redactor) {
+    match save_file(config, st) {
         Ok(()) => true,
         Err(e) => {
-            log::state_unsaved(&e, opts.in_process_state);
+            log::state_unsaved(&e, config.state_untrusted.is_some(), opts.in_process_state);
             false
         }
+    }
+}
+
+/// Write the state file, unless the config does not trust where it lies: then it is as
+/// unwritable (the checks run, a oneshot pass runs no action: `reason=state_unwritable`).
+fn save_file(config: &Config, st: &StateFile) -> Result<(), String> {
+    match &config.state_untrusted {
+        Some(why) => Err(why.clone()),
+        None => state::save(&config.state_file, st, &config.redactor),
     }
 }
 

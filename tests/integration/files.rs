@@ -374,3 +374,70 @@ fn a_link_or_fifo_planted_at_the_textfile_stops_neither_checks_nor_actions() {
         t.path("metrics/neon.prom").display()
     ));
 }
+
+/// A state file in a directory anyone can create files in (`/tmp`: mode 1777) could be
+/// created first by another user (a FIFO, a file of theirs saying the target gave up). Refusing
+/// such a config (exit 78) stopped every check. Now, as root, the checks run and are logged,
+/// the state there is neither read nor written (as an unwritable state: no action runs,
+/// `reason=state_unwritable`, exit 2), whatever nobody planted; test-config warns and says
+/// where to put it.
+#[test]
+fn a_state_file_where_others_can_create_files_never_stops_the_checks() {
+    let t = Test::new()
+        .config(&FAILING_WITH_ACTION.replace("{dir}/state/state.json", "{dir}/open/state.json"));
+    std::fs::set_permissions(t.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(t.path("out")).unwrap();
+    std::fs::create_dir(t.path("open")).unwrap();
+    std::fs::set_permissions(t.path("open"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let open = t.path("open").display().to_string();
+    let state = t.path("open/state.json").display().to_string();
+    let out = t.run(&["test-config"]);
+    out.assert_code(0)
+        .assert_stderr_contains(&format!(
+            "state_file: directory {open} is writable by everyone (mode 1777): another user could create the state file there first (a FIFO, a file of theirs), so it is neither read nor written"
+        ))
+        .assert_stderr_contains("leave state_file unset");
+    // the lock beside it is taken where only root can write (see lock.rs): removed at the end
+    let lock = out
+        .stderr
+        .split("so the lock is taken at ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .expect("test-config names where the lock is taken")
+        .to_string();
+    let _remove = RemoveOnDrop(lock.clone());
+    for plant in ["", "mkfifo {dir}/open/state.json"] {
+        if !plant.is_empty() {
+            as_nobody(&t, plant);
+        }
+        t.run(&["check"])
+            .assert_code(2)
+            .assert_line_contains(&["result=FAIL", "target=app "], "exit 1")
+            .assert_line_contains(
+                &["level=error", "is not used"],
+                &format!("state file {state} is not used: other users can create files in {open}; fix: leave state_file unset"),
+            )
+            .assert_line_contains(&["action skipped"], "reason=state_unwritable")
+            .assert_faster_than(std::time::Duration::from_secs(15));
+        assert!(
+            !t.exists("out/runs"),
+            "{plant}: an action ran without its memory"
+        );
+    }
+    // what nobody planted is left as it is
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(t.path("open/state.json"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
+}
+
+/// Removes a file the watchdog made outside the test's directory (the lock it takes under
+/// /run/neon-watchdog/) when the test ends, passed or failed.
+struct RemoveOnDrop(String);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

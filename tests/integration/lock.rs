@@ -127,11 +127,12 @@ fn as_nobody(t: &Test, script: &str) -> ChildGuard {
 }
 
 /// A lock file in a directory anyone can write (`/run/lock`, `/tmp`: mode 1777) can be
-/// created first by any user, who then holds it: before, root's pass could then never act
-/// (exit 75, or `reason=no_lock`), tick after tick. Such a lock path is refused when the
-/// config is loaded (`check` and `test-config` alike), naming where to put it, whoever holds
-/// it. In its default place (beside the state file, in a directory of root's) no other user
-/// can create it, and root acts.
+/// created first by any user, who then holds it: root's pass could then never act (exit 75,
+/// or `reason=no_lock`), tick after tick. Refusing such a config (exit 78) was worse: no check
+/// at all. Now, as root, the lock is taken at a path only root can write that every instance
+/// of the config computes alike (test-config and `run` say where): nobody holding the
+/// configured path changes nothing, the checks and the action run, and a second instance
+/// still finds the lock held (exit 75).
 #[test]
 fn another_user_cannot_take_the_lock_first() {
     let t = Test::new().config(&failing_config("lock_file: {dir}/lock/neon.lock", ""));
@@ -145,30 +146,85 @@ fn another_user_cannot_take_the_lock_first() {
     );
     wait_for_file(&t.path("lock/held"), EVENT_LIMIT);
     let lock = t.path("lock").display().to_string();
-    for sub in ["check", "test-config"] {
-        t.run(&[sub])
-            .assert_code(78)
-            .assert_stderr_contains(&format!(
-                "lock_file: directory {lock} is writable by everyone (mode 1777): another user can create the lock file there first and hold it, and then no action could run"
-            ))
-            .assert_stderr_contains("leave lock_file unset");
-    }
-    assert_eq!(t.count_lines("runs"), 0);
-    // the default place: nobody cannot create the lock file first, root's pass acts
-    std::fs::create_dir_all(t.path("state")).unwrap();
-    t.write(
-        "config.yml",
-        &FAILING.replace("{dir}/state.json", "{dir}/state/state.json"),
-    );
-    t.run(&["check"]).assert_code(2);
+    let out = t.run(&["test-config"]);
+    out.assert_code(0)
+        .assert_stderr_contains(&format!(
+            "lock_file: directory {lock} is writable by everyone (mode 1777): another user could create the lock file there first and hold it, so the lock is taken at /run/neon-watchdog/neon.lock-"
+        ))
+        .assert_stderr_contains("the checks and actions go on")
+        .assert_stderr_contains("leave lock_file unset");
+    let safe = out
+        .stderr
+        .split("so the lock is taken at ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .expect("test-config names where the lock is taken")
+        .to_string();
+    let _remove = RemoveOnDrop(safe.clone());
+    // the checks and the action run, although nobody holds the configured path
+    t.run(&["check"])
+        .assert_code(2)
+        .assert_line_contains(&["result=FAIL", "target=app "], "exit 1")
+        .assert_stderr_not_contains("reason=no_lock");
     assert_eq!(t.count_lines("runs"), 1);
+    // root's lock file there: root's, 0600, in a directory only root can enter
+    let m = std::fs::metadata(&safe).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&m), 0);
+    assert_eq!(m.permissions().mode() & 0o777, 0o600);
+    let d = std::fs::metadata("/run/neon-watchdog").unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&d), 0);
+    assert_eq!(d.permissions().mode() & 0o777, 0o700);
+    // nobody cannot take it
     let mut nobody = as_nobody(
         &t,
-        "/usr/bin/flock -x -n {dir}/state/state.json.lock true; echo $? > {dir}/lock/tried",
+        &format!("/usr/bin/flock -x -n {safe} true; echo $? > {{dir}}/lock/tried"),
     );
     wait_for_file(&t.path("lock/tried"), EVENT_LIMIT);
     nobody.kill_now();
     assert_ne!(t.read("lock/tried").trim(), "0", "nobody took root's lock");
-    let st = std::fs::metadata(t.path("state/state.json.lock")).unwrap();
-    assert_eq!(std::os::unix::fs::MetadataExt::uid(&st), 0);
+    // every instance of the config takes the same lock: a second one finds it held
+    {
+        let mut cmd = Command::new("/usr/bin/flock");
+        cmd.args(["-x", &safe, "-c"])
+            .arg(format!(
+                "echo held > {}; exec sleep 60",
+                t.path("held").display()
+            ))
+            .stdin(Stdio::null());
+        let _root = ChildGuard::spawn(cmd);
+        wait_for_file(&t.path("held"), EVENT_LIMIT);
+        t.run(&["check"])
+            .assert_code(75)
+            .assert_stderr_contains("another neon-watchdog holds the lock");
+    }
+    assert_eq!(t.count_lines("runs"), 1);
+    // `run` says at its start where it takes the lock, acts, and holds that lock: `check`
+    // finds it held by `run` (fresh state: the policy acts at once)
+    std::fs::remove_file(t.path("state.json")).unwrap();
+    let mut run = t.spawn(&["run"]);
+    assert!(
+        wait_until(EVENT_LIMIT, || t.count_lines("runs") == 2),
+        "run did not act"
+    );
+    t.run(&["check"])
+        .assert_code(75)
+        .assert_stderr_contains(&format!("(pid {})", run.pid()));
+    run.signal(Signal::SIGTERM);
+    let done = run
+        .wait_timeout(EVENT_LIMIT)
+        .expect("run did not exit after SIGTERM");
+    done.assert_code(0).assert_line_contains(
+        &["level=warn", "lock_file"],
+        &format!("so the lock is taken at {safe} instead"),
+    );
+}
+
+/// Removes a file the watchdog made outside the test's directory (the lock it takes under
+/// /run/neon-watchdog/) when the test ends, passed or failed.
+struct RemoveOnDrop(String);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
