@@ -25,6 +25,7 @@
 
 use super::{resources, CheckResult, PassContext};
 use crate::config::Limits;
+use crate::files::{self, ReadError};
 use crate::procs::Proc;
 use crate::util::os_error;
 use std::path::Path;
@@ -39,11 +40,19 @@ pub fn check(
     let file = path.display();
     let (text, meta) = match read_small(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(ReadError::Missing) => {
             return CheckResult::down(format!("pid file {file} does not exist"))
         }
-        Err(e) => {
-            return CheckResult::fail(format!("cannot read pid file {file}: {}", os_error(&e)))
+        Err(ReadError::NotRegular(kind)) => {
+            return CheckResult::fail(format!(
+                "pid file {file} is {kind}, not a regular file: it is not opened (a pid file is a regular file the service writes; remove what stands there)"
+            ))
+        }
+        Err(ReadError::TooLarge(n)) => {
+            return CheckResult::fail(format!("pid file {file} is too large ({n} bytes)"))
+        }
+        Err(ReadError::Io(e)) => {
+            return CheckResult::fail(format!("cannot read pid file {file}: {e}"))
         }
     };
     let first = text.lines().next().unwrap_or("").trim();
@@ -159,21 +168,17 @@ impl Writers {
     }
 }
 
-/// Read at most 64 bytes of a regular file, never blocking: a FIFO or device put where the
-/// pid file should be must not hang the pass. Also its fstat (who can write it).
-fn read_small(path: &Path) -> std::io::Result<(String, std::fs::Metadata)> {
+/// Read at most 64 bytes of the regular file at `path` (followed through symlinks), and its
+/// fstat (who can write it). Nothing but a regular file is ever opened ([`files::open_regular`]):
+/// a FIFO put where the pid file should be must not hang the pass, a symlink to a user's
+/// terminal must not become root's controlling terminal, a device must not be opened.
+fn read_small(path: &Path) -> Result<(String, std::fs::Metadata), ReadError> {
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK)
-        .open(path)?;
-    let meta = f.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
+    let (f, meta) = files::open_regular(path, true)?;
     let mut buf = Vec::with_capacity(64);
-    f.take(64).read_to_end(&mut buf)?;
+    f.take(64)
+        .read_to_end(&mut buf)
+        .map_err(|e| ReadError::Io(os_error(&e)))?;
     Ok((String::from_utf8_lossy(&buf).into_owned(), meta))
 }
 
@@ -193,7 +198,12 @@ mod tests {
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
         let r = check(&cx(), &fifo, None, None, &Limits::default());
         assert!(!r.is_ok());
-        assert!(r.reason.ends_with("not a regular file"), "{}", r.reason);
+        assert!(
+            r.reason
+                .contains("is a FIFO (named pipe), not a regular file"),
+            "{}",
+            r.reason
+        );
     }
 
     #[test]

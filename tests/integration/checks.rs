@@ -200,3 +200,102 @@ targets:
         &format!("pid={}", child.pid()),
     );
 }
+
+/// The controlling terminal of `pid` (tty_nr, the 7th field of /proc/PID/stat): 0 for none.
+fn tty_nr(pid: i32) -> Option<i64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_ascii_whitespace().nth(4)?.parse().ok()
+}
+
+/// Issue 18 review F1: a pid file path is a symlink, made by the service's user, to a
+/// terminal that user holds (a real pty, opened by python's `pty` module), and beside it a
+/// FIFO. `run` runs as a session leader without a terminal, as under systemd: if it opened
+/// the pty (a plain open, without O_NOCTTY), the pty would become its controlling terminal
+/// and ^C typed there would kill it. It opens neither: its tty_nr stays 0, the check says
+/// what the file is, and the FIFO never blocks the pass.
+#[test]
+fn a_pid_file_that_is_a_users_terminal_or_a_fifo_is_never_opened() {
+    let t = Test::new();
+    // a pty held open by its owner; the slave's name on stdout
+    let mut holder = Command::new(PYTHON);
+    holder
+        .args([
+            "-c",
+            "import os, pty, sys, time\nm, s = pty.openpty()\nprint(os.ttyname(s), flush=True)\ntime.sleep(120)",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut holder = ChildGuard::spawn(holder);
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.child.stdout.take().expect("piped")),
+        &mut line,
+    )
+    .expect("pty name");
+    let pty = line.trim().to_string();
+    assert!(pty.starts_with("/dev/pts/"), "{pty:?}");
+    std::os::unix::fs::symlink(&pty, t.path("tty.pid")).expect("symlink");
+    nix::unistd::mkfifo(
+        &t.path("fifo.pid"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .expect("mkfifo");
+    let t = t.config(
+        r#"
+state_file: {dir}/state.json
+interval_seconds: 3600
+targets:
+  - name: tty
+    checks: [{pid_file: "{dir}/tty.pid"}]
+    action: none
+  - name: fifo
+    checks: [{pid_file: "{dir}/fifo.pid"}]
+    action: none
+"#,
+    );
+    // a session leader of its own, without a terminal: setsid(1) execs it in place, as it is
+    // not a process group leader (spawned in the test's group)
+    let err = std::fs::File::create(t.path("run.err")).expect("stderr file");
+    let mut cmd = Command::new("/usr/bin/setsid");
+    cmd.arg(BIN)
+        .args(["run", "-c"])
+        .arg(t.config_path())
+        .current_dir(t.dir())
+        .env_remove("NEON_WATCHDOG_CONFIG")
+        .env_remove("JOURNAL_STREAM")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err);
+    let run = Guard::pid(spawn_cmd(&mut cmd).id() as i32);
+    let checked = || {
+        let e = t.read("run.err");
+        e.contains("target=tty") && e.contains("target=fifo")
+    };
+    assert!(
+        wait_until(EVENT_LIMIT, checked),
+        "no check lines: {}",
+        t.read("run.err")
+    );
+    assert_eq!(
+        tty_nr(run.id()),
+        Some(0),
+        "the watchdog took the user's terminal as its own; stderr: {}",
+        t.read("run.err")
+    );
+    let e = t.read("run.err");
+    let tty_line = e.lines().find(|l| l.contains("target=tty")).unwrap_or("");
+    assert!(
+        tty_line.contains("is a character device, not a regular file"),
+        "{tty_line}"
+    );
+    let fifo_line = e.lines().find(|l| l.contains("target=fifo")).unwrap_or("");
+    assert!(
+        fifo_line.contains("is a FIFO (named pipe), not a regular file"),
+        "{fifo_line}"
+    );
+    drop(run);
+    holder.kill_now();
+}
