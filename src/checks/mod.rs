@@ -260,14 +260,16 @@ pub fn owner_warnings(config: &crate::config::Config) -> Vec<String> {
         .into_iter()
         .filter_map(|(t, i, spec)| {
             let r = run(spec, &cx);
-            r.reason.contains(LOOK_ALIKE).then(|| {
-                format!(
-                    "{}.checks[{i}] ({}): a pass now would fail: {}",
-                    t.origin.path(),
-                    spec.label(&config.redactor),
-                    r.reason
-                )
-            })
+            (r.reason.contains(LOOK_ALIKE) || r.reason.contains(pid_file::NO_TRUSTED_OWNER)).then(
+                || {
+                    format!(
+                        "{}.checks[{i}] ({}): a pass now would fail: {}",
+                        t.origin.path(),
+                        spec.label(&config.redactor),
+                        r.reason
+                    )
+                },
+            )
         })
         .collect()
 }

@@ -9,8 +9,12 @@
 //! - without it, for a pid file only root can write: root or a system account (as for
 //!   process_name checks);
 //! - without it, for a pid file others than root can write (its owner is not root, its group
-//!   or everyone may write it, or the path is a symlink another user made, which can point at
-//!   any root file holding a number): the file's owner (redis's pid file, redis's process).
+//!   or everyone may write it, a directory on its path, as given or resolved, is another
+//!   user's or writable by a group or everyone without the sticky bit, or a component of the
+//!   path is a symlink another user made, which can point at any root file holding a number):
+//!   the file's owner (redis's pid file, redis's process), or the symlink's maker;
+//! - without it, for a root-owned pid file others can write: no one (the check fails and asks
+//!   for `user:`): any root process would pass, whatever pid was written there.
 //!
 //! A pid file others than root can write never names the service with pid 1 (a service's user
 //! writing `1` would otherwise keep the check green forever); a root-only one may (a service
@@ -29,6 +33,10 @@ use crate::files::{self, ReadError};
 use crate::procs::Proc;
 use crate::util::os_error;
 use std::path::Path;
+
+/// What a FAIL reason says when a pid file no one can vouch for needs `user:` (test-config
+/// looks for it).
+pub const NO_TRUSTED_OWNER: &str = "no owner can be trusted without user:";
 
 pub fn check(
     cx: &PassContext,
@@ -94,6 +102,17 @@ pub fn check(
             "{file} names pid 1, the init process: not the service; the file is writable by {others}, who can put any pid in it"
         ));
     }
+    if let (None, Some(others), 0) = (user, &w.others, w.owner) {
+        // root's file, but others can write it (or what the path names): it tells nothing
+        // about whose process it names, and root's is any root process
+        let hint = owner
+            .and_then(|o| nix::unistd::User::from_uid(o.into()).ok().flatten())
+            .map_or_else(|| "NAME".to_string(), |u| u.name);
+        return CheckResult::fail(format!(
+            "{file} belongs to root but is writable by {others}, who can put any pid in it: {NO_TRUSTED_OWNER}; say whose process the service is with user: (user: {hint} if pid {pid} ({:?}) is the service), or make the pid file and its directories writable by root alone",
+            proc.name()
+        ));
+    }
     let owned = match (user, &w.others) {
         (Some(u), _) => owner == Some(u),
         (None, Some(_)) => owner == Some(w.owner),
@@ -132,34 +151,88 @@ pub fn check(
 /// Who wrote the pid file, as far as can be told: its owner, and who other than root could
 /// have written it (None: root alone).
 struct Writers {
-    /// The file's owner; the symlink's, when the path is a symlink another user made (whoever
-    /// may write in the directory can point it at any file holding a number).
+    /// The file's owner; the owner of the last symlink on the path another user made, when
+    /// there is one (whoever made it chose which file the path names: any file holding a
+    /// number).
     owner: u32,
     others: Option<String>,
 }
 
 impl Writers {
+    /// The file itself (`m`, its fstat), every component of the path as given (a symlink
+    /// another user made), and every directory above it, as given and as resolved: one owned
+    /// by another user, or writable by a group or everyone without the sticky bit, lets them
+    /// put another file (or a symlink to one, as a directory swapped for a symlink into a
+    /// root-only directory) where the pid file is read. The rules the config itself is held
+    /// to (a sticky `/tmp` above is no way in).
     fn of(path: &Path, m: &std::fs::Metadata) -> Writers {
         use std::os::unix::fs::MetadataExt;
-        let mut w = Vec::new();
+        let mut w: Vec<String> = Vec::new();
+        let mut add = |s: String| {
+            if !w.contains(&s) {
+                w.push(s);
+            }
+        };
         let mut owner = m.uid();
-        if let Ok(l) = std::fs::symlink_metadata(path) {
-            if l.file_type().is_symlink() && l.uid() != 0 {
-                owner = l.uid();
-                w.push(format!(
-                    "{} (who made the symlink)",
-                    crate::procs::uid_shown(l.uid())
+        let given = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let mut at = std::path::PathBuf::new();
+        for c in given.components() {
+            at.push(c);
+            if let Ok(l) = std::fs::symlink_metadata(&at) {
+                if l.file_type().is_symlink() && l.uid() != 0 {
+                    owner = l.uid();
+                    add(format!(
+                        "{} (who made the symlink {})",
+                        crate::procs::uid_shown(l.uid()),
+                        at.display()
+                    ));
+                }
+            }
+        }
+        let resolved = std::fs::canonicalize(path).ok();
+        let mut dirs: Vec<std::path::PathBuf> = Vec::new();
+        for p in std::iter::once(given.clone()).chain(resolved) {
+            for d in p.ancestors().skip(1) {
+                if !d.as_os_str().is_empty() && !dirs.iter().any(|x| x == d) {
+                    dirs.push(d.to_path_buf());
+                }
+            }
+        }
+        for d in &dirs {
+            let Ok(dm) = std::fs::metadata(d) else {
+                continue;
+            };
+            let mode = dm.mode();
+            let sticky = mode & 0o1000 != 0;
+            if dm.uid() != 0 {
+                add(format!(
+                    "{} (who owns the directory {})",
+                    crate::procs::uid_shown(dm.uid()),
+                    d.display()
+                ));
+            }
+            if !sticky && mode & 0o020 != 0 && dm.gid() != 0 {
+                add(format!(
+                    "group gid {} (who may write in the directory {})",
+                    dm.gid(),
+                    d.display()
+                ));
+            }
+            if !sticky && mode & 0o002 != 0 {
+                add(format!(
+                    "everyone (who may write in the directory {})",
+                    d.display()
                 ));
             }
         }
         if m.uid() != 0 {
-            w.push(crate::procs::uid_shown(m.uid()));
+            add(crate::procs::uid_shown(m.uid()));
         }
         if m.mode() & 0o020 != 0 && m.gid() != 0 {
-            w.push(format!("group gid {}", m.gid()));
+            add(format!("group gid {}", m.gid()));
         }
         if m.mode() & 0o002 != 0 {
-            w.push("everyone".to_string());
+            add("everyone".to_string());
         }
         Writers {
             owner,
@@ -269,7 +342,7 @@ mod tests {
         let r = check(&cx(), &link, None, None, &Limits::default());
         assert!(!r.is_ok());
         assert!(
-            r.reason.contains("runs as uid 0 (root), not uid 65534 (nobody), the owner of the pid file (which uid 65534 (nobody) (who made the symlink) can write)"),
+            r.reason.contains(&format!("runs as uid 0 (root), not uid 65534 (nobody), the owner of the pid file (which uid 65534 (nobody) (who made the symlink {}) can write)", link.display())),
             "{}",
             r.reason
         );
