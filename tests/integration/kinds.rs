@@ -504,3 +504,70 @@ targets:
         "{line}"
     );
 }
+
+/// Issue 18 review R1: after an upgrade, a service run as a user whose processes no longer
+/// count by default (`nobody` here; a login user alike) fails its process check. `check` and
+/// `run` say so at their start, at warn level, once, naming the check and the `user:` to
+/// write, before the check's own FAIL line: the log of the first pass after the upgrade
+/// explains the restart.
+#[test]
+fn check_and_run_warn_at_start_about_a_service_whose_owner_no_longer_counts() {
+    let t = Test::new();
+    let name = unique_name("nwup");
+    let mut cmd = Command::new("/usr/bin/setpriv");
+    cmd.args([
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+        "/bin/bash",
+        "-c",
+        &format!("exec -a {name} /bin/sleep 120"),
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    let _svc = ChildGuard::spawn(cmd);
+    assert!(
+        wait_until(EVENT_LIMIT, || all_procs()
+            .iter()
+            .any(|p| std::fs::read(format!("/proc/{}/cmdline", p.pid))
+                .is_ok_and(|a| a.starts_with(name.as_bytes())))),
+        "{name} did not start"
+    );
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: svc
+    checks: [{{process_name: {name}}}]
+    action: none
+"#
+    ));
+    let out = t.run(&["check"]);
+    out.assert_code(2);
+    let want = [
+        "level=warn",
+        "targets[0].checks[0]",
+        "a pass now would fail",
+        "say so with user: nobody",
+        "add user: to the check",
+    ];
+    out.assert_lines(&want, 1);
+    let warned = out.stderr.find("a pass now would fail").expect("warned");
+    let failed = out.stderr.find("result=FAIL").expect("check line");
+    assert!(warned < failed, "the warning comes first:\n{}", out.stderr);
+    // `run` too, once at its start
+    let mut run = t.spawn(&["run"]);
+    assert!(
+        run.wait_for_stderr(EVENT_LIMIT, |e| e.contains("result=FAIL")),
+        "no check line"
+    );
+    let e = run.stderr_so_far();
+    assert_eq!(
+        e.lines()
+            .filter(|l| want.iter().all(|w| l.contains(w)))
+            .count(),
+        1,
+        "{e}"
+    );
+}
