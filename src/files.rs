@@ -8,7 +8,10 @@
 //!   entry, so it never writes through a symlink or a hard link.
 //! - Files opened in place (the lock) are opened with O_NOFOLLOW | O_NONBLOCK, and must be a
 //!   regular file with one link, owned by us.
-//! - Reads are non-blocking and capped (a FIFO never blocks, /dev/zero is never read forever).
+//! - Reads are non-blocking and capped (a FIFO never blocks, /dev/zero is never read forever),
+//!   and open nothing but a regular file ([`open_regular`]: `O_PATH`, `fstat`, then the
+//!   same inode through `/proc/self/fd`): no terminal becomes ours, no device sees an open.
+//! - Files opened in place never take a terminal planted there as ours (`O_NOCTTY`).
 //! - A path of ours that exists and is not a regular file is an error, never something to
 //!   replace or move aside.
 //! - Modes never follow the umask: directories we create are 0700 (0755 where another user
@@ -355,7 +358,12 @@ pub fn open_append(path: &Path, mode: u32, ours: bool) -> Result<File, String> {
 
 fn open_nofollow(path: &Path, opts: &mut std::fs::OpenOptions, mode: u32) -> std::io::Result<File> {
     opts.mode(mode)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
+        .custom_flags(
+            nix::libc::O_NOFOLLOW
+                | nix::libc::O_NONBLOCK
+                | nix::libc::O_NOCTTY
+                | nix::libc::O_CLOEXEC,
+        )
         .open(path)
 }
 
