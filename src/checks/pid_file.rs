@@ -102,16 +102,29 @@ pub fn check(
             "{file} names pid 1, the init process: not the service; the file is writable by {others}, who can put any pid in it"
         ));
     }
-    if let (None, Some(others), 0) = (user, &w.others, w.owner) {
+    if let (None, Some(others)) = (user, &w.others) {
         // root's file, but others can write it (or what the path names): it tells nothing
-        // about whose process it names, and root's is any root process
-        let hint = owner
-            .and_then(|o| nix::unistd::User::from_uid(o.into()).ok().flatten())
-            .map_or_else(|| "NAME".to_string(), |u| u.name);
-        return CheckResult::fail(format!(
-            "{file} belongs to root but is writable by {others}, who can put any pid in it: {NO_TRUSTED_OWNER}; say whose process the service is with user: (user: {hint} if pid {pid} ({:?}) is the service), or make the pid file and its directories writable by root alone",
-            proc.name()
-        ));
+        // about whose process it names, and root's is any root process. Or two users can
+        // change it (a directory of one, the file of another): either could have put it there
+        let whose = if w.owner == 0 {
+            Some("belongs to root but".to_string())
+        } else if w.users.len() > 1 {
+            Some(format!(
+                "belongs to {} but",
+                crate::procs::uid_shown(w.owner)
+            ))
+        } else {
+            None
+        };
+        if let Some(whose) = whose {
+            let hint = owner
+                .and_then(|o| nix::unistd::User::from_uid(o.into()).ok().flatten())
+                .map_or_else(|| "NAME".to_string(), |u| u.name);
+            return CheckResult::fail(format!(
+                "{file} {whose} is writable by {others}, who can put any pid in it: {NO_TRUSTED_OWNER}; say whose process the service is with user: (user: {hint} if pid {pid} ({:?}) is the service), or make the pid file and its directories writable by root and the service's user alone",
+                proc.name()
+            ));
+        }
     }
     let owned = match (user, &w.others) {
         (Some(u), _) => owner == Some(u),
@@ -156,6 +169,9 @@ struct Writers {
     /// number).
     owner: u32,
     others: Option<String>,
+    /// The users other than root who can change what the path names (owners of the file, of
+    /// a directory on the way, of a symlink), each once.
+    users: Vec<u32>,
 }
 
 impl Writers {
@@ -174,6 +190,12 @@ impl Writers {
             }
         };
         let mut owner = m.uid();
+        let mut users: Vec<u32> = Vec::new();
+        let mut user = |u: u32| {
+            if u != 0 && !users.contains(&u) {
+                users.push(u);
+            }
+        };
         let given = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let mut at = std::path::PathBuf::new();
         for c in given.components() {
@@ -181,6 +203,7 @@ impl Writers {
             if let Ok(l) = std::fs::symlink_metadata(&at) {
                 if l.file_type().is_symlink() && l.uid() != 0 {
                     owner = l.uid();
+                    user(l.uid());
                     add(format!(
                         "{} (who made the symlink {})",
                         crate::procs::uid_shown(l.uid()),
@@ -205,6 +228,7 @@ impl Writers {
             let mode = dm.mode();
             let sticky = mode & 0o1000 != 0;
             if dm.uid() != 0 {
+                user(dm.uid());
                 add(format!(
                     "{} (who owns the directory {})",
                     crate::procs::uid_shown(dm.uid()),
@@ -226,6 +250,7 @@ impl Writers {
             }
         }
         if m.uid() != 0 {
+            user(m.uid());
             add(crate::procs::uid_shown(m.uid()));
         }
         if m.mode() & 0o020 != 0 && m.gid() != 0 {
@@ -237,6 +262,7 @@ impl Writers {
         Writers {
             owner,
             others: (!w.is_empty()).then(|| w.join(" and ")),
+            users,
         }
     }
 }
@@ -346,6 +372,31 @@ mod tests {
             "{}",
             r.reason
         );
+    }
+
+    #[test]
+    fn a_pid_file_two_users_can_change_needs_user() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        use std::os::unix::fs::PermissionsExt;
+        // a directory of one user (nobody) holding a pid file of another (uid 65533): either
+        // could have put it there
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let run = dir.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        nix::unistd::chown(&run, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+        let f = run.join("svc.pid");
+        std::fs::write(&f, format!("{}\n", std::process::id())).unwrap();
+        nix::unistd::chown(&f, Some(nix::unistd::Uid::from_raw(65533)), None).unwrap();
+        let r = check(&cx(), &f, None, None, &Limits::default());
+        assert!(!r.is_ok());
+        assert!(r.reason.contains(NO_TRUSTED_OWNER), "{}", r.reason);
+        assert!(r.reason.contains("belongs to uid 65533"), "{}", r.reason);
+        // with user: it is judged: the process (this test, root) is root's
+        let r = check(&cx(), &f, None, Some(0), &Limits::default());
+        assert!(r.is_ok(), "{}", r.reason);
     }
 
     #[test]
