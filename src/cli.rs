@@ -322,6 +322,7 @@ pub fn main() -> Exit {
             }
             log_includes(&cfg);
             warn_allowed_unsafe(&loaded.writable_by_others);
+            warn_owners(&cfg);
             crate::spawn::become_subreaper();
             let result = engine::check(&cfg, opts, mode);
             // the process exits next (see engine::check)
@@ -348,6 +349,7 @@ pub fn main() -> Exit {
             }
             log_includes(&cfg);
             warn_allowed_unsafe(&loaded.writable_by_others);
+            warn_owners(&cfg);
             crate::spawn::become_subreaper();
             let path = cli.config.clone();
             let allow_unsafe = act.allow_unsafe_config;
@@ -361,6 +363,7 @@ pub fn main() -> Exit {
                 }
                 warn_allowed_unsafe(&l.writable_by_others);
                 log_includes(&l.config);
+                warn_owners(&l.config);
                 Ok(l.config)
             };
             let on_reload = |c: &config::Config| {
@@ -475,6 +478,20 @@ fn install(cli: &Cli) -> Exit {
 fn warn_allowed_unsafe(problems: &[String]) {
     for p in problems {
         warn!("{p}; running it anyway (--allow-unsafe-config)");
+    }
+}
+
+/// At the start of `check` and `run` (and after a reload): each process check without
+/// `user:` that a pass would fail because its program runs only as a user whose processes
+/// no longer count by default (a login user, `nobody`), or whose pid file needs `user:`, at
+/// warn level, once: after an upgrade, the log says why a healthy service is restarted,
+/// and what to write (README, Upgrade and uninstall).
+fn warn_owners(cfg: &config::Config) {
+    for w in crate::checks::owner_warnings(cfg) {
+        warn!(
+            "{}; add user: to the check if that is the service (process checks count only root's, system accounts' and their forks' processes without it: README, Upgrade and uninstall)",
+            cfg.redactor.redact(&w)
+        );
     }
 }
 

@@ -8,7 +8,10 @@
 //!   entry, so it never writes through a symlink or a hard link.
 //! - Files opened in place (the lock) are opened with O_NOFOLLOW | O_NONBLOCK, and must be a
 //!   regular file with one link, owned by us.
-//! - Reads are non-blocking and capped (a FIFO never blocks, /dev/zero is never read forever).
+//! - Reads are non-blocking and capped (a FIFO never blocks, /dev/zero is never read forever),
+//!   and open nothing but a regular file ([`open_regular`]: `O_PATH`, `fstat`, then the
+//!   same inode through `/proc/self/fd`): no terminal becomes ours, no device sees an open.
+//! - Files opened in place never take a terminal planted there as ours (`O_NOCTTY`).
 //! - A path of ours that exists and is not a regular file is an error, never something to
 //!   replace or move aside.
 //! - Modes never follow the umask: directories we create are 0700 (0755 where another user
@@ -223,30 +226,63 @@ pub enum ReadError {
     Io(String),
 }
 
-/// Read the regular file at `path`, at most `cap` bytes: opened non-blocking (a FIFO never
-/// blocks), checked to be a regular file before anything is read. With `follow` false a
-/// symlink is refused too.
-pub fn read_capped(path: &Path, cap: u64, follow: bool) -> Result<Vec<u8>, ReadError> {
-    let mut flags = nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC;
+/// Open the regular file at `path` to read it, without ever opening anything else: the path
+/// is first opened with `O_PATH` (which opens no device, waits on no FIFO and makes no
+/// terminal ours), what it names is checked with `fstat`, and only a regular file is then
+/// opened for reading, through `/proc/self/fd/N`: the very inode that was checked, whatever
+/// was put at the path in between, with `O_NOCTTY | O_NONBLOCK`. A plain open of a symlink to
+/// another user's pty would make that terminal root's controlling one (its ^C, its SIGHUP),
+/// and the open of a device node is the driver's to act on (`/dev/watchdog` arms a timer).
+/// With `follow` false a symlink is refused (not followed), as anything else not regular.
+pub fn open_regular(path: &Path, follow: bool) -> Result<(File, std::fs::Metadata), ReadError> {
+    let mut flags = nix::libc::O_PATH | nix::libc::O_CLOEXEC;
     if !follow {
         flags |= nix::libc::O_NOFOLLOW;
     }
-    let f = std::fs::OpenOptions::new()
+    // O_PATH ignores the access mode; std still wants one
+    let at = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(flags)
         .open(path);
-    let f = match f {
+    let at = match at {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ReadError::Missing),
         Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
-            return Err(ReadError::NotRegular("a symbolic link".into()))
+            return Err(ReadError::NotRegular(if follow {
+                "a symbolic link loop".into()
+            } else {
+                "a symbolic link".into()
+            }))
         }
         Err(e) => return Err(ReadError::Io(os_error(&e))),
     };
-    let m = f.metadata().map_err(|e| ReadError::Io(os_error(&e)))?;
+    let m = at.metadata().map_err(|e| ReadError::Io(os_error(&e)))?;
     if !m.is_file() {
         return Err(ReadError::NotRegular(kind(m.file_type()).into()));
     }
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&at);
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOCTTY | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
+        .open(format!("/proc/self/fd/{fd}"))
+        .map_err(|e| {
+            ReadError::Io(format!(
+                "{} (reopening the checked file through /proc/self/fd: is /proc mounted?)",
+                os_error(&e)
+            ))
+        })?;
+    let again = f.metadata().map_err(|e| ReadError::Io(os_error(&e)))?;
+    if (again.dev(), again.ino()) != (m.dev(), m.ino()) || !again.is_file() {
+        return Err(ReadError::Io("the file changed while it was opened".into()));
+    }
+    Ok((f, again))
+}
+
+/// Read the regular file at `path`, at most `cap` bytes, opened by [`open_regular`]: nothing
+/// but a regular file is ever opened (no FIFO waited on, no device or terminal opened). With
+/// `follow` false a symlink is refused too.
+pub fn read_capped(path: &Path, cap: u64, follow: bool) -> Result<Vec<u8>, ReadError> {
+    let (f, m) = open_regular(path, follow)?;
     if m.len() > cap {
         return Err(ReadError::TooLarge(m.len()));
     }
@@ -322,7 +358,12 @@ pub fn open_append(path: &Path, mode: u32, ours: bool) -> Result<File, String> {
 
 fn open_nofollow(path: &Path, opts: &mut std::fs::OpenOptions, mode: u32) -> std::io::Result<File> {
     opts.mode(mode)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
+        .custom_flags(
+            nix::libc::O_NOFOLLOW
+                | nix::libc::O_NONBLOCK
+                | nix::libc::O_NOCTTY
+                | nix::libc::O_CLOEXEC,
+        )
         .open(path)
 }
 

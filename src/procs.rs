@@ -48,6 +48,41 @@ pub struct Proc {
     /// When `cpu_ticks` was read: CPU percent is ticks over this time, not over the scan's
     /// start (on a busy machine a scan of many processes takes long enough to skew it).
     pub read_at: std::time::SystemTime,
+    /// Where its memory is laid out (see [`Layout`]); None when the kernel hides it (a
+    /// watchdog not root looking at another user's process) or it has no memory (a kernel
+    /// thread, a zombie).
+    pub layout: Option<Layout>,
+}
+
+/// Where a process's code, stack, heap, arguments and environment start in its address space
+/// (`startcode endcode startstack start_brk arg_start env_start` of /proc/PID/stat). A fork
+/// inherits them unchanged; an exec lays the program out afresh, at addresses address space
+/// layout randomisation draws anew (tens of bits of chance each): the same layout as its
+/// parent's says a child is a fork of it that has not exec'd since, not a program someone
+/// ran (see [`forked_from`]). The kernel shows them only to who may trace the process
+/// (root, or its owner): to others they read 0 or 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout([u64; 6]);
+
+/// Address space layout randomisation is on (/proc/sys/kernel/randomize_va_space is not 0):
+/// without it, an exec of the same program with arguments and environment of the same sizes
+/// lands at the same addresses as a fork would. Read once.
+fn aslr_on() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/randomize_va_space")
+            .is_ok_and(|v| v.trim() != "0")
+    })
+}
+
+/// `child` is a fork of `parent` that has not exec'd since: its parent is `parent`, and its
+/// memory layout is `parent`'s. False when either layout cannot be read (not root and not
+/// the owner of both: the safe answer, the child then counts by its owner only) or address
+/// space layout randomisation is off (a re-exec could not be told from a fork).
+pub fn forked_from(child: &Proc, parent: &Proc) -> bool {
+    child.ppid == parent.pid
+        && aslr_on()
+        && matches!((child.layout, parent.layout), (Some(c), Some(p)) if c == p)
 }
 
 impl Proc {
@@ -116,6 +151,7 @@ impl Proc {
             rss_pages: stat.rss,
             cpu_ticks: stat.utime.saturating_add(stat.stime),
             read_at,
+            layout: stat.layout,
         })
     }
 
@@ -368,6 +404,7 @@ struct RawStat {
     stime: u64,
     starttime: u64,
     rss: u64,
+    layout: Option<Layout>,
 }
 
 /// Read a small /proc file whole into `buf`: an open and a read or two, without the size
@@ -427,6 +464,14 @@ fn parse_stat(buf: &[u8]) -> Option<RawStat> {
         stime: num(15)?,
         starttime: num(22)?,
         rss: num(24)?,
+        // hidden: startcode/endcode read 1, the others 0; no memory (a kernel thread): 0
+        layout: [26, 27, 28, 47, 48, 50]
+            .iter()
+            .map(|n| num(*n))
+            .collect::<Option<Vec<u64>>>()
+            .and_then(|v| <[u64; 6]>::try_from(v).ok())
+            .filter(|v| v.iter().all(|x| *x > 1))
+            .map(Layout),
     })
 }
 
@@ -611,6 +656,11 @@ mod tests {
         assert_eq!((s.state, s.ppid, s.pgrp, s.session), ('S', 1, 4242, 4242));
         assert_eq!((s.utime, s.stime, s.starttime, s.rss), (7, 3, 123456, 250));
         assert_eq!(s.flags & PF_KTHREAD, 0);
+        // a line cut before the layout fields: no layout, not a made-up one
+        assert_eq!(s.layout, None);
+        // our own process: its layout is readable to us
+        let me = Proc::by_pid(std::process::id() as i32).expect("myself");
+        assert!(me.layout.is_some());
         let kthread = b"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0 18446744073709551615";
         assert_ne!(parse_stat(kthread).expect("parsed").flags & PF_KTHREAD, 0);
         assert!(parse_stat(b"garbage").is_none());
@@ -649,6 +699,7 @@ mod tests {
             rss_pages: 0,
             cpu_ticks: 0,
             read_at: std::time::SystemTime::UNIX_EPOCH,
+            layout: None,
         };
         assert!(p.is_named("my-very-long-service"));
         assert!(!p.is_named("my-very-long-se-other"));

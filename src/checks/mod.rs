@@ -259,15 +259,25 @@ pub fn owner_warnings(config: &crate::config::Config) -> Vec<String> {
     wanted
         .into_iter()
         .filter_map(|(t, i, spec)| {
-            let r = run(spec, &cx);
-            r.reason.contains(LOOK_ALIKE).then(|| {
-                format!(
-                    "{}.checks[{i}] ({}): a pass now would fail: {}",
-                    t.origin.path(),
-                    spec.label(&config.redactor),
-                    r.reason
-                )
-            })
+            // only whose processes count matters here: resource limits are not judged (no CPU
+            // sample is taken, no debug line logged)
+            let mut bare = spec.clone();
+            if let Check::ProcessName { limits, .. } | Check::PidFile { limits, .. } =
+                &mut bare.check
+            {
+                *limits = crate::config::Limits::default();
+            }
+            let r = run(&bare, &cx);
+            (r.reason.contains(LOOK_ALIKE) || r.reason.contains(pid_file::NO_TRUSTED_OWNER)).then(
+                || {
+                    format!(
+                        "{}.checks[{i}] ({}): a pass now would fail: {}",
+                        t.origin.path(),
+                        spec.label(&config.redactor),
+                        r.reason
+                    )
+                },
+            )
         })
         .collect()
 }

@@ -9,8 +9,12 @@
 //! - without it, for a pid file only root can write: root or a system account (as for
 //!   process_name checks);
 //! - without it, for a pid file others than root can write (its owner is not root, its group
-//!   or everyone may write it, or the path is a symlink another user made, which can point at
-//!   any root file holding a number): the file's owner (redis's pid file, redis's process).
+//!   or everyone may write it, a directory on its path, as given or resolved, is another
+//!   user's or writable by a group or everyone without the sticky bit, or a component of the
+//!   path is a symlink another user made, which can point at any root file holding a number):
+//!   the file's owner (redis's pid file, redis's process), or the symlink's maker;
+//! - without it, for a root-owned pid file others can write: no one (the check fails and asks
+//!   for `user:`): any root process would pass, whatever pid was written there.
 //!
 //! A pid file others than root can write never names the service with pid 1 (a service's user
 //! writing `1` would otherwise keep the check green forever); a root-only one may (a service
@@ -25,9 +29,14 @@
 
 use super::{resources, CheckResult, PassContext};
 use crate::config::Limits;
+use crate::files::{self, ReadError};
 use crate::procs::Proc;
 use crate::util::os_error;
 use std::path::Path;
+
+/// What a FAIL reason says when a pid file no one can vouch for needs `user:` (test-config
+/// looks for it).
+pub const NO_TRUSTED_OWNER: &str = "no owner can be trusted without user:";
 
 pub fn check(
     cx: &PassContext,
@@ -39,11 +48,19 @@ pub fn check(
     let file = path.display();
     let (text, meta) = match read_small(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(ReadError::Missing) => {
             return CheckResult::down(format!("pid file {file} does not exist"))
         }
-        Err(e) => {
-            return CheckResult::fail(format!("cannot read pid file {file}: {}", os_error(&e)))
+        Err(ReadError::NotRegular(kind)) => {
+            return CheckResult::fail(format!(
+                "pid file {file} is {kind}, not a regular file: it is not opened (a pid file is a regular file the service writes; remove what stands there)"
+            ))
+        }
+        Err(ReadError::TooLarge(n)) => {
+            return CheckResult::fail(format!("pid file {file} is too large ({n} bytes)"))
+        }
+        Err(ReadError::Io(e)) => {
+            return CheckResult::fail(format!("cannot read pid file {file}: {e}"))
         }
     };
     let first = text.lines().next().unwrap_or("").trim();
@@ -85,6 +102,30 @@ pub fn check(
             "{file} names pid 1, the init process: not the service; the file is writable by {others}, who can put any pid in it"
         ));
     }
+    if let (None, Some(others)) = (user, &w.others) {
+        // root's file, but others can write it (or what the path names): it tells nothing
+        // about whose process it names, and root's is any root process. Or two users can
+        // change it (a directory of one, the file of another): either could have put it there
+        let whose = if w.owner == 0 {
+            Some("belongs to root but".to_string())
+        } else if w.users.len() > 1 {
+            Some(format!(
+                "belongs to {} but",
+                crate::procs::uid_shown(w.owner)
+            ))
+        } else {
+            None
+        };
+        if let Some(whose) = whose {
+            let hint = owner
+                .and_then(|o| nix::unistd::User::from_uid(o.into()).ok().flatten())
+                .map_or_else(|| "NAME".to_string(), |u| u.name);
+            return CheckResult::fail(format!(
+                "{file} {whose} is writable by {others}, who can put any pid in it: {NO_TRUSTED_OWNER}; say whose process the service is with user: (user: {hint} if pid {pid} ({:?}) is the service), or make the pid file and its directories writable by root and the service's user alone",
+                proc.name()
+            ));
+        }
+    }
     let owned = match (user, &w.others) {
         (Some(u), _) => owner == Some(u),
         (None, Some(_)) => owner == Some(w.owner),
@@ -123,57 +164,120 @@ pub fn check(
 /// Who wrote the pid file, as far as can be told: its owner, and who other than root could
 /// have written it (None: root alone).
 struct Writers {
-    /// The file's owner; the symlink's, when the path is a symlink another user made (whoever
-    /// may write in the directory can point it at any file holding a number).
+    /// The file's owner; the owner of the last symlink on the path another user made, when
+    /// there is one (whoever made it chose which file the path names: any file holding a
+    /// number).
     owner: u32,
     others: Option<String>,
+    /// The users other than root who can change what the path names (owners of the file, of
+    /// a directory on the way, of a symlink), each once.
+    users: Vec<u32>,
 }
 
 impl Writers {
+    /// The file itself (`m`, its fstat), every component of the path as given (a symlink
+    /// another user made), and every directory above it, as given and as resolved: one owned
+    /// by another user, or writable by a group or everyone without the sticky bit, lets them
+    /// put another file (or a symlink to one, as a directory swapped for a symlink into a
+    /// root-only directory) where the pid file is read. The rules the config itself is held
+    /// to (a sticky `/tmp` above is no way in).
     fn of(path: &Path, m: &std::fs::Metadata) -> Writers {
         use std::os::unix::fs::MetadataExt;
-        let mut w = Vec::new();
+        let mut w: Vec<String> = Vec::new();
+        let mut add = |s: String| {
+            if !w.contains(&s) {
+                w.push(s);
+            }
+        };
         let mut owner = m.uid();
-        if let Ok(l) = std::fs::symlink_metadata(path) {
-            if l.file_type().is_symlink() && l.uid() != 0 {
-                owner = l.uid();
-                w.push(format!(
-                    "{} (who made the symlink)",
-                    crate::procs::uid_shown(l.uid())
+        let mut users: Vec<u32> = Vec::new();
+        let mut user = |u: u32| {
+            if u != 0 && !users.contains(&u) {
+                users.push(u);
+            }
+        };
+        let given = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let mut at = std::path::PathBuf::new();
+        for c in given.components() {
+            at.push(c);
+            if let Ok(l) = std::fs::symlink_metadata(&at) {
+                if l.file_type().is_symlink() && l.uid() != 0 {
+                    owner = l.uid();
+                    user(l.uid());
+                    add(format!(
+                        "{} (who made the symlink {})",
+                        crate::procs::uid_shown(l.uid()),
+                        at.display()
+                    ));
+                }
+            }
+        }
+        let resolved = std::fs::canonicalize(path).ok();
+        let mut dirs: Vec<std::path::PathBuf> = Vec::new();
+        for p in std::iter::once(given.clone()).chain(resolved) {
+            for d in p.ancestors().skip(1) {
+                if !d.as_os_str().is_empty() && !dirs.iter().any(|x| x == d) {
+                    dirs.push(d.to_path_buf());
+                }
+            }
+        }
+        for d in &dirs {
+            let Ok(dm) = std::fs::metadata(d) else {
+                continue;
+            };
+            let mode = dm.mode();
+            let sticky = mode & 0o1000 != 0;
+            if dm.uid() != 0 {
+                user(dm.uid());
+                add(format!(
+                    "{} (who owns the directory {})",
+                    crate::procs::uid_shown(dm.uid()),
+                    d.display()
+                ));
+            }
+            if !sticky && mode & 0o020 != 0 && dm.gid() != 0 {
+                add(format!(
+                    "group gid {} (who may write in the directory {})",
+                    dm.gid(),
+                    d.display()
+                ));
+            }
+            if !sticky && mode & 0o002 != 0 {
+                add(format!(
+                    "everyone (who may write in the directory {})",
+                    d.display()
                 ));
             }
         }
         if m.uid() != 0 {
-            w.push(crate::procs::uid_shown(m.uid()));
+            user(m.uid());
+            add(crate::procs::uid_shown(m.uid()));
         }
         if m.mode() & 0o020 != 0 && m.gid() != 0 {
-            w.push(format!("group gid {}", m.gid()));
+            add(format!("group gid {}", m.gid()));
         }
         if m.mode() & 0o002 != 0 {
-            w.push("everyone".to_string());
+            add("everyone".to_string());
         }
         Writers {
             owner,
             others: (!w.is_empty()).then(|| w.join(" and ")),
+            users,
         }
     }
 }
 
-/// Read at most 64 bytes of a regular file, never blocking: a FIFO or device put where the
-/// pid file should be must not hang the pass. Also its fstat (who can write it).
-fn read_small(path: &Path) -> std::io::Result<(String, std::fs::Metadata)> {
+/// Read at most 64 bytes of the regular file at `path` (followed through symlinks), and its
+/// fstat (who can write it). Nothing but a regular file is ever opened ([`files::open_regular`]):
+/// a FIFO put where the pid file should be must not hang the pass, a symlink to a user's
+/// terminal must not become root's controlling terminal, a device must not be opened.
+fn read_small(path: &Path) -> Result<(String, std::fs::Metadata), ReadError> {
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK)
-        .open(path)?;
-    let meta = f.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
+    let (f, meta) = files::open_regular(path, true)?;
     let mut buf = Vec::with_capacity(64);
-    f.take(64).read_to_end(&mut buf)?;
+    f.take(64)
+        .read_to_end(&mut buf)
+        .map_err(|e| ReadError::Io(os_error(&e)))?;
     Ok((String::from_utf8_lossy(&buf).into_owned(), meta))
 }
 
@@ -193,7 +297,12 @@ mod tests {
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
         let r = check(&cx(), &fifo, None, None, &Limits::default());
         assert!(!r.is_ok());
-        assert!(r.reason.ends_with("not a regular file"), "{}", r.reason);
+        assert!(
+            r.reason
+                .contains("is a FIFO (named pipe), not a regular file"),
+            "{}",
+            r.reason
+        );
     }
 
     #[test]
@@ -259,10 +368,35 @@ mod tests {
         let r = check(&cx(), &link, None, None, &Limits::default());
         assert!(!r.is_ok());
         assert!(
-            r.reason.contains("runs as uid 0 (root), not uid 65534 (nobody), the owner of the pid file (which uid 65534 (nobody) (who made the symlink) can write)"),
+            r.reason.contains(&format!("runs as uid 0 (root), not uid 65534 (nobody), the owner of the pid file (which uid 65534 (nobody) (who made the symlink {}) can write)", link.display())),
             "{}",
             r.reason
         );
+    }
+
+    #[test]
+    fn a_pid_file_two_users_can_change_needs_user() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        use std::os::unix::fs::PermissionsExt;
+        // a directory of one user (nobody) holding a pid file of another (uid 65533): either
+        // could have put it there
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let run = dir.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        nix::unistd::chown(&run, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+        let f = run.join("svc.pid");
+        std::fs::write(&f, format!("{}\n", std::process::id())).unwrap();
+        nix::unistd::chown(&f, Some(nix::unistd::Uid::from_raw(65533)), None).unwrap();
+        let r = check(&cx(), &f, None, None, &Limits::default());
+        assert!(!r.is_ok());
+        assert!(r.reason.contains(NO_TRUSTED_OWNER), "{}", r.reason);
+        assert!(r.reason.contains("belongs to uid 65533"), "{}", r.reason);
+        // with user: it is judged: the process (this test, root) is root's
+        let r = check(&cx(), &f, None, Some(0), &Limits::default());
+        assert!(r.is_ok(), "{}", r.reason);
     }
 
     #[test]

@@ -13,10 +13,16 @@
 //!   root). A login user's or `nobody`'s process of the same name is
 //!   a look-alike: not counted, not judged by the limits, and named in the FAIL reason when
 //!   it is all there is (with the `user:` to write if it is the service after all). Except
-//!   the children of a counted process that run its executable, whoever they run as (nginx's
-//!   workers run as `nobody` when its config has no `user` directive): no one else can make
-//!   a process its fork. A child that ran another program (a user's shell under sshd, renamed
-//!   with `exec -a sshd`) counts by its owner only.
+//!   the forks of a counted process, whoever they run as (nginx's workers run as `nobody`
+//!   when its config has no `user` directive): no one else can make a process its fork. A
+//!   fork is told by its memory layout, which it shares with its parent until it execs (see
+//!   [`crate::procs::forked_from`]): a child that exec'd since, even the service's own
+//!   program (a user's cron job `exec env LD_PRELOAD=hog.so /usr/sbin/cron` under root's
+//!   cron), or another one (a user's shell under sshd, renamed with `exec -a sshd`), counts
+//!   by its owner only. Where the layout cannot be read (a watchdog not running as root sees
+//!   other users' layouts as 0) or address space layout randomisation is off, no child
+//!   counts by descent: the safe side (nginx's workers as `nobody` then need `user:` or
+//!   nginx's `user` directive; as www-data they count by their owner anyway).
 //!
 //! Why not "the owner of the oldest match": after the service dies, the oldest match is the
 //! decoy. Why not the executable's path: a symlink makes comm and exe's basename anything,
@@ -83,35 +89,23 @@ impl OptUid for Option<u32> {
     }
 }
 
-/// Both processes run the same executable file (/proc/PID/exe, as the kernel resolved it: a
-/// copy or a symlink elsewhere does not pass).
-fn same_exe(a: i32, b: i32) -> bool {
-    let exe = |pid: i32| std::fs::read_link(format!("/proc/{pid}/exe")).ok();
-    match (exe(a), exe(b)) {
-        (Some(x), Some(y)) => x == y,
-        _ => false,
-    }
-}
-
 pub fn check(cx: &PassContext, want: &Want, limits: &Limits) -> CheckResult {
     let snap = cx.snapshot();
     let m = snap.find(want.name, want.cmdline_contains);
     let named: Vec<&Proc> = m.live.iter().copied().filter(|p| want.matches(p)).collect();
     let mut live: Vec<&Proc> = named.iter().copied().filter(|p| want.owned(p)).collect();
     if want.user.is_none() {
-        // the children of a counted process that run its executable (forks, as nginx's workers
-        // are) are the service's, whoever they run as (nobody, without a `user` directive):
-        // no one else can be such a child. A child that ran another program may be a user's
-        // (an sshd session's shell after `exec -a sshd ...`): it counts only by its owner.
+        // the forks of a counted process (nginx's workers) are the service's, whoever they run
+        // as (nobody, without a `user` directive): no one else can make a process a fork of
+        // it. A child that exec'd a program since, even the service's own (a user's cron job
+        // `exec /usr/sbin/cron` under root's cron; an sshd session's shell after
+        // `exec -a sshd ...`), may be a user's: it counts only by its owner.
         loop {
             let more: Vec<&Proc> = named
                 .iter()
                 .copied()
                 .filter(|p| !live.iter().any(|l| l.pid == p.pid))
-                .filter(|p| {
-                    live.iter()
-                        .any(|l| l.pid == p.ppid && same_exe(l.pid, p.pid))
-                })
+                .filter(|p| live.iter().any(|l| crate::procs::forked_from(p, l)))
                 .collect();
             if more.is_empty() {
                 break;

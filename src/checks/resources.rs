@@ -148,6 +148,7 @@ mod tests {
             rss_pages: 0,
             cpu_ticks: ticks,
             read_at,
+            layout: None,
         }
     }
 

@@ -13,9 +13,9 @@
 //!   world-writable directory (`/tmp`) is fine above a file we read (others cannot replace
 //!   it), not as a directory a glob lists (others can add files to what it reads).
 
-use std::fs::{File, Metadata};
+use std::fs::Metadata;
 use std::io::Read;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// The largest config file read: a config of 5,000 targets weighs about 1 MiB, and loads in
@@ -70,24 +70,29 @@ pub fn read_as(path: &Path, role: Role) -> Result<ConfigFile, String> {
         _ => format!("{shown}: cannot read {what}: {}", crate::util::os_error(e)),
     }
     };
-    let file = File::options()
-        .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| cannot(&e))?;
-    let meta = file.metadata().map_err(|e| cannot(&e))?;
-    if !meta.is_file() {
-        return Err(match role {
-            Role::Config => format!(
-                "{shown}: cannot read config: is {}, not a regular file: give the path of the config file",
-                kind_of(&meta)
-            ),
-            Role::Included => format!(
-                "{shown}: cannot read included file: is {}, not a regular file: an include glob may only match regular files: move it away, or narrow the glob",
-                kind_of(&meta)
-            ),
-        });
-    }
+    // nothing but a regular file is opened: no FIFO waited on, no device or terminal opened
+    let (file, meta) = match crate::files::open_regular(path, true) {
+        Ok(f) => f,
+        Err(crate::files::ReadError::Missing) => {
+            return Err(cannot(&std::io::ErrorKind::NotFound.into()))
+        }
+        Err(crate::files::ReadError::NotRegular(kind)) => {
+            return Err(match role {
+                Role::Config => format!(
+                    "{shown}: cannot read config: is {kind}, not a regular file: give the path of the config file"
+                ),
+                Role::Included => format!(
+                    "{shown}: cannot read included file: is {kind}, not a regular file: an include glob may only match regular files: move it away, or narrow the glob"
+                ),
+            })
+        }
+        Err(crate::files::ReadError::TooLarge(n)) => {
+            return Err(format!("{shown}: cannot read {what}: too large ({n} bytes)"))
+        }
+        Err(crate::files::ReadError::Io(e)) => {
+            return Err(format!("{shown}: cannot read {what}: {e}"))
+        }
+    };
     let too_large = |size: u64| {
         format!(
             "{shown}: {what} is too large: {} bytes, more than the {} MiB a config file may have \

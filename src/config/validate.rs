@@ -407,39 +407,245 @@ fn exe_warning(program: &str, shown: &str) -> Option<String> {
     }
 }
 
+/// How a program that runs another program (`env`, `timeout 5`, `nice -n 5`, `flock FILE`...)
+/// or a script (`sh -e /opt/x.sh`) is read, to find what it runs.
+struct Runner {
+    names: &'static [&'static str],
+    /// Options whose value is the next argument (`-n 5`): `-n5` and `--adjustment=5` hold
+    /// theirs.
+    takes_value: &'static [&'static str],
+    /// Arguments before the program (`timeout`'s duration, `flock`'s file, `chrt`'s priority).
+    positionals: usize,
+    /// Options after which no program file follows (`sh -c`, `python3 -m`, `env -S`,
+    /// `taskset -p`): what runs is then a string or a module, not a file here.
+    stop: &'static [&'static str],
+    /// What follows is a script (read as code by this interpreter), not a program that runs
+    /// on its own.
+    script: bool,
+}
+
+const RUNNERS: &[Runner] = &[
+    Runner {
+        names: &["env"],
+        takes_value: &["-u", "--unset", "-C", "--chdir"],
+        positionals: 0,
+        stop: &["-S", "--split-string"],
+        script: false,
+    },
+    Runner {
+        names: &["timeout"],
+        takes_value: &["-s", "--signal", "-k", "--kill-after"],
+        positionals: 1,
+        stop: &[],
+        script: false,
+    },
+    Runner {
+        names: &["nice"],
+        takes_value: &["-n", "--adjustment"],
+        positionals: 0,
+        stop: &[],
+        script: false,
+    },
+    Runner {
+        names: &["ionice"],
+        takes_value: &["-c", "--class", "-n", "--classdata"],
+        positionals: 0,
+        stop: &["-p", "--pid", "-P", "--pgid", "-u", "--uid"],
+        script: false,
+    },
+    Runner {
+        names: &["setsid", "nohup"],
+        takes_value: &[],
+        positionals: 0,
+        stop: &[],
+        script: false,
+    },
+    Runner {
+        names: &["stdbuf"],
+        takes_value: &["-i", "-o", "-e", "--input", "--output", "--error"],
+        positionals: 0,
+        stop: &[],
+        script: false,
+    },
+    Runner {
+        names: &["chrt"],
+        takes_value: &[
+            "-T",
+            "--sched-runtime",
+            "-P",
+            "--sched-period",
+            "-D",
+            "--sched-deadline",
+        ],
+        positionals: 1,
+        stop: &["-p", "--pid"],
+        script: false,
+    },
+    Runner {
+        names: &["taskset"],
+        takes_value: &[],
+        positionals: 1,
+        stop: &["-p", "--pid"],
+        script: false,
+    },
+    Runner {
+        names: &["flock"],
+        takes_value: &["-E", "--conflict-exit-code", "-w", "--wait", "--timeout"],
+        positionals: 1,
+        stop: &["-c", "--command"],
+        script: false,
+    },
+    Runner {
+        names: &["sh", "dash", "ash", "bash", "zsh", "ksh", "mksh"],
+        takes_value: &["-o", "+o", "-O", "+O", "--rcfile", "--init-file"],
+        positionals: 0,
+        stop: &["-c"],
+        script: true,
+    },
+    Runner {
+        names: &["perl"],
+        takes_value: &["-I", "-M", "-m"],
+        positionals: 0,
+        stop: &["-e", "-E"],
+        script: true,
+    },
+    Runner {
+        names: &["ruby"],
+        takes_value: &["-I", "-r"],
+        positionals: 0,
+        stop: &["-e"],
+        script: true,
+    },
+    Runner {
+        names: &["node", "nodejs"],
+        takes_value: &["-r", "--require"],
+        positionals: 0,
+        stop: &["-e", "-p", "--eval", "--print"],
+        script: true,
+    },
+    Runner {
+        names: &["php"],
+        takes_value: &["-c", "-d", "-z"],
+        positionals: 0,
+        stop: &["-r"],
+        script: true,
+    },
+    Runner {
+        names: &["python"],
+        takes_value: &["-W", "-X", "--check-hash-based-pycs"],
+        positionals: 0,
+        stop: &["-c", "-m"],
+        script: true,
+    },
+];
+
+fn runner(program: &str) -> Option<&'static Runner> {
+    let base = program.rsplit('/').next().unwrap_or_default();
+    RUNNERS
+        .iter()
+        .find(|r| r.names.contains(&base) || (r.names == ["python"] && base.starts_with("python")))
+}
+
+/// The file a bare program name runs (looked up in PATH as at run time), or the path itself.
+fn resolve_program(p: &str) -> Option<String> {
+    if p.starts_with('/') {
+        return Some(p.to_string());
+    }
+    if p.contains('/') {
+        return None;
+    }
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| Path::new(d).join(p))
+        .find(|p| p.is_file())
+        .map(|p| p.display().to_string())
+}
+
 /// The files an argv runs as code, with their index: argv[0] (looked up in PATH when it is a
-/// bare name), and the script an interpreter is given (`["/bin/sh", "/opt/x/restart.sh"]`,
-/// `python3 /srv/app/check.py`: the first argument, when it is an absolute path and no option
-/// such as `-c` comes first).
+/// bare name), and through known wrappers and their options the program they run (`env
+/// A=1 /opt/x`, `timeout -s KILL 5 /opt/x`, `nice -n 5`, `ionice -c 3`, `setsid`, `nohup`,
+/// `stdbuf -oL`, `chrt -f 10`, `taskset -c 0`, `flock /run/x.lock /opt/x`, chained), and the
+/// script an interpreter is given (`sh -e /opt/x/restart.sh`, `python3 -u /srv/app/check.py`:
+/// the first argument that is no option, when it is an absolute path and no option such as
+/// `-c` comes first).
 fn programs_run(argv: &[String]) -> Vec<(usize, String)> {
     let mut out = Vec::new();
-    let first = if argv[0].starts_with('/') {
-        Some(argv[0].clone())
-    } else {
-        std::env::var("PATH")
-            .unwrap_or_default()
-            .split(':')
-            .filter(|d| !d.is_empty())
-            .map(|d| Path::new(d).join(&argv[0]))
-            .find(|p| p.is_file())
-            .map(|p| p.display().to_string())
-    };
-    if let Some(f) = first {
-        out.push((0, f));
-    }
-    let base = argv[0].rsplit('/').next().unwrap_or_default();
-    let interpreter = [
-        "sh", "bash", "dash", "zsh", "ksh", "perl", "ruby", "node", "php",
-    ]
-    .contains(&base)
-        || base.starts_with("python");
-    if interpreter {
-        if let Some(script) = argv.get(1).filter(|a| a.starts_with('/')) {
-            out.push((1, script.clone()));
+    let mut i = 0;
+    // the program at `i` is a file that runs (not a script read by an interpreter)
+    let mut script = false;
+    while let Some(arg) = argv.get(i) {
+        let file = if script {
+            arg.starts_with('/').then(|| arg.clone())
+        } else {
+            resolve_program(arg)
+        };
+        if let Some(f) = file {
+            if !out.iter().any(|(_, o)| *o == f) {
+                out.push((i, f));
+            }
         }
+        if script {
+            break;
+        }
+        let Some(r) = runner(arg) else {
+            break;
+        };
+        let mut j = i + 1;
+        let mut positionals = r.positionals;
+        let mut stopped = false;
+        while let Some(a) = argv.get(j) {
+            if a == "--" {
+                j += 1;
+                // positionals still to come, then the program
+                j += positionals;
+                break;
+            }
+            let is_option = (a.starts_with('-') || (r.script && a.starts_with('+'))) && a.len() > 1;
+            if is_option {
+                let name = a.split('=').next().unwrap_or(a);
+                // `sh -ec '...'`: a cluster of short options holding the stop letter
+                let cluster_stops = r.script
+                    && r.stop.contains(&"-c")
+                    && !a.starts_with("--")
+                    && a[1..].contains('c');
+                if r.stop.contains(&name) || cluster_stops {
+                    stopped = true;
+                    break;
+                }
+                j += if r.takes_value.contains(&a.as_str()) {
+                    2
+                } else {
+                    1
+                };
+                continue;
+            }
+            if r.names == ["env"] && a.contains('=') {
+                // NAME=VALUE
+                j += 1;
+                continue;
+            }
+            if positionals > 0 {
+                positionals -= 1;
+                j += 1;
+                continue;
+            }
+            break;
+        }
+        if stopped {
+            break;
+        }
+        // options after flock's file (`flock FILE -c CMD`)
+        if r.names == ["flock"] && argv.get(j).is_some_and(|a| r.stop.contains(&a.as_str())) {
+            break;
+        }
+        script = r.script;
+        i = j;
     }
     out
 }
+
 /// The start of the message of a value holding a NUL byte, and how one gets there.
 const NUL_BYTE: &str =
     "holds a NUL byte (in YAML double quotes, \\0 or \\033 is one: write \\\\033 for a backslash)";

@@ -200,3 +200,208 @@ targets:
         &format!("pid={}", child.pid()),
     );
 }
+
+/// The controlling terminal of `pid` (tty_nr, the 7th field of /proc/PID/stat): 0 for none.
+fn tty_nr(pid: i32) -> Option<i64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_ascii_whitespace().nth(4)?.parse().ok()
+}
+
+/// Issue 18 review F1: a pid file path is a symlink, made by the service's user, to a
+/// terminal that user holds (a real pty, opened by python's `pty` module), and beside it a
+/// FIFO. `run` runs as a session leader without a terminal, as under systemd: if it opened
+/// the pty (a plain open, without O_NOCTTY), the pty would become its controlling terminal
+/// and ^C typed there would kill it. It opens neither: its tty_nr stays 0, the check says
+/// what the file is, and the FIFO never blocks the pass.
+#[test]
+fn a_pid_file_that_is_a_users_terminal_or_a_fifo_is_never_opened() {
+    let t = Test::new();
+    // a pty held open by its owner; the slave's name on stdout
+    let mut holder = Command::new(PYTHON);
+    holder
+        .args([
+            "-c",
+            "import os, pty, sys, time\nm, s = pty.openpty()\nprint(os.ttyname(s), flush=True)\ntime.sleep(120)",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut holder = ChildGuard::spawn(holder);
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.child.stdout.take().expect("piped")),
+        &mut line,
+    )
+    .expect("pty name");
+    let pty = line.trim().to_string();
+    assert!(pty.starts_with("/dev/pts/"), "{pty:?}");
+    std::os::unix::fs::symlink(&pty, t.path("tty.pid")).expect("symlink");
+    nix::unistd::mkfifo(
+        &t.path("fifo.pid"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .expect("mkfifo");
+    let t = t.config(
+        r#"
+state_file: {dir}/state.json
+interval_seconds: 3600
+targets:
+  - name: tty
+    checks: [{pid_file: "{dir}/tty.pid"}]
+    action: none
+  - name: fifo
+    checks: [{pid_file: "{dir}/fifo.pid"}]
+    action: none
+"#,
+    );
+    // a session leader of its own, without a terminal: setsid(1) execs it in place, as it is
+    // not a process group leader (spawned in the test's group)
+    let err = std::fs::File::create(t.path("run.err")).expect("stderr file");
+    let mut cmd = Command::new("/usr/bin/setsid");
+    cmd.arg(BIN)
+        .args(["run", "-c"])
+        .arg(t.config_path())
+        .current_dir(t.dir())
+        .env_remove("NEON_WATCHDOG_CONFIG")
+        .env_remove("JOURNAL_STREAM")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err);
+    let run = Guard::pid(spawn_cmd(&mut cmd).id() as i32);
+    let checked = || {
+        let e = t.read("run.err");
+        e.contains("target=tty") && e.contains("target=fifo")
+    };
+    assert!(
+        wait_until(EVENT_LIMIT, checked),
+        "no check lines: {}",
+        t.read("run.err")
+    );
+    assert_eq!(
+        tty_nr(run.id()),
+        Some(0),
+        "the watchdog took the user's terminal as its own; stderr: {}",
+        t.read("run.err")
+    );
+    let e = t.read("run.err");
+    let tty_line = e.lines().find(|l| l.contains("target=tty")).unwrap_or("");
+    assert!(
+        tty_line.contains("is a character device, not a regular file"),
+        "{tty_line}"
+    );
+    let fifo_line = e.lines().find(|l| l.contains("target=fifo")).unwrap_or("");
+    assert!(
+        fifo_line.contains("is a FIFO (named pipe), not a regular file"),
+        "{fifo_line}"
+    );
+    drop(run);
+    holder.kill_now();
+}
+
+/// `argv` run as user nobody (group nogroup, no other groups), to its end.
+fn as_nobody(argv: &[&str]) {
+    let st = status_of(
+        Command::new("/usr/bin/setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .args(argv)
+            .stdin(Stdio::null()),
+    );
+    assert!(st.success(), "as nobody: {argv:?}: {st}");
+}
+
+/// Issue 18 review F3: the pid file lives in a directory of the service's user (nobody here).
+/// That user swaps the directory for a symlink into a root-only directory holding a root-owned
+/// pid file that names a root process running the service's program: the path's last component
+/// is then a root-owned regular file. It must not read as the service: whoever made the
+/// symlink chose the file, so the process must be theirs.
+#[test]
+fn a_directory_on_the_pid_files_path_swapped_for_a_symlink_is_the_users() {
+    let t = Test::new();
+    let name = unique_name("nwsw");
+    let prog = t.copy_program("/bin/sleep", &name);
+    let root_proc = sleeper(prog.to_str().expect("utf-8"));
+    // a root-only directory with root's pid file of a root process named like the service
+    let secret = t.path("rootonly");
+    std::fs::create_dir(&secret).expect("mkdir");
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .expect("chmod");
+    std::fs::write(secret.join("svc.pid"), format!("{}\n", root_proc.pid())).expect("pid");
+    // the service user's own run directory, in a directory only root can write
+    std::fs::set_permissions(t.dir(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod dir");
+    let run = t.path("svcrun");
+    std::fs::create_dir(&run).expect("mkdir");
+    nix::unistd::chown(&run, Some(nix::unistd::Uid::from_raw(65534)), None).expect("chown");
+    // nobody swaps its directory `cur` for a symlink to the root-only one
+    let cur = run.join("cur");
+    as_nobody(&[
+        "/bin/ln",
+        "-s",
+        secret.to_str().expect("utf-8"),
+        cur.to_str().expect("utf-8"),
+    ]);
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: svc
+    checks: [{{pid_file: "{{dir}}/svcrun/cur/svc.pid", process_name: {name}}}]
+    action: none
+"#
+    ));
+    let out = t.run(&["check"]);
+    out.assert_code(2);
+    let line = out.line(&["target=svc ", "result=FAIL"]);
+    assert!(
+        line.contains("runs as uid 0 (root), not uid 65534 (nobody), the owner of the pid file"),
+        "{line}"
+    );
+    assert!(line.contains("who made the symlink"), "{line}");
+}
+
+/// Issue 18 review F4: a root-owned pid file that a group or everyone can write names any pid
+/// someone put there; without `user:` no owner can be trusted, so a root process it names is
+/// not taken for the service: the check fails and says to add `user:`, and test-config warns.
+/// With `user: root` it is healthy.
+#[test]
+fn a_root_pid_file_others_can_write_needs_user() {
+    let t = Test::new();
+    let name = unique_name("nwgw");
+    let prog = t.copy_program("/bin/sleep", &name);
+    let root_proc = sleeper(prog.to_str().expect("utf-8"));
+    let pid_file = t.path("svc.pid");
+    std::fs::write(&pid_file, format!("{}\n", root_proc.pid())).expect("pid");
+    nix::unistd::chown(&pid_file, None, Some(nix::unistd::Gid::from_raw(65534))).expect("chgrp");
+    std::fs::set_permissions(
+        &pid_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o664),
+    )
+    .expect("chmod");
+    let config = |user: &str| {
+        format!(
+            r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: svc
+    checks: [{{pid_file: "{{dir}}/svc.pid", process_name: {name}{user}}}]
+    action: none
+"#
+        )
+    };
+    let t = t.config(&config(""));
+    let out = t.run(&["check"]);
+    out.assert_code(2);
+    let line = out.line(&["target=svc ", "result=FAIL"]);
+    assert!(
+        line.contains("belongs to root but is writable by group gid 65534")
+            && line.contains("user: root"),
+        "{line}"
+    );
+    t.run(&["test-config"])
+        .assert_code(0)
+        .assert_stderr_contains("no owner can be trusted without user:");
+    let t = t.config(&config(", user: root"));
+    t.run(&["check"]).assert_code(0);
+}

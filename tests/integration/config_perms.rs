@@ -278,3 +278,67 @@ targets:
     .assert_lines(&["warning: ", "/bin/sh"], 0)
     .assert_lines(&["warning: ", "command[0]"], 1);
 }
+
+/// Issue 18 review, L3 gap: a program another user can change is warned about also when a
+/// known wrapper runs it, through the wrapper's options (`env A=1`, `sh -e`, `timeout -s KILL
+/// 5`, `nice -n 5`, `ionice -c 3`, `setsid -w`, `stdbuf -oL`, `nohup`, `chrt -o 0`, `taskset
+/// -c 0`, `flock -w 3 FILE`, and chained); not what `sh -c` or `flock FILE -c` are given (a
+/// string, not a file).
+#[test]
+fn programs_others_can_change_are_warned_about_through_wrappers() {
+    if !root() {
+        return;
+    }
+    let t = Test::new();
+    let owned = t.script("owned.sh", "#!/bin/sh\nexit 0\n");
+    chown(&owned, Some(Uid::from_raw(65534)), None).expect("chown nobody");
+    let o = owned.display().to_string();
+    let wrapped: Vec<Vec<&str>> = vec![
+        vec!["/usr/bin/env", "A=1", "-u", "B", &o],
+        vec!["/bin/sh", "-e", &o],
+        vec!["/usr/bin/timeout", "-s", "KILL", "5", &o],
+        vec!["nice", "-n", "5", &o],
+        vec!["/usr/bin/ionice", "-c", "3", &o],
+        vec!["setsid", "-w", &o],
+        vec!["/usr/bin/stdbuf", "-oL", &o],
+        vec!["nohup", &o],
+        vec!["/usr/bin/chrt", "-o", "0", &o],
+        vec!["taskset", "-c", "0", &o],
+        vec!["/usr/bin/flock", "-w", "3", "/run/x.lock", &o],
+        vec![
+            "env",
+            "timeout",
+            "5",
+            "nice",
+            "/bin/bash",
+            "-e",
+            "-o",
+            "pipefail",
+            &o,
+        ],
+        vec!["/bin/sh", "-c", &o],
+        vec!["/usr/bin/flock", "/run/x.lock", "-c", &o],
+    ];
+    let checks: Vec<String> = wrapped
+        .iter()
+        .map(|argv| {
+            format!(
+                "      - command: {}\n",
+                serde_json::to_string(argv).expect("json")
+            )
+        })
+        .collect();
+    let t = t.config(&format!(
+        "state_file: {{dir}}/state.json\ntargets:\n  - name: web\n    checks:\n{}    action: none\n",
+        checks.concat()
+    ));
+    let out = t.run(&["test-config"]);
+    out.assert_code(0);
+    let why = format!("{o}: the program is owned by uid 65534 (nobody), not root");
+    for (k, argv) in wrapped.iter().enumerate() {
+        let at = argv.len() - 1;
+        let field = format!("targets[0].checks[{k}].command[{at}]");
+        let n = if k >= 12 { 0 } else { 1 };
+        out.assert_lines(&["warning: ", &field, &why], n);
+    }
+}

@@ -409,3 +409,165 @@ targets:
     assert!(line.contains(&format!("pid={} ", parent.pid())), "{line}");
     assert!(!line.contains("matches="), "{line}");
 }
+
+/// Issue 18 review F2: a root program (a copy of python3 under a unique name, standing for
+/// root's cron) runs a child that, as user nobody, exec's the very same program holding
+/// 100 MiB (a user's cron job `exec env LD_PRELOAD=hog.so /usr/sbin/cron`). The child is not
+/// a fork of the service: it does not count, and `max_rss_mb: 60` judges the parent only:
+/// healthy, no restart. A real fork of the parent (same layout) still counts: the parent
+/// forks a child that itself holds 100 MiB, and the same check fails on it.
+#[test]
+fn a_child_that_execd_the_services_program_as_another_user_is_not_counted() {
+    let t = Test::new();
+    let name = unique_name("nwexe");
+    std::fs::set_permissions(t.dir(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod dir");
+    let hold = "b = bytearray(100 << 20)\\nfor i in range(0, len(b), 4096): b[i] = 1\\nimport time; time.sleep(120)";
+    let code = format!(
+        "import subprocess, sys, time\nsubprocess.Popen(['/usr/bin/setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', sys.executable, '-c', \"{hold}\"])\ntime.sleep(120)"
+    );
+    let parent = python_named(&t, &name, &code);
+    let child = || {
+        all_procs()
+            .into_iter()
+            .find(|p| p.ppid == parent.pid() && p.state != 'Z' && p.comm == name)
+            .map(|p| p.pid)
+    };
+    let rss = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            })
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_until(EVENT_LIMIT, || child().is_some_and(|c| rss(c) > 90 * 1024)),
+        "the child did not become a 100 MiB {name}"
+    );
+    let kid = child().expect("child");
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{kid}/exe")).ok(),
+        std::fs::read_link(format!("/proc/{}/exe", parent.pid())).ok(),
+        "the child runs the parent's executable"
+    );
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: svc
+    checks: [{{process_name: {name}, max_rss_mb: 60}}]
+    action:
+      exec:
+        restart: ["/bin/sh", "-c", "echo run >> {{dir}}/runs"]
+"#
+    ));
+    let out = t.run(&["check"]);
+    out.assert_code(0);
+    let line = out.line(&["result=OK", "target=svc "]);
+    assert!(line.contains(&format!("pid={} ", parent.pid())), "{line}");
+    assert!(!line.contains("matches="), "{line}");
+    assert!(!t.exists("runs"), "the action ran");
+    // a fork of the service, same program, same owner's parent: counted and judged
+    let forker = unique_name("nwfork");
+    let code = "import os, time\nif os.fork() == 0:\n    os.setuid(65534)\n    b = bytearray(100 << 20)\n    for i in range(0, len(b), 4096): b[i] = 1\ntime.sleep(120)";
+    let fparent = python_named(&t, &forker, code);
+    let fchild = || {
+        all_procs()
+            .into_iter()
+            .find(|p| p.ppid == fparent.pid() && p.state != 'Z')
+            .map(|p| p.pid)
+    };
+    assert!(
+        wait_until(EVENT_LIMIT, || fchild().is_some_and(|c| rss(c) > 90 * 1024)),
+        "the fork did not grow to 100 MiB"
+    );
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: svc
+    checks: [{{process_name: {forker}, max_rss_mb: 60}}]
+    action: none
+"#
+    ));
+    let out = t.run(&["check"]);
+    out.assert_code(2);
+    let line = out.line(&["result=FAIL", "target=svc "]);
+    assert!(
+        line.contains(&format!(
+            "(pid {}, the worst of 2)",
+            fchild().expect("fork")
+        )),
+        "{line}"
+    );
+}
+
+/// Issue 18 review R1: after an upgrade, a service run as a user whose processes no longer
+/// count by default (`nobody` here; a login user alike) fails its process check. `check` and
+/// `run` say so at their start, at warn level, once, naming the check and the `user:` to
+/// write, before the check's own FAIL line: the log of the first pass after the upgrade
+/// explains the restart.
+#[test]
+fn check_and_run_warn_at_start_about_a_service_whose_owner_no_longer_counts() {
+    let t = Test::new();
+    let name = unique_name("nwup");
+    let mut cmd = Command::new("/usr/bin/setpriv");
+    cmd.args([
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+        "/bin/bash",
+        "-c",
+        &format!("exec -a {name} /bin/sleep 120"),
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    let _svc = ChildGuard::spawn(cmd);
+    assert!(
+        wait_until(EVENT_LIMIT, || all_procs()
+            .iter()
+            .any(|p| std::fs::read(format!("/proc/{}/cmdline", p.pid))
+                .is_ok_and(|a| a.starts_with(name.as_bytes())))),
+        "{name} did not start"
+    );
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: svc
+    checks: [{{process_name: {name}}}]
+    action: none
+"#
+    ));
+    let out = t.run(&["check"]);
+    out.assert_code(2);
+    let want = [
+        "level=warn",
+        "targets[0].checks[0]",
+        "a pass now would fail",
+        "say so with user: nobody",
+        "add user: to the check",
+    ];
+    out.assert_lines(&want, 1);
+    let warned = out.stderr.find("a pass now would fail").expect("warned");
+    let failed = out.stderr.find("result=FAIL").expect("check line");
+    assert!(warned < failed, "the warning comes first:\n{}", out.stderr);
+    // `run` too, once at its start
+    let mut run = t.spawn(&["run"]);
+    assert!(
+        run.wait_for_stderr(EVENT_LIMIT, |e| e.contains("result=FAIL")),
+        "no check line"
+    );
+    let e = run.stderr_so_far();
+    assert_eq!(
+        e.lines()
+            .filter(|l| want.iter().all(|w| l.contains(w)))
+            .count(),
+        1,
+        "{e}"
+    );
+}

@@ -584,8 +584,16 @@ targets:
             .map(|p| p.pid)
             .collect()
     };
+    // a fresh worker is root's until it has switched to its user: wait for that too
+    let switched = |w: &i32| {
+        std::fs::read_to_string(format!("/proc/{w}/status"))
+            .is_ok_and(|s| s.contains(&format!("\nUid:\t{worker_uid}\t")))
+    };
     assert!(
-        wait_until(EVENT_LIMIT, || workers().len() == 2),
+        wait_until(EVENT_LIMIT, || {
+            let w = workers();
+            w.len() == 2 && w.iter().all(switched)
+        }),
         "nginx did not start two workers: {:?}",
         workers()
     );
