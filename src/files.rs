@@ -266,10 +266,15 @@ pub fn open_regular(path: &Path, follow: bool) -> Result<(File, std::fs::Metadat
         .custom_flags(nix::libc::O_NOCTTY | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
         .open(format!("/proc/self/fd/{fd}"))
         .map_err(|e| {
-            ReadError::Io(format!(
-                "{} (reopening the checked file through /proc/self/fd: is /proc mounted?)",
+            ReadError::Io(if e.kind() == std::io::ErrorKind::NotFound {
+                format!(
+                    "{} (reopening the checked file through /proc/self/fd: is /proc mounted?)",
+                    os_error(&e)
+                )
+            } else {
+                // permission denied and the like: the file's own answer
                 os_error(&e)
-            ))
+            })
         })?;
     let again = f.metadata().map_err(|e| ReadError::Io(os_error(&e)))?;
     if (again.dev(), again.ino()) != (m.dev(), m.ino()) || !again.is_file() {

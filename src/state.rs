@@ -121,6 +121,12 @@ pub fn load(path: &Path, read_only: bool) -> Loaded {
         Err(ReadError::TooLarge(n)) => format!(
             "it is {n} bytes, more than the {MAX_STATE_BYTES} a state file may have"
         ),
+        Err(ReadError::Io(e)) if read_only => {
+            return fresh(Some(format!(
+                "cannot read state file {}: {e}; shown as if no pass had run (nothing is changed: this command only reads it)",
+                path.display()
+            )))
+        }
         Err(ReadError::Io(e)) => {
             return fresh(Some(format!(
                 "cannot read state file {}: {e}; going on with fresh state (failure counts and restart history are lost for this pass)",

@@ -473,6 +473,15 @@ fn seen(path: &std::path::Path) -> Seen {
     match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Seen::Missing,
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Seen::Denied,
+        // a file this user may see but not read (0600 in a directory it can enter): asked of
+        // the kernel without opening anything
+        Ok(m)
+            if m.is_file()
+                && nix::unistd::access(path, nix::unistd::AccessFlags::R_OK)
+                    == Err(nix::errno::Errno::EACCES) =>
+        {
+            Seen::Denied
+        }
         _ => Seen::Present,
     }
 }

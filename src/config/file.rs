@@ -90,7 +90,16 @@ pub fn read_as(path: &Path, role: Role) -> Result<ConfigFile, String> {
             return Err(format!("{shown}: cannot read {what}: too large ({n} bytes)"))
         }
         Err(crate::files::ReadError::Io(e)) => {
-            return Err(format!("{shown}: cannot read {what}: {e}"))
+            // the package's config is root's only (0600): say how to read it
+            let hint = if !nix::unistd::geteuid().is_root()
+                && nix::unistd::access(path, nix::unistd::AccessFlags::R_OK)
+                    == Err(nix::errno::Errno::EACCES)
+            {
+                " (it is readable by root only: run this as root, e.g. with sudo)"
+            } else {
+                ""
+            };
+            return Err(format!("{shown}: cannot read {what}: {e}{hint}"));
         }
     };
     let too_large = |size: u64| {

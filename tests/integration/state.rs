@@ -351,6 +351,85 @@ targets:
     assert!(!out.stdout.contains("no state file"), "{out}");
 }
 
+/// `status` run by a user who may see the state file but not read it (0600, root's, in a
+/// directory anyone can enter) says so and how to read it (`sudo`), not that the targets were
+/// added since the last pass; and it does not warn that history is lost, as a pass would: it
+/// only reads.
+#[test]
+fn status_by_a_user_who_cannot_read_the_state_file_says_so() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Test::new().config(
+        "state_file: {dir}/state.json\ntargets:\n  - name: app\n    checks:\n      - command: [\"/bin/true\"]\n    action: none\n",
+    );
+    t.run(&["check"]).assert_code(0);
+    // a new target, never checked, beside one the unreadable file knows
+    let mut yaml = std::fs::read_to_string(t.config_path()).expect("read config");
+    yaml.push_str(
+        "  - name: added\n    checks:\n      - command: [\"/bin/true\"]\n    action: none\n",
+    );
+    std::fs::write(t.config_path(), yaml).expect("write config");
+    for (path, mode) in [
+        (t.dir().to_path_buf(), 0o755),
+        (t.config_path().to_path_buf(), 0o644),
+    ] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+    std::fs::set_permissions(t.path("state.json"), std::fs::Permissions::from_mode(0o600))
+        .expect("chmod state");
+    let out = std::process::Command::new("/usr/bin/setpriv")
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            BIN,
+            "status",
+            "-c",
+        ])
+        .arg(t.config_path())
+        .current_dir("/")
+        .output()
+        .expect("run status as nobody");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    let state = t.path("state.json").display().to_string();
+    assert!(
+        stdout.contains(&format!(
+            "{state} cannot be read (permission denied); run `sudo neon-watchdog status"
+        )),
+        "status did not say the state file is unreadable:\n{stdout}\n{stderr}"
+    );
+    assert!(!stdout.contains("not checked yet"), "{stdout}");
+    assert!(
+        !stderr.contains("lost"),
+        "status, which only reads, warns of lost history:\n{stderr}"
+    );
+    assert!(stderr.contains("nothing is changed"), "{stderr}");
+    // and a config only root may read (the package's is 0600) says how to read it
+    std::fs::set_permissions(t.config_path(), std::fs::Permissions::from_mode(0o600))
+        .expect("chmod config");
+    let out = std::process::Command::new("/usr/bin/setpriv")
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            BIN,
+            "status",
+            "-c",
+        ])
+        .arg(t.config_path())
+        .current_dir("/")
+        .output()
+        .expect("run status as nobody");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("cannot read config: permission denied (it is readable by root only: run this as root, e.g. with sudo)"),
+        "{stderr}"
+    );
+}
+
 /// A real listener (python) on a port, detached by the action that starts it; it writes its
 /// pid file once it listens.
 pub(crate) const LISTENER: &str = r#"
