@@ -5,7 +5,8 @@
 //! systemctl calls of a live install need /etc/systemd/system: those tests run the binary in
 //! a private mount namespace (`unshare -m`) with a directory of the test bind-mounted over
 //! /etc/systemd/system, so the host's units are never touched, and with a stand-in
-//! `systemctl` (systemd cannot run as PID 1 here) first in PATH that records its argv.
+//! `systemctl` first in PATH: this host is not booted with systemd (the system suite,
+//! `tests/system/systemd`, installs and switches modes under a real one).
 
 use crate::harness::*;
 use std::collections::BTreeMap;

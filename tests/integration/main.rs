@@ -5,8 +5,9 @@
 //! what a user can observe: the exit code, the log lines, the state file, ports that come
 //! back, actions that ran exactly N times (counted as lines an action appends to a file).
 //! Real processes, real sockets on 127.0.0.1, real servers (python's http.server, redis,
-//! nginx). Where the real component cannot run here (systemd as PID 1) a stand-in speaking
-//! its interface is used, and the test says so.
+//! nginx). A real systemd and a real dockerd run in the system suite (`tests/system`); here
+//! a stand-in speaking their interface is kept only for what the real thing cannot be made to
+//! do (a polkit refusal, a hostile engine answer), and the test says so (STAND-IN).
 //!
 //! Layout: `harness` (the `Test` builder, output asserts, process guards), then one module
 //! per topic.
