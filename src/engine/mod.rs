@@ -797,7 +797,8 @@ fn evaluate<'a>(
             // a named check says which it is (status, Nagios, notifications read the reason)
             match &spec.name {
                 Some(name) => reasons.push(format!("{} ({name}): {}", spec.check.kind(), r.reason)),
-                None => reasons.push(format!("{}: {}", spec.check.kind(), r.reason)),
+                // the second check of a kind is told from the first as in the metrics (`http#2`)
+                None => reasons.push(format!("{series}: {}", r.reason)),
             }
         }
         verdicts.push(r.verdict);

@@ -184,6 +184,30 @@ fn a_named_check_is_named_in_status_json_and_the_plugin_line() {
     );
 }
 
+/// Two unnamed checks of one kind that both fail are told apart in the reason as in the
+/// metrics (`command`, `command#2`), where the reason read "command: exit 1; command: exit 2".
+#[test]
+fn two_unnamed_checks_of_a_kind_are_told_apart_in_the_reason() {
+    let t = Test::new().config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/sh", "-c", "exit 1"]
+      - command: ["/bin/sh", "-c", "exit 2"]
+    action: none
+"#,
+    );
+    t.run(&["check"]).assert_code(2);
+    let json: serde_json::Value =
+        serde_json::from_str(&t.run(&["status", "--json"]).stdout).expect("status --json");
+    assert_eq!(
+        json["targets"][0]["last_reason"], "command: exit 1; command#2: exit 2",
+        "{json}"
+    );
+}
+
 /// L1: a check's output is shown by `status`, which root runs in a terminal: a terminal
 /// escape in it (a title change, a screen clear, a right-to-left override) is shown escaped,
 /// never obeyed; so is one in a path shown by `test-config`.
