@@ -3,7 +3,8 @@
 //! structs the loader reads: every key is there, with its doc comment as its description, its
 //! type, range and words. So the page, the editor schema and the parser cannot drift apart: a
 //! key added to the config is on the page. What the schema cannot say (rules between values,
-//! `${NAME}`, includes) is said in the prose around the keys, and the README has the rest.
+//! `${NAME}`, includes, merge keys) is said in the prose around the keys, and the README has the
+//! rest.
 
 use crate::config::schema::render;
 use clap_mangen::roff::{bold, italic, roman, Inline, Roff};
@@ -16,8 +17,9 @@ const DESCRIPTION: &[&str] = &[
      extension, else by its content), by default /etc/neon-watchdog/config.yml (-c FILE or \
      NEON_WATCHDOG_CONFIG for another). It holds a few settings and the targets to watch: each \
      target has checks, an action that recovers it, and a restart policy.",
-    "Every key is listed below with its type and meaning; a key not listed is an error (with \
-     the key the typo probably meant), and so is a value of the wrong type or out of range. A \
+    "Every key is listed below with its type and meaning, and merge keys (<<) are under MERGE \
+     KEYS; any other key is an error (with the key the typo probably meant), and so is a value \
+     of the wrong type or out of range. A \
      key given as null is a key not given. Durations are integer seconds, in keys ending in \
      _seconds. neon-watchdog test-config -c FILE validates a config, naming each problem's \
      field path and line, and prints what the config means after defaults: run it after every \
@@ -52,6 +54,35 @@ targets:
     action: none
 ";
 
+/// What MERGE KEYS says: YAML's merge key, which no schema lists (the loader applies it before
+/// it reads the keys).
+const MERGE_KEYS: &[&str] = &[
+    "In YAML, any map (a target, a check, a policy, an action, env) may hold a merge key, \
+     <<: *name, which brings in the keys of the map the anchor &name marks; <<: [*a, *b] \
+     brings in several. The map's own keys win over merged ones, and an earlier merged map \
+     over a later one. A merged key is checked as if written in the map: an unknown one is an \
+     error reported at the line of its <<.",
+    "Keep the templates in top-level keys whose names start with x- (in the config and in an \
+     included file): they are no settings and are ignored. JSON has no merge keys: there << is \
+     an unknown key. Below, both checks take the template's expect_status; the first its \
+     timeout of 3 seconds, the second its own of 10:",
+];
+
+/// The example of MERGE KEYS: a config that `test-config` accepts (a unit test holds it to
+/// that, and to what it says it means).
+pub const MERGE_EXAMPLE: &str = "\
+x-probe: &probe {timeout_seconds: 3, expect_status: [200]}
+targets:
+  - name: api
+    checks:
+      - {<<: *probe, http: \"http://127.0.0.1:8080/health\"}
+    action: none
+  - name: web
+    checks:
+      - {<<: *probe, http: \"http://127.0.0.1/\", timeout_seconds: 10}
+    action: none
+";
+
 /// FILES: path and what it is.
 const FILES: &[(&str, &str)] = &[
     (
@@ -62,7 +93,8 @@ const FILES: &[(&str, &str)] = &[
     (
         "/etc/neon-watchdog/conf.d/",
         "Files of targets dropped in by other packages or configuration management, read when \
-         the config says include: [conf.d/*.yml]. Shipped empty.",
+         the config says include: [conf.d/*.yml]. Shipped with a README only (conf.d/README, \
+         which that glob does not read).",
     ),
     (
         "/usr/share/neon-watchdog/schema.json",
@@ -159,40 +191,46 @@ pub fn page(version: &str) -> Vec<u8> {
         }
     }
 
+    r.control("SH", ["MERGE KEYS"]);
+    for (i, p) in MERGE_KEYS.iter().enumerate() {
+        if i > 0 {
+            r.control("PP", []);
+        }
+        r.text([roman(*p)]);
+    }
+    literal(&mut r, MERGE_EXAMPLE);
+
     r.control("SH", ["INCLUDED FILES"]);
     r.text([
         roman("A file that "),
         bold("include:"),
         roman(
-            " reads is YAML or JSON and holds a targets: list (the same targets[] as above) and \
-             nothing else; an include: in it is refused (includes do not nest), and an empty \
+            " reads is YAML or JSON and holds a targets: list (the same targets[] as above) \
+             and, as the config, may hold templates in x- keys and merge keys (see MERGE \
+             KEYS); any other key is an error, and an include: in it is refused (includes do \
+             not nest). An empty \
              file holds no targets. Target names are unique across the config and all its \
              files. A relative glob is relative to the config's directory; each glob's files \
              are read in name order, and editors' and package managers' leftovers (*~, \
              *.dpkg-old, *.dpkg-dist, ...) are skipped. Its keys: ",
         ),
     ]);
-    let keys: Vec<String> = properties(&included).map(|(k, _)| k.clone()).collect();
+    let mut keys: Vec<Vec<Inline>> = properties(&included)
+        .map(|(k, _)| vec![bold(k.as_str())])
+        .collect();
+    keys.extend(pattern_properties(&included).map(|(p, _)| pattern_label(p)));
     let mut line: Vec<Inline> = Vec::new();
-    for (i, k) in keys.iter().enumerate() {
+    for (i, k) in keys.into_iter().enumerate() {
         if i > 0 {
             line.push(roman(", "));
         }
-        line.push(bold(k.as_str()));
+        line.extend(k);
     }
     line.push(roman("."));
     r.text(line);
 
     r.control("SH", ["EXAMPLE"]);
-    r.control("PP", []);
-    r.control("nf", []);
-    r.control("RS", ["4"]);
-    for l in EXAMPLE.lines() {
-        r.text([roman(l)]);
-        r.control("br", []);
-    }
-    r.control("RE", []);
-    r.control("fi", []);
+    literal(&mut r, EXAMPLE);
 
     r.control("SH", ["FILES"]);
     for (path, what) in FILES {
@@ -213,7 +251,21 @@ pub fn page(version: &str) -> Vec<u8> {
     out
 }
 
-/// A map's keys as `.TP` items under a `.SS` heading: the key, its type, its description.
+/// Lines as they are (a YAML example), indented, in a paragraph of their own.
+fn literal(r: &mut Roff, text: &str) {
+    r.control("PP", []);
+    r.control("nf", []);
+    r.control("RS", ["4"]);
+    for l in text.lines() {
+        r.text([roman(l)]);
+        r.control("br", []);
+    }
+    r.control("RE", []);
+    r.control("fi", []);
+}
+
+/// A map's keys as `.TP` items under a `.SS` heading: the key, its type, its description;
+/// then the keys a pattern admits (`patternProperties`), as PREFIX*name* for `^PREFIX`.
 fn map_section(r: &mut Roff, title: &str, map: &Value, used_at: &BTreeMap<String, Vec<String>>) {
     r.control("SS", [title]);
     if let Some(d) = map.get("description").and_then(Value::as_str) {
@@ -248,6 +300,51 @@ fn map_section(r: &mut Roff, title: &str, map: &Value, used_at: &BTreeMap<String
             .and_then(Value::as_str)
             .unwrap_or("");
         r.text([italic(format!("({what})")), roman(format!(" {desc}"))]);
+    }
+    for (pattern, schema) in pattern_properties(map) {
+        r.control("TP", []);
+        r.text(pattern_label(pattern));
+        let mut what = kind(schema, used_at);
+        if what == "any" {
+            what.push_str(" value");
+        }
+        let which = match literal_prefix(pattern) {
+            Some(prefix) => format!("any key that starts with {prefix}"),
+            None => format!("any key that matches the pattern {pattern}"),
+        };
+        let desc = schema
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        r.text([
+            italic(format!("({what}; {which})")),
+            roman(format!(" {desc}")),
+        ]);
+    }
+}
+
+/// A map's `patternProperties`: each pattern of key names and the schema of their values.
+fn pattern_properties(map: &Value) -> impl Iterator<Item = (&String, &Value)> {
+    map.get("patternProperties")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+}
+
+/// `^x-` → `x-`: a pattern that only says how a key starts, that start.
+fn literal_prefix(pattern: &str) -> Option<&str> {
+    pattern.strip_prefix('^').filter(|p| {
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    })
+}
+
+/// The keys a pattern admits, as an item's name: `x-`*name* for `^x-`, else the pattern.
+fn pattern_label(pattern: &str) -> Vec<Inline> {
+    match literal_prefix(pattern) {
+        Some(prefix) => vec![bold(prefix), italic("name")],
+        None => vec![bold(pattern)],
     }
 }
 
@@ -342,12 +439,14 @@ fn kind(s: &Value, used_at: &BTreeMap<String, Vec<String>>) -> String {
         if let Some(alts) = o.get(alt).and_then(Value::as_array) {
             let mut parts: Vec<String> = Vec::new();
             let mut any_case = false;
+            let words = alts.iter().any(|a| a.get("enum").is_some());
             for a in alts {
                 if a.get("type").and_then(Value::as_str) == Some("null") {
                     continue;
                 }
-                if a.get("pattern").is_some() && a.get("enum").is_none() {
-                    // the same words in any case (log_level, method), or a text's shape
+                if words && a.get("pattern").is_some() && a.get("enum").is_none() {
+                    // beside the words, a pattern is the same words in any case (log_level,
+                    // method)
                     any_case = true;
                     continue;
                 }
@@ -384,7 +483,10 @@ fn kind(s: &Value, used_at: &BTreeMap<String, Vec<String>>) -> String {
     };
     if types.contains(&"string") {
         // YAML gives any scalar as text where text belongs
-        return "text".into();
+        return match o.get("pattern").and_then(Value::as_str) {
+            Some(p) => format!("text {}", shape(p)),
+            None => "text".into(),
+        };
     }
     match types.first().copied() {
         Some("integer") => range("integer"),
@@ -407,6 +509,21 @@ fn kind(s: &Value, used_at: &BTreeMap<String, Vec<String>>) -> String {
             _ => "map".into(),
         },
         _ => "any".into(),
+    }
+}
+
+/// A text's pattern in words: the address forms the schema's patterns say (`${NAME}` goes
+/// anywhere, as DESCRIPTION says); another pattern as it is.
+fn shape(pattern: &str) -> String {
+    use crate::config::schema::{host_port_pattern, listen_pattern};
+    if pattern == host_port_pattern(true) {
+        "host:port, [IPv6]:port or a port alone".into()
+    } else if pattern == host_port_pattern(false) {
+        "host:port or [IPv6]:port".into()
+    } else if pattern == listen_pattern() {
+        "IP:PORT or [IPv6]:PORT".into()
+    } else {
+        format!("that matches the pattern {pattern}")
     }
 }
 
@@ -434,6 +551,90 @@ mod tests {
             },
         );
         assert!(loaded.is_ok(), "{:?}", loaded.err());
+    }
+
+    /// The example of merge keys is a config the loader takes, meaning what the page says: the
+    /// template's keys in both checks, the second's own timeout over the template's.
+    #[test]
+    fn the_merge_keys_example_is_a_valid_config_and_means_what_it_says() {
+        let loaded = crate::config::parse(
+            std::path::Path::new("/etc/neon-watchdog/config.yml"),
+            MERGE_EXAMPLE,
+            &crate::config::validate::Env {
+                lookup: &|_| None,
+                is_root: true,
+                config_dir: "/etc/neon-watchdog".into(),
+            },
+        );
+        let config = match loaded {
+            Ok(c) => c,
+            Err(e) => panic!("{e:?}"),
+        };
+        let checks: Vec<_> = config
+            .config
+            .targets
+            .iter()
+            .flat_map(|t| t.checks.iter())
+            .collect();
+        let timeouts: Vec<u64> = checks.iter().map(|c| c.timeout.as_secs()).collect();
+        assert_eq!(timeouts, [3, 10]);
+        for c in checks {
+            match &c.check {
+                crate::config::model::Check::Http(h) => assert_eq!(h.expect_status, [200]),
+                other => panic!("{other:?}"),
+            }
+        }
+        let text = String::from_utf8(page("0")).unwrap();
+        assert!(text.contains(".SH \"MERGE KEYS\""), "{text}");
+        assert!(text.contains("{<<: *probe, http:"), "{text}");
+    }
+
+    /// A value that takes several forms has each named: tcp_port a port or host:port, and
+    /// a text's address pattern in words.
+    #[test]
+    fn every_form_of_a_value_is_named() {
+        let text = String::from_utf8(page("0")).unwrap();
+        let item = |key: &str| {
+            let at = text
+                .find(&format!(".TP\n\\fB{key}\\fR\n"))
+                .unwrap_or_else(|| panic!("no item {key}:\n{text}"));
+            text[at..].lines().nth(2).unwrap_or("").to_string()
+        };
+        let tcp = item("tcp_port");
+        assert!(
+            tcp.contains("(integer, 1 to 65535; or text host:port, [IPv6]:port or a port alone)"),
+            "{tcp}"
+        );
+        assert!(item("tls_cert").contains("(text host:port or [IPv6]:port)"));
+        assert!(item("listen").contains("(text IP:PORT or [IPv6]:PORT)"));
+        // words in any case stay words
+        assert!(item("log_level").contains("(one of error, warn, info, debug, trace (any case))"));
+    }
+
+    /// Every key pattern (`patternProperties`) of both schemas is an item of the page, with
+    /// its meaning, and an included file's are among its keys; conf.d is shipped with its
+    /// README.
+    #[test]
+    fn every_key_pattern_is_an_item() {
+        let text = String::from_utf8(page("0")).unwrap();
+        let mut found = 0;
+        for included in [false, true] {
+            let schema: Value = serde_json::from_str(&render(included)).unwrap();
+            for (pattern, s) in pattern_properties(&schema) {
+                found += 1;
+                let prefix = literal_prefix(pattern).unwrap().replace('-', "\\-");
+                let desc = s["description"].as_str().unwrap().replace('-', "\\-");
+                let item = format!(".TP\n\\fB{prefix}\\fR\\fIname\\fR\n");
+                assert!(text.contains(&item), "no item {item}:\n{text}");
+                assert!(text.contains(&desc), "no {desc}:\n{text}");
+                if included {
+                    let keys = format!("\\fBtargets\\fR, \\fB{prefix}\\fR\\fIname\\fR.");
+                    assert!(text.contains(&keys), "{keys}:\n{text}");
+                }
+            }
+        }
+        assert_eq!(found, 2);
+        assert!(!text.contains("Shipped empty"), "{text}");
     }
 
     /// Every key of both schemas is an item of the page.

@@ -324,9 +324,48 @@ fn schema_keys(schema: &serde_json::Value) -> BTreeSet<String> {
     out
 }
 
+/// groff's text on one line, blanks squeezed, a word hyphenated at a line's end made whole
+/// again (its `‐` dropped; a `-` of the word kept).
+fn one_line(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let line: String = line.split_whitespace().collect::<Vec<_>>().join(" ");
+        if out.ends_with('\u{2010}') {
+            out.pop();
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push(' ');
+        }
+        out.push_str(&line);
+    }
+    out
+}
+
+/// Every `patternProperties` entry of a JSON Schema: its pattern and description.
+fn schema_patterns(schema: &serde_json::Value) -> BTreeSet<(String, String)> {
+    fn walk(v: &serde_json::Value, out: &mut BTreeSet<(String, String)>) {
+        match v {
+            serde_json::Value::Object(o) => {
+                if let Some(serde_json::Value::Object(p)) = o.get("patternProperties") {
+                    out.extend(p.iter().map(|(k, v)| {
+                        let desc = v.get("description").and_then(|d| d.as_str());
+                        (k.clone(), desc.unwrap_or("").to_string())
+                    }));
+                }
+                o.values().for_each(|v| walk(v, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(schema, &mut out);
+    out
+}
+
 /// `man 5` is the config file's page, neon-watchdog.yml(5): it renders with groff, every
 /// warning on, and has an item for every key of the config and of an included file (the keys
-/// `neon-watchdog schema` lists), with the sections a section-5 page has.
+/// `neon-watchdog schema` lists, by name or by pattern), every form of a value, merge keys,
+/// with the sections a section-5 page has.
 #[test]
 fn config_man_page_renders_and_names_every_config_key() {
     let t = no_config();
@@ -347,10 +386,7 @@ fn config_man_page_renders_and_names_every_config_key() {
         "groff: {:?}\n{warnings}",
         groff.status
     );
-    let text = String::from_utf8_lossy(&groff.stdout)
-        .replace("\u{2010}\n", "")
-        .replace("-\n", "");
-    let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = one_line(&String::from_utf8_lossy(&groff.stdout));
     for needle in [
         "NAME",
         "neon-watchdog.yml - the configuration of neon-watchdog",
@@ -383,6 +419,49 @@ fn config_man_page_renders_and_names_every_config_key() {
         );
         assert!(text.contains(key.as_str()), "{key:?} is not in the text");
     }
+    // a key a `patternProperties` entry admits (the top level's `x-` templates, in the
+    // config and in an included file) is an item too, with its meaning: for `^PREFIX`, the
+    // item PREFIXname
+    let mut patterns = BTreeSet::new();
+    for args in [&["schema"][..], &["schema", "--included"]] {
+        let v: serde_json::Value =
+            serde_json::from_str(&t.run_bare(args).stdout).expect("schema JSON");
+        patterns.extend(schema_patterns(&v));
+    }
+    assert!(
+        patterns.iter().any(|(p, _)| p == "^x-"),
+        "no x- keys in the schemas: {patterns:?}"
+    );
+    for (pattern, desc) in &patterns {
+        let label = match pattern.strip_prefix('^') {
+            Some(prefix) => format!("{prefix}name"),
+            None => pattern.clone(),
+        };
+        assert!(
+            text.contains(&format!("{label} (any")),
+            "no item for the keys {pattern:?} in `man 5`:\n{text}"
+        );
+        let desc: String = desc.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(text.contains(&desc), "{desc:?} is not in the text");
+    }
+    // merge keys, which no schema lists, have a section with an example; included files take
+    // the x- keys too
+    for needle in [
+        "MERGE KEYS",
+        "<<: *probe",
+        "<<: [*a, *b]",
+        "Its keys: $schema, targets, x-name",
+    ] {
+        assert!(text.contains(needle), "the page lacks {needle:?}:\n{text}");
+    }
+    // every branch of a value that takes several forms: tcp_port is a port or host:port
+    assert!(
+        text.contains("tcp_port (integer, 1 to 65535; or text host:port, [IPv6]:port"),
+        "tcp_port's forms:\n{text}"
+    );
+    // conf.d is shipped holding its README
+    assert!(!text.contains("Shipped empty"), "{text}");
+    assert!(text.contains("Shipped with a README only"), "{text}");
     // section 1 points to it (in roff, `-` is `\-`)
     let one = t.run_bare(&["man"]);
     one.assert_code(0)
