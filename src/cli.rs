@@ -141,7 +141,7 @@ pub enum Command {
     /// Print the config's JSON Schema, for editors (completion, help, validation); reads no
     /// config
     Schema {
-        /// The schema of a file that `include:` reads (a `targets:` list only)
+        /// The schema of a file that `include:` reads (a `targets:` list and `x-` templates)
         #[arg(long)]
         included: bool,
     },

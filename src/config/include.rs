@@ -16,7 +16,7 @@
 //! - A glob that matches nothing is fine (the debug log and `test-config` say so); a path
 //!   without wildcards names a file that must exist.
 //!
-//! Each file holds a `targets:` list and nothing else (an empty file holds no targets, as
+//! Each file holds a `targets:` list and, for merge keys, top-level `x-` templates, nothing else (an empty file holds no targets, as
 //! packages empty a conffile to switch it off); `include:` in one is refused: includes do not
 //! nest. Every file is read by the config's rules (`file.rs`: regular files only, opened
 //! non-blocking, size cap); as root, every file and every directory a glob reads is checked for
@@ -221,7 +221,7 @@ pub fn expand(
     }
 }
 
-/// Parse one included file: a `targets:` list and nothing else. At most `room` problems are
+/// Parse one included file: a `targets:` list (and `x-` templates) and nothing else. At most `room` problems are
 /// worded, the rest counted.
 fn parse_included(
     config: &Path,
@@ -245,7 +245,7 @@ fn parse_included(
         });
     }
     let main = config.display();
-    let only = "an included file holds only a `targets:` list";
+    let only = "an included file holds only a `targets:` list (and `x-` templates)";
     let top_key = |k: &str| -> String {
         let q = super::de::quote_key(k);
         if k == "include" {

@@ -68,12 +68,12 @@ pub struct RawConfig {
     pub include: Option<IncludeSpec>,
 }
 
-/// An included file: a `targets:` list and nothing else (`include.rs` words any other key).
+/// An included file: a `targets:` list and `x-` templates, nothing else (`include.rs` words any other key).
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(
     title = "neon-watchdog included file",
-    description = "A file of conf.d that the config's `include:` reads: a `targets:` list and nothing else."
+    description = "A file of conf.d that the config's `include:` reads: a `targets:` list, and top-level `x-` keys holding templates for YAML merge keys; nothing else."
 )]
 pub struct RawIncluded {
     /// The JSON Schema of this file, for editors (JSON files). Ignored by neon-watchdog.

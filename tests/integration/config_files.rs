@@ -311,7 +311,7 @@ fn ten_thousand_unknown_keys_are_reported_in_twenty_one_lines_and_quickly() {
     assert_eq!(lines.len(), 22, "{out}");
     assert!(
         lines[1].ends_with(
-            "conf.d/a.yml: k0: unknown field `k0`: an included file holds only a `targets:` list (line 2)"
+            "conf.d/a.yml: k0: unknown field `k0`: an included file holds only a `targets:` list (and `x-` templates) (line 2)"
         ),
         "{out}"
     );

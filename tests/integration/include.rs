@@ -219,7 +219,7 @@ fn an_error_in_an_included_file_names_the_file_the_path_and_the_line() {
         ),
     );
     t.run(&["check"]).assert_code(78).assert_stderr_contains(&format!(
-        "{dir}/conf.d/web.yml: interval_seconds: `interval_seconds` is a setting of the config ({dir}/config.yml), not of an included file: an included file holds only a `targets:` list (line 1)"
+        "{dir}/conf.d/web.yml: interval_seconds: `interval_seconds` is a setting of the config ({dir}/config.yml), not of an included file: an included file holds only a `targets:` list (and `x-` templates) (line 1)"
     ));
 }
 
@@ -240,7 +240,7 @@ fn includes_do_not_nest() {
     let dir = t.dir().display().to_string();
     let out = t.run(&["check"]);
     out.assert_code(78).assert_stderr_contains(&format!(
-        "{dir}/conf.d/api.yml: include: includes do not nest: an included file holds only a `targets:` list; list this glob in the `include:` of {dir}/config.yml (line 6)"
+        "{dir}/conf.d/api.yml: include: includes do not nest: an included file holds only a `targets:` list (and `x-` templates); list this glob in the `include:` of {dir}/config.yml (line 6)"
     ));
     assert!(!t.exists("state.json"), "a pass ran");
 }
@@ -585,7 +585,7 @@ fn a_long_unknown_key_is_cut() {
     assert_eq!(
         out.stderr,
         format!(
-            "neon-watchdog: {}: {head}... (1000 characters): unknown field `{head}...` (1000 characters): an included file holds only a `targets:` list (line 2)\n",
+            "neon-watchdog: {}: {head}... (1000 characters): unknown field `{head}...` (1000 characters): an included file holds only a `targets:` list (and `x-` templates) (line 2)\n",
             t.path("conf.d/a.yml").display()
         )
     );
@@ -601,7 +601,7 @@ fn a_long_unknown_key_is_cut() {
     assert_eq!(
         out.stderr,
         format!(
-            "neon-watchdog: {}: {head}... (3145728 characters): unknown field `{head}...` (3145728 characters): an included file holds only a `targets:` list\n",
+            "neon-watchdog: {}: {head}... (3145728 characters): unknown field `{head}...` (3145728 characters): an included file holds only a `targets:` list (and `x-` templates)\n",
             t.path("conf.d/b.json").display()
         )
     );
