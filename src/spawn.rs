@@ -1046,36 +1046,45 @@ fn set_nonblocking(fd: i32, on: bool) {
 /// Start a program that stays in the foreground, fully detached: a new session, stdin from
 /// /dev/null, output to `log_file` (appended) or /dev/null, double-forked so it survives us.
 /// (As we are a subreaper it is re-parented to us while we live; `run` reaps such orphans
-/// between passes.) Returns once it has exec'd.
+/// between passes.) Returns once it has exec'd: with a note when `log_file` could not be used
+/// (the program then runs with its output to /dev/null: a link or FIFO someone planted at the
+/// log's path must not keep the service down).
 pub fn detach(
     argv: &[String],
     env: &BTreeMap<String, String>,
     cwd: Option<&Path>,
     log_file: Option<&Path>,
-) -> Result<(), String> {
+) -> Result<Option<String>, String> {
     if argv.is_empty() {
         return Err("empty argv".into());
     }
     let mut cmd = command(argv, env, cwd);
-    match log_file {
-        Some(path) => {
-            // the user's log file: never through a symlink or a second hard link, never a
-            // FIFO waited on; an existing file keeps its mode, a new one is 0600
-            let f = crate::files::open_append(path, 0o600, false)
-                .map_err(|e| format!("cannot use log_file: {e}"))?;
-            let f2 = f.try_clone().map_err(|e| {
-                format!(
-                    "cannot open log_file {}: {}",
-                    path.display(),
-                    crate::util::os_error(&e)
-                )
-            })?;
+    // the user's log file: never through a symlink or a second hard link, never a FIFO
+    // waited on; an existing file keeps its mode, a new one is 0600
+    let log = log_file.map(|path| {
+        crate::files::open_append(path, 0o600, false).and_then(|f| {
+            let f2 = f
+                .try_clone()
+                .map_err(|e| format!("{}: {}", path.display(), crate::util::os_error(&e)))?;
+            Ok((f, f2))
+        })
+    });
+    let note = match log {
+        Some(Ok((f, f2))) => {
             cmd.stdout(f).stderr(f2);
+            None
+        }
+        Some(Err(e)) => {
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            Some(format!(
+                "log_file not used: {e}; the program's output goes to /dev/null (remove what is there, or move log_file to a directory only root can write)"
+            ))
         }
         None => {
             cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            None
         }
-    }
+    };
     // SAFETY: between fork and exec only async-signal-safe calls: fork, _exit, setsid.
     unsafe {
         cmd.pre_exec(|| match nix::unistd::fork() {
@@ -1092,7 +1101,7 @@ pub fn detach(
     // the intermediate exits at once; reap it
     let _ = intermediate.wait();
     unregister(intermediate.id() as i32);
-    Ok(())
+    Ok(note)
 }
 
 #[cfg(test)]

@@ -55,11 +55,11 @@ pub fn run(
     };
     if e.detach {
         return match spawn::detach(argv, &env, e.cwd.as_deref(), e.log_file.as_deref()) {
-            Ok(()) => ActionResult {
+            Ok(note) => ActionResult {
                 ok: true,
                 exit: None,
                 duration: start.elapsed(),
-                output: String::new(),
+                output: note.unwrap_or_default(),
                 error: String::new(),
                 detached: true,
                 stop,

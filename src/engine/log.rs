@@ -315,7 +315,10 @@ pub(super) fn action_done(name: &str, action: &str, shown: &str, r: &ActionResul
     let duration_ms = r.duration.as_millis() as u64;
     let exit = r.exit;
     let stop = r.stop.as_deref();
-    if r.detached {
+    if r.detached && !r.output.is_empty() {
+        // started, but without its log_file (what stood at its path was not ours to write)
+        warn!(target = name, action, argv = %shown, stop, detached = true, duration_ms, err = %r.output, "action started");
+    } else if r.detached {
         info!(target = name, action, argv = %shown, stop, detached = true, duration_ms, "action started");
     } else if r.ok {
         info!(target = name, action, argv = %shown, stop, exit, duration_ms, output = %r.output, "action done");
