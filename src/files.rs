@@ -226,6 +226,22 @@ pub enum ReadError {
     Io(String),
 }
 
+/// Every directory above `path`, up to `/`, of the path as given and as resolved through
+/// symlinks (given first).
+pub fn dirs_above(path: &Path) -> Vec<std::path::PathBuf> {
+    let mut dirs: Vec<std::path::PathBuf> = Vec::new();
+    let given = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let resolved = std::fs::canonicalize(path).ok();
+    for p in std::iter::once(given).chain(resolved) {
+        for d in p.ancestors().skip(1) {
+            if !d.as_os_str().is_empty() && !dirs.iter().any(|x| x == d) {
+                dirs.push(d.to_path_buf());
+            }
+        }
+    }
+    dirs
+}
+
 /// Open the regular file at `path` to read it, without ever opening anything else: the path
 /// is first opened with `O_PATH` (which opens no device, waits on no FIFO and makes no
 /// terminal ours), what it names is checked with `fstat`, and only a regular file is then

@@ -212,16 +212,7 @@ impl Writers {
                 }
             }
         }
-        let resolved = std::fs::canonicalize(path).ok();
-        let mut dirs: Vec<std::path::PathBuf> = Vec::new();
-        for p in std::iter::once(given.clone()).chain(resolved) {
-            for d in p.ancestors().skip(1) {
-                if !d.as_os_str().is_empty() && !dirs.iter().any(|x| x == d) {
-                    dirs.push(d.to_path_buf());
-                }
-            }
-        }
-        for d in &dirs {
+        for d in &files::dirs_above(path) {
             let Ok(dm) = std::fs::metadata(d) else {
                 continue;
             };

@@ -198,7 +198,7 @@ pub fn writable_by_others(path: &Path, file: &Metadata) -> Vec<String> {
     let shown = path.display();
     let replace = "whoever can write there can replace the config, whose commands run as root";
     let chown_hint = ", or keep the config in a root-owned directory such as /etc/neon-watchdog";
-    for d in &dirs_above(path) {
+    for d in &crate::files::dirs_above(path) {
         out.extend(dir_problems(
             &shown.to_string(),
             d,
@@ -208,22 +208,6 @@ pub fn writable_by_others(path: &Path, file: &Metadata) -> Vec<String> {
         ));
     }
     out
-}
-
-/// Every directory above `path`, up to `/`, of the path as given and as resolved through
-/// symlinks (given first).
-pub fn dirs_above(path: &Path) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    let given = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let resolved = std::fs::canonicalize(path).ok();
-    for p in std::iter::once(given).chain(resolved) {
-        for d in p.ancestors().skip(1) {
-            if !d.as_os_str().is_empty() && !dirs.iter().any(|x| x == d) {
-                dirs.push(d.to_path_buf());
-            }
-        }
-    }
-    dirs
 }
 
 /// How a directory is looked at.
@@ -300,7 +284,7 @@ pub fn program_writable_by_others(path: &Path) -> Vec<String> {
     };
     let mut out = file_writable_by_others(path, &m, "the program");
     let shown = path.display().to_string();
-    for d in &dirs_above(path) {
+    for d in &crate::files::dirs_above(path) {
         out.extend(dir_problems(
             &shown,
             d,
@@ -326,7 +310,7 @@ pub fn included_writable_by_others(
 ) -> Vec<String> {
     let mut out = file_writable_by_others(path, file, "the included file");
     let shown = path.display();
-    for d in dirs_above(path) {
+    for d in crate::files::dirs_above(path) {
         if !seen.contains(&d) {
             out.extend(dir_problems(
                 &shown.to_string(),

@@ -89,7 +89,7 @@ pub fn expand(
     let config_id = std::fs::metadata(config).ok().map(|m| (m.dev(), m.ino()));
     let mut seen_dirs = file::Seen {
         dirs: if is_root {
-            file::dirs_above(config)
+            crate::files::dirs_above(config)
         } else {
             Vec::new()
         },
