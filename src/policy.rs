@@ -176,6 +176,76 @@ pub struct TargetState {
     /// shows it unknown.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub inconclusive: bool,
+    /// Paused by an operator (`neon-watchdog pause`): not checked, nothing done for it, not
+    /// counted for the exit code, until resumed or `until`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<Pause>,
+    /// The last [`MAX_ACTIONS`] actions run for it, oldest first: what ran, who decided it,
+    /// how it ended.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<ActionRecord>,
+    /// The processes its checks found at the last check (process_name: the oldest match;
+    /// pid_file: the pid in the file), for `status TARGET`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pids: Vec<i32>,
+}
+
+/// An operator's pause of a target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pause {
+    #[serde(with = "crate::util::time_rfc3339")]
+    pub since: SystemTime,
+    /// It ends by itself then (`pause --for`); None: until `resume`.
+    #[serde(default, with = "crate::util::opt_time")]
+    pub until: Option<SystemTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Who decided an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum By {
+    /// The restart policy, on a failed pass.
+    Policy,
+    /// An operator's verb (`restart`, `start`, `stop`).
+    Operator,
+}
+
+impl By {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            By::Policy => "policy",
+            By::Operator => "operator",
+        }
+    }
+}
+
+/// One action run, as `status TARGET` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionRecord {
+    #[serde(with = "crate::util::time_rfc3339")]
+    pub at: SystemTime,
+    /// `start`, `restart`, `stop`, `on_give_up`.
+    pub kind: String,
+    pub by: By,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<i32>,
+    pub duration_ms: u64,
+    /// Why it failed (masked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The most recent actions kept per target.
+pub const MAX_ACTIONS: usize = 10;
+
+/// Keep an action's record (the last [`MAX_ACTIONS`]).
+pub fn record_result(state: &mut TargetState, record: ActionRecord) {
+    state.actions.push(record);
+    let excess = state.actions.len().saturating_sub(MAX_ACTIONS);
+    state.actions.drain(..excess);
 }
 
 impl TargetState {
@@ -193,6 +263,8 @@ impl TargetState {
             .flatten()
             .chain(self.restarts.iter().copied())
             .chain(self.transitions.iter().map(|t| t.at))
+            .chain(self.actions.iter().map(|a| a.at))
+            .chain(self.paused.as_ref().map(|p| p.since))
             .max()
     }
 
@@ -216,6 +288,13 @@ impl TargetState {
         }
         for tr in &mut self.transitions {
             tr.at = step.apply(tr.at);
+        }
+        for a in &mut self.actions {
+            a.at = step.apply(a.at);
+        }
+        if let Some(p) = &mut self.paused {
+            p.since = step.apply(p.since);
+            p.until = p.until.map(|u| step.apply(u));
         }
     }
 }
@@ -805,6 +884,140 @@ pub fn dependencies_down(deps: &[Vec<usize>], healthy: &[bool]) -> Vec<Option<us
     (0..deps.len())
         .map(|i| visit(i, deps, healthy, &mut memo))
         .collect()
+}
+
+/// Why a target's next action must wait, and until when: what `status` shows for a failing
+/// target the policy is not acting on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Wait {
+    /// `paused`, `gave_up`, `grace`, `below_threshold`, `cooldown`, `backoff`, `rate_limit`
+    /// (the engine's `reason=` words), or `dependency_down` (see `status`).
+    pub reason: &'static str,
+    /// When it ends by itself; None: it does not (a pause without `--for`, `gave_up`), or at
+    /// the next failed check (`below_threshold`).
+    #[serde(serialize_with = "crate::util::opt_time::serialize")]
+    pub until: Option<SystemTime>,
+    /// In words, with the figures: `3 of 3 restarts in the last hour`.
+    pub detail: String,
+}
+
+/// What holds the next action of a target in state `s` back at `now`, if anything, by the
+/// same rules as [`decide`] and in its order: a pause, `gave_up`, the grace after an action,
+/// the fail threshold, the cooldown, the backoff, the hourly cap. Pure; `status` and the
+/// operator's verbs use it, so what they say is what the next pass does.
+pub fn waiting(s: &TargetState, policy: &Policy, now: SystemTime) -> Option<Wait> {
+    let wait = |reason, until, detail: String| {
+        Some(Wait {
+            reason,
+            until,
+            detail,
+        })
+    };
+    if let Some(p) = &s.paused {
+        let detail = p
+            .reason
+            .as_deref()
+            .map(|r| format!("paused by an operator: {r}"))
+            .unwrap_or_else(|| "paused by an operator".to_string());
+        return wait("paused", p.until, detail);
+    }
+    if s.status == Health::GaveUp {
+        return wait(
+            "gave_up",
+            None,
+            format!(
+                "gave up after {} restarts; `neon-watchdog reset` or a healthy check lets it act again",
+                s.restarts_since_healthy
+            ),
+        );
+    }
+    let after = |d: Duration| s.last_restart.and_then(|t| t.checked_add(d)).filter(|u| *u > now);
+    if let Some(until) = after(policy.restart_grace) {
+        return wait(
+            "grace",
+            Some(until),
+            "starting after an action: failures are not counted".to_string(),
+        );
+    }
+    if s.status == Health::Degraded && s.consecutive_failures < policy.fail_threshold {
+        return wait(
+            "below_threshold",
+            None,
+            format!(
+                "{} of {} failed checks in a row before acting",
+                s.consecutive_failures, policy.fail_threshold
+            ),
+        );
+    }
+    if let Some(until) = after(policy.restart_cooldown) {
+        return wait(
+            "cooldown",
+            Some(until),
+            format!("restart_cooldown_seconds {}", policy.restart_cooldown.as_secs()),
+        );
+    }
+    let backoff = backoff_wait(policy, s.restarts_since_healthy);
+    if let Some(until) = after(backoff) {
+        return wait(
+            "backoff",
+            Some(until),
+            format!(
+                "{} restarts without a healthy check: waiting {}s before the next",
+                s.restarts_since_healthy,
+                backoff.as_secs()
+            ),
+        );
+    }
+    let window_start = now.checked_sub(HOUR).unwrap_or(SystemTime::UNIX_EPOCH);
+    let mut recent: Vec<SystemTime> = s
+        .restarts
+        .iter()
+        .map(|t| clamp(*t, now))
+        .filter(|t| *t > window_start)
+        .collect();
+    let max = policy.max_restarts_per_hour as usize;
+    if max > 0 && recent.len() >= max {
+        recent.sort();
+        // the cap lets an action run again once enough of these are an hour old
+        let until = recent[recent.len() - max].checked_add(HOUR);
+        return wait(
+            "rate_limit",
+            until,
+            format!(
+                "{} of {} restarts in the last hour (max_restarts_per_hour)",
+                recent.len(),
+                max
+            ),
+        );
+    }
+    None
+}
+
+/// `neon-watchdog pause`: from now, until `until` (None: until `resume`). Returns whether it
+/// was not paused already (a second pause changes nothing, not even its end).
+pub fn pause(
+    s: &mut TargetState,
+    now: SystemTime,
+    until: Option<SystemTime>,
+    reason: Option<String>,
+) -> bool {
+    if s.paused.is_some() {
+        return false;
+    }
+    s.paused = Some(Pause {
+        since: now,
+        until,
+        reason,
+    });
+    true
+}
+
+/// A pause whose `--for` is over at `now` ends: returns it (the engine logs that it ended).
+pub fn pause_expired(s: &mut TargetState, now: SystemTime) -> Option<Pause> {
+    if s.paused.as_ref()?.until.is_some_and(|u| u <= now) {
+        return s.paused.take();
+    }
+    None
 }
 
 /// `neon-watchdog reset`: forget failures, backoff and `gave_up`, so the policy acts again on

@@ -4,27 +4,38 @@
 //! whole action, every request included.
 
 use super::ActionResult;
-use crate::config::{DockerAction, DockerMethod};
+use crate::config::DockerAction;
 use crate::docker;
 use std::time::Instant;
 
 /// The request, shown in logs and `--dry-run` as an argv.
 pub fn argv(d: &DockerAction) -> Vec<String> {
+    argv_of(d, d.method.as_str())
+}
+
+/// The request of `method` (`restart`, `start`, `stop`), as an argv.
+pub fn argv_of(d: &DockerAction, method: &str) -> Vec<String> {
     vec![
         "POST".to_string(),
-        format!("unix://{}:{}", d.socket.display(), path(d)),
+        format!("unix://{}:{}", d.socket.display(), path(d, method)),
     ]
 }
 
-fn path(d: &DockerAction) -> String {
+fn path(d: &DockerAction, method: &str) -> String {
     let name = docker::encode(&d.container);
-    match d.method {
-        DockerMethod::Restart => format!("/containers/{name}/restart?t={}", d.stop_timeout),
-        DockerMethod::Start => format!("/containers/{name}/start"),
+    match method {
+        "start" => format!("/containers/{name}/start"),
+        // restart, stop: Docker waits this long for the container to stop, then kills it
+        m => format!("/containers/{name}/{m}?t={}", d.stop_timeout),
     }
 }
 
 pub fn run(d: &DockerAction) -> ActionResult {
+    run_method(d, d.method.as_str())
+}
+
+/// [`run`] with another method than the configured one (an operator's `stop`, `start`).
+pub fn run_method(d: &DockerAction, method: &str) -> ActionResult {
     let start = Instant::now();
     let deadline = start + d.timeout;
     let request =
@@ -68,7 +79,7 @@ pub fn run(d: &DockerAction) -> ActionResult {
         }
         Ok(_) => {}
     }
-    let error = match request("POST", &path(d)) {
+    let error = match request("POST", &path(d, method)) {
         Ok(r) if matches!(r.status, 200..=299 | 304) => String::new(),
         Ok(r) if r.status == 404 => format!("no such container: {}", d.container),
         Ok(r) => format!("Docker API {}: {}", r.status, r.message()),

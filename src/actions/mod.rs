@@ -108,6 +108,79 @@ pub fn run(
 
 /// Run `on_give_up` once for `target` (its process group is killed when it exits). `env`
 /// (`NEON_WATCHDOG_*`: what happened) is its environment.
+/// What an operator's verb asks of a target's action (`neon-watchdog start|stop|restart`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Start,
+    Restart,
+    Stop,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Start => "start",
+            Op::Restart => "restart",
+            Op::Stop => "stop",
+        }
+    }
+}
+
+/// The argv an operator's `op` runs (None: the action has no such command), for the log.
+pub fn op_argv(action: &Action, op: Op, config: &Config) -> Option<Vec<String>> {
+    match (action, op) {
+        (Action::None, _) => None,
+        (Action::Exec(e), Op::Stop) => e.stop.clone(),
+        (Action::Exec(_), Op::Start) => argv(action, ActionKind::Start, config),
+        (Action::Exec(_), Op::Restart) => argv(action, ActionKind::Restart, config),
+        (Action::Systemd(s), op) => Some(systemd::argv_of(s, op.as_str(), &config.systemctl_path)),
+        (Action::Docker(d), op) => Some(docker::argv_of(d, op.as_str())),
+    }
+}
+
+/// Run an operator's `op` on the target's action: exec runs its `start:` (else `restart:`),
+/// `restart:` (else `start:`), or `stop:`; systemd runs `systemctl start|restart|stop UNIT`,
+/// docker asks the engine to start, restart or stop the container.
+pub fn operate(
+    action: &Action,
+    op: Op,
+    config: &Config,
+    target: &str,
+    env: &BTreeMap<String, String>,
+) -> ActionResult {
+    match (action, op) {
+        (Action::None, _) => ActionResult::failed(
+            "action: none: there is nothing to run (the target is only watched)".into(),
+            Duration::ZERO,
+        ),
+        (Action::Exec(e), Op::Stop) => {
+            let Some(stop) = &e.stop else {
+                return ActionResult::failed(
+                    "its exec action has no stop: command (add one under action.exec)".into(),
+                    Duration::ZERO,
+                );
+            };
+            // the stop command runs as the action's start would: same env, cwd, timeout and
+            // output file; to completion, its group left alone like a start's
+            let as_start = crate::config::ExecAction {
+                start: Some(stop.clone()),
+                stop: None,
+                restart: None,
+                detach: false,
+                ..e.clone()
+            };
+            let output = output_file(config, target);
+            exec::run(&as_start, ActionKind::Start, &output, &config.redactor, env)
+        }
+        (Action::Exec(_), Op::Start) => run(action, ActionKind::Start, config, target, env),
+        (Action::Exec(_), Op::Restart) => run(action, ActionKind::Restart, config, target, env),
+        (Action::Systemd(s), op) => {
+            systemd::run_method(s, op.as_str(), &config.systemctl_path, &config.redactor)
+        }
+        (Action::Docker(d), op) => docker::run_method(d, op.as_str()),
+    }
+}
+
 pub fn on_give_up(
     g: &OnGiveUp,
     redactor: &Redactor,

@@ -14,16 +14,31 @@ use crate::redact::Redactor;
 use crate::spawn::{self, Spec, Status};
 
 pub fn argv(s: &SystemdAction, systemctl: &str) -> Vec<String> {
+    argv_of(s, s.method.as_str(), systemctl)
+}
+
+/// `systemctl --no-ask-password <method> <unit>`.
+pub fn argv_of(s: &SystemdAction, method: &str, systemctl: &str) -> Vec<String> {
     vec![
         systemctl.to_string(),
         "--no-ask-password".to_string(),
-        s.method.as_str().to_string(),
+        method.to_string(),
         s.unit.clone(),
     ]
 }
 
 pub fn run(s: &SystemdAction, systemctl: &str, redactor: &Redactor) -> ActionResult {
-    let argv = argv(s, systemctl);
+    run_method(s, s.method.as_str(), systemctl, redactor)
+}
+
+/// [`run`] with another method than the configured one (an operator's `stop`, `start`).
+pub fn run_method(
+    s: &SystemdAction,
+    method: &str,
+    systemctl: &str,
+    redactor: &Redactor,
+) -> ActionResult {
+    let argv = argv_of(s, method, systemctl);
     // when the action began, for the unit's journal since then (`@SECONDS.MICROS`): an
     // earlier failure's message, even a moment before, is not this one's
     let since = std::time::SystemTime::now()

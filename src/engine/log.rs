@@ -385,3 +385,28 @@ pub(super) fn clock_stepped(step: crate::policy::Step) {
         humantime::format_duration(std::time::Duration::from_secs(step.by.as_secs()))
     );
 }
+
+/// An operator's verb runs a target's action (`by=operator`): never refused by the policy.
+pub(super) fn operator_action_start(name: &str, op: &str, shown: &str) {
+    warn!(target = name, action = op, by = "operator", argv = %shown, "operator asked; running action");
+}
+
+/// How an operator's action ended (as [`action_done`], with `by=operator`).
+pub(super) fn operator_action_done(name: &str, op: &str, shown: &str, r: &ActionResult) {
+    let duration_ms = r.duration.as_millis() as u64;
+    let exit = r.exit;
+    let stop = r.stop.as_deref();
+    if r.ok {
+        info!(target = name, action = op, by = "operator", argv = %shown, stop, exit, duration_ms, output = %r.output, "action done");
+    } else {
+        error!(
+            target = name, action = op, by = "operator", argv = %shown, stop, exit, duration_ms,
+            err = %r.error, output = %r.output, "action failed"
+        );
+    }
+}
+
+/// A paused target is left alone this pass; a pause whose `--for` is over ends.
+pub(super) fn pause_ended(name: &str, since: std::time::SystemTime) {
+    info!(target = name, paused_since = %crate::util::rfc3339(since), "pause over (pause --for); watching it again");
+}

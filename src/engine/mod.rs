@@ -257,6 +257,9 @@ struct Progress<'a> {
     save_failed: bool,
     /// Jobs were started this pass.
     acted: bool,
+    /// Per target, the first target it depends on that is not in this pass (paused, or left
+    /// out by `check TARGET`) and down by the state file or paused.
+    outside_down: Vec<Option<String>>,
 }
 
 impl<'a> Progress<'a> {
@@ -310,6 +313,7 @@ impl<'a> Progress<'a> {
             unsaved: false,
             save_failed: false,
             acted: false,
+            outside_down: vec![None; n],
         }
     }
 
@@ -340,7 +344,9 @@ impl<'a> Progress<'a> {
         let mut jobs = Vec::new();
         for &i in &ready {
             let name_of = |j: usize| self.targets[j].name.clone();
-            let dependency = down[i].map(name_of);
+            let dependency = down[i]
+                .map(name_of)
+                .or_else(|| self.outside_down[i].clone());
             let Some(ev) = self.evaluated[i].as_mut() else {
                 continue;
             };
@@ -521,7 +527,21 @@ impl<'a> Progress<'a> {
 /// on every pass is how a watchdog makes an outage worse. `run` keeps the state in memory, so
 /// it still acts. The error is logged on every pass.
 pub fn pass<'a>(config: &'a Config, st: &mut StateFile, opts: Options) -> PassReport {
+    pass_of(config, st, opts, None)
+}
+
+/// [`pass`] over the targets named in `only` (`check TARGET...`): the others are neither
+/// checked nor changed, and a partial pass publishes no metrics and pings no heartbeat (they
+/// describe whole passes). A target it depends on that is left out holds it when the state
+/// says that one is down or paused.
+pub fn pass_of<'a>(
+    config: &'a Config,
+    st: &mut StateFile,
+    opts: Options,
+    only: Option<&[String]>,
+) -> PassReport {
     let started = Instant::now();
+    let partial = only.is_some();
     // the one clock reading of the pass's decisions and events, with the clock no step moves
     let boot_id = crate::util::boot_id();
     let now = SystemTime::now();
@@ -535,10 +555,24 @@ pub fn pass<'a>(config: &'a Config, st: &mut StateFile, opts: Options) -> PassRe
     if let Some(step) = state::rebase(st, now, reading) {
         log::clock_stepped(step);
     }
-    if let (Some(hb), false) = (&config.heartbeat, opts.dry_run) {
+    if let (Some(hb), false, false) = (&config.heartbeat, opts.dry_run, partial) {
         crate::heartbeat::start(hb, &config.redactor);
     }
-    let targets: Vec<&Target> = config.enabled_targets().collect();
+    // a pause whose `--for` is over ends now; a paused target is not part of the pass
+    for t in config.enabled_targets() {
+        if let Some(p) = st
+            .targets
+            .get_mut(&t.name)
+            .and_then(|s| policy::pause_expired(s, now))
+        {
+            log::pause_ended(&t.name, p.since);
+        }
+    }
+    let targets: Vec<&Target> = config
+        .enabled_targets()
+        .filter(|t| only.is_none_or(|names| names.iter().any(|n| *n == t.name)))
+        .filter(|t| st.targets.get(&t.name).is_none_or(|s| s.paused.is_none()))
+        .collect();
     // a target with an `interval_seconds` of its own that is not due keeps its last status:
     // none of its checks runs
     let next_due: Vec<Option<SystemTime>> = targets
@@ -573,6 +607,7 @@ pub fn pass<'a>(config: &'a Config, st: &mut StateFile, opts: Options) -> PassRe
         .filter(|&i| next_due[i].is_none())
         .partition(|&i| targets[i].checks.iter().any(|c| c.check.waits()));
     let mut progress = Progress::new(config, opts, now, targets.clone());
+    progress.outside_down = outside_down(config, &targets, st);
     for (i, at) in next_due.iter().enumerate() {
         if let Some(at) = at {
             let kept = st.last_checks.get(&targets[i].name);
@@ -634,7 +669,11 @@ pub fn pass<'a>(config: &'a Config, st: &mut StateFile, opts: Options) -> PassRe
             crate::spawn::let_guardian_go();
         }
         state::retain_targets(st, config.targets.iter().map(|t| t.name.as_str()));
-        st.cpu_samples = cx.take_cpu_samples();
+        if partial {
+            st.cpu_samples.extend(cx.take_cpu_samples());
+        } else {
+            st.cpu_samples = cx.take_cpu_samples();
+        }
         st.passes_total = st.passes_total.saturating_add(1);
         report.saved = progress.save(st);
         running
@@ -647,6 +686,23 @@ pub fn pass<'a>(config: &'a Config, st: &mut StateFile, opts: Options) -> PassRe
     report.unknown = progress.unknown;
     report.targets = progress.reports.into_iter().flatten().collect();
     report.events = progress.events.into_iter().flatten().collect();
+    let mut recorded = false;
+    for (jobs, results) in &done {
+        for (job, r) in jobs.iter().zip(results) {
+            let (Some(r), Some(s)) = (r, st.targets.get_mut(&job.target.name)) else {
+                continue;
+            };
+            let kind = match job.work {
+                Work::Act(kind) => kind.as_str(),
+                Work::GiveUp => "on_give_up",
+            };
+            policy::record_result(s, action_record(config, kind, policy::By::Policy, r, now));
+            recorded = true;
+        }
+    }
+    if recorded && report.saved {
+        report.saved = save_state(config, st, opts);
+    }
     for (jobs, results) in done {
         for (job, r) in jobs.iter().zip(results) {
             let (target, state) = (job.target, &job.state);
@@ -676,10 +732,10 @@ pub fn pass<'a>(config: &'a Config, st: &mut StateFile, opts: Options) -> PassRe
     }
     tell(config, st, &mut report, opts, now);
     report.duration = started.elapsed();
-    if let (Some(hb), false) = (&config.heartbeat, opts.dry_run) {
+    if let (Some(hb), false, false) = (&config.heartbeat, opts.dry_run, partial) {
         crate::heartbeat::finish(hb, &report.targets, &st.targets, &config.redactor);
     }
-    if config.metrics.textfile.is_some() || config.metrics.listen.is_some() {
+    if !partial && (config.metrics.textfile.is_some() || config.metrics.listen.is_some()) {
         let pass = crate::metrics::Pass {
             finished: SystemTime::now(),
             duration: report.duration,
@@ -815,6 +871,8 @@ fn evaluate<'a>(
     };
     let available = actions::available(&target.action);
     let (mut state, decision) = policy::decide(&prev, &outcome, &target.policy, available, now);
+    state.pids = lines.iter().filter_map(|(_, r)| r.pid).collect();
+    state.pids.dedup();
     let alerts = policy::alerts(&prev, &mut state, &decision, config.reminder_every, now);
     Evaluated {
         target,
@@ -855,6 +913,89 @@ fn event(
         timestamp: now,
         dependency_down: None,
     }
+}
+
+/// For each target of the pass, the first target it depends on that is enabled but not in the
+/// pass (paused, or left out by `check TARGET`) and, by the state file, paused or not healthy:
+/// restarting a web app while its database is paused for maintenance adds restarts to it.
+fn outside_down(config: &Config, targets: &[&Target], st: &StateFile) -> Vec<Option<String>> {
+    targets
+        .iter()
+        .map(|t| {
+            t.depends_on
+                .iter()
+                .filter(|d| !targets.iter().any(|o| o.name == **d))
+                .filter(|d| config.enabled_targets().any(|o| o.name == **d))
+                .find(|d| {
+                    st.targets.get(d.as_str()).is_none_or(|s| {
+                        s.paused.is_some() || s.status != Health::Healthy || s.inconclusive
+                    })
+                })
+                .cloned()
+        })
+        .collect()
+}
+
+/// What `status TARGET` keeps of an action's result.
+fn action_record(
+    config: &Config,
+    kind: &str,
+    by: policy::By,
+    r: &ActionResult,
+    now: SystemTime,
+) -> policy::ActionRecord {
+    policy::ActionRecord {
+        at: now,
+        kind: kind.to_string(),
+        by,
+        ok: r.ok,
+        exit: r.exit,
+        duration_ms: r.duration.as_millis() as u64,
+        error: (!r.ok).then(|| config.redactor.redact(&r.error)),
+    }
+}
+
+/// An operator's `start`, `restart` or `stop` of `target` now (`neon-watchdog restart web`),
+/// whatever the policy would say: the operator decided. A start or restart is recorded like
+/// the policy's (it counts in the hourly window and starts a cooldown), and saved before it
+/// runs; a stop is not a recovery and counts for nothing. Its result is kept for `status
+/// TARGET` and saved. Returns the result, and whether the state could be saved.
+pub fn operate(
+    config: &Config,
+    st: &mut StateFile,
+    target: &Target,
+    op: actions::Op,
+    opts: Options,
+) -> (ActionResult, bool) {
+    let now = SystemTime::now();
+    let name = target.name.as_str();
+    let shown = config
+        .redactor
+        .argv(&actions::op_argv(&target.action, op, config).unwrap_or_default());
+    let s = st.targets.entry(name.to_string()).or_default();
+    if op != actions::Op::Stop {
+        policy::record_action(s, now);
+    }
+    let env = crate::events::env(
+        name,
+        op.as_str(),
+        s.status.as_str(),
+        s.last_reason.as_deref().unwrap_or_default(),
+        s.consecutive_failures,
+    );
+    // on disk before it runs: a restart counted by the operator stays counted
+    let mut saved = save_state(config, st, opts);
+    log::operator_action_start(name, op.as_str(), &shown);
+    if op != actions::Op::Stop {
+        crate::spawn::prepare();
+    }
+    let r = actions::operate(&target.action, op, config, name, &env);
+    log::operator_action_done(name, op.as_str(), &shown, &r);
+    if let Some(s) = st.targets.get_mut(name) {
+        policy::record_result(s, action_record(config, op.as_str(), policy::By::Operator, &r, now));
+    }
+    saved &= save_state(config, st, opts);
+    (r, saved)
 }
 
 /// Phase three for one target: run its action (or `on_give_up`) and log what happened.
