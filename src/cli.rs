@@ -499,7 +499,14 @@ fn operator(cfg: &config::Config, verb: &crate::ops::Verb, dry_run: bool) -> Exi
         dry_run,
         ..Options::default()
     };
-    let reply = crate::ops::direct(cfg, verb, opts);
+    // a running `run` holds the state: ask it over its control socket; without one (no
+    // socket, or a stale one no one listens on), take the lock and change the state file. A
+    // dry run never goes to the daemon (it would act): it reads the state file.
+    let dry = dry_run || matches!(verb, crate::ops::Verb::Reset { dry_run: true, .. });
+    let reply = match (!dry).then(|| crate::control::call(cfg, verb)).flatten() {
+        Some(r) => r,
+        None => crate::ops::direct(cfg, verb, opts),
+    };
     let text = &reply.text;
     if reply.exit() == Exit::Usage {
         eprint!("neon-watchdog: {text}");

@@ -72,6 +72,13 @@ pub fn run(
     if let Some(addr) = listen {
         crate::metrics::serve_or_log(addr, shared.clone());
     }
+    // the operator's verbs reach the state this loop holds through it (not with --dry-run:
+    // a verb would act)
+    let control = if opts.dry_run {
+        None
+    } else {
+        crate::control::Server::start(&config.control_socket)
+    };
     // started: the config is valid, the lock taken, the state read
     systemd.send("READY=1\nSTATUS=first pass running");
     // the last reload's refusal, shown on every STATUS line until a reload succeeds
@@ -82,7 +89,13 @@ pub fn run(
         systemd.ping();
         if !relock(&config, &mut lock, &mut opts) {
             systemd.send("STATUS=another neon-watchdog holds the lock; waiting for it");
-            wait(&signals, started + config.interval, &mut systemd);
+            wait(
+                &signals,
+                started + config.interval,
+                &mut systemd,
+                control.as_ref(),
+                &mut |call| answer_unlocked(call, &config, &st),
+            );
             if let Some(signal) = signals.stop() {
                 systemd.send("STOPPING=1");
                 info!(signal, "stop signal received; exiting");
@@ -124,6 +137,9 @@ pub fn run(
                         Err(why.to_string())
                     }
                     Ok(c) => {
+                        if c.control_socket != config.control_socket {
+                            warn!("control_socket changed: the control socket moves only when neon-watchdog restarts");
+                        }
                         if c.metrics.listen != listen {
                             warn!("metrics.listen changed: the metrics endpoint moves only when neon-watchdog restarts");
                         }
@@ -147,9 +163,12 @@ pub fn run(
                 systemd.send(&format!("READY=1\n{status}"));
                 answer_reload(&mut reloads, &answer);
             }
-            std::thread::sleep(
-                Duration::from_millis(100).min(next.saturating_duration_since(Instant::now())),
-            );
+            // the operator's verbs, between passes, on the state this loop holds
+            let step =
+                Duration::from_millis(100).min(next.saturating_duration_since(Instant::now()));
+            if let Some(call) = idle(control.as_ref(), step) {
+                answer(call, &config, &mut st, opts);
+            }
         }
         if let Some(signal) = signals.stop() {
             systemd.send("STOPPING=1");
@@ -265,13 +284,84 @@ fn answer_reload(reloads: &mut u64, answer: &Result<(), String>) {
     }
 }
 
-/// Sleep until `until` or a stop signal, telling systemd the loop is alive.
-fn wait(signals: &Signals, until: Instant, systemd: &mut crate::sd_notify::Notifier) {
+/// Sleep until `until` or a stop signal, telling systemd the loop is alive; calls on the
+/// control socket meanwhile are answered by `on_call`.
+fn wait(
+    signals: &Signals,
+    until: Instant,
+    systemd: &mut crate::sd_notify::Notifier,
+    control: Option<&crate::control::Server>,
+    on_call: &mut dyn FnMut(crate::control::Call),
+) {
     while signals.stop().is_none() && Instant::now() < until {
         systemd.ping();
-        std::thread::sleep(
-            Duration::from_millis(100).min(until.saturating_duration_since(Instant::now())),
-        );
+        let step = Duration::from_millis(100).min(until.saturating_duration_since(Instant::now()));
+        if let Some(call) = idle(control, step) {
+            on_call(call);
+        }
+    }
+}
+
+/// Wait `step` at most: for a call on the control socket, if there is one (returned at
+/// once), else just the time.
+fn idle(control: Option<&crate::control::Server>, step: Duration) -> Option<crate::control::Call> {
+    match control {
+        Some(c) => c.next(step),
+        None => {
+            std::thread::sleep(step);
+            None
+        }
+    }
+}
+
+/// A call on the control socket, between passes: a verb applied to the state this loop
+/// holds (saved as a pass saves it), or the status document from it.
+fn answer(
+    call: crate::control::Call,
+    config: &Config,
+    st: &mut crate::state::StateFile,
+    opts: Options,
+) {
+    match &call.request {
+        crate::control::Request::Verb(v) => {
+            let reply = crate::ops::apply(config, st, v, opts);
+            call.reply(&reply);
+        }
+        crate::control::Request::Status => status_document(call, config, st),
+    }
+}
+
+/// While another instance holds the lock, verbs are refused (75) and the status is this
+/// loop's memory.
+fn answer_unlocked(call: crate::control::Call, config: &Config, st: &crate::state::StateFile) {
+    match &call.request {
+        crate::control::Request::Verb(v) => {
+            let reply = crate::ops::Reply {
+                exit: Exit::Locked.code(),
+                text: format!(
+                    "{}: this neon-watchdog run does not hold the lock {} right now (another instance took it; see its log); nothing was done\n",
+                    v.name(),
+                    config.lock_file.display()
+                ),
+            };
+            call.reply(&reply);
+        }
+        crate::control::Request::Status => status_document(call, config, st),
+    }
+}
+
+/// `GET /v1/status`: the `status --json` document of the state this loop holds.
+fn status_document(call: crate::control::Call, config: &Config, st: &crate::state::StateFile) {
+    let report = crate::status::report(config, st, std::time::SystemTime::now());
+    match serde_json::to_string_pretty(&report) {
+        Ok(mut s) => {
+            s.push('\n');
+            call.document(s);
+        }
+        Err(e) => call.reply(&crate::ops::Reply {
+            exit: Exit::Internal.code(),
+            text: format!("cannot render the status: {e}\n"),
+        }),
     }
 }
 

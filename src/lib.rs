@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! cli, daemon (the run loop, signals), install, docs      the edges
+//! control (the daemon's socket: server and client)
 //! engine (one pass), status                               orchestration
 //! checks, actions, notify, heartbeat, metrics, summary    what a pass does
 //! state, config, events, logging                          the file, the settings, the news
@@ -17,6 +18,7 @@ pub mod actions;
 pub mod checks;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod docker;
 pub mod docs;

@@ -155,6 +155,7 @@ pub fn render(c: &Config, due: Option<(&crate::state::StateFile, SystemTime)>) -
         c.state_file.display(),
         c.lock_file.display()
     );
+    let _ = writeln!(s, "control socket (run): {}", c.control_socket.display());
     let _ = writeln!(s, "default policy: {}", policy_line(&c.default_policy));
     for n in &c.notify {
         let events: Vec<&str> = n.events.iter().map(|e| e.as_str()).collect();

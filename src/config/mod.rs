@@ -17,7 +17,7 @@ pub use de::{MAX_TEXT, MAX_VALUES};
 pub use file::MAX_CONFIG_BYTES;
 pub use include::{MAX_INCLUDED_FILES, MAX_INCLUDED_TARGETS};
 pub use model::*;
-pub use validate::Issue;
+pub use validate::{Issue, SOCKET_PATH_MAX};
 
 use std::cell::OnceCell;
 use std::collections::HashMap;

@@ -20,6 +20,9 @@ pub struct Config {
     /// Where the lock is taken: `lock_file`, or, as root when that lies where other users can
     /// create files (/run/lock), a path under /run/neon-watchdog/ (see test-config).
     pub lock_file: PathBuf,
+    /// Where `run` listens for the operator's verbs (`control_socket`, or its default: see
+    /// [`crate::config`]'s `control_socket_default`); at most 107 bytes.
+    pub control_socket: PathBuf,
     pub max_parallel: usize,
     pub systemctl_path: String,
     pub default_policy: Policy,

@@ -43,6 +43,11 @@ pub struct RawConfig {
     pub state_file: Option<String>,
     /// The lock file. Default: state_file + ".lock".
     pub lock_file: Option<String>,
+    /// The unix socket `run` listens on for the operator's verbs (pause, restart, ...; root
+    /// only, mode 0600; HTTP, see README "Control socket"); relative: to this file's
+    /// directory. At most 107 bytes. Default: /run/neon-watchdog/control.sock with the
+    /// default state file as root, else state_file + ".sock".
+    pub control_socket: Option<String>,
     /// Targets whose checks wait (commands, sockets) checked side by side. Default 128.
     #[schemars(range(min = 1, max = s::U32))]
     pub max_parallel: Option<i128>,

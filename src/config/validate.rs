@@ -902,6 +902,8 @@ pub fn validate(
         }
     }
 
+    let control_socket = control_socket(&mut cx, raw.control_socket.as_deref(), &state_file);
+
     // Messages may quote expanded values: mask them like every other output.
     let redactor = Redactor::new(cx.secrets.clone());
     // ... in any form: a message that quoted a value with `{:?}` or as JSON holds it escaped
@@ -956,6 +958,7 @@ pub fn validate(
         state_file,
         state_untrusted,
         lock_file,
+        control_socket,
         max_parallel,
         systemctl_path,
         default_policy,
@@ -968,6 +971,62 @@ pub fn validate(
         includes: Vec::new(),
     };
     Ok((config, cx.warnings))
+}
+
+/// The longest path a unix socket can be bound at (`sun_path` holds 108 bytes with its NUL).
+pub const SOCKET_PATH_MAX: usize = 107;
+
+/// The packaged default state file, whose daemon listens at [`PACKAGED_CONTROL_SOCKET`].
+const PACKAGED_STATE_FILE: &str = "/var/lib/neon-watchdog/state.json";
+const PACKAGED_CONTROL_SOCKET: &str = "/run/neon-watchdog/control.sock";
+
+/// `control_socket`, or its default: /run/neon-watchdog/control.sock for the packaged state
+/// file, else `<state_file>.sock` (so two instances with different state files never share
+/// one: the tests run many daemons at once). A default that would be too long for a socket,
+/// or that lies where other users can create files, moves to /run/neon-watchdog/ under a name
+/// hashed from it (as the lock does); a configured path that is too long is an error.
+fn control_socket(cx: &mut Ctx, configured: Option<&str>, state_file: &Path) -> PathBuf {
+    let key = "control_socket";
+    let path = match configured {
+        Some(v) => match cx.file_path(key, v) {
+            Some(p) => p,
+            None => return PathBuf::new(),
+        },
+        None if state_file == Path::new(PACKAGED_STATE_FILE) => {
+            PathBuf::from(PACKAGED_CONTROL_SOCKET)
+        }
+        None if state_file.as_os_str().is_empty() => return PathBuf::new(),
+        None => {
+            let mut p = state_file.as_os_str().to_owned();
+            p.push(".sock");
+            PathBuf::from(p)
+        }
+    };
+    let len = path.as_os_str().len();
+    if len > SOCKET_PATH_MAX {
+        if configured.is_some() {
+            let shown = cx.masked(&path.display().to_string());
+            cx.err(
+                key,
+                format!("{shown} is {len} bytes long: a unix socket's path can be at most {SOCKET_PATH_MAX}; choose a shorter one (or leave control_socket unset)"),
+            );
+            return path;
+        }
+        return safe_lock_path(&path);
+    }
+    let harm = format!(
+        "another user could create the control socket there first, so `run` listens at {} instead (a directory only root can write)",
+        safe_lock_path(&path).display()
+    );
+    if cx.dir_of_ours(
+        key,
+        &path,
+        &harm,
+        "leave control_socket unset or put it in a directory only root can write (/run/neon-watchdog/)",
+    ) {
+        return safe_lock_path(&path);
+    }
+    path
 }
 
 /// Where the lock is taken, as root, when `lock_file` lies in a directory other users can
