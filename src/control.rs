@@ -823,12 +823,8 @@ pub fn call(config: &Config, verb: &Verb) -> Option<Reply> {
             text: format!("the running neon-watchdog ({shown}) {what}; see its log (journalctl -u neon-watchdog-daemon)\n"),
         })
     };
-    if let Err(e) = stream.write_all(request.as_bytes()) {
-        return failed(format!(
-            "did not take the request: {}",
-            crate::util::os_error(&e)
-        ));
-    }
+    // a daemon refusing at once (busy) closes without reading: its answer is still there
+    let sent = stream.write_all(request.as_bytes());
     let mut response = Vec::new();
     if let Err(e) = (&mut stream).take(MAX_RESPONSE).read_to_end(&mut response) {
         return failed(
@@ -840,6 +836,12 @@ pub fn call(config: &Config, verb: &Verb) -> Option<Reply> {
         );
     }
     let Some(i) = find(&response, b"\r\n\r\n") else {
+        if let Err(e) = sent {
+            return failed(format!(
+                "did not take the request: {}",
+                crate::util::os_error(&e)
+            ));
+        }
         return failed("answered something that is not HTTP".to_string());
     };
     match serde_json::from_slice::<Reply>(&response[i + 4..]) {

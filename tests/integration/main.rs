@@ -22,6 +22,7 @@ mod commands;
 mod config_errors;
 mod config_files;
 mod config_perms;
+mod control;
 mod dependencies;
 mod docker;
 mod escalation;
