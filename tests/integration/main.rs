@@ -40,6 +40,7 @@ mod logs;
 mod metrics;
 mod nagios;
 mod notify;
+mod operator;
 mod policy;
 mod run_loop;
 mod schema;
