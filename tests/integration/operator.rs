@@ -379,6 +379,10 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
         assert_eq!(t.read("state.json"), before, "{args:?} changed the state");
     }
     t.run(&["pause"]).assert_code(64);
+    t.run(&["--dry-run", "pause", "app"])
+        .assert_code(64)
+        .assert_stderr_contains("--dry-run is for check and reset");
+    t.run(&["--dry-run", "restart", "app"]).assert_code(64);
     assert_eq!(t.read("state.json"), before);
     assert_eq!(t.count_lines("runs"), 1);
     // pausing twice: the first pause stands, unchanged
