@@ -37,6 +37,7 @@ pub fn run(d: &DockerAction) -> ActionResult {
         error,
         detached: false,
         stop: None,
+        user: None,
     };
     let name = docker::encode(&d.container);
     // A paused container is unpaused first: Docker refuses to start one ("cannot start a

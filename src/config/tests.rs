@@ -126,6 +126,7 @@ targets:
         Check::Command {
             argv,
             ok_exit_codes,
+            ..
         } => {
             assert_eq!(argv[2], "http://127.0.0.1/?token=tok-123456");
             assert_eq!(ok_exit_codes, &vec![0, 22]);
