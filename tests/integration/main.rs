@@ -42,6 +42,7 @@ mod nagios;
 mod notify;
 mod policy;
 mod run_loop;
+mod runas;
 mod schema;
 mod sd_notify;
 mod secrets;
