@@ -4,7 +4,7 @@
 use super::{Evaluated, Options, PassReport};
 use crate::actions::ActionResult;
 use crate::checks::CheckResult;
-use crate::config::{Config, Target};
+use crate::config::{Config, RunAs, Target};
 use crate::events::Event;
 use crate::policy::{ActionKind, Decision, Health, Outcome, Skip, TargetState, Verdict};
 use std::time::SystemTime;
@@ -278,16 +278,23 @@ fn dry_run(config: &Config, target: &Target, state: &TargetState, decision: &Dec
     match decision {
         Decision::Act(kind) => {
             let argv = crate::actions::argv(&target.action, *kind, config).unwrap_or_default();
+            let user = match &target.action {
+                crate::config::Action::Exec(e) => e.run_as.as_deref().map(RunAs::shown),
+                _ => None,
+            };
+            let user = user.as_deref();
             info!(
                 target = name, failures = state.consecutive_failures, action = kind.as_str(),
-                reason = "dry_run", would_run = %config.redactor.argv(&argv), "action skipped"
+                reason = "dry_run", would_run = %config.redactor.argv(&argv), user, "action skipped"
             );
         }
         Decision::GiveUp { .. } => {
             if let Some(g) = &target.on_give_up {
+                let user = g.run_as.as_ref().map(RunAs::shown);
+                let user = user.as_deref();
                 info!(
                     target = name, reason = "dry_run", would_run = %config.redactor.argv(&g.argv),
-                    "on_give_up skipped"
+                    user, "on_give_up skipped"
                 );
             }
         }
@@ -309,7 +316,7 @@ pub(super) fn action_start(target: &Target, state: &TargetState, kind: ActionKin
     let threshold = target.policy.fail_threshold;
     // who it runs as (`user:`/`group:` of an exec action): every line of the action says so
     let user = match &target.action {
-        crate::config::Action::Exec(e) => e.run_as.as_deref().map(crate::spawn::RunAs::shown),
+        crate::config::Action::Exec(e) => e.run_as.as_deref().map(RunAs::shown),
         _ => None,
     };
     let user = user.as_deref();

@@ -399,3 +399,31 @@ targets:
         "{stderr}"
     );
 }
+
+/// The switch to the user comes before PR_SET_PDEATHSIG is set (the kernel clears it when the
+/// credentials change): an action the watchdog waits for, run as nobody, still dies with the
+/// watchdog. It reads its own setting (prctl PR_GET_PDEATHSIG) and writes it down.
+#[test]
+fn an_action_as_a_user_still_dies_with_the_watchdog() {
+    let t = open_test().config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/false"]
+    action:
+      exec:
+        start: ["{PYTHON}", "-c", "import ctypes, os; s = ctypes.c_int(); ctypes.CDLL(None).prctl(2, ctypes.byref(s)); open('{{dir}}/shared/pdeathsig', 'w').write('%d %d' % (os.getuid(), s.value))"]
+        user: nobody
+"#
+    ));
+    t.run(&["check"])
+        .assert_code(2)
+        .assert_line_contains(&["msg=\"action done\""], "exit=0");
+    assert_eq!(
+        t.read("shared/pdeathsig"),
+        format!("{} 9", nobody().uid),
+        "runs as nobody with SIGKILL as its parent-death signal"
+    );
+}
