@@ -142,9 +142,15 @@ impl RunAs {
                     .map_err(|e| {
                         format!("cannot list the groups of user {}: {}", u.name, e.desc())
                     })?;
-                let mut list: Vec<u32> = list.into_iter().map(|g| g.as_raw()).collect();
-                list.dedup();
-                Some(list)
+                // each once, in the order given (the gid first); a user listed as a member of
+                // its own primary group is named there twice
+                let mut once: Vec<u32> = Vec::with_capacity(list.len());
+                for g in list.into_iter().map(|g| g.as_raw()) {
+                    if !once.contains(&g) {
+                        once.push(g);
+                    }
+                }
+                Some(once)
             }
         };
         Ok(RunAs {

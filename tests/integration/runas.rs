@@ -43,12 +43,12 @@ fn user_with_supplementary_groups() -> (User, Vec<u32>) {
                 continue;
             };
             let name = std::ffi::CString::new(member).expect("name");
-            let mut gids: Vec<u32> = nix::unistd::getgrouplist(&name, u.gid)
-                .expect("getgrouplist")
-                .iter()
-                .map(|g| g.as_raw())
-                .collect();
-            gids.dedup();
+            let mut gids: Vec<u32> = Vec::new();
+            for g in nix::unistd::getgrouplist(&name, u.gid).expect("getgrouplist") {
+                if !gids.contains(&g.as_raw()) {
+                    gids.push(g.as_raw());
+                }
+            }
             if gids.iter().any(|g| *g != u.gid.as_raw()) {
                 return (u, gids);
             }
