@@ -43,6 +43,7 @@ mod notify;
 mod operator;
 mod policy;
 mod run_loop;
+mod runas;
 mod schema;
 mod sd_notify;
 mod secrets;
