@@ -197,6 +197,12 @@ pub fn apply(config: &Config, st: &mut StateFile, verb: &Verb, opts: Options) ->
         Ok(t) => t,
         Err(r) => return r,
     };
+    if opts.dry_run && !matches!(verb, Verb::Check { .. } | Verb::Reset { .. }) {
+        return Reply::usage(format!(
+            "{}: --dry-run is for check and reset (they say what they would do); nothing was changed",
+            verb.name()
+        ));
+    }
     match verb {
         Verb::Check { .. } => check(config, st, &targets, opts),
         Verb::Pause {
@@ -348,9 +354,6 @@ fn act(config: &Config, st: &mut StateFile, targets: &[&Target], op: Op, opts: O
                 t.name
             ));
         }
-    }
-    if opts.dry_run {
-        return Reply::usage("--dry-run: only check and reset have one".to_string());
     }
     let mut failed = false;
     for t in targets {

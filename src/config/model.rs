@@ -2,6 +2,7 @@
 //! complete (defaults applied), so the rest of the program never re-validates.
 
 use crate::redact::Redactor;
+pub use crate::spawn::RunAs;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -125,6 +126,8 @@ pub struct Target {
 pub struct OnGiveUp {
     pub argv: Vec<String>,
     pub timeout: Duration,
+    /// `user:`/`group:`: who it runs as (None: as the watchdog).
+    pub run_as: Option<RunAs>,
 }
 
 impl Target {
@@ -204,6 +207,9 @@ pub enum Check {
     Command {
         argv: Vec<String>,
         ok_exit_codes: Vec<i32>,
+        /// `user:`/`group:`: who it runs as (None: as the watchdog). Not the `user:` of
+        /// process checks, which says whose processes count.
+        run_as: Option<RunAs>,
     },
     /// An HTTP(S) request answers as expected.
     Http(Box<HttpCheck>),
@@ -364,7 +370,10 @@ impl Check {
                 s + &limits.describe()
             }
             Check::TcpPort { host, port } => format!("tcp_port {}", host_port(host, *port)),
-            Check::Command { argv, .. } => format!("command {}", redactor.argv(argv)),
+            Check::Command { argv, run_as, .. } => match run_as {
+                Some(r) => format!("command {} ({})", redactor.argv(argv), r.words()),
+                None => format!("command {}", redactor.argv(argv)),
+            },
             Check::Http(h) => {
                 let mut s = format!(
                     "http {} {}",
@@ -479,6 +488,8 @@ pub struct ExecAction {
     pub log_file: Option<PathBuf>,
     pub env: BTreeMap<String, String>,
     pub cwd: Option<PathBuf>,
+    /// `user:`/`group:`: who start, restart and stop run as (None: as the watchdog).
+    pub run_as: Option<Box<RunAs>>,
 }
 
 #[derive(Debug, Clone)]

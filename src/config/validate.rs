@@ -9,6 +9,7 @@ mod actions;
 mod checks;
 mod limits;
 mod notify;
+mod runas;
 
 use checks::check;
 pub(super) use checks::{check_key_roles, kinds_text};

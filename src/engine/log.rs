@@ -4,7 +4,7 @@
 use super::{Evaluated, Options, PassReport};
 use crate::actions::ActionResult;
 use crate::checks::CheckResult;
-use crate::config::{Config, Target};
+use crate::config::{Config, RunAs, Target};
 use crate::events::Event;
 use crate::policy::{ActionKind, Decision, Health, Outcome, Skip, TargetState, Verdict};
 use std::time::SystemTime;
@@ -278,16 +278,23 @@ fn dry_run(config: &Config, target: &Target, state: &TargetState, decision: &Dec
     match decision {
         Decision::Act(kind) => {
             let argv = crate::actions::argv(&target.action, *kind, config).unwrap_or_default();
+            let user = match &target.action {
+                crate::config::Action::Exec(e) => e.run_as.as_deref().map(RunAs::shown),
+                _ => None,
+            };
+            let user = user.as_deref();
             info!(
                 target = name, failures = state.consecutive_failures, action = kind.as_str(),
-                reason = "dry_run", would_run = %config.redactor.argv(&argv), "action skipped"
+                reason = "dry_run", would_run = %config.redactor.argv(&argv), user, "action skipped"
             );
         }
         Decision::GiveUp { .. } => {
             if let Some(g) = &target.on_give_up {
+                let user = g.run_as.as_ref().map(RunAs::shown);
+                let user = user.as_deref();
                 info!(
                     target = name, reason = "dry_run", would_run = %config.redactor.argv(&g.argv),
-                    "on_give_up skipped"
+                    user, "on_give_up skipped"
                 );
             }
         }
@@ -307,7 +314,13 @@ pub(super) fn notifications_skipped(config: &Config, events: &[Event]) {
 pub(super) fn action_start(target: &Target, state: &TargetState, kind: ActionKind, shown: &str) {
     let failures = state.consecutive_failures;
     let threshold = target.policy.fail_threshold;
-    warn!(target = %target.name, failures, threshold, action = kind.as_str(), argv = %shown, "target failing; running action");
+    // who it runs as (`user:`/`group:` of an exec action): every line of the action says so
+    let user = match &target.action {
+        crate::config::Action::Exec(e) => e.run_as.as_deref().map(RunAs::shown),
+        _ => None,
+    };
+    let user = user.as_deref();
+    warn!(target = %target.name, failures, threshold, action = kind.as_str(), argv = %shown, user, "target failing; running action");
 }
 
 /// An action's result: its argv (masked), exit code, duration and output tail.
@@ -315,16 +328,17 @@ pub(super) fn action_done(name: &str, action: &str, shown: &str, r: &ActionResul
     let duration_ms = r.duration.as_millis() as u64;
     let exit = r.exit;
     let stop = r.stop.as_deref();
+    let user = r.user.as_deref();
     if r.detached && !r.output.is_empty() {
         // started, but without its log_file (what stood at its path was not ours to write)
-        warn!(target = name, action, argv = %shown, stop, detached = true, duration_ms, err = %r.output, "action started");
+        warn!(target = name, action, argv = %shown, user, stop, detached = true, duration_ms, err = %r.output, "action started");
     } else if r.detached {
-        info!(target = name, action, argv = %shown, stop, detached = true, duration_ms, "action started");
+        info!(target = name, action, argv = %shown, user, stop, detached = true, duration_ms, "action started");
     } else if r.ok {
-        info!(target = name, action, argv = %shown, stop, exit, duration_ms, output = %r.output, "action done");
+        info!(target = name, action, argv = %shown, user, stop, exit, duration_ms, output = %r.output, "action done");
     } else {
         error!(
-            target = name, action, argv = %shown, stop, exit, duration_ms,
+            target = name, action, argv = %shown, user, stop, exit, duration_ms,
             err = %r.error, output = %r.output, "action failed"
         );
     }
@@ -333,11 +347,12 @@ pub(super) fn action_done(name: &str, action: &str, shown: &str, r: &ActionResul
 pub(super) fn on_give_up_done(name: &str, shown: &str, r: &ActionResult) {
     let duration_ms = r.duration.as_millis() as u64;
     let exit = r.exit;
+    let user = r.user.as_deref();
     if r.ok {
-        info!(target = name, argv = %shown, exit, duration_ms, output = %r.output, "on_give_up done");
+        info!(target = name, argv = %shown, user, exit, duration_ms, output = %r.output, "on_give_up done");
     } else {
         error!(
-            target = name, argv = %shown, exit, duration_ms, err = %r.error, output = %r.output,
+            target = name, argv = %shown, user, exit, duration_ms, err = %r.error, output = %r.output,
             "on_give_up failed"
         );
     }

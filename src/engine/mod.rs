@@ -526,7 +526,7 @@ impl<'a> Progress<'a> {
 /// without its memory the policy could not enforce cooldown or the hourly cap, and restarting
 /// on every pass is how a watchdog makes an outage worse. `run` keeps the state in memory, so
 /// it still acts. The error is logged on every pass.
-pub fn pass<'a>(config: &'a Config, st: &mut StateFile, opts: Options) -> PassReport {
+pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
     pass_of(config, st, opts, None)
 }
 
@@ -570,7 +570,7 @@ pub fn pass_of<'a>(
     }
     let targets: Vec<&Target> = config
         .enabled_targets()
-        .filter(|t| only.is_none_or(|names| names.iter().any(|n| *n == t.name)))
+        .filter(|t| only.is_none_or(|names| names.contains(&t.name)))
         .filter(|t| st.targets.get(&t.name).is_none_or(|s| s.paused.is_none()))
         .collect();
     // a target with an `interval_seconds` of its own that is not due keeps its last status:
