@@ -1154,7 +1154,8 @@ pub fn unknown_key_message(key: &str, fields: &[&str]) -> String {
     if let Some(s) = suggest(key, fields) {
         return format!("unknown field {q}: did you mean `{s}`?");
     }
-    if fields.len() > 16 {
+    // a check map: its kinds are keys (counting keys would take the top level for one)
+    if fields.contains(&"tcp_port") && fields.contains(&"process_name") {
         return format!(
             "unknown field {q}: a check takes one kind ({}), the modifiers of that kind and timeout_seconds",
             super::validate::kinds_text()

@@ -488,6 +488,46 @@ fn garbage_never_panics() {
     }
 }
 
+/// The control socket: per state file by default (two instances never share one), the
+/// packaged state file's in /run/neon-watchdog; a configured path too long for a socket is an
+/// error, a default one moves to a short path of its own.
+#[test]
+fn control_socket_defaults_beside_the_state_file() {
+    let c = ok(MINIMAL);
+    assert_eq!(
+        c.control_socket,
+        Path::new("/home/u/.local/state/neon-watchdog/state.json.sock")
+    );
+    let c = ok(&format!(
+        "state_file: /var/lib/neon-watchdog/state.json\n{MINIMAL}"
+    ));
+    assert_eq!(
+        c.control_socket,
+        Path::new("/run/neon-watchdog/control.sock")
+    );
+    let c = ok(&format!("state_file: /srv/a/state.json\n{MINIMAL}"));
+    assert_eq!(c.control_socket, Path::new("/srv/a/state.json.sock"));
+    let c = ok(&format!("control_socket: ctl.sock\n{MINIMAL}"));
+    assert_eq!(c.control_socket, Path::new("/etc/nw/ctl.sock"));
+    let long = format!("/srv/{}/state.json", "d".repeat(100));
+    let c = ok(&format!("state_file: {long}\n{MINIMAL}"));
+    let p = c.control_socket.to_string_lossy().into_owned();
+    assert!(
+        p.starts_with("/run/neon-watchdog/state.json.sock-") && p.len() <= SOCKET_PATH_MAX,
+        "{p}"
+    );
+    let other = ok(&format!("state_file: {long}2\n{MINIMAL}"));
+    assert_ne!(other.control_socket, c.control_socket);
+    let e = err(&format!(
+        "control_socket: /srv/{}.sock\n{MINIMAL}",
+        "d".repeat(100)
+    ));
+    assert_eq!(
+        e,
+        format!("c.yml: control_socket: /srv/{}.sock is 110 bytes long: a unix socket's path can be at most 107; choose a shorter one (or leave control_socket unset) (line 1)", "d".repeat(100))
+    );
+}
+
 #[test]
 fn lock_file_cannot_be_the_state_file() {
     let e = err(&format!(
