@@ -9,6 +9,7 @@
 pub mod nspawn;
 mod package;
 
+mod control;
 mod daemon;
 mod lifecycle;
 mod operator;
