@@ -100,6 +100,11 @@ const FILES: &[(&str, &str)] = &[
         "The lock (lock_file) that keeps two passes from running at once (exit 75).",
     ),
     (
+        "/run/neon-watchdog/control.sock",
+        "The control socket (control_socket) of run: the verbs given while it runs (pause, \
+         restart, ...) go to it; root only (0600); HTTP, so curl --unix-socket drives it too.",
+    ),
+    (
         "/var/lib/neon-watchdog/TARGET.action.log",
         "The output of the last exec action of a target (the last 64 KiB, secrets masked).",
     ),

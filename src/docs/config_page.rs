@@ -24,8 +24,8 @@ const DESCRIPTION: &[&str] = &[
      _seconds. neon-watchdog test-config -c FILE validates a config, naming each problem's \
      field path and line, and prints what the config means after defaults: run it after every \
      edit.",
-    "${NAME} in a string of a check or an action, and in state_file, lock_file and \
-     systemctl_path, is read from the environment when the config is loaded (an undefined NAME \
+    "${NAME} in a string of a check or an action, and in state_file, lock_file, \
+     control_socket and systemctl_path, is read from the environment when the config is loaded (an undefined NAME \
      is an error; $${ writes a literal ${). Every such value is a secret: it is masked (***) in \
      every log line, in the state file, in status and in notifications.",
     "The configuration holds commands that run as root: keep it, its directory and the files \
