@@ -393,18 +393,27 @@ fn a_verb_as_nobody_is_refused_and_changes_nothing() {
     assert!(!sock(&t).exists(), "the socket outlived the daemon");
 }
 
+/// A socket file left at `path` by a process that is gone (bound, never listening again).
+fn dead_socket(path: &std::path::Path, owner: u32) {
+    let l = std::os::unix::net::UnixListener::bind(path).expect("bind");
+    drop(l);
+    nix::unistd::chown(path, Some(owner.into()), Some(owner.into())).unwrap();
+    assert!(std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()));
+}
+
 /// What someone put at the socket's path before the daemon started (a symlink to a victim
-/// file, a regular file, a FIFO) is left as it was: the daemon runs its passes without a
-/// control socket and says where and what to do.
+/// file, a regular file, a FIFO, a socket of another user's) is left as it was: the daemon
+/// runs its passes without a control socket and says where and what to do.
 #[test]
 fn a_planted_socket_path_is_left_alone() {
-    for what in ["symlink", "file", "fifo"] {
+    for what in ["symlink", "file", "fifo", "their socket"] {
         let (t, _g) = setup(1);
         let path = sock(&t);
         let victim = t.write("victim", "precious\n");
         match what {
             "symlink" => std::os::unix::fs::symlink(&victim, &path).unwrap(),
             "file" => std::fs::write(&path, "planted\n").unwrap(),
+            "their socket" => dead_socket(&path, 65534),
             _ => {
                 nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap()
             }
@@ -436,6 +445,33 @@ fn a_planted_socket_path_is_left_alone() {
             assert_eq!(t.read("state.json.sock"), "planted\n");
         }
     }
+}
+
+/// A previous run's socket (ours, no one listening: a daemon killed with SIGKILL) is no
+/// daemon: a verb takes the lock and changes the state file itself; the next `run` replaces
+/// the socket and listens there.
+#[test]
+fn a_stale_socket_of_ours_is_replaced() {
+    let (t, _g) = setup(3600);
+    dead_socket(&sock(&t), 0);
+    t.run(&["pause", "down"])
+        .assert_code(0)
+        .assert_stdout_contains("down: paused");
+    assert!(!t.state()["targets"]["down"]["paused"].is_null());
+    let run = daemon(&t);
+    let now = std::fs::symlink_metadata(sock(&t)).unwrap();
+    // (the new one may reuse the old inode number: the log says it was replaced)
+    assert_eq!(now.mode() & 0o777, 0o600);
+    t.run(&["resume", "down"])
+        .assert_code(0)
+        .assert_stdout_contains("down: resumed");
+    let out = stop(run);
+    out.assert_code(0)
+        .assert_stderr_contains("msg=\"removed the stale control socket of a previous run\"");
+    assert!(
+        out.stderr.contains("target resumed: watched again"),
+        "{out}"
+    );
 }
 
 /// STAND-IN: a server that is not neon-watchdog, listening at the socket's path as nobody
