@@ -955,6 +955,56 @@ mod tests {
         assert_eq!(s(Exit::Internal, ""), 500);
     }
 
+    /// The daemon binds only where no one else can plant or replace the socket (the tests
+    /// run as root): not in a directory others can write, not through another user's
+    /// symlink; in a directory of root's it binds 0600, and leaves a live socket alone.
+    #[test]
+    fn it_binds_only_where_no_one_else_can_write() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let chmod =
+            |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+        chmod(d.path(), 0o755).unwrap();
+        let open = d.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        chmod(&open, 0o1777).unwrap();
+        let e = listen(&open.join("c.sock"))
+            .err()
+            .expect("bound in a 1777 dir");
+        assert!(e.contains("is writable by other users (mode 1777)"), "{e}");
+        assert!(!open.join("c.sock").exists());
+        let theirs = d.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        nix::unistd::chown(&theirs, Some(65534.into()), None).unwrap();
+        let e = listen(&theirs.join("c.sock"))
+            .err()
+            .expect("bound in nobody's dir");
+        assert!(e.contains("is owned by uid 65534, not by root"), "{e}");
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(d.path(), &link).unwrap();
+        nix::unistd::fchownat(
+            None,
+            &link,
+            Some(65534.into()),
+            None,
+            nix::unistd::FchownatFlags::NoFollowSymlink,
+        )
+        .unwrap();
+        let e = listen(&link.join("c.sock"))
+            .err()
+            .expect("bound through nobody's link");
+        assert!(e.contains("symbolic link owned by uid 65534"), "{e}");
+        let ok = d.path().join("c.sock");
+        let (_l, _) = listen(&ok).expect("bind in root's dir");
+        let m = std::fs::symlink_metadata(&ok).unwrap();
+        assert_eq!(m.permissions().mode() & 0o777, 0o600);
+        let e = listen(&ok).err().expect("took a live socket over");
+        assert!(
+            e.contains("is in use: another process listens on it"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn percent_decoding_keeps_what_is_not_an_escape() {
         assert_eq!(percent_decode("a%20b+c"), "a b c");
