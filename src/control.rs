@@ -968,37 +968,24 @@ mod tests {
         let open = d.path().join("open");
         std::fs::create_dir(&open).unwrap();
         chmod(&open, 0o1777).unwrap();
-        let e = listen(&open.join("c.sock"))
-            .err()
-            .expect("bound in a 1777 dir");
+        let e = listen(&open.join("c.sock")).expect_err("bound in a 1777 dir");
         assert!(e.contains("is writable by other users (mode 1777)"), "{e}");
         assert!(!open.join("c.sock").exists());
         let theirs = d.path().join("theirs");
         std::fs::create_dir(&theirs).unwrap();
         nix::unistd::chown(&theirs, Some(65534.into()), None).unwrap();
-        let e = listen(&theirs.join("c.sock"))
-            .err()
-            .expect("bound in nobody's dir");
+        let e = listen(&theirs.join("c.sock")).expect_err("bound in nobody's dir");
         assert!(e.contains("is owned by uid 65534, not by root"), "{e}");
         let link = d.path().join("link");
         std::os::unix::fs::symlink(d.path(), &link).unwrap();
-        nix::unistd::fchownat(
-            None,
-            &link,
-            Some(65534.into()),
-            None,
-            nix::unistd::FchownatFlags::NoFollowSymlink,
-        )
-        .unwrap();
-        let e = listen(&link.join("c.sock"))
-            .err()
-            .expect("bound through nobody's link");
+        std::os::unix::fs::lchown(&link, Some(65534), None).unwrap();
+        let e = listen(&link.join("c.sock")).expect_err("bound through nobody's link");
         assert!(e.contains("symbolic link owned by uid 65534"), "{e}");
         let ok = d.path().join("c.sock");
         let (_l, _) = listen(&ok).expect("bind in root's dir");
         let m = std::fs::symlink_metadata(&ok).unwrap();
         assert_eq!(m.permissions().mode() & 0o777, 0o600);
-        let e = listen(&ok).err().expect("took a live socket over");
+        let e = listen(&ok).expect_err("took a live socket over");
         assert!(
             e.contains("is in use: another process listens on it"),
             "{e}"
