@@ -1380,7 +1380,7 @@ mod tests {
             "targets[0].nmae: unknown field `nmae`: did you mean `name`?\n\
              targets[0].checks[0].tcp_port: `tcp_port` is given twice in the same map: keep one\n\
              targets[0].action.exec.strt: unknown field `strt`: did you mean `start`?\n\
-             foo: unknown field `foo`, expected one of `interval_seconds`, `timeout_seconds`, `log_level`, `state_file`, `lock_file`, `max_parallel`, `systemctl_path`, `docker_socket`, `default_policy`, `targets`, `reminder_every_seconds`, `notify`, `heartbeat`, `metrics`, `include`"
+             foo: unknown field `foo`, expected one of `interval_seconds`, `timeout_seconds`, `log_level`, `log_checks`, `state_file`, `lock_file`, `max_parallel`, `systemctl_path`, `docker_socket`, `default_policy`, `targets`, `reminder_every_seconds`, `notify`, `heartbeat`, `metrics`, `include`"
         );
     }
 
