@@ -6,6 +6,7 @@ use crate::actions::ActionResult;
 use crate::checks::CheckResult;
 use crate::config::{Config, LogChecks, Target};
 use crate::events::Event;
+use crate::logging::NOTICE;
 use crate::policy::{ActionKind, Decision, Health, Outcome, Skip, TargetState, Verdict};
 use crate::state::CheckRecord;
 use std::fmt::Write as _;
@@ -152,6 +153,7 @@ fn decision(
     // a first status (first pass, or after `reset`) is a change too
     if state.status != prev.status {
         info!(
+            target: NOTICE,
             target = name,
             from = prev.status.as_str(),
             to = state.status.as_str(),
@@ -162,6 +164,7 @@ fn decision(
         Decision::Healthy => {
             if prev.status.is_down() || prev.status == Health::Degraded {
                 info!(
+                    target: NOTICE,
                     target = name,
                     after_failures = prev.consecutive_failures,
                     "target recovered"
@@ -381,9 +384,9 @@ pub(super) fn action_done(name: &str, action: &str, shown: &str, r: &ActionResul
         // started, but without its log_file (what stood at its path was not ours to write)
         warn!(target = name, action, argv = %shown, stop, detached = true, duration_ms, err = %r.output, "action started");
     } else if r.detached {
-        info!(target = name, action, argv = %shown, stop, detached = true, duration_ms, "action started");
+        info!(target: NOTICE, target = name, action, argv = %shown, stop, detached = true, duration_ms, "action started");
     } else if r.ok {
-        info!(target = name, action, argv = %shown, stop, exit, duration_ms, output = %r.output, "action done");
+        info!(target: NOTICE, target = name, action, argv = %shown, stop, exit, duration_ms, output = %r.output, "action done");
     } else {
         error!(
             target = name, action, argv = %shown, stop, exit, duration_ms,
@@ -396,7 +399,7 @@ pub(super) fn on_give_up_done(name: &str, shown: &str, r: &ActionResult) {
     let duration_ms = r.duration.as_millis() as u64;
     let exit = r.exit;
     if r.ok {
-        info!(target = name, argv = %shown, exit, duration_ms, output = %r.output, "on_give_up done");
+        info!(target: NOTICE, target = name, argv = %shown, exit, duration_ms, output = %r.output, "on_give_up done");
     } else {
         error!(
             target = name, argv = %shown, exit, duration_ms, err = %r.error, output = %r.output,
