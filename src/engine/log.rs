@@ -299,8 +299,9 @@ fn check(name: &str, check: &str, r: &CheckResult) {
 /// What a check's line gives as its result, as kept in the state (`CheckRecord::detail`): a
 /// failure's reason; for an OK, what it found (`pid=4242`, `status=200`,
 /// `state=active/running nrestarts=0`, ...), without the figures measured anew every pass
-/// (latency, memory, CPU, ages, free space, load, days left), so that it changes only when
-/// what was found did. Not masked here (the state masks it as it saves).
+/// (latency, how many processes matched (a pool of workers grows and shrinks), memory, CPU,
+/// ages, free space, load, days left), so that it changes only when what was found did. Not
+/// masked here (the state masks it as it saves).
 pub(super) fn detail(r: &CheckResult) -> String {
     if !r.is_ok() {
         return r.reason.clone();
@@ -316,7 +317,6 @@ pub(super) fn detail(r: &CheckResult) -> String {
         }
     };
     put("pid", r.pid.map(|p| p.to_string()));
-    put("matches", r.matches.map(|m| m.to_string()));
     put("exit", r.exit.map(|e| e.to_string()));
     put("addr", r.addr.clone());
     put("status", f.status.map(|s| s.to_string()));
@@ -472,6 +472,7 @@ mod tests {
         );
         let mut r = CheckResult::ok();
         r.pid = Some(42);
+        r.matches = Some(5);
         r.figures.rss_mb = Some(100);
         r.figures.cpu_percent = Some(3.5);
         r.figures.state = Some("active/running".into());
