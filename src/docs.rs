@@ -76,6 +76,11 @@ const DESCRIPTION: &[&str] = &[
      and not writable by others; check and run refuse it otherwise. Every key is described in \
      neon-watchdog.yml(5) (neon-watchdog man 5) and the README (below under SEE ALSO); \
      neon-watchdog test-config validates a config and prints what it means after defaults.",
+    "Each event is one line on stderr (logfmt, or JSON with --log-format json); under systemd \
+     it goes to the journal with its priority and fields. journalctl -u neon-watchdog -p \
+     notice shows the incidents start to end (a target going down, the action run, how it \
+     ended, the target back), without the routine lines; log_checks: changes in the config \
+     logs a check's OK result only when it changed, for a quiet journal.",
 ];
 
 /// FILES: path and what it is.
