@@ -336,6 +336,8 @@ fn status_of_one_target_shows_its_processes_actions_and_what_comes_next() {
         .assert_stdout_contains("svc: healthy since ")
         .assert_stdout_contains(&format!("pid {pid} sleep, up "))
         .assert_stdout_contains(" MiB")
+        .assert_stdout_contains(&format!("pid_file OK ("))
+        .assert_stdout_contains(&format!("ms): pid={pid}"))
         .assert_stdout_contains("start by policy: ok, exit 0")
         .assert_stdout_contains("next check:  on the next pass")
         .assert_stdout_contains("if it fails, not before ");
@@ -345,7 +347,8 @@ fn status_of_one_target_shows_its_processes_actions_and_what_comes_next() {
     assert_eq!(v["targets"].as_array().map(Vec::len), Some(1));
     assert_eq!(row["processes"][0]["pid"], pid, "{v}");
     assert_eq!(row["processes"][0]["running"], true, "{v}");
-    assert!(row["checks"].is_array(), "{v}");
+    assert_eq!(row["checks"][0]["ok"], true, "{v}");
+    assert_eq!(row["checks"][0]["detail"], format!("pid={pid}"), "{v}");
     assert_eq!(row["actions"][0]["kind"], "start", "{v}");
     // gone since: said so, not hidden
     kill(Pid::from_raw(pid), Signal::SIGKILL).expect("kill");
