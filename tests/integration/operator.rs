@@ -336,7 +336,7 @@ fn status_of_one_target_shows_its_processes_actions_and_what_comes_next() {
         .assert_stdout_contains("svc: healthy since ")
         .assert_stdout_contains(&format!("pid {pid} sleep, up "))
         .assert_stdout_contains(" MiB")
-        .assert_stdout_contains(&format!("pid_file OK ("))
+        .assert_stdout_contains("pid_file OK (")
         .assert_stdout_contains(&format!("ms): pid={pid}"))
         .assert_stdout_contains("start by policy: ok, exit 0")
         .assert_stdout_contains("next check:  on the next pass")
