@@ -81,6 +81,12 @@ const DESCRIPTION: &[&str] = &[
      notice shows the incidents start to end (a target going down, the action run, how it \
      ended, the target back), without the routine lines; log_checks: changes in the config \
      logs a check's OK result only when it changed, for a quiet journal.",
+    "For maintenance, an operator works with it from the shell: neon-watchdog pause nginx \
+     --for 2h keeps it from checking or starting nginx (resume ends it early); stop and start \
+     pause and resume a target around its own stop and start; restart runs its recovery \
+     action at once, whatever the cooldown or the hourly cap say; check nginx checks that \
+     target alone; status nginx shows it in detail, with why the policy waits and until when. \
+     These verbs mean the same whether a timer or a running loop holds the state.",
 ];
 
 /// FILES: path and what it is.
