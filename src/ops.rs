@@ -362,6 +362,11 @@ fn act(config: &Config, st: &mut StateFile, targets: &[&Target], op: Op, opts: O
         match op {
             Op::Stop => {
                 let s = st.targets.entry(t.name.clone()).or_default();
+                // stopped stays stopped until `start`: a pause with an end loses its end
+                if let Some(p) = &mut s.paused {
+                    p.until = None;
+                    p.reason = Some("stopped by an operator".to_string());
+                }
                 if policy::pause(s, now, None, Some("stopped by an operator".to_string())) {
                     info!(target: NOTICE, target = %t.name, by = "operator", "target paused: stopped by an operator");
                 }

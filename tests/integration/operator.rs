@@ -142,6 +142,8 @@ fn a_pause_for_a_while_ends_by_itself() {
 fn stop_pauses_then_stops_and_start_resumes_then_starts() {
     let t = service("{restart_cooldown_seconds: 0}", "");
     let (pid, _g) = started(&t);
+    // paused for an hour first: the stop makes it for good (until `start`)
+    t.run(&["pause", "svc", "--for", "1h"]).assert_code(0);
     // the policy's start ran `stop:` first (it clears what a dead service left)
     let stops = lines(&t, "stop");
     t.run(&["stop", "svc"])
@@ -157,6 +159,13 @@ fn stop_pauses_then_stops_and_start_resumes_then_starts() {
     assert_eq!(
         t.state()["targets"]["svc"]["paused"]["reason"],
         "stopped by an operator"
+    );
+    t.age_state(7200);
+    t.run(&["check"]).assert_code(0);
+    assert_eq!(
+        lines(&t, "start"),
+        1,
+        "a stop does not end with the pause it replaced"
     );
     t.run(&["start", "svc"])
         .assert_code(0)
