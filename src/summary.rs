@@ -144,10 +144,11 @@ pub fn render(c: &Config, due: Option<(&crate::state::StateFile, SystemTime)>) -
         .unwrap_or_else(|| "info".into());
     let _ = writeln!(
         s,
-        "settings: interval {}s, check timeout {}s, max_parallel {}, log_level {level}",
+        "settings: interval {}s, check timeout {}s, max_parallel {}, log_level {level}, log_checks {}",
         c.interval.as_secs(),
         c.timeout.as_secs(),
-        c.max_parallel
+        c.max_parallel,
+        c.log_checks.as_str()
     );
     let _ = writeln!(
         s,

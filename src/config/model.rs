@@ -14,6 +14,8 @@ pub struct Config {
     pub interval: Duration,
     pub timeout: Duration,
     pub log_level: Option<LogLevel>,
+    /// Which check results are logged (`log_checks:`).
+    pub log_checks: LogChecks,
     pub state_file: PathBuf,
     /// As root, `state_file` lies where other users can create files (/tmp): why it is
     /// neither read nor written (the pass runs as with an unwritable state). None: use it.
@@ -95,6 +97,34 @@ impl LogLevel {
             "trace" => LogLevel::Trace,
             _ => return None,
         })
+    }
+}
+
+/// `log_checks:`: which check results are logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogChecks {
+    /// Every check's result, every pass (the spec's rule).
+    #[default]
+    All,
+    /// A check's OK line only when its result changed since the target's last check; FAIL
+    /// lines and every event are still logged.
+    Changes,
+}
+
+impl LogChecks {
+    pub fn parse(s: &str) -> Option<LogChecks> {
+        match s {
+            "all" => Some(LogChecks::All),
+            "changes" => Some(LogChecks::Changes),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogChecks::All => "all",
+            LogChecks::Changes => "changes",
+        }
     }
 }
 

@@ -38,6 +38,12 @@ pub struct RawConfig {
     /// error, warn, info, debug or trace (any case; `warning` is warn). Default info.
     #[schemars(with = "Option<s::LogLevelWord>")]
     pub log_level: Option<String>,
+    /// Which check results are logged: all (default: every check's result, OK or FAIL, every
+    /// pass) or changes (a check's OK line only when its result changed since the target's
+    /// last check; FAIL lines, status changes, recoveries, actions and their results, and
+    /// `pass done` are always logged).
+    #[schemars(with = "Option<s::LogChecksWord>")]
+    pub log_checks: Option<String>,
     /// Where the state is kept (relative: to this file's directory). Default
     /// /var/lib/neon-watchdog/state.json as root.
     pub state_file: Option<String>,

@@ -202,6 +202,8 @@ macro_rules! word_schema {
 
 /// The log levels `LogLevel::parse` takes.
 pub const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
+/// What `log_checks` takes.
+pub const LOG_CHECKS: &[&str] = &["all", "changes"];
 /// The http check's methods (any case).
 pub const HTTP_METHODS: &[&str] = &["GET", "HEAD", "POST"];
 /// A webhook's body formats.
@@ -219,6 +221,7 @@ word_schema!(
     /// The http check's `method`: any case.
     HttpMethodWord => words(HTTP_METHODS, Some(&[]))
 );
+word_schema!(LogChecksWord => words(LOG_CHECKS, None));
 word_schema!(WebhookFormatWord => words(WEBHOOK_FORMATS, None));
 word_schema!(SystemdMethodWord => words(SYSTEMD_METHODS, None));
 word_schema!(DockerMethodWord => words(DOCKER_METHODS, None));

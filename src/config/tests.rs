@@ -991,3 +991,22 @@ fn user_means_whose_processes_on_a_process_check_and_who_runs_on_a_command() {
         "{e}"
     );
 }
+
+#[test]
+fn log_checks_takes_all_or_changes_and_names_the_word_meant() {
+    assert_eq!(ok(MINIMAL).log_checks, LogChecks::All);
+    let c = ok(&format!("log_checks: changes\n{MINIMAL}"));
+    assert_eq!(c.log_checks, LogChecks::Changes);
+    assert_eq!(
+        ok(&format!("log_checks: all\n{MINIMAL}")).log_checks,
+        LogChecks::All
+    );
+    assert_eq!(
+        err(&format!("interval_seconds: 30\nlog_checks: change\n{MINIMAL}")),
+        "c.yml: log_checks: \"change\" is not a log_checks value (did you mean \"changes\"?): use all or changes (line 2)"
+    );
+    assert_eq!(
+        err(&format!("log_checks: quiet\n{MINIMAL}")),
+        "c.yml: log_checks: \"quiet\" is not a log_checks value: use all or changes (line 1)"
+    );
+}

@@ -142,6 +142,8 @@ fn a_pause_for_a_while_ends_by_itself() {
 fn stop_pauses_then_stops_and_start_resumes_then_starts() {
     let t = service("{restart_cooldown_seconds: 0}", "");
     let (pid, _g) = started(&t);
+    // paused for an hour first: the stop makes it for good (until `start`)
+    t.run(&["pause", "svc", "--for", "1h"]).assert_code(0);
     // the policy's start ran `stop:` first (it clears what a dead service left)
     let stops = lines(&t, "stop");
     t.run(&["stop", "svc"])
@@ -157,6 +159,13 @@ fn stop_pauses_then_stops_and_start_resumes_then_starts() {
     assert_eq!(
         t.state()["targets"]["svc"]["paused"]["reason"],
         "stopped by an operator"
+    );
+    t.age_state(7200);
+    t.run(&["check"]).assert_code(0);
+    assert_eq!(
+        lines(&t, "start"),
+        1,
+        "a stop does not end with the pause it replaced"
     );
     t.run(&["start", "svc"])
         .assert_code(0)
@@ -336,6 +345,8 @@ fn status_of_one_target_shows_its_processes_actions_and_what_comes_next() {
         .assert_stdout_contains("svc: healthy since ")
         .assert_stdout_contains(&format!("pid {pid} sleep, up "))
         .assert_stdout_contains(" MiB")
+        .assert_stdout_contains("pid_file OK (")
+        .assert_stdout_contains(&format!("ms): pid={pid}"))
         .assert_stdout_contains("start by policy: ok, exit 0")
         .assert_stdout_contains("next check:  on the next pass")
         .assert_stdout_contains("if it fails, not before ");
@@ -345,7 +356,8 @@ fn status_of_one_target_shows_its_processes_actions_and_what_comes_next() {
     assert_eq!(v["targets"].as_array().map(Vec::len), Some(1));
     assert_eq!(row["processes"][0]["pid"], pid, "{v}");
     assert_eq!(row["processes"][0]["running"], true, "{v}");
-    assert!(row["checks"].is_array(), "{v}");
+    assert_eq!(row["checks"][0]["ok"], true, "{v}");
+    assert_eq!(row["checks"][0]["detail"], format!("pid={pid}"), "{v}");
     assert_eq!(row["actions"][0]["kind"], "start", "{v}");
     // gone since: said so, not hidden
     kill(Pid::from_raw(pid), Signal::SIGKILL).expect("kill");
