@@ -100,6 +100,7 @@ pub fn run(
             // a pass is due every interval; three missed in a row is a hung loop
             sh.stale_after = (config.interval * 3).max(Duration::from_secs(60));
         }
+        crate::web::publish(&shared, &config, &st);
         engine::log_pass(&report);
         systemd.ping();
         let mut status = status_line(&report, refused.as_deref());

@@ -1,6 +1,8 @@
 //! Prometheus metrics: the text exposition format, written atomically for node exporter's
 //! textfile collector at the end of each pass, and (in `run` mode) served on
-//! `metrics.listen` at `/metrics`, with `/healthz` beside it.
+//! `metrics.listen` at `/metrics`, with `/healthz` beside it, and the status pages `/` (HTML
+//! for people) and `/status` (the `status --json` document), which [`crate::web`] renders.
+//! The listener only reads: GET and HEAD, nothing else (control is the root-only socket's).
 //!
 //! ```text
 //! neon_watchdog_target_up{target="web"} 1
@@ -308,9 +310,29 @@ pub struct Shared {
     pub last_pass: Option<Instant>,
     /// `/healthz` fails when the last pass is older than this.
     pub stale_after: Duration,
+    /// What `/` and `/status` show: the daemon's state as it last published it (after each
+    /// pass and each operator's verb: [`crate::web::publish`]); None until then.
+    pub pages: Option<Arc<dyn StatusPages>>,
+    /// A server answers on `metrics.listen`: the pages are worth publishing.
+    pub serving: bool,
 }
 
-/// Serve `/metrics` and `/healthz` on `addr` from a thread, one connection at a time.
+/// The status pages, rendered at each request (so ages and staleness are as of the request)
+/// from what the daemon last published. Implemented above this module ([`crate::web`]), which
+/// knows the status report: the server only asks for the text.
+pub trait StatusPages: Send + Sync + std::fmt::Debug {
+    /// `/status`: the `status --json` document, byte for byte as `status --json` prints it.
+    fn json(&self, now: SystemTime) -> Result<String, String>;
+    /// `/`: the page for people.
+    fn html(&self, now: SystemTime) -> String;
+}
+
+/// The headers of the status pages beyond the type and length: no script may run, the page
+/// may not be framed, nothing is cached or sniffed.
+const PAGE_HEADERS: &str = "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\nCache-Control: no-store\r\n";
+
+/// Serve `/metrics`, `/healthz`, `/` and `/status` on `addr` from a thread, one connection
+/// at a time.
 pub fn serve(addr: SocketAddr, shared: Arc<Mutex<Shared>>) -> Result<SocketAddr, String> {
     let listener = TcpListener::bind(addr).map_err(|e| {
         format!(
@@ -319,6 +341,9 @@ pub fn serve(addr: SocketAddr, shared: Arc<Mutex<Shared>>) -> Result<SocketAddr,
         )
     })?;
     let local = listener.local_addr().unwrap_or(addr);
+    if let Ok(mut sh) = shared.lock() {
+        sh.serving = true;
+    }
     std::thread::Builder::new()
         .name("metrics".into())
         .spawn(move || {
@@ -333,7 +358,7 @@ pub fn serve(addr: SocketAddr, shared: Arc<Mutex<Shared>>) -> Result<SocketAddr,
             }
         })
         .map_err(|e| format!("cannot start the metrics server thread: {e}"))?;
-    info!(listen = %local, "serving /metrics and /healthz");
+    info!(listen = %local, "serving /metrics, /healthz and the status pages / and /status");
     Ok(local)
 }
 
@@ -358,19 +383,66 @@ fn handle(mut stream: TcpStream, shared: &Mutex<Shared>) {
     let mut words = head.split_whitespace();
     let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
     let path = path.split('?').next().unwrap_or(path);
-    let (status, ctype, body) = match (method, path) {
-        ("GET" | "HEAD", "/metrics") => {
+    let resp = respond(method, path, shared);
+    let mut out = format!(
+        "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}Connection: close\r\n\r\n",
+        resp.status,
+        resp.ctype,
+        resp.body.len(),
+        resp.headers
+    );
+    if method != "HEAD" {
+        out.push_str(&resp.body);
+    }
+    if let Err(e) = stream.write_all(out.as_bytes()) {
+        debug!(err = %e, "metrics: write failed");
+    }
+}
+
+/// An answer of the listener.
+struct Response {
+    status: &'static str,
+    ctype: &'static str,
+    /// Header lines beyond the type, length and `Connection: close`, each ending in CRLF.
+    headers: &'static str,
+    body: String,
+}
+
+/// The answer to `method path`. Only GET and HEAD are answered: nothing on this listener can
+/// change anything, whatever the path.
+fn respond(method: &str, path: &str, shared: &Mutex<Shared>) -> Response {
+    let answer = |status, ctype, body: String| Response {
+        status,
+        ctype,
+        headers: "",
+        body,
+    };
+    if !matches!(method, "GET" | "HEAD") {
+        return Response {
+            headers: "Allow: GET, HEAD\r\n",
+            ..answer(
+                "405 Method Not Allowed",
+                "text/plain",
+                "GET or HEAD only: this listener only reads; operators' verbs go to the control socket\n"
+                    .to_string(),
+            )
+        };
+    }
+    match path {
+        "/metrics" => {
             let text = shared.lock().map(|s| s.text.clone()).unwrap_or_default();
-            ("200 OK", "text/plain; version=0.0.4; charset=utf-8", text)
+            answer("200 OK", "text/plain; version=0.0.4; charset=utf-8", text)
         }
-        ("GET" | "HEAD", "/healthz") => {
+        "/healthz" => {
             let (last, stale) = shared
                 .lock()
                 .map(|s| (s.last_pass, s.stale_after))
                 .unwrap_or((None, Duration::ZERO));
             match last {
-                Some(t) if t.elapsed() <= stale => ("200 OK", "text/plain", "ok\n".to_string()),
-                Some(t) => (
+                Some(t) if t.elapsed() <= stale => {
+                    answer("200 OK", "text/plain", "ok\n".to_string())
+                }
+                Some(t) => answer(
                     "503 Service Unavailable",
                     "text/plain",
                     format!(
@@ -378,35 +450,50 @@ fn handle(mut stream: TcpStream, shared: &Mutex<Shared>) {
                         t.elapsed().as_secs()
                     ),
                 ),
-                None => (
+                None => answer(
                     "503 Service Unavailable",
                     "text/plain",
                     "no pass finished yet\n".to_string(),
                 ),
             }
         }
-        ("GET" | "HEAD", _) => (
+        "/" | "/status" => {
+            // rendered outside the lock: the loop publishing a pass never waits for a page
+            let pages = shared.lock().ok().and_then(|s| s.pages.clone());
+            let now = SystemTime::now();
+            let (status, ctype, body) = match (pages, path) {
+                (Some(p), "/status") => match p.json(now) {
+                    Ok(json) => ("200 OK", "application/json", json),
+                    Err(e) => ("500 Internal Server Error", "text/plain", format!("{e}\n")),
+                },
+                (Some(p), _) => ("200 OK", "text/html; charset=utf-8", p.html(now)),
+                (None, "/status") => (
+                    "503 Service Unavailable",
+                    "text/plain",
+                    "no pass finished yet\n".to_string(),
+                ),
+                (None, _) => (
+                    "503 Service Unavailable",
+                    "text/html; charset=utf-8",
+                    STARTING.to_string(),
+                ),
+            };
+            Response {
+                headers: PAGE_HEADERS,
+                ..answer(status, ctype, body)
+            }
+        }
+        _ => answer(
             "404 Not Found",
             "text/plain",
-            "not found: try /metrics or /healthz\n".to_string(),
+            "not found: try / (the status page), /status (JSON), /metrics or /healthz\n"
+                .to_string(),
         ),
-        _ => (
-            "405 Method Not Allowed",
-            "text/plain",
-            "GET only\n".to_string(),
-        ),
-    };
-    let mut resp = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    if method != "HEAD" {
-        resp.push_str(&body);
-    }
-    if let Err(e) = stream.write_all(resp.as_bytes()) {
-        debug!(err = %e, "metrics: write failed");
     }
 }
+
+/// `/` before the first pass has finished: says so, and looks again in a few seconds.
+const STARTING: &str = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"5\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>neon-watchdog: starting</title></head>\n<body><p>neon-watchdog is starting: no pass has finished yet. This page reloads every 5 seconds.</p></body></html>\n";
 
 /// Log a failure to serve: the watchdog goes on without the endpoint.
 pub fn serve_or_log(addr: SocketAddr, shared: Arc<Mutex<Shared>>) {
@@ -425,6 +512,7 @@ mod tests {
             text: "x 1\n".into(),
             last_pass: Some(Instant::now()),
             stale_after: Duration::from_secs(60),
+            ..Shared::default()
         }));
         let addr = serve("127.0.0.1:0".parse().unwrap(), shared).unwrap();
         // sends one byte every half second, never finishing its request

@@ -931,7 +931,11 @@ pub fn waiting(s: &TargetState, policy: &Policy, now: SystemTime) -> Option<Wait
             ),
         );
     }
-    let after = |d: Duration| s.last_restart.and_then(|t| t.checked_add(d)).filter(|u| *u > now);
+    let after = |d: Duration| {
+        s.last_restart
+            .and_then(|t| t.checked_add(d))
+            .filter(|u| *u > now)
+    };
     if let Some(until) = after(policy.restart_grace) {
         return wait(
             "grace",
@@ -953,7 +957,10 @@ pub fn waiting(s: &TargetState, policy: &Policy, now: SystemTime) -> Option<Wait
         return wait(
             "cooldown",
             Some(until),
-            format!("restart_cooldown_seconds {}", policy.restart_cooldown.as_secs()),
+            format!(
+                "restart_cooldown_seconds {}",
+                policy.restart_cooldown.as_secs()
+            ),
         );
     }
     let backoff = backoff_wait(policy, s.restarts_since_healthy);

@@ -197,7 +197,7 @@ pub fn stale_after(config: &Config) -> Duration {
 }
 
 /// "12s", "5m", "3h", "2d"
-fn age(d: Duration) -> String {
+pub fn age(d: Duration) -> String {
     let s = d.as_secs();
     match s {
         0..=119 => format!("{s}s"),
@@ -528,6 +528,15 @@ pub fn never_checked(config: &Config, r: &Report, state: Seen) -> String {
     }
 }
 
+/// `status --json`'s text, secrets masked: also what `run` serves at `/status` (the one
+/// rendering of the document, so the two never differ).
+pub fn json(config: &Config, r: &Report) -> Result<String, String> {
+    let mut s =
+        serde_json::to_string_pretty(r).map_err(|e| format!("cannot render the status: {e}"))?;
+    s.push('\n');
+    Ok(config.redactor.redact(&s))
+}
+
 /// `neon-watchdog status [--json | --format nagios]`: reads the state file, runs no check.
 pub fn status(config: &Config, format: Format) -> Result<Exit, Error> {
     let loaded = state::load(&config.state_file, true);
@@ -536,17 +545,13 @@ pub fn status(config: &Config, format: Format) -> Result<Exit, Error> {
     }
     let now = SystemTime::now();
     let r = report(config, &loaded.state, now);
+    // each text masked once, as a whole
     let text = match format {
-        Format::Json => {
-            let mut s = serde_json::to_string_pretty(&r)
-                .map_err(|e| Error::Other(anyhow::anyhow!("cannot render the status: {e}")))?;
-            s.push('\n');
-            s
-        }
+        Format::Json => json(config, &r).map_err(|e| Error::Other(anyhow::anyhow!("{e}")))?,
         Format::Table => {
             let mut text = table(&r, now);
             text.push_str(&never_checked(config, &r, seen(&config.state_file)));
-            text
+            config.redactor.redact(&text)
         }
         Format::Nagios => {
             let (text, state) = nagios(&r, loaded.warning.as_deref());
@@ -554,7 +559,7 @@ pub fn status(config: &Config, format: Format) -> Result<Exit, Error> {
             return Ok(state.exit());
         }
     };
-    print!("{}", config.redactor.redact(&text));
+    print!("{text}");
     let failing = r
         .targets
         .iter()

@@ -992,7 +992,10 @@ pub fn operate(
     let r = actions::operate(&target.action, op, config, name, &env);
     log::operator_action_done(name, op.as_str(), &shown, &r);
     if let Some(s) = st.targets.get_mut(name) {
-        policy::record_result(s, action_record(config, op.as_str(), policy::By::Operator, &r, now));
+        policy::record_result(
+            s,
+            action_record(config, op.as_str(), policy::By::Operator, &r, now),
+        );
     }
     saved &= save_state(config, st, opts);
     (r, saved)
