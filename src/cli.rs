@@ -86,10 +86,55 @@ pub struct ActFlags {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run one pass over all targets, then exit 0 (all healthy) or 2 (a target failing)
+    /// Run one pass over all targets (or only those named: the others are neither checked nor
+    /// changed), then exit 0 (all healthy) or 2 (a target failing)
     Check {
+        /// Check only these targets (through the running daemon, if one runs)
+        #[arg(value_name = "TARGET")]
+        targets: Vec<String>,
         #[command(flatten)]
         act: ActFlags,
+    },
+    /// Pause targets for maintenance: not checked, nothing done for them, not counted for the
+    /// exit code, until `resume` (or --for); kept in the state, across restarts and reboots
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["targets", "all"])))]
+    Pause {
+        #[arg(value_name = "TARGET")]
+        targets: Vec<String>,
+        /// Every target
+        #[arg(long)]
+        all: bool,
+        /// End the pause by itself after this long (30m, 2h, 1d; at most 365d)
+        #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+        for_: Option<std::time::Duration>,
+        /// Why, shown by status (one line, at most 200 characters)
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Watch paused targets again (checked on the next pass)
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["targets", "all"])))]
+    Resume {
+        #[arg(value_name = "TARGET")]
+        targets: Vec<String>,
+        /// Every target
+        #[arg(long)]
+        all: bool,
+    },
+    /// Pause a target, then run its stop (exec stop:, systemctl stop, docker stop)
+    Stop {
+        #[arg(value_name = "TARGET", required = true)]
+        targets: Vec<String>,
+    },
+    /// Resume a target, then run its start (exec start:, systemctl start, docker start)
+    Start {
+        #[arg(value_name = "TARGET", required = true)]
+        targets: Vec<String>,
+    },
+    /// Run a target's recovery action now (start when not running, else restart), whatever
+    /// the cooldown or the hourly cap say; it counts in both, like any action
+    Restart {
+        #[arg(value_name = "TARGET", required = true)]
+        targets: Vec<String>,
     },
     /// Run a pass every interval_seconds until SIGTERM/SIGINT (SIGHUP reloads the config)
     Run {
@@ -101,9 +146,13 @@ pub enum Command {
     },
     /// Validate the config and print what it means (after defaults); exit 0 valid, 78 invalid
     TestConfig,
-    /// Show each target's status from the state file (runs no check); exit 0 all healthy and
-    /// checked recently, 2 a target not healthy, 1 stale (no recent check)
+    /// Show each target's status from the state file (runs no check), or one target in detail;
+    /// exit 0 all healthy and checked recently, 2 a target not healthy, 1 stale (no recent
+    /// check)
     Status {
+        /// Show this target in detail: its checks, processes, last actions, what happens next
+        #[arg(value_name = "TARGET")]
+        target: Option<String>,
         /// JSON instead of a table (a stable interface: fields are only ever added); the same
         /// as --format json
         #[arg(long, conflicts_with = "format")]
@@ -113,11 +162,13 @@ pub enum Command {
         #[arg(long, value_enum)]
         format: Option<crate::status::Format>,
     },
-    /// Clear failures, backoff and gave_up of a target (or all), so actions run again
-    #[command(group(clap::ArgGroup::new("which").required(true).args(["target", "all"])))]
+    /// Clear failures, backoff and gave_up of targets (or all), so actions run again (the
+    /// cooldown and the hourly cap hold: `restart` acts at once)
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["targets", "all"])))]
     Reset {
-        /// The target's name
-        target: Option<String>,
+        /// The targets' names
+        #[arg(value_name = "TARGET")]
+        targets: Vec<String>,
         /// Every target
         #[arg(long)]
         all: bool,
@@ -190,7 +241,7 @@ impl Command {
     /// The flags given after the subcommand, merged with those given before it.
     fn act(&self, cli: &Cli) -> ActFlags {
         let after = match self {
-            Command::Check { act } | Command::Run { act, .. } => *act,
+            Command::Check { act, .. } | Command::Run { act, .. } => *act,
             Command::Reset { dry_run, .. } => ActFlags {
                 dry_run: *dry_run,
                 ..ActFlags::default()
@@ -250,7 +301,14 @@ pub fn main() -> Exit {
     if let Command::Schema { included } = cli.command {
         return print_schema(included);
     }
-    let runs_commands = matches!(cli.command, Command::Check { .. } | Command::Run { .. });
+    let runs_commands = matches!(
+        cli.command,
+        Command::Check { .. }
+            | Command::Run { .. }
+            | Command::Stop { .. }
+            | Command::Start { .. }
+            | Command::Restart { .. }
+    );
     let act = cli.command.act(&cli);
     let nagios = matches!(
         cli.command,
@@ -311,6 +369,46 @@ pub fn main() -> Exit {
             }
             Ok(Exit::Ok)
         }
+        Command::Check { ref targets, .. } if !targets.is_empty() => {
+            let verb = crate::ops::Verb::Check {
+                targets: targets.clone(),
+            };
+            crate::spawn::become_subreaper();
+            Ok(operator(&cfg, &verb, act.dry_run))
+        }
+        Command::Pause {
+            ref targets,
+            all,
+            for_,
+            ref reason,
+        } => {
+            let verb = crate::ops::Verb::Pause {
+                targets: targets.clone(),
+                all,
+                for_seconds: for_.map(|d| d.as_secs()),
+                reason: reason.clone(),
+            };
+            Ok(operator(&cfg, &verb, act.dry_run))
+        }
+        Command::Resume { ref targets, all } => {
+            let verb = crate::ops::Verb::Resume {
+                targets: targets.clone(),
+                all,
+            };
+            Ok(operator(&cfg, &verb, act.dry_run))
+        }
+        Command::Stop { ref targets }
+        | Command::Start { ref targets }
+        | Command::Restart { ref targets } => {
+            let targets = targets.clone();
+            let verb = match cli.command {
+                Command::Stop { .. } => crate::ops::Verb::Stop { targets },
+                Command::Start { .. } => crate::ops::Verb::Start { targets },
+                _ => crate::ops::Verb::Restart { targets },
+            };
+            crate::spawn::become_subreaper();
+            Ok(operator(&cfg, &verb, act.dry_run))
+        }
         Command::Check { .. } | Command::Run { once: true, .. } => {
             let mode = if matches!(cli.command, Command::Check { .. }) {
                 "check"
@@ -330,15 +428,26 @@ pub fn main() -> Exit {
             std::mem::forget(cfg);
             result
         }
-        Command::Status { json, format } => {
+        Command::Status {
+            json,
+            format,
+            ref target,
+        } => {
             let format = match (json, format) {
                 (true, _) => crate::status::Format::Json,
                 (false, f) => f.unwrap_or_default(),
             };
-            crate::status::status(&cfg, format)
+            crate::status::status(&cfg, format, target.as_deref())
         }
-        Command::Reset { ref target, .. } => {
-            crate::status::reset(&cfg, target.as_deref(), act.dry_run)
+        Command::Reset {
+            ref targets, all, ..
+        } => {
+            let verb = crate::ops::Verb::Reset {
+                targets: targets.clone(),
+                all,
+                dry_run: act.dry_run,
+            };
+            Ok(operator(&cfg, &verb, act.dry_run))
         }
         // handled before the config is loaded
         Command::Install { .. } | Command::Uninstall { .. } => Ok(install(&cli)),
@@ -382,6 +491,38 @@ pub fn main() -> Exit {
             e.exit()
         }
     }
+}
+
+/// An operator's verb (see [`crate::ops`]): its answer on stdout, its exit code.
+fn operator(cfg: &config::Config, verb: &crate::ops::Verb, dry_run: bool) -> Exit {
+    let opts = Options {
+        dry_run,
+        ..Options::default()
+    };
+    let reply = crate::ops::direct(cfg, verb, opts);
+    let text = &reply.text;
+    if reply.exit() == Exit::Usage {
+        eprint!("neon-watchdog: {text}");
+        if !text.ends_with('\n') {
+            eprintln!();
+        }
+    } else {
+        print!("{text}");
+    }
+    reply.exit()
+}
+
+/// `--for 2h`: a duration of whole seconds (`30s`, `15m`, `2h`, `1d`, `1h30m`).
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{e}: give a duration such as 30m, 2h or 1d"))?;
+    if d.as_secs() == 0 {
+        return Err("the duration must be at least 1s".to_string());
+    }
+    if d > crate::ops::MAX_PAUSE {
+        return Err("the duration must be at most 365d".to_string());
+    }
+    Ok(std::time::Duration::from_secs(d.as_secs()))
 }
 
 /// `neon-watchdog schema`: the JSON Schema on stdout.

@@ -41,6 +41,23 @@ impl Exit {
     }
 }
 
+impl Exit {
+    /// The exit for a code of [`Exit::code`] (a control socket's answer carries the code); an
+    /// unknown code is `Internal`.
+    pub const fn from_code(code: u8) -> Exit {
+        match code {
+            0 => Exit::Ok,
+            2 => Exit::Failing,
+            3 => Exit::PluginUnknown,
+            64 => Exit::Usage,
+            75 => Exit::Locked,
+            77 => Exit::NoPermission,
+            78 => Exit::Config,
+            _ => Exit::Internal,
+        }
+    }
+}
+
 impl From<Exit> for std::process::ExitCode {
     fn from(e: Exit) -> Self {
         std::process::ExitCode::from(e.code())

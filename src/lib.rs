@@ -31,6 +31,7 @@ pub mod install;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod ops;
 pub mod parallel;
 pub mod policy;
 pub mod procs;

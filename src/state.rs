@@ -192,6 +192,13 @@ fn masked(state: &StateFile, redactor: &Redactor) -> Option<StateFile> {
                 || t.transitions
                     .iter()
                     .any(|tr| tr.reason.as_deref().is_some_and(changes))
+                || t.paused
+                    .as_ref()
+                    .and_then(|p| p.reason.as_deref())
+                    .is_some_and(changes)
+                || t.actions
+                    .iter()
+                    .any(|a| a.error.as_deref().is_some_and(changes))
         });
     if !any {
         return None;
@@ -208,6 +215,12 @@ fn masked(state: &StateFile, redactor: &Redactor) -> Option<StateFile> {
             if let Some(r) = &tr.reason {
                 tr.reason = Some(redactor.redact(r));
             }
+        }
+        if let Some(p) = &mut t.paused {
+            p.reason = p.reason.as_deref().map(|r| redactor.redact(r));
+        }
+        for a in &mut t.actions {
+            a.error = a.error.as_deref().map(|e| redactor.redact(e));
         }
     }
     Some(state)
@@ -437,6 +450,21 @@ mod tests {
                 checks_failed_total: 3,
                 last_healthy: Some(t),
                 inconclusive: false,
+                paused: Some(crate::policy::Pause {
+                    since: t,
+                    until: Some(t + Duration::from_secs(7200)),
+                    reason: Some("upgrade, token=abc".into()),
+                }),
+                actions: vec![crate::policy::ActionRecord {
+                    at: t,
+                    kind: "restart".into(),
+                    by: crate::policy::By::Operator,
+                    ok: false,
+                    exit: Some(1),
+                    duration_ms: 12,
+                    error: Some("exit 1: password=abc".into()),
+                }],
+                pids: vec![42, 43],
                 transitions: vec![Transition {
                     at: t,
                     from: Health::Degraded,
@@ -462,6 +490,10 @@ mod tests {
         let web = expected.targets.get_mut("web").unwrap();
         web.last_reason = Some("exit 1: bad token=***".into());
         web.transitions[0].reason = Some("exit 1: bad password=***".into());
+        if let Some(p) = &mut web.paused {
+            p.reason = Some("upgrade, token=***".into());
+        }
+        web.actions[0].error = Some("exit 1: password=***".into());
         assert_eq!(l.state, expected);
         // no temp file left behind
         let names: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
@@ -474,6 +506,8 @@ mod tests {
         let mut s = sample();
         let web = s.targets.get_mut("web").unwrap();
         web.last_reason = Some("exit 1".into());
+        web.paused = None;
+        web.actions.clear();
         web.transitions[0].reason = Some("exit 1: hunter22".into());
         // only a transition's reason holds it: still masked
         let m = masked(&s, &secret).expect("a reason to mask");

@@ -23,7 +23,7 @@ use crate::state;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
-use tracing::{info, warn};
+use tracing::warn;
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -77,6 +77,27 @@ pub struct Row {
     /// `action: none`: nothing to hold.
     #[serde(skip)]
     pub monitor_only: bool,
+    /// Paused by an operator (`neon-watchdog pause`): not checked, nothing done, not counted.
+    pub paused: Option<crate::policy::Pause>,
+    /// Why the policy does not act on it now, and until when (null: nothing holds it; shown
+    /// for every target that is not healthy): `paused`, `gave_up`, `grace`,
+    /// `below_threshold`, `cooldown`, `backoff`, `rate_limit`, `dependency_down`.
+    pub waiting: Option<crate::policy::Wait>,
+    /// The last actions run for it, oldest first (what, by whom, how they ended).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<crate::policy::ActionRecord>,
+    /// `status TARGET`: each check's last result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<Vec<state::CheckRecord>>,
+    /// `status TARGET`: the processes its last check found, as they are now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub processes: Option<Vec<ProcessInfo>>,
+    /// `status TARGET`: when the policy next allows an action, if it fails (null: at once).
+    #[serde(
+        serialize_with = "crate::util::opt_time::serialize",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub next_action_at: Option<SystemTime>,
 }
 
 /// The report for `config`'s targets from `st` at `now` (pure: tested below).
@@ -100,6 +121,32 @@ pub fn report(config: &Config, st: &state::StateFile, now: SystemTime) -> Report
             );
             let stale_after = t.interval.map_or(stale_after, |i| stale_after.max(i * 3));
             let inconclusive = s.inconclusive;
+            let waiting = if matches!(t.action, crate::config::Action::None) {
+                // it never acts: only a pause is news
+                crate::policy::waiting(&s, &t.policy, now).filter(|w| w.reason == "paused")
+            } else {
+                crate::policy::waiting(&s, &t.policy, now)
+            };
+            let waiting = match (&dependency_down, waiting) {
+                (Some(d), w)
+                    if w.as_ref().is_none_or(|w| w.reason != "paused")
+                        && !matches!(t.action, crate::config::Action::None) =>
+                {
+                    Some(crate::policy::Wait {
+                        reason: "dependency_down",
+                        until: None,
+                        detail: format!("held while {d}, a target it depends on, is down"),
+                    })
+                }
+                (_, w) => w,
+            };
+            // news only for a target that is not healthy, or paused
+            let waiting = waiting
+                .filter(|w| w.reason == "paused" || (s.status != Health::Healthy && !inconclusive));
+            let paused = s.paused.clone().map(|mut p| {
+                p.reason = p.reason.map(|r| config.redactor.redact(&r));
+                p
+            });
             let TargetState {
                 status,
                 since,
@@ -129,13 +176,21 @@ pub fn report(config: &Config, st: &state::StateFile, now: SystemTime) -> Report
                 last_reason: last_reason.map(|r| config.redactor.redact(&r)),
                 last_check,
                 last_check_age_seconds: last_check.map(|c| age_of(c).as_secs()),
-                stale: t.enabled && last_check.is_some_and(|c| age_of(c) > stale_after),
+                stale: t.enabled
+                    && s.paused.is_none()
+                    && last_check.is_some_and(|c| age_of(c) > stale_after),
                 last_restart,
                 interval_seconds: t.interval.map(|i| i.as_secs()),
                 next_check,
                 depends_on: t.depends_on.clone(),
                 dependency_down,
                 monitor_only: matches!(t.action, crate::config::Action::None),
+                paused,
+                waiting,
+                actions: Vec::new(),
+                checks: None,
+                processes: None,
+                next_action_at: None,
                 // masked here, before any formatting, like the last reason (a state file
                 // written by an older version may hold anything)
                 transitions: transitions
@@ -148,9 +203,10 @@ pub fn report(config: &Config, st: &state::StateFile, now: SystemTime) -> Report
             }
         })
         .collect();
+    // a paused target does not count
     let healthy = targets
         .iter()
-        .filter(|r| r.enabled)
+        .filter(|r| r.enabled && r.paused.is_none())
         .all(|r| r.status == Health::Healthy.as_str() && !r.stale);
     Report {
         version: env!("CARGO_PKG_VERSION"),
@@ -196,16 +252,7 @@ pub fn stale_after(config: &Config) -> Duration {
     (config.interval * 3).max(Duration::from_secs(60))
 }
 
-/// "12s", "5m", "3h", "2d"
-pub fn age(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..=119 => format!("{s}s"),
-        120..=7199 => format!("{}m", s / 60),
-        7200..=172_799 => format!("{}h", s / 3600),
-        _ => format!("{}d", s / 86400),
-    }
-}
+use crate::util::human_duration as age;
 
 /// The table a human reads.
 pub fn table(r: &Report, now: SystemTime) -> String {
@@ -225,14 +272,17 @@ pub fn table(r: &Report, now: SystemTime) -> String {
         "FAILURES",
         "RESTARTS/1H",
         "LAST CHECK",
+        "WAITS",
         "LAST REASON",
     ];
-    let rows: Vec<[String; 7]> = r
+    let rows: Vec<[String; 8]> = r
         .targets
         .iter()
         .map(|t| {
             let mut status = if !t.enabled {
                 format!("{} (disabled)", t.status)
+            } else if t.paused.is_some() {
+                format!("{} (paused)", t.status)
             } else if t.stale {
                 format!("{} (stale)", t.status)
             } else {
@@ -260,6 +310,7 @@ pub fn table(r: &Report, now: SystemTime) -> String {
                 t.consecutive_failures.to_string(),
                 t.restarts_last_hour.to_string(),
                 last_check,
+                waits(t.waiting.as_ref(), now),
                 t.last_reason.clone().unwrap_or_else(|| "-".to_string()),
             ]
             .map(|cell| crate::util::printable(&cell))
@@ -289,6 +340,22 @@ pub fn table(r: &Report, now: SystemTime) -> String {
         line(&mut out, row);
     }
     out
+}
+
+/// The WAITS cell: why the policy does not act, and for how long: `cooldown 45s`,
+/// `rate_limit 32m`, `gave_up`, `paused 2h`, `paused`.
+fn waits(w: Option<&crate::policy::Wait>, now: SystemTime) -> String {
+    match w {
+        None => "-".to_string(),
+        Some(w) => match w.until {
+            Some(u) => format!(
+                "{} {}",
+                w.reason,
+                age(u.duration_since(now).unwrap_or(Duration::ZERO))
+            ),
+            None => w.reason.to_string(),
+        },
+    }
 }
 
 /// How `status` prints.
@@ -361,7 +428,17 @@ pub fn nagios_config_error(msg: &str) -> String {
 /// - WARNING: a target is `degraded` (failing, below its threshold or in its grace period);
 /// - OK: every enabled target healthy and checked recently.
 pub fn nagios(r: &Report, unreadable: Option<&str>) -> (String, Plugin) {
-    let enabled: Vec<&Row> = r.targets.iter().filter(|t| t.enabled).collect();
+    // a paused target is neither good nor bad news: listed, not judged
+    let paused: Vec<&Row> = r
+        .targets
+        .iter()
+        .filter(|t| t.enabled && t.paused.is_some())
+        .collect();
+    let enabled: Vec<&Row> = r
+        .targets
+        .iter()
+        .filter(|t| t.enabled && t.paused.is_none())
+        .collect();
     let count = |s: Health| enabled.iter().filter(|t| t.status == s.as_str()).count();
     let (healthy, degraded) = (count(Health::Healthy), count(Health::Degraded));
     let (failed, gave_up) = (count(Health::Failed), count(Health::GaveUp));
@@ -424,29 +501,49 @@ pub fn nagios(r: &Report, unreadable: Option<&str>) -> (String, Plugin) {
                 names.join(", ")
             ),
         )
+    } else if n == 0 && !paused.is_empty() {
+        (
+            Plugin::Ok,
+            format!("every target is paused ({})", names(&paused)),
+        )
     } else if n == 0 {
         (
             Plugin::Unknown,
             "no target is enabled: nothing is watched".to_string(),
+        )
+    } else if !paused.is_empty() {
+        (
+            Plugin::Ok,
+            format!(
+                "{healthy} of {n} targets healthy, {} paused ({})",
+                paused.len(),
+                names(&paused)
+            ),
         )
     } else {
         (Plugin::Ok, format!("{healthy} of {n} targets healthy"))
     };
     // names may hold `|` too: the whole text goes through plugin_text
     let summary = plugin_text(&summary);
-    let disabled = r.targets.len() - n;
+    let disabled = r.targets.len() - n - paused.len();
     let mut out = format!(
-        "NEON-WATCHDOG {} - {summary} | healthy={healthy};;;0;{n} degraded={degraded};;;0;{n} failed={failed};;;0;{n} gave_up={gave_up};;;0;{n} unknown={never};;;0;{n} stale={};;;0;{n} disabled={disabled}\n",
+        "NEON-WATCHDOG {} - {summary} | healthy={healthy};;;0;{n} degraded={degraded};;;0;{n} failed={failed};;;0;{n} gave_up={gave_up};;;0;{n} unknown={never};;;0;{n} stale={};;;0;{n} disabled={disabled} paused={}\n",
         state.as_str(),
-        stale.len()
+        stale.len(),
+        paused.len()
     );
     for t in enabled
         .iter()
         .filter(|t| t.status != Health::Healthy.as_str())
     {
+        let waits = t
+            .waiting
+            .as_ref()
+            .map(|w| format!(" (waits: {})", plugin_text(&nagios_wait(w))))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "{}: {}{}",
+            "{}: {}{waits}{}",
             plugin_text(&t.name),
             t.status,
             t.last_reason
@@ -455,7 +552,39 @@ pub fn nagios(r: &Report, unreadable: Option<&str>) -> (String, Plugin) {
                 .unwrap_or_default()
         );
     }
+    for t in &paused {
+        let p = t.paused.as_ref();
+        let _ = writeln!(
+            out,
+            "{}: paused since {}{}{}",
+            plugin_text(&t.name),
+            p.map(|p| crate::util::rfc3339_seconds(p.since))
+                .unwrap_or_default(),
+            p.and_then(|p| p.until)
+                .map(|u| format!(" until {}", crate::util::rfc3339_seconds(u)))
+                .unwrap_or_default(),
+            p.and_then(|p| p.reason.as_deref())
+                .map(|r| format!(" - {}", plugin_text(r)))
+                .unwrap_or_default()
+        );
+    }
     (out, state)
+}
+
+/// "paused: db, cache" style list of names.
+fn names(rows: &[&Row]) -> String {
+    rows.iter()
+        .map(|t| t.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// "cooldown until 2026-12-08T10:00:00Z" for the plugin's per-target line.
+fn nagios_wait(w: &crate::policy::Wait) -> String {
+    match w.until {
+        Some(u) => format!("{} until {}", w.reason, crate::util::rfc3339_seconds(u)),
+        None => w.reason.to_string(),
+    }
 }
 
 /// What `status` can tell of the state file without reading it.
@@ -537,17 +666,49 @@ pub fn json(config: &Config, r: &Report) -> Result<String, String> {
     Ok(config.redactor.redact(&s))
 }
 
-/// `neon-watchdog status [--json | --format nagios]`: reads the state file, runs no check.
-pub fn status(config: &Config, format: Format) -> Result<Exit, Error> {
+/// `neon-watchdog status [TARGET] [--json | --format nagios]`: reads the state file, runs no
+/// check. With a target: that target alone, in detail (`detail`).
+pub fn status(config: &Config, format: Format, target: Option<&str>) -> Result<Exit, Error> {
+    if let Some(name) = target {
+        if !config.targets.iter().any(|t| t.name == name) {
+            let known: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
+            let hint = crate::util::suggest(name, &known)
+                .map(|c| format!(": did you mean {c:?}?"))
+                .unwrap_or_default();
+            return Err(Error::Usage(format!(
+                "no target named {} in {}{hint} (targets: {})",
+                crate::util::printable(&format!("{name:?}")),
+                config.source.display(),
+                crate::util::printable(&known.join(", "))
+            )));
+        }
+    }
     let loaded = state::load(&config.state_file, true);
     if let Some(w) = &loaded.warning {
         warn!("{w}");
     }
     let now = SystemTime::now();
-    let r = report(config, &loaded.state, now);
+    let mut r = report(config, &loaded.state, now);
+    if let Some(name) = target {
+        r.targets.retain(|t| t.name == name);
+        r.healthy = r.targets.iter().all(|t| {
+            !t.enabled || t.paused.is_some() || (t.status == Health::Healthy.as_str() && !t.stale)
+        });
+        if format != Format::Nagios {
+            for row in &mut r.targets {
+                add_detail(config, &loaded.state, row);
+            }
+        }
+    }
     // each text masked once, as a whole
     let text = match format {
         Format::Json => json(config, &r).map_err(|e| Error::Other(anyhow::anyhow!("{e}")))?,
+        Format::Table if target.is_some() => config.redactor.redact(
+            &r.targets
+                .iter()
+                .map(|row| detail(config, row, now))
+                .collect::<String>(),
+        ),
         Format::Table => {
             let mut text = table(&r, now);
             text.push_str(&never_checked(config, &r, seen(&config.state_file)));
@@ -563,7 +724,7 @@ pub fn status(config: &Config, format: Format) -> Result<Exit, Error> {
     let failing = r
         .targets
         .iter()
-        .any(|t| t.enabled && t.status != Health::Healthy.as_str());
+        .any(|t| t.enabled && t.paused.is_none() && t.status != Health::Healthy.as_str());
     let stale: Vec<&str> = r
         .targets
         .iter()
@@ -588,63 +749,265 @@ pub fn status(config: &Config, format: Format) -> Result<Exit, Error> {
     })
 }
 
-/// `neon-watchdog reset TARGET | --all`: takes the lock, clears failures, backoff and
-/// `gave_up` (see [`crate::policy::reset`]), saves the state.
-pub fn reset(config: &Config, target: Option<&str>, dry_run: bool) -> Result<Exit, Error> {
-    let names: Vec<&str> = match target {
-        Some(name) => {
-            if !config.targets.iter().any(|t| t.name == name) {
-                let known: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
-                return Err(Error::Usage(format!(
-                    "no target named {name:?} in {} (targets: {})",
-                    config.source.display(),
-                    known.join(", ")
-                )));
-            }
-            vec![name]
-        }
-        None => config.targets.iter().map(|t| t.name.as_str()).collect(),
-    };
-    let _lock = if dry_run {
-        None
-    } else {
-        Some(state::lock(&config.lock_file)?)
-    };
-    let loaded = state::load(&config.state_file, dry_run);
-    if let Some(w) = loaded.warning {
-        warn!("{w}");
+/// One process a target's last check found, as it is now (`status TARGET`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessInfo {
+    pub pid: i32,
+    /// Gone (or a zombie) since that check.
+    pub running: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uptime_seconds: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_mb: Option<u64>,
+    /// CPU since the last pass measured it (`max_cpu_percent`), percent of one core.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_percent: Option<f64>,
+}
+
+/// The processes `pids` are now, by /proc (no check runs: nothing is started or changed).
+pub fn processes(
+    pids: &[i32],
+    samples: &std::collections::BTreeMap<String, crate::procs::CpuSample>,
+) -> Vec<ProcessInfo> {
+    let hz = procfs::ticks_per_second().max(1);
+    let now_ticks = crate::procs::ticks_since_boot();
+    pids.iter()
+        .map(
+            |&pid| match crate::procs::Proc::by_pid(pid).filter(|p| !p.is_zombie()) {
+                None => ProcessInfo {
+                    pid,
+                    running: false,
+                    name: None,
+                    uptime_seconds: None,
+                    rss_mb: None,
+                    cpu_percent: None,
+                },
+                Some(p) => {
+                    let cpu = samples
+                        .get(&format!("{}:{}", p.pid, p.starttime))
+                        .and_then(|c| {
+                            let secs = p.read_at.duration_since(c.at).ok()?.as_secs_f64();
+                            let used = p.cpu_ticks.checked_sub(c.ticks)? as f64 / hz as f64;
+                            (secs > 0.5).then(|| crate::util::round1(used / secs * 100.0))
+                        });
+                    ProcessInfo {
+                        pid,
+                        running: true,
+                        name: Some(p.name().to_string()),
+                        uptime_seconds: Some(now_ticks.saturating_sub(p.starttime) / hz),
+                        rss_mb: Some(p.rss_mb()),
+                        cpu_percent: cpu,
+                    }
+                }
+            },
+        )
+        .collect()
+}
+
+/// `status TARGET`: what the state knows of it beyond the table's row.
+fn add_detail(config: &Config, st: &state::StateFile, row: &mut Row) {
+    let s = st.targets.get(&row.name).cloned().unwrap_or_default();
+    row.actions = s
+        .actions
+        .into_iter()
+        .map(|mut a| {
+            a.error = a.error.map(|e| config.redactor.redact(&e));
+            a
+        })
+        .collect();
+    row.checks = Some(st.last_checks.get(&row.name).cloned().unwrap_or_default());
+    row.processes = Some(processes(&s.pids, &st.cpu_samples));
+    if let Some(t) = config.targets.iter().find(|t| t.name == row.name) {
+        row.next_action_at = next_action_at(
+            &st.targets.get(&row.name).cloned().unwrap_or_default(),
+            &t.policy,
+            SystemTime::now(),
+        );
     }
-    let mut st = loaded.state;
-    let now = SystemTime::now();
-    let mut changed = 0;
-    for name in names {
-        let Some(t) = st.targets.get_mut(name) else {
-            info!(target = name, "nothing to reset (never checked)");
-            continue;
+}
+
+/// When the policy next allows an action (None: now, on a failed check; or never by itself:
+/// paused, gave up).
+fn next_action_at(
+    s: &TargetState,
+    policy: &crate::policy::Policy,
+    now: SystemTime,
+) -> Option<SystemTime> {
+    let mut s = s.clone();
+    // what holds a failing target, whatever this one's health
+    s.paused = None;
+    if s.status == Health::Healthy || s.status == Health::Unknown {
+        s.status = Health::Failed;
+    }
+    crate::policy::waiting(&s, policy, now)
+        .filter(|w| w.reason != "below_threshold")
+        .and_then(|w| w.until)
+}
+
+/// `status TARGET` as text: one target in detail.
+pub fn detail(config: &Config, r: &Row, now: SystemTime) -> String {
+    let when = |t: SystemTime| {
+        let rel = match now.duration_since(t) {
+            Ok(d) => format!("{} ago", age(d)),
+            Err(e) => format!("in {}", age(e.duration())),
         };
-        let (from, failures) = (t.status, t.consecutive_failures);
-        if crate::policy::reset(t, now) {
-            changed += 1;
-            info!(
-                target = name,
-                from = from.as_str(),
-                failures,
-                dry_run,
-                "target reset: failures, backoff and gave_up cleared; actions enabled again"
-            );
-        } else {
-            info!(
-                target = name,
-                status = t.status.as_str(),
-                "nothing to reset"
-            );
+        format!("{} ({rel})", crate::util::rfc3339_seconds(t))
+    };
+    let mut out = String::new();
+    let mut line = |k: &str, v: String| {
+        let v = crate::util::printable(&v);
+        let _ = writeln!(out, "  {k:<13}{v}");
+    };
+    let mut head = format!("{}: {}", r.name, r.status);
+    if let Some(since) = r.since {
+        let _ = write!(head, " since {}", when(since));
+    }
+    if !r.enabled {
+        head.push_str(" (disabled in the config: not watched)");
+    }
+    if r.stale {
+        head.push_str(" (stale: not checked for a while; is the timer or `run` running?)");
+    }
+    if let Some(p) = &r.paused {
+        let mut v = format!("since {}", when(p.since));
+        match p.until {
+            Some(u) => {
+                let _ = write!(v, ", until {}", when(u));
+            }
+            None => v.push_str(", until `neon-watchdog resume`"),
         }
+        if let Some(reason) = &p.reason {
+            let _ = write!(v, ": {reason}");
+        }
+        line("paused:", v);
     }
-    if changed > 0 && !dry_run {
-        state::save(&config.state_file, &st, &config.redactor)
-            .map_err(|e| Error::Other(anyhow::anyhow!("{e}")))?;
+    if let Some(reason) = &r.last_reason {
+        line("reason:", reason.clone());
     }
-    Ok(Exit::Ok)
+    let mut checked = r
+        .last_check
+        .map(when)
+        .unwrap_or_else(|| "never".to_string());
+    if let Some(i) = r.interval_seconds {
+        let _ = write!(checked, ", every {}", age(Duration::from_secs(i)));
+    }
+    line("last check:", checked);
+    for (i, c) in r.checks.iter().flatten().enumerate() {
+        let k = if i == 0 { "checks:" } else { "" };
+        line(
+            k,
+            format!(
+                "{} {} ({} ms)",
+                c.name,
+                if c.ok { "OK" } else { "FAIL" },
+                c.latency_ms
+            ),
+        );
+    }
+    for (i, p) in r.processes.iter().flatten().enumerate() {
+        let k = if i == 0 { "processes:" } else { "" };
+        let v = if p.running {
+            let mut v = format!("pid {}", p.pid);
+            if let Some(n) = &p.name {
+                let _ = write!(v, " {n}");
+            }
+            if let Some(u) = p.uptime_seconds {
+                let _ = write!(v, ", up {}", age(Duration::from_secs(u)));
+            }
+            if let Some(m) = p.rss_mb {
+                let _ = write!(v, ", {m} MiB");
+            }
+            if let Some(c) = p.cpu_percent {
+                let _ = write!(v, ", {c}% CPU");
+            }
+            v
+        } else {
+            format!("pid {} (found by the last check; gone now)", p.pid)
+        };
+        line(k, v);
+    }
+    line(
+        "restarts:",
+        format!(
+            "{} in the last hour, {} in all{}",
+            r.restarts_last_hour,
+            r.restarts_total,
+            r.last_restart
+                .map(|t| format!("; last {}", when(t)))
+                .unwrap_or_default()
+        ),
+    );
+    for (i, a) in r.actions.iter().rev().enumerate() {
+        let k = if i == 0 { "actions:" } else { "" };
+        let mut v = format!(
+            "{} {} by {}: ",
+            crate::util::rfc3339_seconds(a.at),
+            a.kind,
+            a.by.as_str()
+        );
+        if a.ok {
+            v.push_str("ok");
+        } else {
+            v.push_str("failed");
+        }
+        if let Some(e) = a.exit {
+            let _ = write!(v, ", exit {e}");
+        }
+        let _ = write!(v, ", {} ms", a.duration_ms);
+        if let Some(e) = &a.error {
+            let _ = write!(v, ": {e}");
+        }
+        line(k, v);
+    }
+    if !r.depends_on.is_empty() {
+        let mut v = r.depends_on.join(", ");
+        if let Some(d) = &r.dependency_down {
+            let _ = write!(v, " ({d} is down)");
+        }
+        line("depends on:", v);
+    }
+    let next_check = match (&r.paused, r.next_check) {
+        (Some(_), _) => "none while paused".to_string(),
+        (None, Some(t)) => when(t),
+        (None, None) if !r.enabled => "none: disabled".to_string(),
+        (None, None) => format!("on the next pass (every {})", age(config.interval)),
+    };
+    line("next check:", next_check);
+    let next_action = match (&r.waiting, r.monitor_only) {
+        (_, true) => "none: action is none (only watched)".to_string(),
+        (Some(w), _) => {
+            let mut v = format!("waits: {}", w.reason);
+            if let Some(u) = w.until {
+                let _ = write!(v, " until {}", when(u));
+            }
+            let _ = write!(v, " ({})", w.detail);
+            v
+        }
+        (None, _) => match r.next_action_at {
+            Some(t) => format!("if it fails, not before {}", when(t)),
+            None => "allowed on the next failed check".to_string(),
+        },
+    };
+    line("next action:", next_action);
+    for (i, tr) in r.transitions.iter().rev().take(5).enumerate() {
+        let k = if i == 0 { "transitions:" } else { "" };
+        line(
+            k,
+            format!(
+                "{} {} -> {}{}",
+                crate::util::rfc3339_seconds(tr.at),
+                tr.from.as_str(),
+                tr.to.as_str(),
+                tr.reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ),
+        );
+    }
+    format!("{head}\n{out}")
 }
 
 #[cfg(test)]

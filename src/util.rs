@@ -80,6 +80,22 @@ pub fn rfc3339(t: std::time::SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
+/// A time for people, to the second: `2026-11-23T10:00:00Z`.
+pub fn rfc3339_seconds(t: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// A duration for people, rounded down to one unit: "12s", "5m", "3h", "2d".
+pub fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=119 => format!("{s}s"),
+        120..=7199 => format!("{}m", s / 60),
+        7200..=172_799 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}
+
 /// `#[serde(with = "crate::util::time_rfc3339")]` for a `SystemTime`.
 pub mod time_rfc3339 {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -209,6 +225,83 @@ pub fn printable(s: &str) -> String {
 /// control or invisible character is escaped (`test-config`'s summary).
 pub fn printable_lines(s: &str) -> String {
     s.split('\n').map(printable).collect::<Vec<_>>().join("\n")
+}
+
+/// Edit distance (insertions, deletions, substitutions, and swaps of neighbours).
+fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// The key `key` probably meant: the same but for case or `-`, a typo (a few edits), or the
+/// start of a longer key (`tcp` -> `tcp_port`, `timeout` -> `timeout_seconds`).
+pub fn suggest<'f>(key: &str, fields: &[&'f str]) -> Option<&'f str> {
+    let norm = |s: &str| s.to_ascii_lowercase().replace('-', "_");
+    // no key is this long: nothing to suggest (and the edit distance costs its length squared)
+    if key.is_empty() || key.len() > 64 {
+        return None;
+    }
+    let k = norm(key);
+    if let Some(f) = fields.iter().find(|f| norm(f) == k) {
+        return Some(f);
+    }
+    let (best, dist) = fields
+        .iter()
+        .map(|f| (*f, distance(&k, f)))
+        .min_by_key(|(_, d)| *d)?;
+    if dist <= (k.chars().count() / 4).max(1) {
+        return Some(best);
+    }
+    // a typo in the start of a longer key: `timout` -> `timeout_seconds`
+    let n = k.chars().count();
+    if n >= 4 {
+        let mut near: Vec<&str> = fields
+            .iter()
+            .copied()
+            .filter(|f| {
+                let fc: Vec<char> = f.chars().collect();
+                (n - 1..=n + 1).any(|m| {
+                    m <= fc.len() && distance(&k, &fc[..m].iter().collect::<String>()) <= 1
+                })
+            })
+            .collect();
+        near.sort_by_key(|f| f.len());
+        if let Some(f) = near.first() {
+            return Some(f);
+        }
+    }
+    if k.len() >= 3 {
+        let mut starts: Vec<&str> = fields
+            .iter()
+            .copied()
+            .filter(|f| f.starts_with(&k) || (k.len() >= 5 && f.contains(&k)))
+            .collect();
+        starts.sort_by_key(|f| f.len());
+        if let Some(f) = starts.first() {
+            return Some(f);
+        }
+    }
+    None
 }
 
 #[cfg(test)]

@@ -114,9 +114,9 @@ fn when(t: Option<SystemTime>, now: SystemTime) -> String {
         return "<span class=\"dim\">never</span>".to_string();
     };
     let words = match now.duration_since(t) {
-        Ok(d) => format!("{} ago", status::age(d)),
+        Ok(d) => format!("{} ago", crate::util::human_duration(d)),
         Err(e) if e.duration() < Duration::from_secs(1) => "now".to_string(),
-        Err(e) => format!("in {}", status::age(e.duration())),
+        Err(e) => format!("in {}", crate::util::human_duration(e.duration())),
     };
     let exact = crate::util::rfc3339(t);
     let readable = format!(
@@ -178,8 +178,11 @@ a{color:inherit}
 pub fn page(config: &Config, r: &Report, now: SystemTime) -> String {
     let text = Text(&config.redactor);
     let host = text.of(&crate::util::hostname());
+    // a paused target is not counted (as for the exit code): it is shown apart
     let enabled: Vec<&Row> = r.targets.iter().filter(|t| t.enabled).collect();
-    let count = |s: &str| enabled.iter().filter(|t| t.status == s).count();
+    let (paused, watched): (Vec<&Row>, Vec<&Row>) =
+        enabled.iter().partition(|t| t.paused.is_some());
+    let count = |s: &str| watched.iter().filter(|t| t.status == s).count();
     let mut parts: Vec<String> = Vec::new();
     for (status, words) in [
         ("failed", "failed"),
@@ -196,27 +199,33 @@ pub fn page(config: &Config, r: &Report, now: SystemTime) -> String {
             ));
         }
     }
-    let stale = enabled.iter().filter(|t| t.stale).count();
+    if !paused.is_empty() {
+        parts.push(format!(
+            "<span class=\"st paused\">{PAUSED} {} paused</span>",
+            paused.len()
+        ));
+    }
+    let stale = watched.iter().filter(|t| t.stale).count();
     if stale > 0 {
         parts.push(format!(
             "<span class=\"st bad\">{stale} stale: not checked for over {}</span>",
-            status::age(Duration::from_secs(r.stale_after_seconds))
+            crate::util::human_duration(Duration::from_secs(r.stale_after_seconds))
         ));
     }
     let disabled = r.targets.len() - enabled.len();
     if disabled > 0 {
         parts.push(format!("<span class=\"dim\">{disabled} disabled</span>"));
     }
-    let headline = if enabled.is_empty() {
-        "no target is enabled: nothing is watched".to_string()
+    let headline = if watched.is_empty() {
+        "nothing is watched: no target is enabled and not paused".to_string()
     } else if r.healthy {
-        format!("all {} healthy", enabled.len())
+        format!("all {} healthy", watched.len())
     } else {
-        let down = enabled
+        let down = watched
             .iter()
             .filter(|t| t.status != "healthy" || t.stale)
             .count();
-        format!("{down} of {} not healthy", enabled.len())
+        format!("{down} of {} not healthy", watched.len())
     };
     let refresh = refresh(config);
     let mut s = String::with_capacity(4096 + 1024 * r.targets.len());
@@ -262,6 +271,13 @@ fn row(s: &mut String, text: &Text, t: &Row, now: SystemTime) {
     let mut tag = |words: &str| {
         let _ = write!(tags, " <span class=\"tag\">{words}</span>");
     };
+    // paused: that is the news; what the last check found is a footnote
+    let badge = if t.paused.is_some() {
+        tag(&format!("last check: {words}"));
+        format!("<span class=\"st paused\">{PAUSED} paused</span>")
+    } else {
+        format!("<span class=\"st {class}\">{sign} {words}</span>")
+    };
     if !t.enabled {
         tag("disabled");
     }
@@ -273,7 +289,11 @@ fn row(s: &mut String, text: &Text, t: &Row, now: SystemTime) {
     }
     let mut about = String::new();
     if let Some(i) = t.interval_seconds {
-        let _ = write!(about, "every {}", status::age(Duration::from_secs(i)));
+        let _ = write!(
+            about,
+            "every {}",
+            crate::util::human_duration(Duration::from_secs(i))
+        );
     }
     if !t.depends_on.is_empty() {
         let names: Vec<String> = t.depends_on.iter().map(|d| text.of(d)).collect();
@@ -287,14 +307,7 @@ fn row(s: &mut String, text: &Text, t: &Row, now: SystemTime) {
     } else {
         format!("{}<small>{about}</small>", text.of(&t.name))
     };
-    let waiting = match (&t.dependency_down, t.monitor_only) {
-        (Some(d), false) => format!(
-            "<span class=\"wait\">held: {} is down; its action waits for it</span>",
-            text.of(d)
-        ),
-        (Some(d), true) => format!("<span class=\"wait\">{} is down too</span>", text.of(d)),
-        (None, _) => String::new(),
-    };
+    let waiting = waiting(text, t, now);
     let reason = t
         .last_reason
         .as_deref()
@@ -304,7 +317,7 @@ fn row(s: &mut String, text: &Text, t: &Row, now: SystemTime) {
         s,
         "<tr class=\"{}\">\
          <td class=\"name\">{name}</td>\
-         <td data-label=\"Status\"><span class=\"st {class}\">{sign} {words}</span>{tags}</td>\
+         <td data-label=\"Status\">{badge}{tags}</td>\
          <td data-label=\"Since\">{}</td>\
          <td data-label=\"Last check\">{}</td>\
          <td data-label=\"Restarts\"><span class=\"nw\">{} in 1 h,</span> <span class=\"nw\">{} in all</span></td>\
@@ -317,6 +330,57 @@ fn row(s: &mut String, text: &Text, t: &Row, now: SystemTime) {
         cell("Waiting", &waiting),
         cell("Last reason", &reason),
     );
+}
+
+/// The sign of a paused target.
+const PAUSED: &str = "\u{2016}";
+
+/// What holds the target's next action back ([`Row::waiting`], by the policy's rules), in
+/// words, until when, and the figures; a monitor-only target whose dependency is down says so.
+/// Empty when nothing does.
+fn waiting(text: &Text, t: &Row, now: SystemTime) -> String {
+    let Some(w) = &t.waiting else {
+        return match (&t.dependency_down, t.monitor_only) {
+            (Some(d), true) => format!("<span class=\"wait\">{} is down too</span>", text.of(d)),
+            _ => String::new(),
+        };
+    };
+    let what = match w.reason {
+        "paused" => "paused",
+        "gave_up" => "gave up",
+        "grace" => "grace after an action",
+        "below_threshold" => "below the fail threshold",
+        "cooldown" => "cooldown",
+        "backoff" => "backoff",
+        "rate_limit" => "hourly cap reached",
+        "dependency_down" => "held by a dependency",
+        other => other,
+    };
+    let mut out = format!("<strong>{}</strong>", escape(what));
+    if let (Some(p), "paused") = (&t.paused, w.reason) {
+        let _ = write!(
+            out,
+            " <span class=\"nw\">since {}</span>",
+            when(Some(p.since), now)
+        );
+    }
+    match w.until {
+        Some(u) => {
+            let _ = write!(
+                out,
+                " <span class=\"nw\">until {}</span>",
+                when(Some(u), now)
+            );
+        }
+        None if w.reason == "paused" => out.push_str(" <span class=\"nw\">until resumed</span>"),
+        None => {}
+    }
+    let _ = write!(
+        out,
+        "<br><small class=\"wait\">{}</small>",
+        text.of(&w.detail)
+    );
+    out
 }
 
 /// A cell labelled `label` on a narrow screen, where an empty one is left out; "-" on a wide

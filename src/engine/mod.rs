@@ -936,6 +936,28 @@ fn outside_down(config: &Config, targets: &[&Target], st: &StateFile) -> Vec<Opt
         .collect()
 }
 
+/// Whether `target`'s checks that do not wait (process, pid file: those reading memory and
+/// files) find it not running now: an operator's `restart` then runs its start. Nothing is
+/// recorded.
+pub fn not_running(config: &Config, st: &StateFile, target: &Target) -> bool {
+    if !matches!(
+        actions::available(&target.action),
+        policy::Available {
+            start: true,
+            restart: true
+        }
+    ) {
+        return false;
+    }
+    let cx = context(config, &[target], st);
+    let verdicts = target
+        .checks
+        .iter()
+        .filter(|c| !c.check.waits())
+        .map(|c| checks::run(c, &cx).verdict);
+    Verdict::of(verdicts) == Verdict::NOT_RUNNING
+}
+
 /// What `status TARGET` keeps of an action's result.
 fn action_record(
     config: &Config,
@@ -986,9 +1008,6 @@ pub fn operate(
     // on disk before it runs: a restart counted by the operator stays counted
     let mut saved = save_state(config, st, opts);
     log::operator_action_start(name, op.as_str(), &shown);
-    if op != actions::Op::Stop {
-        crate::spawn::prepare();
-    }
     let r = actions::operate(&target.action, op, config, name, &env);
     log::operator_action_done(name, op.as_str(), &shown, &r);
     if let Some(s) = st.targets.get_mut(name) {
@@ -1098,7 +1117,7 @@ pub fn load_state(config: &Config, opts: Options) -> StateFile {
 }
 
 /// Save unless dry-run; a failure is logged (the pass itself already happened).
-fn save_state(config: &Config, st: &StateFile, opts: Options) -> bool {
+pub fn save_state(config: &Config, st: &StateFile, opts: Options) -> bool {
     if opts.dry_run {
         return true;
     }

@@ -106,7 +106,8 @@ printf '%s\n' "${{COMPREPLY[@]}}"
 #[test]
 fn bash_completes_the_subcommands() {
     let t = no_config();
-    assert_eq!(bash_complete(&t, &["st"]), ["status"]);
+    assert_eq!(bash_complete(&t, &["stat"]), ["status"]);
+    assert_eq!(bash_complete(&t, &["st"]), ["stop", "start", "status"]);
     assert_eq!(bash_complete(&t, &["test-"]), ["test-config"]);
     let all = bash_complete(&t, &[""]);
     for sub in subcommands(&t) {

@@ -1,0 +1,591 @@
+//! The operator's verbs: `check TARGET...`, `pause`, `resume`, `stop`, `start`, `restart` and
+//! `reset`. One implementation of each ([`apply`]), two ways in (DESIGN.md, "Operators and
+//! the daemon"): without a running `run`, the command takes the lock and applies the verb to
+//! the state file ([`direct`]); with one, it asks the daemon over its root-only control socket
+//! (`control`), which applies the same verb to the state it holds. Same words, same exit codes
+//! either way: the answer is a [`Reply`], its text for stdout and its exit code.
+//!
+//! What a verb does is logged where it runs (the daemon's journal, or this command's stderr),
+//! with `by=operator`.
+
+use crate::actions::{self, Op};
+use crate::config::{Config, Target};
+use crate::engine::{self, Options};
+use crate::exit::Exit;
+use crate::policy::{self, Health, Verdict};
+use crate::state::StateFile;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime};
+use tracing::info;
+
+/// An operator's verb, as the command line and the control socket carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verb", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Verb {
+    /// A pass over these targets only.
+    Check { targets: Vec<String> },
+    /// Not checked, nothing done, until `resume` (or `for_seconds`).
+    Pause {
+        targets: Vec<String>,
+        #[serde(default)]
+        all: bool,
+        #[serde(default)]
+        for_seconds: Option<u64>,
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    Resume {
+        targets: Vec<String>,
+        #[serde(default)]
+        all: bool,
+    },
+    /// Pause, then its stop.
+    Stop { targets: Vec<String> },
+    /// Resume, then its start.
+    Start { targets: Vec<String> },
+    /// Its recovery action now, whatever the policy says.
+    Restart { targets: Vec<String> },
+    /// Forget failures, backoff and `gave_up`.
+    Reset {
+        targets: Vec<String>,
+        #[serde(default)]
+        all: bool,
+        #[serde(default)]
+        dry_run: bool,
+    },
+}
+
+impl Verb {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verb::Check { .. } => "check",
+            Verb::Pause { .. } => "pause",
+            Verb::Resume { .. } => "resume",
+            Verb::Stop { .. } => "stop",
+            Verb::Start { .. } => "start",
+            Verb::Restart { .. } => "restart",
+            Verb::Reset { .. } => "reset",
+        }
+    }
+
+    /// The targets named, and whether `--all` was given.
+    fn selection(&self) -> (&[String], bool) {
+        match self {
+            Verb::Pause { targets, all, .. }
+            | Verb::Resume { targets, all }
+            | Verb::Reset { targets, all, .. } => (targets, *all),
+            Verb::Check { targets }
+            | Verb::Stop { targets }
+            | Verb::Start { targets }
+            | Verb::Restart { targets } => (targets, false),
+        }
+    }
+}
+
+/// A verb's answer: what to print on stdout, and how to exit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    /// An [`Exit`] code.
+    pub exit: u8,
+    pub text: String,
+}
+
+impl Reply {
+    fn new(exit: Exit, text: String) -> Reply {
+        Reply {
+            exit: exit.code(),
+            text,
+        }
+    }
+
+    fn usage(text: String) -> Reply {
+        Reply::new(Exit::Usage, text)
+    }
+
+    pub fn exit(&self) -> Exit {
+        Exit::from_code(self.exit)
+    }
+}
+
+/// The longest `--for` (a year, like every `*_seconds` of the config).
+pub const MAX_PAUSE: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The longest pause reason kept (it is shown on one line of `status`).
+pub const MAX_REASON: usize = 200;
+
+/// The targets a verb names, or why not (exit 64, nothing changed): an unknown name (with the
+/// closest one), a name given twice, neither names nor `--all`.
+fn select<'a>(config: &'a Config, verb: &Verb) -> Result<Vec<&'a Target>, Reply> {
+    let (names, all) = verb.selection();
+    if all {
+        if !names.is_empty() {
+            return Err(Reply::usage(format!(
+                "{}: give target names or --all, not both",
+                verb.name()
+            )));
+        }
+        return Ok(config.targets.iter().collect());
+    }
+    if names.is_empty() {
+        return Err(Reply::usage(format!(
+            "{}: name a target (neon-watchdog {} TARGET...)",
+            verb.name(),
+            verb.name()
+        )));
+    }
+    let mut out: Vec<&Target> = Vec::with_capacity(names.len());
+    for name in names {
+        let Some(t) = config.targets.iter().find(|t| t.name == *name) else {
+            let known: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
+            let hint = crate::util::suggest(name, &known)
+                .map(|c| format!(": did you mean {c:?}?"))
+                .unwrap_or_default();
+            return Err(Reply::usage(format!(
+                "no target named {} in {}{hint} (targets: {}); nothing was changed",
+                crate::util::printable(&format!("{name:?}")),
+                config.source.display(),
+                crate::util::printable(&known.join(", "))
+            )));
+        };
+        if out.iter().any(|o| o.name == t.name) {
+            return Err(Reply::usage(format!(
+                "{}: target {:?} is named twice; nothing was changed",
+                verb.name(),
+                t.name
+            )));
+        }
+        out.push(t);
+    }
+    Ok(out)
+}
+
+/// Check a `pause` reason: one line, at most [`MAX_REASON`] characters, nothing invisible.
+fn check_reason(reason: Option<&str>) -> Result<Option<String>, Reply> {
+    let Some(r) = reason else { return Ok(None) };
+    let r = r.trim();
+    if r.is_empty() {
+        return Ok(None);
+    }
+    if r.chars().count() > MAX_REASON {
+        return Err(Reply::usage(format!(
+            "pause: --reason is longer than {MAX_REASON} characters; nothing was changed"
+        )));
+    }
+    if r.chars().any(|c| c.is_control()) {
+        return Err(Reply::usage(
+            "pause: --reason must be one line of text (no control characters); nothing was changed"
+                .to_string(),
+        ));
+    }
+    Ok(Some(r.to_string()))
+}
+
+/// "2026-12-08T10:00:00Z (in 2h)"
+fn when(t: SystemTime, now: SystemTime) -> String {
+    let rel = match t.duration_since(now) {
+        Ok(d) => format!("in {}", crate::util::human_duration(d)),
+        Err(e) => format!("{} ago", crate::util::human_duration(e.duration())),
+    };
+    format!("{} ({rel})", crate::util::rfc3339_seconds(t))
+}
+
+/// Apply `verb` to `st` (the state this process holds, loaded from the file or the daemon's),
+/// saving it as a pass does; the caller holds the lock. Logs what it does.
+pub fn apply(config: &Config, st: &mut StateFile, verb: &Verb, opts: Options) -> Reply {
+    let targets = match select(config, verb) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    match verb {
+        Verb::Check { .. } => check(config, st, &targets, opts),
+        Verb::Pause {
+            for_seconds,
+            reason,
+            ..
+        } => {
+            let for_ = for_seconds.map(Duration::from_secs);
+            if for_.is_some_and(|d| d.is_zero() || d > MAX_PAUSE) {
+                return Reply::usage(
+                    "pause: --for must be between 1s and 365d; nothing was changed".to_string(),
+                );
+            }
+            let reason = match check_reason(reason.as_deref()) {
+                Ok(r) => r,
+                Err(r) => return r,
+            };
+            pause(config, st, &targets, for_, reason, opts)
+        }
+        Verb::Resume { .. } => resume(config, st, &targets, opts),
+        Verb::Stop { .. } => act(config, st, &targets, Op::Stop, opts),
+        Verb::Start { .. } => act(config, st, &targets, Op::Start, opts),
+        Verb::Restart { .. } => act(config, st, &targets, Op::Restart, opts),
+        Verb::Reset { dry_run, .. } => reset(config, st, &targets, *dry_run, opts),
+    }
+}
+
+/// Save after a verb changed the state; the reply says so when it could not.
+fn save(config: &Config, st: &StateFile, opts: Options, out: &mut String) -> bool {
+    let ok = engine::save_state(config, st, opts);
+    if !ok {
+        if opts.in_process_state {
+            out.push_str("warning: the state file cannot be saved (see the daemon's log): this holds until the daemon restarts\n");
+        } else {
+            out.push_str("error: the state file cannot be saved (see the error above): nothing was changed\n");
+        }
+    }
+    ok
+}
+
+fn pause(
+    config: &Config,
+    st: &mut StateFile,
+    targets: &[&Target],
+    for_: Option<Duration>,
+    reason: Option<String>,
+    opts: Options,
+) -> Reply {
+    let now = SystemTime::now();
+    let until = for_.and_then(|d| now.checked_add(d));
+    let mut out = String::new();
+    let mut changed = 0;
+    for t in targets {
+        let s = st.targets.entry(t.name.clone()).or_default();
+        if let Some(p) = &s.paused {
+            let _ = writeln!(
+                out,
+                "{}: already paused since {}{}; unchanged (`neon-watchdog resume {}` first to pause it anew)",
+                t.name,
+                when(p.since, now),
+                p.until
+                    .map(|u| format!(" until {}", when(u, now)))
+                    .unwrap_or_default(),
+                t.name
+            );
+            continue;
+        }
+        policy::pause(s, now, until, reason.clone());
+        changed += 1;
+        info!(
+            target = %t.name,
+            by = "operator",
+            until = until.map(crate::util::rfc3339),
+            reason = reason.as_deref(),
+            "target paused: not checked, nothing done for it until resumed"
+        );
+        let _ = writeln!(
+            out,
+            "{}: paused{}: not checked, nothing done for it{}",
+            t.name,
+            until
+                .map(|u| format!(" until {}", when(u, now)))
+                .unwrap_or_else(|| " until `neon-watchdog resume`".to_string()),
+            if t.enabled {
+                ""
+            } else {
+                " (it is disabled in the config anyway)"
+            }
+        );
+    }
+    if changed > 0 && !save(config, st, opts, &mut out) && !opts.in_process_state {
+        return Reply::new(Exit::Internal, out);
+    }
+    Reply::new(Exit::Ok, out)
+}
+
+/// Resume each target; lines of what changed into `out`. Returns how many were paused.
+fn unpause(st: &mut StateFile, targets: &[&Target], out: &mut String, quiet: bool) -> usize {
+    let now = SystemTime::now();
+    let mut changed = 0;
+    for t in targets {
+        match st.targets.get_mut(&t.name).and_then(|s| s.paused.take()) {
+            Some(p) => {
+                changed += 1;
+                info!(target = %t.name, by = "operator", paused_since = %crate::util::rfc3339(p.since), "target resumed: watched again");
+                let _ = writeln!(
+                    out,
+                    "{}: resumed (paused since {}): checked on the next pass",
+                    t.name,
+                    when(p.since, now)
+                );
+            }
+            None if !quiet => {
+                let _ = writeln!(out, "{}: not paused; unchanged", t.name);
+            }
+            None => {}
+        }
+    }
+    changed
+}
+
+fn resume(config: &Config, st: &mut StateFile, targets: &[&Target], opts: Options) -> Reply {
+    let mut out = String::new();
+    if unpause(st, targets, &mut out, false) > 0
+        && !save(config, st, opts, &mut out)
+        && !opts.in_process_state
+    {
+        return Reply::new(Exit::Internal, out);
+    }
+    Reply::new(Exit::Ok, out)
+}
+
+/// `stop` (pause, then its stop), `start` (resume, then its start), `restart` (its recovery
+/// action now: a start when its checks find it not running, else a restart).
+fn act(config: &Config, st: &mut StateFile, targets: &[&Target], op: Op, opts: Options) -> Reply {
+    let now = SystemTime::now();
+    let mut out = String::new();
+    // refused before anything changes: a target with nothing to run
+    for t in targets {
+        if actions::op_argv(&t.action, op, config).is_none() {
+            let why = match &t.action {
+                crate::config::Action::None => "its action is none: it is only watched".to_string(),
+                _ => "its exec action has no stop: command (add one under action.exec)".to_string(),
+            };
+            return Reply::usage(format!(
+                "{}: cannot {} {}: {why}; nothing was changed",
+                op.as_str(),
+                op.as_str(),
+                t.name
+            ));
+        }
+    }
+    if opts.dry_run {
+        return Reply::usage("--dry-run: only check and reset have one".to_string());
+    }
+    let mut failed = false;
+    for t in targets {
+        match op {
+            Op::Stop => {
+                let s = st.targets.entry(t.name.clone()).or_default();
+                if policy::pause(s, now, None, Some("stopped by an operator".to_string())) {
+                    info!(target = %t.name, by = "operator", "target paused: stopped by an operator");
+                }
+            }
+            Op::Start => {
+                unpause(st, std::slice::from_ref(t), &mut out, true);
+            }
+            Op::Restart => {}
+        }
+        let op = match op {
+            Op::Restart if engine::not_running(config, st, t) => Op::Start,
+            op => op,
+        };
+        let (r, saved) = engine::operate(config, st, t, op, opts);
+        let how = match (r.ok, r.exit) {
+            (true, _) if r.detached => "started (detached)".to_string(),
+            (true, Some(code)) => format!("done (exit {code})"),
+            (true, None) => "done".to_string(),
+            (false, _) => format!("failed: {}", r.error),
+        };
+        failed |= !r.ok;
+        let _ = writeln!(
+            out,
+            "{}: {} {how} in {} ms{}",
+            t.name,
+            op.as_str(),
+            r.duration.as_millis(),
+            match op {
+                Op::Stop => "; paused: it stays down until `neon-watchdog start`",
+                _ if st.targets.get(&t.name).is_some_and(|s| s.paused.is_some()) => {
+                    "; still paused (`neon-watchdog resume` to watch it again)"
+                }
+                Op::Start if !r.ok => "; watched again: the policy takes it from here",
+                _ => "",
+            }
+        );
+        if !saved {
+            out.push_str("warning: the state file could not be saved (see the log)\n");
+        }
+    }
+    let text = config.redactor.redact(&out);
+    Reply::new(if failed { Exit::Internal } else { Exit::Ok }, text)
+}
+
+fn check(config: &Config, st: &mut StateFile, targets: &[&Target], opts: Options) -> Reply {
+    let mut out = String::new();
+    let mut names = Vec::new();
+    for t in targets {
+        if !t.enabled {
+            return Reply::usage(format!(
+                "check: target {:?} is disabled in the config (enabled: false): it is not watched",
+                t.name
+            ));
+        }
+        match st.targets.get(&t.name).and_then(|s| s.paused.as_ref()) {
+            Some(p) => {
+                let _ = writeln!(
+                    out,
+                    "{}: paused since {}: not checked (`neon-watchdog resume {}`)",
+                    t.name,
+                    when(p.since, SystemTime::now()),
+                    t.name
+                );
+            }
+            None => names.push(t.name.clone()),
+        }
+    }
+    if names.is_empty() {
+        return Reply::new(Exit::Ok, out);
+    }
+    let report = engine::pass_of(config, st, opts, Some(&names));
+    engine::log_pass(&report);
+    let now = SystemTime::now();
+    for r in &report.targets {
+        let s = st.targets.get(&r.name).cloned().unwrap_or_default();
+        let _ = write!(out, "{}: {}", r.name, s.status.as_str());
+        if let (false, Some(reason)) = (r.verdict.is_healthy(), &s.last_reason) {
+            let _ = write!(out, " - {reason}");
+        }
+        if r.verdict != Verdict::Healthy {
+            let t = targets.iter().find(|t| t.name == r.name);
+            if let Some(w) = t.and_then(|t| policy::waiting(&s, &t.policy, now)) {
+                let until = w
+                    .until
+                    .map(|u| format!(" until {}", when(u, now)))
+                    .unwrap_or_default();
+                let _ = write!(out, " (waits: {}{until}: {})", w.reason, w.detail);
+            }
+        }
+        out.push('\n');
+    }
+    let text = crate::util::printable_lines(&config.redactor.redact(&out));
+    Reply::new(report.exit(), text)
+}
+
+fn reset(
+    config: &Config,
+    st: &mut StateFile,
+    targets: &[&Target],
+    dry_run: bool,
+    opts: Options,
+) -> Reply {
+    let now = SystemTime::now();
+    let mut out = String::new();
+    let mut changed = 0;
+    for t in targets {
+        let Some(s) = st.targets.get_mut(&t.name) else {
+            let _ = writeln!(out, "{}: nothing to reset (never checked)", t.name);
+            continue;
+        };
+        let before = s.clone();
+        let cleared = policy::reset(s, now);
+        let mut what = Vec::new();
+        if before.consecutive_failures > 0 {
+            what.push(format!("{} failures", before.consecutive_failures));
+        }
+        if before.status == Health::GaveUp {
+            what.push("gave_up".to_string());
+        }
+        if before.restarts_since_healthy > 0 {
+            what.push(format!(
+                "the backoff of {} restarts without a healthy check",
+                before.restarts_since_healthy
+            ));
+        }
+        if cleared {
+            changed += 1;
+            info!(
+                target = %t.name,
+                by = "operator",
+                from = before.status.as_str(),
+                failures = before.consecutive_failures,
+                dry_run,
+                "target reset: {}",
+                if what.is_empty() { "status cleared".to_string() } else { format!("cleared {}", what.join(", ")) }
+            );
+        }
+        let verb = if dry_run { "would clear" } else { "cleared" };
+        let _ = write!(
+            out,
+            "{}: {}",
+            t.name,
+            match (cleared, what.is_empty()) {
+                (false, _) => format!("nothing to reset ({})", before.status.as_str()),
+                (true, true) => format!("{verb} its {} status", before.status.as_str()),
+                (true, false) => format!("{verb} {}", what.join(", ")),
+            }
+        );
+        // what still holds: a reset never opens the door to a restart storm
+        match policy::waiting(s, &t.policy, now) {
+            Some(w) if w.reason == "cooldown" || w.reason == "rate_limit" => {
+                let until = w
+                    .until
+                    .map(|u| format!(" until {}", when(u, now)))
+                    .unwrap_or_default();
+                let _ = write!(
+                    out,
+                    "; the {} still holds{until} ({}): `neon-watchdog restart {}` acts now",
+                    if w.reason == "cooldown" {
+                        "cooldown"
+                    } else {
+                        "hourly cap"
+                    },
+                    w.detail,
+                    t.name
+                );
+            }
+            Some(w) if w.reason == "paused" => {
+                let _ = write!(out, "; still paused (`neon-watchdog resume {}`)", t.name);
+            }
+            _ if cleared => out.push_str("; the next failed check acts again"),
+            _ => {}
+        }
+        out.push('\n');
+        if dry_run {
+            *s = before;
+        }
+    }
+    if changed > 0 && !dry_run && !save(config, st, opts, &mut out) && !opts.in_process_state {
+        return Reply::new(Exit::Internal, out);
+    }
+    Reply::new(
+        Exit::Ok,
+        crate::util::printable_lines(&config.redactor.redact(&out)),
+    )
+}
+
+/// How long a verb waits for a pass of the timer holding the lock to end.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// A verb without a running daemon: take the lock (waiting up to [`LOCK_WAIT`] for a pass of
+/// the timer to end), load the state file, apply, save.
+pub fn direct(config: &Config, verb: &Verb, opts: Options) -> Reply {
+    if let Err(r) = select(config, verb) {
+        return r;
+    }
+    if let Some(why) = &config.state_untrusted {
+        return Reply::new(
+            Exit::Internal,
+            format!("{}: {why}; nothing was changed\n", verb.name()),
+        );
+    }
+    let dry_run = matches!(verb, Verb::Reset { dry_run: true, .. }) || opts.dry_run;
+    let started = std::time::Instant::now();
+    let _lock = if dry_run {
+        None
+    } else {
+        loop {
+            match crate::state::lock(&config.lock_file) {
+                Ok(l) => break Some(l),
+                Err(e @ crate::error::Error::Locked { .. }) => {
+                    if started.elapsed() >= LOCK_WAIT {
+                        return Reply::new(
+                            Exit::Locked,
+                            format!("{e}\n{} waited {}s for it: is `neon-watchdog run` running without its control socket? (its log says why)\n", verb.name(), LOCK_WAIT.as_secs()),
+                        );
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => return Reply::new(Exit::Internal, format!("{e}; nothing was changed\n")),
+            }
+        }
+    };
+    let opts = Options {
+        dry_run,
+        in_process_state: false,
+        unlocked: false,
+        one_pass: true,
+    };
+    let mut st = engine::load_state(config, opts);
+    apply(config, &mut st, verb, opts)
+}
