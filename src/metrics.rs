@@ -542,6 +542,38 @@ mod tests {
     }
 
     #[test]
+    fn only_get_and_head_are_answered_and_the_pages_wait_for_a_pass() {
+        let shared = Mutex::new(Shared::default());
+        for method in [
+            "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT", "",
+        ] {
+            for path in ["/", "/status", "/metrics", "/healthz", "/nope"] {
+                let r = respond(method, path, &shared);
+                assert_eq!(
+                    (r.status, r.headers),
+                    ("405 Method Not Allowed", "Allow: GET, HEAD\r\n"),
+                    "{method} {path}"
+                );
+            }
+        }
+        assert_eq!(
+            respond("GET", "/index.html", &shared).status,
+            "404 Not Found"
+        );
+        // before the first pass: the pages say so, with their headers
+        let r = respond("GET", "/status", &shared);
+        assert_eq!(
+            (r.status, r.headers),
+            ("503 Service Unavailable", PAGE_HEADERS)
+        );
+        let r = respond("HEAD", "/", &shared);
+        assert_eq!(r.status, "503 Service Unavailable");
+        assert!(r.body.contains("http-equiv=\"refresh\""), "{}", r.body);
+        // /metrics has none of the pages' headers
+        assert_eq!(respond("GET", "/metrics", &shared).headers, "");
+    }
+
+    #[test]
     fn label_values_are_escaped_and_every_status_has_a_series() {
         let name = "we\"b\\1\n";
         let targets = [TargetReport {

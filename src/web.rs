@@ -147,9 +147,10 @@ h1{font-size:1.3rem;margin:0 0 .25rem}
 table{width:100%;border-collapse:collapse}
 th,td{text-align:left;vertical-align:top;padding:.5rem .6rem;border-bottom:1px solid var(--line)}
 th{background:var(--head);font-weight:600;white-space:nowrap}
-td.name{font-weight:600;overflow-wrap:anywhere}
+td.name{font-weight:600;overflow-wrap:anywhere;min-width:7em}
 td.name small{display:block;font-weight:400}
 .reason,.wait{overflow-wrap:anywhere;white-space:pre-wrap}
+td.waits{min-width:13em}
 time,.nw{white-space:nowrap}
 .st{display:inline-block;padding:.1rem .5rem;border-radius:1rem;font-weight:600;white-space:nowrap;border:1px solid}
 .ok{color:#116329;background:#dafbe1;border-color:#4ac26b}
@@ -242,7 +243,7 @@ pub fn page(config: &Config, r: &Report, now: SystemTime) -> String {
     );
     s.push_str(
         "<table>\n<thead><tr><th>Target</th><th>Status</th><th>Since</th><th>Last check</th>\
-         <th>Restarts</th><th>Waiting</th><th>Last reason</th></tr></thead>\n<tbody>\n",
+         <th>Restarts <small>1 h / all</small></th><th>Waiting</th><th>Last reason</th></tr></thead>\n<tbody>\n",
     );
     for t in &r.targets {
         row(&mut s, &text, t, now);
@@ -271,16 +272,18 @@ fn row(s: &mut String, text: &Text, t: &Row, now: SystemTime) {
     let mut tag = |words: &str| {
         let _ = write!(tags, " <span class=\"tag\">{words}</span>");
     };
-    // paused: that is the news; what the last check found is a footnote
-    let badge = if t.paused.is_some() {
+    // disabled or paused: that is the news; what the last check found is a footnote
+    let badge = if !t.enabled {
+        if t.last_check.is_some() {
+            tag(&format!("last check: {words}"));
+        }
+        "<span class=\"st none\">\u{2013} disabled</span>".to_string()
+    } else if t.paused.is_some() {
         tag(&format!("last check: {words}"));
         format!("<span class=\"st paused\">{PAUSED} paused</span>")
     } else {
         format!("<span class=\"st {class}\">{sign} {words}</span>")
     };
-    if !t.enabled {
-        tag("disabled");
-    }
     if t.stale {
         tag("stale: not checked lately");
     }
@@ -313,22 +316,22 @@ fn row(s: &mut String, text: &Text, t: &Row, now: SystemTime) {
         .as_deref()
         .map(|r| format!("<span class=\"reason\">{}</span>", text.of(r)))
         .unwrap_or_default();
-    let _ = write!(
+    let _ = writeln!(
         s,
         "<tr class=\"{}\">\
          <td class=\"name\">{name}</td>\
          <td data-label=\"Status\">{badge}{tags}</td>\
          <td data-label=\"Since\">{}</td>\
          <td data-label=\"Last check\">{}</td>\
-         <td data-label=\"Restarts\"><span class=\"nw\">{} in 1 h,</span> <span class=\"nw\">{} in all</span></td>\
-         {}{}</tr>\n",
+         <td data-label=\"Restarts (1 h / all)\" class=\"nw\">{} / {}</td>\
+         {}{}</tr>",
         if t.enabled { "on" } else { "off" },
         when(t.since, now),
         when(t.last_check, now),
         t.restarts_last_hour,
         t.restarts_total,
-        cell("Waiting", &waiting),
-        cell("Last reason", &reason),
+        cell("Waiting", "waits", &waiting),
+        cell("Last reason", "", &reason),
     );
 }
 
@@ -368,7 +371,7 @@ fn waiting(text: &Text, t: &Row, now: SystemTime) -> String {
         Some(u) => {
             let _ = write!(
                 out,
-                " <span class=\"nw\">until {}</span>",
+                " <span class=\"nw\">ends {}</span>",
                 when(Some(u), now)
             );
         }
@@ -383,13 +386,13 @@ fn waiting(text: &Text, t: &Row, now: SystemTime) -> String {
     out
 }
 
-/// A cell labelled `label` on a narrow screen, where an empty one is left out; "-" on a wide
-/// one, where the columns must line up.
-fn cell(label: &str, html: &str) -> String {
+/// A cell of class `class` labelled `label` on a narrow screen, where an empty one is left
+/// out; "-" on a wide one, where the columns must line up.
+fn cell(label: &str, class: &str, html: &str) -> String {
     if html.is_empty() {
         format!("<td class=\"empty\" data-label=\"{label}\"><span class=\"dim\">-</span></td>")
     } else {
-        format!("<td data-label=\"{label}\">{html}</td>")
+        format!("<td class=\"{class}\" data-label=\"{label}\">{html}</td>")
     }
 }
 
@@ -492,7 +495,7 @@ mod tests {
             "{html}"
         );
         assert!(
-            html.contains("not checked yet</span> <span class=\"tag\">disabled</span>"),
+            html.contains("<span class=\"st none\">\u{2013} disabled</span></td>"),
             "{html}"
         );
         assert!(
@@ -517,5 +520,47 @@ mod tests {
                 "{interval}"
             );
         }
+    }
+
+    #[test]
+    fn a_pause_and_what_holds_an_action_are_shown_with_their_ends() {
+        let c = config(30);
+        let mut st = state();
+        let web = st.targets.get_mut("web").unwrap();
+        web.paused = Some(crate::policy::Pause {
+            since: at(400),
+            until: Some(at(1000 + 7200)),
+            reason: Some("kernel <upgrade> hunter2-s3cr3t".into()),
+        });
+        let hostile = st.targets.get_mut(HOSTILE).unwrap();
+        let html = {
+            // gave up: nothing more is done until a reset or a healthy check
+            hostile.status = Health::GaveUp;
+            hostile.restarts_since_healthy = 5;
+            page(&c, &status::report(&c, &st, at(1000)), at(1000))
+        };
+        let row = |name: &str| {
+            html.lines()
+                .find(|l| l.contains(&format!("<td class=\"name\">{name}")))
+                .unwrap_or_else(|| panic!("no row {name}:\n{html}"))
+                .to_string()
+        };
+        let web = row("web");
+        assert!(web.contains("<span class=\"st paused\">\u{2016} paused</span> <span class=\"tag\">last check: healthy</span>"), "{web}");
+        assert!(web.contains("<strong>paused</strong> <span class=\"nw\">since <time datetime=\"2027-01-15T08:06:40.000Z\""), "{web}");
+        assert!(web.contains(">in 2h</time></span>"), "{web}");
+        assert!(
+            web.contains("paused by an operator: kernel &lt;upgrade&gt; ***"),
+            "{web}"
+        );
+        let hostile = row("&lt;script&gt;");
+        assert!(hostile.contains("\u{2716} gave up"), "{hostile}");
+        // a paused target is not counted: the one left is not healthy
+        assert!(
+            html.contains("<strong>1 of 1 not healthy</strong>"),
+            "{html}"
+        );
+        assert!(html.contains("\u{2016} 1 paused</span>"), "{html}");
+        assert!(!html.contains("hunter2"), "{html}");
     }
 }

@@ -47,6 +47,7 @@ mod sd_notify;
 mod secrets;
 mod servers;
 mod state;
+mod statuspage;
 mod systemd;
 mod systemd_unit;
 mod tls_cert;
