@@ -363,10 +363,10 @@ pub fn serve(addr: SocketAddr, shared: Arc<Mutex<Shared>>) -> Result<SocketAddr,
 }
 
 fn handle(mut stream: TcpStream, shared: &Mutex<Shared>) {
-    // one connection at a time: a client gets 3 s in all, however slowly it sends, so a
-    // trickling one cannot keep /metrics and /healthz from everyone else
+    // one connection at a time: a client gets 3 s to send its request, however slowly it
+    // sends, and 5 s to read the answer, so a trickling one cannot keep the listener from
+    // everyone else
     let deadline = Instant::now() + Duration::from_secs(3);
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 8192 {
@@ -394,9 +394,29 @@ fn handle(mut stream: TcpStream, shared: &Mutex<Shared>) {
     if method != "HEAD" {
         out.push_str(&resp.body);
     }
-    if let Err(e) = stream.write_all(out.as_bytes()) {
+    if let Err(e) = write_within(&mut stream, out.as_bytes(), Duration::from_secs(5)) {
         debug!(err = %e, "metrics: write failed");
     }
+}
+
+/// Write `bytes` within `limit` in all: a client that reads slowly (a page of many targets
+/// is larger than the socket's buffer) cannot hold the one-at-a-time server longer than that.
+fn write_within(stream: &mut TcpStream, mut bytes: &[u8], limit: Duration) -> std::io::Result<()> {
+    let deadline = Instant::now() + limit;
+    while !bytes.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        stream.set_write_timeout(Some(left))?;
+        match stream.write(bytes) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// An answer of the listener.
@@ -539,6 +559,49 @@ mod tests {
             started.elapsed()
         );
         let _ = dripper.join();
+    }
+
+    #[test]
+    fn a_slow_reader_cannot_hold_the_server() {
+        // an answer far larger than the socket buffers, read at 640 KB/s: 100 s to read it all
+        let shared = Arc::new(Mutex::new(Shared {
+            text: "x".repeat(64 << 20),
+            last_pass: Some(Instant::now()),
+            stale_after: Duration::from_secs(600),
+            ..Shared::default()
+        }));
+        let addr = serve("127.0.0.1:0".parse().unwrap(), shared).unwrap();
+        let mut slow = TcpStream::connect(addr).unwrap();
+        slow.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = done.clone();
+        let reader = std::thread::spawn(move || {
+            let mut chunk = vec![0u8; 64 << 10];
+            for _ in 0..1200 {
+                if stop.load(std::sync::atomic::Ordering::SeqCst)
+                    || matches!(slow.read(&mut chunk), Ok(0) | Err(_))
+                {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let started = Instant::now();
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(150))).unwrap();
+        c.write_all(b"GET /healthz HTTP/1.1\r\n\r\n").unwrap();
+        let mut resp = String::new();
+        let _ = c.read_to_string(&mut resp);
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp:?}");
+        // 5 s for the slow one's answer, then ours; not the 100 s it would take to read it
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            started.elapsed()
+        );
+        let _ = reader.join();
     }
 
     #[test]
