@@ -486,6 +486,11 @@ pub fn main() -> Exit {
     };
     match result {
         Ok(e) => e,
+        // a usage error reads like clap's own, and like the verbs' (see `operator`)
+        Err(e @ Error::Usage(_)) => {
+            eprintln!("neon-watchdog: {e}");
+            e.exit()
+        }
         Err(e) => {
             error!("{e}");
             e.exit()

@@ -76,6 +76,17 @@ const DESCRIPTION: &[&str] = &[
      and not writable by others; check and run refuse it otherwise. Every key is described in \
      neon-watchdog.yml(5) (neon-watchdog man 5) and the README (below under SEE ALSO); \
      neon-watchdog test-config validates a config and prints what it means after defaults.",
+    "Each event is one line on stderr (logfmt, or JSON with --log-format json); under systemd \
+     it goes to the journal with its priority and fields. journalctl -u neon-watchdog -p \
+     notice shows the incidents start to end (a target going down, the action run, how it \
+     ended, the target back), without the routine lines; log_checks: changes in the config \
+     logs a check's OK result only when it changed, for a quiet journal.",
+    "For maintenance, an operator works with it from the shell: neon-watchdog pause nginx \
+     --for 2h keeps it from checking or starting nginx (resume ends it early); stop and start \
+     pause and resume a target around its own stop and start; restart runs its recovery \
+     action at once, whatever the cooldown or the hourly cap say; check nginx checks that \
+     target alone; status nginx shows it in detail, with why the policy waits and until when. \
+     These verbs mean the same whether a timer or a running loop holds the state.",
 ];
 
 /// FILES: path and what it is.

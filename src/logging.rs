@@ -11,6 +11,12 @@
 //! been printed (without `ts=`: journald stamps it), and every field as a journal field of its
 //! own (`TARGET`, `CHECK`, `RESULT`, `LATENCY_MS`, `ERR`, ...), masked like the line. If the
 //! socket cannot be used, the line goes to stderr with the `<N>` priority prefix journald reads.
+//!
+//! Events of an incident logged at info (a status change, a recovery, an action's or
+//! `on_give_up`'s result) are logged with the tracing target [`NOTICE`]: journald files them at
+//! priority 5 (notice), the routine info lines (OK checks, `pass done`) at 6, so that
+//! `journalctl -p notice` tells an incident start to end. The lines themselves keep
+//! `level=info`: logfmt and JSON promise error, warn, info, debug and trace.
 
 use crate::config::LogLevel;
 use crate::redact::Redactor;
@@ -102,11 +108,16 @@ fn stderr_is_journal() -> bool {
     std::fs::metadata("/proc/self/fd/2").is_ok_and(|m| m.dev() == dev && m.ino() == ino)
 }
 
-/// syslog priority of a level, as journald files it.
-fn priority(l: &Level) -> u8 {
-    match *l {
+/// The tracing target of an event that journald files at notice (5) rather than info (6):
+/// `info!(target: NOTICE, ...)`. A warning or an error keeps its own priority.
+pub const NOTICE: &str = "neon_watchdog::notice";
+
+/// syslog priority of an event, as journald files it.
+fn priority(meta: &Metadata<'_>) -> u8 {
+    match *meta.level() {
         Level::ERROR => 3,
         Level::WARN => 4,
+        Level::INFO if meta.target() == NOTICE => 5,
         Level::INFO => 6,
         _ => 7,
     }
@@ -253,6 +264,7 @@ impl<S: Subscriber> Layer<S> for LineLayer {
         };
         let meta_level = event.metadata().level();
         let level = level_name(meta_level);
+        let priority = priority(event.metadata());
         // journald stamps what it receives; JSON lines keep their ts
         let ts =
             (matches!(self.sink, Sink::Stderr) || self.format == LogFormat::Json).then(timestamp);
@@ -261,7 +273,7 @@ impl<S: Subscriber> Layer<S> for LineLayer {
             LogFormat::Json => json_line(ts.as_deref(), level, &f, &redactor),
         };
         if let Sink::Journal(sock) = &self.sink {
-            let entry = journal_entry(line.trim_end(), priority(meta_level), &f, &redactor);
+            let entry = journal_entry(line.trim_end(), priority, &f, &redactor);
             if sock.send(&entry).is_ok() {
                 return;
             }
@@ -269,7 +281,7 @@ impl<S: Subscriber> Layer<S> for LineLayer {
         let prefix = if matches!(self.sink, Sink::Stderr) {
             String::new()
         } else {
-            format!("<{}>", priority(meta_level))
+            format!("<{priority}>")
         };
         let batched = BATCH.with(|b| match b.borrow_mut().as_mut() {
             Some(buf) => {

@@ -8,6 +8,7 @@
 //! neon_watchdog_target_up{target="web"} 1
 //! neon_watchdog_target_consecutive_failures{target="web"} 0
 //! neon_watchdog_target_restarts_total{target="web"} 3
+//! neon_watchdog_target_paused{target="web"} 0   (1, and no other series, while paused)
 //! neon_watchdog_target_status{target="web",status="healthy"} 1   (one series per status)
 //! neon_watchdog_check_up{target="web",check="tcp_port",kind="tcp_port"} 1
 //! neon_watchdog_check_duration_seconds{target="web",check="tcp_port",kind="tcp_port"} 0.0004
@@ -197,6 +198,24 @@ pub fn render(
             if let Some(v) = value(x, state(&x.name)) {
                 let _ = writeln!(s, "{name}{{target=\"{}\"}} {v}", t(&x.name));
             }
+        }
+    }
+    header(
+        &mut s,
+        "neon_watchdog_target_paused",
+        "gauge",
+        "1 if an operator paused the target (`neon-watchdog pause`): it is not checked and has no other series until resumed; else 0.",
+    );
+    for x in targets {
+        let _ = writeln!(
+            s,
+            "neon_watchdog_target_paused{{target=\"{}\"}} 0",
+            t(&x.name)
+        );
+    }
+    for (name, _) in states.iter().filter(|(_, st)| st.paused.is_some()) {
+        if !targets.iter().any(|x| x.name == *name) {
+            let _ = writeln!(s, "neon_watchdog_target_paused{{target=\"{}\"}} 1", t(name));
         }
     }
     header(

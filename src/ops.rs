@@ -12,6 +12,7 @@ use crate::actions::{self, Op};
 use crate::config::{Config, Target};
 use crate::engine::{self, Options};
 use crate::exit::Exit;
+use crate::logging::NOTICE;
 use crate::policy::{self, Health, Verdict};
 use crate::state::StateFile;
 use serde::{Deserialize, Serialize};
@@ -197,6 +198,12 @@ pub fn apply(config: &Config, st: &mut StateFile, verb: &Verb, opts: Options) ->
         Ok(t) => t,
         Err(r) => return r,
     };
+    if opts.dry_run && !matches!(verb, Verb::Check { .. } | Verb::Reset { .. }) {
+        return Reply::usage(format!(
+            "{}: --dry-run is for check and reset (they say what they would do); nothing was changed",
+            verb.name()
+        ));
+    }
     match verb {
         Verb::Check { .. } => check(config, st, &targets, opts),
         Verb::Pause {
@@ -267,6 +274,7 @@ fn pause(
         policy::pause(s, now, until, reason.clone());
         changed += 1;
         info!(
+            target: NOTICE,
             target = %t.name,
             by = "operator",
             until = until.map(crate::util::rfc3339),
@@ -301,7 +309,7 @@ fn unpause(st: &mut StateFile, targets: &[&Target], out: &mut String, quiet: boo
         match st.targets.get_mut(&t.name).and_then(|s| s.paused.take()) {
             Some(p) => {
                 changed += 1;
-                info!(target = %t.name, by = "operator", paused_since = %crate::util::rfc3339(p.since), "target resumed: watched again");
+                info!(target: NOTICE, target = %t.name, by = "operator", paused_since = %crate::util::rfc3339(p.since), "target resumed: watched again");
                 let _ = writeln!(
                     out,
                     "{}: resumed (paused since {}): checked on the next pass",
@@ -349,16 +357,18 @@ fn act(config: &Config, st: &mut StateFile, targets: &[&Target], op: Op, opts: O
             ));
         }
     }
-    if opts.dry_run {
-        return Reply::usage("--dry-run: only check and reset have one".to_string());
-    }
     let mut failed = false;
     for t in targets {
         match op {
             Op::Stop => {
                 let s = st.targets.entry(t.name.clone()).or_default();
+                // stopped stays stopped until `start`: a pause with an end loses its end
+                if let Some(p) = &mut s.paused {
+                    p.until = None;
+                    p.reason = Some("stopped by an operator".to_string());
+                }
                 if policy::pause(s, now, None, Some("stopped by an operator".to_string())) {
-                    info!(target = %t.name, by = "operator", "target paused: stopped by an operator");
+                    info!(target: NOTICE, target = %t.name, by = "operator", "target paused: stopped by an operator");
                 }
             }
             Op::Start => {
@@ -485,6 +495,7 @@ fn reset(
         if cleared {
             changed += 1;
             info!(
+                target: NOTICE,
                 target = %t.name,
                 by = "operator",
                 from = before.status.as_str(),

@@ -943,7 +943,10 @@ pub fn waiting(s: &TargetState, policy: &Policy, now: SystemTime) -> Option<Wait
             "starting after an action: failures are not counted".to_string(),
         );
     }
-    if s.status == Health::Degraded && s.consecutive_failures < policy.fail_threshold {
+    // the next failed check still does not reach the threshold
+    if s.status != Health::Failed
+        && s.consecutive_failures.saturating_add(1) < policy.fail_threshold
+    {
         return wait(
             "below_threshold",
             None,
@@ -1959,5 +1962,116 @@ mod tests {
                 (60, EventKind::RateLimited, false),
             ]
         );
+    }
+
+    /// `waiting` says what `decide` does on the next failed check: the same reason, and a
+    /// time that is when that reason stops holding (over thousands of histories).
+    #[test]
+    fn waiting_agrees_with_decide() {
+        let mut seed = 7u64;
+        let mut rnd = |n: u64| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) % n
+        };
+        let mut checked = 0;
+        for _ in 0..3000 {
+            let p = Policy {
+                fail_threshold: 1 + rnd(3) as u32,
+                restart_cooldown: Duration::from_secs(rnd(3) * 60),
+                max_restarts_per_hour: 1 + rnd(4) as u32,
+                restart_grace: Duration::from_secs(rnd(2) * 30),
+                backoff_initial: Duration::from_secs(rnd(2) * 100),
+                give_up_after_restarts: rnd(2) as u32 * 5,
+                ..Policy::default()
+            };
+            let mut s = TargetState::default();
+            let mut now = at(0);
+            for _ in 0..(1 + rnd(12)) {
+                now += Duration::from_secs(1 + rnd(400));
+                let outcome = if rnd(5) == 0 {
+                    Outcome {
+                        verdict: Verdict::Healthy,
+                        reason: String::new(),
+                        failed_checks: 0,
+                    }
+                } else {
+                    fail()
+                };
+                let (mut next, d) = decide(&s, &outcome, &p, BOTH, now);
+                if matches!(d, Decision::Act(_)) {
+                    record_action(&mut next, now);
+                }
+                s = next;
+            }
+            now += Duration::from_secs(1 + rnd(400));
+            let w = waiting(&s, &p, now);
+            let (_, d) = decide(&s, &fail(), &p, BOTH, now);
+            let reason = w.as_ref().map(|w| w.reason);
+            let until = w.as_ref().and_then(|w| w.until);
+            match d {
+                Decision::Skip(Skip::Cooldown { remaining }) => {
+                    assert_eq!(
+                        (reason, until),
+                        (Some("cooldown"), Some(now + remaining)),
+                        "{s:?}"
+                    )
+                }
+                Decision::Skip(Skip::Backoff { remaining, .. }) => {
+                    assert_eq!(
+                        (reason, until),
+                        (Some("backoff"), Some(now + remaining)),
+                        "{s:?}"
+                    )
+                }
+                Decision::Skip(Skip::RateLimit { .. }) => {
+                    assert_eq!(reason, Some("rate_limit"), "{s:?}");
+                    // at `until` the cap lets it act (nothing else holds it by then)
+                    let u = until.expect("the cap ends");
+                    let (_, later) = decide(&s, &fail(), &p, BOTH, u);
+                    assert!(
+                        !matches!(later, Decision::Skip(Skip::RateLimit { .. })),
+                        "{s:?} at {u:?}: {later:?}"
+                    );
+                    let (_, before) = decide(&s, &fail(), &p, BOTH, u - Duration::from_secs(1));
+                    assert!(
+                        matches!(before, Decision::Skip(Skip::RateLimit { .. })),
+                        "{s:?}: {before:?}"
+                    );
+                }
+                Decision::Skip(Skip::GaveUp) => assert_eq!(reason, Some("gave_up"), "{s:?}"),
+                Decision::Grace { remaining } => {
+                    assert_eq!(
+                        (reason, until),
+                        (Some("grace"), Some(now + remaining)),
+                        "{s:?}"
+                    )
+                }
+                Decision::Act(_) | Decision::GiveUp { .. } => {
+                    assert!(
+                        reason.is_none() || reason == Some("below_threshold"),
+                        "{s:?}: {w:?}"
+                    )
+                }
+                _ => {}
+            }
+            checked += 1;
+        }
+        assert_eq!(checked, 3000);
+    }
+
+    #[test]
+    fn a_pause_holds_until_its_end_and_a_second_one_changes_nothing() {
+        let mut s = TargetState::default();
+        assert!(pause(&mut s, at(0), Some(at(100)), Some("upgrade".into())));
+        assert!(!pause(&mut s, at(5), None, None), "already paused");
+        assert_eq!(s.paused.as_ref().and_then(|p| p.until), Some(at(100)));
+        let w = waiting(&s, &Policy::default(), at(10)).expect("paused");
+        assert_eq!((w.reason, w.until), ("paused", Some(at(100))));
+        assert!(w.detail.contains("upgrade"));
+        assert_eq!(pause_expired(&mut s, at(99)), None);
+        assert!(s.paused.is_some());
+        assert_eq!(pause_expired(&mut s, at(100)).map(|p| p.since), Some(at(0)));
+        assert!(s.paused.is_none());
+        assert_eq!(waiting(&s, &Policy::default(), at(101)), None);
     }
 }

@@ -44,6 +44,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod guardian;
+mod runas;
+
+pub use runas::{lookup_group, lookup_user, Account, RunAs};
 
 /// Bytes of output kept per stream (the tail).
 pub const OUTPUT_CAP: usize = 8 * 1024;
@@ -463,6 +466,9 @@ pub struct Spec<'a> {
     /// Written to the command's stdin, which is then closed (otherwise stdin is /dev/null).
     /// At most a pipe's buffer (64 KiB) is written: the watchdog never blocks on a reader.
     pub stdin: Option<&'a [u8]>,
+    /// Run it as this user and/or group (`user:`/`group:`, see [`RunAs`]); None: as the
+    /// watchdog.
+    pub run_as: Option<&'a RunAs>,
 }
 
 /// No extra environment.
@@ -481,7 +487,12 @@ impl<'a> Spec<'a> {
             cleanup: Cleanup::KillGroup,
             output: None,
             stdin: None,
+            run_as: None,
         }
+    }
+
+    pub fn run_as(self, run_as: Option<&'a RunAs>) -> Self {
+        Spec { run_as, ..self }
     }
 
     pub fn env(self, env: &'a BTreeMap<String, String>) -> Self {
@@ -674,13 +685,48 @@ pub fn become_subreaper() {
     let _ = nix::sys::prctl::set_child_subreaper(true);
 }
 
-fn command(argv: &[String], env: &BTreeMap<String, String>, cwd: Option<&Path>) -> Command {
+/// The command for `argv`, stdin from /dev/null, with `env` and `cwd`; as `run_as` when given
+/// (its switch is the first `pre_exec` hook: register any other after this). Err: it cannot
+/// run as that user (see [`RunAs::needs_switch`]).
+fn command(
+    argv: &[String],
+    env: &BTreeMap<String, String>,
+    cwd: Option<&Path>,
+    run_as: Option<&RunAs>,
+) -> Result<(Command, Option<runas::Switch>), SpawnError> {
     let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..]).stdin(Stdio::null()).envs(env);
-    if let Some(dir) = cwd {
-        cmd.current_dir(dir);
+    cmd.args(&argv[1..]).stdin(Stdio::null());
+    let switch = match run_as {
+        // its HOME, USER, LOGNAME and SHELL first: the config's env wins (as systemd's
+        // Environment= over User=)
+        Some(r) => Some(runas::apply(&mut cmd, r, cwd).map_err(|e| SpawnError {
+            message: format!("cannot run {} {}: {e}", argv[0], r.words()),
+            local: false,
+        })?),
+        None => {
+            if let Some(dir) = cwd {
+                cmd.current_dir(dir);
+            }
+            None
+        }
+    };
+    cmd.envs(env);
+    Ok((cmd, switch))
+}
+
+/// The error of a spawn that failed: in the words of the switch to another user when there
+/// was one (which step failed).
+fn spawn_failed(
+    argv: &[String],
+    cwd: Option<&Path>,
+    switch: Option<&runas::Switch>,
+    e: &std::io::Error,
+) -> SpawnError {
+    let mut err = spawn_error(&argv[0], e);
+    if let Some(s) = switch {
+        err.message = s.explain(&argv[0], cwd, e);
     }
-    cmd
+    err
 }
 
 /// A command that could not be started.
@@ -715,7 +761,7 @@ pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
             local: false,
         });
     }
-    let mut cmd = command(spec.argv, spec.env, spec.cwd);
+    let (mut cmd, switch) = command(spec.argv, spec.env, spec.cwd, spec.run_as)?;
     cmd.process_group(0);
     let id = command_id();
     cmd.env(COMMAND_ID_VAR, &id);
@@ -757,8 +803,8 @@ pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
         }
     }
     let start = Instant::now();
-    let (mut child, started_at) =
-        spawn_tracked(&mut cmd, Some(spec.cleanup)).map_err(|e| spawn_error(&spec.argv[0], &e))?;
+    let (mut child, started_at) = spawn_tracked(&mut cmd, Some(spec.cleanup))
+        .map_err(|e| spawn_failed(spec.argv, spec.cwd, switch.as_ref(), &e))?;
     let pgid = child.id() as i32;
     if let (Some(data), Some(mut stdin)) = (spec.stdin, child.stdin.take()) {
         use std::io::Write;
@@ -1054,11 +1100,12 @@ pub fn detach(
     env: &BTreeMap<String, String>,
     cwd: Option<&Path>,
     log_file: Option<&Path>,
+    run_as: Option<&RunAs>,
 ) -> Result<Option<String>, String> {
     if argv.is_empty() {
         return Err("empty argv".into());
     }
-    let mut cmd = command(argv, env, cwd);
+    let (mut cmd, switch) = command(argv, env, cwd, run_as).map_err(|e| e.message)?;
     // the user's log file: never through a symlink or a second hard link, never a FIFO
     // waited on; an existing file keeps its mode, a new one is 0600
     let log = log_file.map(|path| {
@@ -1096,8 +1143,8 @@ pub fn detach(
             Err(e) => Err(std::io::Error::from(e)),
         });
     }
-    let mut intermediate =
-        spawn_registered(&mut cmd).map_err(|e| spawn_error(&argv[0], &e).message)?;
+    let mut intermediate = spawn_registered(&mut cmd)
+        .map_err(|e| spawn_failed(argv, cwd, switch.as_ref(), &e).message)?;
     // the intermediate exits at once; reap it
     let _ = intermediate.wait();
     unregister(intermediate.id() as i32);

@@ -38,8 +38,10 @@ pub struct StateFile {
     /// Passes run, ever (a metrics counter).
     #[serde(default)]
     pub passes_total: u64,
-    /// The checks' results at the last check of each target with an `interval_seconds` of
-    /// its own: a pass that does not check it reports these (metrics keep their series).
+    /// The checks' results at the last check of each target: a pass that does not check a
+    /// target (its own `interval_seconds`) reports these (metrics keep their series), and
+    /// `log_checks: changes` logs an OK line only when it differs from these. Files of earlier
+    /// versions hold them only for targets with an interval of their own.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub last_checks: BTreeMap<String, Vec<CheckRecord>>,
     /// The clocks when the times above were last brought onto the wall clock (see [`rebase`]):
@@ -48,13 +50,17 @@ pub struct StateFile {
     pub clock: Option<ClockReading>,
 }
 
-/// One check's result, kept for a target that is not checked on every pass.
+/// One check's result at its target's last check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckRecord {
     /// The `check` label of its metrics series (`name:`, else its kind; masked).
     pub name: String,
     pub ok: bool,
     pub latency_ms: u64,
+    /// What its log line gave as its result (masked): a failure's reason, or what an OK found
+    /// (`pid=4242`, `status=200`; empty when it reports nothing). Absent in earlier files.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
 }
 
 impl Default for StateFile {
@@ -179,8 +185,9 @@ pub fn save(path: &Path, state: &StateFile, redactor: &Redactor) -> Result<(), S
         .map_err(|e| format!("cannot save state file {}: {e}", path.display()))
 }
 
-/// A copy of `state` with every reason masked, or None if masking changes none (then no copy
-/// is made: a copy of thousands of targets' state costs more than checking their reasons).
+/// A copy of `state` with every reason and check detail masked, or None if masking changes
+/// none (then no copy is made: a copy of thousands of targets' state costs more than checking
+/// their reasons).
 fn masked(state: &StateFile, redactor: &Redactor) -> Option<StateFile> {
     let changes = |r: &str| redactor.redact(r) != r;
     let any = state
@@ -199,7 +206,12 @@ fn masked(state: &StateFile, redactor: &Redactor) -> Option<StateFile> {
                 || t.actions
                     .iter()
                     .any(|a| a.error.as_deref().is_some_and(changes))
-        });
+        })
+        || state
+            .last_checks
+            .values()
+            .flatten()
+            .any(|c| !c.detail.is_empty() && changes(&c.detail));
     if !any {
         return None;
     }
@@ -222,6 +234,9 @@ fn masked(state: &StateFile, redactor: &Redactor) -> Option<StateFile> {
         for a in &mut t.actions {
             a.error = a.error.as_deref().map(|e| redactor.redact(e));
         }
+    }
+    for c in state.last_checks.values_mut().flatten() {
+        c.detail = redactor.redact(&c.detail);
     }
     Some(state)
 }
@@ -749,6 +764,50 @@ mod tests {
         let later = now + Duration::from_secs(30);
         assert_eq!(rebase(&mut s, later, Some(reading(later, 1_040_000))), None);
         assert_eq!(s.targets, again.targets);
+    }
+
+    #[test]
+    fn check_records_keep_their_detail_masked_and_older_ones_load_without() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        // before: records for targets with an interval of their own only, without detail
+        std::fs::write(
+            &path,
+            r#"{"version":1,"targets":{},"last_checks":{"slow":[{"name":"http","ok":false,"latency_ms":7}]}}"#,
+        )
+        .unwrap();
+        let l = load(&path, false);
+        assert!(l.warning.is_none(), "{:?}", l.warning);
+        assert_eq!(l.state.last_checks["slow"][0].detail, "");
+        assert!(!l.state.last_checks["slow"][0].ok);
+        let mut s = sample();
+        s.last_checks.insert(
+            "web".into(),
+            vec![
+                CheckRecord {
+                    name: "command".into(),
+                    ok: false,
+                    latency_ms: 3,
+                    detail: "exit 1: login hunter22 refused".into(),
+                },
+                CheckRecord {
+                    name: "pid_file".into(),
+                    ok: true,
+                    latency_ms: 0,
+                    detail: String::new(),
+                },
+            ],
+        );
+        save(&path, &s, &Redactor::new(["hunter22".to_string()])).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("hunter22"), "{text}");
+        // an empty detail is left out
+        assert!(
+            text.contains(r#"{"name":"pid_file","ok":true,"latency_ms":0}"#),
+            "{text}"
+        );
+        let web = &load(&path, false).state.last_checks["web"];
+        assert_eq!(web[0].detail, "exit 1: login *** refused");
     }
 
     #[test]

@@ -899,10 +899,15 @@ pub fn detail(config: &Config, r: &Row, now: SystemTime) -> String {
         line(
             k,
             format!(
-                "{} {} ({} ms)",
+                "{} {} ({} ms){}",
                 c.name,
                 if c.ok { "OK" } else { "FAIL" },
-                c.latency_ms
+                c.latency_ms,
+                if c.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", config.redactor.redact(&c.detail))
+                }
             ),
         );
     }

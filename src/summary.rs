@@ -144,10 +144,11 @@ pub fn render(c: &Config, due: Option<(&crate::state::StateFile, SystemTime)>) -
         .unwrap_or_else(|| "info".into());
     let _ = writeln!(
         s,
-        "settings: interval {}s, check timeout {}s, max_parallel {}, log_level {level}",
+        "settings: interval {}s, check timeout {}s, max_parallel {}, log_level {level}, log_checks {}",
         c.interval.as_secs(),
         c.timeout.as_secs(),
-        c.max_parallel
+        c.max_parallel,
+        c.log_checks.as_str()
     );
     let _ = writeln!(
         s,
@@ -290,6 +291,11 @@ pub fn render(c: &Config, due: Option<(&crate::state::StateFile, SystemTime)>) -
                 }
             );
             match &ch.check {
+                crate::config::Check::Command {
+                    run_as: Some(u), ..
+                } => {
+                    let _ = writeln!(s, "       runs {}", u.summary());
+                }
                 crate::config::Check::Http(h) => {
                     let _ = writeln!(s, "       {}", http_details(h));
                 }
@@ -303,9 +309,13 @@ pub fn render(c: &Config, due: Option<(&crate::state::StateFile, SystemTime)>) -
         if let Some(g) = &t.on_give_up {
             let _ = writeln!(
                 s,
-                "  on_give_up: {}, timeout {}s",
+                "  on_give_up: {}, timeout {}s{}",
                 r.argv(&g.argv),
-                g.timeout.as_secs()
+                g.timeout.as_secs(),
+                g.run_as
+                    .as_ref()
+                    .map(|u| format!(", {}", u.summary()))
+                    .unwrap_or_default()
             );
         }
         match &t.action {
@@ -314,6 +324,9 @@ pub fn render(c: &Config, due: Option<(&crate::state::StateFile, SystemTime)>) -
             }
             Action::Exec(e) => {
                 let _ = writeln!(s, "  action: exec");
+                if let Some(u) = &e.run_as {
+                    let _ = writeln!(s, "    runs {} (start, restart and stop)", u.summary());
+                }
                 if let Some(a) = &e.stop {
                     let _ = writeln!(s, "    stop (before start): {}", r.argv(a));
                 }

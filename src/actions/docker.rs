@@ -48,6 +48,7 @@ pub fn run_method(d: &DockerAction, method: &str) -> ActionResult {
         error,
         detached: false,
         stop: None,
+        user: None,
     };
     let name = docker::encode(&d.container);
     // A paused container is unpaused first: Docker refuses to start one ("cannot start a

@@ -1,4 +1,5 @@
-//! exec: run the start or restart argv through `spawn` (process group, timeout, env, cwd),
+//! exec: run the start or restart argv through `spawn` (process group, timeout, env, cwd, and
+//! `user:`/`group:`, which `stop:` runs as too),
 //! leaving the daemon it starts alone; or, with `detach: true`, start a foreground program in
 //! its own session and return at once. Output goes to a file (see `output_file`), whose tail
 //! is logged.
@@ -54,7 +55,14 @@ pub fn run(
         _ => None,
     };
     if e.detach {
-        return match spawn::detach(argv, &env, e.cwd.as_deref(), e.log_file.as_deref()) {
+        let started = spawn::detach(
+            argv,
+            &env,
+            e.cwd.as_deref(),
+            e.log_file.as_deref(),
+            e.run_as.as_deref(),
+        );
+        return match started {
             Ok(note) => ActionResult {
                 ok: true,
                 exit: None,
@@ -63,9 +71,11 @@ pub fn run(
                 error: String::new(),
                 detached: true,
                 stop,
+                user: user(e),
             },
             Err(err) => ActionResult {
                 stop,
+                user: user(e),
                 ..ActionResult::failed(err, start.elapsed())
             },
         };
@@ -74,7 +84,8 @@ pub fn run(
         .env(&env)
         .cwd(e.cwd.as_deref())
         .cleanup(Cleanup::LeaveGroup)
-        .output(output_file);
+        .output(output_file)
+        .run_as(e.run_as.as_deref());
     if let Some(dir) = output_file.parent() {
         // the state directory: 0700 whatever the umask, like the state file's
         let _ = crate::files::ensure_dir(dir, 0o700);
@@ -90,7 +101,16 @@ pub fn run(
             "action output not kept"
         );
     }
-    ActionResult { stop, ..result }
+    ActionResult {
+        stop,
+        user: user(e),
+        ..result
+    }
+}
+
+/// Who the action runs as, for its log lines (`user=www-data`); None: as the watchdog.
+fn user(e: &ExecAction) -> Option<String> {
+    e.run_as.as_deref().map(spawn::RunAs::shown)
 }
 
 /// Run `stop:` to completion (its group killed after, like a check's: what it leaves is of no
@@ -101,7 +121,10 @@ fn run_stop(
     env: &BTreeMap<String, String>,
     redactor: &Redactor,
 ) -> String {
-    let spec = Spec::new(stop, e.timeout).env(env).cwd(e.cwd.as_deref());
+    let spec = Spec::new(stop, e.timeout)
+        .env(env)
+        .cwd(e.cwd.as_deref())
+        .run_as(e.run_as.as_deref());
     match spawn::run(&spec) {
         Ok(out) => out.status.describe(e.timeout, &out.tail(200, redactor)),
         Err(err) => err.message,

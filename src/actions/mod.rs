@@ -29,6 +29,8 @@ pub struct ActionResult {
     pub detached: bool,
     /// How `stop:` ended, when it ran before `start:` ("exit 0", "exit 1: no such process").
     pub stop: Option<String>,
+    /// Who it ran as, when `user:`/`group:` says (`www-data`, `www-data:adm`, `:adm`).
+    pub user: Option<String>,
 }
 
 impl ActionResult {
@@ -48,6 +50,7 @@ impl ActionResult {
             },
             detached: false,
             stop: None,
+            user: None,
         }
     }
 
@@ -60,6 +63,7 @@ impl ActionResult {
             error,
             detached: false,
             stop: None,
+            user: None,
         }
     }
 }
@@ -187,9 +191,16 @@ pub fn on_give_up(
     env: &BTreeMap<String, String>,
 ) -> ActionResult {
     let started = std::time::Instant::now();
-    match spawn::run(&Spec::new(&g.argv, g.timeout).env(env)) {
+    let spec = Spec::new(&g.argv, g.timeout)
+        .env(env)
+        .run_as(g.run_as.as_ref());
+    let r = match spawn::run(&spec) {
         Ok(out) => ActionResult::of(&out, g.timeout, redactor),
         Err(e) => ActionResult::failed(e.message, started.elapsed()),
+    };
+    ActionResult {
+        user: g.run_as.as_ref().map(spawn::RunAs::shown),
+        ..r
     }
 }
 

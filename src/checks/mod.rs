@@ -201,7 +201,14 @@ pub fn run(spec: &CheckSpec, cx: &PassContext) -> CheckResult {
         Check::Command {
             argv,
             ok_exit_codes,
-        } => command::check(argv, ok_exit_codes, spec.timeout, &cx.redactor),
+            run_as,
+        } => command::check(
+            argv,
+            ok_exit_codes,
+            run_as.as_ref(),
+            spec.timeout,
+            &cx.redactor,
+        ),
         Check::Http(h) => http::check(h, spec.timeout),
         Check::TlsCert(t) => tls_cert::check(t, spec.timeout),
         Check::Docker { container, socket } => docker::check(socket, container, spec.timeout),

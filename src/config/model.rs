@@ -2,6 +2,7 @@
 //! complete (defaults applied), so the rest of the program never re-validates.
 
 use crate::redact::Redactor;
+pub use crate::spawn::RunAs;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,6 +14,8 @@ pub struct Config {
     pub interval: Duration,
     pub timeout: Duration,
     pub log_level: Option<LogLevel>,
+    /// Which check results are logged (`log_checks:`).
+    pub log_checks: LogChecks,
     pub state_file: PathBuf,
     /// As root, `state_file` lies where other users can create files (/tmp): why it is
     /// neither read nor written (the pass runs as with an unwritable state). None: use it.
@@ -94,6 +97,34 @@ impl LogLevel {
     }
 }
 
+/// `log_checks:`: which check results are logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogChecks {
+    /// Every check's result, every pass (the spec's rule).
+    #[default]
+    All,
+    /// A check's OK line only when its result changed since the target's last check; FAIL
+    /// lines and every event are still logged.
+    Changes,
+}
+
+impl LogChecks {
+    pub fn parse(s: &str) -> Option<LogChecks> {
+        match s {
+            "all" => Some(LogChecks::All),
+            "changes" => Some(LogChecks::Changes),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogChecks::All => "all",
+            LogChecks::Changes => "changes",
+        }
+    }
+}
+
 /// The restart policy's settings belong to the policy (its pure function takes them).
 pub use crate::policy::Policy;
 
@@ -122,6 +153,8 @@ pub struct Target {
 pub struct OnGiveUp {
     pub argv: Vec<String>,
     pub timeout: Duration,
+    /// `user:`/`group:`: who it runs as (None: as the watchdog).
+    pub run_as: Option<RunAs>,
 }
 
 impl Target {
@@ -201,6 +234,9 @@ pub enum Check {
     Command {
         argv: Vec<String>,
         ok_exit_codes: Vec<i32>,
+        /// `user:`/`group:`: who it runs as (None: as the watchdog). Not the `user:` of
+        /// process checks, which says whose processes count.
+        run_as: Option<RunAs>,
     },
     /// An HTTP(S) request answers as expected.
     Http(Box<HttpCheck>),
@@ -361,7 +397,10 @@ impl Check {
                 s + &limits.describe()
             }
             Check::TcpPort { host, port } => format!("tcp_port {}", host_port(host, *port)),
-            Check::Command { argv, .. } => format!("command {}", redactor.argv(argv)),
+            Check::Command { argv, run_as, .. } => match run_as {
+                Some(r) => format!("command {} ({})", redactor.argv(argv), r.words()),
+                None => format!("command {}", redactor.argv(argv)),
+            },
             Check::Http(h) => {
                 let mut s = format!(
                     "http {} {}",
@@ -476,6 +515,8 @@ pub struct ExecAction {
     pub log_file: Option<PathBuf>,
     pub env: BTreeMap<String, String>,
     pub cwd: Option<PathBuf>,
+    /// `user:`/`group:`: who start, restart and stop run as (None: as the watchdog).
+    pub run_as: Option<Box<RunAs>>,
 }
 
 #[derive(Debug, Clone)]

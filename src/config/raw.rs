@@ -38,6 +38,12 @@ pub struct RawConfig {
     /// error, warn, info, debug or trace (any case; `warning` is warn). Default info.
     #[schemars(with = "Option<s::LogLevelWord>")]
     pub log_level: Option<String>,
+    /// Which check results are logged: all (default: every check's result, OK or FAIL, every
+    /// pass) or changes (a check's OK line only when its result changed since the target's
+    /// last check; FAIL lines, status changes, recoveries, actions and their results, and
+    /// `pass done` are always logged).
+    #[schemars(with = "Option<s::LogChecksWord>")]
+    pub log_checks: Option<String>,
     /// Where the state is kept (relative: to this file's directory). Default
     /// /var/lib/neon-watchdog/state.json as root.
     pub state_file: Option<String>,
@@ -241,6 +247,11 @@ pub struct RawOnGiveUp {
     /// Seconds before it is killed. Default 30.
     #[schemars(range(min = 1, max = MAX_SECONDS))]
     pub timeout_seconds: Option<i128>,
+    /// Run it as this user (a name or a uid): its uid, primary group (or `group:`),
+    /// supplementary groups, HOME, USER, LOGNAME and SHELL. Default: as the watchdog (root).
+    pub user: Option<UserSpec>,
+    /// Run it with this group as its gid (a name or a gid); alone, only the gid changes.
+    pub group: Option<GroupSpec>,
 }
 
 /// One check: exactly one kind key, plus modifiers of that kind, plus `timeout_seconds` and
@@ -286,10 +297,16 @@ pub struct RawCheck {
     pub cmdline_contains: Option<String>,
     /// process_name: the space-joined argv matches this regex.
     pub cmdline_regex: Option<String>,
-    /// process_name, pid_file: the user the process runs as (its real uid; a name, or a uid).
-    /// Without it, only processes of root and system accounts count (pid_file: of the pid
-    /// file's owner when others than root can write it).
+    /// Two meanings, by kind. process_name, pid_file: whose processes count, the user the
+    /// process runs as (its real uid; a name, or a uid); without it, only processes of root and
+    /// system accounts count (pid_file: of the pid file's owner when others than root can
+    /// write it). command: run the command as this user (a name or a uid): its uid, its
+    /// primary group (or `group:`), its supplementary groups, and its HOME, USER, LOGNAME and
+    /// SHELL; root is needed to switch.
     pub user: Option<UserSpec>,
+    /// command: run the command with this group as its gid (a name or a gid); alone, only the
+    /// gid changes (systemd's Group=).
+    pub group: Option<GroupSpec>,
     /// process_name, pid_file: most resident memory of each process, MiB.
     #[schemars(range(min = 1, max = s::MAX_MIB))]
     pub max_rss_mb: Option<i128>,
@@ -359,37 +376,54 @@ pub struct RawSystem {
     pub max_memory_used_percent: Option<f64>,
 }
 
-/// `user: www-data` or `user: 33` (its schema: `schema.rs`).
-#[derive(Debug, Clone)]
-pub struct UserSpec(pub String);
+/// A name or a numeric id, as `user:` and `group:` take them: YAML gives `33` as a number.
+macro_rules! name_or_id {
+    ($(#[$doc:meta])* $name:ident, $expecting:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name(pub String);
 
-impl<'de> Deserialize<'de> for UserSpec {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = UserSpec;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a user name or a numeric uid")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<UserSpec, E> {
-                Ok(UserSpec(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<UserSpec, E> {
-                Ok(UserSpec(v.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<UserSpec, E> {
-                Ok(UserSpec(v.to_string()))
-            }
-            fn visit_i128<E: de::Error>(self, v: i128) -> Result<UserSpec, E> {
-                Ok(UserSpec(v.to_string()))
-            }
-            fn visit_u128<E: de::Error>(self, v: u128) -> Result<UserSpec, E> {
-                Ok(UserSpec(v.to_string()))
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl Visitor<'_> for V {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_str<E: de::Error>(self, v: &str) -> Result<$name, E> {
+                        Ok($name(v.to_string()))
+                    }
+                    fn visit_i64<E: de::Error>(self, v: i64) -> Result<$name, E> {
+                        Ok($name(v.to_string()))
+                    }
+                    fn visit_u64<E: de::Error>(self, v: u64) -> Result<$name, E> {
+                        Ok($name(v.to_string()))
+                    }
+                    fn visit_i128<E: de::Error>(self, v: i128) -> Result<$name, E> {
+                        Ok($name(v.to_string()))
+                    }
+                    fn visit_u128<E: de::Error>(self, v: u128) -> Result<$name, E> {
+                        Ok($name(v.to_string()))
+                    }
+                }
+                d.deserialize_any(V)
             }
         }
-        d.deserialize_any(V)
-    }
+    };
 }
+
+name_or_id!(
+    /// `user: www-data` or `user: 33` (its schema: `schema.rs`).
+    UserSpec,
+    "a user name or a numeric uid"
+);
+
+name_or_id!(
+    /// `group: www-data` or `group: 33` (its schema: `schema.rs`).
+    GroupSpec,
+    "a group name or a numeric gid"
+);
 
 /// `tcp_port: 127.0.0.1:8080`, or a bare port number meaning 127.0.0.1 (its schema:
 /// `schema.rs`).
@@ -522,8 +556,15 @@ pub struct RawExec {
     pub log_file: Option<String>,
     /// Added to the inherited environment.
     pub env: Option<BTreeMap<String, String>>,
-    /// The working directory (absolute path).
+    /// The working directory (absolute path); with `user:`, entered as that user.
     pub cwd: Option<String>,
+    /// Run start, restart and stop as this user (a name or a uid): its uid, primary group
+    /// (or `group:`), supplementary groups, HOME, USER, LOGNAME and SHELL (`env:` wins where
+    /// it gives them). Default: as the watchdog (root). Not a process check's `user:`.
+    pub user: Option<UserSpec>,
+    /// Run them with this group as their gid (a name or a gid); alone, only the gid changes
+    /// (the uid stays root's), as systemd's Group=.
+    pub group: Option<GroupSpec>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

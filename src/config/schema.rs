@@ -9,7 +9,7 @@
 //! - words the loader takes from a fixed set (log_level, methods, format, events): `enum`s,
 //!   with the case-insensitive ones (log_level, http's method) also as a pattern;
 //! - the types read with a deserializer of their own (`include:` a glob or a list, `tcp_port` a
-//!   port or host:port, `user` a name or a uid, `action: none` or a map);
+//!   port or host:port, `user` a name or a uid, `group` a name or a gid, `action: none` or a map);
 //! - a check's one kind and the modifiers of each kind, from the table validation uses
 //!   (`validate/checks.rs`), and the keys some maps need one of.
 //!
@@ -22,7 +22,7 @@
 //! - a value present but null (`tcp_port: ~`) is, to the loader, a key not given.
 
 use super::raw::{
-    IncludeSpec, PortSpec, RawAction, RawActionMap, RawConfig, RawIncluded, UserSpec,
+    GroupSpec, IncludeSpec, PortSpec, RawAction, RawActionMap, RawConfig, RawIncluded, UserSpec,
 };
 use crate::policy::EventKind;
 use schemars::generate::SchemaSettings;
@@ -202,6 +202,8 @@ macro_rules! word_schema {
 
 /// The log levels `LogLevel::parse` takes.
 pub const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
+/// What `log_checks` takes.
+pub const LOG_CHECKS: &[&str] = &["all", "changes"];
 /// The http check's methods (any case).
 pub const HTTP_METHODS: &[&str] = &["GET", "HEAD", "POST"];
 /// A webhook's body formats.
@@ -219,6 +221,7 @@ word_schema!(
     /// The http check's `method`: any case.
     HttpMethodWord => words(HTTP_METHODS, Some(&[]))
 );
+word_schema!(LogChecksWord => words(LOG_CHECKS, None));
 word_schema!(WebhookFormatWord => words(WEBHOOK_FORMATS, None));
 word_schema!(SystemdMethodWord => words(SYSTEMD_METHODS, None));
 word_schema!(DockerMethodWord => words(DOCKER_METHODS, None));
@@ -334,6 +337,18 @@ impl JsonSchema for UserSpec {
                 { "type": "integer", "minimum": 0, "maximum": U32 }
             ]
         })
+    }
+}
+
+impl JsonSchema for GroupSpec {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        "GroupSpec".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        UserSpec::json_schema(generator)
     }
 }
 

@@ -126,6 +126,7 @@ targets:
         Check::Command {
             argv,
             ok_exit_codes,
+            ..
         } => {
             assert_eq!(argv[2], "http://127.0.0.1/?token=tok-123456");
             assert_eq!(ok_exit_codes, &vec![0, 22]);
@@ -883,5 +884,89 @@ fn tls_cert_ca_file_others_can_write_is_warned_as_root() {
         )),
         "{:?}",
         loaded.warnings
+    );
+}
+
+#[test]
+fn user_means_whose_processes_on_a_process_check_and_who_runs_on_a_command() {
+    let c = ok("targets:
+  - name: a
+    checks:
+      - process_name: nginx
+        user: 0
+      - command: [/bin/true]
+        user: root
+        group: 0
+    action:
+      exec:
+        start: [/bin/true]
+        user: \"0\"
+    on_give_up:
+      exec: [/bin/true]
+      group: root
+");
+    let t = &c.targets[0];
+    assert!(matches!(
+        &t.checks[0].check,
+        Check::ProcessName { user: Some(0), .. }
+    ));
+    let Check::Command {
+        run_as: Some(r), ..
+    } = &t.checks[1].check
+    else {
+        panic!("{:?}", t.checks[1].check)
+    };
+    assert_eq!(
+        (r.uid(), r.gid, r.shown().as_str()),
+        (Some(0), 0, "root:root")
+    );
+    let Action::Exec(e) = &t.action else {
+        panic!("{:?}", t.action)
+    };
+    assert_eq!(
+        e.run_as.as_ref().map(|r| r.shown()).as_deref(),
+        Some("root")
+    );
+    let g = t.on_give_up.as_ref().and_then(|g| g.run_as.as_ref());
+    assert_eq!(
+        g.map(|r| (r.uid(), r.shown())),
+        Some((None, ":root".into()))
+    );
+    // group: is a command's only, and an unknown account is an error with its line
+    let e = err("targets:
+  - name: a
+    checks:
+      - process_name: nginx
+        group: root
+      - command: [/bin/true]
+        user: no-such-user-nw
+    action: none
+");
+    assert!(
+        e.contains("targets[0].checks[0].group: is a modifier of command checks only (line 5)"),
+        "{e}"
+    );
+    assert!(
+        e.contains("targets[0].checks[1].user: no user named \"no-such-user-nw\" on this machine"),
+        "{e}"
+    );
+}
+
+#[test]
+fn log_checks_takes_all_or_changes_and_names_the_word_meant() {
+    assert_eq!(ok(MINIMAL).log_checks, LogChecks::All);
+    let c = ok(&format!("log_checks: changes\n{MINIMAL}"));
+    assert_eq!(c.log_checks, LogChecks::Changes);
+    assert_eq!(
+        ok(&format!("log_checks: all\n{MINIMAL}")).log_checks,
+        LogChecks::All
+    );
+    assert_eq!(
+        err(&format!("interval_seconds: 30\nlog_checks: change\n{MINIMAL}")),
+        "c.yml: log_checks: \"change\" is not a log_checks value (did you mean \"changes\"?): use all or changes (line 2)"
+    );
+    assert_eq!(
+        err(&format!("log_checks: quiet\n{MINIMAL}")),
+        "c.yml: log_checks: \"quiet\" is not a log_checks value: use all or changes (line 1)"
     );
 }

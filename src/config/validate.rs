@@ -9,6 +9,7 @@ mod actions;
 mod checks;
 mod limits;
 mod notify;
+mod runas;
 
 use checks::check;
 pub(super) use checks::{check_key_roles, kinds_text};
@@ -715,6 +716,20 @@ pub fn validate(
         }
         parsed
     });
+    let log_checks = match raw.log_checks.as_deref() {
+        None => LogChecks::All,
+        Some(v) => LogChecks::parse(v).unwrap_or_else(|| {
+            let words = super::schema::LOG_CHECKS;
+            let hint = super::de::suggest(v, words)
+                .map(|w| format!(" (did you mean {w:?}?)"))
+                .unwrap_or_default();
+            cx.err(
+                "log_checks",
+                format!("{v:?} is not a log_checks value{hint}: use all or changes"),
+            );
+            LogChecks::All
+        }),
+    };
     let max_parallel = cx.count("max_parallel", raw.max_parallel, 128) as usize;
     let notify = notify::notifiers(&mut cx, raw.notify);
     let heartbeat = notify::heartbeat(&mut cx, raw.heartbeat);
@@ -953,6 +968,7 @@ pub fn validate(
         interval,
         timeout,
         log_level,
+        log_checks,
         state_file,
         state_untrusted,
         lock_file,

@@ -30,6 +30,13 @@ const DESCRIPTION: &[&str] = &[
      every log line, in the state file, in status and in notifications.",
     "The configuration holds commands that run as root: keep it, its directory and the files \
      it includes owned by root and not writable by others; check and run refuse them otherwise.",
+    "user and group on an exec action (its start, restart and stop), on on_give_up and on a \
+     command check run that command as another user, as systemd's User= and Group=: that uid, \
+     the user's primary group as gid (or group), the supplementary groups of initgroups(3), and \
+     HOME, USER, LOGNAME and SHELL of the user (env wins where it gives them); group alone \
+     changes only the gid. A name or an id, which must exist: an unknown one is an error. Only \
+     root can switch. The user of a process_name or pid_file check is something else: whose \
+     processes count.",
 ];
 
 /// A short config that `test-config` accepts (a unit test holds it to that).

@@ -4,9 +4,13 @@
 use super::{Evaluated, Options, PassReport};
 use crate::actions::ActionResult;
 use crate::checks::CheckResult;
-use crate::config::{Config, Target};
+use crate::config::{Config, LogChecks, RunAs, Target};
 use crate::events::Event;
+use crate::logging::NOTICE;
 use crate::policy::{ActionKind, Decision, Health, Outcome, Skip, TargetState, Verdict};
+use crate::state::CheckRecord;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 use tracing::{debug, error, info, trace, warn};
 
@@ -23,8 +27,14 @@ pub fn log_start(config: &Config, mode: &str, opts: Options) {
     );
 }
 
+/// A pass of this process has ended (`log_pass`): with `log_checks: changes`, the first pass
+/// of `run` logs every check's result (what stands when the daemon starts), later ones only
+/// what changed.
+static PASSED: AtomicBool = AtomicBool::new(false);
+
 /// The last line of a pass.
 pub fn log_pass(report: &PassReport) {
+    PASSED.store(true, Ordering::Relaxed);
     info!(
         healthy = report.healthy,
         failing = report.failing,
@@ -45,13 +55,22 @@ pub(super) fn target(config: &Config, ev: &Evaluated, opts: Options, now: System
         not_due(target, state, at, now, opts);
         return;
     }
-    for ((check_text, r), spec) in lines.iter().zip(&target.checks) {
+    // `log_checks: changes`: an OK line only when its result changed (or nothing is known of
+    // the last one), except on the first pass of `run`
+    let quiet = config.log_checks == LogChecks::Changes
+        && (opts.one_pass || PASSED.load(Ordering::Relaxed));
+    let mut logged = false;
+    for (i, ((check_text, r), spec)) in lines.iter().zip(&target.checks).enumerate() {
         trace!(
             target = name,
             check = %check_text,
             timeout_ms = spec.timeout.as_millis() as u64,
             "check ran"
         );
+        if quiet && r.is_ok() && !ev.changed.get(i).copied().unwrap_or(true) {
+            continue;
+        }
+        logged = true;
         check(name, check_text, r);
     }
     trace!(
@@ -68,7 +87,9 @@ pub(super) fn target(config: &Config, ev: &Evaluated, opts: Options, now: System
         decision = ?decision,
         "policy"
     );
-    self::decision(target, prev, state, decision, outcome);
+    // quiet, a target still healthy whose checks said nothing new says nothing either
+    let routine = quiet && !logged;
+    self::decision(target, prev, state, decision, outcome, routine);
     if let (Some(dependency), false) = (
         &ev.dependency_down,
         matches!(decision, Decision::Skip(Skip::DependencyDown { .. })),
@@ -124,6 +145,7 @@ fn decision(
     state: &TargetState,
     decision: &Decision,
     outcome: &Outcome,
+    routine: bool,
 ) {
     let name = target.name.as_str();
     let failures = state.consecutive_failures;
@@ -131,6 +153,7 @@ fn decision(
     // a first status (first pass, or after `reset`) is a change too
     if state.status != prev.status {
         info!(
+            target: NOTICE,
             target = name,
             from = prev.status.as_str(),
             to = state.status.as_str(),
@@ -141,11 +164,12 @@ fn decision(
         Decision::Healthy => {
             if prev.status.is_down() || prev.status == Health::Degraded {
                 info!(
+                    target: NOTICE,
                     target = name,
                     after_failures = prev.consecutive_failures,
                     "target recovered"
                 );
-            } else {
+            } else if !routine || state.status != prev.status {
                 info!(target = name, "target healthy");
             }
         }
@@ -272,22 +296,70 @@ fn check(name: &str, check: &str, r: &CheckResult) {
     }
 }
 
+/// What a check's line gives as its result, as kept in the state (`CheckRecord::detail`): a
+/// failure's reason; for an OK, what it found (`pid=4242`, `status=200`,
+/// `state=active/running nrestarts=0`, ...), without the figures measured anew every pass
+/// (latency, how many processes matched (a pool of workers grows and shrinks), memory, CPU,
+/// ages, free space, load, days left), so that it changes only when what was found did. Not
+/// masked here (the state masks it as it saves).
+pub(super) fn detail(r: &CheckResult) -> String {
+    if !r.is_ok() {
+        return r.reason.clone();
+    }
+    let f = &r.figures;
+    let mut out = String::new();
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            let _ = write!(out, "{k}={}", crate::logging::quote(&v));
+        }
+    };
+    put("pid", r.pid.map(|p| p.to_string()));
+    put("exit", r.exit.map(|e| e.to_string()));
+    put("addr", r.addr.clone());
+    put("status", f.status.map(|s| s.to_string()));
+    put("state", f.state.clone());
+    put("nrestarts", f.nrestarts.map(|n| n.to_string()));
+    put("expires", f.expires.clone());
+    out
+}
+
+/// Per check of a target just checked, whether its result differs from the last check's in
+/// `last` (OK or FAIL, or what it found: see [`detail`]); a check with no record is new.
+pub(super) fn changed(last: Option<&Vec<CheckRecord>>, now: &[CheckRecord]) -> Vec<bool> {
+    now.iter()
+        .map(|c| {
+            last.and_then(|l| l.iter().find(|p| p.name == c.name))
+                .is_none_or(|p| p.ok != c.ok || p.detail != c.detail)
+        })
+        .collect()
+}
+
 /// In a dry run: what would have run.
 fn dry_run(config: &Config, target: &Target, state: &TargetState, decision: &Decision) {
     let name = target.name.as_str();
     match decision {
         Decision::Act(kind) => {
             let argv = crate::actions::argv(&target.action, *kind, config).unwrap_or_default();
+            let user = match &target.action {
+                crate::config::Action::Exec(e) => e.run_as.as_deref().map(RunAs::shown),
+                _ => None,
+            };
+            let user = user.as_deref();
             info!(
                 target = name, failures = state.consecutive_failures, action = kind.as_str(),
-                reason = "dry_run", would_run = %config.redactor.argv(&argv), "action skipped"
+                reason = "dry_run", would_run = %config.redactor.argv(&argv), user, "action skipped"
             );
         }
         Decision::GiveUp { .. } => {
             if let Some(g) = &target.on_give_up {
+                let user = g.run_as.as_ref().map(RunAs::shown);
+                let user = user.as_deref();
                 info!(
                     target = name, reason = "dry_run", would_run = %config.redactor.argv(&g.argv),
-                    "on_give_up skipped"
+                    user, "on_give_up skipped"
                 );
             }
         }
@@ -307,7 +379,13 @@ pub(super) fn notifications_skipped(config: &Config, events: &[Event]) {
 pub(super) fn action_start(target: &Target, state: &TargetState, kind: ActionKind, shown: &str) {
     let failures = state.consecutive_failures;
     let threshold = target.policy.fail_threshold;
-    warn!(target = %target.name, failures, threshold, action = kind.as_str(), argv = %shown, "target failing; running action");
+    // who it runs as (`user:`/`group:` of an exec action): every line of the action says so
+    let user = match &target.action {
+        crate::config::Action::Exec(e) => e.run_as.as_deref().map(RunAs::shown),
+        _ => None,
+    };
+    let user = user.as_deref();
+    warn!(target = %target.name, failures, threshold, action = kind.as_str(), argv = %shown, user, "target failing; running action");
 }
 
 /// An action's result: its argv (masked), exit code, duration and output tail.
@@ -315,16 +393,17 @@ pub(super) fn action_done(name: &str, action: &str, shown: &str, r: &ActionResul
     let duration_ms = r.duration.as_millis() as u64;
     let exit = r.exit;
     let stop = r.stop.as_deref();
+    let user = r.user.as_deref();
     if r.detached && !r.output.is_empty() {
         // started, but without its log_file (what stood at its path was not ours to write)
-        warn!(target = name, action, argv = %shown, stop, detached = true, duration_ms, err = %r.output, "action started");
+        warn!(target = name, action, argv = %shown, user, stop, detached = true, duration_ms, err = %r.output, "action started");
     } else if r.detached {
-        info!(target = name, action, argv = %shown, stop, detached = true, duration_ms, "action started");
+        info!(target: NOTICE, target = name, action, argv = %shown, user, stop, detached = true, duration_ms, "action started");
     } else if r.ok {
-        info!(target = name, action, argv = %shown, stop, exit, duration_ms, output = %r.output, "action done");
+        info!(target: NOTICE, target = name, action, argv = %shown, user, stop, exit, duration_ms, output = %r.output, "action done");
     } else {
         error!(
-            target = name, action, argv = %shown, stop, exit, duration_ms,
+            target = name, action, argv = %shown, user, stop, exit, duration_ms,
             err = %r.error, output = %r.output, "action failed"
         );
     }
@@ -333,11 +412,12 @@ pub(super) fn action_done(name: &str, action: &str, shown: &str, r: &ActionResul
 pub(super) fn on_give_up_done(name: &str, shown: &str, r: &ActionResult) {
     let duration_ms = r.duration.as_millis() as u64;
     let exit = r.exit;
+    let user = r.user.as_deref();
     if r.ok {
-        info!(target = name, argv = %shown, exit, duration_ms, output = %r.output, "on_give_up done");
+        info!(target: NOTICE, target = name, argv = %shown, user, exit, duration_ms, output = %r.output, "on_give_up done");
     } else {
         error!(
-            target = name, argv = %shown, exit, duration_ms, err = %r.error, output = %r.output,
+            target = name, argv = %shown, user, exit, duration_ms, err = %r.error, output = %r.output,
             "on_give_up failed"
         );
     }
@@ -397,7 +477,7 @@ pub(super) fn operator_action_done(name: &str, op: &str, shown: &str, r: &Action
     let exit = r.exit;
     let stop = r.stop.as_deref();
     if r.ok {
-        info!(target = name, action = op, by = "operator", argv = %shown, stop, exit, duration_ms, output = %r.output, "action done");
+        info!(target: NOTICE, target = name, action = op, by = "operator", argv = %shown, user = r.user.as_deref(), stop, exit, duration_ms, output = %r.output, "action done");
     } else {
         error!(
             target = name, action = op, by = "operator", argv = %shown, stop, exit, duration_ms,
@@ -408,5 +488,56 @@ pub(super) fn operator_action_done(name: &str, op: &str, shown: &str, r: &Action
 
 /// A paused target is left alone this pass; a pause whose `--for` is over ends.
 pub(super) fn pause_ended(name: &str, since: std::time::SystemTime) {
-    info!(target = name, paused_since = %crate::util::rfc3339(since), "pause over (pause --for); watching it again");
+    info!(target: NOTICE, target = name, paused_since = %crate::util::rfc3339(since), "pause over (pause --for); watching it again");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(name: &str, ok: bool, detail: &str) -> CheckRecord {
+        CheckRecord {
+            name: name.into(),
+            ok,
+            latency_ms: 1,
+            detail: detail.into(),
+        }
+    }
+
+    #[test]
+    fn detail_is_the_reason_or_what_was_found_without_what_moves_every_pass() {
+        assert_eq!(
+            detail(&CheckResult::fail("connection refused")),
+            "connection refused"
+        );
+        let mut r = CheckResult::ok();
+        r.pid = Some(42);
+        r.matches = Some(5);
+        r.figures.rss_mb = Some(100);
+        r.figures.cpu_percent = Some(3.5);
+        r.figures.state = Some("active/running".into());
+        r.figures.expires = Some("2026-12-06".into());
+        r.figures.days_left = Some(12);
+        assert_eq!(detail(&r), "pid=42 state=active/running expires=2026-12-06");
+        r.addr = Some("has space".into());
+        assert!(detail(&r).contains("addr=\"has space\""));
+        assert_eq!(detail(&CheckResult::ok()), "");
+    }
+
+    #[test]
+    fn a_result_changed_when_ok_or_detail_differ_or_nothing_was_known() {
+        let last = vec![
+            record("http", true, "status=200"),
+            record("tcp_port", true, ""),
+        ];
+        let now = [
+            record("http", true, "status=200"),
+            record("tcp_port", false, "connection refused"),
+            record("command", true, "exit=0"),
+        ];
+        assert_eq!(changed(Some(&last), &now), [false, true, true]);
+        assert_eq!(changed(None, &now[..1]), [true]);
+        let moved = [record("http", true, "status=204")];
+        assert_eq!(changed(Some(&last), &moved), [true]);
+    }
 }

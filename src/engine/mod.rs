@@ -105,6 +105,8 @@ struct Evaluated<'a> {
     next_due: Option<SystemTime>,
     /// The first target it depends on that is down this pass (see [`hold_for_dependencies`]).
     dependency_down: Option<String>,
+    /// Per line, whether its result differs from the last check's (`log_checks: changes`).
+    changed: Vec<bool>,
 }
 
 impl<'a> Evaluated<'a> {
@@ -131,6 +133,7 @@ impl<'a> Evaluated<'a> {
             },
             next_due: None,
             dependency_down: None,
+            changed: Vec::new(),
         }
     }
 
@@ -180,6 +183,7 @@ impl<'a> Evaluated<'a> {
             lines: Vec::new(),
             next_due: Some(next_due),
             dependency_down: None,
+            changed: Vec::new(),
         }
     }
 }
@@ -392,16 +396,18 @@ impl<'a> Progress<'a> {
                 e.dependency_down = ev.dependency_down.clone();
                 self.events[i].push(e);
             }
-            if ev.target.interval.is_some() && ev.next_due.is_none() {
-                let kept = ev.checks.iter().map(|c| state::CheckRecord {
-                    name: c.name.clone(),
-                    ok: c.ok,
-                    latency_ms: c.latency.as_millis() as u64,
-                });
-                st.last_checks
-                    .insert(ev.target.name.clone(), kept.collect());
-            } else if ev.target.interval.is_none() {
-                st.last_checks.remove(&ev.target.name);
+            // each check's result, for the next pass (a target not due keeps its own)
+            if ev.next_due.is_none() && !ev.lines.is_empty() {
+                let kept: Vec<state::CheckRecord> = (ev.checks.iter().zip(&ev.lines))
+                    .map(|(c, (_, r))| state::CheckRecord {
+                        name: c.name.clone(),
+                        ok: c.ok,
+                        latency_ms: c.latency.as_millis() as u64,
+                        detail: log::detail(r),
+                    })
+                    .collect();
+                ev.changed = log::changed(st.last_checks.get(&ev.target.name), &kept);
+                st.last_checks.insert(ev.target.name.clone(), kept);
             }
             self.reports[i] = Some(TargetReport {
                 name: ev.target.name.clone(),
@@ -526,7 +532,7 @@ impl<'a> Progress<'a> {
 /// without its memory the policy could not enforce cooldown or the hourly cap, and restarting
 /// on every pass is how a watchdog makes an outage worse. `run` keeps the state in memory, so
 /// it still acts. The error is logged on every pass.
-pub fn pass<'a>(config: &'a Config, st: &mut StateFile, opts: Options) -> PassReport {
+pub fn pass(config: &Config, st: &mut StateFile, opts: Options) -> PassReport {
     pass_of(config, st, opts, None)
 }
 
@@ -570,7 +576,7 @@ pub fn pass_of<'a>(
     }
     let targets: Vec<&Target> = config
         .enabled_targets()
-        .filter(|t| only.is_none_or(|names| names.iter().any(|n| *n == t.name)))
+        .filter(|t| only.is_none_or(|names| names.contains(&t.name)))
         .filter(|t| st.targets.get(&t.name).is_none_or(|s| s.paused.is_none()))
         .collect();
     // a target with an `interval_seconds` of its own that is not due keeps its last status:
@@ -886,6 +892,7 @@ fn evaluate<'a>(
         outcome,
         next_due: None,
         dependency_down: None,
+        changed: Vec::new(),
     }
 }
 

@@ -292,7 +292,7 @@ fn ten_thousand_unknown_keys_are_reported_in_twenty_one_lines_and_quickly() {
         lines[0], "neon-watchdog: config is invalid (10000 problems):",
         "{out}"
     );
-    assert!(lines[1].ends_with("k0: unknown field `k0`, expected one of `interval_seconds`, `timeout_seconds`, `log_level`, `state_file`, `lock_file`, `max_parallel`, `systemctl_path`, `docker_socket`, `default_policy`, `targets`, `reminder_every_seconds`, `notify`, `heartbeat`, `metrics`, `include` (line 2)"), "{out}");
+    assert!(lines[1].ends_with("k0: unknown field `k0`, expected one of `interval_seconds`, `timeout_seconds`, `log_level`, `log_checks`, `state_file`, `lock_file`, `max_parallel`, `systemctl_path`, `docker_socket`, `default_policy`, `targets`, `reminder_every_seconds`, `notify`, `heartbeat`, `metrics`, `include` (line 2)"), "{out}");
     assert!(
         lines[20].contains("k19: unknown field `k19`") && lines[20].ends_with("(line 21)"),
         "{out}"

@@ -297,6 +297,7 @@ const STATE_TIME_KEYS: &[&str] = &[
     "restarts",
     "at",
     "first_failed",
+    "until",
     "timestamp",
 ];
 

@@ -154,4 +154,150 @@ fn without_the_socket_lines_carry_their_priority_prefix() {
     assert!(!line.contains("ts="), "{line}");
     let done = out.line(&["msg=\"pass done\""]);
     assert!(done.starts_with("<6>level=info"), "{done}");
+    // an event of the incident: notice
+    let changed = out.line(&["msg=\"status changed\""]);
+    assert!(changed.starts_with("<5>level=info"), "{changed}");
+    let action = out.line(&["msg=\"action done\""]);
+    assert!(action.starts_with("<5>level=info"), "{action}");
+}
+
+/// Runs in the namespace: journald up; `check` under systemd-cat (as the timer runs it) three
+/// times: the victim up, then killed (the exec action starts it again), then back; then the
+/// journal as JSON lines in `{dir}/journal.json`, and `-p notice` in `{dir}/notice.json`.
+const INCIDENT: &str = r#"
+set -u
+mount -t tmpfs tmpfs /run || exit 90
+mkdir -p /run/systemd/journal
+/lib/systemd/systemd-journald &
+J=$!
+trap 'kill $J 2>/dev/null' EXIT
+i=0
+until [ -S /run/systemd/journal/socket ] && [ -S /run/systemd/journal/stdout ]; do
+  i=$((i+1)); [ $i -gt 200 ] && exit 91; sleep 0.05
+done
+pass() {
+  systemd-cat -t neon-watchdog sh -c 'JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) exec "$@"' sh "$@"
+  echo $? >> "$OUT/codes"
+}
+pass "$@"
+# the victim dies (kill -9); it is gone, or a zombie, before the next pass
+p=$(cat "$OUT/app.pid")
+kill -9 "$p" || exit 93
+i=0
+while [ -e /proc/$p ] && ! grep -q '^State:[[:space:]]*Z' /proc/$p/status 2>/dev/null; do
+  i=$((i+1)); [ $i -gt 400 ] && exit 94; sleep 0.05
+done
+pass "$@"
+pass "$@"
+i=0
+until [ "$(journalctl --no-pager -o cat SYSLOG_IDENTIFIER=neon-watchdog | grep -c 'pass done')" -ge 3 ]; do
+  i=$((i+1)); [ $i -gt 200 ] && exit 92; sleep 0.05
+done
+journalctl --no-pager -o json SYSLOG_IDENTIFIER=neon-watchdog > "$OUT/journal.json"
+journalctl --no-pager -o json -p notice SYSLOG_IDENTIFIER=neon-watchdog > "$OUT/notice.json"
+exit 0
+"#;
+
+/// `journalctl -p notice` tells a whole incident, start to end: the process went down, the
+/// action ran, how it ended, the target came back; the routine lines (each OK check, `pass
+/// done`) stay at info, out of it. A real process killed, started again by a real exec action.
+#[test]
+fn journalctl_p_notice_tells_a_whole_incident() {
+    let t = Test::new();
+    let (name, _kill) = unique_sleep(&t);
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: app
+    checks:
+      - pid_file: {{dir}}/app.pid
+    action:
+      exec:
+        start: ["/bin/sh", "-c", "{{dir}}/{name} 300 & echo $! > {{dir}}/app.pid; echo started it"]
+  - name: quiet
+    checks:
+      - command: ["/bin/true"]
+    action: none
+"#
+    ));
+    let mut cmd = std::process::Command::new(t.path(&name));
+    cmd.arg("300");
+    let first = ChildGuard::spawn(cmd);
+    t.write("app.pid", &format!("{}\n", first.pid()));
+    t.write("script.sh", INCIDENT);
+    let script = t.path("script.sh").display().to_string();
+    let dir = t.dir().display().to_string();
+    let t = t.env("OUT", &dir);
+    let out = t.run_wrapped(
+        &[
+            "/usr/bin/unshare",
+            "-m",
+            "--propagation",
+            "private",
+            "/bin/sh",
+            &script,
+        ],
+        &["check"],
+    );
+    let _restarted = Guard::from_pid_file(&t.path("app.pid"));
+    assert_eq!(out.code, Some(0), "{out}");
+    // healthy, failing (the action ran), healthy again
+    assert_eq!(
+        t.read("codes").split_whitespace().collect::<Vec<_>>(),
+        ["0", "2", "0"],
+        "{out}"
+    );
+    let all = entries(&t, "journal.json");
+    let notice = entries(&t, "notice.json");
+    let prio = |e: &serde_json::Value| field(e, "PRIORITY").parse::<u8>().unwrap_or(9);
+    // the routine lines are at info: every OK check, and the end of each pass
+    let routine: Vec<_> = all
+        .iter()
+        .filter(|e| field(e, "RESULT") == "OK" || field(e, "MESSAGE").contains("msg=\"pass done\""))
+        .collect();
+    assert!(routine.len() >= 3 + 2 + 3, "{all:?}");
+    assert!(routine.iter().all(|e| prio(e) == 6), "{routine:?}");
+    // `-p notice`: nothing routine, and the incident's lines in order
+    assert!(notice.iter().all(|e| prio(e) <= 5), "{notice:?}");
+    let told = |target: &str| -> Vec<String> {
+        notice
+            .iter()
+            .filter(|e| field(e, "TARGET") == target)
+            .map(|e| {
+                let m = field(e, "MESSAGE");
+                let msg = m.split(" msg=").nth(1).unwrap_or(m);
+                format!("{} {}", field(e, "PRIORITY"), msg)
+            })
+            .collect()
+    };
+    // the healthy target: its first status, nothing more
+    assert_eq!(
+        told("quiet"),
+        ["5 \"status changed\" target=quiet from=unknown to=healthy"],
+        "routine lines under -p notice"
+    );
+    let told = told("app");
+    let expect = [
+        ("5", "\"status changed\"", "to=healthy"),
+        ("4", "check", "result=FAIL"),
+        ("5", "\"status changed\"", "to=failed"),
+        ("4", "\"target failing; running action\"", "action=start"),
+        ("5", "\"action done\"", "exit=0"),
+        ("5", "\"status changed\"", "to=healthy"),
+        ("5", "\"target recovered\"", "after_failures=1"),
+    ];
+    assert_eq!(told.len(), expect.len(), "{told:#?}");
+    for (line, (p, msg, detail)) in told.iter().zip(expect) {
+        assert!(
+            line.starts_with(&format!("{p} {msg}")) && line.contains(detail),
+            "expected {p} {msg} .. {detail}, got {line}\nall: {told:#?}"
+        );
+    }
+    let done = notice
+        .iter()
+        .find(|e| field(e, "MESSAGE").contains("msg=\"action done\""))
+        .expect("action done");
+    assert_eq!(field(done, "OUTPUT"), "started it", "{done}");
+    assert_eq!(field(done, "_TRANSPORT"), "journal", "{done}");
 }

@@ -194,3 +194,155 @@ fn logfmt_lines_parse_with_the_documented_keys() {
     }
     assert_eq!(checks, 3, "{out}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// log_checks: all | changes
+// ---------------------------------------------------------------------------------------------
+
+/// `app`: a real process named by a pid file, and a command; `log_checks` as given.
+fn watched(log_checks: &str) -> String {
+    let top = if log_checks.is_empty() {
+        String::new()
+    } else {
+        format!("log_checks: {log_checks}\n")
+    };
+    format!(
+        r#"
+state_file: {{dir}}/state.json
+{top}targets:
+  - name: app
+    checks:
+      - pid_file: {{dir}}/app.pid
+      - command: ["/bin/true"]
+    action: none
+"#
+    )
+}
+
+/// Start the victim (a copy of sleep with a name of its own) and write its pid file.
+fn start_victim(t: &Test, program: &str) -> ChildGuard {
+    let mut cmd = std::process::Command::new(t.path(program));
+    cmd.arg("300");
+    let g = ChildGuard::spawn(cmd);
+    t.write("app.pid", &format!("{}\n", g.pid()));
+    g
+}
+
+/// The OK lines of `app`'s checks in one pass's output.
+fn ok_lines(out: &Output) -> Vec<&str> {
+    out.lines_with(&["msg=check", "target=app", "result=OK"])
+}
+
+#[test]
+fn log_checks_changes_logs_an_ok_line_only_when_its_result_changed() {
+    let t = Test::new();
+    let (name, _kill) = unique_sleep(&t);
+    let t = t.config(&watched("changes"));
+    let mut victim = start_victim(&t, &name);
+    let pid = victim.pid();
+    // first check: nothing known of the last one, every result is said
+    let first = t.run(&["check"]);
+    first.assert_code(0);
+    assert_eq!(ok_lines(&first).len(), 2, "{first}");
+    first.assert_line_contains(&["result=OK", "pid_file"], &format!("pid={pid}"));
+    first.assert_lines(&["msg=\"status changed\"", "to=healthy"], 1);
+    // the same results on the next two passes: not a word of them, but each pass says it ended
+    for _ in 0..2 {
+        let out = t.run(&["check"]);
+        out.assert_code(0)
+            .assert_lines(&["msg=check"], 0)
+            .assert_lines(&["msg=\"target healthy\""], 0)
+            .assert_lines(&["msg=\"pass done\"", "healthy=1"], 1);
+    }
+    // the process dies: its FAIL line (the command's unchanged OK stays unsaid)
+    victim.kill_now();
+    let down = t.run(&["check"]);
+    down.assert_code(2)
+        .assert_lines(&["msg=check", "result=FAIL", "pid_file"], 1)
+        .assert_lines(&["msg=check", "result=OK"], 0)
+        .assert_lines(&["msg=\"status changed\"", "to=failed"], 1);
+    // still down: a FAIL line is said every pass
+    t.run(&["check"])
+        .assert_code(2)
+        .assert_lines(&["msg=check", "result=FAIL", "pid_file"], 1);
+    // back (another process): its OK line again, with what it found, and the recovery
+    let back = start_victim(&t, &name);
+    let up = t.run(&["check"]);
+    up.assert_code(0);
+    assert_eq!(ok_lines(&up).len(), 1, "{up}");
+    up.assert_line_contains(&["result=OK", "pid_file"], &format!("pid={}", back.pid()))
+        .assert_lines(&["msg=\"target recovered\""], 1);
+    t.run(&["check"])
+        .assert_code(0)
+        .assert_lines(&["msg=check"], 0);
+    // each check's last result is in the state, with what its line said
+    let st = t.state();
+    let last = &st["last_checks"]["app"];
+    assert_eq!(last[0]["name"], "pid_file", "{st}");
+    assert_eq!(last[0]["ok"], true, "{st}");
+    assert_eq!(last[0]["detail"], format!("pid={}", back.pid()), "{st}");
+    assert_eq!(last[1]["detail"], "exit=0", "{st}");
+}
+
+/// The default (`log_checks: all`, the spec's rule): every check's result on every pass.
+#[test]
+fn by_default_every_pass_logs_every_check() {
+    let t = Test::new();
+    let (name, _kill) = unique_sleep(&t);
+    let t = t.config(&watched(""));
+    let _victim = start_victim(&t, &name);
+    for _ in 0..3 {
+        let out = t.run(&["check"]);
+        out.assert_code(0)
+            .assert_lines(&["msg=\"target healthy\""], 1);
+        assert_eq!(ok_lines(&out).len(), 2, "{out}");
+    }
+    t.run(&["test-config"])
+        .assert_code(0)
+        .assert_stdout_contains("log_checks all");
+}
+
+/// `run` keeps the last results in memory: its first pass says every result (what stands
+/// when the daemon starts, even with a state file from the timer), later passes only changes.
+#[test]
+fn log_checks_changes_under_run_says_everything_once_then_only_changes() {
+    let t = Test::new();
+    let (name, _kill) = unique_sleep(&t);
+    let t = t.config(&watched("changes").replace("targets:", "interval_seconds: 1\ntargets:"));
+    let _victim = start_victim(&t, &name);
+    t.run(&["check"]).assert_code(0);
+    let mut run = t.spawn(&["run"]);
+    assert!(
+        run.wait_for_stderr(EVENT_LIMIT, |s| s.matches("msg=\"pass done\"").count() >= 3),
+        "fewer than 3 passes: {}",
+        run.stderr_so_far()
+    );
+    run.signal(nix::sys::signal::Signal::SIGTERM);
+    let out = run.wait_timeout(EVENT_LIMIT).expect("run did not exit");
+    out.assert_code(0);
+    assert!(out.lines_with(&["msg=\"pass done\""]).len() >= 3, "{out}");
+    out.assert_lines(&["msg=check", "pid_file", "result=OK"], 1)
+        .assert_lines(&["msg=check", "command", "result=OK"], 1);
+}
+
+/// State files of earlier versions still load: last results kept only for a target with an
+/// interval of its own, without `detail`.
+#[test]
+fn a_state_file_from_before_check_details_still_loads() {
+    let t = Test::new();
+    let (name, _kill) = unique_sleep(&t);
+    let t = t.config(&watched("changes"));
+    let _victim = start_victim(&t, &name);
+    t.write(
+        "state.json",
+        r#"{"version":1,"targets":{"app":{"status":"healthy","consecutive_failures":0,"restarts":[],"restarts_total":4}},"passes_total":41,"last_checks":{"app":[{"name":"pid_file","ok":true,"latency_ms":0},{"name":"command","ok":true,"latency_ms":1}]}}"#,
+    );
+    let out = t.run(&["check"]);
+    out.assert_code(0)
+        .assert_stderr_not_contains("unusable")
+        .assert_stderr_not_contains("fresh state");
+    let st = t.state();
+    assert_eq!(st["passes_total"], 42, "{st}");
+    assert_eq!(st["targets"]["app"]["restarts_total"], 4, "{st}");
+    assert_eq!(st["last_checks"]["app"][1]["detail"], "exit=0", "{st}");
+}

@@ -621,3 +621,55 @@ fn an_action_on_a_missing_container_says_so() {
             &format!("err=\"no such container: {missing}\""),
         );
 }
+
+/// The operator's verbs on a docker target, against the real engine: `stop` stops the
+/// container (`POST /containers/NAME/stop`) and a pass leaves it stopped, `start` starts it,
+/// `restart` restarts it at once (a new `StartedAt`) whatever the cooldown says.
+#[test]
+fn stop_start_and_restart_drive_a_real_container() {
+    let (web, port) = web("verbs", &[]);
+    let t = recovered(&web.name, Some(port), "restart", "");
+    t.run(&["check"]).assert_code(0);
+    t.run(&["stop", "app"])
+        .assert_code(0)
+        .assert_stdout_contains("app: stop done");
+    assert_eq!(web.state()["Running"], false, "{}", web.state());
+    // paused by the stop: the pass leaves it down and does not count it
+    t.run(&["check"]).assert_code(0);
+    assert_eq!(web.state()["Running"], false);
+    t.run(&["start", "app"])
+        .assert_code(0)
+        .assert_stdout_contains("app: start done");
+    assert_eq!(web.state()["Running"], true);
+    wait_for_port(port, WAIT);
+    let before = started_at(&web);
+    t.run(&["restart", "app"])
+        .assert_code(0)
+        .assert_stdout_contains("app: restart done");
+    let state = web.state();
+    assert_eq!(state["Running"], true, "{state}");
+    assert_ne!(
+        state["StartedAt"].as_str(),
+        Some(before.as_str()),
+        "{state}"
+    );
+    wait_for_port(port, WAIT);
+    assert_eq!(http_get(port).as_deref(), Some(dockerd::INDEX));
+    t.run(&["check"]).assert_code(0);
+    let kinds: Vec<String> = t.state()["targets"]["app"]["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {}",
+                a["kind"].as_str().unwrap_or(""),
+                a["by"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["stop operator", "start operator", "restart operator"]
+    );
+}

@@ -11,5 +11,6 @@ mod package;
 
 mod daemon;
 mod lifecycle;
+mod operator;
 mod timer;
 mod units;

@@ -21,6 +21,7 @@ pub(super) fn on_give_up(
     };
     let argv = cx.argv(&format!("{p}.exec"), &argv, None);
     let timeout = cx.seconds(&format!("{p}.timeout_seconds"), raw.timeout_seconds, 30, 1);
+    let run_as = super::runas::run_as(cx, p, raw.user.as_ref(), raw.group.as_ref());
     if policy.give_up_after_restarts == 0 {
         cx.warn(
             p,
@@ -30,6 +31,7 @@ pub(super) fn on_give_up(
     Some(OnGiveUp {
         argv: argv?,
         timeout,
+        run_as: run_as.ok()?,
     })
 }
 
@@ -180,6 +182,7 @@ fn exec(cx: &mut Ctx, p: &str, e: RawExec) -> Option<ExecAction> {
         }
         None => None,
     };
+    let run_as = super::runas::run_as(cx, p, e.user.as_ref(), e.group.as_ref());
     let mut env = BTreeMap::new();
     for (k, v) in e.env.unwrap_or_default() {
         let kp = format!("{p}.env.{k}");
@@ -206,6 +209,7 @@ fn exec(cx: &mut Ctx, p: &str, e: RawExec) -> Option<ExecAction> {
         log_file,
         env,
         cwd,
+        run_as: run_as.ok()?.map(Box::new),
     })
 }
 

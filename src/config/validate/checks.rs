@@ -55,7 +55,10 @@ const KEYS: &[Key] = &[
     key!(system, Kind),
     key!(cmdline_contains, ModifierOf(&["process_name"])),
     key!(cmdline_regex, ModifierOf(&["process_name"])),
-    key!(user, ModifierOf(&["process_name", "pid_file"])),
+    // two meanings: whose processes count (process_name, pid_file), who the command runs as
+    // (command)
+    key!(user, ModifierOf(&["process_name", "pid_file", "command"])),
+    key!(group, ModifierOf(&["command"])),
     key!(max_rss_mb, ModifierOf(&["process_name", "pid_file"])),
     key!(max_cpu_percent, ModifierOf(&["process_name", "pid_file"])),
     key!(max_children, ModifierOf(&["process_name", "pid_file"])),
@@ -254,9 +257,11 @@ pub(super) fn check(cx: &mut Ctx, p: &str, c: RawCheck) -> Option<CheckSpec> {
                     "is empty: give at least one exit code that means healthy",
                 );
             }
+            let run_as = super::runas::run_as(cx, p, c.user.as_ref(), c.group.as_ref());
             Check::Command {
                 argv: argv?,
                 ok_exit_codes: codes,
+                run_as: run_as.ok()?,
             }
         }
         "http" => Check::Http(Box::new(http(cx, p, c)?)),
