@@ -470,3 +470,37 @@ fn a_real_browser_renders_the_page() {
         .expect("run exits on SIGTERM")
         .assert_code(0);
 }
+
+/// The page shows names and reasons to whoever connects: `test-config` says so of a listener
+/// other hosts can reach, and not of one on the loopback.
+#[test]
+fn test_config_warns_of_a_listener_other_hosts_reach() {
+    let cfg = |listen: &str| {
+        Test::new().config(&format!(
+            r#"
+state_file: {{dir}}/state.json
+metrics: {{listen: "{listen}"}}
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/true"]
+    action: none
+"#
+        ))
+    };
+    for listen in ["0.0.0.0:9798", "[::]:9798", "192.0.2.1:9798"] {
+        let t = cfg(listen);
+        t.run(&["test-config"])
+            .assert_code(0)
+            .assert_stderr_contains(&format!(
+                "metrics.listen: {listen} can be reached from other hosts: the status page (/ and /status) shows every target's name and last reason to whoever connects (read only); keep it on 127.0.0.1"
+            ))
+            .assert_stdout_contains(&format!("status page http://{listen}/ and /status"));
+    }
+    for listen in ["127.0.0.1:9798", "[::1]:9798"] {
+        cfg(listen)
+            .run(&["test-config"])
+            .assert_code(0)
+            .assert_stderr_not_contains("other hosts");
+    }
+}
