@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 /// A target name and a check's output a page must show, never obey.
 const HOSTILE: &str = r#"<script>alert(1)</script> "'&"#;
 
+/// A `${NAME}` value of the config that the hostile check prints after [`HOSTILE`]: never shown.
+const SECRET: &str = "pg-Secret-8675309";
+
 /// An answer of the listener: status code, head (status line and headers), body.
 struct Answer {
     code: u16,
@@ -69,7 +72,7 @@ struct Watched {
 }
 
 fn watched() -> Watched {
-    let t = Test::new();
+    let t = Test::new().env("NW_IT_PAGE_SECRET", SECRET);
     let (app_name, cleanup) = unique_sleep(&t);
     let app = ChildGuard::spawn({
         let mut c = Command::new(t.path(&app_name));
@@ -109,7 +112,7 @@ targets:
     action: none
   - name: {hostile:?}
     checks:
-      - command: ["/bin/sh", "-c", "echo \"$0\"; exit 1", {hostile:?}]
+      - command: ["/bin/sh", "-c", "echo \"$0 $1\"; exit 1", {hostile:?}, "${{NW_IT_PAGE_SECRET}}"]
     action: none
 "#,
         hostile = HOSTILE,
@@ -294,6 +297,13 @@ fn the_page_shows_every_target_escaped_and_the_listener_changes_nothing() {
         html.contains("command: exit 1: &lt;script&gt;alert(1)&lt;/script&gt; &quot;&#39;&amp;"),
         "{html}"
     );
+    // the secret the check printed is masked, on the page as in the JSON
+    assert!(html.contains("&amp; ***</span>"), "{html}");
+    let json = get(w.port, "/status").body;
+    assert!(json.contains(" ***"), "{json}");
+    for text in [html, &json] {
+        assert!(!text.contains("8675309"), "the secret is shown:\n{text}");
+    }
     // no markup of the config's or the check's own: not a tag, not an attribute
     assert!(
         !html.contains("<script") && !html.contains("alert(1)</"),
