@@ -592,6 +592,9 @@ mod tests {
         let addr = serve("127.0.0.1:0".parse().unwrap(), shared).unwrap();
         let mut slow = TcpStream::connect(addr).unwrap();
         slow.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+        // the server is answering it (it holds the slow one now)
+        let mut first = [0u8; 1];
+        slow.read_exact(&mut first).unwrap();
         let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop = done.clone();
         let reader = std::thread::spawn(move || {
@@ -605,7 +608,6 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
-        std::thread::sleep(Duration::from_millis(300));
         let started = Instant::now();
         let mut c = TcpStream::connect(addr).unwrap();
         c.set_read_timeout(Some(Duration::from_secs(150))).unwrap();

@@ -436,6 +436,7 @@ fn a_real_browser_renders_the_page() {
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
+        "--disable-dev-shm-usage",
         // this machine has no network: no background calls home
         "--disable-quic",
         "--no-first-run",
