@@ -113,6 +113,7 @@ pub fn run(
             // a pass is due every interval; three missed in a row is a hung loop
             sh.stale_after = (config.interval * 3).max(Duration::from_secs(60));
         }
+        crate::web::publish(&shared, &config, &st);
         engine::log_pass(&report);
         systemd.ping();
         let mut status = status_line(&report, refused.as_deref());
@@ -168,6 +169,8 @@ pub fn run(
                 Duration::from_millis(100).min(next.saturating_duration_since(Instant::now()));
             if let Some(call) = idle(control.as_ref(), step) {
                 answer(call, &config, &mut st, opts);
+                // the status page shows what the verb changed, not the last pass's state
+                crate::web::publish(&shared, &config, &st);
             }
         }
         if let Some(signal) = signals.stop() {

@@ -5,7 +5,7 @@
 //! ```text
 //! cli, daemon (the run loop, signals), install, docs      the edges
 //! control (the daemon's socket: server and client)
-//! engine (one pass), status                               orchestration
+//! engine (one pass), status, web (the status pages)       orchestration
 //! checks, actions, notify, heartbeat, metrics, summary    what a pass does
 //! state, config, events, logging                          the file, the settings, the news
 //! policy                                                  the pure decision and its memory
@@ -44,6 +44,7 @@ pub mod state;
 pub mod status;
 pub mod summary;
 pub mod util;
+pub mod web;
 
 /// The layers hold: no top-level module imports one that imports it back (directly or
 /// around a loop), and the leaves import nothing of the crate. Read from the sources, as text:

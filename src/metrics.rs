@@ -1,6 +1,8 @@
 //! Prometheus metrics: the text exposition format, written atomically for node exporter's
 //! textfile collector at the end of each pass, and (in `run` mode) served on
-//! `metrics.listen` at `/metrics`, with `/healthz` beside it.
+//! `metrics.listen` at `/metrics`, with `/healthz` beside it, and the status pages `/` (HTML
+//! for people) and `/status` (the `status --json` document), which [`crate::web`] renders.
+//! The listener only reads: GET and HEAD, nothing else (control is the root-only socket's).
 //!
 //! ```text
 //! neon_watchdog_target_up{target="web"} 1
@@ -327,9 +329,29 @@ pub struct Shared {
     pub last_pass: Option<Instant>,
     /// `/healthz` fails when the last pass is older than this.
     pub stale_after: Duration,
+    /// What `/` and `/status` show: the daemon's state as it last published it (after each
+    /// pass and each operator's verb: [`crate::web::publish`]); None until then.
+    pub pages: Option<Arc<dyn StatusPages>>,
+    /// A server answers on `metrics.listen`: the pages are worth publishing.
+    pub serving: bool,
 }
 
-/// Serve `/metrics` and `/healthz` on `addr` from a thread, one connection at a time.
+/// The status pages, rendered at each request (so ages and staleness are as of the request)
+/// from what the daemon last published. Implemented above this module ([`crate::web`]), which
+/// knows the status report: the server only asks for the text.
+pub trait StatusPages: Send + Sync + std::fmt::Debug {
+    /// `/status`: the `status --json` document, byte for byte as `status --json` prints it.
+    fn json(&self, now: SystemTime) -> Result<String, String>;
+    /// `/`: the page for people.
+    fn html(&self, now: SystemTime) -> String;
+}
+
+/// The headers of the status pages beyond the type and length: no script may run, the page
+/// may not be framed, nothing is cached or sniffed.
+const PAGE_HEADERS: &str = "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\nCache-Control: no-store\r\n";
+
+/// Serve `/metrics`, `/healthz`, `/` and `/status` on `addr` from a thread, one connection
+/// at a time.
 pub fn serve(addr: SocketAddr, shared: Arc<Mutex<Shared>>) -> Result<SocketAddr, String> {
     let listener = TcpListener::bind(addr).map_err(|e| {
         format!(
@@ -338,6 +360,9 @@ pub fn serve(addr: SocketAddr, shared: Arc<Mutex<Shared>>) -> Result<SocketAddr,
         )
     })?;
     let local = listener.local_addr().unwrap_or(addr);
+    if let Ok(mut sh) = shared.lock() {
+        sh.serving = true;
+    }
     std::thread::Builder::new()
         .name("metrics".into())
         .spawn(move || {
@@ -352,15 +377,15 @@ pub fn serve(addr: SocketAddr, shared: Arc<Mutex<Shared>>) -> Result<SocketAddr,
             }
         })
         .map_err(|e| format!("cannot start the metrics server thread: {e}"))?;
-    info!(listen = %local, "serving /metrics and /healthz");
+    info!(listen = %local, "serving /metrics, /healthz and the status pages / and /status");
     Ok(local)
 }
 
 fn handle(mut stream: TcpStream, shared: &Mutex<Shared>) {
-    // one connection at a time: a client gets 3 s in all, however slowly it sends, so a
-    // trickling one cannot keep /metrics and /healthz from everyone else
+    // one connection at a time: a client gets 3 s to send its request, however slowly it
+    // sends, and 5 s to read the answer, so a trickling one cannot keep the listener from
+    // everyone else
     let deadline = Instant::now() + Duration::from_secs(3);
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 8192 {
@@ -377,19 +402,86 @@ fn handle(mut stream: TcpStream, shared: &Mutex<Shared>) {
     let mut words = head.split_whitespace();
     let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
     let path = path.split('?').next().unwrap_or(path);
-    let (status, ctype, body) = match (method, path) {
-        ("GET" | "HEAD", "/metrics") => {
-            let text = shared.lock().map(|s| s.text.clone()).unwrap_or_default();
-            ("200 OK", "text/plain; version=0.0.4; charset=utf-8", text)
+    let resp = respond(method, path, shared);
+    let mut out = format!(
+        "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}Connection: close\r\n\r\n",
+        resp.status,
+        resp.ctype,
+        resp.body.len(),
+        resp.headers
+    );
+    if method != "HEAD" {
+        out.push_str(&resp.body);
+    }
+    if let Err(e) = write_within(&mut stream, out.as_bytes(), Duration::from_secs(5)) {
+        debug!(err = %e, "metrics: write failed");
+    }
+}
+
+/// Write `bytes` within `limit` in all: a client that reads slowly (a page of many targets
+/// is larger than the socket's buffer) cannot hold the one-at-a-time server longer than that.
+fn write_within(stream: &mut TcpStream, mut bytes: &[u8], limit: Duration) -> std::io::Result<()> {
+    let deadline = Instant::now() + limit;
+    while !bytes.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
         }
-        ("GET" | "HEAD", "/healthz") => {
+        stream.set_write_timeout(Some(left))?;
+        match stream.write(bytes) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// An answer of the listener.
+struct Response {
+    status: &'static str,
+    ctype: &'static str,
+    /// Header lines beyond the type, length and `Connection: close`, each ending in CRLF.
+    headers: &'static str,
+    body: String,
+}
+
+/// The answer to `method path`. Only GET and HEAD are answered: nothing on this listener can
+/// change anything, whatever the path.
+fn respond(method: &str, path: &str, shared: &Mutex<Shared>) -> Response {
+    let answer = |status, ctype, body: String| Response {
+        status,
+        ctype,
+        headers: "",
+        body,
+    };
+    if !matches!(method, "GET" | "HEAD") {
+        return Response {
+            headers: "Allow: GET, HEAD\r\n",
+            ..answer(
+                "405 Method Not Allowed",
+                "text/plain",
+                "GET or HEAD only: this listener only reads; operators' verbs go to the control socket\n"
+                    .to_string(),
+            )
+        };
+    }
+    match path {
+        "/metrics" => {
+            let text = shared.lock().map(|s| s.text.clone()).unwrap_or_default();
+            answer("200 OK", "text/plain; version=0.0.4; charset=utf-8", text)
+        }
+        "/healthz" => {
             let (last, stale) = shared
                 .lock()
                 .map(|s| (s.last_pass, s.stale_after))
                 .unwrap_or((None, Duration::ZERO));
             match last {
-                Some(t) if t.elapsed() <= stale => ("200 OK", "text/plain", "ok\n".to_string()),
-                Some(t) => (
+                Some(t) if t.elapsed() <= stale => {
+                    answer("200 OK", "text/plain", "ok\n".to_string())
+                }
+                Some(t) => answer(
                     "503 Service Unavailable",
                     "text/plain",
                     format!(
@@ -397,35 +489,50 @@ fn handle(mut stream: TcpStream, shared: &Mutex<Shared>) {
                         t.elapsed().as_secs()
                     ),
                 ),
-                None => (
+                None => answer(
                     "503 Service Unavailable",
                     "text/plain",
                     "no pass finished yet\n".to_string(),
                 ),
             }
         }
-        ("GET" | "HEAD", _) => (
+        "/" | "/status" => {
+            // rendered outside the lock: the loop publishing a pass never waits for a page
+            let pages = shared.lock().ok().and_then(|s| s.pages.clone());
+            let now = SystemTime::now();
+            let (status, ctype, body) = match (pages, path) {
+                (Some(p), "/status") => match p.json(now) {
+                    Ok(json) => ("200 OK", "application/json", json),
+                    Err(e) => ("500 Internal Server Error", "text/plain", format!("{e}\n")),
+                },
+                (Some(p), _) => ("200 OK", "text/html; charset=utf-8", p.html(now)),
+                (None, "/status") => (
+                    "503 Service Unavailable",
+                    "text/plain",
+                    "no pass finished yet\n".to_string(),
+                ),
+                (None, _) => (
+                    "503 Service Unavailable",
+                    "text/html; charset=utf-8",
+                    STARTING.to_string(),
+                ),
+            };
+            Response {
+                headers: PAGE_HEADERS,
+                ..answer(status, ctype, body)
+            }
+        }
+        _ => answer(
             "404 Not Found",
             "text/plain",
-            "not found: try /metrics or /healthz\n".to_string(),
+            "not found: try / (the status page), /status (JSON), /metrics or /healthz\n"
+                .to_string(),
         ),
-        _ => (
-            "405 Method Not Allowed",
-            "text/plain",
-            "GET only\n".to_string(),
-        ),
-    };
-    let mut resp = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    if method != "HEAD" {
-        resp.push_str(&body);
-    }
-    if let Err(e) = stream.write_all(resp.as_bytes()) {
-        debug!(err = %e, "metrics: write failed");
     }
 }
+
+/// `/` before the first pass has finished: says so, and looks again in a few seconds.
+const STARTING: &str = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"5\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>neon-watchdog: starting</title></head>\n<body><p>neon-watchdog is starting: no pass has finished yet. This page reloads every 5 seconds.</p></body></html>\n";
 
 /// Log a failure to serve: the watchdog goes on without the endpoint.
 pub fn serve_or_log(addr: SocketAddr, shared: Arc<Mutex<Shared>>) {
@@ -444,6 +551,7 @@ mod tests {
             text: "x 1\n".into(),
             last_pass: Some(Instant::now()),
             stale_after: Duration::from_secs(60),
+            ..Shared::default()
         }));
         let addr = serve("127.0.0.1:0".parse().unwrap(), shared).unwrap();
         // sends one byte every half second, never finishing its request
@@ -470,6 +578,83 @@ mod tests {
             started.elapsed()
         );
         let _ = dripper.join();
+    }
+
+    #[test]
+    fn a_slow_reader_cannot_hold_the_server() {
+        // an answer far larger than the socket buffers, read at 640 KB/s: 100 s to read it all
+        let shared = Arc::new(Mutex::new(Shared {
+            text: "x".repeat(64 << 20),
+            last_pass: Some(Instant::now()),
+            stale_after: Duration::from_secs(600),
+            ..Shared::default()
+        }));
+        let addr = serve("127.0.0.1:0".parse().unwrap(), shared).unwrap();
+        let mut slow = TcpStream::connect(addr).unwrap();
+        slow.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+        // the server is answering it (it holds the slow one now)
+        let mut first = [0u8; 1];
+        slow.read_exact(&mut first).unwrap();
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = done.clone();
+        let reader = std::thread::spawn(move || {
+            let mut chunk = vec![0u8; 64 << 10];
+            for _ in 0..1200 {
+                if stop.load(std::sync::atomic::Ordering::SeqCst)
+                    || matches!(slow.read(&mut chunk), Ok(0) | Err(_))
+                {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let started = Instant::now();
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(150))).unwrap();
+        c.write_all(b"GET /healthz HTTP/1.1\r\n\r\n").unwrap();
+        let mut resp = String::new();
+        let _ = c.read_to_string(&mut resp);
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp:?}");
+        // 5 s for the slow one's answer, then ours; not the 100 s it would take to read it
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            started.elapsed()
+        );
+        let _ = reader.join();
+    }
+
+    #[test]
+    fn only_get_and_head_are_answered_and_the_pages_wait_for_a_pass() {
+        let shared = Mutex::new(Shared::default());
+        for method in [
+            "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT", "",
+        ] {
+            for path in ["/", "/status", "/metrics", "/healthz", "/nope"] {
+                let r = respond(method, path, &shared);
+                assert_eq!(
+                    (r.status, r.headers),
+                    ("405 Method Not Allowed", "Allow: GET, HEAD\r\n"),
+                    "{method} {path}"
+                );
+            }
+        }
+        assert_eq!(
+            respond("GET", "/index.html", &shared).status,
+            "404 Not Found"
+        );
+        // before the first pass: the pages say so, with their headers
+        let r = respond("GET", "/status", &shared);
+        assert_eq!(
+            (r.status, r.headers),
+            ("503 Service Unavailable", PAGE_HEADERS)
+        );
+        let r = respond("HEAD", "/", &shared);
+        assert_eq!(r.status, "503 Service Unavailable");
+        assert!(r.body.contains("http-equiv=\"refresh\""), "{}", r.body);
+        // /metrics has none of the pages' headers
+        assert_eq!(respond("GET", "/metrics", &shared).headers, "");
     }
 
     #[test]

@@ -157,6 +157,7 @@ pub fn report(config: &Config, st: &state::StateFile, now: SystemTime) -> Report
                 last_restart,
                 restarts_total,
                 transitions,
+                actions,
                 ..
             } = s;
             Row {
@@ -187,7 +188,13 @@ pub fn report(config: &Config, st: &state::StateFile, now: SystemTime) -> Report
                 monitor_only: matches!(t.action, crate::config::Action::None),
                 paused,
                 waiting,
-                actions: Vec::new(),
+                actions: actions
+                    .into_iter()
+                    .map(|mut a| {
+                        a.error = a.error.map(|e| config.redactor.redact(&e));
+                        a
+                    })
+                    .collect(),
                 checks: None,
                 processes: None,
                 next_action_at: None,
@@ -657,6 +664,15 @@ pub fn never_checked(config: &Config, r: &Report, state: Seen) -> String {
     }
 }
 
+/// `status --json`'s text, secrets masked: also what `run` serves at `/status` (the one
+/// rendering of the document, so the two never differ).
+pub fn json(config: &Config, r: &Report) -> Result<String, String> {
+    let mut s =
+        serde_json::to_string_pretty(r).map_err(|e| format!("cannot render the status: {e}"))?;
+    s.push('\n');
+    Ok(config.redactor.redact(&s))
+}
+
 /// `neon-watchdog status [TARGET] [--json | --format nagios]`: reads the state file, runs no
 /// check. With a target: that target alone, in detail (`detail`).
 pub fn status(config: &Config, format: Format, target: Option<&str>) -> Result<Exit, Error> {
@@ -691,22 +707,19 @@ pub fn status(config: &Config, format: Format, target: Option<&str>) -> Result<E
             }
         }
     }
+    // each text masked once, as a whole
     let text = match format {
-        Format::Json => {
-            let mut s = serde_json::to_string_pretty(&r)
-                .map_err(|e| Error::Other(anyhow::anyhow!("cannot render the status: {e}")))?;
-            s.push('\n');
-            s
-        }
-        Format::Table if target.is_some() => r
-            .targets
-            .iter()
-            .map(|row| detail(config, row, now))
-            .collect(),
+        Format::Json => json(config, &r).map_err(|e| Error::Other(anyhow::anyhow!("{e}")))?,
+        Format::Table if target.is_some() => config.redactor.redact(
+            &r.targets
+                .iter()
+                .map(|row| detail(config, row, now))
+                .collect::<String>(),
+        ),
         Format::Table => {
             let mut text = table(&r, now);
             text.push_str(&never_checked(config, &r, seen(&config.state_file)));
-            text
+            config.redactor.redact(&text)
         }
         Format::Nagios => {
             let (text, state) = nagios(&r, loaded.warning.as_deref());
@@ -714,7 +727,7 @@ pub fn status(config: &Config, format: Format, target: Option<&str>) -> Result<E
             return Ok(state.exit());
         }
     };
-    print!("{}", config.redactor.redact(&text));
+    print!("{text}");
     let failing = r
         .targets
         .iter()
@@ -803,14 +816,6 @@ pub fn processes(
 /// `status TARGET`: what the state knows of it beyond the table's row.
 fn add_detail(config: &Config, st: &state::StateFile, row: &mut Row) {
     let s = st.targets.get(&row.name).cloned().unwrap_or_default();
-    row.actions = s
-        .actions
-        .into_iter()
-        .map(|mut a| {
-            a.error = a.error.map(|e| config.redactor.redact(&e));
-            a
-        })
-        .collect();
     row.checks = Some(st.last_checks.get(&row.name).cloned().unwrap_or_default());
     row.processes = Some(processes(&s.pids, &st.cpu_samples));
     if let Some(t) = config.targets.iter().find(|t| t.name == row.name) {

@@ -192,7 +192,10 @@ pub fn render(c: &Config, due: Option<(&crate::state::StateFile, SystemTime)>) -
         let _ = writeln!(s, "metrics: textfile {}", f.display());
     }
     if let Some(a) = &c.metrics.listen {
-        let _ = writeln!(s, "metrics: http://{a}/metrics and /healthz (run only)");
+        let _ = writeln!(
+            s,
+            "metrics: http://{a}/metrics and /healthz, status page http://{a}/ and /status (run only, read only)"
+        );
     }
     if let Some(every) = c.reminder_every {
         let _ = writeln!(

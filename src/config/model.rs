@@ -608,6 +608,6 @@ pub struct Heartbeat {
 pub struct MetricsConfig {
     /// node exporter textfile, written atomically at the end of each pass.
     pub textfile: Option<PathBuf>,
-    /// `run` only: serve /metrics and /healthz here.
+    /// `run` only: serve /metrics, /healthz, / and /status here.
     pub listen: Option<std::net::SocketAddr>,
 }

@@ -179,7 +179,9 @@ pub struct RawHeartbeat {
 pub struct RawMetrics {
     /// A .prom file for node exporter's textfile collector, written after every pass.
     pub textfile: Option<String>,
-    /// `run` only: serve /metrics and /healthz at this IP:PORT, e.g. 127.0.0.1:9798.
+    /// `run` only: serve /metrics, /healthz and the status pages / (HTML) and /status (JSON)
+    /// at this IP:PORT, e.g. 127.0.0.1:9798; read only (GET, HEAD). It shows target names and
+    /// reasons to whoever connects: keep it on 127.0.0.1 or behind a proxy.
     #[schemars(with = "Option<s::ListenAddr>")]
     pub listen: Option<String>,
 }

@@ -578,3 +578,41 @@ fn a_silent_client_delays_neither_other_clients_nor_sigterm() {
         let _ = s.read_to_end(&mut buf);
     }
 }
+
+/// The status page follows a verb at once, not at the next pass (an hour away here): a pause
+/// through the daemon shows on `/status` right after the verb answers.
+#[test]
+fn the_status_page_shows_a_verb_without_waiting_for_a_pass() {
+    let (t, _g) = setup(3600);
+    let port = free_port();
+    let text = std::fs::read_to_string(t.config_path()).expect("config");
+    std::fs::write(
+        t.config_path(),
+        text.replacen(
+            "targets:",
+            &format!("metrics: {{listen: \"127.0.0.1:{port}\"}}\ntargets:"),
+            1,
+        ),
+    )
+    .expect("write config");
+    let run = daemon(&t);
+    wait_for_port(port, EVENT_LIMIT);
+    let status = || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s.write_all(b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            .expect("write");
+        let mut body = String::new();
+        s.read_to_string(&mut body).expect("read");
+        let json = body.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        serde_json::from_str::<serde_json::Value>(json).expect("status JSON")
+    };
+    assert!(status()["targets"][0]["paused"].is_null());
+    t.run(&["pause", "web", "--reason", "deploy"])
+        .assert_code(0)
+        .assert_stdout_contains("web: paused");
+    let v = status();
+    assert_eq!(v["targets"][0]["paused"]["reason"], "deploy", "{v}");
+    stop(run);
+}

@@ -50,6 +50,7 @@ mod sd_notify;
 mod secrets;
 mod servers;
 mod state;
+mod statuspage;
 mod systemd;
 mod systemd_unit;
 mod tls_cert;

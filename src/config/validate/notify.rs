@@ -263,6 +263,14 @@ pub(super) fn metrics(cx: &mut Ctx, raw: Option<RawMetrics>) -> MetricsConfig {
             }
         }
     });
+    if let Some(a) = listen.filter(|a| !a.ip().is_loopback()) {
+        cx.warn(
+            "metrics.listen",
+            format!(
+                "{a} can be reached from other hosts: the status page (/ and /status) shows every target's name and last reason to whoever connects (read only); keep it on 127.0.0.1 and put a reverse proxy that authenticates in front if others need it"
+            ),
+        );
+    }
     if textfile.is_none() && listen.is_none() && cx.issues.is_empty() {
         cx.warn(
             "metrics",
