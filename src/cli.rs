@@ -108,7 +108,7 @@ pub enum Command {
         #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
         for_: Option<std::time::Duration>,
         /// Why, shown by status (one line, at most 200 characters)
-        #[arg(long)]
+        #[arg(long, value_name = "TEXT")]
         reason: Option<String>,
     },
     /// Watch paused targets again (checked on the next pass)
@@ -122,17 +122,20 @@ pub enum Command {
     },
     /// Pause a target, then run its stop (exec stop:, systemctl stop, docker stop)
     Stop {
+        /// The targets to stop, one or more
         #[arg(value_name = "TARGET", required = true)]
         targets: Vec<String>,
     },
     /// Resume a target, then run its start (exec start:, systemctl start, docker start)
     Start {
+        /// The targets to start, one or more
         #[arg(value_name = "TARGET", required = true)]
         targets: Vec<String>,
     },
     /// Run a target's recovery action now (start when not running, else restart), whatever
     /// the cooldown or the hourly cap say; it counts in both, like any action
     Restart {
+        /// The targets to restart, one or more
         #[arg(value_name = "TARGET", required = true)]
         targets: Vec<String>,
     },
@@ -527,7 +530,7 @@ fn operator(cfg: &config::Config, verb: &crate::ops::Verb, dry_run: bool) -> Exi
 /// `--for 2h`: a duration of whole seconds (`30s`, `15m`, `2h`, `1d`, `1h30m`).
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let d = humantime::parse_duration(s.trim())
-        .map_err(|e| format!("{e}: give a duration such as 30m, 2h or 1d"))?;
+        .map_err(|_| "give a number with its unit: 90s, 30m, 2h or 1d (1s to 365d)".to_string())?;
     if d.as_secs() == 0 {
         return Err("the duration must be at least 1s".to_string());
     }

@@ -8,7 +8,7 @@
 //! | 3    | `status --format nagios` only: UNKNOWN (no state yet, stale or unreadable) |
 //! | 64   | usage error (unknown flag, missing argument) |
 //! | 75   | another instance holds the lock |
-//! | 77   | `install`/`uninstall` only: not root (and no `--root DIR`) |
+//! | 77   | not root: `install`/`uninstall` (without `--root DIR`), or a verb against root's watchdog |
 //! | 78   | configuration missing, unreadable or invalid |
 
 /// How the process ends. `main` turns this into the OS exit status and nothing else does.
@@ -72,9 +72,9 @@ Exit codes:
   3   status --format nagios: UNKNOWN (it exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)
   64  usage error (unknown flag, missing argument)
   75  another instance holds the lock
-  77  install, uninstall: not root (use sudo, or --root DIR)
+  77  not root: install, uninstall (use sudo, or --root DIR); a verb (pause, restart, ...) against root's watchdog
   78  config missing, unreadable or invalid
-  1   any other error";
+  1   any other error (also: an action a verb ran failed)";
 
 #[cfg(test)]
 mod tests {

@@ -173,9 +173,11 @@ fn check_reason(reason: Option<&str>) -> Result<Option<String>, Reply> {
             "pause: --reason is longer than {MAX_REASON} characters; nothing was changed"
         )));
     }
-    if r.chars().any(|c| c.is_control()) {
+    if r.chars()
+        .any(|c| c.is_control() || crate::util::is_invisible(c))
+    {
         return Err(Reply::usage(
-            "pause: --reason must be one line of text (no control characters); nothing was changed"
+            "pause: --reason must be one line of visible text (no control, invisible or bidi characters); nothing was changed"
                 .to_string(),
         ));
     }
@@ -185,8 +187,14 @@ fn check_reason(reason: Option<&str>) -> Result<Option<String>, Reply> {
 /// "2026-12-08T10:00:00Z (in 2h)"
 fn when(t: SystemTime, now: SystemTime) -> String {
     let rel = match t.duration_since(now) {
-        Ok(d) => format!("in {}", crate::util::human_duration(d)),
-        Err(e) => format!("{} ago", crate::util::human_duration(e.duration())),
+        Ok(_) => format!(
+            "in {}",
+            crate::util::human_duration(crate::status::remaining(t, now))
+        ),
+        Err(_) => format!(
+            "{} ago",
+            crate::util::human_duration(now.duration_since(t).unwrap_or_default())
+        ),
     };
     format!("{} ({rel})", crate::util::rfc3339_seconds(t))
 }
@@ -258,16 +266,50 @@ fn pause(
     let mut changed = 0;
     for t in targets {
         let s = st.targets.entry(t.name.clone()).or_default();
-        if let Some(p) = &s.paused {
+        if let Some(p) = &mut s.paused {
+            // paused again: a new --for or --reason replaces the old (the pause goes on
+            // without a gap); with neither, nothing changes
+            if until.is_none() && reason.is_none() {
+                let _ = writeln!(
+                    out,
+                    "{}: already paused since {}{}; unchanged (give --for or --reason to change it)",
+                    t.name,
+                    when(p.since, now),
+                    p.until
+                        .map(|u| format!(" until {}", when(u, now)))
+                        .unwrap_or_default(),
+                );
+                continue;
+            }
+            let was = p.until;
+            if until.is_some() {
+                p.until = until;
+            }
+            if reason.is_some() {
+                p.reason = reason.clone();
+            }
+            changed += 1;
+            info!(
+                target: NOTICE,
+                target = %t.name,
+                by = "operator",
+                until = p.until.map(crate::util::rfc3339),
+                reason = p.reason.as_deref(),
+                "target pause changed"
+            );
             let _ = writeln!(
                 out,
-                "{}: already paused since {}{}; unchanged (`neon-watchdog resume {}` first to pause it anew)",
+                "{}: still paused (since {}), now until {}{}",
                 t.name,
                 when(p.since, now),
                 p.until
-                    .map(|u| format!(" until {}", when(u, now)))
-                    .unwrap_or_default(),
-                t.name
+                    .map(|u| when(u, now))
+                    .unwrap_or_else(|| "`neon-watchdog resume`".to_string()),
+                match (until, was) {
+                    (Some(_), Some(w)) => format!(" (was until {})", when(w, now)),
+                    (Some(_), None) => " (was until `neon-watchdog resume`)".to_string(),
+                    _ => String::new(),
+                }
             );
             continue;
         }
@@ -337,37 +379,115 @@ fn resume(config: &Config, st: &mut StateFile, targets: &[&Target], opts: Option
     Reply::new(Exit::Ok, out)
 }
 
+/// What an operator's `op` runs on `t` now, or why it must not (exit 64, nothing changed).
+/// `running`: what its process and pid-file checks say (None: it has none).
+enum Plan {
+    Run(Op),
+    /// `start` of a target that runs: nothing to start.
+    AlreadyRunning,
+}
+
+fn plan(t: &Target, op: Op, running: Option<bool>) -> Result<Plan, String> {
+    let exec = match &t.action {
+        crate::config::Action::None => {
+            return Err("its action is none: it is only watched".to_string())
+        }
+        crate::config::Action::Exec(e) => Some(e),
+        _ => None,
+    };
+    match (op, exec) {
+        (Op::Stop, Some(e)) if e.stop.is_none() => {
+            Err("its exec action has no stop: command (add one under action.exec)".to_string())
+        }
+        // systemctl start and the engine's start do nothing to what runs; an exec start: would
+        // run a second copy
+        (Op::Start, Some(_)) if running == Some(true) => Ok(Plan::AlreadyRunning),
+        (Op::Restart, Some(e)) if running == Some(false) && e.start.is_some() => {
+            Ok(Plan::Run(Op::Start))
+        }
+        (Op::Restart, Some(e)) if e.restart.is_none() => {
+            // its start: is what runs; before it, stop: (exec runs it first when start: runs)
+            if e.stop.is_none() && running != Some(false) {
+                return Err(format!(
+                    "{}its exec action has no restart: and no stop: command, so start: would run a second copy; add restart: or stop: under action.exec",
+                    if running == Some(true) { "it runs and " } else { "" }
+                ));
+            }
+            Ok(Plan::Run(Op::Start))
+        }
+        (op, _) => Ok(Plan::Run(op)),
+    }
+}
+
+/// The pids a target's last check found, for "already running (pid 42)".
+fn pids_of(st: &StateFile, name: &str) -> String {
+    let pids: Vec<String> = st
+        .targets
+        .get(name)
+        .map(|s| s.pids.iter().map(i32::to_string).collect())
+        .unwrap_or_default();
+    if pids.is_empty() {
+        String::new()
+    } else {
+        format!(" (pid {})", pids.join(", "))
+    }
+}
+
+/// How an action ended, for the verb's answer: `done (exit 0) in 12 ms`, `failed: exit 3 in
+/// 4 ms: cannot start: missing config`, with the `stop:` run before a start.
+fn how(r: &actions::ActionResult) -> String {
+    let mut how = match (r.ok, r.exit) {
+        (true, _) if r.detached => format!("started (detached) in {} ms", r.duration.as_millis()),
+        (true, Some(code)) => format!("done (exit {code}) in {} ms", r.duration.as_millis()),
+        (true, None) => format!("done in {} ms", r.duration.as_millis()),
+        (false, _) => format!("failed: {} in {} ms", r.error, r.duration.as_millis()),
+    };
+    if !r.ok && !r.output.is_empty() {
+        let _ = write!(how, ": {}", r.output.trim_end());
+    }
+    if let Some(stop) = &r.stop {
+        let _ = write!(how, " (its stop: ran first: {stop})");
+    }
+    how
+}
+
 /// `stop` (pause, then its stop), `start` (resume, then its start), `restart` (its recovery
 /// action now: a start when its checks find it not running, else a restart).
 fn act(config: &Config, st: &mut StateFile, targets: &[&Target], op: Op, opts: Options) -> Reply {
     let now = SystemTime::now();
     let mut out = String::new();
-    // refused before anything changes: a target with nothing to run
+    // decided, and refused, before anything changes
+    let mut plans = Vec::with_capacity(targets.len());
     for t in targets {
-        if actions::op_argv(&t.action, op, config).is_none() {
-            let why = match &t.action {
-                crate::config::Action::None => "its action is none: it is only watched".to_string(),
-                _ => "its exec action has no stop: command (add one under action.exec)".to_string(),
-            };
-            return Reply::usage(format!(
-                "{}: cannot {} {}: {why}; nothing was changed",
-                op.as_str(),
-                op.as_str(),
-                t.name
-            ));
+        let running = match (op, &t.action) {
+            (Op::Start | Op::Restart, crate::config::Action::Exec(_)) => {
+                engine::running(config, st, t)
+            }
+            _ => None,
+        };
+        match plan(t, op, running) {
+            Ok(p) => plans.push(p),
+            Err(why) => {
+                return Reply::usage(format!(
+                    "{}: cannot {} {}: {why}; nothing was changed",
+                    op.as_str(),
+                    op.as_str(),
+                    t.name
+                ))
+            }
         }
     }
     let mut failed = false;
-    for t in targets {
+    for (t, plan) in targets.iter().zip(plans) {
         match op {
             Op::Stop => {
                 let s = st.targets.entry(t.name.clone()).or_default();
                 // stopped stays stopped until `start`: a pause with an end loses its end
                 if let Some(p) = &mut s.paused {
                     p.until = None;
-                    p.reason = Some("stopped by an operator".to_string());
+                    p.reason = Some(STOPPED.to_string());
                 }
-                if policy::pause(s, now, None, Some("stopped by an operator".to_string())) {
+                if policy::pause(s, now, None, Some(STOPPED.to_string())) {
                     info!(target: NOTICE, target = %t.name, by = "operator", "target paused: stopped by an operator");
                 }
             }
@@ -376,24 +496,36 @@ fn act(config: &Config, st: &mut StateFile, targets: &[&Target], op: Op, opts: O
             }
             Op::Restart => {}
         }
-        let op = match op {
-            Op::Restart if engine::not_running(config, st, t) => Op::Start,
-            op => op,
+        let run = match plan {
+            Plan::AlreadyRunning => {
+                let _ = writeln!(
+                    out,
+                    "{}: already running{}: nothing started; watched again",
+                    t.name,
+                    pids_of(st, &t.name)
+                );
+                let mut saved = String::new();
+                if !save(config, st, opts, &mut saved) {
+                    out.push_str(&saved);
+                }
+                continue;
+            }
+            Plan::Run(run) => run,
         };
-        let (r, saved) = engine::operate(config, st, t, op, opts);
-        let how = match (r.ok, r.exit) {
-            (true, _) if r.detached => "started (detached)".to_string(),
-            (true, Some(code)) => format!("done (exit {code})"),
-            (true, None) => "done".to_string(),
-            (false, _) => format!("failed: {}", r.error),
-        };
+        let (r, saved) = engine::operate(config, st, t, run, op == Op::Restart, opts);
         failed |= !r.ok;
+        // the command that ran, named as the policy names it (a restart of an exec action
+        // without restart: runs its start:)
+        let label = if run == op {
+            op.as_str().to_string()
+        } else {
+            format!("{} (its {}: command)", op.as_str(), run.as_str())
+        };
         let _ = writeln!(
             out,
-            "{}: {} {how} in {} ms{}",
+            "{}: {label} {}{}",
             t.name,
-            op.as_str(),
-            r.duration.as_millis(),
+            how(&r),
             match op {
                 Op::Stop => "; paused: it stays down until `neon-watchdog start`",
                 _ if st.targets.get(&t.name).is_some_and(|s| s.paused.is_some()) => {
@@ -407,13 +539,17 @@ fn act(config: &Config, st: &mut StateFile, targets: &[&Target], op: Op, opts: O
             out.push_str("warning: the state file could not be saved (see the log)\n");
         }
     }
-    let text = config.redactor.redact(&out);
+    let text = crate::util::printable_lines(&config.redactor.redact(&out));
     Reply::new(if failed { Exit::Internal } else { Exit::Ok }, text)
 }
+
+/// The pause reason of `stop`.
+const STOPPED: &str = "stopped by an operator";
 
 fn check(config: &Config, st: &mut StateFile, targets: &[&Target], opts: Options) -> Reply {
     let mut out = String::new();
     let mut names = Vec::new();
+    let mut paused = Vec::new();
     for t in targets {
         if !t.enabled {
             return Reply::usage(format!(
@@ -421,45 +557,74 @@ fn check(config: &Config, st: &mut StateFile, targets: &[&Target], opts: Options
                 t.name
             ));
         }
-        match st.targets.get(&t.name).and_then(|s| s.paused.as_ref()) {
-            Some(p) => {
-                let _ = writeln!(
+        if st.targets.get(&t.name).is_some_and(|s| s.paused.is_some()) {
+            paused.push(*t);
+        } else {
+            names.push(t.name.clone());
+        }
+    }
+    let started = SystemTime::now();
+    let mut exit = Exit::Ok;
+    if !names.is_empty() {
+        let report = engine::pass_of(config, st, opts, Some(&names));
+        engine::log_pass(&report);
+        exit = report.exit();
+        let now = SystemTime::now();
+        for r in &report.targets {
+            let s = st.targets.get(&r.name).cloned().unwrap_or_default();
+            let _ = write!(out, "{}: {}", r.name, s.status.as_str());
+            if let (false, Some(reason)) = (r.verdict.is_healthy(), &s.last_reason) {
+                let _ = write!(out, " - {reason}");
+            }
+            // what this pass did about it
+            for a in s.actions.iter().filter(|a| a.at >= started) {
+                let _ = write!(
                     out,
-                    "{}: paused since {}: not checked (`neon-watchdog resume {}`)",
-                    t.name,
-                    when(p.since, SystemTime::now()),
-                    t.name
+                    "; {} by the policy: {}{}, {} ms",
+                    a.kind,
+                    if a.ok { "ok" } else { "failed" },
+                    a.exit.map(|c| format!(" (exit {c})")).unwrap_or_default(),
+                    a.duration_ms
                 );
             }
-            None => names.push(t.name.clone()),
-        }
-    }
-    if names.is_empty() {
-        return Reply::new(Exit::Ok, out);
-    }
-    let report = engine::pass_of(config, st, opts, Some(&names));
-    engine::log_pass(&report);
-    let now = SystemTime::now();
-    for r in &report.targets {
-        let s = st.targets.get(&r.name).cloned().unwrap_or_default();
-        let _ = write!(out, "{}: {}", r.name, s.status.as_str());
-        if let (false, Some(reason)) = (r.verdict.is_healthy(), &s.last_reason) {
-            let _ = write!(out, " - {reason}");
-        }
-        if r.verdict != Verdict::Healthy {
-            let t = targets.iter().find(|t| t.name == r.name);
-            if let Some(w) = t.and_then(|t| policy::waiting(&s, &t.policy, now)) {
-                let until = w
-                    .until
-                    .map(|u| format!(" until {}", when(u, now)))
-                    .unwrap_or_default();
-                let _ = write!(out, " (waits: {}{until}: {})", w.reason, w.detail);
+            if r.verdict != Verdict::Healthy {
+                let t = targets.iter().find(|t| t.name == r.name);
+                if let Some(w) = t.and_then(|t| policy::waiting(&s, &t.policy, now)) {
+                    let until = w
+                        .until
+                        .map(|u| format!(" until {}", when(u, now)))
+                        .unwrap_or_default();
+                    let _ = write!(
+                        out,
+                        "; next action waits: {}{until} ({})",
+                        w.reason, w.detail
+                    );
+                }
             }
+            out.push('\n');
         }
-        out.push('\n');
+    }
+    // a paused target is looked at, not touched: its checks run, nothing is decided or kept
+    for t in paused {
+        let o = engine::probe(config, st, t);
+        let verdict = if o.verdict.is_healthy() {
+            "healthy".to_string()
+        } else if o.verdict == Verdict::Unknown {
+            format!("unknown - {}", o.reason)
+        } else {
+            if exit == Exit::Ok {
+                exit = Exit::Failing;
+            }
+            format!("failing - {}", o.reason)
+        };
+        let _ = writeln!(
+            out,
+            "{}: {verdict} (paused: nothing done, nothing kept; `neon-watchdog resume {}` to watch it again)",
+            t.name, t.name
+        );
     }
     let text = crate::util::printable_lines(&config.redactor.redact(&out));
-    Reply::new(report.exit(), text)
+    Reply::new(exit, text)
 }
 
 fn reset(
@@ -487,9 +652,10 @@ fn reset(
             what.push("gave_up".to_string());
         }
         if before.restarts_since_healthy > 0 {
+            let n = before.restarts_since_healthy;
             what.push(format!(
-                "the backoff of {} restarts without a healthy check",
-                before.restarts_since_healthy
+                "the count of {n} restart{} without a healthy check (what backoff and give-up go by)",
+                if n == 1 { "" } else { "s" }
             ));
         }
         if cleared {
@@ -502,7 +668,12 @@ fn reset(
                 failures = before.consecutive_failures,
                 dry_run,
                 "target reset: {}",
-                if what.is_empty() { "status cleared".to_string() } else { format!("cleared {}", what.join(", ")) }
+                match (what.is_empty(), dry_run) {
+                    (true, false) => "status cleared".to_string(),
+                    (true, true) => "would clear its status".to_string(),
+                    (false, false) => format!("cleared {}", what.join(", ")),
+                    (false, true) => format!("would clear {}", what.join(", ")),
+                }
             );
         }
         let verb = if dry_run { "would clear" } else { "cleared" };
@@ -578,14 +749,34 @@ pub fn direct(config: &Config, verb: &Verb, opts: Options) -> Reply {
         loop {
             match crate::state::lock(&config.lock_file) {
                 Ok(l) => break Some(l),
-                Err(e @ crate::error::Error::Locked { .. }) => {
+                Err(crate::error::Error::Locked { holder, .. }) => {
                     if started.elapsed() >= LOCK_WAIT {
                         return Reply::new(
                             Exit::Locked,
-                            format!("{e}\n{} waited {}s for it: is `neon-watchdog run` running without its control socket? (its log says why)\n", verb.name(), LOCK_WAIT.as_secs()),
+                            format!(
+                                "{}: another neon-watchdog{holder} holds the lock {} and answers on no control socket (a `run` whose socket could not be made: its log says why); waited {}s; nothing was changed\n",
+                                verb.name(),
+                                config.lock_file.display(),
+                                LOCK_WAIT.as_secs()
+                            ),
                         );
                     }
                     std::thread::sleep(Duration::from_millis(100));
+                }
+                // the state is root's: say so, as the daemon's socket does (not "set
+                // state_file elsewhere": a private state would pause nothing)
+                Err(e)
+                    if !nix::unistd::geteuid().is_root()
+                        && e.to_string().to_lowercase().contains("permission denied") =>
+                {
+                    return Reply::new(
+                        Exit::NoPermission,
+                        format!(
+                            "permission denied: the state of this watchdog ({}) is root's; run it as root (sudo neon-watchdog {} ...); nothing was changed ({e})\n",
+                            config.state_file.display(),
+                            verb.name()
+                        ),
+                    )
                 }
                 Err(e) => return Reply::new(Exit::Internal, format!("{e}; nothing was changed\n")),
             }

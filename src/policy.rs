@@ -38,6 +38,7 @@
 //! `reminder_every` while it stays down. Never one per pass.
 
 use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
 pub const HOUR: Duration = Duration::from_secs(3600);
@@ -916,8 +917,7 @@ pub fn waiting(s: &TargetState, policy: &Policy, now: SystemTime) -> Option<Wait
     if let Some(p) = &s.paused {
         let detail = p
             .reason
-            .as_deref()
-            .map(|r| format!("paused by an operator: {r}"))
+            .clone()
             .unwrap_or_else(|| "paused by an operator".to_string());
         return wait("paused", p.until, detail);
     }
@@ -956,27 +956,30 @@ pub fn waiting(s: &TargetState, policy: &Policy, now: SystemTime) -> Option<Wait
             ),
         );
     }
+    // the time-based holds: what it waits for is the one that ends last (a cooldown of a
+    // minute says nothing when the hourly cap holds for another 59), the others are named too
+    let mut holds: Vec<(&'static str, Option<SystemTime>, String)> = Vec::new();
     if let Some(until) = after(policy.restart_cooldown) {
-        return wait(
+        holds.push((
             "cooldown",
             Some(until),
             format!(
                 "restart_cooldown_seconds {}",
                 policy.restart_cooldown.as_secs()
             ),
-        );
+        ));
     }
     let backoff = backoff_wait(policy, s.restarts_since_healthy);
     if let Some(until) = after(backoff) {
-        return wait(
+        holds.push((
             "backoff",
             Some(until),
             format!(
-                "{} restarts without a healthy check: waiting {}s before the next",
-                s.restarts_since_healthy,
+                "{} without a healthy check: waiting {}s before the next",
+                plural(s.restarts_since_healthy, "restart"),
                 backoff.as_secs()
             ),
-        );
+        ));
     }
     let window_start = now.checked_sub(HOUR).unwrap_or(SystemTime::UNIX_EPOCH);
     let mut recent: Vec<SystemTime> = s
@@ -989,18 +992,42 @@ pub fn waiting(s: &TargetState, policy: &Policy, now: SystemTime) -> Option<Wait
     if max > 0 && recent.len() >= max {
         recent.sort();
         // the cap lets an action run again once enough of these are an hour old
-        let until = recent[recent.len() - max].checked_add(HOUR);
-        return wait(
+        holds.push((
             "rate_limit",
-            until,
+            recent[recent.len() - max].checked_add(HOUR),
             format!(
                 "{} of {} restarts in the last hour (max_restarts_per_hour)",
                 recent.len(),
                 max
             ),
-        );
+        ));
     }
-    None
+    // None (no end) sorts last
+    let last = holds
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, h)| (h.1.is_none(), h.1))
+        .map(|(i, _)| i)?;
+    let (reason, until, mut detail) = holds.swap_remove(last);
+    for (r, u, _) in &holds {
+        if let Some(u) = u {
+            let _ = write!(
+                detail,
+                "; also {r} until {}",
+                crate::util::rfc3339_seconds(*u)
+            );
+        }
+    }
+    wait(reason, until, detail)
+}
+
+/// "1 restart", "3 restarts".
+fn plural(n: u32, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }
 
 /// `neon-watchdog pause`: from now, until `until` (None: until `resume`). Returns whether it
@@ -2009,34 +2036,37 @@ mod tests {
             let reason = w.as_ref().map(|w| w.reason);
             let until = w.as_ref().and_then(|w| w.until);
             match d {
-                Decision::Skip(Skip::Cooldown { remaining }) => {
-                    assert_eq!(
-                        (reason, until),
-                        (Some("cooldown"), Some(now + remaining)),
-                        "{s:?}"
-                    )
-                }
-                Decision::Skip(Skip::Backoff { remaining, .. }) => {
-                    assert_eq!(
-                        (reason, until),
-                        (Some("backoff"), Some(now + remaining)),
-                        "{s:?}"
-                    )
-                }
-                Decision::Skip(Skip::RateLimit { .. }) => {
-                    assert_eq!(reason, Some("rate_limit"), "{s:?}");
-                    // at `until` the cap lets it act (nothing else holds it by then)
-                    let u = until.expect("the cap ends");
+                Decision::Skip(
+                    Skip::Cooldown { .. } | Skip::Backoff { .. } | Skip::RateLimit { .. },
+                ) => {
+                    // the hold that ends last: one of the three, and at its end none of them
+                    // holds any more, while a second before it one still does
+                    assert!(
+                        matches!(reason, Some("cooldown" | "backoff" | "rate_limit")),
+                        "{s:?}: {w:?}"
+                    );
+                    let u = until.expect("these end");
+                    let timed = |d: &Decision| {
+                        matches!(
+                            d,
+                            Decision::Skip(
+                                Skip::Cooldown { .. }
+                                    | Skip::Backoff { .. }
+                                    | Skip::RateLimit { .. }
+                            )
+                        )
+                    };
                     let (_, later) = decide(&s, &fail(), &p, BOTH, u);
-                    assert!(
-                        !matches!(later, Decision::Skip(Skip::RateLimit { .. })),
-                        "{s:?} at {u:?}: {later:?}"
-                    );
+                    assert!(!timed(&later), "{s:?} at {u:?}: {later:?}");
                     let (_, before) = decide(&s, &fail(), &p, BOTH, u - Duration::from_secs(1));
-                    assert!(
-                        matches!(before, Decision::Skip(Skip::RateLimit { .. })),
-                        "{s:?}: {before:?}"
-                    );
+                    assert!(timed(&before), "{s:?}: {before:?}");
+                    // and it is never earlier than what decide says holds now
+                    if let Decision::Skip(
+                        Skip::Cooldown { remaining } | Skip::Backoff { remaining, .. },
+                    ) = d
+                    {
+                        assert!(u >= now + remaining, "{s:?}");
+                    }
                 }
                 Decision::Skip(Skip::GaveUp) => assert_eq!(reason, Some("gave_up"), "{s:?}"),
                 Decision::Grace { remaining } => {

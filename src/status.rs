@@ -225,8 +225,9 @@ pub fn report(config: &Config, st: &state::StateFile, now: SystemTime) -> Report
     }
 }
 
-/// For each target of the config, the first target it depends on (or they do) that is not
-/// healthy by the state file, as the last pass saw them (a disabled one counts as healthy).
+/// For each target of the config, the first target it depends on (or they do) that the state
+/// file says is down (paused or failing), as the last pass saw them (a disabled one counts as
+/// healthy).
 fn dependencies_down(config: &Config, st: &state::StateFile) -> Vec<Option<String>> {
     let names: Vec<Option<&str>> = config
         .targets
@@ -238,8 +239,15 @@ fn dependencies_down(config: &Config, st: &state::StateFile) -> Vec<Option<Strin
         .targets
         .iter()
         .map(|t| {
-            let s = st.targets.get(&t.name);
-            !t.enabled || s.is_some_and(|s| s.status == Health::Healthy && !s.inconclusive)
+            // down as far as the state says: paused, failing, or its last check inconclusive
+            // (the engine holds on those too); never checked (or the state unreadable) is
+            // not news of a failure
+            let down = st.targets.get(&t.name).is_some_and(|s| {
+                s.paused.is_some()
+                    || s.inconclusive
+                    || matches!(s.status, Health::Degraded | Health::Failed | Health::GaveUp)
+            });
+            !t.enabled || !down
         })
         .collect();
     crate::policy::dependencies_down_by_name(&names, &deps, &healthy)
@@ -289,7 +297,8 @@ pub fn table(r: &Report, now: SystemTime) -> String {
             let mut status = if !t.enabled {
                 format!("{} (disabled)", t.status)
             } else if t.paused.is_some() {
-                format!("{} (paused)", t.status)
+                // what it is now is not known: the last check's word comes second
+                format!("paused (last: {})", t.status)
             } else if t.stale {
                 format!("{} (stale)", t.status)
             } else {
@@ -355,13 +364,19 @@ fn waits(w: Option<&crate::policy::Wait>, now: SystemTime) -> String {
     match w {
         None => "-".to_string(),
         Some(w) => match w.until {
-            Some(u) => format!(
-                "{} {}",
-                w.reason,
-                age(u.duration_since(now).unwrap_or(Duration::ZERO))
-            ),
+            Some(u) => format!("{} {}", w.reason, age(remaining(u, now))),
             None => w.reason.to_string(),
         },
+    }
+}
+
+/// The time left until `u`, rounded up to the second: a wait that still holds never reads 0s.
+pub fn remaining(u: SystemTime, now: SystemTime) -> Duration {
+    let d = u.duration_since(now).unwrap_or(Duration::ZERO);
+    if d.subsec_nanos() > 0 {
+        Duration::from_secs(d.as_secs() + 1)
+    } else {
+        d
     }
 }
 
@@ -546,6 +561,7 @@ pub fn nagios(r: &Report, unreadable: Option<&str>) -> (String, Plugin) {
         let waits = t
             .waiting
             .as_ref()
+            .filter(|w| w.reason != t.status)
             .map(|w| format!(" (waits: {})", plugin_text(&nagios_wait(w))))
             .unwrap_or_default();
         let _ = writeln!(
@@ -802,7 +818,9 @@ pub fn processes(
                     ProcessInfo {
                         pid,
                         running: true,
-                        name: Some(p.name().to_string()),
+                        // the kernel's name: nginx rewrites its argv ("nginx: master
+                        // process ... -c .../nginx.conf")
+                        name: Some(p.comm.clone()),
                         uptime_seconds: Some(now_ticks.saturating_sub(p.starttime) / hz),
                         rss_mb: Some(p.rss_mb()),
                         cpu_percent: cpu,
@@ -850,7 +868,7 @@ pub fn detail(config: &Config, r: &Row, now: SystemTime) -> String {
     let when = |t: SystemTime| {
         let rel = match now.duration_since(t) {
             Ok(d) => format!("{} ago", age(d)),
-            Err(e) => format!("in {}", age(e.duration())),
+            Err(_) => format!("in {}", age(remaining(t, now))),
         };
         format!("{} ({rel})", crate::util::rfc3339_seconds(t))
     };
@@ -859,7 +877,10 @@ pub fn detail(config: &Config, r: &Row, now: SystemTime) -> String {
         let v = crate::util::printable(&v);
         let _ = writeln!(out, "  {k:<13}{v}");
     };
-    let mut head = format!("{}: {}", r.name, r.status);
+    let mut head = match &r.paused {
+        Some(_) => format!("{}: paused; its last check said {}", r.name, r.status),
+        None => format!("{}: {}", r.name, r.status),
+    };
     if let Some(since) = r.since {
         let _ = write!(head, " since {}", when(since));
     }
@@ -874,6 +895,9 @@ pub fn detail(config: &Config, r: &Row, now: SystemTime) -> String {
         match p.until {
             Some(u) => {
                 let _ = write!(v, ", until {}", when(u));
+            }
+            None if p.reason.as_deref() == Some("stopped by an operator") => {
+                v.push_str(", until `neon-watchdog start`")
             }
             None => v.push_str(", until `neon-watchdog resume`"),
         }

@@ -550,7 +550,7 @@ mod tests {
         assert!(web.contains("<strong>paused</strong> <span class=\"nw\">since <time datetime=\"2027-01-15T08:06:40.000Z\""), "{web}");
         assert!(web.contains(">in 2h</time></span>"), "{web}");
         assert!(
-            web.contains("paused by an operator: kernel &lt;upgrade&gt; ***"),
+            web.contains("<small class=\"wait\">kernel &lt;upgrade&gt; ***</small>"),
             "{web}"
         );
         let hostile = row("&lt;script&gt;");

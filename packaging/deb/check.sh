@@ -169,11 +169,11 @@ complete_bash() {  # WORDS... -> COMPREPLY, space-separated
     "$fn" neon-watchdog "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
     echo "${COMPREPLY[*]}"' bash "$root/usr/share/bash-completion/completions/neon-watchdog" "$@"
 }
-got=$(complete_bash st) || true
-[ "$got" = status ] || fail "bash completes 'neon-watchdog st' to '$got', not 'status'"
+got=$(complete_bash stat) || true
+[ "$got" = status ] || fail "bash completes 'neon-watchdog stat' to '$got', not 'status'"
 got=$(complete_bash status --f) || true
 [ "$got" = --format ] || fail "bash completes 'neon-watchdog status --f' to '$got', not '--format'"
-ok "bash completes 'neon-watchdog st' to 'status' and 'status --f' to '--format'"
+ok "bash completes 'neon-watchdog stat' to 'status' and 'status --f' to '--format'"
 
 # --- a real install ---------------------------------------------------------------------
 if [ "$install" = yes ]; then

@@ -35,13 +35,27 @@ static PASSED: AtomicBool = AtomicBool::new(false);
 /// The last line of a pass.
 pub fn log_pass(report: &PassReport) {
     PASSED.store(true, Ordering::Relaxed);
-    info!(
-        healthy = report.healthy,
-        failing = report.failing,
-        unknown = report.unknown,
-        duration_ms = report.duration.as_millis() as u64,
-        "pass done"
-    );
+    let paused = (report.paused > 0).then_some(report.paused);
+    match &report.only {
+        Some(names) => info!(
+            targets = %names.join(","),
+            by = "operator",
+            healthy = report.healthy,
+            failing = report.failing,
+            unknown = report.unknown,
+            paused,
+            duration_ms = report.duration.as_millis() as u64,
+            "pass done"
+        ),
+        None => info!(
+            healthy = report.healthy,
+            failing = report.failing,
+            unknown = report.unknown,
+            paused,
+            duration_ms = report.duration.as_millis() as u64,
+            "pass done"
+        ),
+    }
 }
 
 /// One target's lines, together: each check (and at trace level what ran, with what

@@ -67,6 +67,10 @@ pub struct PassReport {
     pub targets: Vec<TargetReport>,
     /// The metrics text of this pass, when `metrics:` is configured.
     pub metrics: Option<String>,
+    /// Enabled targets left alone because an operator paused them.
+    pub paused: usize,
+    /// `check TARGET...`: the targets this pass was limited to.
+    pub only: Option<Vec<String>>,
 }
 
 impl PassReport {
@@ -632,6 +636,11 @@ pub fn pass_of<'a>(
     }
     let mut report = PassReport {
         unlocked: opts.unlocked,
+        paused: config
+            .enabled_targets()
+            .filter(|t| st.targets.get(&t.name).is_some_and(|s| s.paused.is_some()))
+            .count(),
+        only: only.map(<[String]>::to_vec),
         ..PassReport::default()
     };
     let done = std::thread::scope(|s| {
@@ -923,7 +932,7 @@ fn event(
 }
 
 /// For each target of the pass, the first target it depends on that is enabled but not in the
-/// pass (paused, or left out by `check TARGET`) and, by the state file, paused or not healthy:
+/// pass (paused, or left out by `check TARGET`) and, by the state file, paused or down:
 /// restarting a web app while its database is paused for maintenance adds restarts to it.
 fn outside_down(config: &Config, targets: &[&Target], st: &StateFile) -> Vec<Option<String>> {
     targets
@@ -934,8 +943,15 @@ fn outside_down(config: &Config, targets: &[&Target], st: &StateFile) -> Vec<Opt
                 .filter(|d| !targets.iter().any(|o| o.name == **d))
                 .filter(|d| config.enabled_targets().any(|o| o.name == **d))
                 .find(|d| {
-                    st.targets.get(d.as_str()).is_none_or(|s| {
-                        s.paused.is_some() || s.status != Health::Healthy || s.inconclusive
+                    // as `status` says it: paused, failing, or inconclusive (never checked is
+                    // not news of a failure)
+                    st.targets.get(d.as_str()).is_some_and(|s| {
+                        s.paused.is_some()
+                            || s.inconclusive
+                            || matches!(
+                                s.status,
+                                Health::Degraded | Health::Failed | Health::GaveUp
+                            )
                     })
                 })
                 .cloned()
@@ -943,26 +959,29 @@ fn outside_down(config: &Config, targets: &[&Target], st: &StateFile) -> Vec<Opt
         .collect()
 }
 
-/// Whether `target`'s checks that do not wait (process, pid file: those reading memory and
-/// files) find it not running now: an operator's `restart` then runs its start. Nothing is
-/// recorded.
-pub fn not_running(config: &Config, st: &StateFile, target: &Target) -> bool {
-    if !matches!(
-        actions::available(&target.action),
-        policy::Available {
-            start: true,
-            restart: true
-        }
-    ) {
-        return false;
-    }
-    let cx = context(config, &[target], st);
-    let verdicts = target
+/// Whether `target` runs now, by its process and pid-file checks (nothing else tells):
+/// Some(true) they all pass, Some(false) one finds it not running, None it has no such check.
+/// Nothing is recorded: an operator's `start` and `restart` ask before they run anything.
+pub fn running(config: &Config, st: &StateFile, target: &Target) -> Option<bool> {
+    let procs: Vec<&crate::config::CheckSpec> = target
         .checks
         .iter()
-        .filter(|c| !c.check.waits())
-        .map(|c| checks::run(c, &cx).verdict);
-    Verdict::of(verdicts) == Verdict::NOT_RUNNING
+        .filter(|c| matches!(c.check, Check::ProcessName { .. } | Check::PidFile { .. }))
+        .collect();
+    if procs.is_empty() {
+        return None;
+    }
+    let cx = context(config, &[target], st);
+    let verdicts = procs.iter().map(|c| checks::run(c, &cx).verdict);
+    Some(Verdict::of(verdicts) != Verdict::NOT_RUNNING)
+}
+
+/// Run every check of `target` now and say what they find, deciding nothing and recording
+/// nothing (`check TARGET` of a paused target: look, do not touch).
+pub fn probe(config: &Config, st: &StateFile, target: &Target) -> Outcome {
+    let cx = context(config, &[target], st);
+    let prev = st.targets.get(&target.name).cloned().unwrap_or_default();
+    evaluate(config, target, prev, &cx, SystemTime::now()).outcome
 }
 
 /// What `status TARGET` keeps of an action's result.
@@ -985,15 +1004,17 @@ fn action_record(
 }
 
 /// An operator's `start`, `restart` or `stop` of `target` now (`neon-watchdog restart web`),
-/// whatever the policy would say: the operator decided. A start or restart is recorded like
-/// the policy's (it counts in the hourly window and starts a cooldown), and saved before it
-/// runs; a stop is not a recovery and counts for nothing. Its result is kept for `status
-/// TARGET` and saved. Returns the result, and whether the state could be saved.
+/// whatever the policy would say: the operator decided. With `counts` (a `restart`) it is
+/// recorded like the policy's actions (it counts in the hourly window and starts a cooldown),
+/// and saved before it runs; a stop, and the start that ends a maintenance, count for
+/// nothing. Its result is kept for `status TARGET` and saved. Returns the result, and whether
+/// the state could be saved.
 pub fn operate(
     config: &Config,
     st: &mut StateFile,
     target: &Target,
     op: actions::Op,
+    counts: bool,
     opts: Options,
 ) -> (ActionResult, bool) {
     let now = SystemTime::now();
@@ -1002,7 +1023,7 @@ pub fn operate(
         .redactor
         .argv(&actions::op_argv(&target.action, op, config).unwrap_or_default());
     let s = st.targets.entry(name.to_string()).or_default();
-    if op != actions::Op::Stop {
+    if counts {
         policy::record_action(s, now);
     }
     let env = crate::events::env(

@@ -81,7 +81,8 @@ fn a_paused_target_stays_down_and_resume_brings_it_back() {
     }
     assert_eq!(lines(&t, "start"), 1, "nothing was done while paused");
     let st = t.run(&["status"]);
-    st.assert_code(0).assert_stdout_contains("(paused)");
+    st.assert_code(0)
+        .assert_stdout_contains("paused (last: healthy)");
     let v: serde_json::Value =
         serde_json::from_str(&t.run(&["status", "--json"]).stdout).expect("json");
     let row = &v["targets"][0];
@@ -193,7 +194,7 @@ fn restart_acts_now_whatever_the_cooldown_and_counts_like_any_action() {
     let v: serde_json::Value =
         serde_json::from_str(&t.run(&["status", "--json"]).stdout).expect("json");
     assert_eq!(v["targets"][0]["waiting"]["reason"], "cooldown", "{v}");
-    t.run(&["status"]).assert_stdout_contains("cooldown 59m");
+    t.run(&["status"]).assert_stdout_contains("cooldown 60m");
     let out = t.run(&["restart", "app"]);
     out.assert_code(0)
         .assert_stdout_contains("app: restart done (exit 0)")
@@ -379,7 +380,7 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
         (&["pause", "--for", "0s", "app"][..], "at least 1s"),
         (
             &["pause", "--for", "soon", "app"][..],
-            "give a duration such as",
+            "give a number with its unit",
         ),
         (&["pause", "--for", "400d", "app"][..], "at most 365d"),
         (&["pause", "nope"][..], "no target named \"nope\""),
@@ -397,10 +398,10 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     t.run(&["--dry-run", "restart", "app"]).assert_code(64);
     assert_eq!(t.read("state.json"), before);
     assert_eq!(t.count_lines("runs"), 1);
-    // pausing twice: the first pause stands, unchanged
+    // pausing twice with nothing new: the first pause stands, unchanged
     t.run(&["pause", "app", "--for", "1h"]).assert_code(0);
     let paused = t.state()["targets"]["app"]["paused"].clone();
-    t.run(&["pause", "app", "--reason", "again"])
+    t.run(&["pause", "app"])
         .assert_code(0)
         .assert_stdout_contains("app: already paused since ");
     assert_eq!(t.state()["targets"]["app"]["paused"], paused);
@@ -423,4 +424,139 @@ targets:
         .assert_stderr_contains("its action is none");
     t.run(&["stop", "watched"]).assert_code(64);
     assert!(!t.exists("state.json"), "nothing was written");
+}
+
+#[test]
+fn start_of_a_running_service_starts_no_second_copy_and_restart_says_what_it_ran() {
+    let t = service("{restart_cooldown_seconds: 0}", "");
+    let (pid, _g) = started(&t);
+    t.run(&["start", "svc"])
+        .assert_code(0)
+        .assert_stdout_contains(&format!(
+            "svc: already running (pid {pid}): nothing started"
+        ));
+    assert_eq!(lines(&t, "start"), 1, "no second copy");
+    assert!(alive(pid));
+    // restart of an exec action with start: and stop: only: stop:, then start:, said so
+    t.run(&["restart", "svc"])
+        .assert_code(0)
+        .assert_stdout_contains("svc: restart (its start: command) done (exit 0)")
+        .assert_stdout_contains("(its stop: ran first: exit 0)");
+    assert_eq!(lines(&t, "start"), 2);
+    wait_until(EVENT_LIMIT, || !alive(pid));
+    let new = svc_pid(&t).expect("pid");
+    let _g2 = Guard::pid(new);
+    assert!(alive(new) && new != pid);
+}
+
+#[test]
+fn restart_refuses_to_run_a_second_copy_when_only_start_exists() {
+    let t = Test::new();
+    t.script(
+        "start.sh",
+        "#!/bin/sh\nsleep 1000 >/dev/null 2>&1 &\necho $! > \"$1/svc.pid\"\necho start >> \"$1/runs\"\n",
+    );
+    let t = t.config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: svc
+    checks:
+      - pid_file: {dir}/svc.pid
+    action:
+      exec:
+        start: ["{dir}/start.sh", "{dir}"]
+"#,
+    );
+    t.run(&["check"]).assert_code(2);
+    let pid = svc_pid(&t).expect("pid");
+    let _g = Guard::pid(pid);
+    let before = t.read("state.json");
+    t.run(&["restart", "svc"])
+        .assert_code(64)
+        .assert_stderr_contains("start: would run a second copy");
+    assert_eq!(lines(&t, "start"), 1);
+    assert_eq!(t.read("state.json"), before, "nothing changed");
+}
+
+#[test]
+fn check_of_a_target_says_what_the_pass_did_and_looks_at_a_paused_one_without_touching() {
+    let t = service("{restart_cooldown_seconds: 600}", "");
+    let out = t.run(&["check", "svc"]);
+    out.assert_code(2)
+        .assert_stdout_contains("svc: failed - pid_file: ")
+        .assert_stdout_contains("; start by the policy: ok (exit 0)")
+        .assert_stdout_contains("; next action waits: cooldown until ");
+    let pid = svc_pid(&t).expect("pid");
+    let _g = Guard::pid(pid);
+    t.run(&["pause", "svc"]).assert_code(0);
+    t.run(&["check", "svc"])
+        .assert_code(0)
+        .assert_stdout_contains("svc: healthy (paused: nothing done, nothing kept");
+    kill(Pid::from_raw(pid), Signal::SIGKILL).expect("kill");
+    wait_until(EVENT_LIMIT, || !alive(pid));
+    let before = t.read("state.json");
+    t.run(&["check", "svc"])
+        .assert_code(2)
+        .assert_stdout_contains("svc: failing - pid_file: ");
+    assert_eq!(lines(&t, "start"), 1, "paused: looked at, not touched");
+    assert_eq!(t.read("state.json"), before, "nothing kept");
+}
+
+#[test]
+fn a_second_pause_with_for_or_reason_changes_it_without_a_gap() {
+    let t = Test::new().config(&failing_config("", ""));
+    t.run(&["check"]).assert_code(2);
+    t.run(&["pause", "app", "--for", "1h"]).assert_code(0);
+    let first = t.state()["targets"]["app"]["paused"].clone();
+    t.run(&["pause", "app", "--for", "3h", "--reason", "longer upgrade"])
+        .assert_code(0)
+        .assert_stdout_contains("app: still paused (since ")
+        .assert_stdout_contains("(was until ");
+    let p = &t.state()["targets"]["app"]["paused"];
+    assert_eq!(p["since"], first["since"], "the same pause goes on");
+    assert_eq!(p["reason"], "longer upgrade");
+    let until = |v: &serde_json::Value| {
+        humantime::parse_rfc3339(v["until"].as_str().expect("until")).expect("time")
+    };
+    let more = until(p).duration_since(until(&first)).expect("later");
+    assert!(more.as_secs() >= 7190, "{more:?}");
+}
+
+#[test]
+fn reset_dry_run_logs_what_it_would_clear() {
+    let t = Test::new().config(&failing_config("", ""));
+    t.run(&["check"]).assert_code(2);
+    let before = t.read("state.json");
+    t.run(&["reset", "app", "--dry-run"])
+        .assert_code(0)
+        .assert_stdout_contains("app: would clear 1 failures")
+        .assert_line_contains(&["msg=\"target reset"], "would clear");
+    assert_eq!(t.read("state.json"), before);
+}
+
+#[test]
+fn a_verb_as_another_user_without_a_daemon_exits_77_and_says_run_it_as_root() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Test::new().config(&failing_config("", ""));
+    t.run(&["check"]).assert_code(2);
+    std::fs::set_permissions(t.dir(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(t.config_path(), std::fs::Permissions::from_mode(0o644))
+        .expect("chmod");
+    let before = t.read("state.json");
+    let o = std::process::Command::new("/usr/bin/setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_neon-watchdog"))
+        .args(["pause", "app", "-c"])
+        .arg(t.config_path())
+        .output()
+        .expect("setpriv");
+    let all = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(77), "{all}");
+    assert!(
+        all.contains("permission denied: the state of this watchdog")
+            && all.contains("run it as root"),
+        "{all}"
+    );
+    assert_eq!(t.read("state.json"), before);
 }
