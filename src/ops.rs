@@ -437,7 +437,7 @@ fn pids_of(st: &StateFile, name: &str) -> String {
 /// 4 ms: cannot start: missing config`, with the `stop:` run before a start.
 fn how(r: &actions::ActionResult) -> String {
     let mut how = match (r.ok, r.exit) {
-        (true, _) if r.detached => format!("started (detached) in {} ms", r.duration.as_millis()),
+        (true, _) if r.detached => format!("done, detached in {} ms", r.duration.as_millis()),
         (true, Some(code)) => format!("done (exit {code}) in {} ms", r.duration.as_millis()),
         (true, None) => format!("done in {} ms", r.duration.as_millis()),
         (false, _) => format!("failed: {} in {} ms", r.error, r.duration.as_millis()),

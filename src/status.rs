@@ -863,6 +863,35 @@ fn next_action_at(
         .and_then(|w| w.until)
 }
 
+/// What a target's action runs, in a few words: `exec start:, stop: (as user nobody)`,
+/// `systemd restart nginx.service`, `docker restart web`, `none (only watched)`.
+fn action_words(a: &crate::config::Action) -> String {
+    use crate::config::Action;
+    match a {
+        Action::None => "none (only watched)".to_string(),
+        Action::Systemd(s) => format!("systemd {} {}", s.method.as_str(), s.unit),
+        Action::Docker(d) => format!("docker {} {}", d.method.as_str(), d.container),
+        Action::Exec(e) => {
+            let has: Vec<&str> = [
+                ("start:", e.start.is_some()),
+                ("restart:", e.restart.is_some()),
+                ("stop:", e.stop.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(k, on)| on.then_some(k))
+            .collect();
+            let mut v = format!("exec {}", has.join(", "));
+            if e.detach {
+                v.push_str(", detached");
+            }
+            if let Some(r) = &e.run_as {
+                let _ = write!(v, " (as {})", r.shown());
+            }
+            v
+        }
+    }
+}
+
 /// `status TARGET` as text: one target in detail.
 pub fn detail(config: &Config, r: &Row, now: SystemTime) -> String {
     let when = |t: SystemTime| {
@@ -955,6 +984,9 @@ pub fn detail(config: &Config, r: &Row, now: SystemTime) -> String {
             format!("pid {} (found by the last check; gone now)", p.pid)
         };
         line(k, v);
+    }
+    if let Some(t) = config.targets.iter().find(|t| t.name == r.name) {
+        line("action:", action_words(&t.action));
     }
     line(
         "restarts:",
