@@ -1014,6 +1014,74 @@ mod tests {
     }
 
     #[test]
+    fn idle_connections_give_way_and_answers_in_flight_make_a_new_one_wait() {
+        use nix::sys::socket::{setsockopt, sockopt::RcvBuf};
+        // an answer larger than what the kernel buffers for a client that reads nothing
+        let shared = Arc::new(Mutex::new(Shared {
+            text: "x".repeat(2 << 20),
+            last_pass: Some(Instant::now()),
+            stale_after: Duration::from_secs(600),
+            ..Shared::default()
+        }));
+        let addr = serve("127.0.0.1:0".parse().unwrap(), shared).unwrap();
+        let healthz = || {
+            let mut c = TcpStream::connect(addr).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            c.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                .unwrap();
+            let mut resp = String::new();
+            let _ = c.read_to_string(&mut resp);
+            resp
+        };
+        // more idle connections than the cap: the new request is served at once
+        let idle: Vec<TcpStream> = (0..MAX_CONNECTIONS * 2)
+            .map(|_| TcpStream::connect(addr).unwrap())
+            .collect();
+        let r = healthz();
+        assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r:?}");
+        // the oldest idle ones were closed to make room: they read the end, no answer
+        let mut first = idle.into_iter().next().unwrap();
+        first
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut got = Vec::new();
+        assert!(matches!(first.read_to_end(&mut got), Ok(0) | Err(_)) && got.is_empty());
+        // MAX_CONNECTIONS answers in flight to clients that read nothing: a new one is told
+        // to come back, at once
+        let stuck: Vec<TcpStream> = (0..MAX_CONNECTIONS)
+            .map(|_| {
+                let s = TcpStream::connect(addr).unwrap();
+                let _ = setsockopt(&s, RcvBuf, &4096);
+                let mut w = &s;
+                w.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+                let mut one = [0u8; 1];
+                (&s).read_exact(&mut one).unwrap();
+                s
+            })
+            .collect();
+        let r = healthz();
+        assert!(
+            r.starts_with("HTTP/1.1 503 Service Unavailable\r\n") && r.contains("Retry-After: 1"),
+            "{r:?}"
+        );
+        // once their answers are written or cut off (ANSWER_TIME), the listener answers again
+        let started = Instant::now();
+        let ok = loop {
+            let r = healthz();
+            if r.starts_with("HTTP/1.1 200") {
+                break true;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                break false;
+            }
+            // polling for the event, not letting time pass
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(ok, "never answered again after {:?}", started.elapsed());
+        drop(stuck);
+    }
+
+    #[test]
     fn only_get_and_head_are_answered_and_the_pages_wait_for_a_pass() {
         let shared = Mutex::new(Shared::default());
         for method in [
