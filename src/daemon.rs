@@ -69,9 +69,8 @@ pub fn run(
     let mut st = engine::load_state(&config, opts);
     let shared = Arc::new(Mutex::new(crate::metrics::Shared::default()));
     let listen = config.metrics.listen;
-    if let Some(addr) = listen {
-        crate::metrics::serve_or_log(addr, shared.clone());
-    }
+    // another process holding the port, told on every STATUS line: what answers there is not us
+    let squatted = listen.and_then(|addr| crate::metrics::serve_or_log(addr, shared.clone()));
     // the operator's verbs reach the state this loop holds through it (not with --dry-run:
     // a verb would act)
     let control = if opts.dry_run {
@@ -116,7 +115,7 @@ pub fn run(
         crate::web::publish(&shared, &config, &st);
         engine::log_pass(&report);
         systemd.ping();
-        let mut status = status_line(&report, refused.as_deref());
+        let mut status = status_line(&report, refused.as_deref(), squatted.as_deref());
         if systemd.enabled() {
             systemd.send(&status);
         }
@@ -158,7 +157,7 @@ pub fn run(
                     }
                 };
                 refused = answer.as_ref().err().map(|e| first_line(e));
-                status = status_line(&report, refused.as_deref());
+                status = status_line(&report, refused.as_deref(), squatted.as_deref());
                 // the STATUS first, so that `systemctl status` shows the refusal by the time
                 // `systemctl reload` (waiting for the answer below) returns
                 systemd.send(&format!("READY=1\n{status}"));
@@ -214,8 +213,13 @@ fn relock(config: &Config, lock: &mut Option<crate::state::Lock>, opts: &mut Opt
 
 /// systemd's one-line status of the service (`systemctl status`): the last pass's counts,
 /// each failing target's name right after the failing count, and a refused reload (`refused`:
-/// the last reload was refused, for this reason) until a reload succeeds.
-fn status_line(report: &engine::PassReport, refused: Option<&str>) -> String {
+/// the last reload was refused, for this reason) until a reload succeeds, and another process
+/// holding `metrics.listen` (`squatted`: what to say of it) until a restart.
+fn status_line(
+    report: &engine::PassReport,
+    refused: Option<&str>,
+    squatted: Option<&str>,
+) -> String {
     let failing: Vec<&str> = report
         .targets
         .iter()
@@ -245,6 +249,10 @@ fn status_line(report: &engine::PassReport, refused: Option<&str>) -> String {
         s.push_str(
             "; new config refused, running the previous one (journalctl -u neon-watchdog-daemon)",
         );
+    }
+    if let Some(squatted) = squatted {
+        s.push_str("; ");
+        s.push_str(squatted);
     }
     s
 }

@@ -3,6 +3,9 @@
 //! `metrics.listen` at `/metrics`, with `/healthz` beside it, and the status pages `/` (HTML
 //! for people) and `/status` (the `status --json` document), which [`crate::web`] renders.
 //! The listener only reads: GET and HEAD, nothing else (control is the root-only socket's).
+//! It serves [`MAX_CONNECTIONS`] connections at once, each on its own thread with time limits
+//! for the whole request and the whole answer, idle ones giving way to new ones; and it
+//! answers only requests whose `Host` names it (no DNS rebinding).
 //!
 //! ```text
 //! neon_watchdog_target_up{target="web"} 1
@@ -350,59 +353,308 @@ pub trait StatusPages: Send + Sync + std::fmt::Debug {
 /// may not be framed, nothing is cached or sniffed.
 const PAGE_HEADERS: &str = "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\nCache-Control: no-store\r\n";
 
-/// Serve `/metrics`, `/healthz`, `/` and `/status` on `addr` from a thread, one connection
-/// at a time.
-pub fn serve(addr: SocketAddr, shared: Arc<Mutex<Shared>>) -> Result<SocketAddr, String> {
+/// Connections served at once, each on its own thread. Beyond it, the oldest connection still
+/// sending its request is closed to make room (a client that sends its request at once, as
+/// Prometheus and a health check do, is served however many idle ones are open); when every
+/// one is being answered, the new one gets `503` at once.
+pub const MAX_CONNECTIONS: usize = 16;
+/// A whole request (line and headers, at most [`MAX_HEAD`]) must arrive within this: requests
+/// are a few hundred bytes, sent at once.
+pub const REQUEST_TIME: Duration = Duration::from_secs(2);
+/// A whole answer must be written within this (a client that reads slowly is cut off).
+pub const ANSWER_TIME: Duration = Duration::from_secs(5);
+/// The request line and headers, at most.
+pub const MAX_HEAD: usize = 8192;
+
+/// A connection being served: when it came, whether it is still sending its request, and a
+/// handle to close it with.
+struct Conn {
+    id: u64,
+    since: Instant,
+    reading: bool,
+    stream: TcpStream,
+}
+
+/// What every connection's thread shares: the listener's own names and the connections open.
+struct Server {
+    shared: Arc<Mutex<Shared>>,
+    /// The address bound (its real port when `metrics.listen` gave 0).
+    local: SocketAddr,
+    conns: Mutex<Vec<Conn>>,
+}
+
+/// Why the listener could not start.
+#[derive(Debug)]
+pub struct ServeError {
+    /// What is wrong, where, and what to do.
+    pub message: String,
+    /// Another process listens on the port (it answers there, not us).
+    pub squatted: bool,
+    /// That process, when found.
+    pub pid: Option<u32>,
+}
+
+impl std::fmt::Display for ServeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Serve `/metrics`, `/healthz`, `/` and `/status` on `addr`: an accept thread, a thread per
+/// connection (at most [`MAX_CONNECTIONS`]).
+pub fn serve(addr: SocketAddr, shared: Arc<Mutex<Shared>>) -> Result<SocketAddr, ServeError> {
     let listener = TcpListener::bind(addr).map_err(|e| {
-        format!(
-            "cannot listen on {addr} for metrics: {}",
-            crate::util::os_error(&e)
-        )
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            let (who, pid) = holder(addr.port());
+            ServeError {
+                message: format!(
+                    "cannot listen on {addr} for metrics: another process holds the port ({who}): what answers on {addr} (/metrics, /healthz, the status page) is not this watchdog; stop that process or set another metrics.listen, then restart neon-watchdog"
+                ),
+                squatted: true,
+                pid,
+            }
+        } else {
+            ServeError {
+                message: format!(
+                    "cannot listen on {addr} for metrics: {}",
+                    crate::util::os_error(&e)
+                ),
+                squatted: false,
+                pid: None,
+            }
+        }
     })?;
     let local = listener.local_addr().unwrap_or(addr);
     if let Ok(mut sh) = shared.lock() {
         sh.serving = true;
     }
+    let server = Arc::new(Server {
+        shared,
+        local,
+        conns: Mutex::new(Vec::new()),
+    });
     std::thread::Builder::new()
         .name("metrics".into())
-        .spawn(move || {
-            for conn in listener.incoming() {
-                match conn {
-                    Ok(stream) => handle(stream, &shared),
-                    Err(e) => {
-                        debug!(err = %e, "metrics: accept failed");
-                        std::thread::sleep(Duration::from_millis(100));
-                    }
-                }
-            }
-        })
-        .map_err(|e| format!("cannot start the metrics server thread: {e}"))?;
+        .spawn(move || accept_loop(&listener, &server))
+        .map_err(|e| ServeError {
+            message: format!("cannot start the metrics server thread: {e}"),
+            squatted: false,
+            pid: None,
+        })?;
     info!(listen = %local, "serving /metrics, /healthz and the status pages / and /status");
     Ok(local)
 }
 
-fn handle(mut stream: TcpStream, shared: &Mutex<Shared>) {
-    // one connection at a time: a client gets 3 s to send its request, however slowly it
-    // sends, and 5 s to read the answer, so a trickling one cannot keep the listener from
-    // everyone else
-    let deadline = Instant::now() + Duration::from_secs(3);
+fn accept_loop(listener: &TcpListener, server: &Arc<Server>) {
+    let mut next_id = 0u64;
+    for conn in listener.incoming() {
+        let mut stream = match conn {
+            Ok(s) => s,
+            Err(e) => {
+                debug!(err = %e, "metrics: accept failed");
+                // EMFILE and the like: do not spin
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        let Ok(closer) = stream.try_clone() else {
+            continue;
+        };
+        next_id += 1;
+        let id = next_id;
+        {
+            let Ok(mut conns) = server.conns.lock() else {
+                return;
+            };
+            if conns.len() >= MAX_CONNECTIONS {
+                // the oldest one still sending its request makes room: an idle client cannot
+                // keep a prompt one (a scrape, a health check) waiting
+                let oldest = conns
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.reading)
+                    .min_by_key(|(_, c)| c.since)
+                    .map(|(i, _)| i);
+                match oldest {
+                    Some(i) => {
+                        let old = conns.swap_remove(i);
+                        let _ = old.stream.shutdown(std::net::Shutdown::Both);
+                        debug!("metrics: {MAX_CONNECTIONS} connections open; closed the oldest one still sending its request");
+                    }
+                    None => {
+                        drop(conns);
+                        let body =
+                            format!("busy: {MAX_CONNECTIONS} answers are being sent; try again\n");
+                        let out = format!(
+                            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let _ =
+                            write_within(&mut stream, out.as_bytes(), Duration::from_millis(200));
+                        continue;
+                    }
+                }
+            }
+            conns.push(Conn {
+                id,
+                since: Instant::now(),
+                reading: true,
+                stream: closer,
+            });
+        }
+        let server2 = Arc::clone(server);
+        let spawned = std::thread::Builder::new()
+            .name("metrics-conn".into())
+            .spawn(move || {
+                handle(stream, &server2, id);
+                server2.forget(id);
+            });
+        if spawned.is_err() {
+            server.forget(id);
+        }
+    }
+}
+
+impl Server {
+    /// Connection `id` is done (or was never served).
+    fn forget(&self, id: u64) {
+        if let Ok(mut conns) = self.conns.lock() {
+            conns.retain(|c| c.id != id);
+        }
+    }
+
+    /// Connection `id` has sent its request: it is answered now, and no longer closed to make
+    /// room. False when it was closed already.
+    fn answering(&self, id: u64) -> bool {
+        let Ok(mut conns) = self.conns.lock() else {
+            return false;
+        };
+        match conns.iter_mut().find(|c| c.id == id) {
+            Some(c) => {
+                c.reading = false;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Who holds TCP `port` (listening), from `/proc/net/tcp{,6}` and the processes' open files:
+/// "pid 123 (python3), uid 1000 (alice)", or as much of it as is found; and its pid.
+fn holder(port: u16) -> (String, Option<u32>) {
+    let mut found = None;
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        found = text.lines().skip(1).find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let local_port = f.get(1)?.rsplit_once(':')?.1;
+            let listening = *f.get(3)? == "0A";
+            (listening && u16::from_str_radix(local_port, 16).ok()? == port)
+                .then(|| Some((f.get(7)?.parse::<u32>().ok()?, f.get(9)?.to_string())))
+                .flatten()
+        });
+        if found.is_some() {
+            break;
+        }
+    }
+    let Some((uid, inode)) = found else {
+        return ("its owner not found in /proc/net/tcp".to_string(), None);
+    };
+    let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map_or_else(
+            || format!("uid {uid}"),
+            |u| format!("uid {uid} ({})", u.name),
+        );
+    match socket_owner(&format!("socket:[{inode}]")) {
+        Some(pid) => {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            (format!("pid {pid} ({}), {user}", comm.trim()), Some(pid))
+        }
+        None => (format!("{user}; its process not found"), None),
+    }
+}
+
+/// The first process with `link` (`socket:[inode]`) among its open files.
+fn socket_owner(link: &str) -> Option<u32> {
+    for proc_entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = proc_entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(proc_entry.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == link) {
+                return Some(pid);
+            }
+        }
+    }
+    None
+}
+
+/// Read the request's line and headers within [`REQUEST_TIME`]; None when it does not come
+/// whole (or the connection is closed to make room).
+fn read_head(stream: &mut TcpStream) -> Option<String> {
+    let deadline = Instant::now() + REQUEST_TIME;
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 8192 {
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        if buf.len() >= MAX_HEAD {
+            break;
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
-            return;
+            return None;
         }
         match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return None,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
-    let head = String::from_utf8_lossy(&buf);
-    let mut words = head.split_whitespace();
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
+
+fn handle(mut stream: TcpStream, server: &Server, id: u64) {
+    // a client gets REQUEST_TIME to send its request, however slowly it sends, and
+    // ANSWER_TIME to read the answer; idle ones give way to new ones (accept_loop)
+    let Some(head) = read_head(&mut stream) else {
+        return;
+    };
+    if !server.answering(id) {
+        return;
+    }
+    let mut lines = head.split("\r\n");
+    let mut words = lines.next().unwrap_or("").split_whitespace();
     let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
     let path = path.split('?').next().unwrap_or(path);
-    let resp = respond(method, path, shared);
+    let hosts: Vec<&str> = lines
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case("host").then(|| v.trim())
+        })
+        .collect();
+    let resp = match hosts.as_slice() {
+        [] => respond(method, path, &server.shared),
+        [host] if own_host(host, server.local, &hostname()) => {
+            respond(method, path, &server.shared)
+        }
+        [host] => misdirected(host, server.local),
+        _ => Response {
+            status: "400 Bad Request",
+            ctype: "text/plain",
+            headers: "",
+            body: "bad request: more than one Host header\n".to_string(),
+        },
+    };
     let mut out = format!(
         "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}Connection: close\r\n\r\n",
         resp.status,
@@ -413,13 +665,102 @@ fn handle(mut stream: TcpStream, shared: &Mutex<Shared>) {
     if method != "HEAD" {
         out.push_str(&resp.body);
     }
-    if let Err(e) = write_within(&mut stream, out.as_bytes(), Duration::from_secs(5)) {
+    if let Err(e) = write_within(&mut stream, out.as_bytes(), ANSWER_TIME) {
         debug!(err = %e, "metrics: write failed");
+        return;
+    }
+    linger(&mut stream);
+}
+
+/// Close gently: say we are done writing, then read what the client still sends (a body we
+/// did not read; a second of it, 64 KiB at most) until it closes. Closed with unread bytes
+/// pending, the socket would be reset, and a reset may destroy the answer before the client
+/// reads it (a 405 to a POST with a body).
+fn linger(stream: &mut TcpStream) {
+    if stream.shutdown(std::net::Shutdown::Write).is_err() {
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut chunk = [0u8; 4096];
+    let mut left = 64 * 1024usize;
+    while left > 0 {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        if wait.is_zero() || stream.set_read_timeout(Some(wait)).is_err() {
+            return;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => left = left.saturating_sub(n),
+        }
+    }
+}
+
+/// The machine's hostname (as `hostname` prints it), lowercase; empty if unknown.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// Whether `host` (a Host header's value) names this listener: its address `local` (any
+/// address of the machine when it listens on all of them), `localhost` or the machine's
+/// `hostname`, each with `local`'s port or none (IPv6 in brackets). Any other name may be a
+/// DNS name an attacker's web page pointed at this address (DNS rebinding).
+fn own_host(host: &str, local: SocketAddr, hostname: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+        let Some((inside, after)) = rest.split_once(']') else {
+            return false;
+        };
+        if inside.parse::<std::net::Ipv6Addr>().is_err() {
+            return false;
+        }
+        match after {
+            "" => (inside, None),
+            p => match p.strip_prefix(':') {
+                Some(p) => (inside, Some(p)),
+                None => return false,
+            },
+        }
+    } else {
+        match host.split_once(':') {
+            Some((n, p)) => (n, Some(p)),
+            None => (host.as_str(), None),
+        }
+    };
+    if let Some(p) = port {
+        if p.parse::<u16>().ok() != Some(local.port()) {
+            return false;
+        }
+    }
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if let Ok(ip) = name.parse::<std::net::IpAddr>() {
+        // an address cannot be rebound; an IPv6 one is only ever written in brackets
+        let bracketed = host.starts_with('[');
+        return bracketed == ip.is_ipv6() && (ip == local.ip() || local.ip().is_unspecified());
+    }
+    !name.is_empty() && (name == "localhost" || name == hostname)
+}
+
+/// The answer to a request whose Host is not this listener's: `421`, one line.
+fn misdirected(host: &str, local: SocketAddr) -> Response {
+    let shown: String = host
+        .chars()
+        .take(100)
+        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+        .collect();
+    Response {
+        status: "421 Misdirected Request",
+        ctype: "text/plain",
+        headers: PAGE_HEADERS,
+        body: format!(
+            "misdirected request: Host \"{shown}\" is not this listener's address, localhost or this machine's name; ask for http://{local}/ (names other than these are refused: DNS rebinding)\n"
+        ),
     }
 }
 
 /// Write `bytes` within `limit` in all: a client that reads slowly (a page of many targets
-/// is larger than the socket's buffer) cannot hold the one-at-a-time server longer than that.
+/// is larger than the socket's buffer) cannot hold its connection's thread longer than that.
 fn write_within(stream: &mut TcpStream, mut bytes: &[u8], limit: Duration) -> std::io::Result<()> {
     let deadline = Instant::now() + limit;
     while !bytes.is_empty() {
@@ -534,11 +875,16 @@ fn respond(method: &str, path: &str, shared: &Mutex<Shared>) -> Response {
 /// `/` before the first pass has finished: says so, and looks again in a few seconds.
 const STARTING: &str = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"5\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>neon-watchdog: starting</title></head>\n<body><p>neon-watchdog is starting: no pass has finished yet. This page reloads every 5 seconds.</p></body></html>\n";
 
-/// Log a failure to serve: the watchdog goes on without the endpoint.
-pub fn serve_or_log(addr: SocketAddr, shared: Arc<Mutex<Shared>>) {
-    if let Err(e) = serve(addr, shared) {
-        error!("{e}; going on without the metrics endpoint");
-    }
+/// Serve, or log why not (an error: the watchdog goes on without the endpoint). When another
+/// process holds the port, what systemd's STATUS line should say of it (anyone may read that
+/// line: it names the address and the pid, nothing of the config).
+pub fn serve_or_log(addr: SocketAddr, shared: Arc<Mutex<Shared>>) -> Option<String> {
+    let e = serve(addr, shared).err()?;
+    error!(listen = %addr, "{e}; going on without the metrics endpoint");
+    e.squatted.then(|| {
+        let pid = e.pid.map_or(String::new(), |p| format!(" (pid {p})"));
+        format!("metrics.listen {addr} is held by another process{pid}: what answers there is not this watchdog")
+    })
 }
 
 #[cfg(test)]
@@ -592,7 +938,7 @@ mod tests {
         let addr = serve("127.0.0.1:0".parse().unwrap(), shared).unwrap();
         let mut slow = TcpStream::connect(addr).unwrap();
         slow.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
-        // the server is answering it (it holds the slow one now)
+        // the server is answering it (a thread of the server is held by it now)
         let mut first = [0u8; 1];
         slow.read_exact(&mut first).unwrap();
         let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -616,13 +962,123 @@ mod tests {
         let _ = c.read_to_string(&mut resp);
         done.store(true, std::sync::atomic::Ordering::SeqCst);
         assert!(resp.starts_with("HTTP/1.1 200"), "{resp:?}");
-        // 5 s for the slow one's answer, then ours; not the 100 s it would take to read it
+        // served beside the slow one (which is cut after 5 s), not after the 100 s it would
+        // take to read its answer
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "{:?}",
             started.elapsed()
         );
         let _ = reader.join();
+    }
+
+    #[test]
+    fn only_the_listeners_own_names_are_its_hosts() {
+        let v4: SocketAddr = "127.0.0.1:9798".parse().unwrap();
+        let v6: SocketAddr = "[::1]:9798".parse().unwrap();
+        let any: SocketAddr = "0.0.0.0:9798".parse().unwrap();
+        for (host, local) in [
+            ("127.0.0.1:9798", v4),
+            ("127.0.0.1", v4),
+            ("localhost", v4),
+            ("LOCALHOST:9798", v4),
+            ("box1:9798", v4),
+            ("Box1.", v4),
+            ("[::1]:9798", v6),
+            ("[::1]", v6),
+            ("192.0.2.7:9798", any),
+            ("box1", any),
+        ] {
+            assert!(own_host(host, local, "box1"), "{host} on {local}");
+        }
+        for (host, local) in [
+            ("evil.example:9798", v4),
+            ("evil.example", any),
+            ("127.0.0.1:9799", v4),
+            ("127.0.0.2:9798", v4),
+            ("localhost:", v4),
+            ("localhost:x", v4),
+            ("localhost.evil.example", v4),
+            ("box1.evil.example:9798", v4),
+            ("::1", v6),
+            ("[::1]9798", v6),
+            ("[box1]:9798", v6),
+            ("[::1]:9798", v4),
+            ("", v4),
+            (":9798", v4),
+        ] {
+            assert!(!own_host(host, local, "box1"), "{host} on {local}");
+        }
+        // no hostname known: an empty Host does not match it
+        assert!(!own_host("", v4, ""));
+    }
+
+    #[test]
+    fn idle_connections_give_way_and_answers_in_flight_make_a_new_one_wait() {
+        use nix::sys::socket::{setsockopt, sockopt::RcvBuf};
+        // an answer larger than what the kernel buffers for a client that reads nothing
+        let shared = Arc::new(Mutex::new(Shared {
+            text: "x".repeat(2 << 20),
+            last_pass: Some(Instant::now()),
+            stale_after: Duration::from_secs(600),
+            ..Shared::default()
+        }));
+        let addr = serve("127.0.0.1:0".parse().unwrap(), shared).unwrap();
+        let healthz = || {
+            let mut c = TcpStream::connect(addr).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            c.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                .unwrap();
+            let mut resp = String::new();
+            let _ = c.read_to_string(&mut resp);
+            resp
+        };
+        // more idle connections than the cap: the new request is served at once
+        let idle: Vec<TcpStream> = (0..MAX_CONNECTIONS * 2)
+            .map(|_| TcpStream::connect(addr).unwrap())
+            .collect();
+        let r = healthz();
+        assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r:?}");
+        // the oldest idle ones were closed to make room: they read the end, no answer
+        let mut first = idle.into_iter().next().unwrap();
+        first
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut got = Vec::new();
+        assert!(matches!(first.read_to_end(&mut got), Ok(0) | Err(_)) && got.is_empty());
+        // MAX_CONNECTIONS answers in flight to clients that read nothing: a new one is told
+        // to come back, at once
+        let stuck: Vec<TcpStream> = (0..MAX_CONNECTIONS)
+            .map(|_| {
+                let s = TcpStream::connect(addr).unwrap();
+                let _ = setsockopt(&s, RcvBuf, &4096);
+                let mut w = &s;
+                w.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+                let mut one = [0u8; 1];
+                (&s).read_exact(&mut one).unwrap();
+                s
+            })
+            .collect();
+        let r = healthz();
+        assert!(
+            r.starts_with("HTTP/1.1 503 Service Unavailable\r\n") && r.contains("Retry-After: 1"),
+            "{r:?}"
+        );
+        // once their answers are written or cut off (ANSWER_TIME), the listener answers again
+        let started = Instant::now();
+        let ok = loop {
+            let r = healthz();
+            if r.starts_with("HTTP/1.1 200") {
+                break true;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                break false;
+            }
+            // polling for the event, not letting time pass
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(ok, "never answered again after {:?}", started.elapsed());
+        drop(stuck);
     }
 
     #[test]

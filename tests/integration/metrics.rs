@@ -3,8 +3,13 @@
 //! alerting rules, checked and unit-tested with the real `promtool`.
 
 use crate::harness::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 fn repo(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -248,4 +253,160 @@ targets:
     std::fs::write(t.config_path(), t.expand(&config(2))).expect("rewrite the config");
     t.run(&["check"]).assert_code(2);
     assert_eq!(series(&t.read("nw.prom")), before);
+}
+
+/// One raw HTTP/1.1 GET on 127.0.0.1:`port` with `Host: host`: the status code and the body,
+/// and how long the answer took (from the connect). None when no answer came within `limit`.
+fn get_as(port: u16, path: &str, host: &str, limit: Duration) -> Option<(u16, String, Duration)> {
+    let started = Instant::now();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(limit)).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: Prometheus/2.45.3\r\nAccept: text/plain\r\n\r\n").ok()?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).ok()?;
+    let resp = String::from_utf8_lossy(&resp).into_owned();
+    let (head, body) = resp.split_once("\r\n\r\n")?;
+    let code = head.split(' ').nth(1)?.parse().ok()?;
+    Some((code, body.to_string(), started.elapsed()))
+}
+
+/// A daemon with one healthy target, serving on a free port and writing the textfile; one
+/// pass an hour, so that what `/metrics` serves stays the textfile's text.
+fn served() -> (Test, u16) {
+    let port = free_port();
+    let t = Test::new().config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+interval_seconds: 3600
+metrics: {{textfile: "{{dir}}/nw.prom", listen: "127.0.0.1:{port}"}}
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/true"]
+    action: none
+"#
+    ));
+    (t, port)
+}
+
+/// Security review: the listener served one connection at a time and gave each 3 s to send its
+/// request, so 20 idle connections held `/healthz` for a minute (and whoever kept reconnecting,
+/// for ever). Now 50 idle connections, held open, delay neither `/healthz` nor `/metrics`, and
+/// `/metrics` is still the textfile's text byte for byte.
+#[test]
+fn idle_connections_keep_neither_healthz_nor_metrics_from_answering() {
+    let (t, port) = served();
+    let mut run = t.spawn(&["run"]);
+    let host = format!("127.0.0.1:{port}");
+    assert!(
+        wait_until(EVENT_LIMIT, || get_as(port, "/healthz", &host, EVENT_LIMIT)
+            .is_some_and(|(code, _, _)| code == 200)),
+        "/healthz never answered 200:\n{}",
+        run.stderr_so_far()
+    );
+    // a local user's connections that never send a byte, all open at once
+    let idle: Vec<TcpStream> = (0..50)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect an idle client"))
+        .collect();
+    // the old listener took 3 s per idle connection ahead of a request: 150 s here
+    let limit = Duration::from_secs(20);
+    for round in 0..3 {
+        let (code, body, took) = get_as(port, "/healthz", &host, limit)
+            .unwrap_or_else(|| panic!("round {round}: no answer to /healthz within {limit:?} while 50 idle connections are open"));
+        assert_eq!((code, body.as_str()), (200, "ok\n"), "round {round}");
+        assert!(took < limit, "round {round}: /healthz took {took:?}");
+        let (code, body, took) = get_as(port, "/metrics", &host, limit)
+            .unwrap_or_else(|| panic!("round {round}: no answer to /metrics within {limit:?} while 50 idle connections are open"));
+        assert_eq!(code, 200, "round {round}: {body}");
+        assert!(took < limit, "round {round}: /metrics took {took:?}");
+        assert_eq!(
+            body,
+            t.read("nw.prom"),
+            "/metrics is not the textfile's text"
+        );
+    }
+    drop(idle);
+    run.signal(nix::sys::signal::Signal::SIGTERM);
+    run.wait_timeout(EVENT_LIMIT)
+        .expect("run exits on SIGTERM")
+        .assert_code(0);
+}
+
+/// STAND-IN for systemd's end of NOTIFY_SOCKET (as in sd_notify.rs): the STATUS= lines `run`
+/// sends, until one holds `what` (or `limit` passes).
+fn status_line_with(sock: &UnixDatagram, what: &str, limit: Duration) -> Option<String> {
+    let end = Instant::now() + limit;
+    let mut buf = [0u8; 4096];
+    let _ = sock.set_read_timeout(Some(Duration::from_millis(200)));
+    while Instant::now() < end {
+        if let Ok(n) = sock.recv(&mut buf) {
+            let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if let Some(l) = msg
+                .lines()
+                .find(|l| l.starts_with("STATUS=") && l.contains(what))
+            {
+                return Some(l.to_string());
+            }
+        }
+    }
+    None
+}
+
+/// Security review: a local user who binds `metrics.listen` first serves a fake `/healthz` and
+/// status page; the daemon only logged that it went on without the endpoint. Now it is an
+/// error that names the squatter (a real HTTP server, started as `nobody`) and says what
+/// answers there is not the watchdog, and systemd's STATUS line says so too.
+#[test]
+fn a_port_held_by_another_process_is_an_error_that_names_it() {
+    let (t, port) = served();
+    let squatter = ChildGuard::spawn({
+        let mut c = Command::new(PYTHON);
+        c.args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+        ])
+        .current_dir("/")
+        .uid(65534)
+        .gid(65534)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        c
+    });
+    wait_for_port(port, EVENT_LIMIT);
+    let notify = t.path("notify.sock");
+    let sock = UnixDatagram::bind(&notify).expect("bind the notify socket");
+    let t = t.env("NOTIFY_SOCKET", &notify.display().to_string());
+    let mut run = t.spawn(&["run"]);
+    let status = status_line_with(&sock, "healthy", EVENT_LIMIT);
+    let pid = squatter.pid();
+    let stderr = run.stderr_so_far();
+    let line = stderr
+        .lines()
+        .find(|l| l.contains(&format!("127.0.0.1:{port}")) && l.contains("another process"))
+        .unwrap_or_else(|| panic!("no line says another process holds the port:\n{stderr}"));
+    assert!(line.contains("level=error"), "{line}");
+    for needle in [
+        &format!("pid {pid} (python3)") as &str,
+        "uid 65534 (nobody)",
+        "is not this watchdog",
+        "metrics.listen",
+    ] {
+        assert!(line.contains(needle), "{needle:?} missing in:\n{line}");
+    }
+    let status = status.expect("no STATUS= line after the first pass");
+    assert!(
+        status.contains(&format!(
+            "127.0.0.1:{port} is held by another process (pid {pid})"
+        )) && status.contains("not this watchdog"),
+        "{status}"
+    );
+    // the squatter still answers: the daemon took nothing from it, and said so
+    assert!(port_open(port));
+    run.signal(nix::sys::signal::Signal::SIGTERM);
+    run.wait_timeout(EVENT_LIMIT)
+        .expect("run exits on SIGTERM")
+        .assert_code(0);
 }

@@ -519,3 +519,117 @@ targets:
             .assert_stderr_not_contains("other hosts");
     }
 }
+
+/// `GET path` with the raw header lines `headers` (a `Host:` among them, or none).
+fn get_with(port: u16, path: &str, headers: &str) -> Answer {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the listener");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(s, "GET {path} HTTP/1.1\r\n{headers}\r\n").expect("write request");
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).expect("read answer");
+    let resp = String::from_utf8_lossy(&resp).into_owned();
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+    Answer {
+        code: head
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0),
+        head: head.to_string(),
+        body: body.to_string(),
+    }
+}
+
+/// Security review (DNS rebinding): a web page the operator visits can point a name of its own
+/// at 127.0.0.1 and read the listener as same-origin; the browser then sends that name as
+/// `Host`. Only the listener's own names are answered: its address (as Prometheus sends it),
+/// `localhost` and the machine's hostname, with or without the port; any other name gets `421`
+/// on every path and learns nothing of the targets.
+#[test]
+fn only_the_listeners_own_host_names_are_answered() {
+    let port = free_port();
+    let t = Test::new().config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+interval_seconds: 3600
+metrics: {{listen: "127.0.0.1:{port}"}}
+targets:
+  - name: secret-billing-db
+    checks:
+      - command: ["/bin/sh", "-c", "echo replica lag on db-7.internal; exit 1"]
+    action: none
+"#
+    ));
+    let mut run = t.spawn(&["run"]);
+    status_when(port, "the target checked", |d| {
+        d["targets"][0]["last_check"].is_string()
+    });
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .expect("hostname")
+        .trim()
+        .to_string();
+    let paths = ["/", "/status", "/metrics", "/healthz"];
+    // what Prometheus, curl, a browser on the address or on the machine's name send
+    for host in [
+        format!("127.0.0.1:{port}"),
+        "127.0.0.1".to_string(),
+        format!("localhost:{port}"),
+        "LocalHost".to_string(),
+        format!("{hostname}:{port}"),
+        hostname.to_uppercase(),
+    ] {
+        for path in paths {
+            let a = get_with(port, path, &format!("Host: {host}\r\n"));
+            assert_eq!(
+                a.code, 200,
+                "Host: {host}, {path}:\n{}\n\n{}",
+                a.head, a.body
+            );
+        }
+    }
+    // a request without Host (HTTP/1.0 tools; a browser always sends one)
+    assert_eq!(get_with(port, "/healthz", "").code, 200);
+    // names that are not the listener's: what a rebinding page's requests carry
+    for host in [
+        format!("rebind.attacker.example:{port}"),
+        "rebind.attacker.example".to_string(),
+        format!("127.0.0.1.nip.io:{port}"),
+        format!("localhost.attacker.example:{port}"),
+        format!("{hostname}.attacker.example:{port}"),
+        format!("127.0.0.2:{port}"),
+        format!("localhost:{}", port.wrapping_add(1).max(1)),
+        String::new(),
+    ] {
+        for path in paths {
+            let a = get_with(port, path, &format!("Host: {host}\r\n"));
+            assert_eq!(
+                a.code, 421,
+                "Host: {host:?}, {path}:\n{}\n\n{}",
+                a.head, a.body
+            );
+            assert!(
+                a.body.starts_with("misdirected request: Host ")
+                    && a.body.ends_with('\n')
+                    && a.body.lines().count() == 1,
+                "{:?}",
+                a.body
+            );
+            for leak in ["secret-billing-db", "db-7.internal", "replica"] {
+                assert!(!a.body.contains(leak), "{leak} in: {}", a.body);
+            }
+        }
+    }
+    // two Host headers: which one would a proxy have checked?
+    let a = get_with(
+        port,
+        "/status",
+        &format!("Host: 127.0.0.1:{port}\r\nHost: rebind.attacker.example\r\n"),
+    );
+    assert_eq!(a.code, 400, "{}\n\n{}", a.head, a.body);
+    assert!(!a.body.contains("secret-billing-db"), "{}", a.body);
+    run.signal(nix::sys::signal::Signal::SIGTERM);
+    run.wait_timeout(EVENT_LIMIT)
+        .expect("run exits on SIGTERM")
+        .assert_code(0);
+}
