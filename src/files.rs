@@ -413,7 +413,8 @@ pub fn open_append(path: &Path, mode: u32, what: Append) -> Result<File, String>
 /// owns must not be sent elsewhere by a link that user puts in place of a directory: the
 /// descriptor would reach a root-only file. `openat2(RESOLVE_NO_SYMLINKS)` (Linux 5.6);
 /// without it, the path is walked a directory at a time, each opened with `O_NOFOLLOW`. A
-/// link anywhere: `ELOOP`. Close-on-exec.
+/// link anywhere: `ELOOP`. Close-on-exec. A link even root's own (`/var/run`) is refused: the
+/// caller says to give the real path.
 pub fn open_no_links(path: &Path, flags: nix::fcntl::OFlag, mode: u32) -> std::io::Result<File> {
     use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
     use std::os::fd::FromRawFd;
@@ -425,7 +426,11 @@ pub fn open_no_links(path: &Path, flags: nix::fcntl::OFlag, mode: u32) -> std::i
     match nix::fcntl::openat2(nix::libc::AT_FDCWD, path, how) {
         // SAFETY: a descriptor just opened, owned by nothing else
         Ok(fd) => Ok(unsafe { File::from_raw_fd(fd) }),
-        Err(nix::errno::Errno::ENOSYS) => open_walking(path, flags, mode),
+        // no openat2 (before Linux 5.6), or a seccomp filter that refuses it with EPERM (older
+        // container runtimes): the walk is as strict; a real EPERM comes back from it too
+        Err(nix::errno::Errno::ENOSYS | nix::errno::Errno::EPERM) => {
+            open_walking(path, flags, mode)
+        }
         Err(e) => Err(std::io::Error::from(e)),
     }
 }
