@@ -353,15 +353,45 @@ pub fn open_in_place(path: &Path, mode: u32) -> Result<File, String> {
     Ok(file)
 }
 
-/// Open `path` to append to it (and read it), creating it with `mode`: no symlink followed,
-/// no FIFO waited on, a regular file with one link (a second name could be anywhere).
-/// `ours`: it must also belong to us, and is made exactly `mode` whatever its old mode (a
-/// file that holds a command's raw output); else an existing file keeps its mode (a
-/// `log_file` the user set up for a group of readers). The descriptor is blocking.
-pub fn open_append(path: &Path, mode: u32, ours: bool) -> Result<File, String> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.read(true).append(true).create(true);
-    let file = open_nofollow(path, &mut opts, mode).map_err(|e| opening(path, &e))?;
+/// What a file opened by [`open_append`] is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Append {
+    /// A file of ours that holds a command's raw output (in the state directory): read back
+    /// (opened read + append), it must belong to us, and is made exactly the mode given
+    /// whatever its old one.
+    Ours,
+    /// A file the user named (an exec action's `log_file`), handed to a program that may run
+    /// as another user: opened write-only (the program cannot read what was in it), through a
+    /// path with no symbolic link anywhere (see [`open_no_links`]); an existing file keeps its
+    /// mode (a log set up for a group of readers).
+    Theirs,
+}
+
+/// Open `path` to append to it, creating it with `mode`: no symlink followed, no FIFO waited
+/// on, a regular file with one link (a second name could be anywhere). See [`Append`] for the
+/// two uses. The descriptor is blocking.
+pub fn open_append(path: &Path, mode: u32, what: Append) -> Result<File, String> {
+    let file = match what {
+        Append::Ours => {
+            let mut opts = std::fs::OpenOptions::new();
+            opts.read(true).append(true).create(true);
+            open_nofollow(path, &mut opts, mode).map_err(|e| opening(path, &e))?
+        }
+        Append::Theirs => {
+            use nix::fcntl::OFlag;
+            open_no_links(
+                path,
+                OFlag::O_WRONLY
+                    | OFlag::O_APPEND
+                    | OFlag::O_CREAT
+                    | OFlag::O_NONBLOCK
+                    | OFlag::O_NOCTTY,
+                mode,
+            )
+            .map_err(|e| opening_no_links(path, &e))?
+        }
+    };
+    let ours = what == Append::Ours;
     vet(&file, path, ours)?;
     if ours {
         file.set_permissions(std::fs::Permissions::from_mode(mode))
@@ -375,6 +405,84 @@ pub fn open_append(path: &Path, mode: u32, ours: bool) -> Result<File, String> {
         let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(flags));
     }
     Ok(file)
+}
+
+/// Open `path` with `flags` (and `mode` if it creates the file) without following a symbolic
+/// link anywhere on it: not the file (as `O_NOFOLLOW` alone), nor any directory on the way,
+/// even one owned by root (`/var/run`). Root opening a path under a directory another user
+/// owns must not be sent elsewhere by a link that user puts in place of a directory: the
+/// descriptor would reach a root-only file. `openat2(RESOLVE_NO_SYMLINKS)` (Linux 5.6);
+/// without it, the path is walked a directory at a time, each opened with `O_NOFOLLOW`. A
+/// link anywhere: `ELOOP`. Close-on-exec. A link even root's own (`/var/run`) is refused: the
+/// caller says to give the real path.
+pub fn open_no_links(path: &Path, flags: nix::fcntl::OFlag, mode: u32) -> std::io::Result<File> {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+    use std::os::fd::FromRawFd;
+    let flags = flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let how = OpenHow::new()
+        .flags(flags)
+        .mode(nix::sys::stat::Mode::from_bits_truncate(mode))
+        .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    match nix::fcntl::openat2(nix::libc::AT_FDCWD, path, how) {
+        // SAFETY: a descriptor just opened, owned by nothing else
+        Ok(fd) => Ok(unsafe { File::from_raw_fd(fd) }),
+        // no openat2 (before Linux 5.6), or a seccomp filter that refuses it with EPERM (older
+        // container runtimes): the walk is as strict; a real EPERM comes back from it too
+        Err(nix::errno::Errno::ENOSYS | nix::errno::Errno::EPERM) => {
+            open_walking(path, flags, mode)
+        }
+        Err(e) => Err(std::io::Error::from(e)),
+    }
+}
+
+/// [`open_no_links`] without openat2: each directory on the way opened with `O_PATH |
+/// O_DIRECTORY | O_NOFOLLOW` from the one before, then the file with `O_NOFOLLOW` from the
+/// last.
+fn open_walking(path: &Path, flags: nix::fcntl::OFlag, mode: u32) -> std::io::Result<File> {
+    use nix::fcntl::{openat, OFlag};
+    use nix::sys::stat::Mode;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::path::Component;
+    let own = |fd: i32| {
+        // SAFETY: a descriptor just opened, owned by nothing else
+        unsafe { OwnedFd::from_raw_fd(fd) }
+    };
+    let dir_flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let start = if path.is_absolute() { "/" } else { "." };
+    let mut dir = own(openat(None, start, dir_flags, Mode::empty())?);
+    let comps: Vec<Component> = path.components().collect();
+    let Some((Component::Normal(last), on_the_way)) = comps.split_last() else {
+        return Err(std::io::Error::from_raw_os_error(nix::libc::EISDIR));
+    };
+    for c in on_the_way {
+        let name: &std::ffi::OsStr = match c {
+            Component::Normal(n) => n,
+            Component::ParentDir => "..".as_ref(),
+            _ => continue,
+        };
+        match openat(Some(dir.as_raw_fd()), name, dir_flags, Mode::empty()) {
+            Ok(fd) => dir = own(fd),
+            // O_DIRECTORY | O_NOFOLLOW on a symlink says "not a directory": say what it is
+            Err(nix::errno::Errno::ENOTDIR)
+                if nix::sys::stat::fstatat(
+                    Some(dir.as_raw_fd()),
+                    name,
+                    nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+                )
+                .is_ok_and(|st| st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFLNK) =>
+            {
+                return Err(std::io::Error::from_raw_os_error(nix::libc::ELOOP))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let fd = openat(
+        Some(dir.as_raw_fd()),
+        *last,
+        flags,
+        Mode::from_bits_truncate(mode),
+    )?;
+    Ok(File::from(own(fd)))
 }
 
 fn open_nofollow(path: &Path, opts: &mut std::fs::OpenOptions, mode: u32) -> std::io::Result<File> {
@@ -393,6 +501,18 @@ fn opening(path: &Path, e: &std::io::Error) -> String {
     if e.raw_os_error() == Some(nix::libc::ELOOP) {
         format!(
             "{} is a symbolic link, not a regular file; it is not followed (remove it)",
+            path.display()
+        )
+    } else {
+        format!("cannot open {}: {}", path.display(), os_error(e))
+    }
+}
+
+/// Why `path` could not be opened through [`open_no_links`], in words.
+fn opening_no_links(path: &Path, e: &std::io::Error) -> String {
+    if e.raw_os_error() == Some(nix::libc::ELOOP) {
+        format!(
+            "{} is a symbolic link, or a directory on its way is: no link is followed there (another user could have swapped one in); give the real path, without symbolic links",
             path.display()
         )
     } else {
@@ -596,6 +716,42 @@ mod tests {
             std::fs::read_to_string(victim_dir.join("neon.prom")).unwrap(),
             "new"
         );
+    }
+
+    /// A log file someone else's directory leads to: a link in place of a directory on the
+    /// way (a user who owns `appdir` swaps `logs` for a link to a root-only directory) is not
+    /// followed, by openat2 nor by the walk without it, and the file is opened write-only.
+    #[test]
+    fn no_link_on_the_way_to_a_log_file_is_followed() {
+        use nix::fcntl::OFlag;
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::create_dir(&secret).unwrap();
+        std::fs::write(secret.join("app.log"), "root only\n").unwrap();
+        let appdir = dir.path().join("appdir");
+        std::fs::create_dir(&appdir).unwrap();
+        symlink(&secret, appdir.join("logs")).unwrap();
+        let path = appdir.join("logs/app.log");
+        let e = open_append(&path, 0o600, Append::Theirs).unwrap_err();
+        assert!(e.contains("a directory on its way is"), "{e}");
+        let flags = OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT;
+        let e = open_walking(&path, flags | OFlag::O_NOFOLLOW, 0o600).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(nix::libc::ELOOP));
+        assert_eq!(
+            std::fs::read_to_string(secret.join("app.log")).unwrap(),
+            "root only\n"
+        );
+        // a real directory: created, write-only, appended to
+        std::fs::remove_file(appdir.join("logs")).unwrap();
+        std::fs::create_dir(appdir.join("logs")).unwrap();
+        let mut f = open_append(&path, 0o640, Append::Theirs).unwrap();
+        let mut buf = [0u8; 1];
+        assert!(f.read(&mut buf).is_err(), "a log file is opened write-only");
+        f.write_all(b"one\n").unwrap();
+        let mut g = open_walking(&path, flags | OFlag::O_NOFOLLOW, 0o600).unwrap();
+        g.write_all(b"two\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "one\ntwo\n");
+        assert!(g.read(&mut buf).is_err());
     }
 
     #[test]

@@ -85,6 +85,8 @@ struct Live {
     /// Its process group must die with the watchdog: the guardian watches it (a new
     /// guardian is told of every such group still running).
     watched: bool,
+    /// The number of its [`COMMAND_ID_VAR`] (`<watchdog pid>.<n>`); 0: none.
+    command: u64,
 }
 
 /// The children some thread is waiting for, and the guardian. Locked while spawning and while
@@ -112,19 +114,27 @@ fn registry() -> std::sync::MutexGuard<'static, Registry> {
 /// Spawn and register the child (see [`Registry`]). Every child process of the watchdog is
 /// started here; [`unregister`] it once it is reaped.
 pub(crate) fn spawn_registered(cmd: &mut Command) -> std::io::Result<Child> {
-    spawn_tracked(cmd, None).map(|(child, _)| child)
+    spawn_tracked(cmd, None, 0).map(|(child, _)| child)
 }
 
 /// [`spawn_registered`] for [`run`]: with `KillAll` or `KillGroup` the guardian also watches
 /// the command's process group (the child leads it), so that it dies with the watchdog
 /// ([`unwatch`] it once cleaned up). Returns the child and its start time (clock ticks after
 /// boot; `u64::MAX` if unknown).
-fn spawn_tracked(cmd: &mut Command, cleanup: Option<Cleanup>) -> std::io::Result<(Child, u64)> {
+fn spawn_tracked(
+    cmd: &mut Command,
+    cleanup: Option<Cleanup>,
+    command: u64,
+) -> std::io::Result<(Child, u64)> {
     let watched = matches!(cleanup, Some(Cleanup::KillAll | Cleanup::KillGroup));
     // Sweeps list the main thread's children only (procs::adopted_children): a child a
     // worker thread starts is never among them, so workers spawn outside the lock, side by
     // side, and register after. The main thread's own spawns hold the lock across the spawn.
     let on_main = nix::unistd::gettid() == nix::unistd::getpid();
+    // descriptors inherited from our parent reach no command (see `cloexec_from_3`); once,
+    // before the first spawn: the watchdog opens nothing without close-on-exec
+    static STRAYS: std::sync::Once = std::sync::Once::new();
+    STRAYS.call_once(cloexec_from_3);
     if watched && registry().guardian.is_none() {
         start_guardian();
     }
@@ -139,6 +149,7 @@ fn spawn_tracked(cmd: &mut Command, cleanup: Option<Cleanup>) -> std::io::Result
         pid,
         sweeps_from: (cleanup == Some(Cleanup::KillAll)).then_some(started),
         watched,
+        command,
     });
     if watched {
         reg.tell_guardian(guardian::Op::Watch, pid);
@@ -227,6 +238,7 @@ impl Registry {
             pid: g.pid(),
             sweeps_from: None,
             watched: false,
+            command: 0,
         });
         self.guardian = Some(g);
         static AT_EXIT: std::sync::Once = std::sync::Once::new();
@@ -306,8 +318,12 @@ fn unwatch(pgid: i32) {
 /// First, the marker: an orphan whose environment has [`COMMAND_ID_VAR`] is the command's if
 /// the value is the command's id, and never if it is another's (another command of ours
 /// started it: a daemon an action left on purpose, a helper a concurrent check still uses).
-/// Only orphans without the marker (their environment was scrubbed, as `env -i` or sudo do,
-/// or cannot be read) fall to the second rule, which depends on the command:
+/// But a marker is only an environment variable: a command run as another user (`user:`) can
+/// set any value in what it starts. So an orphan that runs as the command's user (see
+/// [`Trust`]) and bears another command's marker is exempt only if that command still runs
+/// (its own sweep takes it); any other marker on it counts for nothing. Only orphans without
+/// a marker that counts (their environment was scrubbed, as `env -i` or sudo do, or cannot be
+/// read, or the marker is forged) fall to the second rule, which depends on the command:
 #[derive(Debug, Clone, Copy)]
 enum Claim<'a> {
     /// A check command that is done: an unmarked orphan is its if it started while the check
@@ -323,10 +339,51 @@ enum Claim<'a> {
     Timeout { id: &'a str, tree: &'a [(i32, u64)] },
 }
 
+/// Which markers count on an orphan (see [`Claim`]).
+#[derive(Debug, Default)]
+struct Trust<'a> {
+    /// It runs as the (non-root) user the command ran as: it could have forged its marker.
+    suspect: bool,
+    /// The numbers of the commands still running (their [`COMMAND_ID_VAR`]s).
+    running: &'a [u64],
+}
+
+impl Trust<'_> {
+    /// Whether the marker `m` (not the command's own) exempts the orphan.
+    fn exempts(&self, m: &[u8]) -> bool {
+        if !self.suspect {
+            return true;
+        }
+        let me = std::process::id().to_string();
+        let Some(n) = m
+            .strip_prefix(me.as_bytes())
+            .and_then(|rest| rest.strip_prefix(b"."))
+            .and_then(|n| std::str::from_utf8(n).ok())
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
+            return false;
+        };
+        n != 0 && self.running.contains(&n)
+    }
+}
+
+/// Whether process `pid` runs as `uid`: its real, effective, saved or filesystem uid (a
+/// set-user-ID program keeps the real one; `/proc/PID`'s owner is root's for a process that
+/// made itself non-dumpable, so it is not used).
+fn runs_as(pid: i32, uid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .is_some_and(|ids| ids.split_whitespace().any(|x| x.parse() == Ok(uid)))
+}
+
 impl Claim<'_> {
     /// `others_from`: the earliest start of a check command still running (`u64::MAX` if
-    /// none).
-    fn owns(&self, pid: i32, s: &crate::procs::Stat, others_from: u64) -> bool {
+    /// none). `trust`: which markers count.
+    fn owns(&self, pid: i32, s: &crate::procs::Stat, others_from: u64, trust: &Trust) -> bool {
         if s.is_zombie() {
             // dead already, and no thread waits for it: reaping it harms no one
             return true;
@@ -341,6 +398,8 @@ impl Claim<'_> {
         } else {
             crate::procs::env_var(pid, COMMAND_ID_VAR)
         };
+        // a marker forged by the command's user counts for nothing
+        let marker = marker.filter(|m| m == id.as_bytes() || trust.exempts(m));
         match (marker, self) {
             (Some(m), _) => m == id.as_bytes(),
             (None, Claim::Check { .. }) => s.starttime < others_from,
@@ -357,7 +416,9 @@ impl Claim<'_> {
 /// orphan's children come to us only once it is dead, so this goes round again until a round
 /// finds nothing to take, or [`SWEEP_LIMIT`] has passed. Never touches a child some thread
 /// waits for (see [`Registry`]).
-fn kill_adopted(since: u64, claim: Claim) {
+/// `run_as`: the uid the command ran as (`user:`), when not root: its orphans' markers may be
+/// forged (see [`Claim`]).
+fn kill_adopted(since: u64, claim: Claim, run_as: Option<u32>) {
     if since == u64::MAX {
         return;
     }
@@ -366,8 +427,14 @@ fn kill_adopted(since: u64, claim: Claim) {
     loop {
         // listed under the lock: a child not registered then is no fresh spawn of another
         // thread, and its pid stays ours (unreaped) after the lock is released
-        let (candidates, others_from) = {
+        let (candidates, others_from, running) = {
             let reg = registry();
+            let running: Vec<u64> = reg
+                .live
+                .iter()
+                .map(|l| l.command)
+                .filter(|&n| n != 0)
+                .collect();
             let others_from = reg
                 .live
                 .iter()
@@ -378,13 +445,19 @@ fn kill_adopted(since: u64, claim: Claim) {
                 .into_iter()
                 .filter(|pid| !reg.live.iter().any(|l| l.pid == *pid))
                 .collect();
-            (candidates, others_from)
+            (candidates, others_from, running)
         };
         let doomed: Vec<i32> = candidates
             .into_iter()
             .filter(|pid| {
                 crate::procs::stat(*pid).is_some_and(|s| {
-                    s.ppid == me && s.starttime >= since && claim.owns(*pid, &s, others_from)
+                    let trust = Trust {
+                        suspect: run_as.is_some_and(|u| runs_as(*pid, u)),
+                        running: &running,
+                    };
+                    s.ppid == me
+                        && s.starttime >= since
+                        && claim.owns(*pid, &s, others_from, &trust)
                 })
             })
             .collect();
@@ -413,11 +486,50 @@ fn kill_adopted(since: u64, claim: Claim) {
     }
 }
 
-/// A fresh id for [`COMMAND_ID_VAR`].
-fn command_id() -> String {
+/// A fresh id for [`COMMAND_ID_VAR`]: its number, and the value.
+fn command_id() -> (u64, String) {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{}.{n}", std::process::id())
+    (n, format!("{}.{n}", std::process::id()))
+}
+
+/// Mark every descriptor from 3 up close-on-exec, so that no command inherits one the
+/// watchdog got from its parent (a shell's stray descriptor, not close-on-exec): a command run
+/// as another user must not reach a file through it. What a command needs is dup'ed onto 0, 1
+/// and 2 by the spawn; every descriptor the watchdog opens itself is close-on-exec already
+/// (the guardian's pipe, the output file, the lock), and one that is stays open here.
+/// `close_range(CLOSE_RANGE_CLOEXEC)` (Linux 5.11), else each descriptor below the limit.
+/// Async-signal-safe (system calls only): also called between fork and exec.
+pub(crate) fn cloexec_from_3() {
+    use nix::libc;
+    // SAFETY: system calls on descriptors only: nothing is closed, no memory touched but the
+    // rlimit struct on the stack
+    unsafe {
+        if libc::syscall(
+            libc::SYS_close_range,
+            3 as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC as libc::c_uint,
+        ) == 0
+        {
+            return;
+        }
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        let top = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur.min(1 << 16) as libc::c_int
+        } else {
+            1024
+        };
+        for fd in 3..top {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+            }
+        }
+    }
 }
 
 /// The command dies (SIGKILL) when the watchdog does, killed or not (Linux
@@ -666,7 +778,8 @@ fn file_tail(f: &std::fs::File) -> (Vec<u8>, bool) {
 /// anything but a regular file, a file with another hard link, a file another user owns
 /// (they could read it whatever its mode). It is made 0600: it holds a command's raw output.
 pub fn open_output_file(path: &Path) -> std::io::Result<std::fs::File> {
-    crate::files::open_append(path, 0o600, true).map_err(std::io::Error::other)
+    crate::files::open_append(path, 0o600, crate::files::Append::Ours)
+        .map_err(std::io::Error::other)
 }
 
 /// Re-parent orphans of our commands to us (Linux PR_SET_CHILD_SUBREAPER), so we can reap them.
@@ -697,8 +810,9 @@ fn command(
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..]).stdin(Stdio::null());
     let switch = match run_as {
-        // its HOME, USER, LOGNAME and SHELL first: the config's env wins (as systemd's
-        // Environment= over User=)
+        // with `user:` a clean environment and the user's HOME, USER, LOGNAME and SHELL
+        // first (see `runas::apply`): the config's env wins (as systemd's Environment= over
+        // User=); as root, the watchdog's environment is inherited
         Some(r) => Some(runas::apply(&mut cmd, r, cwd).map_err(|e| SpawnError {
             message: format!("cannot run {} {}: {e}", argv[0], r.words()),
             local: false,
@@ -763,7 +877,9 @@ pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
     }
     let (mut cmd, switch) = command(spec.argv, spec.env, spec.cwd, spec.run_as)?;
     cmd.process_group(0);
-    let id = command_id();
+    let (number, id) = command_id();
+    // a command as another (non-root) user may forge markers in what it leaves
+    let suspect_uid = spec.run_as.and_then(RunAs::uid).filter(|&u| u != 0);
     cmd.env(COMMAND_ID_VAR, &id);
     // A command whose group the guardian watches dies with the watchdog through it; the
     // others (an action we wait for, or any command when no guardian could be forked) get
@@ -803,7 +919,7 @@ pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
         }
     }
     let start = Instant::now();
-    let (mut child, started_at) = spawn_tracked(&mut cmd, Some(spec.cleanup))
+    let (mut child, started_at) = spawn_tracked(&mut cmd, Some(spec.cleanup), number)
         .map_err(|e| spawn_failed(spec.argv, spec.cwd, switch.as_ref(), &e))?;
     let pgid = child.id() as i32;
     if let (Some(data), Some(mut stdin)) = (spec.stdin, child.stdin.take()) {
@@ -858,6 +974,7 @@ pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
                     id: &id,
                     tree: &tree,
                 },
+                suspect_uid,
             );
             Status::TimedOut
         }
@@ -867,7 +984,7 @@ pub fn run(spec: &Spec) -> Result<Output, SpawnError> {
             kill_and_reap(pgid, &[]);
             unwatch(pgid);
             unregister(pgid);
-            kill_adopted(started_at, Claim::Check { id: &id });
+            kill_adopted(started_at, Claim::Check { id: &id }, suspect_uid);
         }
         Cleanup::KillGroup => {
             kill_and_reap(pgid, &[]);
@@ -1106,10 +1223,11 @@ pub fn detach(
         return Err("empty argv".into());
     }
     let (mut cmd, switch) = command(argv, env, cwd, run_as).map_err(|e| e.message)?;
-    // the user's log file: never through a symlink or a second hard link, never a FIFO
-    // waited on; an existing file keeps its mode, a new one is 0600
+    // the user's log file: never through a symlink (the file's or a directory's on the way) or
+    // a second hard link, never a FIFO waited on; write-only (the program, maybe another
+    // user, reads nothing through it); an existing file keeps its mode, a new one is 0600
     let log = log_file.map(|path| {
-        crate::files::open_append(path, 0o600, false).and_then(|f| {
+        crate::files::open_append(path, 0o600, crate::files::Append::Theirs).and_then(|f| {
             let f2 = f
                 .try_clone()
                 .map_err(|e| format!("{}: {}", path.display(), crate::util::os_error(&e)))?;
@@ -1371,9 +1489,9 @@ mod tests {
         // a check: any orphan started since it did, unless a check still running started
         // before the orphan (that one takes it)
         let check = Claim::Check { id: "1.1" };
-        assert!(check.owns(nobody, &orphan(7, 7, 50), u64::MAX));
-        assert!(check.owns(nobody, &orphan(7, 7, 50), 51));
-        assert!(!check.owns(nobody, &orphan(7, 7, 50), 50));
+        assert!(check.owns(nobody, &orphan(7, 7, 50), u64::MAX, &Trust::default()));
+        assert!(check.owns(nobody, &orphan(7, 7, 50), 51, &Trust::default()));
+        assert!(!check.owns(nobody, &orphan(7, 7, 50), 50, &Trust::default()));
         // a timeout: only what is tied to the command's tree at the timeout
         let tree = [(100, 10), (101, 12)];
         let timeout = Claim::Timeout {
@@ -1381,19 +1499,19 @@ mod tests {
             tree: &tree,
         };
         assert!(
-            timeout.owns(nobody, &orphan(101, 300, 20), u64::MAX),
+            timeout.owns(nobody, &orphan(101, 300, 20), u64::MAX, &Trust::default()),
             "its session"
         );
         assert!(
-            timeout.owns(nobody, &orphan(300, 100, 20), u64::MAX),
+            timeout.owns(nobody, &orphan(300, 100, 20), u64::MAX, &Trust::default()),
             "its group"
         );
         assert!(
-            !timeout.owns(nobody, &orphan(300, 300, 20), u64::MAX),
+            !timeout.owns(nobody, &orphan(300, 300, 20), u64::MAX, &Trust::default()),
             "unrelated"
         );
         assert!(
-            !timeout.owns(nobody, &orphan(101, 101, 11), u64::MAX),
+            !timeout.owns(nobody, &orphan(101, 101, 11), u64::MAX, &Trust::default()),
             "older than the session leader it names: another process had that pid"
         );
         // a zombie is reaped whoever it was
@@ -1401,7 +1519,7 @@ mod tests {
             state: 'Z',
             ..orphan(300, 300, 20)
         };
-        assert!(timeout.owns(nobody, &zombie, u64::MAX));
+        assert!(timeout.owns(nobody, &zombie, u64::MAX, &Trust::default()));
     }
 
     /// The marker decides for a live orphan that has it: the command's own, never another's.
@@ -1424,16 +1542,35 @@ mod tests {
         }
         let s = crate::procs::stat(pid).unwrap();
         let tree = [(s.session, 0)];
-        assert!(Claim::Check { id: "42.7" }.owns(pid, &s, 0));
-        assert!(!Claim::Check { id: "42.8" }.owns(pid, &s, u64::MAX));
+        assert!(Claim::Check { id: "42.7" }.owns(pid, &s, 0, &Trust::default()));
+        assert!(!Claim::Check { id: "42.8" }.owns(pid, &s, u64::MAX, &Trust::default()));
         assert!(!Claim::Timeout {
             id: "42.8",
             tree: &tree
         }
-        .owns(pid, &s, u64::MAX));
+        .owns(pid, &s, u64::MAX, &Trust::default()));
         child.kill().unwrap();
         child.wait().unwrap();
         unregister(pid);
+    }
+
+    /// An orphan that runs as the command's user may have forged its marker: another command's
+    /// marker exempts it only while that command runs (it sweeps it itself).
+    #[test]
+    fn a_marker_the_commands_user_could_forge_counts_only_for_a_running_command() {
+        let me = std::process::id();
+        let t = Trust {
+            suspect: true,
+            running: &[5],
+        };
+        assert!(t.exempts(format!("{me}.5").as_bytes()));
+        assert!(!t.exempts(b"1.1"));
+        assert!(!t.exempts(format!("{me}.6").as_bytes()));
+        assert!(!t.exempts(format!("{me}.5x").as_bytes()));
+        assert!(
+            Trust::default().exempts(b"1.1"),
+            "a root orphan's marker counts"
+        );
     }
 
     /// Waiting for a command installs no SIGCHLD handler: with one (the wait-timeout crate's),

@@ -6,11 +6,15 @@
 //! systemd's `User=`/`Group=` semantics, so that a unit and a watchdog config mean the same:
 //! - `user:` alone: that uid, the user's primary group as gid, the supplementary groups
 //!   initgroups(3) gives (`getgrouplist` of the user and that gid), and HOME, USER, LOGNAME and
-//!   SHELL from the user database.
+//!   SHELL from the user database, in a clean environment (systemd's too): of the
+//!   watchdog's, only PATH, LANG, LANGUAGE, LC_* and TZ are kept (see [`kept_env`]); the
+//!   rest may hold secrets given to the daemon (`EnvironmentFile=`) for `${NAME}` in the
+//!   config. The watchdog's own variables (`NEON_WATCHDOG_*`) and the config's `env:` follow.
 //! - `user:` and `group:`: the same, with that group as gid (and as the base of the
 //!   supplementary list, as systemd's initgroups(user, gid) does).
 //! - `group:` alone: only the gid changes; the uid stays the watchdog's (root), its
-//!   supplementary groups and environment are left as they are.
+//!   supplementary groups and environment are left as they are (a command run as root
+//!   inherits the watchdog's environment, as it always did).
 //! - The config's own `env:` wins over HOME, USER, LOGNAME and SHELL where it gives them (as
 //!   `Environment=` does over `User=`'s).
 //! - A name or a numeric id; either way it must exist in the user (group) database: an
@@ -249,6 +253,28 @@ impl RunAs {
     }
 }
 
+/// The PATH a command run as another user gets when the watchdog has none (systemd's).
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What of the watchdog's environment (`vars`) a command run as another user (`user:`) keeps:
+/// PATH (a default one if unset), and the locale and time zone (LANG, LANGUAGE, LC_*, TZ).
+/// Nothing else: the rest may be secrets given to the daemon. The caller adds the user's
+/// HOME, USER, LOGNAME and SHELL, the watchdog's own variables, then the config's `env:`.
+fn kept_env(
+    vars: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    let mut kept: Vec<_> = vars
+        .filter(|(k, _)| {
+            let k = k.as_encoded_bytes();
+            matches!(k, b"PATH" | b"LANG" | b"LANGUAGE" | b"TZ") || k.starts_with(b"LC_")
+        })
+        .collect();
+    if !kept.iter().any(|(k, _)| k == "PATH") {
+        kept.push(("PATH".into(), DEFAULT_PATH.into()));
+    }
+    kept
+}
+
 /// A command prepared to run as another user: the read end of the pipe its child reports the
 /// failed step on (see [`Switch::explain`]).
 pub(super) struct Switch {
@@ -271,6 +297,14 @@ pub(super) fn apply(
     runas: &RunAs,
     cwd: Option<&Path>,
 ) -> Result<Switch, String> {
+    if runas.user.is_some() {
+        // a clean environment, as systemd's User= gives: none of the watchdog's own (secrets
+        // handed to it through EnvironmentFile= and the like) reaches another user
+        cmd.env_clear();
+        for (k, v) in kept_env(std::env::vars_os()) {
+            cmd.env(k, v);
+        }
+    }
     for (k, v) in runas.env() {
         cmd.env(k, v);
     }
@@ -298,7 +332,7 @@ pub(super) fn apply(
     let gid: libc::gid_t = runas.gid;
     let uid: Option<libc::uid_t> = runas.uid();
     // SAFETY: runs between fork and exec, so only async-signal-safe calls (setgroups, setgid,
-    // setuid, chdir, write) on memory prepared before the fork; no allocation, no locks.
+    // setuid, chdir, write, close_range/fcntl) on memory prepared before the fork; no allocation, no locks.
     unsafe {
         cmd.pre_exec(move || {
             let fd = write.as_raw_fd();
@@ -325,6 +359,10 @@ pub(super) fn apply(
                     return fail(STEP_CWD);
                 }
             }
+            // no stray descriptor reaches the user (the parent marked them once already; this
+            // catches one opened since): close-on-exec, not closed, so the report pipe (and
+            // std's own) still work until the exec
+            super::cloexec_from_3();
             Ok(())
         });
     }
@@ -372,6 +410,25 @@ mod tests {
         let e = lookup_user("-1").unwrap_err();
         assert_eq!(e, "-1 is out of range 0..4294967295 for a uid");
         assert_eq!(lookup_group("root").unwrap(), ("root".to_string(), 0));
+    }
+
+    #[test]
+    fn another_user_keeps_only_the_path_locale_and_time_zone() {
+        let vars = [
+            ("PATH", "/opt/bin:/usr/bin"),
+            ("WEBHOOK_TOKEN", "s3cret"),
+            ("LANG", "C.UTF-8"),
+            ("LC_TIME", "en_GB.UTF-8"),
+            ("TZ", "UTC"),
+            ("HOME", "/root"),
+            ("PATHX", "no"),
+        ];
+        let kept = kept_env(vars.iter().map(|(k, v)| (k.into(), v.into())));
+        let names: Vec<_> = kept.iter().map(|(k, _)| k.to_string_lossy()).collect();
+        assert_eq!(names, ["PATH", "LANG", "LC_TIME", "TZ"]);
+        assert_eq!(kept[0].1, "/opt/bin:/usr/bin");
+        let none = kept_env(std::iter::empty());
+        assert_eq!(none, vec![("PATH".into(), DEFAULT_PATH.into())]);
     }
 
     #[test]

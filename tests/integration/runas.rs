@@ -427,3 +427,227 @@ targets:
         "runs as nobody with SIGKILL as its parent-death signal"
     );
 }
+
+/// A detached start's log_file is opened by root with no symbolic link followed anywhere on
+/// its path, write-only: the app's user (nobody owns `appdir`) swapped `logs` for a link to a
+/// root-only directory, whose app.log root would otherwise have opened (read + append) and
+/// handed to the app. The app reads nothing of it and appends nothing to it; its output goes
+/// to /dev/null, and the action's line says why.
+#[test]
+fn a_log_file_behind_a_link_the_apps_user_planted_is_not_opened() {
+    let n = nobody();
+    let t = open_test().config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/false"]
+    action:
+      exec:
+        start: ["/bin/sh", "-c", "cat <&1 > {dir}/shared/leak 2>/dev/null; echo appended; echo $$ > {dir}/shared/detached.pid"]
+        detach: true
+        log_file: {dir}/srv/appdir/logs/app.log
+        user: nobody
+"#,
+    );
+    let secret = t.path("secret");
+    std::fs::create_dir(&secret).expect("mkdir secret");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    std::fs::write(secret.join("app.log"), "root only\n").expect("write");
+    let appdir = t.path("srv/appdir");
+    std::fs::create_dir_all(&appdir).expect("mkdir appdir");
+    std::os::unix::fs::symlink(&secret, appdir.join("logs")).expect("symlink");
+    for p in [&appdir, &appdir.join("logs")] {
+        std::os::unix::fs::lchown(p, Some(n.uid.as_raw()), Some(n.gid.as_raw())).expect("chown");
+    }
+    let out = t.run(&["check"]);
+    wait_for_file(&t.path("shared/detached.pid"), EVENT_LIMIT);
+    let _reap = Guard::from_pid_file(&t.path("shared/detached.pid"));
+    assert_eq!(t.read("shared/leak"), "", "the app read a root-only file");
+    assert_eq!(
+        std::fs::read_to_string(secret.join("app.log")).expect("read"),
+        "root only\n",
+        "the app appended to a root-only file"
+    );
+    out.assert_code(2).assert_line_contains(
+        &["msg=\"action started\""],
+        &format!(
+            "log_file not used: {}/logs/app.log is a symbolic link, or a directory on its way is",
+            appdir.display()
+        ),
+    );
+    // test-config names the link and the directory nobody owns... as nobody's own: no word
+    // on the directory, which the program's user may own
+    t.run(&["test-config"])
+        .assert_code(0)
+        .assert_stderr_contains(&format!(
+            "{}/logs is a symbolic link: no link is followed on the way to log_file",
+            appdir.display()
+        ))
+        .assert_stderr_not_contains("is owned by uid");
+}
+
+/// test-config warns about a log_file in a directory another user than root and the program's
+/// own could write (its files could be there first).
+#[test]
+fn a_log_file_where_another_user_can_write_is_warned_about() {
+    let n = nobody();
+    let t = open_test().config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/false"]
+    action:
+      exec:
+        start: ["/bin/true"]
+        detach: true
+        log_file: {dir}/others/app.log
+"#,
+    );
+    let others = t.path("others");
+    std::fs::create_dir(&others).expect("mkdir");
+    std::os::unix::fs::lchown(&others, Some(n.uid.as_raw()), None).expect("chown");
+    t.run(&["test-config"]).assert_code(0).assert_stderr_contains(&format!(
+        "targets[0].action.exec.log_file: directory {} is owned by uid {}: another user could put a file or a directory of theirs on the way to the log",
+        others.display(),
+        n.uid
+    ));
+}
+
+/// A command run as another user starts from a clean environment, as systemd's User= does:
+/// none of the watchdog's own variables (a secret handed to the daemon) reaches it; it keeps
+/// PATH and the locale, gets the user's HOME, the watchdog's NEON_WATCHDOG_* variables and
+/// the config's env:. A command run as root inherits the watchdog's environment, as before.
+#[test]
+fn a_command_as_another_user_does_not_inherit_the_watchdogs_secrets() {
+    let n = nobody();
+    let t = open_test()
+        .config(
+            r#"
+state_file: {dir}/state.json
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/sh", "-c", "env > {dir}/shared/env.check; exit 1"]
+        user: nobody
+      - command: ["/bin/sh", "-c", "env > {dir}/env.root; exit 1"]
+    action:
+      exec:
+        start: ["/bin/sh", "-c", "env > {dir}/shared/env.action"]
+        user: nobody
+        env: {APP_MODE: prod}
+"#,
+        )
+        .env("WEBHOOK_TOKEN", "s3cret-token-nw")
+        .env("LANG", "C.UTF-8");
+    t.run(&["check"]).assert_code(2);
+    let check = t.read("shared/env.check");
+    let action = t.read("shared/env.action");
+    for (what, env) in [("check", &check), ("action", &action)] {
+        assert!(
+            !env.contains("s3cret-token-nw"),
+            "{what} as nobody got the secret:\n{env}"
+        );
+        for want in [
+            "PATH=".to_string(),
+            "LANG=C.UTF-8".to_string(),
+            format!("HOME={}", n.dir.display()),
+            "USER=nobody".to_string(),
+            "NEON_WATCHDOG_COMMAND_ID=".to_string(),
+        ] {
+            assert!(
+                env.lines().any(|l| l.starts_with(&want)),
+                "{what}: no {want}:\n{env}"
+            );
+        }
+    }
+    assert!(action.lines().any(|l| l == "APP_MODE=prod"), "{action}");
+    assert!(
+        action.lines().any(|l| l == "NEON_WATCHDOG_TARGET=app"),
+        "{action}"
+    );
+    assert!(
+        t.read("env.root")
+            .lines()
+            .any(|l| l == "WEBHOOK_TOKEN=s3cret-token-nw"),
+        "a command as root inherits the watchdog's environment"
+    );
+}
+
+/// A check as nobody cannot keep a process alive by giving it another command's marker
+/// (NEON_WATCHDOG_COMMAND_ID) in a session of its own: it is swept with the check.
+#[test]
+fn a_forged_marker_does_not_save_a_leftover_of_a_check_as_nobody() {
+    let t = open_test();
+    let (name, _cleanup) = unique_sleep(&t);
+    let t = t.config(&format!(
+        r#"
+state_file: {{dir}}/state.json
+targets:
+  - name: forger
+    checks:
+      - command: ["/bin/sh", "-c", "( setsid sh -c 'NEON_WATCHDOG_COMMAND_ID=1.1 exec {{dir}}/{name} 1234' & ); exit 0"]
+        user: nobody
+    action: none
+"#
+    ));
+    t.run(&["check"]).assert_code(0);
+    assert_no_leftovers(&name);
+}
+
+/// A descriptor the watchdog inherited from its parent (not close-on-exec: a shell's `5<`)
+/// reaches no command: not one run as nobody, which would read a root-only file through it,
+/// nor one run as root.
+#[test]
+fn stray_descriptors_of_the_watchdogs_parent_reach_no_command() {
+    let t = open_test().config(
+        r#"
+state_file: {dir}/state.json
+targets:
+  - name: app
+    checks:
+      - command: ["/bin/sh", "-c", ": > {dir}/shared/leak.nobody; cat <&5 >> {dir}/shared/leak.nobody 2>/dev/null; exit 0"]
+        user: nobody
+      - command: ["/bin/sh", "-c", ": > {dir}/shared/leak.root; cat <&5 >> {dir}/shared/leak.root 2>/dev/null; exit 0"]
+    action: none
+"#,
+    );
+    let secret = t.write("secret", "root only\n");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let file = std::fs::File::open(&secret).expect("open secret");
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(["check", "-c"])
+        .arg(t.config_path())
+        .current_dir(t.dir())
+        .env_remove("NEON_WATCHDOG_CONFIG")
+        .env_remove("JOURNAL_STREAM")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: dup2 only, between fork and exec; the new descriptor is not close-on-exec
+    unsafe {
+        cmd.pre_exec(move || {
+            if nix::libc::dup2(fd, 5) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = spawn_cmd(&mut cmd).wait_with_output().expect("run check");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        t.read("shared/leak.nobody"),
+        "",
+        "nobody read a root-only file"
+    );
+    assert_eq!(t.read("shared/leak.root"), "");
+}

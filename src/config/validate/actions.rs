@@ -183,6 +183,10 @@ fn exec(cx: &mut Ctx, p: &str, e: RawExec) -> Option<ExecAction> {
         None => None,
     };
     let run_as = super::runas::run_as(cx, p, e.user.as_ref(), e.group.as_ref());
+    if let (Some(f), true) = (&log_file, detach) {
+        let who = run_as.as_ref().ok().and_then(Option::as_ref);
+        super::runas::log_file_dirs(cx, &format!("{p}.log_file"), f, who);
+    }
     let mut env = BTreeMap::new();
     for (k, v) in e.env.unwrap_or_default() {
         let kp = format!("{p}.env.{k}");
