@@ -253,7 +253,8 @@ pub struct RawOnGiveUp {
     #[schemars(range(min = 1, max = MAX_SECONDS))]
     pub timeout_seconds: Option<i128>,
     /// Run it as this user (a name or a uid): its uid, primary group (or `group:`),
-    /// supplementary groups, HOME, USER, LOGNAME and SHELL. Default: as the watchdog (root).
+    /// supplementary groups, HOME, USER, LOGNAME and SHELL, in a clean environment (PATH,
+    /// locale and TZ kept). Default: as the watchdog (root).
     pub user: Option<UserSpec>,
     /// Run it with this group as its gid (a name or a gid); alone, only the gid changes.
     pub group: Option<GroupSpec>,
@@ -307,7 +308,7 @@ pub struct RawCheck {
     /// system accounts count (pid_file: of the pid file's owner when others than root can
     /// write it). command: run the command as this user (a name or a uid): its uid, its
     /// primary group (or `group:`), its supplementary groups, and its HOME, USER, LOGNAME and
-    /// SHELL; root is needed to switch.
+    /// SHELL, in a clean environment (PATH, locale and TZ kept); root is needed to switch.
     pub user: Option<UserSpec>,
     /// command: run the command with this group as its gid (a name or a gid); alone, only the
     /// gid changes (systemd's Group=).
@@ -564,8 +565,9 @@ pub struct RawExec {
     /// The working directory (absolute path); with `user:`, entered as that user.
     pub cwd: Option<String>,
     /// Run start, restart and stop as this user (a name or a uid): its uid, primary group
-    /// (or `group:`), supplementary groups, HOME, USER, LOGNAME and SHELL (`env:` wins where
-    /// it gives them). Default: as the watchdog (root). Not a process check's `user:`.
+    /// (or `group:`), supplementary groups, HOME, USER, LOGNAME and SHELL, in a clean
+    /// environment (PATH, locale and TZ kept; `env:` wins where it gives them). Default: as
+    /// the watchdog (root). Not a process check's `user:`.
     pub user: Option<UserSpec>,
     /// Run them with this group as their gid (a name or a gid); alone, only the gid changes
     /// (the uid stays root's), as systemd's Group=.

@@ -33,7 +33,8 @@ const DESCRIPTION: &[&str] = &[
     "user and group on an exec action (its start, restart and stop), on on_give_up and on a \
      command check run that command as another user, as systemd's User= and Group=: that uid, \
      the user's primary group as gid (or group), the supplementary groups of initgroups(3), and \
-     HOME, USER, LOGNAME and SHELL of the user (env wins where it gives them); group alone \
+     HOME, USER, LOGNAME and SHELL of the user, in a clean environment that keeps only PATH, \
+     the locale and TZ of the watchdog's (env wins where it gives them); group alone \
      changes only the gid. A name or an id, which must exist: an unknown one is an error. Only \
      root can switch. The user of a process_name or pid_file check is something else: whose \
      processes count.",
