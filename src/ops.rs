@@ -199,6 +199,13 @@ fn when(t: SystemTime, now: SystemTime) -> String {
     format!("{} ({rel})", crate::util::rfc3339_seconds(t))
 }
 
+/// " until 2026-12-08T10:00:00Z (in 2h)" for a wait that ends, else nothing.
+fn until_words(w: &policy::Wait, now: SystemTime) -> String {
+    w.until
+        .map(|u| format!(" until {}", when(u, now)))
+        .unwrap_or_default()
+}
+
 /// Apply `verb` to `st` (the state this process holds, loaded from the file or the daemon's),
 /// saving it as a pass does; the caller holds the lock. Logs what it does.
 pub fn apply(config: &Config, st: &mut StateFile, verb: &Verb, opts: Options) -> Reply {
@@ -590,10 +597,7 @@ fn check(config: &Config, st: &mut StateFile, targets: &[&Target], opts: Options
             if r.verdict != Verdict::Healthy {
                 let t = targets.iter().find(|t| t.name == r.name);
                 if let Some(w) = t.and_then(|t| policy::waiting(&s, &t.policy, now)) {
-                    let until = w
-                        .until
-                        .map(|u| format!(" until {}", when(u, now)))
-                        .unwrap_or_default();
+                    let until = until_words(&w, now);
                     let _ = write!(
                         out,
                         "; next action waits: {}{until} ({})",
@@ -690,10 +694,7 @@ fn reset(
         // what still holds: a reset never opens the door to a restart storm
         match policy::waiting(s, &t.policy, now) {
             Some(w) if w.reason == "cooldown" || w.reason == "rate_limit" => {
-                let until = w
-                    .until
-                    .map(|u| format!(" until {}", when(u, now)))
-                    .unwrap_or_default();
+                let until = until_words(&w, now);
                 let _ = write!(
                     out,
                     "; the {} still holds{until} ({}): `neon-watchdog restart {}` acts now",
