@@ -123,13 +123,75 @@ pub fn ensure_dir(dir: &Path, mode: u32) -> Result<(), String> {
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32, dir_mode: u32) -> Result<(), String> {
     let dir = parent(path);
     ensure_dir(&dir, dir_mode)?;
-    regular_or_missing(path).map_err(|e| format!("{e}; it is left alone"))?;
-    let name = file_name(path);
-    let tmp = filled_temp(&dir, &name, data, mode)?;
-    tmp.persist(path).map_err(|e| os_error(&e.error))?;
-    sync_dir(&dir);
-    remove_stale_temps(&dir, &name);
+    let held = HeldDir::open(&dir);
+    write_atomic_in(&held, &dir, &file_name(path), data, mode)
+        .map_err(|e| e.replace(&held.via.display().to_string(), &dir.display().to_string()))
+}
+
+/// [`write_atomic`] in a directory already held open (`shown`: its path, for messages).
+fn write_atomic_in(
+    held: &HeldDir,
+    shown: &Path,
+    name: &str,
+    data: &[u8],
+    mode: u32,
+) -> Result<(), String> {
+    let path = held.via.join(name);
+    regular_or_missing(&path).map_err(|e| format!("{e}; it is left alone"))?;
+    let tmp = filled_temp(&held.via, name, data, mode).map_err(|e| {
+        e.replace(
+            &held.via.display().to_string(),
+            &shown.display().to_string(),
+        )
+    })?;
+    tmp.persist(&path).map_err(|e| os_error(&e.error))?;
+    sync_dir(&held.via);
+    remove_stale_temps(&held.via, name);
     Ok(())
+}
+
+/// A directory held open while a file is written in it: its entries are reached through
+/// `/proc/self/fd/N/`, so whoever owns a directory on the way and swaps it for a link after it
+/// was opened cannot send the temp file, the rename or the clean-up of stale temps elsewhere
+/// (checking the path and then using it again would leave that moment open). Opened with no
+/// link followed; a path with a link on the way (root's or ours: [`ensure_dir`] refused any
+/// other) is opened as usual. Without /proc, the path itself is used.
+struct HeldDir {
+    _fd: Option<File>,
+    via: PathBuf,
+}
+
+impl HeldDir {
+    fn open(dir: &Path) -> HeldDir {
+        use nix::fcntl::OFlag;
+        use std::os::fd::AsRawFd;
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
+        let fd = match open_no_links(dir, flags, 0) {
+            Ok(f) => Some(f),
+            Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(nix::libc::O_PATH | nix::libc::O_DIRECTORY | nix::libc::O_CLOEXEC)
+                .open(dir)
+                .ok(),
+            Err(_) => None,
+        };
+        match fd {
+            Some(f) => {
+                let via = PathBuf::from(format!("/proc/self/fd/{}", f.as_raw_fd()));
+                if std::fs::metadata(&via).is_ok_and(|m| m.is_dir()) {
+                    return HeldDir { _fd: Some(f), via };
+                }
+                HeldDir {
+                    _fd: None,
+                    via: dir.to_path_buf(),
+                }
+            }
+            None => HeldDir {
+                _fd: None,
+                via: dir.to_path_buf(),
+            },
+        }
+    }
 }
 
 /// Create `path` with `data` and exactly `mode`, only if nothing stands there yet: a fresh
@@ -141,10 +203,13 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32, dir_mode: u32) -> Resul
 pub fn create_new(path: &Path, data: &[u8], mode: u32, dir_mode: u32) -> Result<bool, String> {
     let dir = parent(path);
     ensure_dir(&dir, dir_mode)?;
-    let tmp = filled_temp(&dir, &file_name(path), data, mode)?;
-    match tmp.persist_noclobber(path) {
+    let held = HeldDir::open(&dir);
+    let name = file_name(path);
+    let tmp = filled_temp(&held.via, &name, data, mode)
+        .map_err(|e| e.replace(&held.via.display().to_string(), &dir.display().to_string()))?;
+    match tmp.persist_noclobber(held.via.join(&name)) {
         Ok(_) => {
-            sync_dir(&dir);
+            sync_dir(&held.via);
             Ok(true)
         }
         // the temp file is removed when the error is dropped
@@ -553,6 +618,40 @@ fn vet(file: &File, path: &Path, ours: bool) -> Result<std::fs::Metadata, String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A directory on the way swapped for a link after it was opened (the moment between a
+    /// check of the path and its use) sends nothing elsewhere: the temp file, the rename and
+    /// the clean-up of stale temps all happen in the directory that was opened.
+    #[test]
+    fn a_directory_swapped_for_a_link_after_it_was_opened_gets_the_write_not_the_link() {
+        let d = tempfile::tempdir().unwrap();
+        let (sub, moved, victim) = (
+            d.path().join("sub"),
+            d.path().join("moved"),
+            d.path().join("victim"),
+        );
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::create_dir(&victim).unwrap();
+        std::fs::write(victim.join(".f.tmp-stale"), "victim's").unwrap();
+        let held = HeldDir::open(&sub);
+        assert!(
+            held.via.starts_with("/proc/self/fd"),
+            "{}",
+            held.via.display()
+        );
+        std::fs::rename(&sub, &moved).unwrap();
+        std::os::unix::fs::symlink(&victim, &sub).unwrap();
+        write_atomic_in(&held, &sub, "f", b"data\n", 0o600).unwrap();
+        assert_eq!(std::fs::read_to_string(moved.join("f")).unwrap(), "data\n");
+        assert!(!victim.join("f").exists(), "written through the link");
+        assert!(
+            victim.join(".f.tmp-stale").exists(),
+            "a file of the link's target removed"
+        );
+        // with the path checked and used again, it would have gone to the victim: the path
+        // now leads there
+        assert!(sub.join(".f.tmp-stale").exists());
+    }
     use std::os::unix::fs::symlink;
 
     fn mode_of(p: &Path) -> u32 {
