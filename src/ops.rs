@@ -15,6 +15,7 @@ use crate::exit::Exit;
 use crate::logging::NOTICE;
 use crate::policy::{self, Health, Verdict};
 use crate::state::StateFile;
+use crate::status::when;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
@@ -138,15 +139,9 @@ fn select<'a>(config: &'a Config, verb: &Verb) -> Result<Vec<&'a Target>, Reply>
     let mut out: Vec<&Target> = Vec::with_capacity(names.len());
     for name in names {
         let Some(t) = config.targets.iter().find(|t| t.name == *name) else {
-            let known: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
-            let hint = crate::util::suggest(name, &known)
-                .map(|c| format!(": did you mean {c:?}?"))
-                .unwrap_or_default();
             return Err(Reply::usage(format!(
-                "no target named {} in {}{hint} (targets: {}); nothing was changed",
-                crate::util::printable(&format!("{name:?}")),
-                config.source.display(),
-                crate::util::printable(&known.join(", "))
+                "{}; nothing was changed",
+                config.unknown_target(name)
             )));
         };
         if out.iter().any(|o| o.name == t.name) {
@@ -182,21 +177,6 @@ fn check_reason(reason: Option<&str>) -> Result<Option<String>, Reply> {
         ));
     }
     Ok(Some(r.to_string()))
-}
-
-/// "2026-12-08T10:00:00Z (in 2h)"
-fn when(t: SystemTime, now: SystemTime) -> String {
-    let rel = match t.duration_since(now) {
-        Ok(_) => format!(
-            "in {}",
-            crate::util::human_duration(crate::status::remaining(t, now))
-        ),
-        Err(_) => format!(
-            "{} ago",
-            crate::util::human_duration(now.duration_since(t).unwrap_or_default())
-        ),
-    };
-    format!("{} ({rel})", crate::util::rfc3339_seconds(t))
 }
 
 /// " until 2026-12-08T10:00:00Z (in 2h)" for a wait that ends, else nothing.

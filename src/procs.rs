@@ -155,6 +155,30 @@ impl Proc {
         })
     }
 
+    /// The key of its CPU samples: its pid and start time (a reused pid is another process).
+    pub fn sample_key(&self) -> String {
+        format!("{}:{}", self.pid, self.starttime)
+    }
+
+    /// CPU percent of one core since `prev` (an earlier sample of it), or why it cannot be
+    /// told from that sample.
+    pub fn cpu_since(&self, prev: &CpuSample) -> Result<f64, &'static str> {
+        // the time its ticks were read, not the pass's or the scan's start
+        let wall = self
+            .read_at
+            .duration_since(prev.at)
+            .unwrap_or(std::time::Duration::ZERO);
+        if wall < std::time::Duration::from_millis(100) {
+            return Err("the earlier CPU sample is less than 0.1 s old (or in the future): its CPU is judged from the next pass on");
+        }
+        if self.cpu_ticks < prev.ticks {
+            return Err("its CPU time went down since the earlier sample: its CPU is judged from the next pass on");
+        }
+        let ticks = (self.cpu_ticks - prev.ticks) as f64;
+        let hz = procfs::ticks_per_second().max(1) as f64;
+        Ok(ticks / hz / wall.as_secs_f64() * 100.0)
+    }
+
     /// Resident memory in MiB.
     pub fn rss_mb(&self) -> u64 {
         self.rss_pages.saturating_mul(procfs::page_size()) / (1024 * 1024)

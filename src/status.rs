@@ -370,6 +370,16 @@ fn waits(w: Option<&crate::policy::Wait>, now: SystemTime) -> String {
     }
 }
 
+/// A time for people, with how far it is from `now`: "2026-12-08T10:00:00Z (in 2h)",
+/// "... (5m ago)" (a wait still to come rounded up: it never reads "in 0s").
+pub fn when(t: SystemTime, now: SystemTime) -> String {
+    let rel = match now.duration_since(t) {
+        Ok(d) => format!("{} ago", age(d)),
+        Err(_) => format!("in {}", age(remaining(t, now))),
+    };
+    format!("{} ({rel})", crate::util::rfc3339_seconds(t))
+}
+
 /// The time left until `u`, rounded up to the second: a wait that still holds never reads 0s.
 pub fn remaining(u: SystemTime, now: SystemTime) -> Duration {
     let d = u.duration_since(now).unwrap_or(Duration::ZERO);
@@ -694,16 +704,7 @@ pub fn json(config: &Config, r: &Report) -> Result<String, String> {
 pub fn status(config: &Config, format: Format, target: Option<&str>) -> Result<Exit, Error> {
     if let Some(name) = target {
         if !config.targets.iter().any(|t| t.name == name) {
-            let known: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
-            let hint = crate::util::suggest(name, &known)
-                .map(|c| format!(": did you mean {c:?}?"))
-                .unwrap_or_default();
-            return Err(Error::Usage(format!(
-                "no target named {} in {}{hint} (targets: {})",
-                crate::util::printable(&format!("{name:?}")),
-                config.source.display(),
-                crate::util::printable(&known.join(", "))
-            )));
+            return Err(Error::Usage(config.unknown_target(name)));
         }
     }
     let loaded = state::load(&config.state_file, true);
@@ -809,12 +810,9 @@ pub fn processes(
                 },
                 Some(p) => {
                     let cpu = samples
-                        .get(&format!("{}:{}", p.pid, p.starttime))
-                        .and_then(|c| {
-                            let secs = p.read_at.duration_since(c.at).ok()?.as_secs_f64();
-                            let used = p.cpu_ticks.checked_sub(c.ticks)? as f64 / hz as f64;
-                            (secs > 0.5).then(|| crate::util::round1(used / secs * 100.0))
-                        });
+                        .get(&p.sample_key())
+                        .and_then(|c| p.cpu_since(c).ok())
+                        .map(crate::util::round1);
                     ProcessInfo {
                         pid,
                         running: true,
@@ -894,13 +892,7 @@ fn action_words(a: &crate::config::Action) -> String {
 
 /// `status TARGET` as text: one target in detail.
 pub fn detail(config: &Config, r: &Row, now: SystemTime) -> String {
-    let when = |t: SystemTime| {
-        let rel = match now.duration_since(t) {
-            Ok(d) => format!("{} ago", age(d)),
-            Err(_) => format!("in {}", age(remaining(t, now))),
-        };
-        format!("{} ({rel})", crate::util::rfc3339_seconds(t))
-    };
+    let when = |t: SystemTime| when(t, now);
     let mut out = String::new();
     let mut line = |k: &str, v: String| {
         let v = crate::util::printable(&v);

@@ -14,25 +14,18 @@ use crate::policy::Verdict;
 use crate::procs::CpuSample;
 use crate::procs::Proc;
 use crate::util::round1;
-use std::time::Duration;
 use tracing::debug;
-
-fn key(p: &Proc) -> String {
-    format!("{}:{}", p.pid, p.starttime)
-}
 
 /// CPU percent of one core since the previous sample, and record this pass's sample. Err:
 /// why it cannot be judged this pass (for the debug line).
 fn cpu_percent(cx: &PassContext, p: &Proc) -> Result<f64, &'static str> {
-    // the time its ticks were read, not the pass's or the scan's start
-    let now = p.read_at;
-    let k = key(p);
+    let k = p.sample_key();
     if let Ok(mut m) = cx.cpu.lock() {
         m.insert(
             k.clone(),
             CpuSample {
                 ticks: p.cpu_ticks,
-                at: now,
+                at: p.read_at,
             },
         );
     }
@@ -41,16 +34,7 @@ fn cpu_percent(cx: &PassContext, p: &Proc) -> Result<f64, &'static str> {
             "no earlier CPU sample of this process: its CPU is judged from the next pass on",
         );
     };
-    let wall = now.duration_since(prev.at).unwrap_or(Duration::ZERO);
-    if wall < Duration::from_millis(100) {
-        return Err("the earlier CPU sample is less than 0.1 s old (or in the future): its CPU is judged from the next pass on");
-    }
-    if p.cpu_ticks < prev.ticks {
-        return Err("its CPU time went down since the earlier sample: its CPU is judged from the next pass on");
-    }
-    let ticks = (p.cpu_ticks - prev.ticks) as f64;
-    let hz = procfs::ticks_per_second().max(1) as f64;
-    Ok(ticks / hz / wall.as_secs_f64() * 100.0)
+    p.cpu_since(prev)
 }
 
 /// Judge `procs` (the matching live processes) against `limits`; `base` is the OK result.
@@ -126,6 +110,7 @@ pub fn judge(cx: &PassContext, procs: &[&Proc], limits: &Limits, base: CheckResu
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+    use std::time::Duration;
     use std::time::SystemTime;
 
     fn proc(pid: i32, starttime: u64, ticks: u64) -> Proc {

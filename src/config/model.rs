@@ -76,6 +76,21 @@ impl Config {
     pub fn enabled_targets(&self) -> impl Iterator<Item = &Target> {
         self.targets.iter().filter(|t| t.enabled)
     }
+
+    /// The words for a name that is no target's: `no target named "ngnix" in config.yml: did
+    /// you mean "nginx"? (targets: nginx, db)` (the operator's verbs and `status TARGET`).
+    pub fn unknown_target(&self, name: &str) -> String {
+        let known: Vec<&str> = self.targets.iter().map(|t| t.name.as_str()).collect();
+        let hint = crate::util::suggest(name, &known)
+            .map(|c| format!(": did you mean {c:?}?"))
+            .unwrap_or_default();
+        format!(
+            "no target named {} in {}{hint} (targets: {})",
+            crate::util::printable(&format!("{name:?}")),
+            self.source.display(),
+            crate::util::printable(&known.join(", "))
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
