@@ -568,21 +568,24 @@ pub fn pass_of<'a>(
     if let (Some(hb), false, false) = (&config.heartbeat, opts.dry_run, partial) {
         crate::heartbeat::start(hb, &config.redactor);
     }
-    // a pause whose `--for` is over ends now; a paused target is not part of the pass
+    // a pause whose `--for` is over ends now; a paused target is not part of the pass (one
+    // look at each target's state for both)
+    let mut targets: Vec<&Target> = Vec::new();
+    let mut paused = 0;
     for t in config.enabled_targets() {
-        if let Some(p) = st
-            .targets
-            .get_mut(&t.name)
-            .and_then(|s| policy::pause_expired(s, now))
-        {
-            log::pause_ended(&t.name, p.since);
+        if let Some(s) = st.targets.get_mut(&t.name) {
+            if let Some(p) = policy::pause_expired(s, now) {
+                log::pause_ended(&t.name, p.since);
+            }
+            if s.paused.is_some() {
+                paused += 1;
+                continue;
+            }
+        }
+        if only.is_none_or(|names| names.contains(&t.name)) {
+            targets.push(t);
         }
     }
-    let targets: Vec<&Target> = config
-        .enabled_targets()
-        .filter(|t| only.is_none_or(|names| names.contains(&t.name)))
-        .filter(|t| st.targets.get(&t.name).is_none_or(|s| s.paused.is_none()))
-        .collect();
     // a target with an `interval_seconds` of its own that is not due keeps its last status:
     // none of its checks runs
     let next_due: Vec<Option<SystemTime>> = targets
@@ -636,10 +639,7 @@ pub fn pass_of<'a>(
     }
     let mut report = PassReport {
         unlocked: opts.unlocked,
-        paused: config
-            .enabled_targets()
-            .filter(|t| st.targets.get(&t.name).is_some_and(|s| s.paused.is_some()))
-            .count(),
+        paused,
         only: only.map(<[String]>::to_vec),
         ..PassReport::default()
     };
